@@ -1,0 +1,72 @@
+# gravrd: MPI-parallel fixed-effects estimator for city-pair trade panels.
+# `make run`  : install missing Debian packages (as root), build, simulate the default panel, run the study's tables.
+# `make test` : install, build, run every test; ends with "N passed, N failed".
+
+PKGS      = mpi hdf5-openmpi scalapack-openmpi lapacke openblas cmocka libcjson
+DEB_PKGS  = libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libscalapack-openmpi-dev \
+            libopenblas-dev liblapacke-dev libcmocka-dev libcjson-dev pkg-config
+CC        = mpicc
+VERSION   = 0.1.0
+GIT_HASH := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+OPT      ?= -O2 -march=x86-64-v2
+CFLAGS   += -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) -g -Wall -Wextra -Wshadow -Werror \
+            -Iinclude -DGR_VERSION='"$(VERSION)"' -DGR_GIT_HASH='"$(GIT_HASH)"' \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+SRC   = $(filter-out src/main.c,$(wildcard src/*.c))
+OBJ   = $(SRC:src/%.c=build/%.o)
+TSRC  = $(wildcard tests/test_*.c)
+TBIN  = $(TSRC:tests/%.c=build/tests/%)
+PANEL = data/default.h5
+
+export OMPI_ALLOW_RUN_AS_ROOT = 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = 1
+export OMPI_MCA_rmaps_base_oversubscribe = 1
+export OPENBLAS_NUM_THREADS = 1
+
+.PHONY: all deps run test asan bench clean
+all: bin/gravrd
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	  else echo "missing packages; run: sudo apt-get install -y$$missing"; exit 1; fi; fi
+
+build/%.o: src/%.c $(wildcard include/*.h) | build
+	$(CC) $(CFLAGS) -c $< -o $@
+
+build build/tests bin data:
+	mkdir -p $@
+
+bin/gravrd: build/main.o $(OBJ) | bin
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/tests/%: tests/%.c $(OBJ) | build/tests
+	$(CC) $(CFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
+
+$(PANEL): | data
+	$(MAKE) --no-print-directory bin/gravrd
+	./bin/gravrd simulate --out $(PANEL) --seed 1
+
+run: deps
+	$(MAKE) --no-print-directory bin/gravrd $(PANEL)
+	./jobs/main.sh $(PANEL)
+
+test: deps
+	$(MAKE) --no-print-directory bin/gravrd $(TBIN)
+	./tests/run.sh
+
+asan:
+	$(MAKE) --no-print-directory clean
+	$(MAKE) --no-print-directory OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" bin/gravrd $(TBIN)
+	ASAN_OPTIONS=detect_leaks=0 ./tests/run.sh
+
+bench: deps
+	$(MAKE) --no-print-directory bin/gravrd $(PANEL)
+	./bench/run.sh $(PANEL)
+
+clean:
+	rm -rf build bin

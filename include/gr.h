@@ -1,0 +1,63 @@
+/* gr.h: what every gravrd module shares: status codes, the error record, checked allocation,
+ * checked number parsing, timers, rank-aware logging. */
+#ifndef GR_H
+#define GR_H
+#include <stddef.h>
+#include <stdint.h>
+#include <mpi.h>
+
+/* Status codes. 0 is success; every fallible function returns one of these. */
+typedef enum {
+    GR_OK = 0,
+    GR_EUSAGE,   /* bad command line or option */
+    GR_EIO,      /* file cannot be opened, read, written or renamed */
+    GR_EFORMAT,  /* file exists but is not what was expected */
+    GR_EINPUT,   /* data or model is invalid (unknown column, bad formula, empty sample...) */
+    GR_ENUM,     /* numerical failure (singular matrix, no convergence where fatal) */
+    GR_EMPI,     /* an MPI or ScaLAPACK call failed */
+    GR_ENOMEM,
+    GR_EREMOTE   /* another rank failed; its message is printed there */
+} gr_status;
+
+/* Record an error (first one wins until gr_clear_error) and return `code`.
+ * `where` names the file, dataset, CSV line or option; the message says what was expected.
+ * Usage: return gr_fail(GR_EINPUT, path, "column '%s' not found", name); */
+int gr_fail(int code, const char *where, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const char *gr_errmsg(void);  /* the recorded one-line message, "" if none */
+int gr_errcode(void);
+void gr_clear_error(void);
+
+/* Collective over comm: agree on a status. Returns the largest status of any rank (GR_OK if all
+ * succeeded). A rank that succeeded while another failed gets GR_EREMOTE-free max code but keeps
+ * no message; the lowest failing rank keeps the message so exactly one line is printed. */
+int gr_agree(MPI_Comm comm, int status);
+
+/* Print the recorded error as one line "gravrd: error: <where>: <what>" on stderr if this rank
+ * holds a message. Returns exit status 1 (or 2 for usage errors). */
+int gr_report(int status);
+
+/* Warnings: printed once on rank 0 of comm (caller ensures rank 0 calls it), prefixed "gravrd: warning: ". */
+void gr_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern int gr_quiet;  /* set by --quiet: suppresses warnings and progress lines */
+
+/* Checked allocation: abort with a one-line message on overflow or out-of-memory. */
+void *gr_malloc(size_t n, size_t size);
+void *gr_calloc(size_t n, size_t size);
+void *gr_realloc(void *p, size_t n, size_t size);
+char *gr_strdup(const char *s);
+
+/* Checked number parsing: whole string must parse, in range. Return 0 on success, -1 otherwise. */
+int gr_parse_long(const char *s, long lo, long hi, long *out);
+int gr_parse_double(const char *s, double *out);
+
+/* Wall clock in seconds (MPI_Wtime). */
+double gr_now(void);
+
+/* Provenance string: "gravrd <version> (<git>) ranks=<P> host=<h> slurm_job=<id>". Static buffer. */
+const char *gr_provenance(MPI_Comm comm);
+
+/* The command line as one string (set once by main). */
+extern char gr_command_line[4096];
+
+#define GR_NAME_MAX 64
+#endif

@@ -1,0 +1,107 @@
+/* panel.h: the gravrd panel file (HDF5, format version 1; see docs/format.md) and its
+ * exporter-partitioned parallel reader and writer.
+ *
+ * Layout: /cities/<col> and /pairs/<col> are replicated tables (one row per city / directed pair);
+ * /panel/<col> has one row per observation, rows sorted by exporter; /index/exporter_offsets
+ * (int64, n_cities+1) gives rows [off[e], off[e+1]) of exporter city e. String columns are stored
+ * as int32 codes with their labels in /labels/<group>/<col>. Missing values are NaN. */
+#ifndef GR_PANEL_H
+#define GR_PANEL_H
+#include <hdf5.h>
+#include "gr.h"
+
+#define GR_FORMAT_NAME "gravrd-panel"
+#define GR_FORMAT_VERSION 1
+
+/* A column-oriented table held whole on every rank (cities, pairs, or a small panel). */
+typedef struct gr_table {
+    int64_t nrows;
+    int ncols;
+    char **names;     /* column names */
+    double **cols;    /* values; NaN = missing */
+    int *is_int;      /* stored as int32 on disk */
+    char ***labels;   /* labels[c] = NULL for numeric columns, else label of code k is labels[c][k] */
+    int *nlabels;
+} gr_table;
+
+/* Index of column `name`, or -1. */
+int gr_table_find(const gr_table *t, const char *name);
+/* Append a column; the table takes ownership of `values` (nrows doubles) and of `labels`
+ * (nlabels strings, may be NULL). Replaces a column of the same name. Returns its index. */
+int gr_table_add(gr_table *t, const char *name, double *values, int is_int, char **labels, int nlabels);
+void gr_table_free(gr_table *t);
+
+/* One rank's view of a panel file. */
+typedef struct gr_panel {
+    MPI_Comm comm;
+    int rank, nranks;
+    char path[4096];
+    hid_t file;                 /* open read-only through MPI-IO; closed by gr_panel_close */
+    gr_table cities, pairs;     /* replicated; nrows == 0 when the file has none */
+    int n_exporters;            /* n entries of exporter_offsets - 1; 0 if the file has no index */
+    int64_t *exporter_offsets;  /* replicated, indexed by exporter city id */
+    int64_t nrows_total;        /* observations in /panel */
+    int64_t row_begin, nrows;   /* this rank's contiguous block of rows */
+    int exp_begin, exp_end;     /* exporters owned: [exp_begin, exp_end) (0,0 without an index) */
+    int32_t *pair;              /* local rows' pair id, NULL if the file has no pairs table */
+    int ncols;                  /* datasets stored in /panel */
+    char **colnames;
+} gr_panel;
+
+/* Collective. Open `path`, check format name and version, read the replicated tables and the
+ * exporter index, and assign this rank a contiguous block of whole exporters balanced by row
+ * count (rows split evenly when the file has no index). Ranks may get no rows. */
+int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p);
+void gr_panel_close(gr_panel *p);
+
+/* Collective. Values of column `name` on this rank's rows, freshly allocated (caller frees).
+ * Resolves, in order: a /panel dataset; a pair column (e.g. partner, exporter, distance_km);
+ * exp_<c> / imp_<c> for a city column c of the exporter / importer. Unknown name: GR_EINPUT. */
+int gr_panel_column(gr_panel *p, const char *name, double **out);
+/* Local. 1 if gr_panel_column would find `name`. */
+int gr_panel_has_column(const gr_panel *p, const char *name);
+/* Local. Label table of a string-coded column (same resolution as gr_panel_column), or NULL. */
+char **gr_panel_labels(const gr_panel *p, const char *name, int *nlabels);
+
+/* Partition rule shared by reader and writers: rank r of P owns exporters [b_r, b_{r+1}) where b_r
+ * is the first exporter e with offsets[e] >= ceil(r * total / P) (b_0 = 0, b_P = n). */
+void gr_partition_exporters(int n_exporters, const int64_t *offsets, int rank, int nranks,
+                            int *begin, int *end);
+
+/* ---- writing ---- */
+typedef struct gr_writer {
+    MPI_Comm comm;
+    int rank, nranks;
+    hid_t file;
+    char path[4096], tmp_path[4200];
+    int64_t nrows_total, row_begin, nrows;  /* panel layout set by gr_writer_panel_layout */
+} gr_writer;
+
+/* Collective. Create a temporary file beside `path`; nothing appears at `path` until commit. */
+int gr_writer_open(MPI_Comm comm, const char *path, gr_writer *w);
+/* Collective. Write a replicated table as /<group>/<col> (+ labels). All ranks pass the same table. */
+int gr_writer_table(gr_writer *w, const char *group, const gr_table *t);
+/* Collective. Set the panel's size and this rank's block of rows (blocks in rank order, contiguous). */
+int gr_writer_panel_layout(gr_writer *w, int64_t nrows_total, int64_t row_begin, int64_t nrows);
+/* Collective. Write /panel/<name> from this rank's rows (chunked, deflate-compressed). */
+int gr_writer_panel_int(gr_writer *w, const char *name, const int32_t *local);
+int gr_writer_panel_double(gr_writer *w, const char *name, const double *local);
+/* Collective. Labels of a string-coded panel column (all ranks pass the same). */
+int gr_writer_labels(gr_writer *w, const char *group, const char *name, char **labels, int n);
+/* Collective. /index/exporter_offsets (n_exporters+1 values, same on all ranks). */
+int gr_writer_exporter_offsets(gr_writer *w, int n_exporters, const int64_t *offsets);
+/* Collective. Root attributes (same value on all ranks). */
+int gr_writer_attr_string(gr_writer *w, const char *name, const char *value);
+int gr_writer_attr_double(gr_writer *w, const char *name, double value);
+/* Collective. Close and atomically rename the temporary file to `path`. */
+int gr_writer_commit(gr_writer *w);
+/* Collective. Close and remove the temporary file (after any failure). */
+void gr_writer_abort(gr_writer *w);
+
+/* Collective. Add (or replace) a column of a replicated table in an existing file, safely:
+ * the file is copied to a temporary, changed there and renamed over the original. */
+int gr_file_set_table_column(MPI_Comm comm, const char *path, const char *group, const char *name,
+                             int64_t n, const double *values, int is_int);
+/* Collective. Read one root attribute of an open panel (string or number, printed as text). */
+int gr_panel_attr(gr_panel *p, const char *name, char *buf, size_t len);
+#endif
