@@ -17,7 +17,7 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 SRC   = $(filter-out src/main.c,$(wildcard src/*.c))
 OBJ   = $(SRC:src/%.c=build/%.o)
 TSRC  = $(wildcard tests/test_*.c)
-TBIN  = $(TSRC:tests/%.c=build/tests/%)
+TBIN  = $(TSRC:tests/%.c=build/tests/%) build/tests/jcmp
 PANEL = data/default.h5
 
 export OMPI_ALLOW_RUN_AS_ROOT = 1
@@ -36,16 +36,22 @@ deps:
 	  else echo "missing packages; run: sudo apt-get install -y$$missing"; exit 1; fi; fi
 
 build/%.o: src/%.c $(wildcard include/*.h) | build
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC  $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 build build/tests bin data:
 	mkdir -p $@
 
 bin/gravrd: build/main.o $(OBJ) | bin
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/tests/jcmp: tests/jcmp.c | build/tests
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 build/tests/%: tests/%.c $(OBJ) | build/tests
-	$(CC) $(CFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
 
 $(PANEL): | data
 	$(MAKE) --no-print-directory bin/gravrd

@@ -9,5 +9,5 @@ int cmd_check(int argc, char **argv, MPI_Comm comm);
 int cmd_estimate(int argc, char **argv, MPI_Comm comm);
 int cmd_segments(int argc, char **argv, MPI_Comm comm);
 int cmd_rd(int argc, char **argv, MPI_Comm comm);
-int cmd_info(int argc, char **argv, MPI_Comm comm);
+int cmd_dump(int argc, char **argv, MPI_Comm comm);
 #endif

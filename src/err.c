@@ -1,0 +1,156 @@
+/* err.c: the error record, collective agreement on failures, checked allocation and parsing,
+ * timers and provenance (see gr.h). */
+#include "gr.h"
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static char err_msg[1024];
+static int err_code;
+int gr_quiet;
+char gr_command_line[4096];
+
+int gr_fail(int code, const char *where, const char *fmt, ...)
+{
+    if (err_code == GR_OK) {
+        char what[800];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof what, fmt, ap);
+        va_end(ap);
+        if (where && *where)
+            snprintf(err_msg, sizeof err_msg, "%s: %s", where, what);
+        else
+            snprintf(err_msg, sizeof err_msg, "%s", what);
+        err_code = code;
+    }
+    return code;
+}
+
+const char *gr_errmsg(void) { return err_msg; }
+int gr_errcode(void) { return err_code; }
+void gr_clear_error(void) { err_msg[0] = 0; err_code = GR_OK; }
+
+int gr_agree(MPI_Comm comm, int status)
+{
+    int rank, worst = status;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, comm);
+    if (worst == GR_OK)
+        return GR_OK;
+    /* the lowest failing rank keeps the message; the others drop theirs so one line is printed */
+    int mine = status != GR_OK ? rank : 1 << 30, first;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
+    if (rank != first) {
+        err_msg[0] = 0;
+        err_code = GR_EREMOTE;
+    }
+    return worst;
+}
+
+int gr_report(int status)
+{
+    if (status == GR_OK)
+        return 0;
+    if (err_msg[0])
+        fprintf(stderr, "gravrd: error: %s\n", err_msg);
+    fflush(stderr);
+    return status == GR_EUSAGE ? 2 : 1;
+}
+
+void gr_warn(const char *fmt, ...)
+{
+    if (gr_quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("gravrd: warning: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void oom(size_t n, size_t size)
+{
+    fprintf(stderr, "gravrd: error: out of memory allocating %zu x %zu bytes\n", n, size);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    exit(1);
+}
+
+void *gr_malloc(size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size) oom(n, size);
+    size_t bytes = n * size;
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) oom(n, size);
+    return p;
+}
+
+void *gr_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) oom(n, size);
+    return p;
+}
+
+void *gr_realloc(void *p, size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size) oom(n, size);
+    size_t bytes = n * size;
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (!q) oom(n, size);
+    return q;
+}
+
+char *gr_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = gr_malloc(n, 1);
+    memcpy(d, s, n);
+    return d;
+}
+
+int gr_parse_long(const char *s, long lo, long hi, long *out)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+int gr_parse_double(const char *s, double *out)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno == ERANGE || *end || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+double gr_now(void) { return MPI_Wtime(); }
+
+const char *gr_provenance(MPI_Comm comm)
+{
+    static char buf[512];
+    char host[128] = "?";
+    int n;
+    MPI_Comm_size(comm, &n);
+    gethostname(host, sizeof host - 1);
+    const char *job = getenv("SLURM_JOB_ID");
+    time_t t = time(NULL);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    snprintf(buf, sizeof buf, "gravrd %s (%s) ranks=%d host=%s date=%s%s%s", GR_VERSION, GR_GIT_HASH, n, host,
+             date, job ? " slurm_job=" : "", job ? job : "");
+    return buf;
+}
