@@ -4,7 +4,7 @@
 
 PKGS      = mpi hdf5-openmpi scalapack-openmpi lapacke openblas cmocka libcjson
 DEB_PKGS  = libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libscalapack-openmpi-dev \
-            libopenblas-dev liblapacke-dev libcmocka-dev libcjson-dev pkg-config
+            libopenblas-dev liblapacke-dev libcmocka-dev libcjson-dev libgsl-dev pkg-config
 CC        = mpicc
 VERSION   = 0.1.0
 GIT_HASH := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -12,7 +12,7 @@ OPT      ?= -O2 -march=x86-64-v2
 CFLAGS   += -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) -g -Wall -Wextra -Wshadow -Werror \
             -Iinclude -DGR_VERSION='"$(VERSION)"' -DGR_GIT_HASH='"$(GIT_HASH)"' \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDLIBS   += -lgsl $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 SRC   = $(filter-out src/main.c,$(wildcard src/*.c))
 OBJ   = $(SRC:src/%.c=build/%.o)

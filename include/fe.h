@@ -1,0 +1,49 @@
+/* fe.h: high-dimensional fixed effects across ranks: dense global level ids, iterative singleton
+ * removal, and the demeaning sweep (alternating projections with Irons-Tuck acceleration) whose
+ * group sums are combined with MPI_Allreduce. One gr_fe serves any number of columns and outcomes. */
+#ifndef GR_FE_H
+#define GR_FE_H
+#include "gr.h"
+
+typedef struct gr_fe {
+    MPI_Comm comm;
+    int nfe;            /* number of fixed-effect dimensions */
+    int64_t n;          /* local rows */
+    int32_t **id;       /* id[k][i]: global dense level of local row i in dimension k */
+    int64_t *nlevels;   /* levels per dimension (global) */
+    double **count;     /* count[k][g]: rows (or weight sum) in level g, global */
+    const double *w;    /* optional row weights (NULL: 1), not owned */
+    int *local_only;    /* 1 if no level of dimension k has rows on two ranks: no Allreduce needed */
+    char **names;       /* labels, e.g. "exporter^month" */
+} gr_fe;
+
+/* Collective. Map the values key[0..n) (finite doubles) to dense ids 0..L-1 numbered in increasing
+ * key order over all ranks; writes id[n] and the global L. */
+int gr_dense_ids(MPI_Comm comm, int64_t n, const double *key, int32_t *id, int64_t *nlevels);
+
+/* Collective. Build the fixed-effect structure from nfe key columns (keys[k][i], combined
+ * dimensions already folded into one key, see gr_combine_keys). `names` are copied. */
+int gr_fe_build(MPI_Comm comm, int nfe, int64_t n, double *const *keys, char *const *names, gr_fe *fe);
+
+/* Collective. Key of a combined dimension a^b^...: dense-codes each part and folds them into one
+ * exact key per row (out[n]). */
+int gr_combine_keys(MPI_Comm comm, int nparts, int64_t n, double *const *parts, double *out);
+
+/* Collective. Rows in fixed-effect groups of one row, iteratively (removing some can create
+ * others): sets keep[i] = 0 for them, returns the global number removed in *nremoved. The gr_fe
+ * must then be rebuilt on the kept rows. */
+int gr_fe_singletons(const gr_fe *fe, unsigned char *keep, int64_t *nremoved);
+
+/* Collective. Replace each column cols[c][0..n) by its residual from projecting on all fixed
+ * effects (the within transformation). Stops when the largest change of any fixed-effect
+ * coefficient in an accelerated step is below tol, or after maxiter iterations (then *converged = 0).
+ * *iterations gets the largest iteration count over the columns. */
+int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
+                 int *converged);
+
+/* Collective. For each dimension k, nested[k] = 1 if every level of dimension k lies within one
+ * level of the cluster ids cl[n] (dense global ids, ncl levels). */
+int gr_fe_nested_in(const gr_fe *fe, const int32_t *cl, int64_t ncl, int *nested);
+
+void gr_fe_free(gr_fe *fe);
+#endif

@@ -1,0 +1,24 @@
+/* vcov.h: the variance formula: iid, heteroskedasticity-robust (HC1) and one- or two-way
+ * clustered sandwich estimators with fixest's small-sample conventions (docs/vcov.md). */
+#ifndef GR_VCOV_H
+#define GR_VCOV_H
+#include "gr.h"
+
+typedef enum { GR_VCOV_IID = 0, GR_VCOV_HC1, GR_VCOV_CLUSTER } gr_vcov_type;
+
+typedef struct gr_vcov_spec {
+    gr_vcov_type type;
+    int ncluster;            /* 1 or 2 clustering variables */
+    const int32_t *cl[3];    /* dense global cluster ids per row: first, second, and their intersection */
+    int64_t G[3];            /* clusters of each */
+    int local_only[3];       /* 1 if no cluster has rows on two ranks (meat reduces as k*k only) */
+    int min_cluster_df;      /* 1: fixest cluster.df="min" (G_min/(G_min-1) on every term); 0: each term its own */
+} gr_vcov_spec;
+
+/* Collective. V (k*k) for demeaned regressors X (n*k local rows, column-major), residuals e (n),
+ * B = (X'X)^-1 (replicated), nobs observations in all, K estimated parameters for the (n-1)/(n-K)
+ * adjustment (the caller applies fixest's nested rule). *df_t gets the degrees of freedom of the t
+ * distribution (n-K, or G_min-1 when clustered); *rss must be the global residual sum of squares. */
+int gr_vcov_compute(MPI_Comm comm, const gr_vcov_spec *spec, int64_t n, int64_t nobs, int k, const double *X,
+                    const double *e, const double *B, double rss, int64_t K, double *V, double *df_t);
+#endif

@@ -1,0 +1,341 @@
+/* fe.c: fixed-effect levels across ranks and the demeaning sweep kernel (see fe.h).
+ *
+ * The sweep: for fixed-effect coefficients alpha (one vector per dimension) and a column v, the
+ * residual e = v - sum_k alpha_k[id_k]. One Gauss-Seidel sweep F updates each dimension k in turn
+ * with alpha_k[g] += mean of e over level g (group sums combined with MPI_Allreduce unless the
+ * dimension's levels never cross ranks) and subtracts that change from e. Iterations apply F twice
+ * and extrapolate (Irons & Tuck 1969, as in fixest), then rebuild e from the extrapolated alpha. */
+#include "fe.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int64_t unique_sorted(double *v, int64_t n)
+{
+    if (n == 0) return 0;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    int64_t m = 1;
+    for (int64_t i = 1; i < n; i++)
+        if (v[i] != v[m - 1]) v[m++] = v[i];
+    return m;
+}
+
+int gr_dense_ids(MPI_Comm comm, int64_t n, const double *key, int32_t *id, int64_t *nlevels)
+{
+    int nranks;
+    MPI_Comm_size(comm, &nranks);
+    double *loc = gr_malloc((size_t)n, sizeof *loc);
+    memcpy(loc, key, (size_t)n * sizeof *loc);
+    int64_t m = unique_sorted(loc, n);
+    double *all = loc;
+    int64_t total = m;
+    if (nranks > 1) {
+        int *counts = gr_malloc((size_t)nranks, sizeof *counts), *displs = gr_malloc((size_t)nranks, sizeof *displs);
+        int mi = (int)m;
+        MPI_Allgather(&mi, 1, MPI_INT, counts, 1, MPI_INT, comm);
+        total = 0;
+        for (int r = 0; r < nranks; r++) { displs[r] = (int)total; total += counts[r]; }
+        all = gr_malloc((size_t)total, sizeof *all);
+        MPI_Allgatherv(loc, mi, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, comm);
+        free(counts); free(displs); free(loc);
+        total = unique_sorted(all, total);
+    }
+    if (total > INT32_MAX) { free(all); return gr_fail(GR_EINPUT, "fixed effects", "more than 2^31 levels"); }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t lo = 0, hi = total - 1;
+        while (lo < hi) {
+            int64_t mid = (lo + hi) / 2;
+            if (all[mid] < key[i]) lo = mid + 1; else hi = mid;
+        }
+        id[i] = (int32_t)lo;
+    }
+    *nlevels = total;
+    free(all);
+    return GR_OK;
+}
+
+int gr_combine_keys(MPI_Comm comm, int nparts, int64_t n, double *const *parts, double *out)
+{
+    int32_t *code = gr_malloc((size_t)n, sizeof *code);
+    int64_t L;
+    int rc = gr_dense_ids(comm, n, parts[0], code, &L);
+    for (int64_t i = 0; i < n; i++) out[i] = code[i];
+    for (int p = 1; p < nparts && !rc; p++) {
+        int64_t Lp;
+        rc = gr_dense_ids(comm, n, parts[p], code, &Lp);
+        if (rc) break;
+        for (int64_t i = 0; i < n; i++) out[i] = out[i] * (double)Lp + code[i];
+        /* re-dense so the next fold stays exact below 2^53 */
+        if (p + 1 < nparts) {
+            rc = gr_dense_ids(comm, n, out, code, &L);
+            for (int64_t i = 0; i < n; i++) out[i] = code[i];
+        }
+    }
+    free(code);
+    return rc;
+}
+
+static void level_counts(const gr_fe *fe, int k, const unsigned char *keep, double *cnt, int allreduce)
+{
+    memset(cnt, 0, (size_t)fe->nlevels[k] * sizeof *cnt);
+    const int32_t *id = fe->id[k];
+    for (int64_t i = 0; i < fe->n; i++)
+        if (!keep || keep[i]) cnt[id[i]] += fe->w ? fe->w[i] : 1.0;
+    if (allreduce) MPI_Allreduce(MPI_IN_PLACE, cnt, (int)fe->nlevels[k], MPI_DOUBLE, MPI_SUM, fe->comm);
+}
+
+int gr_fe_build(MPI_Comm comm, int nfe, int64_t n, double *const *keys, char *const *names, gr_fe *fe)
+{
+    memset(fe, 0, sizeof *fe);
+    fe->comm = comm;
+    fe->nfe = nfe;
+    fe->n = n;
+    fe->id = gr_calloc((size_t)nfe, sizeof *fe->id);
+    fe->nlevels = gr_calloc((size_t)nfe, sizeof *fe->nlevels);
+    fe->count = gr_calloc((size_t)nfe, sizeof *fe->count);
+    fe->local_only = gr_calloc((size_t)nfe, sizeof *fe->local_only);
+    fe->names = gr_calloc((size_t)nfe, sizeof *fe->names);
+    for (int k = 0; k < nfe; k++) {
+        fe->names[k] = gr_strdup(names[k]);
+        fe->id[k] = gr_malloc((size_t)n, sizeof(int32_t));
+        int rc = gr_dense_ids(comm, n, keys[k], fe->id[k], &fe->nlevels[k]);
+        if (rc) return rc;
+        fe->count[k] = gr_malloc((size_t)fe->nlevels[k], sizeof(double));
+        /* a level present on two ranks needs the Allreduce; count presence per level */
+        int *present = gr_calloc((size_t)fe->nlevels[k], sizeof *present);
+        for (int64_t i = 0; i < n; i++) present[fe->id[k][i]] = 1;
+        MPI_Allreduce(MPI_IN_PLACE, present, (int)fe->nlevels[k], MPI_INT, MPI_SUM, comm);
+        int maxp = 0;
+        for (int64_t g = 0; g < fe->nlevels[k]; g++) if (present[g] > maxp) maxp = present[g];
+        fe->local_only[k] = maxp <= 1;
+        free(present);
+        level_counts(fe, k, NULL, fe->count[k], 1);
+    }
+    return GR_OK;
+}
+
+int gr_fe_singletons(const gr_fe *fe, unsigned char *keep, int64_t *nremoved)
+{
+    int64_t removed = 0;
+    for (;;) {
+        int64_t dropped = 0;
+        for (int k = 0; k < fe->nfe; k++) {
+            double *cnt = gr_malloc((size_t)fe->nlevels[k], sizeof *cnt);
+            const gr_fe unweighted = {.comm = fe->comm, .n = fe->n, .id = fe->id, .nlevels = fe->nlevels};
+            level_counts(&unweighted, k, keep, cnt, 1);
+            for (int64_t i = 0; i < fe->n; i++)
+                if (keep[i] && cnt[fe->id[k][i]] == 1.0) { keep[i] = 0; dropped++; }
+            free(cnt);
+        }
+        MPI_Allreduce(MPI_IN_PLACE, &dropped, 1, MPI_INT64_T, MPI_SUM, fe->comm);
+        removed += dropped;
+        if (dropped == 0) break;
+    }
+    *nremoved = removed;
+    return GR_OK;
+}
+
+int gr_fe_nested_in(const gr_fe *fe, const int32_t *cl, int64_t ncl, int *nested)
+{
+    (void)ncl;
+    for (int k = 0; k < fe->nfe; k++) {
+        int64_t L = fe->nlevels[k];
+        int *lo = gr_malloc((size_t)L, sizeof *lo), *hi = gr_malloc((size_t)L, sizeof *hi);
+        for (int64_t g = 0; g < L; g++) { lo[g] = INT32_MAX; hi[g] = -1; }
+        for (int64_t i = 0; i < fe->n; i++) {
+            int32_t g = fe->id[k][i];
+            if (cl[i] < lo[g]) lo[g] = cl[i];
+            if (cl[i] > hi[g]) hi[g] = cl[i];
+        }
+        MPI_Allreduce(MPI_IN_PLACE, lo, (int)L, MPI_INT, MPI_MIN, fe->comm);
+        MPI_Allreduce(MPI_IN_PLACE, hi, (int)L, MPI_INT, MPI_MAX, fe->comm);
+        nested[k] = 1;
+        for (int64_t g = 0; g < L; g++)
+            if (hi[g] >= 0 && lo[g] != hi[g]) { nested[k] = 0; break; }
+        free(lo); free(hi);
+    }
+    return GR_OK;
+}
+
+/* ---- the sweep ---- */
+
+typedef struct {
+    const gr_fe *fe;
+    int64_t off[16 + 1];  /* offset of dimension k's coefficients in the stacked vector */
+    double *sum;          /* group sums scratch, max levels */
+    int pending;          /* dimension whose change has not yet been subtracted from e, or -1 */
+    double *pend_delta;   /* that change */
+    int any_shared;       /* some dimension needs MPI */
+    int nranks;
+} sweep_ctx;
+
+/* Group sums of e (weighted) into ctx->sum for dimension k, first subtracting the pending change. */
+static void sums_pass(sweep_ctx *s, int k, double *e)
+{
+    const gr_fe *fe = s->fe;
+    const int32_t *idk = fe->id[k];
+    const double *w = fe->w;
+    double *sum = s->sum;
+    memset(sum, 0, (size_t)fe->nlevels[k] * sizeof *sum);
+    int64_t n = fe->n;
+    if (s->pending >= 0) {
+        const int32_t *idp = fe->id[s->pending];
+        const double *d = s->pend_delta;
+        if (w) for (int64_t i = 0; i < n; i++) { e[i] -= d[idp[i]]; sum[idk[i]] += w[i] * e[i]; }
+        else for (int64_t i = 0; i < n; i++) { e[i] -= d[idp[i]]; sum[idk[i]] += e[i]; }
+    } else {
+        if (w) for (int64_t i = 0; i < n; i++) sum[idk[i]] += w[i] * e[i];
+        else for (int64_t i = 0; i < n; i++) sum[idk[i]] += e[i];
+    }
+    if (!fe->local_only[k] && s->nranks > 1)
+        MPI_Allreduce(MPI_IN_PLACE, sum, (int)fe->nlevels[k], MPI_DOUBLE, MPI_SUM, fe->comm);
+}
+
+static void flush_pending(sweep_ctx *s, double *e)
+{
+    if (s->pending < 0) return;
+    const int32_t *idp = s->fe->id[s->pending];
+    for (int64_t i = 0; i < s->fe->n; i++) e[i] -= s->pend_delta[idp[i]];
+    s->pending = -1;
+}
+
+/* One Gauss-Seidel sweep: alpha (stacked) updated in place, e kept consistent (lazily). */
+static void sweep(sweep_ctx *s, double *alpha, double *e)
+{
+    const gr_fe *fe = s->fe;
+    for (int k = 0; k < fe->nfe; k++) {
+        sums_pass(s, k, e);
+        double *a = alpha + s->off[k], *d = s->pend_delta;
+        const double *cnt = fe->count[k];
+        for (int64_t g = 0; g < fe->nlevels[k]; g++) {
+            d[g] = cnt[g] > 0 ? s->sum[g] / cnt[g] : 0.0;
+            a[g] += d[g];
+        }
+        s->pending = k;
+    }
+}
+
+/* e = v - sum_k alpha_k[id_k] */
+static void rebuild_residual(sweep_ctx *s, const double *v, const double *alpha, double *e)
+{
+    const gr_fe *fe = s->fe;
+    memcpy(e, v, (size_t)fe->n * sizeof *e);
+    for (int k = 0; k < fe->nfe; k++) {
+        const int32_t *id = fe->id[k];
+        const double *a = alpha + s->off[k];
+        for (int64_t i = 0; i < fe->n; i++) e[i] -= a[id[i]];
+    }
+    s->pending = -1;
+}
+
+/* Reduce partial sums: entries of replicated dimensions are identical on all ranks, those of
+ * local-only dimensions live on one rank each. out[0..2] = (sum a*b, sum b*b, max rel change). */
+static void reduce_stats(sweep_ctx *s, const double *X, const double *GX, const double *GGX, double *out)
+{
+    const gr_fe *fe = s->fe;
+    double rep[2] = {0, 0}, loc[3] = {0, 0, 0}, diff = 0;
+    for (int k = 0; k < fe->nfe; k++) {
+        double ab = 0, bb = 0;
+        for (int64_t j = s->off[k]; j < s->off[k + 1]; j++) {
+            double dGX = GGX[j] - GX[j], d2X = dGX - GX[j] + X[j];
+            ab += dGX * d2X;
+            bb += d2X * d2X;
+            double rel = fabs(dGX) / (0.1 + fabs(GGX[j]));
+            if (rel > diff) diff = rel;
+        }
+        if (fe->local_only[k] && s->nranks > 1) { loc[0] += ab; loc[1] += bb; }
+        else { rep[0] += ab; rep[1] += bb; }
+    }
+    if (s->nranks > 1) {
+        loc[2] = diff;
+        double r[2] = {loc[0], loc[1]};
+        MPI_Allreduce(MPI_IN_PLACE, r, 2, MPI_DOUBLE, MPI_SUM, fe->comm);
+        MPI_Allreduce(MPI_IN_PLACE, &loc[2], 1, MPI_DOUBLE, MPI_MAX, fe->comm);
+        out[0] = rep[0] + r[0];
+        out[1] = rep[1] + r[1];
+        out[2] = loc[2];
+    } else {
+        out[0] = rep[0];
+        out[1] = rep[1];
+        out[2] = diff;
+    }
+}
+
+int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
+                 int *converged)
+{
+    *iterations = 0;
+    *converged = 1;
+    if (fe->nfe == 0) return GR_OK;
+    if (fe->nfe > 16) return gr_fail(GR_EINPUT, "fixed effects", "at most 16 dimensions");
+    sweep_ctx s = {.fe = fe, .pending = -1};
+    MPI_Comm_size(fe->comm, &s.nranks);
+    int64_t maxL = 0;
+    s.off[0] = 0;
+    for (int k = 0; k < fe->nfe; k++) {
+        s.off[k + 1] = s.off[k] + fe->nlevels[k];
+        if (fe->nlevels[k] > maxL) maxL = fe->nlevels[k];
+    }
+    int64_t L = s.off[fe->nfe];
+    s.sum = gr_malloc((size_t)maxL, sizeof(double));
+    s.pend_delta = gr_malloc((size_t)maxL, sizeof(double));
+    double *X = gr_malloc((size_t)L, sizeof *X), *GX = gr_malloc((size_t)L, sizeof *GX),
+           *GGX = gr_malloc((size_t)L, sizeof *GGX);
+    double *v = gr_malloc((size_t)fe->n, sizeof *v);
+    for (int c = 0; c < ncols; c++) {
+        double *e = cols[c];
+        memcpy(v, e, (size_t)fe->n * sizeof *v);
+        memset(X, 0, (size_t)L * sizeof *X);
+        s.pending = -1;
+        int it = 0, done = 0;
+        if (fe->nfe == 1) {
+            /* one dimension: one sweep is exact */
+            memcpy(GX, X, (size_t)L * sizeof *X);
+            sweep(&s, GX, e);
+            flush_pending(&s, e);
+            it = 1;
+            done = 1;
+        }
+        while (!done && it < maxiter) {
+            memcpy(GX, X, (size_t)L * sizeof *X);
+            sweep(&s, GX, e);
+            memcpy(GGX, GX, (size_t)L * sizeof *X);
+            sweep(&s, GGX, e);
+            it++;
+            double st[3];
+            reduce_stats(&s, X, GX, GGX, st);
+            if (st[2] < tol) {
+                flush_pending(&s, e);
+                done = 1;
+                break;
+            }
+            double coef = st[1] > 0 ? st[0] / st[1] : 0.0;
+            for (int64_t j = 0; j < L; j++) X[j] = GGX[j] - coef * (GGX[j] - GX[j]);
+            rebuild_residual(&s, v, X, e);
+        }
+        if (!done) {
+            flush_pending(&s, e);
+            *converged = 0;
+        }
+        if (it > *iterations) *iterations = it;
+    }
+    free(v); free(X); free(GX); free(GGX); free(s.sum); free(s.pend_delta);
+    return GR_OK;
+}
+
+void gr_fe_free(gr_fe *fe)
+{
+    for (int k = 0; k < fe->nfe; k++) {
+        free(fe->id[k]);
+        free(fe->count[k]);
+        free(fe->names[k]);
+    }
+    free(fe->id); free(fe->count); free(fe->nlevels); free(fe->local_only); free(fe->names);
+    memset(fe, 0, sizeof *fe);
+}

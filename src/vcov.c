@@ -1,0 +1,104 @@
+/* vcov.c: sandwich variance estimators (see vcov.h and docs/vcov.md).
+ *   iid:      V = rss/(n-K) * B
+ *   HC1:      V = n/(n-K) * B (sum_i e_i^2 x_i x_i') B
+ *   cluster:  V = G/(G-1) * (n-1)/(n-K) * B (sum_g s_g s_g') B,   s_g = sum_{i in g} e_i x_i
+ *   two-way:  V = V_1 + V_2 - V_12 (V_12 clustered on the intersection), all with G_min/(G_min-1)
+ * where B = (X'X)^-1 of the demeaned regressors. */
+#include "vcov.h"
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* meat = sum_g s_g s_g' with s_g the score of cluster g; replicated on return. */
+static void cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const double *e, const int32_t *cl,
+                         int64_t G, int local_only, double *meat)
+{
+    int P;
+    MPI_Comm_size(comm, &P);
+    double *S = gr_calloc((size_t)G * k, sizeof *S);
+    for (int j = 0; j < k; j++) {
+        const double *x = X + (size_t)j * n;
+        double *s = S + (size_t)j * G;
+        for (int64_t i = 0; i < n; i++) s[cl[i]] += e[i] * x[i];
+    }
+    memset(meat, 0, (size_t)k * k * sizeof *meat);
+    if (local_only || P == 1) {
+        /* clusters never cross ranks: reduce the k*k meat instead of the G*k scores */
+        if (G > 0) cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, k, (int)G, 1.0, S, (int)G, 0.0, meat, k);
+        MPI_Allreduce(MPI_IN_PLACE, meat, k * k, MPI_DOUBLE, MPI_SUM, comm);
+    } else {
+        MPI_Allreduce(MPI_IN_PLACE, S, (int)(G * k), MPI_DOUBLE, MPI_SUM, comm);
+        if (G > 0) cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, k, (int)G, 1.0, S, (int)G, 0.0, meat, k);
+    }
+    for (int j = 0; j < k; j++)
+        for (int i = j + 1; i < k; i++) meat[i + j * k] = meat[j + i * k];
+    free(S);
+}
+
+/* out = B M B */
+static void sandwich(int k, const double *B, const double *M, double *out)
+{
+    double *T = gr_malloc((size_t)k * k, sizeof *T);
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, k, k, 1.0, B, k, M, k, 0.0, T, k);
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, k, k, k, 1.0, T, k, B, k, 0.0, out, k);
+    free(T);
+}
+
+int gr_vcov_compute(MPI_Comm comm, const gr_vcov_spec *spec, int64_t n, int64_t nobs, int k, const double *X,
+                    const double *e, const double *B, double rss, int64_t K, double *V, double *df_t)
+{
+    if (k == 0) return GR_OK;
+    double N = (double)nobs;
+    if (nobs - K <= 0)
+        return gr_fail(GR_EINPUT, "vcov", "no residual degrees of freedom (%lld observations, %lld parameters)",
+                       (long long)nobs, (long long)K);
+    double adj = (N - 1) / (N - (double)K);
+    double *M = gr_malloc((size_t)k * k, sizeof *M);
+    int rc = GR_OK;
+    switch (spec->type) {
+    case GR_VCOV_IID:
+        for (int i = 0; i < k * k; i++) V[i] = rss / (N - (double)K) * B[i];
+        *df_t = N - (double)K;
+        break;
+    case GR_VCOV_HC1: {
+        memset(M, 0, (size_t)k * k * sizeof *M);
+        double *xe = gr_malloc((size_t)(n > 0 ? n : 1) * k, sizeof *xe);
+        for (int j = 0; j < k; j++)
+            for (int64_t i = 0; i < n; i++) xe[i + (size_t)j * n] = X[i + (size_t)j * n] * e[i];
+        if (n > 0) cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, k, (int)n, 1.0, xe, (int)n, 0.0, M, k);
+        free(xe);
+        MPI_Allreduce(MPI_IN_PLACE, M, k * k, MPI_DOUBLE, MPI_SUM, comm);
+        for (int j = 0; j < k; j++)
+            for (int i = j + 1; i < k; i++) M[i + j * k] = M[j + i * k];
+        sandwich(k, B, M, V);
+        double f = adj * N / (N - 1);  /* = n/(n-K) */
+        for (int i = 0; i < k * k; i++) V[i] *= f;
+        *df_t = N - (double)K;
+        break;
+    }
+    case GR_VCOV_CLUSTER: {
+        int nterms = spec->ncluster == 2 ? 3 : 1;
+        int64_t Gmin = spec->G[0];
+        if (spec->ncluster == 2 && spec->G[1] < Gmin) Gmin = spec->G[1];
+        if (Gmin < 2) {
+            rc = gr_fail(GR_EINPUT, "vcov", "clustering needs at least 2 clusters (found %lld)", (long long)Gmin);
+            break;
+        }
+        double *Vt = gr_malloc((size_t)k * k, sizeof *Vt);
+        memset(V, 0, (size_t)k * k * sizeof *V);
+        for (int t = 0; t < nterms; t++) {
+            cluster_meat(comm, n, k, X, e, spec->cl[t], spec->G[t], spec->local_only[t], M);
+            sandwich(k, B, M, Vt);
+            double G = (double)(spec->min_cluster_df ? Gmin : spec->G[t]);
+            double f = (G / (G - 1)) * adj * (t == 2 ? -1.0 : 1.0);
+            for (int i = 0; i < k * k; i++) V[i] += f * Vt[i];
+        }
+        free(Vt);
+        *df_t = (double)(Gmin - 1);
+        break;
+    }
+    }
+    free(M);
+    return rc;
+}
