@@ -45,5 +45,8 @@ int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxi
  * level of the cluster ids cl[n] (dense global ids, ncl levels). */
 int gr_fe_nested_in(const gr_fe *fe, const int32_t *cl, int64_t ncl, int *nested);
 
+/* Collective. 1 if no id in id[0..n) (dense, L levels) occurs on two ranks. */
+int gr_ids_local_only(MPI_Comm comm, int64_t n, const int32_t *id, int64_t L);
+
 void gr_fe_free(gr_fe *fe);
 #endif

@@ -107,17 +107,25 @@ int gr_fe_build(MPI_Comm comm, int nfe, int64_t n, double *const *keys, char *co
         int rc = gr_dense_ids(comm, n, keys[k], fe->id[k], &fe->nlevels[k]);
         if (rc) return rc;
         fe->count[k] = gr_malloc((size_t)fe->nlevels[k], sizeof(double));
-        /* a level present on two ranks needs the Allreduce; count presence per level */
-        int *present = gr_calloc((size_t)fe->nlevels[k], sizeof *present);
-        for (int64_t i = 0; i < n; i++) present[fe->id[k][i]] = 1;
-        MPI_Allreduce(MPI_IN_PLACE, present, (int)fe->nlevels[k], MPI_INT, MPI_SUM, comm);
-        int maxp = 0;
-        for (int64_t g = 0; g < fe->nlevels[k]; g++) if (present[g] > maxp) maxp = present[g];
-        fe->local_only[k] = maxp <= 1;
-        free(present);
+        /* a level present on two ranks needs the Allreduce */
+        fe->local_only[k] = gr_ids_local_only(comm, n, fe->id[k], fe->nlevels[k]);
         level_counts(fe, k, NULL, fe->count[k], 1);
     }
     return GR_OK;
+}
+
+int gr_ids_local_only(MPI_Comm comm, int64_t n, const int32_t *id, int64_t L)
+{
+    int P;
+    MPI_Comm_size(comm, &P);
+    if (P == 1) return 1;
+    int *present = gr_calloc((size_t)(L ? L : 1), sizeof *present);
+    for (int64_t i = 0; i < n; i++) present[id[i]] = 1;
+    MPI_Allreduce(MPI_IN_PLACE, present, (int)L, MPI_INT, MPI_SUM, comm);
+    int maxp = 0;
+    for (int64_t g = 0; g < L; g++) if (present[g] > maxp) maxp = present[g];
+    free(present);
+    return maxp <= 1;
 }
 
 int gr_fe_singletons(const gr_fe *fe, unsigned char *keep, int64_t *nremoved)

@@ -1,0 +1,50 @@
+/* ols.h: one fixed-effects OLS estimation sample, fitted for each of its outcomes: sample
+ * cleaning (missing and non-finite rows, singletons), one demeaning pass shared by all outcomes,
+ * collinearity detection, the ScaLAPACK solve, fit statistics and the variance. */
+#ifndef GR_OLS_H
+#define GR_OLS_H
+#include "fe.h"
+#include "linalg.h"
+#include "vcov.h"
+
+typedef struct gr_fit_opts {
+    double fe_tol;          /* convergence tolerance on fixed-effect coefficients (fixest: 1e-6) */
+    int fe_maxiter;         /* iteration cap (fixest: 10000) */
+    int rm_singletons;      /* remove singleton groups iteratively (reghdfe's default; fixest's fixef.rm) */
+    gr_solver solver;
+    double collin_tol;      /* fixest collin.tol: 1e-10 */
+    gr_vcov_type vcov;
+    int cluster_on_fe;      /* vcov clustered by the first fixed effect (fixest's default with FEs) */
+    int ssc_reghdfe;        /* reghdfe's degrees-of-freedom conventions instead of fixest's */
+} gr_fit_opts;
+
+/* The local rows of one sample; arrays of n values, NaN = missing. The caller owns everything. */
+typedef struct gr_sample {
+    int64_t n;
+    int ny; double **y; char **ylabel;
+    int nx; double **x; char **xlabel;
+    int intercept;
+    int nfe; double **fekey; char **fename;     /* combined keys of each dimension */
+    int ncl; double **clkey; char **clname;     /* 0-2 cluster variables */
+    char *label;                                /* "Full sample", "dir = 1", ... */
+} gr_sample;
+
+typedef struct gr_result {
+    char *yname, *sample_label;
+    int64_t nobs, n_missing, n_nonfinite, n_singletons;
+    int k; char **terms; double *coef, *se, *tval, *pval;
+    int ncollin; char **collin;
+    double r2, adj_r2, within_r2, f_stat, f_pval, rss, rmse, df_t;
+    int nfe; char **fenames; int64_t *fesizes;
+    int ncl; char **clnames; int64_t G[2];
+    int iterations, converged;
+    const char *solver, *vcov_label;
+    double t_read, t_index, t_demean, t_solve, t_vcov;
+} gr_result;
+
+/* Collective. Fit every outcome of the sample; *out gets s->ny results (caller frees each with
+ * gr_result_free, then the array). Errors (nothing left to estimate, a cluster with one level...)
+ * are agreed across ranks. */
+int gr_ols_run(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, gr_result **out);
+void gr_result_free(gr_result *r);
+#endif

@@ -1,0 +1,428 @@
+/* estimate.c: `gravrd estimate`: load the columns a model needs from the panel (rows stay where the
+ * exporter partition put them), build each estimation sample (--where, --split/--fsplit), fit it
+ * (ols.c) and print the table / write JSON (report.c). */
+#include "commands.h"
+#include "expr.h"
+#include "formula.h"
+#include "ols.h"
+#include "panel.h"
+#include "report.h"
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: gravrd estimate --data FILE.h5 --formula 'y ~ x1 + log(x2) | fe1 + fe2^fe3' [options]\n"
+    "\n"
+    "Fixed-effects OLS (fixest conventions). Outcomes: y or c(y1, y2, ...), estimated with one shared\n"
+    "demeaning pass. Regressors: columns, log(x), log1p(x), x:z, I(expr). Fixed effects after '|', a^b\n"
+    "for combinations. Without --vcov: clustered by --cluster if given, else by the first fixed effect\n"
+    "(fixest's default), else iid.\n"
+    "\n"
+    "options:\n"
+    "  --data FILE          panel file (gravrd format)\n"
+    "  --formula TEXT       model formula\n"
+    "  --cluster A[,B]      cluster variable(s): one- or two-way\n"
+    "  --vcov TYPE          iid | hc1 (alias hetero) | cluster\n"
+    "  --where EXPR         keep rows where EXPR is true (e.g. 'dir == 1 && control_type != 2')\n"
+    "  --split COL          one model per value of COL\n"
+    "  --fsplit COL         the full sample, then one model per value of COL\n"
+    "  --fixef-rm singleton remove singleton groups iteratively (default: none, like fixest)\n"
+    "  --fe-tol X           demeaning tolerance (default 1e-6)\n"
+    "  --fe-maxiter N       demeaning iteration cap (default 10000)\n"
+    "  --solver S           cholesky (default: distributed Cholesky of X'X) | qr (distributed QR of X)\n"
+    "  --ssc S              fixest (default) | reghdfe small-sample conventions\n"
+    "  --collin-tol X       collinearity tolerance (default 1e-10)\n"
+    "  --json FILE|-        write the results as JSON\n"
+    "  --title TEXT         title printed above the table\n"
+    "  --quiet              no table, no warnings (errors still printed)\n"
+    "  --help\n";
+
+typedef struct {
+    gr_panel *p;
+    int ncols;
+    char **names;
+    double **vals;
+} colset;
+
+static double *colset_get(colset *cs, const char *name)
+{
+    for (int i = 0; i < cs->ncols; i++)
+        if (!strcmp(cs->names[i], name)) return cs->vals[i];
+    return NULL;
+}
+
+/* Collective: load `name` once. */
+static int colset_load(colset *cs, const char *name, const char *context)
+{
+    if (colset_get(cs, name)) return GR_OK;
+    if (!gr_panel_has_column(cs->p, name))
+        return gr_fail(GR_EINPUT, context, "unknown column '%s' in %s", name, cs->p->path);
+    double *v;
+    int rc = gr_panel_column(cs->p, name, &v);
+    if (rc) return rc;
+    cs->names = gr_realloc(cs->names, (size_t)cs->ncols + 1, sizeof *cs->names);
+    cs->vals = gr_realloc(cs->vals, (size_t)cs->ncols + 1, sizeof *cs->vals);
+    cs->names[cs->ncols] = gr_strdup(name);
+    cs->vals[cs->ncols++] = v;
+    return GR_OK;
+}
+
+static void colset_free(colset *cs)
+{
+    for (int i = 0; i < cs->ncols; i++) { free(cs->names[i]); free(cs->vals[i]); }
+    free(cs->names); free(cs->vals);
+}
+
+static int label_code(void *ctx, const char *column, const char *label, double *code)
+{
+    colset *cs = ctx;
+    int n;
+    char **labels = gr_panel_labels(cs->p, column, &n);
+    if (!labels) return gr_fail(GR_EINPUT, "--where", "column '%s' has no text labels to compare with \"%s\"", column, label);
+    for (int k = 0; k < n; k++)
+        if (!strcmp(labels[k], label)) { *code = k; return GR_OK; }
+    return gr_fail(GR_EINPUT, "--where", "column '%s' has no label \"%s\"", column, label);
+}
+
+/* Evaluate expression e over all local rows into out (n). Columns must be loaded. */
+static int eval_expr(colset *cs, gr_expr *e, int64_t n, double *out)
+{
+    int nc = gr_expr_ncolumns(e);
+    double **cols = gr_malloc((size_t)(nc ? nc : 1), sizeof *cols);
+    for (int k = 0; k < nc; k++) cols[k] = colset_get(cs, gr_expr_column(e, k));
+    int rc = gr_expr_bind_labels(e, label_code, cs);
+    if (!rc) rc = gr_expr_eval(e, n, cols, out);
+    free(cols);
+    return rc;
+}
+
+static int split_csv(const char *s, char out[][GR_NAME_MAX], int max)
+{
+    int n = 0;
+    const char *p = s;
+    while (*p && n < max) {
+        const char *q = strchr(p, ',');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        if (len == 0 || len >= GR_NAME_MAX) return -1;
+        memcpy(out[n], p, len);
+        out[n++][len] = 0;
+        if (!q) break;
+        p = q + 1;
+    }
+    return (*p && !strchr(p, ',')) || n > 0 ? n : -1;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Collective: sorted distinct finite values of v over all ranks. */
+static int distinct_values(MPI_Comm comm, int64_t n, const double *v, double **out)
+{
+    int P;
+    MPI_Comm_size(comm, &P);
+    double *loc = gr_malloc((size_t)(n ? n : 1), sizeof *loc);
+    int m = 0;
+    for (int64_t i = 0; i < n; i++) if (isfinite(v[i])) loc[m++] = v[i];
+    qsort(loc, (size_t)m, sizeof *loc, cmp_d);
+    int u = 0;
+    for (int i = 0; i < m; i++) if (u == 0 || loc[i] != loc[u - 1]) loc[u++] = loc[i];
+    int *cnt = gr_malloc((size_t)P, sizeof *cnt), *dis = gr_malloc((size_t)P, sizeof *dis);
+    MPI_Allgather(&u, 1, MPI_INT, cnt, 1, MPI_INT, comm);
+    int tot = 0;
+    for (int r = 0; r < P; r++) { dis[r] = tot; tot += cnt[r]; }
+    double *all = gr_malloc((size_t)(tot ? tot : 1), sizeof *all);
+    MPI_Allgatherv(loc, u, MPI_DOUBLE, all, cnt, dis, MPI_DOUBLE, comm);
+    qsort(all, (size_t)tot, sizeof *all, cmp_d);
+    int k = 0;
+    for (int i = 0; i < tot; i++) if (k == 0 || all[i] != all[k - 1]) all[k++] = all[i];
+    free(loc); free(cnt); free(dis);
+    *out = all;
+    return k;
+}
+
+typedef struct {
+    const char *data, *formula, *cluster, *where, *split, *json, *title;
+    int fsplit;
+    gr_fit_opts fit;
+    int vcov_set;
+} est_opts;
+
+static int parse_options(int argc, char **argv, est_opts *o, int rank)
+{
+    static const struct option longopts[] = {
+        {"data", required_argument, 0, 'd'}, {"formula", required_argument, 0, 'f'},
+        {"cluster", required_argument, 0, 'c'}, {"vcov", required_argument, 0, 'v'},
+        {"where", required_argument, 0, 'w'}, {"split", required_argument, 0, 's'},
+        {"fsplit", required_argument, 0, 'S'}, {"json", required_argument, 0, 'j'},
+        {"fe-tol", required_argument, 0, 't'}, {"fe-maxiter", required_argument, 0, 'm'},
+        {"fixef-rm", required_argument, 0, 'r'}, {"solver", required_argument, 0, 'L'},
+        {"ssc", required_argument, 0, 'C'}, {"collin-tol", required_argument, 0, 'T'},
+        {"title", required_argument, 0, 'i'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    o->fit = (gr_fit_opts){.fe_tol = 1e-6, .fe_maxiter = 10000, .solver = GR_SOLVER_CHOL, .collin_tol = 1e-10};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        long lv;
+        double dv;
+        switch (c) {
+        case 'd': o->data = optarg; break;
+        case 'f': o->formula = optarg; break;
+        case 'c': o->cluster = optarg; break;
+        case 'w': o->where = optarg; break;
+        case 's': o->split = optarg; o->fsplit = 0; break;
+        case 'S': o->split = optarg; o->fsplit = 1; break;
+        case 'j': o->json = optarg; break;
+        case 'i': o->title = optarg; break;
+        case 'q': gr_quiet = 1; break;
+        case 'v':
+            o->vcov_set = 1;
+            if (!strcmp(optarg, "iid")) o->fit.vcov = GR_VCOV_IID;
+            else if (!strcmp(optarg, "hc1") || !strcmp(optarg, "hetero")) o->fit.vcov = GR_VCOV_HC1;
+            else if (!strcmp(optarg, "cluster")) o->fit.vcov = GR_VCOV_CLUSTER;
+            else return gr_fail(GR_EUSAGE, "--vcov", "expected iid, hc1 or cluster, got '%s'", optarg);
+            break;
+        case 't':
+            if (gr_parse_double(optarg, &dv) || !(dv > 0)) return gr_fail(GR_EUSAGE, "--fe-tol", "expected a positive number, got '%s'", optarg);
+            o->fit.fe_tol = dv;
+            break;
+        case 'T':
+            if (gr_parse_double(optarg, &dv) || !(dv > 0)) return gr_fail(GR_EUSAGE, "--collin-tol", "expected a positive number, got '%s'", optarg);
+            o->fit.collin_tol = dv;
+            break;
+        case 'm':
+            if (gr_parse_long(optarg, 1, 100000000, &lv)) return gr_fail(GR_EUSAGE, "--fe-maxiter", "expected a positive integer, got '%s'", optarg);
+            o->fit.fe_maxiter = (int)lv;
+            break;
+        case 'r':
+            if (!strcmp(optarg, "singleton")) o->fit.rm_singletons = 1;
+            else if (!strcmp(optarg, "none")) o->fit.rm_singletons = 0;
+            else return gr_fail(GR_EUSAGE, "--fixef-rm", "expected singleton or none, got '%s'", optarg);
+            break;
+        case 'L':
+            if (!strcmp(optarg, "cholesky") || !strcmp(optarg, "chol")) o->fit.solver = GR_SOLVER_CHOL;
+            else if (!strcmp(optarg, "qr")) o->fit.solver = GR_SOLVER_QR;
+            else return gr_fail(GR_EUSAGE, "--solver", "expected cholesky or qr, got '%s'", optarg);
+            break;
+        case 'C':
+            if (!strcmp(optarg, "fixest")) o->fit.ssc_reghdfe = 0;
+            else if (!strcmp(optarg, "reghdfe")) o->fit.ssc_reghdfe = 1;
+            else return gr_fail(GR_EUSAGE, "--ssc", "expected fixest or reghdfe, got '%s'", optarg);
+            break;
+        case 'h':
+            if (rank == 0) fputs(usage_text, stdout);
+            return -1;
+        default:
+            return gr_fail(GR_EUSAGE, "estimate", "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return gr_fail(GR_EUSAGE, "estimate", "unexpected argument '%s'", argv[optind]);
+    if (!o->data) return gr_fail(GR_EUSAGE, "estimate", "--data FILE is required");
+    if (!o->formula) return gr_fail(GR_EUSAGE, "estimate", "--formula is required");
+    return GR_OK;
+}
+
+static int run(MPI_Comm comm, est_opts *o, int rank)
+{
+    double t0 = gr_now();
+    gr_formula f;
+    int rc = gr_formula_parse(o->formula, &f);
+    if (rc) return rc;
+    char clnames[2][GR_NAME_MAX];
+    int ncl = 0;
+    if (o->cluster) {
+        ncl = split_csv(o->cluster, clnames, 2);
+        if (ncl < 1 || ncl > 2 || strchr(o->cluster + strlen(clnames[0]) + (ncl > 1 ? strlen(clnames[1]) + 1 : 0), ','))
+            { gr_formula_free(&f); return gr_fail(GR_EUSAGE, "--cluster", "expected one or two column names separated by a comma"); }
+    }
+    if (!o->vcov_set) {
+        if (ncl > 0) o->fit.vcov = GR_VCOV_CLUSTER;
+        else if (f.nfe > 0) { o->fit.vcov = GR_VCOV_CLUSTER; o->fit.cluster_on_fe = 1; }
+        else o->fit.vcov = GR_VCOV_IID;
+    } else if (o->fit.vcov == GR_VCOV_CLUSTER && ncl == 0) {
+        if (f.nfe == 0) { gr_formula_free(&f); return gr_fail(GR_EUSAGE, "--vcov", "cluster needs --cluster (or a fixed effect)"); }
+        o->fit.cluster_on_fe = 1;
+    }
+    gr_expr *where = NULL;
+    if (o->where && (rc = gr_expr_parse(o->where, "--where", &where))) { gr_formula_free(&f); return rc; }
+    gr_panel p;
+    rc = gr_panel_open(comm, o->data, &p);
+    if (rc) { gr_formula_free(&f); gr_expr_free(where); return rc; }
+    colset cs = {.p = &p};
+    char **need;
+    int nneed;
+    gr_formula_columns(&f, &need, &nneed);
+    for (int i = 0; i < nneed && !rc; i++) rc = colset_load(&cs, need[i], "formula");
+    for (int i = 0; i < nneed; i++) free(need[i]);
+    free(need);
+    for (int c = 0; c < ncl && !rc; c++) rc = colset_load(&cs, clnames[c], "--cluster");
+    for (int k = 0; where && k < gr_expr_ncolumns(where) && !rc; k++) rc = colset_load(&cs, gr_expr_column(where, k), "--where");
+    if (!rc && o->split) rc = colset_load(&cs, o->split, o->fsplit ? "--fsplit" : "--split");
+    rc = gr_agree(comm, rc);
+    double t_read = gr_now() - t0;
+    int64_t n = p.nrows;
+    /* evaluate everything on the local rows */
+    gr_sample base = {.n = n, .ny = f.ny, .nx = f.nx, .intercept = f.intercept, .nfe = f.nfe, .ncl = ncl};
+    base.y = gr_calloc((size_t)f.ny, sizeof(double *));
+    base.ylabel = f.ylabel;
+    base.x = gr_calloc((size_t)(f.nx ? f.nx : 1), sizeof(double *));
+    base.xlabel = gr_calloc((size_t)(f.nx ? f.nx : 1), sizeof(char *));
+    base.fekey = gr_calloc((size_t)(f.nfe ? f.nfe : 1), sizeof(double *));
+    base.fename = gr_calloc((size_t)(f.nfe ? f.nfe : 1), sizeof(char *));
+    base.clkey = gr_calloc(2, sizeof(double *));
+    base.clname = gr_calloc(2, sizeof(char *));
+    double *keep = gr_malloc((size_t)(n ? n : 1), sizeof *keep);
+    if (!rc) {
+        for (int j = 0; j < f.ny && !rc; j++) {
+            base.y[j] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
+            rc = eval_expr(&cs, f.y[j], n, base.y[j]);
+        }
+        double *tmp = gr_malloc((size_t)(n ? n : 1), sizeof *tmp);
+        for (int j = 0; j < f.nx && !rc; j++) {
+            base.xlabel[j] = f.x[j].label;
+            base.x[j] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
+            for (int q = 0; q < f.x[j].nfactors && !rc; q++) {
+                rc = eval_expr(&cs, f.x[j].factors[q], n, q == 0 ? base.x[j] : tmp);
+                if (q > 0) for (int64_t i = 0; i < n; i++) base.x[j][i] *= tmp[i];
+            }
+        }
+        free(tmp);
+        for (int k = 0; k < f.nfe && !rc; k++) {
+            base.fename[k] = f.fe[k].label;
+            base.fekey[k] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
+            double **parts = gr_malloc((size_t)f.fe[k].nvars, sizeof *parts);
+            for (int q = 0; q < f.fe[k].nvars; q++) parts[q] = colset_get(&cs, f.fe[k].vars[q]);
+            if (f.fe[k].nvars == 1) {
+                memcpy(base.fekey[k], parts[0], (size_t)n * sizeof(double));
+            } else {
+                /* rows with a missing part get a placeholder key, then NaN again */
+                double **fin = gr_malloc((size_t)f.fe[k].nvars, sizeof *fin);
+                for (int q = 0; q < f.fe[k].nvars; q++) {
+                    fin[q] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
+                    for (int64_t i = 0; i < n; i++) fin[q][i] = isfinite(parts[q][i]) ? parts[q][i] : -1e300;
+                }
+                rc = gr_combine_keys(comm, f.fe[k].nvars, n, fin, base.fekey[k]);
+                for (int64_t i = 0; i < n; i++)
+                    for (int q = 0; q < f.fe[k].nvars; q++)
+                        if (!isfinite(parts[q][i])) base.fekey[k][i] = NAN;
+                for (int q = 0; q < f.fe[k].nvars; q++) free(fin[q]);
+                free(fin);
+            }
+            for (int64_t i = 0; i < n; i++) if (!isfinite(base.fekey[k][i])) base.fekey[k][i] = NAN;
+            free(parts);
+        }
+        for (int c = 0; c < ncl; c++) {
+            base.clname[c] = clnames[c];
+            base.clkey[c] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
+            memcpy(base.clkey[c], colset_get(&cs, clnames[c]), (size_t)n * sizeof(double));
+            for (int64_t i = 0; i < n; i++) if (!isfinite(base.clkey[c][i])) base.clkey[c][i] = NAN;
+        }
+        for (int64_t i = 0; i < n; i++) keep[i] = 1;
+        if (!rc && where) {
+            rc = eval_expr(&cs, where, n, keep);
+            for (int64_t i = 0; i < n; i++) keep[i] = (isfinite(keep[i]) && keep[i] != 0);
+        }
+    }
+    rc = gr_agree(comm, rc);
+    /* samples: full (unless --split), then one per split value */
+    int nvals = 0;
+    double *vals = NULL;
+    const double *splitcol = o->split && !rc ? colset_get(&cs, o->split) : NULL;
+    if (splitcol) nvals = distinct_values(comm, n, splitcol, &vals);
+    if (!rc && o->split && nvals == 0) rc = gr_fail(GR_EINPUT, o->split, "split column has no values");
+    int nsamples = o->split ? nvals + (o->fsplit ? 1 : 0) : 1;
+    gr_result *all = gr_calloc((size_t)nsamples * f.ny + 1, sizeof *all);
+    int nres = 0;
+    int64_t kept_where = 0;
+    for (int64_t i = 0; i < n; i++) kept_where += keep[i] != 0;
+    MPI_Allreduce(MPI_IN_PLACE, &kept_where, 1, MPI_INT64_T, MPI_SUM, comm);
+    if (!rc && kept_where == 0) rc = gr_fail(GR_EINPUT, "--where", "no rows satisfy '%s'", o->where);
+    int nlab = 0;
+    char **labs = o->split ? gr_panel_labels(&p, o->split, &nlab) : NULL;
+    for (int sidx = 0; sidx < nsamples && !rc; sidx++) {
+        int full = !o->split || (o->fsplit && sidx == 0);
+        double val = full ? 0 : vals[sidx - (o->fsplit ? 1 : 0)];
+        char label[160];
+        if (full) snprintf(label, sizeof label, "Full sample");
+        else if (labs && val >= 0 && val < nlab && val == floor(val)) snprintf(label, sizeof label, "%s", labs[(int)val]);
+        else snprintf(label, sizeof label, "%s = %g", o->split, val);
+        /* compact the rows of this sample */
+        gr_sample s = base;
+        s.label = label;
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i++) if (keep[i] != 0 && (full || splitcol[i] == val)) m++;
+        s.n = m;
+        double **bufs[4] = {s.y = gr_malloc((size_t)f.ny, sizeof(double *)), s.x = gr_malloc((size_t)(f.nx ? f.nx : 1), sizeof(double *)),
+                            s.fekey = gr_malloc((size_t)(f.nfe ? f.nfe : 1), sizeof(double *)), s.clkey = gr_malloc(2, sizeof(double *))};
+        double **src[4] = {base.y, base.x, base.fekey, base.clkey};
+        int cnt[4] = {f.ny, f.nx, f.nfe, ncl};
+        for (int b = 0; b < 4; b++)
+            for (int j = 0; j < cnt[b]; j++) {
+                bufs[b][j] = gr_malloc((size_t)(m ? m : 1), sizeof(double));
+                int64_t q = 0;
+                for (int64_t i = 0; i < n; i++)
+                    if (keep[i] != 0 && (full || splitcol[i] == val)) bufs[b][j][q++] = src[b][j][i];
+            }
+        gr_result *res = NULL;
+        rc = gr_ols_run(comm, &s, &o->fit, &res);
+        for (int b = 0; b < 4; b++) {
+            for (int j = 0; j < cnt[b]; j++) free(bufs[b][j]);
+            free(bufs[b]);
+        }
+        if (rc) break;
+        for (int j = 0; j < f.ny; j++) { res[j].t_read = t_read; all[nres++] = res[j]; }
+        free(res);
+    }
+    rc = gr_agree(comm, rc);
+    if (!rc && rank == 0) {
+        if (!gr_quiet) gr_print_table(stdout, all, nres, o->title);
+        if (o->json) {
+            cJSON *root;
+            if (nres == 1) root = gr_result_json(&all[0]);
+            else {
+                root = cJSON_CreateObject();
+                cJSON *arr = cJSON_AddArrayToObject(root, "results");
+                for (int r = 0; r < nres; r++) cJSON_AddItemToArray(arr, gr_result_json(&all[r]));
+            }
+            cJSON_AddStringToObject(root, "formula", o->formula);
+            cJSON_AddStringToObject(root, "data", o->data);
+            cJSON_AddStringToObject(root, "provenance", gr_provenance(comm));
+            rc = gr_write_json(o->json, root);
+            cJSON_Delete(root);
+        }
+    }
+    if (rank != 0 && !rc && o->json) (void)0;
+    rc = gr_agree(comm, rc);
+    for (int r = 0; r < nres; r++) gr_result_free(&all[r]);
+    free(all); free(vals); free(keep);
+    for (int j = 0; j < f.ny; j++) free(base.y[j]);
+    for (int j = 0; j < f.nx; j++) free(base.x[j]);
+    for (int k = 0; k < f.nfe; k++) free(base.fekey[k]);
+    for (int c = 0; c < ncl; c++) free(base.clkey[c]);
+    free(base.y); free(base.x); free(base.xlabel); free(base.fekey); free(base.fename); free(base.clkey); free(base.clname);
+    colset_free(&cs);
+    gr_panel_close(&p);
+    gr_formula_free(&f);
+    gr_expr_free(where);
+    return rc;
+}
+
+int cmd_estimate(int argc, char **argv, MPI_Comm comm)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    est_opts o;
+    int rc = parse_options(argc, argv, &o, rank);
+    if (rc == -1) return 0;
+    if (rc) return gr_report(gr_agree(comm, rc));
+    rc = run(comm, &o, rank);
+    return gr_report(rc);
+}

@@ -1,0 +1,403 @@
+/* ols.c: fit one estimation sample (see ols.h). The steps and where they live:
+ * sample cleaning (here) -> fixed-effect levels and singletons (fe.c) -> demeaning sweep (fe.c)
+ * -> cross-products, collinearity, ScaLAPACK solve (linalg.c) -> variance formula (vcov.c). */
+#include "ols.h"
+#include <gsl/gsl_cdf.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t sum64(MPI_Comm comm, int64_t v)
+{
+    MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT64_T, MPI_SUM, comm);
+    return v;
+}
+
+/* Fixed-effect parameters for the (n-1)/(n-K) adjustment, fixest's default (fixef.K = "nested",
+ * not exact): each dimension counts its levels, every dimension after the first loses one for the
+ * redundancy with the others; dimensions nested in a cluster variable are not counted. */
+static int64_t fe_dof(const gr_fe *fe, const int *nested)
+{
+    int64_t K = 0;
+    int counted = 0;
+    for (int k = 0; k < fe->nfe; k++) {
+        if (nested && nested[k]) continue;
+        K += fe->nlevels[k] - (counted ? 1 : 0);
+        counted++;
+    }
+    return K;
+}
+
+static void compact(int64_t n, const unsigned char *keep, const double *src, double *dst)
+{
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (keep[i]) dst[m++] = src[i];
+}
+
+static void result_init(gr_result *r, const gr_sample *s, int j)
+{
+    memset(r, 0, sizeof *r);
+    r->yname = gr_strdup(s->ylabel[j]);
+    r->sample_label = gr_strdup(s->label ? s->label : "Full sample");
+    r->nfe = s->nfe;
+    r->fenames = gr_calloc((size_t)(s->nfe ? s->nfe : 1), sizeof *r->fenames);
+    r->fesizes = gr_calloc((size_t)(s->nfe ? s->nfe : 1), sizeof *r->fesizes);
+    for (int k = 0; k < s->nfe; k++) r->fenames[k] = gr_strdup(s->fename[k]);
+    r->converged = 1;
+}
+
+void gr_result_free(gr_result *r)
+{
+    free(r->yname); free(r->sample_label);
+    for (int j = 0; j < r->k; j++) free(r->terms[j]);
+    free(r->terms); free(r->coef); free(r->se); free(r->tval); free(r->pval);
+    for (int j = 0; j < r->ncollin; j++) free(r->collin[j]);
+    free(r->collin);
+    for (int k = 0; k < r->nfe; k++) free(r->fenames[k]);
+    free(r->fenames); free(r->fesizes);
+    for (int k = 0; k < r->ncl; k++) free(r->clnames[k]);
+    free(r->clnames);
+    memset(r, 0, sizeof *r);
+}
+
+/* Fit the outcomes `ys` (indices into s->y) that share the row mask `keep`. */
+static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, unsigned char *keep, int nys,
+                     const int *ys, gr_result *res)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    double t0 = gr_now();
+    int rc = GR_OK;
+    int64_t n = 0;
+    for (int64_t i = 0; i < s->n; i++) n += keep[i];
+    /* fixed effects on the kept rows; singletons removed iteratively when asked */
+    gr_fe fe;
+    memset(&fe, 0, sizeof fe);
+    double **fk = gr_calloc((size_t)(s->nfe + 1), sizeof *fk);
+    int64_t singletons = 0;
+    for (;;) {
+        n = 0;
+        for (int64_t i = 0; i < s->n; i++) n += keep[i];
+        for (int k = 0; k < s->nfe; k++) {
+            free(fk[k]);
+            fk[k] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
+            compact(s->n, keep, s->fekey[k], fk[k]);
+        }
+        gr_fe_free(&fe);
+        rc = gr_fe_build(comm, s->nfe, n, fk, s->fename, &fe);
+        if (rc || !o->rm_singletons || s->nfe == 0) break;
+        unsigned char *k2 = gr_malloc((size_t)(n ? n : 1), 1);
+        memset(k2, 1, (size_t)n);
+        int64_t removed = 0;
+        gr_fe_singletons(&fe, k2, &removed);
+        if (removed == 0) { free(k2); break; }
+        singletons += removed;
+        int64_t m = 0;
+        for (int64_t i = 0; i < s->n; i++)
+            if (keep[i]) keep[i] = k2[m++];
+        free(k2);
+    }
+    for (int k = 0; k < s->nfe; k++) free(fk[k]);
+    free(fk);
+    int64_t nobs = sum64(comm, n);
+    if (!rc && nobs == 0)
+        rc = gr_fail(GR_EINPUT, s->label ? s->label : "sample", "no observations left to estimate %s%s",
+                     s->ylabel[ys[0]], singletons ? " (after removing singletons)" : "");
+    if (rc) { gr_fe_free(&fe); return rc; }
+    for (int k = 0; k < s->nfe; k++)
+        if (fe.nlevels[k] == 1 && rank == 0)
+            gr_warn("fixed effect '%s' has a single level in %s: it acts as an intercept", s->fename[k],
+                    s->label ? s->label : "the sample");
+    /* cluster ids */
+    int ncl = o->vcov == GR_VCOV_CLUSTER ? (o->cluster_on_fe ? 1 : s->ncl) : 0;
+    int32_t *cl[3] = {NULL, NULL, NULL};
+    int64_t G[3] = {0, 0, 0};
+    for (int c = 0; c < ncl && !o->cluster_on_fe; c++) {
+        double *tmp = gr_malloc((size_t)(n ? n : 1), sizeof *tmp);
+        compact(s->n, keep, s->clkey[c], tmp);
+        cl[c] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
+        gr_dense_ids(comm, n, tmp, cl[c], &G[c]);
+        free(tmp);
+    }
+    if (o->cluster_on_fe) {
+        cl[0] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
+        memcpy(cl[0], fe.id[0], (size_t)n * sizeof(int32_t));
+        G[0] = fe.nlevels[0];
+    }
+    if (ncl == 2) {
+        double *both[2], *key = gr_malloc((size_t)(n ? n : 1), sizeof *key);
+        for (int c = 0; c < 2; c++) {
+            both[c] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
+            for (int64_t i = 0; i < n; i++) both[c][i] = cl[c][i];
+        }
+        gr_combine_keys(comm, 2, n, both, key);
+        cl[2] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
+        gr_dense_ids(comm, n, key, cl[2], &G[2]);
+        free(both[0]); free(both[1]); free(key);
+    }
+    for (int c = 0; c < ncl; c++)
+        if (G[c] < 2 && !rc)
+            rc = gr_fail(GR_EINPUT, "--cluster", "'%s' has a single cluster in %s: clustered standard errors need "
+                         "at least 2", o->cluster_on_fe ? s->fename[0] : s->clname[c],
+                         s->label ? s->label : "the sample");
+    /* fixed effects nested in a cluster variable (fixest's fixef.K = "nested") */
+    int *nested = gr_calloc((size_t)(s->nfe + 1), sizeof *nested);
+    for (int c = 0; c < ncl && !rc; c++) {
+        int *nk = gr_calloc((size_t)(s->nfe + 1), sizeof *nk);
+        gr_fe_nested_in(&fe, cl[c], G[c], nk);
+        for (int k = 0; k < s->nfe; k++) nested[k] |= nk[k];
+        free(nk);
+    }
+    double t_index = gr_now() - t0;
+    /* columns: regressors (with the intercept first when there are no fixed effects), then outcomes */
+    int kx = s->nx + (s->intercept ? 1 : 0);
+    double *X = gr_malloc((size_t)(n ? n : 1) * (kx ? kx : 1), sizeof *X);
+    double *Y = gr_malloc((size_t)(n ? n : 1) * nys, sizeof *Y);
+    char **xlab = gr_malloc((size_t)(kx ? kx : 1), sizeof *xlab);
+    int c0 = 0;
+    if (s->intercept) {
+        for (int64_t i = 0; i < n; i++) X[i] = 1.0;
+        xlab[0] = "(Intercept)";
+        c0 = 1;
+    }
+    for (int j = 0; j < s->nx; j++) {
+        compact(s->n, keep, s->x[j], X + (size_t)(c0 + j) * n);
+        xlab[c0 + j] = s->xlabel[j];
+    }
+    for (int j = 0; j < nys; j++) compact(s->n, keep, s->y[ys[j]], Y + (size_t)j * n);
+    /* raw moments for R2 and absorption checks */
+    int nm = 2 * (kx + nys);
+    double *mom = gr_calloc((size_t)nm, sizeof *mom);
+    for (int j = 0; j < kx + nys; j++) {
+        const double *v = j < kx ? X + (size_t)j * n : Y + (size_t)(j - kx) * n;
+        for (int64_t i = 0; i < n; i++) { mom[2 * j] += v[i]; }
+    }
+    MPI_Allreduce(MPI_IN_PLACE, mom, nm, MPI_DOUBLE, MPI_SUM, comm);
+    for (int j = 0; j < kx + nys; j++) {
+        const double *v = j < kx ? X + (size_t)j * n : Y + (size_t)(j - kx) * n;
+        double mean = mom[2 * j] / (double)nobs, ss = 0;
+        for (int64_t i = 0; i < n; i++) ss += (v[i] - mean) * (v[i] - mean);
+        mom[2 * j + 1] = ss;
+        mom[2 * j] = 0;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, mom, nm, MPI_DOUBLE, MPI_SUM, comm); /* [2j+1]: centred sum of squares */
+    /* one demeaning pass for all outcomes and regressors */
+    double t1 = gr_now();
+    int iters = 0, conv = 1;
+    double **cols = gr_malloc((size_t)(kx + nys), sizeof *cols);
+    for (int j = 0; j < kx; j++) cols[j] = X + (size_t)j * n;
+    for (int j = 0; j < nys; j++) cols[kx + j] = Y + (size_t)j * n;
+    if (!rc && s->nfe > 0) rc = gr_fe_demean(&fe, kx + nys, cols, o->fe_tol, o->fe_maxiter, &iters, &conv);
+    free(cols);
+    double t_demean = gr_now() - t1;
+    if (!conv && rank == 0)
+        gr_warn("demeaning did not converge within %d iterations (tolerance %g): results are approximate "
+                "(converged: false)", o->fe_maxiter, o->fe_tol);
+    /* cross-products, absorbed and collinear regressors */
+    t1 = gr_now();
+    double *XtX = gr_malloc((size_t)(kx ? kx : 1) * (kx ? kx : 1), sizeof *XtX);
+    gr_crossprod(comm, n, kx, X, NULL, XtX, NULL, NULL);
+    int *keepx = gr_calloc((size_t)(kx ? kx : 1), sizeof *keepx);
+    int nkept = gr_collinear(kx, XtX, o->collin_tol, keepx);
+    int *absorbed = gr_calloc((size_t)(kx ? kx : 1), sizeof *absorbed);
+    if (s->nfe > 0)
+        for (int j = 0; j < kx; j++) {
+            double raw = mom[2 * j + 1], dem = XtX[j + j * kx];
+            if (raw <= 0 || dem <= o->collin_tol * raw) {
+                absorbed[j] = 1;
+                if (keepx[j]) { keepx[j] = 0; nkept--; }
+            }
+        }
+    if (!rc && nkept == 0 && kx > 0)
+        rc = gr_fail(GR_EINPUT, "formula", "every regressor is constant, collinear or absorbed by the fixed effects "
+                     "(%s%s)", xlab[0], kx > 1 ? ", ..." : "");
+    if (!rc && kx == 0) rc = gr_fail(GR_EINPUT, "formula", "the model has no regressor to estimate");
+    /* the kept design, contiguous */
+    double *Xk = gr_malloc((size_t)(n ? n : 1) * (nkept ? nkept : 1), sizeof *Xk);
+    double *XtXk = gr_malloc((size_t)(nkept ? nkept : 1) * (nkept ? nkept : 1), sizeof *XtXk);
+    {
+        int a = 0;
+        for (int j = 0; j < kx; j++) {
+            if (!keepx[j]) continue;
+            memcpy(Xk + (size_t)a * n, X + (size_t)j * n, (size_t)n * sizeof *Xk);
+            int b = 0;
+            for (int l = 0; l < kx; l++)
+                if (keepx[l]) XtXk[b++ + a * nkept] = XtX[l + j * kx];
+            a++;
+        }
+    }
+    double t_prep = gr_now() - t1;
+    int64_t K_full = nkept + (s->nfe ? fe_dof(&fe, NULL) : 0);
+    int64_t K_vcov = nkept + (s->nfe ? fe_dof(&fe, nested) : 0);
+    if (o->ssc_reghdfe) K_vcov = K_full;  /* reghdfe: nested absorbed levels still count except in clusters */
+    if (o->ssc_reghdfe && ncl > 0) K_vcov = nkept + (s->nfe ? fe_dof(&fe, nested) : 0);
+    gr_vcov_spec vs = {.type = o->vcov, .ncluster = ncl, .min_cluster_df = !o->ssc_reghdfe};
+    for (int c = 0; c < 3; c++) {
+        vs.cl[c] = cl[c];
+        vs.G[c] = G[c];
+        vs.local_only[c] = cl[c] ? gr_ids_local_only(comm, n, cl[c], G[c]) : 1;
+    }
+    double *beta = gr_malloc((size_t)(nkept ? nkept : 1), sizeof *beta);
+    double *B = gr_malloc((size_t)(nkept ? nkept : 1) * (nkept ? nkept : 1), sizeof *B);
+    double *V = gr_calloc((size_t)(nkept ? nkept : 1) * (nkept ? nkept : 1), sizeof *V);
+    double *Xty = gr_malloc((size_t)(nkept ? nkept : 1), sizeof *Xty);
+    double *e = gr_malloc((size_t)(n ? n : 1), sizeof *e);
+    for (int j = 0; j < nys && !rc; j++) {
+        gr_result *r = &res[j];
+        const double *y = Y + (size_t)j * n;
+        double t2 = gr_now();
+        double yty;
+        gr_crossprod(comm, n, nkept, Xk, y, XtXk, Xty, &yty);
+        rc = gr_solve(comm, o->solver, n, nkept, Xk, y, XtXk, Xty, beta, B);
+        if (rc) break;
+        /* residuals */
+        memcpy(e, y, (size_t)n * sizeof *e);
+        for (int a = 0; a < nkept; a++) {
+            const double *x = Xk + (size_t)a * n;
+            for (int64_t i = 0; i < n; i++) e[i] -= beta[a] * x[i];
+        }
+        double sums[2] = {0, 0};
+        for (int64_t i = 0; i < n; i++) sums[0] += e[i] * e[i];
+        sums[1] = yty;
+        MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm);
+        double rss = sums[0], tss_within = sums[1], tss = mom[2 * (kx + j) + 1];
+        r->t_solve = gr_now() - t2 + t_prep;
+        double t3 = gr_now();
+        double df_t = 0;
+        rc = gr_vcov_compute(comm, &vs, n, nobs, nkept, Xk, e, B, rss, K_vcov, V, &df_t);
+        if (rc) break;
+        r->t_vcov = gr_now() - t3;
+        /* fill the result */
+        double N = (double)nobs;
+        r->nobs = nobs;
+        r->n_singletons = singletons;
+        r->k = nkept;
+        r->terms = gr_malloc((size_t)(nkept ? nkept : 1), sizeof *r->terms);
+        r->coef = gr_malloc((size_t)(nkept ? nkept : 1), sizeof(double));
+        r->se = gr_malloc((size_t)(nkept ? nkept : 1), sizeof(double));
+        r->tval = gr_malloc((size_t)(nkept ? nkept : 1), sizeof(double));
+        r->pval = gr_malloc((size_t)(nkept ? nkept : 1), sizeof(double));
+        int a = 0;
+        for (int l = 0; l < kx; l++) {
+            if (!keepx[l]) continue;
+            r->terms[a] = gr_strdup(xlab[l]);
+            r->coef[a] = beta[a];
+            r->se[a] = sqrt(V[a + a * nkept]);
+            r->tval[a] = r->coef[a] / r->se[a];
+            r->pval[a] = 2.0 * gsl_cdf_tdist_Q(fabs(r->tval[a]), df_t);
+            a++;
+        }
+        r->collin = gr_malloc((size_t)(kx ? kx : 1), sizeof *r->collin);
+        for (int l = 0; l < kx; l++)
+            if (!keepx[l]) r->collin[r->ncollin++] = gr_strdup(xlab[l]);
+        r->rss = rss;
+        r->rmse = sqrt(rss / N);
+        r->df_t = df_t;
+        r->r2 = 1.0 - rss / tss;
+        r->adj_r2 = 1.0 - (1.0 - r->r2) * (N - 1) / (N - (double)K_full);
+        if (s->nfe > 0) {
+            r->within_r2 = 1.0 - rss / tss_within;
+            double df1 = (double)nkept, df2 = N - (double)K_full;
+            r->f_stat = ((tss_within - rss) / df1) / (rss / df2);
+            r->f_pval = gsl_cdf_fdist_Q(r->f_stat, df1, df2);
+        } else {
+            r->within_r2 = NAN;
+            double df1 = (double)(nkept - (s->intercept ? 1 : 0)), df2 = N - (double)nkept;
+            r->f_stat = df1 > 0 ? ((tss - rss) / df1) / (rss / df2) : NAN;
+            r->f_pval = df1 > 0 ? gsl_cdf_fdist_Q(r->f_stat, df1, df2) : NAN;
+        }
+        for (int k = 0; k < s->nfe; k++) r->fesizes[k] = fe.nlevels[k];
+        r->ncl = ncl;
+        r->clnames = gr_calloc(2, sizeof *r->clnames);
+        for (int c = 0; c < ncl; c++) {
+            r->clnames[c] = gr_strdup(o->cluster_on_fe ? s->fename[0] : s->clname[c]);
+            r->G[c] = G[c];
+        }
+        r->iterations = iters;
+        r->converged = conv;
+        r->solver = gr_solver_name(o->solver);
+        r->vcov_label = o->vcov == GR_VCOV_IID ? "iid" : o->vcov == GR_VCOV_HC1 ? "hc1"
+                        : ncl == 2 ? "cluster (two-way)" : "cluster";
+        r->t_index = t_index;
+        r->t_demean = t_demean;
+    }
+    free(beta); free(B); free(V); free(Xty); free(e); free(Xk); free(XtXk); free(XtX);
+    free(keepx); free(absorbed); free(X); free(Y); free(xlab); free(mom); free(nested);
+    for (int c = 0; c < 3; c++) free(cl[c]);
+    gr_fe_free(&fe);
+    return rc;
+}
+
+int gr_ols_run(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, gr_result **out)
+{
+    gr_result *res = gr_calloc((size_t)s->ny, sizeof *res);
+    for (int j = 0; j < s->ny; j++) result_init(&res[j], s, j);
+    /* rows usable for every outcome: finite regressors, defined fixed effects and clusters */
+    int64_t n = s->n;
+    unsigned char *base = gr_malloc((size_t)(n ? n : 1), 1);
+    int64_t nan_base = 0, inf_base = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int ok = 1, inf = 0;
+        for (int j = 0; j < s->nx; j++) {
+            double v = s->x[j][i];
+            if (isnan(v)) ok = 0; else if (!isfinite(v)) inf = 1;
+        }
+        for (int k = 0; k < s->nfe; k++) if (isnan(s->fekey[k][i])) ok = 0;
+        for (int c = 0; c < s->ncl; c++) if (isnan(s->clkey[c][i])) ok = 0;
+        base[i] = ok && !inf;
+        nan_base += !ok;
+        inf_base += ok && inf;
+    }
+    unsigned char **masks = gr_malloc((size_t)s->ny, sizeof *masks);
+    int *group = gr_malloc((size_t)s->ny, sizeof *group);
+    int rc = GR_OK;
+    for (int j = 0; j < s->ny; j++) {
+        masks[j] = gr_malloc((size_t)(n ? n : 1), 1);
+        int64_t cnt[2] = {nan_base, inf_base};
+        for (int64_t i = 0; i < n; i++) {
+            double v = s->y[j][i];
+            int isn = isnan(v), isi = !isn && !isfinite(v);
+            masks[j][i] = base[i] && !isn && !isi;
+            if (base[i]) { cnt[0] += isn; cnt[1] += isi; }
+        }
+        MPI_Allreduce(MPI_IN_PLACE, cnt, 2, MPI_INT64_T, MPI_SUM, comm);
+        res[j].n_missing = cnt[0];
+        res[j].n_nonfinite = cnt[1];
+        /* share the demeaning with an earlier outcome whose rows are the same */
+        group[j] = j;
+        for (int l = 0; l < j && group[j] == j; l++) {
+            if (group[l] != l) continue;
+            int same = memcmp(masks[l], masks[j], (size_t)n) == 0;
+            MPI_Allreduce(MPI_IN_PLACE, &same, 1, MPI_INT, MPI_MIN, comm);
+            if (same) group[j] = l;
+        }
+    }
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    for (int j = 0; j < s->ny && !rc; j++) {
+        if (group[j] != j) continue;
+        int *ys = gr_malloc((size_t)s->ny, sizeof *ys), nys = 0;
+        for (int l = j; l < s->ny; l++) if (group[l] == j) ys[nys++] = l;
+        if (rank == 0 && res[j].n_nonfinite > 0)
+            gr_warn("%s: %lld rows with non-finite values (e.g. log of 0) removed", res[j].sample_label,
+                    (long long)res[j].n_nonfinite);
+        gr_result *tmp = gr_calloc((size_t)nys, sizeof *tmp);
+        for (int l = 0; l < nys; l++) tmp[l] = res[ys[l]];
+        rc = fit_group(comm, s, o, masks[j], nys, ys, tmp);
+        for (int l = 0; l < nys; l++) res[ys[l]] = tmp[l];
+        free(tmp);
+        free(ys);
+    }
+    for (int j = 0; j < s->ny; j++) free(masks[j]);
+    free(masks); free(group); free(base);
+    rc = gr_agree(comm, rc);
+    if (rc) {
+        for (int j = 0; j < s->ny; j++) gr_result_free(&res[j]);
+        free(res);
+        return rc;
+    }
+    *out = res;
+    return GR_OK;
+}

@@ -1,0 +1,197 @@
+/* report.c: regression tables and JSON results (see report.h). */
+#include "report.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *stars(double p)
+{
+    return p < 0.01 ? "***" : p < 0.05 ? "**" : p < 0.1 ? "*" : "";
+}
+
+/* thousands separators for counts: 1148400 -> 1,148,400 */
+static void fmt_count(char *buf, size_t len, int64_t v)
+{
+    char raw[32];
+    snprintf(raw, sizeof raw, "%lld", (long long)v);
+    int n = (int)strlen(raw), o = 0;
+    for (int i = 0; i < n && o + 2 < (int)len; i++) {
+        buf[o++] = raw[i];
+        if ((n - i - 1) % 3 == 0 && i < n - 1 && raw[i] != '-') buf[o++] = ',';
+    }
+    buf[o] = 0;
+}
+
+void gr_print_table(FILE *f, const gr_result *res, int nres, const char *title)
+{
+    const int w0 = 24, w = 16;
+    /* union of terms, in order of first appearance */
+    int nt = 0;
+    const char **terms = gr_malloc(64 + 1, sizeof *terms);
+    int cap = 64;
+    for (int m = 0; m < nres; m++)
+        for (int j = 0; j < res[m].k; j++) {
+            int found = 0;
+            for (int t = 0; t < nt; t++) if (!strcmp(terms[t], res[m].terms[j])) found = 1;
+            if (!found) {
+                if (nt == cap) { cap *= 2; terms = gr_realloc(terms, (size_t)cap + 1, sizeof *terms); }
+                terms[nt++] = res[m].terms[j];
+            }
+        }
+    int width = w0 + w * nres;
+    char line[4096];
+    memset(line, '=', (size_t)(width < 4095 ? width : 4095));
+    line[width < 4095 ? width : 4095] = 0;
+    if (title) fprintf(f, "%s\n", title);
+    fprintf(f, "%s\n", line);
+    fprintf(f, "%-*s", w0, "Dependent variable");
+    for (int m = 0; m < nres; m++) fprintf(f, "%*.*s", w, w - 1, res[m].yname);
+    fprintf(f, "\n%-*s", w0, "Sample");
+    for (int m = 0; m < nres; m++) fprintf(f, "%*.*s", w, w - 1, res[m].sample_label);
+    fprintf(f, "\n%s\n", line);
+    for (int t = 0; t < nt; t++) {
+        char cell[64];
+        fprintf(f, "%-*.*s", w0, w0 - 1, terms[t]);
+        for (int m = 0; m < nres; m++) {
+            int j = -1;
+            for (int l = 0; l < res[m].k; l++) if (!strcmp(res[m].terms[l], terms[t])) j = l;
+            if (j < 0) snprintf(cell, sizeof cell, " ");
+            else snprintf(cell, sizeof cell, "%.4f%s", res[m].coef[j], stars(res[m].pval[j]));
+            fprintf(f, "%*s", w, cell);
+        }
+        fprintf(f, "\n%-*s", w0, "");
+        for (int m = 0; m < nres; m++) {
+            int j = -1;
+            for (int l = 0; l < res[m].k; l++) if (!strcmp(res[m].terms[l], terms[t])) j = l;
+            if (j < 0) snprintf(cell, sizeof cell, " ");
+            else snprintf(cell, sizeof cell, "(%.4f)", res[m].se[j]);
+            fprintf(f, "%*s", w, cell);
+        }
+        fprintf(f, "\n");
+    }
+    /* fixed effects: union of names */
+    for (int m = 0; m < nres; m++)
+        for (int k = 0; k < res[m].nfe; k++) {
+            int seen = 0;
+            for (int m2 = 0; m2 < m && !seen; m2++)
+                for (int k2 = 0; k2 < res[m2].nfe; k2++) if (!strcmp(res[m2].fenames[k2], res[m].fenames[k])) seen = 1;
+            if (seen) continue;
+            char lab[128];
+            snprintf(lab, sizeof lab, "%s FE", res[m].fenames[k]);
+            fprintf(f, "%-*.*s", w0, w0 - 1, lab);
+            for (int m2 = 0; m2 < nres; m2++) {
+                int has = 0;
+                for (int k2 = 0; k2 < res[m2].nfe; k2++) if (!strcmp(res[m2].fenames[k2], res[m].fenames[k])) has = 1;
+                fprintf(f, "%*s", w, has ? "Yes" : "No");
+            }
+            fprintf(f, "\n");
+        }
+    fprintf(f, "%-*s", w0, "Standard errors");
+    for (int m = 0; m < nres; m++) {
+        char cell[96];
+        if (res[m].ncl > 0) snprintf(cell, sizeof cell, "%s%s%s", res[m].clnames[0], res[m].ncl > 1 ? "&" : "",
+                                     res[m].ncl > 1 ? res[m].clnames[1] : "");
+        else snprintf(cell, sizeof cell, "%s", res[m].vcov_label);
+        fprintf(f, "%*.*s", w, w - 1, cell);
+    }
+    fprintf(f, "\n%-*s", w0, "Adjusted R2");
+    for (int m = 0; m < nres; m++) fprintf(f, "%*.3f", w, res[m].adj_r2);
+    fprintf(f, "\n%-*s", w0, "Within R2");
+    for (int m = 0; m < nres; m++) {
+        if (isnan(res[m].within_r2)) fprintf(f, "%*s", w, "");
+        else fprintf(f, "%*.3f", w, res[m].within_r2);
+    }
+    fprintf(f, "\n%-*s", w0, "F-statistic");
+    for (int m = 0; m < nres; m++) fprintf(f, "%*.2f", w, res[m].f_stat);
+    fprintf(f, "\n%-*s", w0, "Observations");
+    for (int m = 0; m < nres; m++) {
+        char cell[32];
+        fmt_count(cell, sizeof cell, res[m].nobs);
+        fprintf(f, "%*s", w, cell);
+    }
+    fprintf(f, "\n%s\n", line);
+    fprintf(f, "Standard errors in parentheses. *** p<0.01, ** p<0.05, * p<0.1.\n");
+    for (int m = 0; m < nres; m++)
+        if (!res[m].converged)
+            fprintf(f, "WARNING: model %d (%s, %s): demeaning did not converge\n", m + 1, res[m].yname,
+                    res[m].sample_label);
+    free(terms);
+}
+
+static cJSON *num(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+
+cJSON *gr_result_json(const gr_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "dependent", r->yname);
+    cJSON_AddStringToObject(o, "sample", r->sample_label);
+    cJSON_AddNumberToObject(o, "nobs", (double)r->nobs);
+    cJSON *coefs = cJSON_AddArrayToObject(o, "coefficients");
+    for (int j = 0; j < r->k; j++) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "term", r->terms[j]);
+        cJSON_AddItemToObject(c, "estimate", num(r->coef[j]));
+        cJSON_AddItemToObject(c, "std_error", num(r->se[j]));
+        cJSON_AddItemToObject(c, "t_value", num(r->tval[j]));
+        cJSON_AddItemToObject(c, "p_value", num(r->pval[j]));
+        cJSON_AddItemToArray(coefs, c);
+    }
+    cJSON_AddItemToObject(o, "r2", num(r->r2));
+    cJSON_AddItemToObject(o, "adj_r2", num(r->adj_r2));
+    cJSON_AddItemToObject(o, "within_r2", num(r->within_r2));
+    cJSON_AddItemToObject(o, "f_stat", num(r->f_stat));
+    cJSON_AddItemToObject(o, "f_p_value", num(r->f_pval));
+    cJSON_AddItemToObject(o, "rmse", num(r->rmse));
+    cJSON_AddItemToObject(o, "df_t", num(r->df_t));
+    cJSON_AddStringToObject(o, "vcov", r->vcov_label);
+    cJSON *cls = cJSON_AddArrayToObject(o, "n_clusters");
+    cJSON *cln = cJSON_AddArrayToObject(o, "cluster_vars");
+    for (int c = 0; c < r->ncl; c++) {
+        cJSON_AddItemToArray(cls, cJSON_CreateNumber((double)r->G[c]));
+        cJSON_AddItemToArray(cln, cJSON_CreateString(r->clnames[c]));
+    }
+    cJSON *fs = cJSON_AddObjectToObject(o, "fixef_sizes");
+    for (int k = 0; k < r->nfe; k++) cJSON_AddNumberToObject(fs, r->fenames[k], (double)r->fesizes[k]);
+    cJSON_AddNumberToObject(o, "iterations", r->iterations);
+    cJSON_AddBoolToObject(o, "converged", r->converged);
+    cJSON_AddStringToObject(o, "solver", r->solver ? r->solver : "");
+    cJSON *d = cJSON_AddObjectToObject(o, "dropped");
+    cJSON_AddNumberToObject(d, "singletons", (double)r->n_singletons);
+    cJSON_AddNumberToObject(d, "missing", (double)r->n_missing);
+    cJSON_AddNumberToObject(d, "non_finite", (double)r->n_nonfinite);
+    cJSON *cv = cJSON_AddArrayToObject(d, "collinear");
+    for (int j = 0; j < r->ncollin; j++) cJSON_AddItemToArray(cv, cJSON_CreateString(r->collin[j]));
+    cJSON *t = cJSON_AddObjectToObject(o, "timings");
+    cJSON_AddNumberToObject(t, "read", r->t_read);
+    cJSON_AddNumberToObject(t, "index", r->t_index);
+    cJSON_AddNumberToObject(t, "demean", r->t_demean);
+    cJSON_AddNumberToObject(t, "solve", r->t_solve);
+    cJSON_AddNumberToObject(t, "vcov", r->t_vcov);
+    return o;
+}
+
+int gr_write_json(const char *path, const cJSON *root)
+{
+    char *text = cJSON_Print(root);
+    if (!text) return gr_fail(GR_ENOMEM, path, "cannot render JSON");
+    int rc = GR_OK;
+    if (!strcmp(path, "-")) {
+        fputs(text, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+    } else {
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+        FILE *f = fopen(tmp, "w");
+        if (!f) rc = gr_fail(GR_EIO, path, "cannot create (directory missing or not writable?)");
+        else {
+            int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
+            if (fclose(f) != 0 || bad) rc = gr_fail(GR_EIO, path, "write failed");
+            else if (rename(tmp, path) != 0) rc = gr_fail(GR_EIO, path, "cannot rename into place");
+            if (rc) unlink(tmp);
+        }
+    }
+    free(text);
+    return rc;
+}
