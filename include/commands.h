@@ -10,4 +10,8 @@ int cmd_estimate(int argc, char **argv, MPI_Comm comm);
 int cmd_segments(int argc, char **argv, MPI_Comm comm);
 int cmd_rd(int argc, char **argv, MPI_Comm comm);
 int cmd_dump(int argc, char **argv, MPI_Comm comm);
+int cmd_design(int argc, char **argv, MPI_Comm comm);
+int cmd_match(int argc, char **argv, MPI_Comm comm);
+int cmd_balance(int argc, char **argv, MPI_Comm comm);
+int cmd_rdgrid(int argc, char **argv, MPI_Comm comm);
 #endif

@@ -11,6 +11,10 @@
 #pragma weak cmd_estimate
 #pragma weak cmd_segments
 #pragma weak cmd_rd
+#pragma weak cmd_design
+#pragma weak cmd_match
+#pragma weak cmd_balance
+#pragma weak cmd_rdgrid
 
 typedef int (*cmd_fn)(int, char **, MPI_Comm);
 static const struct { const char *name; cmd_fn fn; const char *help; } commands[] = {
@@ -20,7 +24,11 @@ static const struct { const char *name; cmd_fn fn; const char *help; } commands[
     {"dump", cmd_dump, "print columns of a panel file as CSV"},
     {"estimate", cmd_estimate, "fixed-effects OLS with clustered inference"},
     {"segments", cmd_segments, "spatial segments per bandwidth (complete linkage within provinces)"},
-    {"rd", cmd_rd, "local-linear regression discontinuity"},
+    {"design", cmd_design, "spatial-RD design columns: treated pairs per segment pair, same-attribute controls"},
+    {"balance", cmd_balance, "balance of pair observables on the partnership flag, by bandwidth"},
+    {"match", cmd_match, "spatial matching: treated pairs and nearby control pairs, estimated"},
+    {"rdgrid", cmd_rdgrid, "regular RD on city pairs over a grid of bandwidths"},
+    {"rd", cmd_rd, "local-linear regression discontinuity on any data set"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -258,11 +258,10 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
             const double *x = Xk + (size_t)a * n;
             for (int64_t i = 0; i < n; i++) e[i] -= beta[a] * x[i];
         }
-        double sums[2] = {0, 0};
-        for (int64_t i = 0; i < n; i++) sums[0] += e[i] * e[i];
-        sums[1] = yty;
-        MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm);
-        double rss = sums[0], tss_within = sums[1], tss = mom[2 * (kx + j) + 1];
+        double rss = 0;
+        for (int64_t i = 0; i < n; i++) rss += e[i] * e[i];
+        MPI_Allreduce(MPI_IN_PLACE, &rss, 1, MPI_DOUBLE, MPI_SUM, comm);
+        double tss_within = yty, tss = mom[2 * (kx + j) + 1];  /* yty: already summed over ranks */
         r->t_solve = gr_now() - t2 + t_prep;
         double t3 = gr_now();
         double df_t = 0;

@@ -172,6 +172,7 @@ static int read_strings(hid_t file, const char *fname, const char *path, char **
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, w);
         H5Tset_strpad(mt, H5T_STR_NULLPAD);
+        H5Tset_cset(mt, H5Tget_cset(ft));
         hid_t dxpl = collective_dxpl();
         if (H5Dread(d, mt, H5S_ALL, H5S_ALL, dxpl, buf) < 0) {
             rc = gr_fail(GR_EFORMAT, fname, "cannot read %s", path);
@@ -268,6 +269,7 @@ static int read_root_attr_string(hid_t file, const char *name, char *buf, size_t
         char *tmp = gr_calloc(w + 1, 1);
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, w);
+        H5Tset_cset(mt, H5Tget_cset(t));
         if (H5Aread(a, mt, tmp) >= 0) { snprintf(buf, len, "%s", tmp); rc = 0; }
         H5Tclose(mt);
         free(tmp);
