@@ -39,9 +39,11 @@ const char *gr_expr_column(const gr_expr *e, int k);
 typedef int (*gr_label_fn)(void *ctx, const char *column, const char *label, double *code);
 int gr_expr_bind_labels(gr_expr *e, gr_label_fn fn, void *ctx);
 
-/* Evaluate on n rows: cols[k] holds the n values of column k (order of gr_expr_column); writes out[i].
- * out may be one of cols[k]. Evaluates column-at-a-time in blocks of rows (no per-row tree walk).
- * Returns GR_OK, or GR_EINPUT if string literals are present and not bound. */
+/* Evaluate on n rows: cols[k] holds the n values of column k (order of gr_expr_column; cols may be NULL
+ * when there are none); writes out[i]. out may be one of cols[k]. Evaluates column-at-a-time in blocks of
+ * 1024 rows (no per-row tree walk); const on e, so one expression may be evaluated concurrently.
+ * For a filter, keep row i when out[i] is neither 0 nor NaN. Returns GR_OK, or GR_EINPUT if string
+ * literals are present and not bound. */
 int gr_expr_eval(const gr_expr *e, int64_t n, double *const *cols, double *out);
 
 /* Canonical text, e.g. "log(distance_km)", "a + b*c", "x in (1, 2)"; same for equivalent spellings

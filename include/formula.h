@@ -11,10 +11,14 @@
  * At the term level '+', '-', '*', ':' and '^' are formula operators: '^' between regressors is an error
  * (write I(x^2)). After '|', each fixed-effect dimension is column names joined by '^' (their
  * interaction), dimensions separated by '+'. With fixed effects there is no intercept.
- * Errors are GR_EINPUT via gr_fail with where "formula" and "at character N: ..." (N counts from 1). */
+ * Errors are GR_EINPUT via gr_fail with where "formula" and "at character N: ..." (N counts from 1).
+ * Outcomes and factors are ordinary gr_expr: evaluate them with gr_expr_eval on the columns each one
+ * lists; one holding a string literal (I(region == "west")) needs gr_expr_bind_labels first. */
 #ifndef GR_FORMULA_H
 #define GR_FORMULA_H
 #include "expr.h"
+
+#define GR_INTERCEPT_LABEL "(Intercept)"
 
 typedef struct {
     int nfactors;
@@ -34,7 +38,7 @@ typedef struct {
     char **ylabel;      /* canonical text of each outcome */
     int nx;
     gr_term *x;         /* regressors in formula order (without the intercept) */
-    int intercept;      /* 1: the model has a constant (only without fixed effects) */
+    int intercept;      /* 1: the model has a constant (only without fixed effects), named GR_INTERCEPT_LABEL */
     int nfe;
     gr_fe_dim *fe;
 } gr_formula;

@@ -29,7 +29,8 @@ static const char usage_text[] =
     "  --where EXPR         keep rows where EXPR is true (e.g. 'dir == 1 && control_type != 2')\n"
     "  --split COL          one model per value of COL\n"
     "  --fsplit COL         the full sample, then one model per value of COL\n"
-    "  --fixef-rm singleton remove singleton groups iteratively (default: none, like fixest)\n"
+    "  --fixef-rm singleton remove singleton groups iteratively (default: none, like fixest <= 0.12)\n"
+    "  --drop-singletons    the same as --fixef-rm singleton (reghdfe's default)\n"
     "  --fe-tol X           demeaning tolerance (default 1e-6)\n"
     "  --fe-maxiter N       demeaning iteration cap (default 10000)\n"
     "  --solver S           cholesky (default: distributed Cholesky of X'X) | qr (distributed QR of X)\n"
@@ -161,7 +162,7 @@ static int parse_options(int argc, char **argv, est_opts *o, int rank)
         {"where", required_argument, 0, 'w'}, {"split", required_argument, 0, 's'},
         {"fsplit", required_argument, 0, 'S'}, {"json", required_argument, 0, 'j'},
         {"fe-tol", required_argument, 0, 't'}, {"fe-maxiter", required_argument, 0, 'm'},
-        {"fixef-rm", required_argument, 0, 'r'}, {"solver", required_argument, 0, 'L'},
+        {"fixef-rm", required_argument, 0, 'r'}, {"drop-singletons", no_argument, 0, 'D'}, {"solver", required_argument, 0, 'L'},
         {"ssc", required_argument, 0, 'C'}, {"collin-tol", required_argument, 0, 'T'},
         {"title", required_argument, 0, 'i'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
@@ -207,6 +208,7 @@ static int parse_options(int argc, char **argv, est_opts *o, int rank)
             else if (!strcmp(optarg, "none")) o->fit.rm_singletons = 0;
             else return gr_fail(GR_EUSAGE, "--fixef-rm", "expected singleton or none, got '%s'", optarg);
             break;
+        case 'D': o->fit.rm_singletons = 1; break;
         case 'L':
             if (!strcmp(optarg, "cholesky") || !strcmp(optarg, "chol")) o->fit.solver = GR_SOLVER_CHOL;
             else if (!strcmp(optarg, "qr")) o->fit.solver = GR_SOLVER_QR;

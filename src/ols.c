@@ -15,8 +15,8 @@ static int64_t sum64(MPI_Comm comm, int64_t v)
 }
 
 /* Fixed-effect parameters for the (n-1)/(n-K) adjustment, fixest's default (fixef.K = "nested",
- * not exact): each dimension counts its levels, every dimension after the first loses one for the
- * redundancy with the others; dimensions nested in a cluster variable are not counted. */
+ * not exact): sum over dimensions of (levels - 1), plus 1; a dimension nested in a cluster
+ * variable removes its (levels - 1). See docs/vcov.md. */
 static int64_t fe_dof(const gr_fe *fe, const int *nested)
 {
     int64_t K = 0;
@@ -26,7 +26,7 @@ static int64_t fe_dof(const gr_fe *fe, const int *nested)
         K += fe->nlevels[k] - (counted ? 1 : 0);
         counted++;
     }
-    return K;
+    return K > 0 ? K : 1;  /* all nested: the constant they absorb still counts */
 }
 
 static void compact(int64_t n, const unsigned char *keep, const double *src, double *dst)
@@ -296,17 +296,12 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
         r->df_t = df_t;
         r->r2 = 1.0 - rss / tss;
         r->adj_r2 = 1.0 - (1.0 - r->r2) * (N - 1) / (N - (double)K_full);
-        if (s->nfe > 0) {
-            r->within_r2 = 1.0 - rss / tss_within;
-            double df1 = (double)nkept, df2 = N - (double)K_full;
-            r->f_stat = ((tss_within - rss) / df1) / (rss / df2);
-            r->f_pval = gsl_cdf_fdist_Q(r->f_stat, df1, df2);
-        } else {
-            r->within_r2 = NAN;
-            double df1 = (double)(nkept - (s->intercept ? 1 : 0)), df2 = N - (double)nkept;
-            r->f_stat = df1 > 0 ? ((tss - rss) / df1) / (rss / df2) : NAN;
-            r->f_pval = df1 > 0 ? gsl_cdf_fdist_Q(r->f_stat, df1, df2) : NAN;
-        }
+        r->within_r2 = s->nfe > 0 ? 1.0 - rss / tss_within : NAN;
+        /* fixest's fitstat "f": all coefficients and fixed effects against the constant-only model,
+         * with the parameter count and t degrees of freedom of the variance in use */
+        double df1 = (double)(K_vcov - 1), df2 = df_t;
+        r->f_stat = df1 > 0 ? ((tss - rss) / df1) / (rss / df2) : NAN;
+        r->f_pval = df1 > 0 ? gsl_cdf_fdist_Q(r->f_stat, df1, df2) : NAN;
         for (int k = 0; k < s->nfe; k++) r->fesizes[k] = fe.nlevels[k];
         r->ncl = ncl;
         r->clnames = gr_calloc(2, sizeof *r->clnames);
