@@ -46,6 +46,8 @@ typedef struct gr_panel {
     int32_t *pair;              /* local rows' pair id, NULL if the file has no pairs table */
     int ncols;                  /* datasets stored in /panel */
     char **colnames;
+    char ***collabels;          /* label table of each /panel column (NULL for numeric ones) */
+    int *ncollabels;
 } gr_panel;
 
 /* Collective. Open `path`, check format name and version, read the replicated tables and the
@@ -102,6 +104,11 @@ void gr_writer_abort(gr_writer *w);
  * the file is copied to a temporary, changed there and renamed over the original. */
 int gr_file_set_table_column(MPI_Comm comm, const char *path, const char *group, const char *name,
                              int64_t n, const double *values, int is_int);
+/* Collective. The same for several columns at once (one copy of the file): column c goes to
+ * /<groups[c]>/<names[c]> with n[c] values. */
+int gr_file_set_table_columns(MPI_Comm comm, const char *path, int ncols, const char *const *groups,
+                              const char *const *names, const int64_t *n, const double *const *values,
+                              const int *is_int);
 /* Collective. Read one root attribute of an open panel (string or number, printed as text). */
 int gr_panel_attr(gr_panel *p, const char *name, char *buf, size_t len);
 #endif

@@ -338,7 +338,12 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     int nvals = 0;
     double *vals = NULL;
     const double *splitcol = o->split && !rc ? colset_get(&cs, o->split) : NULL;
-    if (splitcol) nvals = distinct_values(comm, n, splitcol, &vals);
+    if (splitcol) {
+        double *kept = gr_malloc((size_t)(n ? n : 1), sizeof *kept);
+        for (int64_t i = 0; i < n; i++) kept[i] = keep[i] != 0 ? splitcol[i] : NAN;
+        nvals = distinct_values(comm, n, kept, &vals);
+        free(kept);
+    }
     if (!rc && o->split && nvals == 0) rc = gr_fail(GR_EINPUT, o->split, "split column has no values");
     int nsamples = o->split ? nvals + (o->fsplit ? 1 : 0) : 1;
     gr_result *all = gr_calloc((size_t)nsamples * f.ny + 1, sizeof *all);

@@ -211,108 +211,129 @@ int gr_fe_nested_in(const gr_fe *fe, const int32_t *cl, int64_t ncl, int *nested
     return GR_OK;
 }
 
-/* ---- the sweep ---- */
+/* ---- the sweep ----
+ * All columns are swept together: residuals are stored row-interleaved (E[i*p + c]) so that one
+ * read of a row's level id serves every column, and group sums travel in one Allreduce. */
 
 typedef struct {
     const gr_fe *fe;
-    int64_t off[16 + 1];  /* offset of dimension k's coefficients in the stacked vector */
-    double *sum;          /* group sums scratch, max levels */
-    int pending;          /* dimension whose change has not yet been subtracted from e, or -1 */
-    double *pend_delta;   /* that change */
-    int any_shared;       /* some dimension needs MPI */
+    int p;                /* columns swept together */
+    int64_t off[16 + 1];  /* offset (in levels) of dimension k's coefficients in the stacked vector */
+    double *sum;          /* group sums scratch: max levels x p */
+    int pending;          /* dimension whose change is not yet subtracted from E, or -1 */
+    double *pend_delta;   /* that change, levels x p */
     int nranks;
 } sweep_ctx;
 
-/* Group sums of e (weighted) into ctx->sum for dimension k, first subtracting the pending change. */
-static void sums_pass(sweep_ctx *s, int k, double *e)
+/* Group sums of E over dimension k into ctx->sum, first subtracting the pending change. */
+static void sums_pass(sweep_ctx *s, int k, double *restrict E)
 {
     const gr_fe *fe = s->fe;
-    const int32_t *idk = fe->id[k];
-    const double *w = fe->w;
-    double *sum = s->sum;
-    memset(sum, 0, (size_t)fe->nlevels[k] * sizeof *sum);
-    int64_t n = fe->n;
-    if (s->pending >= 0) {
-        const int32_t *idp = fe->id[s->pending];
-        const double *d = s->pend_delta;
-        if (w) for (int64_t i = 0; i < n; i++) { e[i] -= d[idp[i]]; sum[idk[i]] += w[i] * e[i]; }
-        else for (int64_t i = 0; i < n; i++) { e[i] -= d[idp[i]]; sum[idk[i]] += e[i]; }
+    const int p = s->p;
+    const int32_t *restrict idk = fe->id[k];
+    const double *restrict w = fe->w;
+    double *restrict sum = s->sum;
+    memset(sum, 0, (size_t)fe->nlevels[k] * p * sizeof *sum);
+    const int64_t n = fe->n;
+    const int32_t *restrict idp = s->pending >= 0 ? fe->id[s->pending] : NULL;
+    const double *restrict d = s->pend_delta;
+    if (p == 1 && !w) {
+        if (idp) for (int64_t i = 0; i < n; i++) { E[i] -= d[idp[i]]; sum[idk[i]] += E[i]; }
+        else for (int64_t i = 0; i < n; i++) sum[idk[i]] += E[i];
     } else {
-        if (w) for (int64_t i = 0; i < n; i++) sum[idk[i]] += w[i] * e[i];
-        else for (int64_t i = 0; i < n; i++) sum[idk[i]] += e[i];
+        for (int64_t i = 0; i < n; i++) {
+            double *restrict e = E + i * p;
+            double *restrict sg = sum + (int64_t)idk[i] * p;
+            double wi = w ? w[i] : 1.0;
+            if (idp) {
+                const double *restrict dg = d + (int64_t)idp[i] * p;
+                for (int c = 0; c < p; c++) { e[c] -= dg[c]; sg[c] += wi * e[c]; }
+            } else {
+                for (int c = 0; c < p; c++) sg[c] += wi * e[c];
+            }
+        }
     }
     if (!fe->local_only[k] && s->nranks > 1)
-        MPI_Allreduce(MPI_IN_PLACE, sum, (int)fe->nlevels[k], MPI_DOUBLE, MPI_SUM, fe->comm);
+        MPI_Allreduce(MPI_IN_PLACE, sum, (int)(fe->nlevels[k] * p), MPI_DOUBLE, MPI_SUM, fe->comm);
 }
 
-static void flush_pending(sweep_ctx *s, double *e)
+static void flush_pending(sweep_ctx *s, double *restrict E)
 {
     if (s->pending < 0) return;
-    const int32_t *idp = s->fe->id[s->pending];
-    for (int64_t i = 0; i < s->fe->n; i++) e[i] -= s->pend_delta[idp[i]];
+    const int p = s->p;
+    const int32_t *restrict idp = s->fe->id[s->pending];
+    const double *restrict d = s->pend_delta;
+    for (int64_t i = 0; i < s->fe->n; i++)
+        for (int c = 0; c < p; c++) E[i * p + c] -= d[(int64_t)idp[i] * p + c];
     s->pending = -1;
 }
 
-/* One Gauss-Seidel sweep: alpha (stacked) updated in place, e kept consistent (lazily). */
-static void sweep(sweep_ctx *s, double *alpha, double *e)
+/* One Gauss-Seidel sweep over all dimensions: alpha (stacked, levels x p) updated in place, E kept
+ * consistent lazily (the last dimension's change stays pending). */
+static void sweep(sweep_ctx *s, double *alpha, double *E)
 {
     const gr_fe *fe = s->fe;
+    const int p = s->p;
     for (int k = 0; k < fe->nfe; k++) {
-        sums_pass(s, k, e);
-        double *a = alpha + s->off[k], *d = s->pend_delta;
+        sums_pass(s, k, E);
+        double *a = alpha + s->off[k] * p, *d = s->pend_delta;
         const double *cnt = fe->count[k];
         for (int64_t g = 0; g < fe->nlevels[k]; g++) {
-            d[g] = cnt[g] > 0 ? s->sum[g] / cnt[g] : 0.0;
-            a[g] += d[g];
+            double inv = cnt[g] > 0 ? 1.0 / cnt[g] : 0.0;
+            for (int c = 0; c < p; c++) {
+                d[g * p + c] = s->sum[g * p + c] * inv;
+                a[g * p + c] += d[g * p + c];
+            }
         }
         s->pending = k;
     }
 }
 
-/* e = v - sum_k alpha_k[id_k] */
-static void rebuild_residual(sweep_ctx *s, const double *v, const double *alpha, double *e)
+/* E = V - sum_k alpha_k[id_k] */
+static void rebuild_residual(sweep_ctx *s, const double *restrict V, const double *alpha, double *restrict E)
 {
     const gr_fe *fe = s->fe;
-    memcpy(e, v, (size_t)fe->n * sizeof *e);
+    const int p = s->p;
+    memcpy(E, V, (size_t)fe->n * p * sizeof *E);
     for (int k = 0; k < fe->nfe; k++) {
-        const int32_t *id = fe->id[k];
-        const double *a = alpha + s->off[k];
-        for (int64_t i = 0; i < fe->n; i++) e[i] -= a[id[i]];
+        const int32_t *restrict id = fe->id[k];
+        const double *restrict a = alpha + s->off[k] * p;
+        for (int64_t i = 0; i < fe->n; i++)
+            for (int c = 0; c < p; c++) E[i * p + c] -= a[(int64_t)id[i] * p + c];
     }
     s->pending = -1;
 }
 
-/* Reduce partial sums: entries of replicated dimensions are identical on all ranks, those of
- * local-only dimensions live on one rank each. out[0..2] = (sum a*b, sum b*b, max rel change). */
-static void reduce_stats(sweep_ctx *s, const double *X, const double *GX, const double *GGX, double *out)
+/* Per column c: ab[c] = <GGX-GX, d2X>, bb[c] = <d2X, d2X> with d2X = GGX - 2GX + X, and the largest
+ * relative change |GGX-GX|/(0.1+|GGX|) over all. Entries of replicated dimensions are identical on all
+ * ranks; those of local-only dimensions live on one rank each and are summed across ranks. */
+static double reduce_stats(sweep_ctx *s, const double *X, const double *GX, const double *GGX, double *ab,
+                           double *bb)
 {
     const gr_fe *fe = s->fe;
-    double rep[2] = {0, 0}, loc[3] = {0, 0, 0}, diff = 0;
+    const int p = s->p;
+    double *loc = gr_calloc((size_t)2 * p + 1, sizeof *loc);
+    double diff = 0;
+    for (int c = 0; c < p; c++) ab[c] = bb[c] = 0;
     for (int k = 0; k < fe->nfe; k++) {
-        double ab = 0, bb = 0;
-        for (int64_t j = s->off[k]; j < s->off[k + 1]; j++) {
+        int shared_sum = fe->local_only[k] && s->nranks > 1;
+        double *tab = shared_sum ? loc : ab, *tbb = shared_sum ? loc + p : bb;
+        for (int64_t j = s->off[k] * p; j < s->off[k + 1] * p; j++) {
+            int c = (int)(j % p);
             double dGX = GGX[j] - GX[j], d2X = dGX - GX[j] + X[j];
-            ab += dGX * d2X;
-            bb += d2X * d2X;
+            tab[c] += dGX * d2X;
+            tbb[c] += d2X * d2X;
             double rel = fabs(dGX) / (0.1 + fabs(GGX[j]));
             if (rel > diff) diff = rel;
         }
-        if (fe->local_only[k] && s->nranks > 1) { loc[0] += ab; loc[1] += bb; }
-        else { rep[0] += ab; rep[1] += bb; }
     }
     if (s->nranks > 1) {
-        loc[2] = diff;
-        double r[2] = {loc[0], loc[1]};
-        MPI_Allreduce(MPI_IN_PLACE, r, 2, MPI_DOUBLE, MPI_SUM, fe->comm);
-        MPI_Allreduce(MPI_IN_PLACE, &loc[2], 1, MPI_DOUBLE, MPI_MAX, fe->comm);
-        out[0] = rep[0] + r[0];
-        out[1] = rep[1] + r[1];
-        out[2] = loc[2];
-    } else {
-        out[0] = rep[0];
-        out[1] = rep[1];
-        out[2] = diff;
+        MPI_Allreduce(MPI_IN_PLACE, loc, 2 * p, MPI_DOUBLE, MPI_SUM, fe->comm);
+        MPI_Allreduce(MPI_IN_PLACE, &diff, 1, MPI_DOUBLE, MPI_MAX, fe->comm);
+        for (int c = 0; c < p; c++) { ab[c] += loc[c]; bb[c] += loc[p + c]; }
     }
+    free(loc);
+    return diff;
 }
 
 int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
@@ -320,60 +341,65 @@ int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxi
 {
     *iterations = 0;
     *converged = 1;
-    if (fe->nfe == 0) return GR_OK;
+    if (fe->nfe == 0 || ncols == 0) return GR_OK;
     if (fe->nfe > 16) return gr_fail(GR_EINPUT, "fixed effects", "at most 16 dimensions");
-    sweep_ctx s = {.fe = fe, .pending = -1};
+    const int p = ncols;
+    const int64_t n = fe->n;
+    sweep_ctx s = {.fe = fe, .p = p, .pending = -1};
     MPI_Comm_size(fe->comm, &s.nranks);
-    int64_t maxL = 0;
+    int64_t maxL = 1;
     s.off[0] = 0;
     for (int k = 0; k < fe->nfe; k++) {
         s.off[k + 1] = s.off[k] + fe->nlevels[k];
         if (fe->nlevels[k] > maxL) maxL = fe->nlevels[k];
     }
-    int64_t L = s.off[fe->nfe];
-    s.sum = gr_malloc((size_t)maxL, sizeof(double));
-    s.pend_delta = gr_malloc((size_t)maxL, sizeof(double));
-    double *X = gr_malloc((size_t)L, sizeof *X), *GX = gr_malloc((size_t)L, sizeof *GX),
-           *GGX = gr_malloc((size_t)L, sizeof *GGX);
-    double *v = gr_malloc((size_t)fe->n, sizeof *v);
-    for (int c = 0; c < ncols; c++) {
-        double *e = cols[c];
-        memcpy(v, e, (size_t)fe->n * sizeof *v);
-        memset(X, 0, (size_t)L * sizeof *X);
-        s.pending = -1;
-        int it = 0, done = 0;
-        if (fe->nfe == 1) {
-            /* one dimension: one sweep is exact */
-            memcpy(GX, X, (size_t)L * sizeof *X);
-            sweep(&s, GX, e);
-            flush_pending(&s, e);
-            it = 1;
-            done = 1;
-        }
-        while (!done && it < maxiter) {
-            memcpy(GX, X, (size_t)L * sizeof *X);
-            sweep(&s, GX, e);
-            memcpy(GGX, GX, (size_t)L * sizeof *X);
-            sweep(&s, GGX, e);
-            it++;
-            double st[3];
-            reduce_stats(&s, X, GX, GGX, st);
-            if (st[2] < tol) {
-                flush_pending(&s, e);
-                done = 1;
-                break;
-            }
-            double coef = st[1] > 0 ? st[0] / st[1] : 0.0;
-            for (int64_t j = 0; j < L; j++) X[j] = GGX[j] - coef * (GGX[j] - GX[j]);
-            rebuild_residual(&s, v, X, e);
-        }
-        if (!done) {
-            flush_pending(&s, e);
-            *converged = 0;
-        }
-        if (it > *iterations) *iterations = it;
+    int64_t L = s.off[fe->nfe] * p;
+    s.sum = gr_malloc((size_t)(maxL * p), sizeof(double));
+    s.pend_delta = gr_malloc((size_t)(maxL * p), sizeof(double));
+    double *X = gr_calloc((size_t)L, sizeof *X), *GX = gr_malloc((size_t)L, sizeof *GX),
+           *GGX = gr_malloc((size_t)L, sizeof *GGX), *ab = gr_malloc((size_t)p, sizeof *ab),
+           *bb = gr_malloc((size_t)p, sizeof *bb);
+    double *E = gr_malloc((size_t)(n ? n : 1) * p, sizeof *E);
+    for (int64_t i = 0; i < n; i++)
+        for (int c = 0; c < p; c++) E[i * p + c] = cols[c][i];
+    double *V = NULL;
+    int it = 0, done = 0;
+    if (fe->nfe == 1) {
+        sweep(&s, X, E);  /* one dimension: one sweep is exact */
+        flush_pending(&s, E);
+        it = 1;
+        done = 1;
+    } else {
+        V = gr_malloc((size_t)(n ? n : 1) * p, sizeof *V);
+        memcpy(V, E, (size_t)n * p * sizeof *V);
     }
-    free(v); free(X); free(GX); free(GGX); free(s.sum); free(s.pend_delta);
+    while (!done && it < maxiter) {
+        memcpy(GX, X, (size_t)L * sizeof *X);
+        sweep(&s, GX, E);
+        memcpy(GGX, GX, (size_t)L * sizeof *X);
+        sweep(&s, GGX, E);
+        it++;
+        if (reduce_stats(&s, X, GX, GGX, ab, bb) < tol) {
+            flush_pending(&s, E);
+            done = 1;
+            break;
+        }
+        /* Irons-Tuck extrapolation, one coefficient per column */
+        for (int64_t j = 0; j < L; j++) {
+            int c = (int)(j % p);
+            double coef = bb[c] > 0 ? ab[c] / bb[c] : 0.0;
+            X[j] = GGX[j] - coef * (GGX[j] - GX[j]);
+        }
+        rebuild_residual(&s, V, X, E);
+    }
+    if (!done) {
+        flush_pending(&s, E);
+        *converged = 0;
+    }
+    *iterations = it;
+    for (int64_t i = 0; i < n; i++)
+        for (int c = 0; c < p; c++) cols[c][i] = E[i * p + c];
+    free(E); free(V); free(X); free(GX); free(GGX); free(ab); free(bb); free(s.sum); free(s.pend_delta);
     return GR_OK;
 }
 

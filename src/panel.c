@@ -266,9 +266,10 @@ static int read_root_attr_string(hid_t file, const char *name, char *buf, size_t
     int rc = -1;
     if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) <= 0) {
         size_t w = H5Tget_size(t);
-        char *tmp = gr_calloc(w + 1, 1);
+        char *tmp = gr_calloc(w + 2, 1);
         hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, w);
+        H5Tset_size(mt, w + 1);  /* room for a terminator when the file's string has none */
+        H5Tset_strpad(mt, H5T_STR_NULLTERM);
         H5Tset_cset(mt, H5Tget_cset(t));
         if (H5Aread(a, mt, tmp) >= 0) { snprintf(buf, len, "%s", tmp); rc = 0; }
         H5Tclose(mt);
@@ -308,6 +309,15 @@ static int open_body(gr_panel *p)
     p->ncols = names.n;
     p->colnames = names.names;
     if (p->ncols == 0) return gr_fail(GR_EFORMAT, fname, "/panel has no datasets");
+    p->collabels = gr_calloc((size_t)p->ncols, sizeof *p->collabels);
+    p->ncollabels = gr_calloc((size_t)p->ncols, sizeof *p->ncollabels);
+    for (int c = 0; c < p->ncols; c++) {
+        char lpath[600];
+        snprintf(lpath, sizeof lpath, "/labels/panel/%s", p->colnames[c]);
+        if (link_exists(p->file, lpath) &&
+            (rc = read_strings(p->file, fname, lpath, &p->collabels[c], &p->ncollabels[c])) != GR_OK)
+            return rc;
+    }
     for (int c = 0; c < p->ncols; c++) {
         char path[512];
         snprintf(path, sizeof path, "/panel/%s", p->colnames[c]);
@@ -422,8 +432,15 @@ void gr_panel_close(gr_panel *p)
     gr_table_free(&p->pairs);
     free(p->exporter_offsets);
     free(p->pair);
-    for (int c = 0; c < p->ncols; c++) free(p->colnames[c]);
+    for (int c = 0; c < p->ncols; c++) {
+        free(p->colnames[c]);
+        if (p->collabels) free_labels(p->collabels[c], p->ncollabels[c]);
+    }
     free(p->colnames);
+    free(p->collabels);
+    free(p->ncollabels);
+    p->collabels = NULL;
+    p->ncollabels = NULL;
     p->exporter_offsets = NULL; p->pair = NULL; p->colnames = NULL; p->ncols = 0;
 }
 
@@ -456,7 +473,10 @@ char **gr_panel_labels(const gr_panel *p, const char *name, int *nlabels)
 {
     int c, side;
     *nlabels = 0;
-    if (panel_col_index(p, name) >= 0) return NULL; /* panel labels are read on demand by dump */
+    if ((c = panel_col_index(p, name)) >= 0) {
+        *nlabels = p->collabels ? p->ncollabels[c] : 0;
+        return p->collabels ? p->collabels[c] : NULL;
+    }
     if (p->pair && (c = gr_table_find(&p->pairs, name)) >= 0) {
         *nlabels = p->pairs.nlabels[c];
         return p->pairs.labels[c];
@@ -766,8 +786,9 @@ static int copy_file(const char *from, const char *to)
     return rc;
 }
 
-int gr_file_set_table_column(MPI_Comm comm, const char *path, const char *group, const char *name, int64_t n,
-                             const double *values, int is_int)
+int gr_file_set_table_columns(MPI_Comm comm, const char *path, int ncols, const char *const *groups,
+                              const char *const *names, const int64_t *n, const double *const *values,
+                              const int *is_int)
 {
     gr_writer w;
     memset(&w, 0, sizeof w);
@@ -788,7 +809,14 @@ int gr_file_set_table_column(MPI_Comm comm, const char *path, const char *group,
     w.file = H5Fopen(w.tmp_path, H5F_ACC_RDWR, fapl);
     H5Pclose(fapl);
     rc = gr_agree(comm, w.file < 0 ? gr_fail(GR_EIO, path, "cannot open for update") : GR_OK);
-    if (!rc) rc = gr_agree(comm, write_table_column(&w, w.file, group, name, n, values, is_int));
+    for (int c = 0; c < ncols && !rc; c++)
+        rc = gr_agree(comm, write_table_column(&w, w.file, groups[c], names[c], n[c], values[c], is_int[c]));
     if (rc) { gr_writer_abort(&w); return rc; }
     return gr_writer_commit(&w);
+}
+
+int gr_file_set_table_column(MPI_Comm comm, const char *path, const char *group, const char *name, int64_t n,
+                             const double *values, int is_int)
+{
+    return gr_file_set_table_columns(comm, path, 1, &group, &name, &n, &values, &is_int);
 }

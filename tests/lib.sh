@@ -16,6 +16,7 @@ check() { local name=$1; shift; if "$@" >"$TMP/out" 2>&1; then ok "$name"; else 
 # check_fails NAME PATTERN CMD...: ok if the command exits non-zero, within 60 s, with PATTERN on stderr/stdout
 check_fails() {
   local name=$1 pat=$2; shift 2
+  if [ "$1" = mpi ]; then local np=$2; shift 2; set -- mpirun -n "$np" --oversubscribe "$@"; fi
   timeout 120 "$@" >"$TMP/out" 2>&1; local rc=$?
   if [ $rc -eq 0 ]; then fail "$name" "exited 0"; elif [ $rc -ge 124 ]; then fail "$name" "timed out or crashed (rc=$rc)";
   elif ! grep -qE -- "$pat" "$TMP/out"; then fail "$name" "message lacks /$pat/: $(head -c 300 "$TMP/out")";

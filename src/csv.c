@@ -1,0 +1,332 @@
+/* csv.c: RFC 4180 CSV reader with per-column type inference (see csv.h). */
+#include "csv.h"
+#include "gr.h"
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int gr_csv_is_missing(const char *f)
+{
+    return f[0] == 0 || strcmp(f, "NA") == 0 || strcasecmp(f, "nan") == 0;
+}
+
+int gr_csv_number(const char *f, double *out)
+{
+    if (!f[0])
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(f, &end);
+    if (end == f || *end != 0 || !isfinite(v))
+        return -1;
+    if (errno == ERANGE && fabs(v) > 1.0) /* overflow; underflow to a tiny value is accepted */
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int gr_csv_find(const gr_csv *c, const char *name)
+{
+    for (int j = 0; j < c->ncols; j++)
+        if (strcmp(c->names[j], name) == 0)
+            return j;
+    return -1;
+}
+
+void gr_csv_free(gr_csv *c)
+{
+    if (!c)
+        return;
+    for (int j = 0; j < c->ncols; j++) {
+        if (c->num)
+            free(c->num[j]);
+        if (c->str)
+            free(c->str[j]);
+        if (c->names)
+            free(c->names[j]);
+    }
+    free(c->names);
+    free(c->is_string);
+    free(c->num);
+    free(c->str);
+    free(c->line);
+    free(c->buf);
+    memset(c, 0, sizeof *c);
+}
+
+/* The tokenizer state: reads from buf[r], writes unquoted text to buf[w] (w <= r always). */
+typedef struct {
+    char *buf;
+    size_t len, r;
+    int64_t line;      /* current physical line */
+    char delim;
+    const char *where;
+} tok;
+
+static void shorten(const char *s, char *out, size_t n)
+{
+    size_t k = strlen(s);
+    if (k < n) {
+        memcpy(out, s, k + 1);
+        return;
+    }
+    memcpy(out, s, n - 4);
+    strcpy(out + n - 4, "...");
+}
+
+/* Read one record. Fields are NUL-terminated in place; their starts are appended to *fields.
+ * Returns 1 if a record was read, 0 at end of input, or a negative gr_status on error. */
+static int next_record(tok *t, char ***fields, size_t *cap, int *nf, int64_t *rec_line)
+{
+    char *b = t->buf;
+    /* skip blank lines */
+    for (;;) {
+        if (t->r >= t->len)
+            return 0;
+        if (b[t->r] == '\n') {
+            t->r++;
+            t->line++;
+        } else if (b[t->r] == '\r' && (t->r + 1 >= t->len || b[t->r + 1] == '\n')) {
+            t->r += 2;
+            t->line++;
+        } else
+            break;
+    }
+    *rec_line = t->line;
+    *nf = 0;
+    size_t w = t->r;
+    for (;;) {
+        size_t start = w;
+        int quoted = 0;
+        if (t->r < t->len && b[t->r] == '"') {
+            quoted = 1;
+            t->r++;
+            for (;;) {
+                if (t->r >= t->len) {
+                    char where[4200];
+                    snprintf(where, sizeof where, "%s:%lld", t->where, (long long)*rec_line);
+                    return -gr_fail(GR_EINPUT, where, "field %d: quoted field is not closed before the end of the file",
+                                    *nf + 1);
+                }
+                char c = b[t->r];
+                if (c == '"') {
+                    if (t->r + 1 < t->len && b[t->r + 1] == '"') {
+                        b[w++] = '"';
+                        t->r += 2;
+                        continue;
+                    }
+                    t->r++;
+                    break;
+                }
+                if (c == '\n')
+                    t->line++;
+                b[w++] = c;
+                t->r++;
+            }
+            /* after the closing quote: delimiter, end of line or end of input */
+            if (t->r < t->len && b[t->r] == '\r' && (t->r + 1 >= t->len || b[t->r + 1] == '\n'))
+                t->r++;
+            if (t->r < t->len && b[t->r] != t->delim && b[t->r] != '\n') {
+                char where[4200];
+                snprintf(where, sizeof where, "%s:%lld", t->where, (long long)t->line);
+                return -gr_fail(GR_EINPUT, where, "field %d: unexpected character '%c' after a closing quote",
+                                *nf + 1, b[t->r]);
+            }
+        } else {
+            while (t->r < t->len && b[t->r] != t->delim && b[t->r] != '\n')
+                b[w++] = b[t->r++];
+        }
+        int at_newline = t->r < t->len && b[t->r] == '\n';
+        int end_of_record = at_newline || t->r >= t->len;
+        if (!quoted && end_of_record && w > start && b[w - 1] == '\r')
+            w--;
+        if (t->r < t->len)
+            t->r++; /* consume the delimiter or the newline */
+        if (at_newline)
+            t->line++;
+        b[w++] = 0; /* w <= r here, or w == len (buf has len+2 bytes) */
+        if ((size_t)*nf + 2 > *cap) {
+            *cap = *cap ? 2 * *cap : 64;
+            *fields = gr_realloc(*fields, *cap, sizeof **fields);
+        }
+        (*fields)[(*nf)++] = b + start;
+        if (end_of_record)
+            return 1;
+        if (t->r >= t->len) { /* the input ends right after a delimiter: one more, empty field */
+            (*fields)[(*nf)++] = b + w - 1; /* points at the NUL just written */
+            return 1;
+        }
+    }
+}
+
+int gr_csv_parse(const char *text, size_t len, const char *where, char delim, char **force_string, int nforce,
+                 gr_csv *out)
+{
+    memset(out, 0, sizeof *out);
+    if (delim == '"' || delim == '\n' || delim == '\r' || delim == 0)
+        return gr_fail(GR_EUSAGE, "--delimiter", "the delimiter cannot be a quote, NUL or a line end");
+    if (len >= 3 && (unsigned char)text[0] == 0xEF && (unsigned char)text[1] == 0xBB && (unsigned char)text[2] == 0xBF) {
+        text += 3; /* UTF-8 byte-order mark */
+        len -= 3;
+    }
+    if (memchr(text, 0, len))
+        return gr_fail(GR_EFORMAT, where, "contains NUL bytes; expected a text CSV file");
+    gr_csv c;
+    memset(&c, 0, sizeof c);
+    c.buf = gr_malloc(len + 2, 1);
+    memcpy(c.buf, text, len);
+    c.buf[len] = c.buf[len + 1] = 0;
+    tok t = {c.buf, len, 0, 1, delim, where};
+
+    char **rec = NULL, **all = NULL;
+    size_t rcap = 0, acap = 0;
+    int nf, st = GR_OK;
+    int64_t rline, nrows = 0, lcap = 0;
+    char lw[4200];
+
+    int got = next_record(&t, &rec, &rcap, &nf, &rline);
+    if (got < 0) {
+        st = -got;
+        goto fail;
+    }
+    if (got == 0) {
+        st = gr_fail(GR_EINPUT, where, "empty file; expected a header line of column names");
+        goto fail;
+    }
+    c.ncols = nf;
+    c.names = gr_calloc(nf, sizeof *c.names);
+    for (int j = 0; j < nf; j++) {
+        snprintf(lw, sizeof lw, "%s:%lld", where, (long long)rline);
+        const char *n = rec[j];
+        if (!n[0]) {
+            st = gr_fail(GR_EINPUT, lw, "header field %d is empty; expected a column name", j + 1);
+            goto fail;
+        }
+        if (strlen(n) >= GR_NAME_MAX || strchr(n, '/') || strcmp(n, ".") == 0 || strcmp(n, "..") == 0) {
+            st = gr_fail(GR_EINPUT, lw, "header field %d: column name '%.40s' is too long or contains '/'", j + 1, n);
+            goto fail;
+        }
+        for (int k = 0; k < j; k++)
+            if (strcmp(c.names[k], n) == 0) {
+                st = gr_fail(GR_EINPUT, lw, "column name '%s' appears twice in the header", n);
+                goto fail;
+            }
+        c.names[j] = gr_strdup(n);
+    }
+    for (;;) {
+        got = next_record(&t, &rec, &rcap, &nf, &rline);
+        if (got < 0) {
+            st = -got;
+            goto fail;
+        }
+        if (got == 0)
+            break;
+        if (nf != c.ncols) {
+            snprintf(lw, sizeof lw, "%s:%lld", where, (long long)rline);
+            st = gr_fail(GR_EINPUT, lw, "expected %d fields as in the header, found %d", c.ncols, nf);
+            goto fail;
+        }
+        if ((size_t)((nrows + 1) * c.ncols) > acap) {
+            acap = acap ? 2 * acap : (size_t)64 * c.ncols;
+            all = gr_realloc(all, acap, sizeof *all);
+        }
+        if (nrows + 1 > lcap) {
+            lcap = lcap ? 2 * lcap : 64;
+            c.line = gr_realloc(c.line, lcap, sizeof *c.line);
+        }
+        memcpy(all + nrows * c.ncols, rec, c.ncols * sizeof *rec);
+        c.line[nrows++] = rline;
+    }
+    if (nrows == 0) {
+        st = gr_fail(GR_EINPUT, where, "no data rows after the header line");
+        goto fail;
+    }
+    c.nrows = nrows;
+    c.is_string = gr_calloc(c.ncols, sizeof *c.is_string);
+    c.num = gr_calloc(c.ncols, sizeof *c.num);
+    c.str = gr_calloc(c.ncols, sizeof *c.str);
+    for (int f = 0; f < nforce; f++) {
+        int j = gr_csv_find(&c, force_string[f]);
+        if (j < 0) {
+            st = gr_fail(GR_EINPUT, where, "column '%s' is not in the header", force_string[f]);
+            goto fail;
+        }
+        c.is_string[j] = 1;
+    }
+    for (int j = 0; j < c.ncols; j++) {
+        if (!c.is_string[j]) {
+            double v;
+            for (int64_t i = 0; i < nrows; i++) {
+                const char *f = all[i * c.ncols + j];
+                if (gr_csv_is_missing(f))
+                    continue;
+                if (gr_csv_number(f, &v) != 0)
+                    c.is_string[j] = 1;
+                break;
+            }
+        }
+        if (c.is_string[j]) {
+            c.str[j] = gr_malloc(nrows, sizeof **c.str);
+            for (int64_t i = 0; i < nrows; i++) {
+                char *f = all[i * c.ncols + j];
+                c.str[j][i] = gr_csv_is_missing(f) ? NULL : f;
+            }
+        } else {
+            c.num[j] = gr_malloc(nrows, sizeof **c.num);
+            for (int64_t i = 0; i < nrows; i++) {
+                const char *f = all[i * c.ncols + j];
+                if (gr_csv_is_missing(f))
+                    c.num[j][i] = NAN;
+                else if (gr_csv_number(f, &c.num[j][i]) != 0) {
+                    char shown[48];
+                    shorten(f, shown, sizeof shown);
+                    snprintf(lw, sizeof lw, "%s:%lld", where, (long long)c.line[i]);
+                    st = gr_fail(GR_EINPUT, lw, "column '%s': expected a number (the column's first value is numeric), found '%s'",
+                                 c.names[j], shown);
+                    goto fail;
+                }
+            }
+        }
+    }
+    free(rec);
+    free(all);
+    *out = c;
+    return GR_OK;
+fail:
+    free(rec);
+    free(all);
+    gr_csv_free(&c);
+    return st;
+}
+
+int gr_csv_read(const char *path, char delim, char **force_string, int nforce, gr_csv *out)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return gr_fail(GR_EIO, path, "cannot open for reading: %s", strerror(errno));
+    size_t cap = 1 << 16, len = 0;
+    char *text = gr_malloc(cap, 1);
+    for (;;) {
+        if (len == cap) {
+            cap *= 2;
+            text = gr_realloc(text, cap, 1);
+        }
+        size_t k = fread(text + len, 1, cap - len, f);
+        len += k;
+        if (k == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(text);
+        return gr_fail(GR_EIO, path, "read error (is it a directory?)");
+    }
+    int st = gr_csv_parse(text, len, path, delim, force_string, nforce, out);
+    free(text);
+    return st;
+}

@@ -1,0 +1,715 @@
+/* import.c: `gravrd import`: a long CSV into a panel file (docs/format.md). Rank 0 parses the CSV and
+ * builds every column in file order; the status is agreed first, then metadata are broadcast and each
+ * rank receives and writes its block of rows through gr_writer. */
+#include "commands.h"
+#include "csv.h"
+#include "gr.h"
+#include "panel.h"
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_KEY 8
+
+typedef struct {
+    const char *in, *out, *exp_col, *imp_col, *time_col, *pair_col;
+    char **force, **key;
+    int nforce, nkey;
+    char delim;
+} import_opts;
+
+/* What is written, built on rank 0; metadata broadcast to all ranks. */
+typedef struct {
+    int64_t nrows;
+    int ncols;
+    char **names;
+    int *is_int;
+    char ***labels;
+    int *nlabels;
+    double **dcol;  /* rank 0: whole reordered column (double columns) */
+    int32_t **icol; /* rank 0: whole reordered column (int columns) */
+    gr_table cities, pairs;
+    int n_exp;          /* 0 without structure */
+    int64_t *offsets;   /* n_exp + 1 */
+    int nattr;
+    char **attr_name, **attr_value;
+} plan;
+
+static void usage(FILE *f)
+{
+    fputs("usage: gravrd import FILE.csv OUT.h5 [--exporter COL --importer COL] [--time COL] [--pair COL]\n"
+          "                     [--key COL,...] [--string COL,...] [--delimiter C]\n"
+          "Turn a long CSV (header line, one row per observation) into a gravrd panel file.\n"
+          "  --exporter/--importer COL  city columns: build /cities, /pairs, sort rows by exporter, index them\n"
+          "  --time COL                 time column: rows of a pair are sorted by it; (pair, time) identifies a row\n"
+          "  --pair COL                 pairs are the distinct values of COL (default: exporter x importer)\n"
+          "  --key COL,...              more columns that, with pair and time, identify a row (checked unique)\n"
+          "  --string COL,...           store these columns as strings (label codes) even if numeric\n"
+          "  --delimiter C              field separator (default ','; 'tab' or '\\t' for a tab)\n",
+          f);
+}
+
+static void free_list(char **l, int n)
+{
+    if (!l)
+        return;
+    for (int i = 0; i < n; i++)
+        free(l[i]);
+    free(l);
+}
+
+static int split_list(const char *s, const char *opt, char ***out, int *n)
+{
+    char *copy = gr_strdup(s), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        *out = gr_realloc(*out, *n + 1, sizeof **out);
+        (*out)[(*n)++] = gr_strdup(t);
+    }
+    free(copy);
+    return *n > 0 ? GR_OK : gr_fail(GR_EUSAGE, opt, "expected a comma-separated list of column names");
+}
+
+static void plan_free(plan *p)
+{
+    for (int c = 0; c < p->ncols; c++) {
+        free(p->names[c]);
+        free_list(p->labels[c], p->nlabels[c]);
+        if (p->dcol)
+            free(p->dcol[c]);
+        if (p->icol)
+            free(p->icol[c]);
+    }
+    free(p->names);
+    free(p->is_int);
+    free(p->labels);
+    free(p->nlabels);
+    free(p->dcol);
+    free(p->icol);
+    gr_table_free(&p->cities);
+    gr_table_free(&p->pairs);
+    free(p->offsets);
+    free_list(p->attr_name, p->nattr);
+    free_list(p->attr_value, p->nattr);
+    memset(p, 0, sizeof *p);
+}
+
+static void plan_add(plan *p, const char *name, int is_int, double *d, int32_t *iv, char **labels, int nl)
+{
+    int c = p->ncols++;
+    p->names = gr_realloc(p->names, p->ncols, sizeof *p->names);
+    p->is_int = gr_realloc(p->is_int, p->ncols, sizeof *p->is_int);
+    p->labels = gr_realloc(p->labels, p->ncols, sizeof *p->labels);
+    p->nlabels = gr_realloc(p->nlabels, p->ncols, sizeof *p->nlabels);
+    p->dcol = gr_realloc(p->dcol, p->ncols, sizeof *p->dcol);
+    p->icol = gr_realloc(p->icol, p->ncols, sizeof *p->icol);
+    p->names[c] = gr_strdup(name);
+    p->is_int[c] = is_int;
+    p->dcol[c] = d;
+    p->icol[c] = iv;
+    p->labels[c] = labels;
+    p->nlabels[c] = labels ? nl : 0;
+}
+
+static void plan_attr(plan *p, const char *name, const char *value)
+{
+    p->attr_name = gr_realloc(p->attr_name, p->nattr + 1, sizeof *p->attr_name);
+    p->attr_value = gr_realloc(p->attr_value, p->nattr + 1, sizeof *p->attr_value);
+    p->attr_name[p->nattr] = gr_strdup(name);
+    p->attr_value[p->nattr++] = gr_strdup(value);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted distinct non-NULL strings of up to two columns (labels point into the CSV buffer). */
+static char **distinct(char **a, char **b, int64_t n, int *nout)
+{
+    char **all = gr_malloc((size_t)(2 * n + 1), sizeof *all);
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (a[i])
+            all[k++] = a[i];
+        if (b && b[i])
+            all[k++] = b[i];
+    }
+    qsort(all, (size_t)k, sizeof *all, cmp_str);
+    int64_t m = 0;
+    for (int64_t i = 0; i < k; i++)
+        if (m == 0 || strcmp(all[m - 1], all[i]) != 0)
+            all[m++] = all[i];
+    *nout = (int)m;
+    return all;
+}
+
+/* Codes of a string column against sorted labels; -1 for missing. */
+static int32_t *encode(char **col, int64_t n, char **labels, int nl)
+{
+    int32_t *code = gr_malloc((size_t)(n ? n : 1), sizeof *code);
+    for (int64_t i = 0; i < n; i++) {
+        if (!col[i]) {
+            code[i] = -1;
+            continue;
+        }
+        char **hit = bsearch(&col[i], labels, (size_t)nl, sizeof *labels, cmp_str);
+        code[i] = (int32_t)(hit - labels);
+    }
+    return code;
+}
+
+static char **dup_labels(char **l, int n)
+{
+    char **d = gr_malloc((size_t)(n ? n : 1), sizeof *d);
+    for (int k = 0; k < n; k++)
+        d[k] = gr_strdup(l[k]);
+    return d;
+}
+
+/* numeric value of a CSV column at a row (string columns: the label code) */
+typedef struct {
+    int32_t pair;
+    int32_t exp, imp;
+    double pv;          /* --pair value (code or number) */
+    double k[MAX_KEY];  /* row key values */
+    int64_t idx;
+} rowkey;
+
+/* NaN sorts last and equals NaN */
+static int cmp_d(double a, double b)
+{
+    if (isnan(a) || isnan(b))
+        return isnan(a) - isnan(b);
+    return (a > b) - (a < b);
+}
+
+static int cmp_pair_def(const void *x, const void *y)
+{
+    const rowkey *a = x, *b = y;
+    if (a->exp != b->exp) return a->exp < b->exp ? -1 : 1;
+    if (a->imp != b->imp) return a->imp < b->imp ? -1 : 1;
+    int c = cmp_d(a->pv, b->pv);
+    if (c) return c;
+    return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+static int cmp_rows(const void *x, const void *y)
+{
+    const rowkey *a = x, *b = y;
+    if (a->pair != b->pair) return a->pair < b->pair ? -1 : 1;
+    for (int j = 0; j < MAX_KEY; j++) {
+        int c = cmp_d(a->k[j], b->k[j]);
+        if (c) return c;
+    }
+    return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+static int same_key(const rowkey *a, const rowkey *b, int nk)
+{
+    if (a->pair != b->pair) return 0;
+    for (int j = 0; j < nk; j++)
+        if (cmp_d(a->k[j], b->k[j]) != 0) return 0;
+    return 1;
+}
+
+static int need_col(const gr_csv *csv, const char *name, const char *opt)
+{
+    int j = gr_csv_find(csv, name);
+    if (j < 0)
+        gr_fail(GR_EINPUT, opt, "column '%s' is not in the header of the CSV", name);
+    return j;
+}
+
+/* Rank 0: parse the CSV and build every column. */
+static int build_plan(const import_opts *o, plan *p)
+{
+    int structured = o->exp_col != NULL;
+    char **force = gr_malloc((size_t)o->nforce + 2, sizeof *force);
+    int nf = 0;
+    for (int i = 0; i < o->nforce; i++)
+        force[nf++] = o->force[i];
+    if (structured) {
+        force[nf++] = (char *)o->exp_col;
+        force[nf++] = (char *)o->imp_col;
+    }
+    gr_csv csv;
+    int st = gr_csv_read(o->in, o->delim, force, nf, &csv);
+    free(force);
+    if (st)
+        return st;
+    int64_t n = csv.nrows;
+    if (n > INT_MAX) {
+        gr_csv_free(&csv);
+        return gr_fail(GR_EINPUT, o->in, "%lld rows; at most %d supported", (long long)n, INT_MAX);
+    }
+    int je = -1, ji = -1, jt = -1, jp = -1, jk[MAX_KEY], nk = 0;
+    if (structured && ((je = need_col(&csv, o->exp_col, "--exporter")) < 0 ||
+                       (ji = need_col(&csv, o->imp_col, "--importer")) < 0))
+        goto fail_input;
+    if (o->time_col && (jt = need_col(&csv, o->time_col, "--time")) < 0)
+        goto fail_input;
+    if (o->pair_col && (jp = need_col(&csv, o->pair_col, "--pair")) < 0)
+        goto fail_input;
+    if (jt >= 0)
+        jk[nk++] = jt;
+    for (int i = 0; i < o->nkey; i++) {
+        int j = need_col(&csv, o->key[i], "--key");
+        if (j < 0)
+            goto fail_input;
+        int dup = 0;
+        for (int m = 0; m < nk; m++)
+            dup |= jk[m] == j;
+        if (dup)
+            continue;
+        if (nk == MAX_KEY) {
+            st = gr_fail(GR_EUSAGE, "--key", "at most %d key columns (with --time)", MAX_KEY);
+            goto fail;
+        }
+        jk[nk++] = j;
+    }
+    if (structured && gr_csv_find(&csv, "pair") >= 0) {
+        st = gr_fail(GR_EINPUT, o->in, "column name 'pair' is reserved for the pair id of a structured panel; "
+                                       "rename the CSV column");
+        goto fail;
+    }
+
+    /* labels and codes of every string column (exporter/importer share the city labels) */
+    int nc = csv.ncols;
+    char ***lab = gr_calloc(nc, sizeof *lab);
+    int *nlab = gr_calloc(nc, sizeof *nlab);
+    int32_t **code = gr_calloc(nc, sizeof *code);
+    char **city = NULL;
+    int ncity = 0;
+    if (structured) {
+        for (int64_t i = 0; i < n; i++)
+            for (int s = 0; s < 2; s++)
+                if (!csv.str[s ? ji : je][i]) {
+                    char lw[4200];
+                    snprintf(lw, sizeof lw, "%s:%lld", o->in, (long long)csv.line[i]);
+                    st = gr_fail(GR_EINPUT, lw, "column '%s': missing %s city", csv.names[s ? ji : je],
+                                 s ? "importer" : "exporter");
+                    goto fail_codes;
+                }
+        city = distinct(csv.str[je], csv.str[ji], n, &ncity);
+    }
+    for (int j = 0; j < nc; j++) {
+        if (!csv.is_string[j])
+            continue;
+        if (j == je || j == ji) {
+            lab[j] = dup_labels(city, ncity);
+            nlab[j] = ncity;
+        } else {
+            char **d = distinct(csv.str[j], NULL, n, &nlab[j]);
+            lab[j] = dup_labels(d, nlab[j]);
+            free(d);
+        }
+        code[j] = encode(csv.str[j], n, lab[j], nlab[j]);
+    }
+#define VAL(j, i) (csv.is_string[j] ? (code[j][i] < 0 ? NAN : (double)code[j][i]) : csv.num[j][i])
+
+    /* row order, pairs, index */
+    int64_t *order = gr_malloc((size_t)(n ? n : 1), sizeof *order);
+    int32_t *pair_of = NULL; /* by CSV row */
+    int64_t npairs = 0;
+    p->nrows = n;
+    if (!structured) {
+        for (int64_t i = 0; i < n; i++)
+            order[i] = i;
+    } else {
+        rowkey *rk = gr_calloc((size_t)n, sizeof *rk);
+        for (int64_t i = 0; i < n; i++) {
+            rk[i].exp = code[je][i];
+            rk[i].imp = code[ji][i];
+            rk[i].pv = jp >= 0 ? VAL(jp, i) : 0;
+            rk[i].idx = i;
+            if (jp >= 0 && isnan(rk[i].pv)) {
+                char lw[4200];
+                snprintf(lw, sizeof lw, "%s:%lld", o->in, (long long)csv.line[i]);
+                st = gr_fail(GR_EINPUT, lw, "column '%s': missing pair id", csv.names[jp]);
+                free(rk);
+                free(order);
+                goto fail_codes;
+            }
+        }
+        qsort(rk, (size_t)n, sizeof *rk, cmp_pair_def);
+        pair_of = gr_malloc((size_t)n, sizeof *pair_of);
+        double *pe = gr_malloc((size_t)n, sizeof *pe), *pi = gr_malloc((size_t)n, sizeof *pi),
+               *pvv = gr_malloc((size_t)n, sizeof *pvv);
+        for (int64_t i = 0; i < n; i++) {
+            if (i == 0 || rk[i].exp != rk[i - 1].exp || rk[i].imp != rk[i - 1].imp ||
+                cmp_d(rk[i].pv, rk[i - 1].pv) != 0) {
+                pe[npairs] = rk[i].exp;
+                pi[npairs] = rk[i].imp;
+                pvv[npairs] = rk[i].pv;
+                npairs++;
+            }
+            pair_of[rk[i].idx] = (int32_t)(npairs - 1);
+        }
+        /* rows: by pair (= exporter, importer[, pair value]), then the key columns, then CSV order */
+        for (int64_t i = 0; i < n; i++) {
+            int64_t r = rk[i].idx;
+            rk[i].pair = pair_of[r];
+            for (int m = 0; m < MAX_KEY; m++)
+                rk[i].k[m] = m < nk ? VAL(jk[m], r) : 0;
+        }
+        qsort(rk, (size_t)n, sizeof *rk, cmp_rows);
+        int keyed = nk > 0;
+        for (int64_t i = 1; i < n && keyed; i++)
+            if (same_key(&rk[i], &rk[i - 1], nk)) {
+                if (o->nkey > 0) {
+                    char lw[4200];
+                    snprintf(lw, sizeof lw, "%s:%lld", o->in, (long long)csv.line[rk[i].idx]);
+                    st = gr_fail(GR_EINPUT, lw, "duplicate row: same pair and key columns as line %lld",
+                                 (long long)csv.line[rk[i - 1].idx]);
+                    free(rk);
+                    free(order);
+                    free(pe); free(pi); free(pvv);
+                    goto fail_codes;
+                }
+                gr_warn("%s: lines %lld and %lld share pair and %s; no row key recorded (give --key COL,... "
+                        "to name the columns that identify a row)",
+                        o->in, (long long)csv.line[rk[i - 1].idx], (long long)csv.line[rk[i].idx], o->time_col);
+                keyed = 0;
+            }
+        for (int64_t i = 0; i < n; i++)
+            order[i] = rk[i].idx;
+        free(rk);
+
+        /* tables */
+        double *cid = gr_malloc((size_t)ncity, sizeof *cid), *cname = gr_malloc((size_t)ncity, sizeof *cname);
+        for (int k = 0; k < ncity; k++)
+            cid[k] = cname[k] = k;
+        p->cities.nrows = ncity;
+        p->pairs.nrows = npairs;
+        gr_table_add(&p->cities, "city", cid, 1, NULL, 0);
+        gr_table_add(&p->cities, "name", cname, 1, dup_labels(city, ncity), ncity);
+        double *pid = gr_malloc((size_t)npairs, sizeof *pid);
+        for (int64_t k = 0; k < npairs; k++)
+            pid[k] = (double)k;
+        gr_table_add(&p->pairs, "pair", pid, 1, NULL, 0);
+        gr_table_add(&p->pairs, "exporter", gr_realloc(pe, npairs, sizeof *pe), 1, NULL, 0);
+        gr_table_add(&p->pairs, "importer", gr_realloc(pi, npairs, sizeof *pi), 1, NULL, 0);
+        if (jp >= 0 && strcmp(csv.names[jp], "pair") && strcmp(csv.names[jp], "exporter") &&
+            strcmp(csv.names[jp], "importer"))
+            gr_table_add(&p->pairs, csv.names[jp], gr_realloc(pvv, npairs, sizeof *pvv), csv.is_string[jp],
+                         csv.is_string[jp] ? dup_labels(lab[jp], nlab[jp]) : NULL, nlab[jp]);
+        else
+            free(pvv);
+        p->n_exp = ncity;
+        p->offsets = gr_calloc((size_t)ncity + 1, sizeof *p->offsets);
+        for (int64_t i = 0; i < n; i++)
+            p->offsets[code[je][i] + 1]++;
+        for (int k = 0; k < ncity; k++)
+            p->offsets[k + 1] += p->offsets[k];
+
+        int32_t *pc = gr_malloc((size_t)n, sizeof *pc);
+        for (int64_t i = 0; i < n; i++)
+            pc[i] = pair_of[order[i]];
+        plan_add(p, "pair", 1, NULL, pc, NULL, 0);
+
+        char keybuf[1024] = "";
+        if (keyed)
+            for (int m = 0; m < nk; m++)
+                snprintf(keybuf + strlen(keybuf), sizeof keybuf - strlen(keybuf), "%s%s", m ? "," : "",
+                         csv.names[jk[m]]);
+        plan_attr(p, "exporter_column", o->exp_col);
+        plan_attr(p, "importer_column", o->imp_col);
+        if (o->pair_col)
+            plan_attr(p, "pair_column", o->pair_col);
+        plan_attr(p, "row_key", keybuf);
+    }
+    if (o->time_col)
+        plan_attr(p, "time_column", o->time_col);
+    plan_attr(p, "source", o->in);
+
+    /* panel columns in CSV order */
+    for (int j = 0; j < nc; j++) {
+        if (csv.is_string[j]) {
+            int32_t *v = gr_malloc((size_t)n, sizeof *v);
+            for (int64_t i = 0; i < n; i++)
+                v[i] = code[j][order[i]];
+            plan_add(p, csv.names[j], 1, NULL, v, lab[j], nlab[j]);
+            lab[j] = NULL;
+        } else {
+            double *v = gr_malloc((size_t)n, sizeof *v);
+            for (int64_t i = 0; i < n; i++)
+                v[i] = csv.num[j][order[i]];
+            plan_add(p, csv.names[j], 0, v, NULL, NULL, 0);
+        }
+    }
+#undef VAL
+    free(order);
+    free(pair_of);
+fail_codes:
+    for (int j = 0; j < nc; j++) {
+        free_list(lab[j], nlab[j]);
+        free(code[j]);
+    }
+    free(lab);
+    free(nlab);
+    free(code);
+    free(city);
+fail:
+    gr_csv_free(&csv);
+    return st;
+fail_input:
+    st = gr_errcode();
+    goto fail;
+}
+
+/* ---- broadcasting the plan ---- */
+
+static void bcast_str(char **s, MPI_Comm comm)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    int len = rank == 0 ? (*s ? (int)strlen(*s) + 1 : 0) : 0;
+    MPI_Bcast(&len, 1, MPI_INT, 0, comm);
+    if (rank != 0)
+        *s = len ? gr_malloc((size_t)len, 1) : NULL;
+    if (len)
+        MPI_Bcast(*s, len, MPI_CHAR, 0, comm);
+}
+
+static void bcast_strs(char ***l, int *n, MPI_Comm comm)
+{
+    int rank, has;
+    MPI_Comm_rank(comm, &rank);
+    has = rank == 0 ? *l != NULL : 0;
+    MPI_Bcast(&has, 1, MPI_INT, 0, comm);
+    MPI_Bcast(n, 1, MPI_INT, 0, comm);
+    if (!has) {
+        if (rank)
+            *l = NULL;
+        return;
+    }
+    if (rank != 0)
+        *l = gr_calloc((size_t)(*n ? *n : 1), sizeof **l);
+    for (int k = 0; k < *n; k++)
+        bcast_str(&(*l)[k], comm);
+}
+
+static void bcast_table(gr_table *t, MPI_Comm comm)
+{
+    int rank, ncols = t->ncols;
+    int64_t nrows = t->nrows;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Bcast(&ncols, 1, MPI_INT, 0, comm);
+    MPI_Bcast(&nrows, 1, MPI_INT64_T, 0, comm);
+    if (rank != 0)
+        memset(t, 0, sizeof *t);
+    for (int c = 0; c < ncols; c++) {
+        char *name = rank == 0 ? t->names[c] : NULL;
+        int is_int = rank == 0 ? t->is_int[c] : 0, nl = rank == 0 ? t->nlabels[c] : 0;
+        char **labels = rank == 0 ? t->labels[c] : NULL;
+        double *v = rank == 0 ? t->cols[c] : gr_malloc((size_t)(nrows ? nrows : 1), sizeof *v);
+        bcast_str(&name, comm);
+        MPI_Bcast(&is_int, 1, MPI_INT, 0, comm);
+        bcast_strs(&labels, &nl, comm);
+        MPI_Bcast(v, (int)nrows, MPI_DOUBLE, 0, comm);
+        if (rank != 0) {
+            t->nrows = nrows;
+            gr_table_add(t, name, v, is_int, labels, nl);
+            free(name);
+        }
+    }
+}
+
+static void bcast_plan(plan *p, MPI_Comm comm)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    int ncols = p->ncols;
+    MPI_Bcast(&p->nrows, 1, MPI_INT64_T, 0, comm);
+    MPI_Bcast(&ncols, 1, MPI_INT, 0, comm);
+    for (int c = 0; c < ncols; c++) {
+        char *name = rank == 0 ? p->names[c] : NULL;
+        int is_int = rank == 0 ? p->is_int[c] : 0, nl = rank == 0 ? p->nlabels[c] : 0;
+        char **labels = rank == 0 ? p->labels[c] : NULL;
+        bcast_str(&name, comm);
+        MPI_Bcast(&is_int, 1, MPI_INT, 0, comm);
+        bcast_strs(&labels, &nl, comm);
+        if (rank != 0) {
+            plan_add(p, name, is_int, NULL, NULL, labels, nl);
+            free(name);
+        }
+    }
+    bcast_table(&p->cities, comm);
+    bcast_table(&p->pairs, comm);
+    MPI_Bcast(&p->n_exp, 1, MPI_INT, 0, comm);
+    if (rank != 0 && p->n_exp > 0)
+        p->offsets = gr_malloc((size_t)p->n_exp + 1, sizeof *p->offsets);
+    if (p->n_exp > 0)
+        MPI_Bcast(p->offsets, p->n_exp + 1, MPI_INT64_T, 0, comm);
+    int na = p->nattr;
+    MPI_Bcast(&na, 1, MPI_INT, 0, comm);
+    for (int a = 0; a < na; a++) {
+        char *name = rank == 0 ? p->attr_name[a] : NULL, *value = rank == 0 ? p->attr_value[a] : NULL;
+        bcast_str(&name, comm);
+        bcast_str(&value, comm);
+        if (rank != 0) {
+            plan_attr(p, name, value);
+            free(name);
+            free(value);
+        }
+    }
+}
+
+/* Collective: write the plan; rank r gets rows [begin, begin+count) by scatter from rank 0. */
+static int write_plan(plan *p, const import_opts *o, MPI_Comm comm)
+{
+    int rank, nranks;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &nranks);
+    int64_t begin, count;
+    if (p->n_exp > 0) {
+        int eb, ee;
+        gr_partition_exporters(p->n_exp, p->offsets, rank, nranks, &eb, &ee);
+        begin = p->offsets[eb];
+        count = p->offsets[ee] - begin;
+    } else {
+        begin = p->nrows * rank / nranks;
+        count = p->nrows * (rank + 1) / nranks - begin;
+    }
+    int *counts = gr_malloc((size_t)nranks, sizeof *counts), *displs = gr_malloc((size_t)nranks, sizeof *displs);
+    int mine = (int)count, mb = (int)begin;
+    MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, comm);
+    MPI_Allgather(&mb, 1, MPI_INT, displs, 1, MPI_INT, comm);
+
+    gr_writer w;
+    int st = gr_writer_open(comm, o->out, &w);
+    if (st) {
+        free(counts);
+        free(displs);
+        return st;
+    }
+    st = gr_writer_panel_layout(&w, p->nrows, begin, count);
+    void *buf = gr_malloc((size_t)(count ? count : 1), sizeof(double));
+    for (int c = 0; c < p->ncols && !st; c++) {
+        if (p->is_int[c]) {
+            MPI_Scatterv(rank == 0 ? p->icol[c] : NULL, counts, displs, MPI_INT32_T, buf, mine, MPI_INT32_T, 0, comm);
+            st = gr_writer_panel_int(&w, p->names[c], buf);
+        } else {
+            MPI_Scatterv(rank == 0 ? p->dcol[c] : NULL, counts, displs, MPI_DOUBLE, buf, mine, MPI_DOUBLE, 0, comm);
+            st = gr_writer_panel_double(&w, p->names[c], buf);
+        }
+        if (!st && p->labels[c])
+            st = gr_writer_labels(&w, "panel", p->names[c], p->labels[c], p->nlabels[c]);
+    }
+    free(buf);
+    free(counts);
+    free(displs);
+    if (!st && p->cities.ncols)
+        st = gr_writer_table(&w, "cities", &p->cities);
+    if (!st && p->pairs.ncols)
+        st = gr_writer_table(&w, "pairs", &p->pairs);
+    if (!st && p->n_exp > 0)
+        st = gr_writer_exporter_offsets(&w, p->n_exp, p->offsets);
+    for (int a = 0; a < p->nattr && !st; a++)
+        st = gr_writer_attr_string(&w, p->attr_name[a], p->attr_value[a]);
+    if (!st) {
+        char *prov = rank == 0 ? gr_strdup(gr_provenance(comm)) : NULL;
+        if (rank != 0)
+            gr_provenance(comm);
+        bcast_str(&prov, comm);
+        st = gr_writer_attr_string(&w, "created_by", prov);
+        free(prov);
+    }
+    if (!st)
+        st = gr_writer_commit(&w);
+    else
+        gr_writer_abort(&w);
+    return st;
+}
+
+static int parse_opts(int argc, char **argv, import_opts *o)
+{
+    static const struct option lo[] = {
+        {"exporter", required_argument, 0, 'e'}, {"importer", required_argument, 0, 'i'},
+        {"time", required_argument, 0, 't'},     {"pair", required_argument, 0, 'p'},
+        {"string", required_argument, 0, 's'},   {"key", required_argument, 0, 'k'},
+        {"delimiter", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},
+        {"quiet", no_argument, 0, 'q'},          {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    o->delim = ',';
+    optind = 0;
+    opterr = 0;
+    int c, st = GR_OK;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1 && !st) {
+        switch (c) {
+        case 'e': o->exp_col = optarg; break;
+        case 'i': o->imp_col = optarg; break;
+        case 't': o->time_col = optarg; break;
+        case 'p': o->pair_col = optarg; break;
+        case 'q': gr_quiet = 1; break;
+        case 's': st = split_list(optarg, "--string", &o->force, &o->nforce); break;
+        case 'k': st = split_list(optarg, "--key", &o->key, &o->nkey); break;
+        case 'd':
+            if (!strcmp(optarg, "tab") || !strcmp(optarg, "\\t"))
+                o->delim = '\t';
+            else if (strlen(optarg) == 1)
+                o->delim = optarg[0];
+            else
+                st = gr_fail(GR_EUSAGE, "--delimiter", "expected one character (or 'tab'), got '%s'", optarg);
+            break;
+        case 'h': return -1;
+        default:
+            st = gr_fail(GR_EUSAGE, "import", "unknown or incomplete option '%s' (see gravrd import --help)",
+                         argv[optind - 1]);
+        }
+    }
+    if (st)
+        return st;
+    if (argc - optind != 2)
+        return gr_fail(GR_EUSAGE, "import", "expected FILE.csv OUT.h5 (see gravrd import --help)");
+    o->in = argv[optind];
+    o->out = argv[optind + 1];
+    if (!o->exp_col != !o->imp_col)
+        return gr_fail(GR_EUSAGE, "import", "--exporter and --importer go together");
+    if (o->exp_col && !strcmp(o->exp_col, o->imp_col))
+        return gr_fail(GR_EUSAGE, "--importer", "must differ from --exporter");
+    if (!o->exp_col && (o->pair_col || o->nkey))
+        return gr_fail(GR_EUSAGE, o->pair_col ? "--pair" : "--key", "needs --exporter and --importer");
+    if (o->delim == '"' || o->delim == '\n' || o->delim == '\r')
+        return gr_fail(GR_EUSAGE, "--delimiter", "cannot be a quote or a line end");
+    return GR_OK;
+}
+
+int cmd_import(int argc, char **argv, MPI_Comm comm)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    import_opts o;
+    int st = parse_opts(argc, argv, &o);
+    if (st == -1) {
+        if (rank == 0)
+            usage(stdout);
+        free_list(o.force, o.nforce);
+        free_list(o.key, o.nkey);
+        return 0;
+    }
+    st = gr_agree(comm, st);
+    plan p;
+    memset(&p, 0, sizeof p);
+    if (!st) {
+        double t0 = gr_now();
+        if (rank == 0)
+            st = build_plan(&o, &p);
+        st = gr_agree(comm, st); /* a parse failure releases every rank here */
+        if (!st) {
+            bcast_plan(&p, comm);
+            st = write_plan(&p, &o, comm);
+        }
+        if (!st && rank == 0 && !gr_quiet)
+            printf("imported %lld rows, %d columns, %lld cities, %lld pairs from %s into %s (%.2f s)\n",
+                   (long long)p.nrows, p.ncols, (long long)p.cities.nrows, (long long)p.pairs.nrows, o.in, o.out,
+                   gr_now() - t0);
+    }
+    plan_free(&p);
+    free_list(o.force, o.nforce);
+    free_list(o.key, o.nkey);
+    return gr_report(st);
+}

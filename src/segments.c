@@ -1,0 +1,746 @@
+/* segments.c: `gravrd segments`: spatial-RD segments per bandwidth (spatial.h), stored in the panel
+ * file as cities/segment_<d> and pairs/segpair_<d>, with the segment-size table (the study's Online
+ * Appendix Table A.4), optional JSON and an SVG map. Rank 0 computes; all ranks join the file update. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cJSON.h>
+#include "commands.h"
+#include "panel.h"
+#include "spatial.h"
+#include "svg.h"
+
+#define MAX_BW 64
+
+static const char *usage_text =
+    "usage: gravrd segments --data FILE.h5 --bandwidth KM [--bandwidth KM ...] [--svg MAP.svg] [--json FILE|-]\n"
+    "\n"
+    "Cluster the cities of the panel into spatial-RD segments: complete linkage inside each province,\n"
+    "cut at the bandwidth, so that no two cities of a segment are more than KM apart. For each bandwidth d\n"
+    "the file gains cities/segment_<d> (segment id per city) and pairs/segpair_<d> (dense id of the\n"
+    "exporter-segment x importer-segment combination); <d> is the bandwidth printed with %g (100, 62.5).\n"
+    "Formulas can then name segpair_<d>, exp_segment_<d>, imp_segment_<d>.\n"
+    "\n"
+    "  -d, --data FILE       panel file (updated in place, safely: temporary copy + rename)\n"
+    "  -b, --bandwidth KM    bandwidth in km, > 0; repeat for several\n"
+    "      --svg FILE        map of the segments at the first bandwidth and of the partner pairs\n"
+    "      --json FILE|-     the size distribution and every segment as JSON ('-': stdout, no table)\n"
+    "  -q, --quiet           no warnings\n"
+    "  -h, --help            this text\n"
+    "\n"
+    "Needs cities columns lat, lon, province (region and name are used when present) and pairs\n"
+    "columns exporter, importer (partner for the map).\n";
+
+typedef struct {
+    const char *data, *svg, *json;
+    int nbw;
+    double bw[MAX_BW];
+    char bwname[MAX_BW][32];
+} seg_opts;
+
+/* One bandwidth's result (rank 0 fills it; the column values are broadcast). */
+typedef struct {
+    int nseg, nsegpair;
+    int *seg;        /* n cities */
+    double *diam;    /* nseg */
+    int *segpair;    /* m pairs, -1 = missing */
+    double max_diam;
+} seg_result;
+
+/* What the command reads from the panel (rank 0 only). */
+typedef struct {
+    int n;
+    int64_t m;
+    const double *lat, *lon;
+    int *prov;
+    char **prov_labels;
+    int nprov_labels;
+    const double *region;       /* NULL without a region column */
+    char **region_labels;
+    int nregion_labels;
+    char **names;               /* city names or NULL */
+    const double *name_codes;
+    int nnames;
+    int *exp, *imp;
+    const double *partner;      /* NULL without a partner column */
+} seg_input;
+
+static int parse_options(int argc, char **argv, seg_opts *o, int *help)
+{
+    static const struct option longopts[] = {
+        {"data", required_argument, NULL, 'd'}, {"bandwidth", required_argument, NULL, 'b'},
+        {"svg", required_argument, NULL, 's'},  {"json", required_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    memset(o, 0, sizeof *o);
+    *help = 0;
+    optind = 0;  /* GNU: re-initialise, main or another command may have used getopt */
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":d:b:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': o->data = optarg; break;
+        case 's': o->svg = optarg; break;
+        case 'j': o->json = optarg; break;
+        case 'q': gr_quiet = 1; break;
+        case 'h': *help = 1; return GR_OK;
+        case 'b': {
+            double v;
+            if (gr_parse_double(optarg, &v) != 0 || !(v > 0))
+                return gr_fail(GR_EUSAGE, "--bandwidth", "expected a positive number of km, got '%s'", optarg);
+            if (o->nbw == MAX_BW) return gr_fail(GR_EUSAGE, "--bandwidth", "at most %d bandwidths", MAX_BW);
+            char name[32];
+            snprintf(name, sizeof name, "%g", v);
+            double back;
+            if (gr_parse_double(name, &back) != 0 || back != v)
+                return gr_fail(GR_EUSAGE, "--bandwidth", "'%s' is not exactly representable in 6 significant digits "
+                               "(the column name would be segment_%s)", optarg, name);
+            for (int k = 0; k < o->nbw; k++)
+                if (o->bw[k] == v) return gr_fail(GR_EUSAGE, "--bandwidth", "%s given twice", name);
+            o->bw[o->nbw] = v;
+            snprintf(o->bwname[o->nbw], sizeof o->bwname[0], "%s", name);
+            o->nbw++;
+            break;
+        }
+        case ':':
+            return gr_fail(GR_EUSAGE, argv[optind - 1], "option needs a value (see 'gravrd segments --help')");
+        default:
+            return gr_fail(GR_EUSAGE, argv[optind - 1], "unknown option (see 'gravrd segments --help')");
+        }
+    }
+    if (optind < argc) return gr_fail(GR_EUSAGE, argv[optind], "unexpected argument");
+    if (!o->data) return gr_fail(GR_EUSAGE, "segments", "--data FILE.h5 is required");
+    if (o->nbw == 0) return gr_fail(GR_EUSAGE, "segments", "at least one --bandwidth KM is required");
+    return GR_OK;
+}
+
+/* ---------------- input ---------------- */
+
+static int need_column(const gr_table *t, const char *group, const char *name, const char *path)
+{
+    int c = gr_table_find(t, name);
+    if (c < 0) gr_fail(GR_EINPUT, path, "/%s has no column '%s'", group, name);
+    return c;
+}
+
+/* Rank 0: collect and check what the command needs. Pointers alias the panel's tables. */
+static int read_input(const gr_panel *p, seg_input *in)
+{
+    const gr_table *ct = &p->cities, *pt = &p->pairs;
+    memset(in, 0, sizeof *in);
+    if (ct->nrows <= 0) return gr_fail(GR_EINPUT, p->path, "the panel has no /cities table");
+    if (ct->nrows > INT32_MAX / 2) return gr_fail(GR_EINPUT, p->path, "too many cities");
+    in->n = (int)ct->nrows;
+    int clat = need_column(ct, "cities", "lat", p->path), clon = need_column(ct, "cities", "lon", p->path);
+    int cprov = need_column(ct, "cities", "province", p->path);
+    if (clat < 0 || clon < 0 || cprov < 0) return GR_EINPUT;
+    in->lat = ct->cols[clat];
+    in->lon = ct->cols[clon];
+    /* gr_segments checks these too; checking here names the file and dataset */
+    for (int i = 0; i < in->n; i++) {
+        double la = in->lat[i], lo = in->lon[i];
+        if (!(la >= -90 && la <= 90))
+            return gr_fail(GR_EINPUT, p->path, "/cities/lat row %d: expected a latitude in [-90, 90], got %g", i, la);
+        if (!(lo >= -180 && lo <= 180))
+            return gr_fail(GR_EINPUT, p->path, "/cities/lon row %d: expected a longitude in [-180, 180], got %g", i,
+                           lo);
+    }
+    in->prov = gr_malloc((size_t)in->n, sizeof *in->prov);
+    in->prov_labels = ct->labels[cprov];
+    in->nprov_labels = ct->nlabels[cprov];
+    for (int i = 0; i < in->n; i++) {
+        double v = ct->cols[cprov][i];
+        if (!isfinite(v) || v != floor(v) || fabs(v) > INT32_MAX)
+            return gr_fail(GR_EINPUT, p->path, "/cities/province row %d: expected an integer province code, got %g",
+                           i, v);
+        in->prov[i] = (int)v;
+    }
+    int creg = gr_table_find(ct, "region");
+    if (creg >= 0) {
+        in->region = ct->cols[creg];
+        in->region_labels = ct->labels[creg];
+        in->nregion_labels = ct->nlabels[creg];
+    }
+    int cname = gr_table_find(ct, "name");
+    if (cname >= 0 && ct->labels[cname]) {
+        in->names = ct->labels[cname];
+        in->nnames = ct->nlabels[cname];
+        in->name_codes = ct->cols[cname];
+    }
+    in->m = pt->nrows > 0 ? pt->nrows : 0;
+    in->exp = gr_malloc((size_t)in->m + 1, sizeof *in->exp);
+    in->imp = gr_malloc((size_t)in->m + 1, sizeof *in->imp);
+    if (in->m > 0) {
+        int ce = need_column(pt, "pairs", "exporter", p->path), ci = need_column(pt, "pairs", "importer", p->path);
+        if (ce < 0 || ci < 0) return GR_EINPUT;
+        for (int64_t k = 0; k < in->m; k++) {
+            for (int side = 0; side < 2; side++) {
+                double v = pt->cols[side ? ci : ce][k];
+                int *dst = side ? in->imp : in->exp;
+                if (isnan(v)) { dst[k] = -1; continue; }
+                if (v != floor(v) || v < 0 || v >= in->n)
+                    return gr_fail(GR_EINPUT, p->path, "/pairs/%s row %lld: expected a city id in [0, %d), got %g",
+                                   side ? "importer" : "exporter", (long long)k, in->n, v);
+                dst[k] = (int)v;
+            }
+        }
+        int cp = gr_table_find(pt, "partner");
+        if (cp >= 0) in->partner = pt->cols[cp];
+    }
+    return GR_OK;
+}
+
+static void free_input(seg_input *in)
+{
+    free(in->prov); free(in->exp); free(in->imp);
+    memset(in, 0, sizeof *in);
+}
+
+static const char *city_name(const seg_input *in, int i, char *buf, size_t len)
+{
+    if (in->names) {
+        double c = in->name_codes[i];
+        if (c >= 0 && c < in->nnames) return in->names[(int)c];
+    }
+    snprintf(buf, len, "city %d", i);
+    return buf;
+}
+
+/* Region index of city i: label code, or -1 when unknown. */
+static int region_of(const seg_input *in, int i)
+{
+    if (!in->region || isnan(in->region[i])) return -1;
+    return (int)in->region[i];
+}
+
+static int nregions(const seg_input *in)
+{
+    if (!in->region) return 0;
+    if (in->region_labels) return in->nregion_labels;
+    int mx = -1;
+    for (int i = 0; i < in->n; i++) if (region_of(in, i) > mx) mx = region_of(in, i);
+    return mx + 1;
+}
+
+static void region_name(const seg_input *in, int r, char *buf, size_t len)
+{
+    if (in->region_labels && r >= 0 && r < in->nregion_labels) snprintf(buf, len, "%s", in->region_labels[r]);
+    else snprintf(buf, len, "region %d", r);
+}
+
+/* ---------------- compute ---------------- */
+
+static int compute(const seg_input *in, double bw, seg_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->seg = gr_malloc((size_t)in->n, sizeof *r->seg);
+    r->segpair = gr_malloc((size_t)in->m + 1, sizeof *r->segpair);
+    int rc = gr_segments(in->n, in->lat, in->lon, in->prov, bw, r->seg, &r->nseg);
+    if (rc) return rc;
+    r->diam = gr_malloc((size_t)r->nseg + 1, sizeof *r->diam);
+    rc = gr_segment_diameters(in->n, in->lat, in->lon, r->seg, r->nseg, r->diam);
+    if (rc) return rc;
+    for (int s = 0; s < r->nseg; s++) if (r->diam[s] > r->max_diam) r->max_diam = r->diam[s];
+    if (in->m > 0) rc = gr_segment_pairs(in->n, r->seg, in->m, in->exp, in->imp, r->segpair, &r->nsegpair);
+    return rc;
+}
+
+static void free_result(seg_result *r)
+{
+    free(r->seg); free(r->diam); free(r->segpair);
+    memset(r, 0, sizeof *r);
+}
+
+/* sizes[s] = cities in segment s; regs[s] = region of its smallest city (the segment's region). */
+static int segment_sizes(const seg_input *in, const seg_result *r, int *sizes, int *regs)
+{
+    int maxsize = 0;
+    for (int s = 0; s < r->nseg; s++) { sizes[s] = 0; regs[s] = -2; }
+    for (int i = 0; i < in->n; i++) {
+        int s = r->seg[i];
+        if (regs[s] == -2) regs[s] = region_of(in, i);
+        if (++sizes[s] > maxsize) maxsize = sizes[s];
+    }
+    return maxsize;
+}
+
+/* count[size][region] (region nreg = total); returns maxsize. Caller frees *out. */
+static int size_table(const seg_input *in, const seg_result *r, int nreg, int **out)
+{
+    int *sizes = gr_malloc((size_t)r->nseg + 1, sizeof *sizes), *regs = gr_malloc((size_t)r->nseg + 1, sizeof *regs);
+    int maxsize = segment_sizes(in, r, sizes, regs);
+    int *cnt = gr_calloc((size_t)(maxsize + 1) * (size_t)(nreg + 1), sizeof *cnt);
+    for (int s = 0; s < r->nseg; s++) {
+        if (regs[s] >= 0 && regs[s] < nreg) cnt[sizes[s] * (nreg + 1) + regs[s]]++;
+        cnt[sizes[s] * (nreg + 1) + nreg]++;
+    }
+    free(sizes); free(regs);
+    *out = cnt;
+    return maxsize;
+}
+
+/* ---------------- text table ---------------- */
+
+static void print_table(const seg_opts *o, const seg_input *in, seg_result *res)
+{
+    int nreg = nregions(in), w = 7, ncol = nreg + 1, bw = w * ncol < 14 ? 14 : w * ncol;
+    int pad = bw - w * ncol;  /* block of one bandwidth: `pad` blanks, then ncol columns of width w */
+    int *cnt[MAX_BW], maxs[MAX_BW], maxsize = 0;
+    for (int b = 0; b < o->nbw; b++) {
+        maxs[b] = size_table(in, &res[b], nreg, &cnt[b]);
+        if (maxs[b] > maxsize) maxsize = maxs[b];
+    }
+    printf("Segment size distribution: number of segments by cities per segment (complete linkage within "
+           "provinces)\n");
+    printf("%-18s", "");
+    for (int b = 0; b < o->nbw; b++) {
+        char h[48];
+        snprintf(h, sizeof h, "d = %s km", o->bwname[b]);
+        printf("  %*s", bw, h);
+    }
+    printf("\n%-18s", "size");
+    for (int b = 0; b < o->nbw; b++) {
+        printf("  %*s", pad, "");
+        for (int r = 0; r < nreg; r++) {
+            char nm[64];
+            region_name(in, r, nm, sizeof nm);
+            printf("%*.*s", w, w - 1, nm);
+        }
+        printf("%*s", w, "total");
+    }
+    printf("\n");
+    for (int s = 1; s <= maxsize + 2; s++) {
+        const char *label = s == maxsize + 1 ? "segments" : s == maxsize + 2 ? "cities" : NULL;
+        if (label) printf("%-18s", label); else printf("%-18d", s);
+        for (int b = 0; b < o->nbw; b++) {
+            printf("  %*s", pad, "");
+            for (int r = 0; r <= nreg; r++) {
+                int v = 0;
+                if (!label) v = s <= maxs[b] ? cnt[b][s * (nreg + 1) + r] : 0;
+                else
+                    for (int z = 1; z <= maxs[b]; z++) v += (s == maxsize + 1 ? 1 : z) * cnt[b][z * (nreg + 1) + r];
+                printf("%*d", w, v);
+            }
+        }
+        printf("\n");
+    }
+    printf("%-18s", "max diameter (km)");
+    for (int b = 0; b < o->nbw; b++) printf("  %*.1f", bw, res[b].max_diam);
+    printf("\n%-18s", "segment pairs");
+    for (int b = 0; b < o->nbw; b++) printf("  %*d", bw, res[b].nsegpair);
+    printf("\n");
+    for (int b = 0; b < o->nbw; b++) free(cnt[b]);
+}
+
+/* ---------------- JSON ---------------- */
+
+static char *build_json(const seg_opts *o, const seg_input *in, seg_result *res, MPI_Comm comm)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "command", "segments");
+    cJSON_AddStringToObject(root, "provenance", gr_provenance(comm));
+    cJSON_AddStringToObject(root, "data", o->data);
+    cJSON_AddNumberToObject(root, "cities", in->n);
+    cJSON_AddNumberToObject(root, "pairs", (double)in->m);
+    int nreg = nregions(in);
+    cJSON *regions = cJSON_AddArrayToObject(root, "regions");
+    for (int r = 0; r < nreg; r++) {
+        char nm[64];
+        region_name(in, r, nm, sizeof nm);
+        cJSON_AddItemToArray(regions, cJSON_CreateString(nm));
+    }
+    cJSON *arr = cJSON_AddArrayToObject(root, "bandwidths");
+    for (int b = 0; b < o->nbw; b++) {
+        seg_result *r = &res[b];
+        cJSON *jb = cJSON_CreateObject();
+        char col[64];
+        cJSON_AddNumberToObject(jb, "bandwidth_km", o->bw[b]);
+        snprintf(col, sizeof col, "segment_%s", o->bwname[b]);
+        cJSON_AddStringToObject(jb, "city_column", col);
+        snprintf(col, sizeof col, "segpair_%s", o->bwname[b]);
+        cJSON_AddStringToObject(jb, "pair_column", in->m > 0 ? col : "");
+        cJSON_AddNumberToObject(jb, "n_segments", r->nseg);
+        cJSON_AddNumberToObject(jb, "n_segment_pairs", r->nsegpair);
+        cJSON_AddNumberToObject(jb, "max_diameter_km", r->max_diam);
+        int *cnt, maxsize = size_table(in, r, nreg, &cnt);
+        cJSON *dist = cJSON_AddArrayToObject(jb, "size_distribution");
+        for (int s = 1; s <= maxsize; s++) {
+            cJSON *row = cJSON_CreateObject();
+            cJSON_AddNumberToObject(row, "size", s);
+            for (int g = 0; g < nreg; g++) {
+                char nm[64];
+                region_name(in, g, nm, sizeof nm);
+                cJSON_AddNumberToObject(row, nm, cnt[s * (nreg + 1) + g]);
+            }
+            cJSON_AddNumberToObject(row, "total", cnt[s * (nreg + 1) + nreg]);
+            cJSON_AddItemToArray(dist, row);
+        }
+        free(cnt);
+        /* every segment with its cities */
+        cJSON **members = gr_calloc((size_t)r->nseg + 1, sizeof *members);
+        cJSON *segs = cJSON_AddArrayToObject(jb, "segments");
+        for (int s = 0; s < r->nseg; s++) {
+            cJSON *js = cJSON_CreateObject();
+            cJSON_AddNumberToObject(js, "id", s);
+            cJSON_AddNumberToObject(js, "diameter_km", r->diam[s]);
+            cJSON_AddItemToArray(segs, js);
+            members[s] = js;
+        }
+        for (int i = 0; i < in->n; i++) {
+            cJSON *js = members[r->seg[i]];
+            cJSON *cities = cJSON_GetObjectItem(js, "cities");
+            if (!cities) {
+                int pv = in->prov[i];
+                if (in->prov_labels && pv >= 0 && pv < in->nprov_labels)
+                    cJSON_AddStringToObject(js, "province", in->prov_labels[pv]);
+                else
+                    cJSON_AddNumberToObject(js, "province", pv);
+                if (in->region) {
+                    char nm[64];
+                    region_name(in, region_of(in, i), nm, sizeof nm);
+                    cJSON_AddStringToObject(js, "region", nm);
+                }
+                cities = cJSON_AddArrayToObject(js, "cities");
+            }
+            cJSON_AddItemToArray(cities, cJSON_CreateNumber(i));
+        }
+        for (int s = 0; s < r->nseg; s++)
+            cJSON_AddNumberToObject(members[s], "size", cJSON_GetArraySize(cJSON_GetObjectItem(members[s], "cities")));
+        free(members);
+        cJSON_AddItemToArray(arr, jb);
+    }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    return text;
+}
+
+/* ---------------- SVG map ---------------- */
+
+typedef struct { double x, y; } pt2;
+
+static int cmp_pt(const void *a, const void *b)
+{
+    const pt2 *p = a, *q = b;
+    if (p->x != q->x) return p->x < q->x ? -1 : 1;
+    return (p->y > q->y) - (p->y < q->y);
+}
+
+static double cross3(pt2 o, pt2 a, pt2 b) { return (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x); }
+
+/* Convex hull (Andrew's monotone chain) of p[0..n) in place order; returns hull size, hull in h[]. */
+static int convex_hull(pt2 *p, int n, pt2 *h)
+{
+    qsort(p, (size_t)n, sizeof *p, cmp_pt);
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        while (k >= 2 && cross3(h[k - 2], h[k - 1], p[i]) <= 0) k--;
+        h[k++] = p[i];
+    }
+    for (int i = n - 2, t = k + 1; i >= 0; i--) {
+        while (k >= t && cross3(h[k - 2], h[k - 1], p[i]) <= 0) k--;
+        h[k++] = p[i];
+    }
+    return k > 1 ? k - 1 : k;
+}
+
+typedef struct {
+    double lon0, lat1, kx, scale, left, top;
+} proj;
+
+static double px(const proj *pr, double lon) { return pr->left + (lon - pr->lon0) * pr->kx * pr->scale; }
+static double py(const proj *pr, double lat) { return pr->top + (pr->lat1 - lat) * pr->scale; }
+
+static double nice_step(double range)
+{
+    const double steps[] = {0.5, 1, 2, 5, 10, 20, 30, 45};
+    for (size_t k = 0; k < sizeof steps / sizeof *steps; k++)
+        if (range / steps[k] <= 8) return steps[k];
+    return 90;
+}
+
+/* Colours: smallest palette index not used by an already-coloured segment whose centroid is near. */
+static void colour_segments(const seg_input *in, const seg_result *r, double bw, int *colour)
+{
+    double *cx = gr_calloc((size_t)r->nseg + 1, sizeof *cx), *cy = gr_calloc((size_t)r->nseg + 1, sizeof *cy);
+    int *cnt = gr_calloc((size_t)r->nseg + 1, sizeof *cnt);
+    for (int i = 0; i < in->n; i++) { cx[r->seg[i]] += in->lat[i]; cy[r->seg[i]] += in->lon[i]; cnt[r->seg[i]]++; }
+    for (int s = 0; s < r->nseg; s++) { cx[s] /= cnt[s]; cy[s] /= cnt[s]; }
+    double near = 3 * bw > 150 ? 3 * bw : 150;
+    for (int s = 0; s < r->nseg; s++) {
+        int used[20] = {0};
+        for (int t = 0; t < s; t++)
+            if (gr_haversine_km(cx[s], cy[s], cx[t], cy[t]) < near) used[colour[t] % 20] = 1;
+        int c = 0;
+        while (c < 20 && used[(c + s) % 20]) c++;
+        colour[s] = c < 20 ? (c + s) % 20 : s % 20;
+    }
+    free(cx); free(cy); free(cnt);
+}
+
+static int render_svg(gr_svg *svg, const char *path, const seg_opts *o, const seg_input *in, const seg_result *r)
+{
+    const double left = 70, legend_w = 240, top = 74, bottom = 40, maxw = 900, maxh = 760;
+    double lonmin = 180, lonmax = -180, latmin = 90, latmax = -90;
+    for (int i = 0; i < in->n; i++) {
+        if (in->lon[i] < lonmin) lonmin = in->lon[i];
+        if (in->lon[i] > lonmax) lonmax = in->lon[i];
+        if (in->lat[i] < latmin) latmin = in->lat[i];
+        if (in->lat[i] > latmax) latmax = in->lat[i];
+    }
+    double pad = 0.03 * ((lonmax - lonmin) > (latmax - latmin) ? lonmax - lonmin : latmax - latmin) + 0.2;
+    lonmin -= pad; lonmax += pad; latmin -= pad; latmax += pad;
+    if (latmin < -90) latmin = -90;
+    if (latmax > 90) latmax = 90;
+    proj pr;
+    pr.lon0 = lonmin;
+    pr.lat1 = latmax;
+    pr.kx = cos(0.5 * (latmin + latmax) * 3.14159265358979323846 / 180);
+    if (pr.kx < 0.1) pr.kx = 0.1;
+    /* the map keeps its aspect ratio inside maxw x maxh; the canvas fits around it */
+    double sx = maxw / ((lonmax - lonmin) * pr.kx), sy = maxh / (latmax - latmin);
+    pr.scale = sx < sy ? sx : sy;
+    double mw = (lonmax - lonmin) * pr.kx * pr.scale, mh = (latmax - latmin) * pr.scale;
+    pr.left = left;
+    pr.top = top;
+    double W = left + mw + 30 + legend_w, H = top + mh + bottom;
+    if (H < 420) H = 420;
+
+    char title[256];
+    int npartner = 0;
+    if (in->partner)
+        for (int64_t k = 0; k < in->m; k++)
+            if (in->partner[k] == 1 && in->exp[k] >= 0 && in->imp[k] >= 0 && in->exp[k] < in->imp[k]) npartner++;
+    snprintf(title, sizeof title, "Spatial-RD segments at d = %s km", o->bwname[0]);
+    int rc = gr_svg_open(svg, path, W, H, title);
+    if (rc) return rc;
+    gr_svg_text(svg, left, 32, 20, "start", "black", "%s", title);
+    gr_svg_text(svg, left, 54, 13, "start", "#444",
+                "%d cities, %d segments (complete linkage within provinces, diameter <= %s km; largest %.1f km)",
+                in->n, r->nseg, o->bwname[0], r->max_diam);
+
+    /* frame and graticule */
+    const double right = legend_w;
+    gr_svg_rect(svg, pr.left, pr.top, mw, mh, "#f7f9fc", "#888", 1);
+    double step = nice_step(lonmax - lonmin > latmax - latmin ? lonmax - lonmin : latmax - latmin);
+    for (double g = ceil(lonmin / step) * step; g <= lonmax; g += step) {
+        gr_svg_line(svg, px(&pr, g), pr.top, px(&pr, g), pr.top + mh, "#d0d6e0", 0.7, 1, "3 3");
+        gr_svg_text(svg, px(&pr, g), pr.top + mh + 16, 11, "middle", "#555", "%g\u00b0%s", fabs(g),
+                    g >= 0 ? "E" : "W");
+    }
+    for (double g = ceil(latmin / step) * step; g <= latmax; g += step) {
+        gr_svg_line(svg, pr.left, py(&pr, g), pr.left + mw, py(&pr, g), "#d0d6e0", 0.7, 1, "3 3");
+        gr_svg_text(svg, pr.left - 6, py(&pr, g) + 4, 11, "end", "#555", "%g\u00b0%s", fabs(g), g >= 0 ? "N" : "S");
+    }
+
+    /* segment shapes: hull for >= 3 cities, a thick bar for 2 */
+    int *colour = gr_malloc((size_t)r->nseg + 1, sizeof *colour);
+    colour_segments(in, r, o->bw[0], colour);
+    int *start = gr_calloc((size_t)r->nseg + 2, sizeof *start), *memb = gr_malloc((size_t)in->n, sizeof *memb);
+    int *fill = gr_malloc((size_t)r->nseg + 1, sizeof *fill);
+    for (int i = 0; i < in->n; i++) start[r->seg[i] + 1]++;
+    for (int s = 0; s < r->nseg; s++) start[s + 1] += start[s];
+    memcpy(fill, start, (size_t)r->nseg * sizeof *fill);
+    for (int i = 0; i < in->n; i++) memb[fill[r->seg[i]]++] = i;
+    pt2 *pts = gr_malloc((size_t)in->n + 1, sizeof *pts), *hull = gr_malloc((size_t)in->n + 2, sizeof *hull);
+    double *hx = gr_malloc((size_t)in->n + 2, sizeof *hx), *hy = gr_malloc((size_t)in->n + 2, sizeof *hy);
+    for (int s = 0; s < r->nseg; s++) {
+        int k = start[s + 1] - start[s];
+        if (k < 2) continue;
+        for (int j = 0; j < k; j++) {
+            int i = memb[start[s] + j];
+            pts[j].x = px(&pr, in->lon[i]);
+            pts[j].y = py(&pr, in->lat[i]);
+        }
+        int nh = convex_hull(pts, k, hull);
+        const char *c = gr_svg_color(colour[s]);
+        if (nh >= 3) {
+            for (int j = 0; j < nh; j++) { hx[j] = hull[j].x; hy[j] = hull[j].y; }
+            gr_svg_polygon(svg, nh, hx, hy, c, 0.35, c, 14);
+        } else {
+            gr_svg_line(svg, hull[0].x, hull[0].y, hull[nh > 1 ? 1 : 0].x, hull[nh > 1 ? 1 : 0].y, c, 14, 0.35, NULL);
+        }
+    }
+
+    /* partner pairs, each unordered pair once */
+    if (in->partner)
+        for (int64_t k = 0; k < in->m; k++) {
+            int e = in->exp[k], i = in->imp[k];
+            if (in->partner[k] != 1 || e < 0 || i < 0 || e >= i) continue;
+            gr_svg_line(svg, px(&pr, in->lon[e]), py(&pr, in->lat[e]), px(&pr, in->lon[i]), py(&pr, in->lat[i]),
+                        "#b2182b", 0.8, 0.4, NULL);
+        }
+
+    /* cities: eastern circles, western squares, coloured by segment */
+    int reg_east = -1, reg_west = -1;
+    for (int g = 0; g < nregions(in); g++) {
+        char nm[64];
+        region_name(in, g, nm, sizeof nm);
+        if (!strcmp(nm, "east")) reg_east = g;
+        if (!strcmp(nm, "west")) reg_west = g;
+    }
+    for (int i = 0; i < in->n; i++) {
+        double x = px(&pr, in->lon[i]), y = py(&pr, in->lat[i]);
+        const char *c = gr_svg_color(colour[r->seg[i]]);
+        char nb[32], tip[256];
+        snprintf(tip, sizeof tip, "%s: segment %d (%d cities)", city_name(in, i, nb, sizeof nb), r->seg[i],
+                 start[r->seg[i] + 1] - start[r->seg[i]]);
+        if (reg_west >= 0 && region_of(in, i) == reg_west) {
+            gr_svg_group_begin(svg, tip);
+            gr_svg_rect(svg, x - 3.6, y - 3.6, 7.2, 7.2, c, "#222", 0.7);
+            gr_svg_group_end(svg);
+        } else {
+            gr_svg_circle(svg, x, y, 4.0, c, "#222", 0.7, tip);
+        }
+    }
+
+    /* legend */
+    double lx = W - right + 12, ly = top + 20;
+    gr_svg_rect(svg, lx - 12, ly - 22, right - 30, 200, "white", "#999", 0.8);
+    gr_svg_text(svg, lx, ly, 13, "start", "black", "Legend");
+    ly += 24;
+    gr_svg_circle(svg, lx + 6, ly - 4, 4, gr_svg_color(0), "#222", 0.7, NULL);
+    gr_svg_text(svg, lx + 20, ly, 12, "start", "black", reg_east >= 0 ? "eastern city" : "city");
+    if (reg_west >= 0) {
+        ly += 20;
+        gr_svg_rect(svg, lx + 2.4, ly - 7.6, 7.2, 7.2, gr_svg_color(1), "#222", 0.7);
+        gr_svg_text(svg, lx + 20, ly, 12, "start", "black", "western city");
+    }
+    ly += 20;
+    double sx4[4] = {lx, lx + 12, lx + 12, lx}, sy4[4] = {ly - 10, ly - 10, ly, ly};
+    gr_svg_polygon(svg, 4, sx4, sy4, gr_svg_color(2), 0.35, gr_svg_color(2), 6);
+    gr_svg_text(svg, lx + 20, ly, 12, "start", "black", "segment (hull, >= 2 cities)");
+    ly += 20;
+    gr_svg_line(svg, lx, ly - 4, lx + 14, ly - 4, "#b2182b", 1.5, 0.8, NULL);
+    gr_svg_text(svg, lx + 20, ly, 12, "start", "black", "partner pair (%d)", npartner);
+    ly += 26;
+    gr_svg_text(svg, lx, ly, 11, "start", "#555", "colour = segment (neighbours");
+    gr_svg_text(svg, lx, ly + 14, 11, "start", "#555", "get different colours)");
+    gr_svg_text(svg, lx, ly + 34, 11, "start", "#555", "equirectangular projection,");
+    gr_svg_text(svg, lx, ly + 48, 11, "start", "#555", "x scaled by cos(%.0f\u00b0)", 0.5 * (latmin + latmax));
+    /* scale bar: a round length near a sixth of the map width */
+    const double kmdeg = GR_EARTH_RADIUS_KM * 3.14159265358979323846 / 180;
+    const double nice[] = {10, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000};
+    double km = nice[0];
+    for (size_t k = 0; k < sizeof nice / sizeof *nice; k++)
+        if (nice[k] / kmdeg * pr.scale <= mw / 6) km = nice[k];
+    double len = km / kmdeg * pr.scale, by = pr.top + mh - 14;
+    gr_svg_rect(svg, pr.left + 8, by - 16, len + 70, 26, "white", "none", 0);
+    gr_svg_line(svg, pr.left + 14, by, pr.left + 14 + len, by, "black", 2, 1, NULL);
+    gr_svg_text(svg, pr.left + 20 + len, by + 4, 11, "start", "black", "%g km", km);
+
+    free(colour); free(start); free(memb); free(fill); free(pts); free(hull); free(hx); free(hy);
+    return GR_OK;
+}
+
+/* ---------------- staged text output (JSON file) ---------------- */
+
+static int write_text_tmp(const char *path, const char *text, char *tmp, size_t tmplen)
+{
+    snprintf(tmp, tmplen, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return gr_fail(GR_EIO, path, "cannot create %s", tmp);
+    int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
+    if (fclose(f) != 0 || bad) { remove(tmp); return gr_fail(GR_EIO, path, "write failed"); }
+    return GR_OK;
+}
+
+/* ---------------- command ---------------- */
+
+int cmd_segments(int argc, char **argv, MPI_Comm comm)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    seg_opts o;
+    int help;
+    int rc = gr_agree(comm, parse_options(argc, argv, &o, &help));
+    if (rc) return gr_report(rc);
+    if (help) {
+        if (rank == 0) fputs(usage_text, stdout);
+        return 0;
+    }
+    double t0 = gr_now();
+    gr_panel p;
+    rc = gr_panel_open(comm, o.data, &p);
+    rc = gr_agree(comm, rc);
+    if (rc) return gr_report(rc);
+
+    seg_input in;
+    memset(&in, 0, sizeof in);
+    seg_result res[MAX_BW];
+    memset(res, 0, sizeof res);
+    int64_t dims[2] = {p.cities.nrows, p.pairs.nrows > 0 ? p.pairs.nrows : 0};
+    if (rank == 0) {
+        rc = read_input(&p, &in);
+        for (int b = 0; b < o.nbw && !rc; b++) rc = compute(&in, o.bw[b], &res[b]);
+    }
+    rc = gr_agree(comm, rc);
+
+    /* stage the outputs on rank 0 before touching the panel file, so bad paths change nothing */
+    gr_svg svg;
+    memset(&svg, 0, sizeof svg);
+    char *json = NULL, json_tmp[4200] = "";
+    if (!rc && rank == 0) {
+        if (o.svg) rc = render_svg(&svg, o.svg, &o, &in, &res[0]);
+        if (!rc && o.json) {
+            json = build_json(&o, &in, res, comm);
+            if (strcmp(o.json, "-")) rc = write_text_tmp(o.json, json, json_tmp, sizeof json_tmp);
+        }
+    }
+    rc = gr_agree(comm, rc);
+
+    /* store the columns: values from rank 0, every rank joins the collective update */
+    double *cv = gr_malloc((size_t)dims[0] + 1, sizeof *cv), *pv = gr_malloc((size_t)dims[1] + 1, sizeof *pv);
+    /* close the panel before the file is replaced; keep its tables, which `in` points into */
+    gr_table cities = p.cities, pairs = p.pairs;
+    memset(&p.cities, 0, sizeof p.cities);
+    memset(&p.pairs, 0, sizeof p.pairs);
+    gr_panel_close(&p);
+    for (int b = 0; b < o.nbw && !rc; b++) {
+        char name[64];
+        if (rank == 0) for (int64_t i = 0; i < dims[0]; i++) cv[i] = res[b].seg[i];
+        MPI_Bcast(cv, (int)dims[0], MPI_DOUBLE, 0, comm);
+        snprintf(name, sizeof name, "segment_%s", o.bwname[b]);
+        rc = gr_file_set_table_column(comm, o.data, "cities", name, dims[0], cv, 1);
+        if (rc || dims[1] == 0) continue;
+        if (rank == 0) for (int64_t k = 0; k < dims[1]; k++) pv[k] = res[b].segpair[k] < 0 ? NAN : res[b].segpair[k];
+        MPI_Bcast(pv, (int)dims[1], MPI_DOUBLE, 0, comm);
+        snprintf(name, sizeof name, "segpair_%s", o.bwname[b]);
+        rc = gr_file_set_table_column(comm, o.data, "pairs", name, dims[1], pv, 1);
+    }
+    rc = gr_agree(comm, rc);
+    free(cv); free(pv);
+
+    /* commit or discard the staged outputs */
+    if (rank == 0) {
+        int orc = GR_OK;
+        if (o.svg) orc = gr_svg_close(&svg, rc == GR_OK);
+        if (json_tmp[0]) {
+            if (rc == GR_OK && orc == GR_OK) {
+                if (rename(json_tmp, o.json) != 0) orc = gr_fail(GR_EIO, o.json, "cannot rename %s", json_tmp);
+            }
+            if (rc != GR_OK || orc != GR_OK) remove(json_tmp);
+        }
+        if (!rc) rc = orc;
+    }
+    rc = gr_agree(comm, rc);
+    if (!rc && rank == 0) {
+        if (o.json && !strcmp(o.json, "-")) {
+            fputs(json, stdout);
+            fputc('\n', stdout);
+        } else {
+            printf("gravrd segments: %s\n%s: %d cities, %lld pairs, %d bandwidth(s) in %.2f s\n",
+                   gr_provenance(comm), o.data, in.n, (long long)in.m, o.nbw, gr_now() - t0);
+            print_table(&o, &in, res);
+        }
+        fflush(stdout);
+    }
+    if (rank == 0) free(json);
+    for (int b = 0; b < o.nbw; b++) free_result(&res[b]);
+    free_input(&in);
+    gr_table_free(&cities);
+    gr_table_free(&pairs);
+    return gr_report(rc);
+}

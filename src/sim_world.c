@@ -1,0 +1,646 @@
+/* sim_world.c: the replicated part of `gravrd simulate`: the counter-based generator, the city
+ * geography (synthetic or read from a city table), city attributes, program cities, the selection
+ * of partner pairs on a smooth latent pair affinity, the pairs table and the city-month effects.
+ * Everything here is a deterministic function of the configuration (docs/simulator.md). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "simulate.h"
+#include "csv.h"
+#include "spatial.h"
+
+/* ---------------- counter-based generator ---------------- */
+
+static uint64_t mix64(uint64_t z)
+{
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t gr_sim_hash(uint64_t seed, uint64_t stream, uint64_t a, uint64_t b)
+{
+    uint64_t h = mix64(seed ^ 0x6A09E667F3BCC909ULL);
+    h = mix64(h ^ stream);
+    h = mix64(h ^ a);
+    return mix64(h ^ b);
+}
+
+static double to_unit(uint64_t h) { return ((double)(h >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+
+double gr_sim_uniform(uint64_t seed, uint64_t stream, uint64_t a, uint64_t b)
+{
+    return to_unit(gr_sim_hash(seed, stream, a, b));
+}
+
+double gr_sim_normal(uint64_t seed, uint64_t stream, uint64_t a, uint64_t b)
+{
+    uint64_t h = gr_sim_hash(seed, stream, a, b);
+    double u1 = to_unit(h), u2 = to_unit(mix64(h ^ 0xD1B54A32D192ED03ULL));
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* ---------------- provinces ---------------- */
+
+/* One template per province of the study, in province-code order within each region: the Chinese
+ * name (as in the city table), a polyline (up to 3 points, lon/lat) along which synthetic cities are
+ * spread with `spread_km` scatter, the real number of units, and attribute medians: GDP per capita
+ * (10,000 yuan, 2018), population per city (millions), minority share. Rough public magnitudes. */
+typedef struct {
+    const char *zh;
+    int region, muni, npts;
+    double pts[3][2];
+    double spread_km;
+    int n;
+    double gdppc, pop, minority;
+} prov_t;
+
+static const prov_t PROV[] = {
+    {"北京市", 0, 1, 1, {{116.41, 39.90}}, 15, 1, 14.0, 21.5, 0.045},
+    {"天津市", 0, 1, 1, {{117.20, 39.08}}, 15, 1, 12.0, 15.6, 0.027},
+    {"辽宁省", 0, 0, 2, {{120.0, 41.0}, {124.5, 41.6}}, 90, 14, 5.8, 3.1, 0.16},
+    {"上海市", 0, 1, 1, {{121.47, 31.23}}, 15, 1, 13.5, 24.2, 0.012},
+    {"江苏省", 0, 0, 2, {{117.8, 34.3}, {120.6, 31.6}}, 70, 13, 11.5, 6.2, 0.005},
+    {"浙江省", 0, 0, 2, {{119.6, 30.5}, {120.7, 28.0}}, 70, 11, 9.8, 5.2, 0.012},
+    {"福建省", 0, 0, 2, {{119.3, 26.5}, {117.6, 24.5}}, 70, 9, 9.1, 4.4, 0.021},
+    {"山东省", 0, 0, 2, {{116.0, 36.4}, {121.0, 37.0}}, 80, 16, 7.6, 6.2, 0.007},
+    {"广东省", 0, 0, 2, {{110.8, 21.6}, {116.5, 23.6}}, 80, 21, 8.6, 5.4, 0.02},
+    {"内蒙古自治区", 1, 0, 3, {{105.7, 39.0}, {112.0, 41.0}, {120.5, 45.8}}, 90, 12, 6.8, 2.1, 0.21},
+    {"广西壮族自治区", 1, 0, 2, {{106.0, 23.5}, {110.4, 23.6}}, 90, 14, 4.2, 3.5, 0.37},
+    {"重庆市", 1, 1, 1, {{106.55, 29.56}}, 25, 1, 6.6, 31.0, 0.067},
+    {"四川省", 1, 0, 2, {{102.0, 30.4}, {106.5, 30.6}}, 110, 21, 4.9, 3.9, 0.06},
+    {"贵州省", 1, 0, 2, {{104.8, 26.6}, {108.3, 27.2}}, 70, 9, 4.1, 4.0, 0.36},
+    {"云南省", 1, 0, 2, {{99.0, 25.0}, {103.8, 25.0}}, 120, 16, 3.7, 3.0, 0.33},
+    {"陕西省", 1, 0, 2, {{108.9, 38.0}, {108.9, 33.0}}, 60, 10, 6.3, 3.9, 0.005},
+    {"甘肃省", 1, 0, 2, {{95.0, 40.0}, {106.0, 35.4}}, 70, 14, 3.2, 1.9, 0.09},
+    {"青海省", 1, 0, 2, {{95.0, 36.5}, {102.0, 36.0}}, 120, 8, 4.8, 0.75, 0.47},
+    {"宁夏回族自治区", 1, 0, 2, {{106.2, 38.5}, {106.2, 36.0}}, 40, 5, 5.4, 1.4, 0.36},
+};
+#define NPROV ((int)(sizeof PROV / sizeof PROV[0]))
+#define EXCLUDED_CITY "莱芜市" /* merged into Jinan in 2019; not in the study */
+
+typedef struct {
+    int region, prov;   /* prov: index into PROV */
+    long adcode;
+    char *name;
+    double lat, lon;
+    int alloc;          /* number of cities of its province in this world */
+} city_t;
+
+static int city_cmp(const void *a, const void *b)
+{
+    const city_t *x = a, *y = b;
+    if (x->region != y->region) return x->region - y->region;
+    if (x->prov != y->prov) return x->prov - y->prov;
+    if (x->adcode != y->adcode) return x->adcode < y->adcode ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+#define KM_PER_DEG 111.195
+#define SIM_PI 3.14159265358979323846
+
+/* Largest-remainder allocation of n cities over the region's templates, by their real counts. */
+static void allocate(int region, int n, int *alloc)
+{
+    int total = 0, given = 0;
+    double rem[NPROV];
+    for (int p = 0; p < NPROV; p++)
+        if (PROV[p].region == region) total += PROV[p].n;
+    for (int p = 0; p < NPROV; p++) {
+        alloc[p] = 0; rem[p] = -1;
+        if (PROV[p].region != region) continue;
+        double q = (double)n * PROV[p].n / total;
+        alloc[p] = (int)floor(q);
+        rem[p] = q - alloc[p];
+        given += alloc[p];
+    }
+    while (given < n) {
+        int best = -1;
+        for (int p = 0; p < NPROV; p++)
+            if (PROV[p].region == region && (best < 0 || rem[p] > rem[best] + 1e-12)) best = p;
+        alloc[best]++; rem[best] = -1; given++;
+    }
+}
+
+/* Synthetic cities: scattered along each province's polyline, at least a minimum distance apart
+ * where possible. */
+static void synthetic_cities(uint64_t seed, int n_east, int n_west, city_t *cities)
+{
+    int alloc[NPROV], tmp[NPROV], k = 0;
+    allocate(0, n_east, alloc);
+    allocate(1, n_west, tmp);
+    for (int p = 0; p < NPROV; p++)
+        if (PROV[p].region == 1) alloc[p] = tmp[p];
+    for (int p = 0; p < NPROV; p++) {
+        const prov_t *P = &PROV[p];
+        double seglen[2] = {0, 0}, total = 0;
+        for (int s = 0; s + 1 < P->npts; s++) {
+            double c = cos(0.5 * (P->pts[s][1] + P->pts[s + 1][1]) * SIM_PI / 180);
+            double dx = (P->pts[s + 1][0] - P->pts[s][0]) * c, dy = P->pts[s + 1][1] - P->pts[s][1];
+            seglen[s] = sqrt(dx * dx + dy * dy) * KM_PER_DEG;
+            total += seglen[s];
+        }
+        /* minimum spacing: about 45 km at the study's density, closer when denser */
+        double min_km = 45.0 * sqrt((double)P->n / (alloc[p] > 0 ? alloc[p] : 1));
+        if (P->muni) min_km = alloc[p] > 1 ? 15.0 / sqrt(alloc[p]) : 0;
+        int first = k;
+        for (int c = 0; c < alloc[p]; c++) {
+            uint64_t id = (uint64_t)p * 1000003u + (uint64_t)c;
+            double lat = 0, lon = 0;
+            for (int t = 0; t < 30; t++) {
+                uint64_t b = (uint64_t)t * 4;
+                double u = gr_sim_uniform(seed, GR_SIM_S_GEO, id, b);
+                double along = u * total, x = P->pts[0][0], y = P->pts[0][1];
+                for (int s = 0; s + 1 < P->npts; s++) {
+                    double f = seglen[s] > 0 ? along / seglen[s] : 0;
+                    if (f <= 1.0 || s + 2 == P->npts) {
+                        if (f > 1) f = 1;
+                        x = P->pts[s][0] + f * (P->pts[s + 1][0] - P->pts[s][0]);
+                        y = P->pts[s][1] + f * (P->pts[s + 1][1] - P->pts[s][1]);
+                        break;
+                    }
+                    along -= seglen[s];
+                }
+                double spread = alloc[p] == 1 && P->muni ? 0 : P->spread_km;
+                lat = y + spread * gr_sim_normal(seed, GR_SIM_S_GEO, id, b + 1) / KM_PER_DEG;
+                lon = x + spread * gr_sim_normal(seed, GR_SIM_S_GEO, id, b + 2) /
+                              (KM_PER_DEG * cos(y * SIM_PI / 180));
+                int okpos = 1;
+                for (int q = first; q < k && okpos; q++)
+                    if (gr_haversine_km(lat, lon, cities[q].lat, cities[q].lon) < min_km) okpos = 0;
+                if (okpos) break;
+            }
+            city_t *C = &cities[k++];
+            C->region = P->region; C->prov = p; C->lat = lat; C->lon = lon; C->alloc = alloc[p];
+            C->adcode = (long)(p + 1) * 100000 + c + 1;
+            char buf[64];
+            snprintf(buf, sizeof buf, "%s-%d-%03d", P->region ? "west" : "east",
+                     P->region ? p - 8 : p + 1, c + 1);
+            C->name = gr_strdup(buf);
+        }
+    }
+}
+
+static int find_prov(const char *zh)
+{
+    for (int p = 0; p < NPROV; p++)
+        if (!strcmp(PROV[p].zh, zh)) return p;
+    return -1;
+}
+
+/* The study's cities from a city table (README of the shared data): every unit of the 19
+ * provinces, less Laiwu. */
+static int csv_cities(const char *path, city_t **out, int *n_east, int *n_west)
+{
+    char *force[] = {"name", "province"};
+    gr_csv csv;
+    int rc = gr_csv_read(path, ',', force, 2, &csv);
+    if (rc) return rc;
+    const char *need[] = {"adcode", "name", "province", "longitude", "latitude"};
+    int col[5];
+    for (int k = 0; k < 5; k++) {
+        col[k] = gr_csv_find(&csv, need[k]);
+        if (col[k] < 0) {
+            gr_csv_free(&csv);
+            return gr_fail(GR_EFORMAT, path, "missing column '%s' (expected adcode,name,province,...,"
+                           "longitude,latitude)", need[k]);
+        }
+    }
+    for (int k = 0; k < 5; k++) {
+        int want_string = k == 1 || k == 2;
+        if (csv.is_string[col[k]] != want_string) {
+            gr_csv_free(&csv);
+            return gr_fail(GR_EFORMAT, path, "column '%s' should be %s", need[k],
+                           want_string ? "text" : "numeric");
+        }
+    }
+    city_t *c = gr_calloc((size_t)csv.nrows + 1, sizeof *c);
+    int n = 0, ne = 0, nw = 0, seen[NPROV] = {0};
+    for (int64_t r = 0; r < csv.nrows; r++) {
+        const char *prov = csv.str[col[2]][r], *name = csv.str[col[1]][r];
+        int p = prov ? find_prov(prov) : -1;
+        if (p < 0) continue;
+        if (name && !strcmp(name, EXCLUDED_CITY)) continue;
+        char where[4200];
+        snprintf(where, sizeof where, "%s:%lld", path, (long long)csv.line[r]);
+        double ad = csv.num[col[0]][r], lon = csv.num[col[3]][r], lat = csv.num[col[4]][r];
+        const char *bad = NULL;
+        if (!name || !*name) bad = "name: expected a city name";
+        else if (!(ad >= 1 && ad <= 999999 && ad == floor(ad))) bad = "adcode: expected a 6-digit code";
+        else if (!(lon >= 73 && lon <= 136)) bad = "longitude: expected degrees east within China (73..136)";
+        else if (!(lat >= 3 && lat <= 54)) bad = "latitude: expected degrees north within China (3..54)";
+        if (bad) {
+            for (int q = 0; q < n; q++) free(c[q].name);
+            free(c);
+            gr_csv_free(&csv);
+            return gr_fail(GR_EFORMAT, where, "column %s", bad);
+        }
+        c[n].region = PROV[p].region; c[n].prov = p; c[n].adcode = (long)ad;
+        c[n].lat = lat; c[n].lon = lon; c[n].name = gr_strdup(name);
+        seen[p]++;
+        if (PROV[p].region) nw++; else ne++;
+        n++;
+    }
+    gr_csv_free(&csv);
+    const char *missing = NULL;
+    for (int p = 0; p < NPROV; p++)
+        if (!seen[p] && !missing) missing = PROV[p].zh;
+    if (ne != GR_SIM_EAST || nw != GR_SIM_WEST || missing) {
+        for (int q = 0; q < n; q++) free(c[q].name);
+        free(c);
+        if (missing)
+            return gr_fail(GR_EINPUT, path, "no city of province %s; the study needs all units of 9 eastern "
+                           "and 10 western provinces", missing);
+        return gr_fail(GR_EINPUT, path, "found %d eastern and %d western study cities, expected %d and %d "
+                       "(9 eastern provinces less Laiwu; 10 western provinces)", ne, nw, GR_SIM_EAST, GR_SIM_WEST);
+    }
+    for (int q = 0; q < n; q++) c[q].alloc = seen[c[q].prov];
+    *out = c; *n_east = ne; *n_west = nw;
+    return GR_OK;
+}
+
+/* ---------------- helpers ---------------- */
+
+static double *dvec(int64_t n) { return gr_calloc((size_t)(n > 0 ? n : 1), sizeof(double)); }
+
+static void zscore(double *v, int64_t n)
+{
+    double m = 0, s = 0;
+    for (int64_t i = 0; i < n; i++) m += v[i];
+    m /= (double)(n > 0 ? n : 1);
+    for (int64_t i = 0; i < n; i++) s += (v[i] - m) * (v[i] - m);
+    s = n > 1 ? sqrt(s / (double)n) : 0;
+    for (int64_t i = 0; i < n; i++) v[i] = s > 1e-12 ? (v[i] - m) / s : 0;
+}
+
+/* Remove row and column means of an E x W matrix (row-major). */
+static void double_center(double *a, int E, int W)
+{
+    double *rm = dvec(E), *cm = dvec(W), g = 0;
+    for (int e = 0; e < E; e++)
+        for (int w = 0; w < W; w++) { rm[e] += a[(int64_t)e * W + w]; cm[w] += a[(int64_t)e * W + w]; }
+    for (int e = 0; e < E; e++) { g += rm[e]; rm[e] /= W; }
+    for (int w = 0; w < W; w++) cm[w] /= E;
+    g /= (double)E * W;
+    for (int e = 0; e < E; e++)
+        for (int w = 0; w < W; w++) a[(int64_t)e * W + w] -= rm[e] + cm[w] - g;
+    free(rm); free(cm);
+}
+
+static double logistic(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* Poisson draw by inversion of a uniform; normal approximation (z) for large means. */
+static double poisson(double mean, double u, double z)
+{
+    if (mean > 100) return fmax(0, floor(mean + sqrt(mean) * z + 0.5));
+    double p = exp(-mean), c = p;
+    int k = 0;
+    while (u > c && k < 1000) { k++; p *= mean / k; c += p; }
+    return k;
+}
+
+/* Labels array of n strings (owned by the caller / table). */
+static char **labels_new(int n) { return gr_calloc((size_t)(n > 0 ? n : 1), sizeof(char *)); }
+
+typedef struct { double score; int e, w; } edge_t;
+
+static int edge_cmp(const void *a, const void *b)
+{
+    const edge_t *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    if (x->e != y->e) return x->e - y->e;
+    return x->w - y->w;
+}
+
+typedef struct { double key; int id; } rank_t;
+
+static int rank_cmp(const void *a, const void *b)
+{
+    const rank_t *x = a, *y = b;
+    if (x->key != y->key) return x->key > y->key ? -1 : 1;
+    return x->id - y->id;
+}
+
+/* Choose `k` cities with the largest propensity among ids [first, first + n). */
+static void choose_top(const double *prop, int first, int n, int k, double *in_program)
+{
+    rank_t *r = gr_malloc((size_t)(n > 0 ? n : 1), sizeof *r);
+    for (int i = 0; i < n; i++) { r[i].key = prop[first + i]; r[i].id = first + i; }
+    qsort(r, (size_t)n, sizeof *r, rank_cmp);
+    for (int i = 0; i < k && i < n; i++) in_program[r[i].id] = 1;
+    free(r);
+}
+
+/* Partner pairs among program cities: a greedy cover in which every program city has a partner
+ * (a maximal matching on descending score, then each still-uncovered city's best edge), filled up
+ * to `K` pairs by the next best scores. Sets part[e * W + w] = 1. */
+static void choose_partners(const double *score, const double *in_program, int E, int W, int K,
+                            unsigned char *part)
+{
+    int64_t ne = 0;
+    int pe = 0, pw = 0;
+    for (int e = 0; e < E; e++) pe += in_program[e] > 0;
+    for (int w = 0; w < W; w++) pw += in_program[E + w] > 0;
+    edge_t *ed = gr_malloc((size_t)pe * (size_t)pw + 1, sizeof *ed);
+    for (int e = 0; e < E; e++) {
+        if (!(in_program[e] > 0)) continue;
+        for (int w = 0; w < W; w++)
+            if (in_program[E + w] > 0) {
+                ed[ne].score = score[(int64_t)e * W + w]; ed[ne].e = e; ed[ne].w = w; ne++;
+            }
+    }
+    qsort(ed, (size_t)ne, sizeof *ed, edge_cmp);
+    unsigned char *ce = gr_calloc((size_t)E, 1), *cw = gr_calloc((size_t)W, 1);
+    int chosen = 0, small = pe < pw ? pe : pw, matched = 0;
+    for (int64_t k = 0; k < ne && matched < small; k++)
+        if (!ce[ed[k].e] && !cw[ed[k].w]) {
+            ce[ed[k].e] = cw[ed[k].w] = 1; part[(int64_t)ed[k].e * W + ed[k].w] = 1; matched++; chosen++;
+        }
+    for (int64_t k = 0; k < ne; k++)
+        if (!ce[ed[k].e] || !cw[ed[k].w]) {
+            ce[ed[k].e] = cw[ed[k].w] = 1; part[(int64_t)ed[k].e * W + ed[k].w] = 1; chosen++;
+        }
+    for (int64_t k = 0; k < ne && chosen < K; k++)
+        if (!part[(int64_t)ed[k].e * W + ed[k].w]) { part[(int64_t)ed[k].e * W + ed[k].w] = 1; chosen++; }
+    free(ce); free(cw); free(ed);
+}
+
+static void add_col(gr_table *t, const char *name, double *v, int is_int)
+{
+    gr_table_add(t, name, v, is_int, NULL, 0);
+}
+
+void gr_sim_world_free(gr_sim_world *w)
+{
+    gr_table_free(&w->cities);
+    gr_table_free(&w->pairs);
+    free(w->exporter_offsets); free(w->exp_fx); free(w->imp_fx); free(w->city_fx);
+    memset(w, 0, sizeof *w);
+}
+
+int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
+{
+    memset(w, 0, sizeof *w);
+    uint64_t seed = cfg->seed;
+    city_t *cs = NULL;
+    int E, W;
+    if (cfg->cities_csv) {
+        int rc = csv_cities(cfg->cities_csv, &cs, &E, &W);
+        if (rc) return rc;
+    } else {
+        E = cfg->n_east; W = cfg->n_west;
+        if (E < 1 || W < 1 || cfg->n_months < 1)
+            return gr_fail(GR_EINPUT, "simulate", "sizes must be positive");
+        cs = gr_calloc((size_t)(E + W), sizeof *cs);
+        synthetic_cities(seed, E, W, cs);
+    }
+    if (cfg->n_months < 1) {
+        for (int i = 0; i < E + W; i++) free(cs[i].name);
+        free(cs);
+        return gr_fail(GR_EINPUT, "simulate", "months must be positive");
+    }
+    qsort(cs, (size_t)(E + W), sizeof *cs, city_cmp);
+    const int N = E + W, M = cfg->n_months;
+    w->seed = seed; w->n_east = E; w->n_west = W; w->n_cities = N; w->n_months = M;
+
+    /* ---- cities ---- */
+    gr_table *ct = &w->cities;
+    ct->nrows = N;
+    double *id = dvec(N), *name = dvec(N), *prov = dvec(N), *region = dvec(N), *lat = dvec(N), *lon = dvec(N);
+    double *adcode = dvec(N), *gdp = dvec(N), *gdppc = dvec(N), *pop = dvec(N), *minority = dvec(N);
+    double *gi = dvec(N), *ef18 = dvec(N), *ef21 = dvec(N), *road = dvec(N), *inet = dvec(N);
+    double *dialect = dvec(N), *in_program = dvec(N);
+    char **name_lab = labels_new(N), **prov_lab = labels_new(NPROV), **reg_lab = labels_new(2);
+    int prov_code[NPROV], nprov = 0;
+    for (int p = 0; p < NPROV; p++) prov_code[p] = -1;
+    for (int i = 0; i < N; i++) {
+        const city_t *C = &cs[i];
+        const prov_t *P = &PROV[C->prov];
+        if (prov_code[C->prov] < 0) {
+            prov_code[C->prov] = nprov;
+            char buf[64];
+            if (cfg->cities_csv) snprintf(buf, sizeof buf, "%s", P->zh);
+            else snprintf(buf, sizeof buf, "%s-%d", P->region ? "west" : "east",
+                          P->region ? C->prov - 8 : C->prov + 1);
+            prov_lab[nprov++] = gr_strdup(buf);
+        }
+        id[i] = i; name[i] = i; name_lab[i] = C->name;
+        prov[i] = prov_code[C->prov]; region[i] = C->region; lat[i] = C->lat; lon[i] = C->lon;
+        adcode[i] = (double)C->adcode;
+        double z[10];
+        for (int k = 0; k < 10; k++) z[k] = gr_sim_normal(seed, GR_SIM_S_CITY, (uint64_t)i, (uint64_t)k);
+        int single = P->muni && C->alloc == 1;
+        gdppc[i] = P->gdppc * exp(single ? 0 : 0.35 * z[0]);
+        pop[i] = P->pop * P->n / (double)C->alloc * exp(single ? 0 : 0.45 * z[1]);
+        gdp[i] = pop[i] * gdppc[i] * 10.0; /* millions x 10,000 yuan = 10 billion yuan */
+        minority[i] = logistic(log(P->minority / (1 - P->minority)) + 0.9 * z[2]);
+        double gmean = (C->region ? 6.0 : 4.0) * exp(1.5 * (minority[i] - 0.15) + 0.4 * z[3]);
+        gi[i] = poisson(gmean, gr_sim_uniform(seed, GR_SIM_S_CITY, (uint64_t)i, 100), z[4]);
+        ef18[i] = floor(40.0 * pop[i] * pow(gdppc[i] / 6.0, 1.5) * exp(0.5 * z[5]) + 0.5);
+        ef21[i] = ef18[i] + floor(ef18[i] * 2.0 * exp(0.25 * z[6]) + 0.5);
+        road[i] = (C->region ? 0.55 : 0.95) * pow(gdppc[i] / 6.0, 0.4) * exp(0.3 * z[7]);
+        inet[i] = fmin(98, fmax(15, 60 + 12 * log(gdppc[i] / 6.0) + 6 * z[8]));
+    }
+    reg_lab[0] = gr_strdup("east"); reg_lab[1] = gr_strdup("west");
+    free(cs);
+
+    /* dialect districts: about one per 4 cities of a province, cities joining the nearest of
+     * randomly chosen seed cities */
+    {
+        int next = 0, *members = gr_malloc((size_t)N, sizeof(int));
+        for (int pc = 0; pc < nprov; pc++) {
+            int m = 0;
+            for (int i = 0; i < N; i++)
+                if ((int)prov[i] == pc) members[m++] = i;
+            int k = (int)lround(m / 4.0);
+            if (k < 1) k = 1;
+            rank_t *r = gr_malloc((size_t)m, sizeof *r);
+            for (int q = 0; q < m; q++) {
+                r[q].key = gr_sim_uniform(seed, GR_SIM_S_DIALECT, (uint64_t)members[q], 0);
+                r[q].id = members[q];
+            }
+            qsort(r, (size_t)m, sizeof *r, rank_cmp);
+            for (int q = 0; q < m; q++) {
+                int i = members[q], best = 0;
+                double bd = INFINITY;
+                for (int s = 0; s < k; s++) {
+                    double d = gr_haversine_km(lat[i], lon[i], lat[r[s].id], lon[r[s].id]);
+                    if (d < bd) { bd = d; best = s; }
+                }
+                dialect[i] = next + best;
+            }
+            next += k;
+            free(r);
+        }
+        free(members);
+    }
+
+    /* city effects used by the panel */
+    w->city_fx = dvec((int64_t)N * GR_SIM_NCITYFX);
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < GR_SIM_NCITYFX; k++)
+            w->city_fx[(int64_t)i * GR_SIM_NCITYFX + k] =
+                gr_sim_normal(seed, GR_SIM_S_CITY, (uint64_t)i, (uint64_t)(20 + k));
+
+    /* ---- program cities ---- */
+    int PE = (int)lround((double)GR_SIM_PROG_EAST * E / GR_SIM_EAST);
+    int PW = (int)lround((double)GR_SIM_PROG_WEST * W / GR_SIM_WEST);
+    if (PE < 1) PE = 1;
+    if (PW < 1) PW = 1;
+    if (PE > E) PE = E;
+    if (PW > W) PW = W;
+    int64_t K = llround((double)GR_SIM_PARTNERS * (PE + PW) / (GR_SIM_PROG_EAST + GR_SIM_PROG_WEST));
+    if (K < (PE > PW ? PE : PW)) K = PE > PW ? PE : PW;
+    if (K > (int64_t)PE * PW) K = (int64_t)PE * PW;
+    {
+        double *lg = dvec(N), *lpc = dvec(N), *mn = dvec(N), *prop = dvec(N);
+        for (int i = 0; i < N; i++) { lg[i] = log(gdp[i]); lpc[i] = log(gdppc[i]); mn[i] = minority[i]; }
+        zscore(lg, E); zscore(lpc + E, W); zscore(mn + E, W);
+        for (int i = 0; i < N; i++) {
+            double u = gr_sim_normal(seed, GR_SIM_S_PROGRAM, (uint64_t)i, 0);
+            prop[i] = i < E ? 0.8 * lg[i] + u : -0.8 * lpc[i] + 0.4 * mn[i] + u;
+        }
+        choose_top(prop, 0, E, PE, in_program);
+        choose_top(prop, E, W, PW, in_program);
+        free(lg); free(lpc); free(mn); free(prop);
+    }
+    w->n_prog_east = PE; w->n_prog_west = PW; w->n_partners = (int)K;
+
+    /* ---- undirected pair quantities (E x W, row-major) ---- */
+    int64_t EW = (int64_t)E * W;
+    double *dist = dvec(EW), *ld = dvec(EW), *aff = dvec(EW), *gd = dvec(EW);
+    for (int e = 0; e < E; e++)
+        for (int v = 0; v < W; v++) {
+            int64_t q = (int64_t)e * W + v;
+            dist[q] = gr_haversine_km(lat[e], lon[e], lat[E + v], lon[E + v]);
+            ld[q] = log(fmax(dist[q], 1.0));
+            gd[q] = log(gdp[e]) - log(gdp[E + v]);
+        }
+    /* latent affinity: a few long waves in (x_e, y_e, x_w, y_w), interaction part only, orthogonal
+     * to log distance, unit variance */
+    {
+        enum { NW = 4 };
+        double om[NW][4], ph[NW];
+        for (int k = 0; k < NW; k++) {
+            double nrm = 0;
+            for (int d = 0; d < 4; d++) {
+                om[k][d] = gr_sim_normal(seed, GR_SIM_S_AFFINITY, (uint64_t)k, (uint64_t)d);
+                nrm += om[k][d] * om[k][d];
+            }
+            double L = 1800.0 + 1700.0 * gr_sim_uniform(seed, GR_SIM_S_AFFINITY, (uint64_t)k, 10);
+            for (int d = 0; d < 4; d++) om[k][d] *= 2 * SIM_PI / (L * sqrt(nrm));
+            ph[k] = 2 * SIM_PI * gr_sim_uniform(seed, GR_SIM_S_AFFINITY, (uint64_t)k, 11);
+        }
+        const double cx = KM_PER_DEG * cos(33.0 * SIM_PI / 180), cy = KM_PER_DEG;
+        for (int e = 0; e < E; e++)
+            for (int v = 0; v < W; v++) {
+                double x[4] = {lon[e] * cx, lat[e] * cy, lon[E + v] * cx, lat[E + v] * cy}, f = 0;
+                for (int k = 0; k < NW; k++)
+                    f += sin(om[k][0] * x[0] + om[k][1] * x[1] + om[k][2] * x[2] + om[k][3] * x[3] + ph[k]);
+                aff[(int64_t)e * W + v] = f;
+            }
+        double_center(aff, E, W);
+        double *ldc = dvec(EW);
+        memcpy(ldc, ld, (size_t)EW * sizeof(double));
+        double_center(ldc, E, W);
+        double sxy = 0, sxx = 0;
+        for (int64_t q = 0; q < EW; q++) { sxy += aff[q] * ldc[q]; sxx += ldc[q] * ldc[q]; }
+        double b = sxx > 1e-12 ? sxy / sxx : 0, ss = 0;
+        for (int64_t q = 0; q < EW; q++) { aff[q] -= b * ldc[q]; ss += aff[q] * aff[q]; }
+        double sd = sqrt(ss / (double)EW);
+        for (int64_t q = 0; q < EW; q++) aff[q] = sd > 1e-9 ? aff[q] / sd : 0;
+        free(ldc);
+    }
+    /* partner choice score: affinity (the confounder), distance and GDP gap (observables), noise */
+    unsigned char *part = gr_calloc((size_t)EW, 1);
+    {
+        double *zl = dvec(EW), *zg = dvec(EW), *score = dvec(EW);
+        memcpy(zl, ld, (size_t)EW * sizeof(double));
+        memcpy(zg, gd, (size_t)EW * sizeof(double));
+        zscore(zl, EW); zscore(zg, EW);
+        for (int64_t q = 0; q < EW; q++)
+            score[q] = GR_SIM_SELECTION * aff[q] + 0.5 * zl[q] + 0.4 * zg[q] +
+                       gr_sim_normal(seed, GR_SIM_S_SELECT, (uint64_t)q, 0);
+        choose_partners(score, in_program, E, W, (int)K, part);
+        free(zl); free(zg); free(score);
+    }
+
+    /* ---- directed pairs: exporter-major; east exporters first ---- */
+    int64_t NP = 2 * EW;
+    w->n_pairs = NP;
+    gr_table *pt = &w->pairs;
+    pt->nrows = NP;
+    double *pid = dvec(NP), *pex = dvec(NP), *pim = dvec(NP), *pdir = dvec(NP), *ppart = dvec(NP);
+    double *pdist = dvec(NP), *pctl = dvec(NP), *pgd = dvec(NP), *pmig = dvec(NP), *pmigp = dvec(NP);
+    double *poff12 = dvec(NP), *poff17 = dvec(NP), *paff = dvec(NP);
+    for (int64_t k = 0; k < NP; k++) {
+        int e, v, dir;
+        if (k < EW) { dir = 0; e = (int)(k / W); v = (int)(k % W); }
+        else { dir = 1; v = (int)((k - EW) / E); e = (int)((k - EW) % E); }
+        int64_t q = (int64_t)e * W + v;
+        int ex = dir ? E + v : e, im = dir ? e : E + v;
+        pid[k] = (double)k; pex[k] = ex; pim[k] = im; pdir[k] = dir;
+        ppart[k] = part[q]; pdist[k] = dist[q]; pgd[k] = gd[q]; paff[k] = aff[q];
+        int ie = in_program[e] > 0, iw = in_program[E + v] > 0;
+        int ctl = part[q] ? 0 : ie && iw ? 4 : ie ? 2 : iw ? 3 : 1;
+        pctl[k] = ctl;
+        w->control_count[ctl]++;
+        /* migration ratios (west-to-east migrants, pair level: the same for both directions) */
+        double lb = -4.4 - 1.3 * log(dist[q] / 1500.0) + 0.5 * log(pop[E + v] / 3.0) +
+                    0.4 * log(gdppc[e] / 9.0) + 2.2 * gr_sim_normal(seed, GR_SIM_S_MIGRATION, (uint64_t)q, 0);
+        pmig[k] = exp(lb) + GR_SIM_PARTNER_MIGRATION * part[q];
+        pmigp[k] = exp(lb - 0.15 + 0.3 * gr_sim_normal(seed, GR_SIM_S_MIGRATION, (uint64_t)q, 1)) +
+                   0.9 * GR_SIM_PARTNER_MIGRATION * part[q];
+        /* offline trade (million yuan): gravity plus the same latent affinity, no partnership */
+        double lo = -3.0 + 1.0 * log(gdp[ex]) + 0.9 * log(gdp[im]) - 1.0 * log(dist[q] / 1000.0) +
+                    GR_SIM_AFFINITY_TRADE * aff[q] + 0.8 * gr_sim_normal(seed, GR_SIM_S_OFFLINE, (uint64_t)k, 0);
+        poff12[k] = exp(lo);
+        poff17[k] = exp(lo + 0.35 + 0.15 * gr_sim_normal(seed, GR_SIM_S_OFFLINE, (uint64_t)k, 1));
+    }
+    free(dist); free(ld); free(aff); free(gd); free(part);
+    add_col(pt, "pair", pid, 1); add_col(pt, "exporter", pex, 1); add_col(pt, "importer", pim, 1);
+    add_col(pt, "dir", pdir, 1); add_col(pt, "partner", ppart, 1); add_col(pt, "distance_km", pdist, 0);
+    add_col(pt, "control_type", pctl, 1); add_col(pt, "gdp_diff", pgd, 0); add_col(pt, "migration", pmig, 0);
+    add_col(pt, "migration_post", pmigp, 0); add_col(pt, "offline_trade_2012", poff12, 0);
+    add_col(pt, "offline_trade_2017", poff17, 0); add_col(pt, "latent_affinity", paff, 0);
+
+    /* ---- city-month effects (absorbed by the exporter- and importer-month fixed effects) ---- */
+    static const double season[12] = {0.00, -0.30, 0.02, 0.00, 0.00, 0.12, 0.00, 0.00, 0.00, 0.05, 0.35, 0.10};
+    double mlg[2] = {0, 0};
+    for (int i = 0; i < N; i++) mlg[i >= E] += log(gdp[i]) / (i < E ? E : W);
+    w->exp_fx = dvec((int64_t)N * M);
+    w->imp_fx = dvec((int64_t)N * M);
+    for (int i = 0; i < N; i++) {
+        const double *fx = w->city_fx + (int64_t)i * GR_SIM_NCITYFX;
+        int r = i >= E;
+        double size = log(gdp[i]) - mlg[r], trend = (r ? 0.20 : 0.15) + 0.08 * fx[2];
+        for (int m = 0; m < M; m++) {
+            double s = season[m % 12] + (m == 37 ? -0.25 : m == 38 ? -0.10 : 0);
+            w->exp_fx[(int64_t)i * M + m] = (r ? 11.3 : 13.6) + 1.2 * size + 1.0 * fx[0] + trend * m / 12.0 + s +
+                0.08 * gr_sim_normal(seed, GR_SIM_S_CITYMONTH, (uint64_t)i, (uint64_t)m * 4);
+            w->imp_fx[(int64_t)i * M + m] = 1.0 * size + 0.6 * fx[1] + 0.05 * m / 12.0 + 0.5 * s +
+                0.06 * gr_sim_normal(seed, GR_SIM_S_CITYMONTH, (uint64_t)i, (uint64_t)m * 4 + 1);
+        }
+    }
+
+    /* ---- city table ---- */
+    gr_table_add(ct, "city", id, 1, NULL, 0);
+    gr_table_add(ct, "name", name, 1, name_lab, N);
+    gr_table_add(ct, "province", prov, 1, prov_lab, nprov);
+    gr_table_add(ct, "region", region, 1, reg_lab, 2);
+    add_col(ct, "adcode", adcode, 1); add_col(ct, "lat", lat, 0); add_col(ct, "lon", lon, 0);
+    add_col(ct, "in_program", in_program, 1); add_col(ct, "gdp", gdp, 0);
+    add_col(ct, "gdp_per_capita", gdppc, 0); add_col(ct, "population", pop, 0);
+    add_col(ct, "minority_share", minority, 0); add_col(ct, "gi_products", gi, 1);
+    add_col(ct, "ecommerce_firms_2018", ef18, 1); add_col(ct, "ecommerce_firms_2021", ef21, 1);
+    add_col(ct, "road_density", road, 0); add_col(ct, "internet_users", inet, 0);
+    add_col(ct, "dialect", dialect, 1);
+
+    /* ---- panel offsets: exporter c's rows are its pairs x months ---- */
+    w->exporter_offsets = gr_malloc((size_t)N + 1, sizeof(int64_t));
+    w->exporter_offsets[0] = 0;
+    for (int i = 0; i < N; i++) w->exporter_offsets[i + 1] = w->exporter_offsets[i] + (int64_t)(i < E ? W : E) * M;
+    return GR_OK;
+}

@@ -1,0 +1,346 @@
+/* simulate.c: the panel rows of `gravrd simulate` (trade, deals, concentration ratios, categories,
+ * search index) generated per exporter from the replicated world, the parallel file writer and the
+ * command. The data-generating process is documented in docs/simulator.md. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "simulate.h"
+#include "commands.h"
+
+/* Noise and level parameters of the panel (written as attributes). */
+#define SIGMA_PAIR 0.28   /* pair effect in log trade */
+#define SIGMA_CELL 0.30   /* pair-month noise in log trade, AR(1) over months */
+#define RHO_CELL 0.5
+#define ZERO_CENTER 7.0   /* zero-trade probability logistic((ZERO_CENTER - x) / ZERO_SCALE) */
+#define ZERO_SCALE 0.5
+
+const char *const gr_sim_panel_columns[] = {
+    "pair", "month", "trade", "deals", "seller_cr", "buyer_cr", "cat_clothing", "cat_food",
+    "cat_household", "cat_electronics", "cat_beauty", "cat_sports", "search_index"};
+const int gr_sim_n_panel_columns = (int)(sizeof gr_sim_panel_columns / sizeof gr_sim_panel_columns[0]);
+
+static const double CAT_SHARE[GR_SIM_NCAT] = {0.24, 0.18, 0.28, 0.14, 0.10, 0.06};
+static const int CAT_TREATED[GR_SIM_NCAT] = {1, 1, 1, 0, 0, 0};
+#define CAT_TREATED_SHARE 0.70
+
+/* Log-share shift of the three treated categories in partners' w2e trade such that the total
+ * effect stays GR_SIM_PARTNER_W2E and the untreated categories get none (to first order). */
+static double cat_gamma(void) { return log((exp(GR_SIM_PARTNER_W2E) - 1) / CAT_TREATED_SHARE + 1); }
+
+/* Direct effect of partnership on w2e log trade: the total less the part through migration. */
+static double direct_w2e(void) { return GR_SIM_PARTNER_W2E - GR_SIM_MIGRATION_TRADE * GR_SIM_PARTNER_MIGRATION; }
+
+/* Column pointers of the world's tables. */
+typedef struct {
+    const double *ex, *im, *dir, *part, *dist, *mig, *aff, *pop, *gdp;
+} view_t;
+
+static void view(const gr_sim_world *w, view_t *v)
+{
+    const gr_table *p = &w->pairs, *c = &w->cities;
+    v->ex = p->cols[gr_table_find(p, "exporter")];
+    v->im = p->cols[gr_table_find(p, "importer")];
+    v->dir = p->cols[gr_table_find(p, "dir")];
+    v->part = p->cols[gr_table_find(p, "partner")];
+    v->dist = p->cols[gr_table_find(p, "distance_km")];
+    v->mig = p->cols[gr_table_find(p, "migration")];
+    v->aff = p->cols[gr_table_find(p, "latent_affinity")];
+    v->pop = c->cols[gr_table_find(c, "population")];
+    v->gdp = c->cols[gr_table_find(c, "gdp")];
+}
+
+/* Directed pair id of exporter c's t-th importer. */
+static int64_t pair_of(const gr_sim_world *w, int c, int t)
+{
+    if (c < w->n_east) return (int64_t)c * w->n_west + t;
+    return (int64_t)w->n_east * w->n_west + (int64_t)(c - w->n_east) * w->n_east + t;
+}
+
+static int n_importers(const gr_sim_world *w, int c) { return c < w->n_east ? w->n_west : w->n_east; }
+
+static double logistic(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* Unnormalised category weight k of a cell (deterministic, so it can be recomputed). */
+static double cat_weight(const gr_sim_world *w, int64_t k, int m, int c, double treated_w2e)
+{
+    double g = CAT_TREATED[c] ? treated_w2e * cat_gamma() : 0;
+    return CAT_SHARE[c] * exp(g + 0.25 * gr_sim_normal(w->seed, GR_SIM_S_CAT, (uint64_t)k, (uint64_t)c) +
+                              0.20 * gr_sim_normal(w->seed, GR_SIM_S_CAT, (uint64_t)k, (uint64_t)(m + 1) * 8 + c));
+}
+
+void gr_sim_block_init(const gr_sim_world *w, int exp_begin, int exp_end, gr_sim_block *b)
+{
+    memset(b, 0, sizeof *b);
+    b->w = w; b->exp_begin = exp_begin; b->exp_end = exp_end;
+    b->row_begin = w->exporter_offsets[exp_begin];
+    b->nrows = w->exporter_offsets[exp_end] - b->row_begin;
+    size_t n = (size_t)(b->nrows > 0 ? b->nrows : 1);
+    b->trade = gr_malloc(n, sizeof(double));
+    b->cat_denom = gr_malloc(n, sizeof(double));
+    view_t v;
+    view(w, &v);
+    const int M = w->n_months;
+    const double rho2 = sqrt(1 - RHO_CELL * RHO_CELL), dw2e = direct_w2e();
+    for (int c = exp_begin; c < exp_end; c++) {
+        int nt = n_importers(w, c);
+        for (int t = 0; t < nt; t++) {
+            int64_t k = pair_of(w, c, t), row = w->exporter_offsets[c] - b->row_begin + (int64_t)t * M;
+            int j = (int)v.im[k], w2e = v.dir[k] > 0;
+            double grav = GR_SIM_DISTANCE * log(v.dist[k] / 1000.0);
+            double pairfx = (w2e ? dw2e * v.part[k] + GR_SIM_MIGRATION_TRADE * v.mig[k] : 0) +
+                            GR_SIM_AFFINITY_TRADE * v.aff[k] + SIGMA_PAIR * gr_sim_normal(w->seed, GR_SIM_S_PAIR, (uint64_t)k, 0);
+            double e = 0;
+            for (int m = 0; m < M; m++) {
+                double z = gr_sim_normal(w->seed, GR_SIM_S_CELL, (uint64_t)k, (uint64_t)m + 1);
+                e = m == 0 ? z : RHO_CELL * e + rho2 * z;
+                double x = w->exp_fx[(int64_t)c * M + m] + w->imp_fx[(int64_t)j * M + m] + grav;
+                double u = gr_sim_uniform(w->seed, GR_SIM_S_ZERO, (uint64_t)k, (uint64_t)m + 1);
+                double p0 = logistic((ZERO_CENTER - x) / ZERO_SCALE);
+                b->trade[row + m] = u < p0 ? 0.0 : exp(x + pairfx + SIGMA_CELL * e);
+                double den = 0;
+                for (int q = 0; q < GR_SIM_NCAT; q++) den += cat_weight(w, k, m, q, w2e * v.part[k]);
+                b->cat_denom[row + m] = den;
+            }
+        }
+    }
+}
+
+void gr_sim_block_free(gr_sim_block *b)
+{
+    free(b->trade); free(b->cat_denom);
+    memset(b, 0, sizeof *b);
+}
+
+int gr_sim_block_column(const gr_sim_block *b, const char *name, double *out)
+{
+    const gr_sim_world *w = b->w;
+    const int M = w->n_months;
+    int col = -1;
+    for (int q = 0; q < gr_sim_n_panel_columns; q++)
+        if (!strcmp(gr_sim_panel_columns[q], name)) col = q;
+    if (col < 0) return gr_fail(GR_EINPUT, name, "not a simulated panel column");
+    int cat = col >= 6 && col < 6 + GR_SIM_NCAT ? col - 6 : -1;
+    view_t v;
+    view(w, &v);
+    for (int c = b->exp_begin; c < b->exp_end; c++) {
+        int nt = n_importers(w, c);
+        for (int t = 0; t < nt; t++) {
+            int64_t k = pair_of(w, c, t), row = w->exporter_offsets[c] - b->row_begin + (int64_t)t * M;
+            int i = (int)v.ex[k], j = (int)v.im[k], w2e = v.dir[k] > 0;
+            double P = v.part[k];
+            const double *fi = w->city_fx + (int64_t)i * GR_SIM_NCITYFX, *fj = w->city_fx + (int64_t)j * GR_SIM_NCITYFX;
+            double pair_a = 0, pair_b = 0;
+            if (col == 3) {
+                pair_a = log(w2e ? 65.0 : 70.0) + 0.3 * fi[3] + 0.25 * gr_sim_normal(w->seed, GR_SIM_S_PRICE, (uint64_t)k, 0) +
+                         (w2e ? GR_SIM_PARTNER_PRICE_W2E * P : 0);
+            } else if (col == 4) {
+                pair_a = 2.45 + 0.5 * fi[4] + 0.5 * gr_sim_normal(w->seed, GR_SIM_S_CR, (uint64_t)k, 0);
+            } else if (col == 5) {
+                pair_a = 1.85 + 0.5 * fj[5] + 0.5 * gr_sim_normal(w->seed, GR_SIM_S_CR, (uint64_t)k, 1);
+            } else if (col == 12) {
+                pair_a = 2.8 + 0.5 * log(v.pop[j] / 4.0) + 0.4 * log(v.gdp[i] / 300.0) - 0.6 * log(v.dist[k] / 1500.0) +
+                         GR_SIM_PARTNER_SEARCH * P + GR_SIM_AFFINITY_TRADE * v.aff[k] +
+                         0.9 * gr_sim_normal(w->seed, GR_SIM_S_SEARCH, (uint64_t)k, 0);
+                pair_b = 0.04; /* growth per year */
+            }
+            for (int m = 0; m < M; m++) {
+                int64_t r = row + m;
+                double tr = b->trade[r], val;
+                uint64_t cell = (uint64_t)m + 1;
+                switch (col) {
+                case 0: val = (double)k; break;
+                case 1: val = m + 1; break;
+                case 2: val = tr; break;
+                case 3: {
+                    double lp = pair_a + 0.12 * gr_sim_normal(w->seed, GR_SIM_S_PRICE, (uint64_t)k, cell);
+                    val = tr > 0 ? fmax(1.0, floor(tr / exp(lp) + 0.5)) : 0.0;
+                    break;
+                }
+                case 4:
+                    val = tr > 0 ? 100.0 * logistic(pair_a + 0.8 * gr_sim_normal(w->seed, GR_SIM_S_CR, (uint64_t)k, cell * 2))
+                                 : NAN;
+                    break;
+                case 5:
+                    val = tr > 0 ? 100.0 * logistic(pair_a + 0.8 * gr_sim_normal(w->seed, GR_SIM_S_CR, (uint64_t)k, cell * 2 + 1))
+                                 : NAN;
+                    break;
+                case 12:
+                    val = exp(pair_a + pair_b * (m / 12.0) +
+                              0.25 * gr_sim_normal(w->seed, GR_SIM_S_SEARCH, (uint64_t)k, cell));
+                    break;
+                default:
+                    val = tr > 0 ? tr * cat_weight(w, k, m, cat, w2e * P) / b->cat_denom[r] : 0.0;
+                }
+                out[r] = val;
+            }
+        }
+    }
+    return GR_OK;
+}
+
+/* ---------------- writing ---------------- */
+
+typedef struct { const char *name; double value; } attr_t;
+
+int gr_sim_write(MPI_Comm comm, const gr_sim_world *w, const char *out_path, const char *geography,
+                 const char *seed_text)
+{
+    int rank, nranks;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &nranks);
+    gr_writer wr;
+    int rc = gr_writer_open(comm, out_path, &wr);
+    if (rc) return rc;
+    char gen[128];
+    snprintf(gen, sizeof gen, "gravrd simulate %s", GR_VERSION);
+    const attr_t attrs[] = {
+        {"truth_partner_w2e", GR_SIM_PARTNER_W2E},
+        {"truth_partner_e2w", GR_SIM_PARTNER_E2W},
+        {"truth_partner_w2e_direct", direct_w2e()},
+        {"truth_distance", GR_SIM_DISTANCE},
+        {"truth_affinity_trade", GR_SIM_AFFINITY_TRADE},
+        {"truth_selection_strength", GR_SIM_SELECTION},
+        {"truth_migration_trade_w2e", GR_SIM_MIGRATION_TRADE},
+        {"truth_partner_migration", GR_SIM_PARTNER_MIGRATION},
+        {"truth_partner_deals_w2e", GR_SIM_PARTNER_W2E - GR_SIM_PARTNER_PRICE_W2E},
+        {"truth_partner_deals_e2w", 0.0},
+        {"truth_partner_seller_cr", 0.0},
+        {"truth_partner_buyer_cr", 0.0},
+        {"truth_partner_cat_treated_w2e", cat_gamma()},
+        {"truth_partner_cat_untreated_w2e", 0.0},
+        {"truth_partner_search", GR_SIM_PARTNER_SEARCH},
+        {"truth_partner_offline", 0.0},
+        {"sim_sigma_pair", SIGMA_PAIR},
+        {"sim_sigma_cell", SIGMA_CELL},
+        {"sim_rho_cell", RHO_CELL},
+        {"n_east", w->n_east},
+        {"n_west", w->n_west},
+        {"n_months", w->n_months},
+        {"n_program_east", w->n_prog_east},
+        {"n_program_west", w->n_prog_west},
+        {"n_partner_pairs", w->n_partners},
+    };
+    rc = gr_writer_attr_string(&wr, "generator", gen);
+    if (!rc) rc = gr_writer_attr_string(&wr, "seed", seed_text);
+    if (!rc) rc = gr_writer_attr_string(&wr, "command_line", gr_command_line);
+    if (!rc) rc = gr_writer_attr_string(&wr, "geography", geography);
+    if (!rc) rc = gr_writer_attr_string(&wr, "first_month", "2017-01");
+    for (size_t a = 0; a < sizeof attrs / sizeof attrs[0] && !rc; a++)
+        rc = gr_writer_attr_double(&wr, attrs[a].name, attrs[a].value);
+    if (!rc) rc = gr_writer_table(&wr, "cities", &w->cities);
+    if (!rc) rc = gr_writer_table(&wr, "pairs", &w->pairs);
+    if (!rc) rc = gr_writer_exporter_offsets(&wr, w->n_cities, w->exporter_offsets);
+    int eb = 0, ee = 0;
+    gr_partition_exporters(w->n_cities, w->exporter_offsets, rank, nranks, &eb, &ee);
+    gr_sim_block blk;
+    gr_sim_block_init(w, eb, ee, &blk);
+    if (!rc) rc = gr_writer_panel_layout(&wr, w->exporter_offsets[w->n_cities], blk.row_begin, blk.nrows);
+    size_t n = (size_t)(blk.nrows > 0 ? blk.nrows : 1);
+    double *buf = gr_malloc(n, sizeof(double));
+    int32_t *ibuf = gr_malloc(n, sizeof(int32_t));
+    for (int q = 0; q < gr_sim_n_panel_columns && !rc; q++) {
+        const char *name = gr_sim_panel_columns[q];
+        if (q == 2) { rc = gr_writer_panel_double(&wr, name, blk.trade); continue; }
+        gr_sim_block_column(&blk, name, buf); /* cannot fail for these names */
+        if (q < 2) {
+            for (int64_t r = 0; r < blk.nrows; r++) ibuf[r] = (int32_t)buf[r];
+            rc = gr_writer_panel_int(&wr, name, ibuf);
+        } else {
+            rc = gr_writer_panel_double(&wr, name, buf);
+        }
+    }
+    free(buf); free(ibuf);
+    gr_sim_block_free(&blk);
+    if (!rc) rc = gr_writer_commit(&wr);
+    else gr_writer_abort(&wr);
+    return rc;
+}
+
+/* ---------------- command ---------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: gravrd simulate --out FILE.h5 [--seed N] [--cities FILE.csv | --east N --west N] [--months N]\n"
+            "Write a synthetic panel shaped like the study's (docs/simulator.md): 87 eastern and 110 western\n"
+            "cities, all directed east-west pairs, 60 months from 2017-01, 128 partner pairs with a planted\n"
+            "west-to-east partnership effect of 0.10 and selection on a latent pair affinity.\n"
+            "  --out FILE       output panel (written to a temporary name, then renamed)\n"
+            "  --seed N         random seed, a non-negative integer (default 1)\n"
+            "  --cities FILE    real city table (adcode,name,province,...,longitude,latitude); selects the\n"
+            "                   study's 87 + 110 cities by province; exclusive with --east/--west\n"
+            "  --east N         number of eastern cities (default 87; program counts scale)\n"
+            "  --west N         number of western cities (default 110)\n"
+            "  --months N       number of months (default 60)\n"
+            "  --help           this text\n");
+}
+
+int cmd_simulate(int argc, char **argv, MPI_Comm comm)
+{
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, 'o'}, {"seed", required_argument, NULL, 's'},
+        {"cities", required_argument, NULL, 'c'}, {"east", required_argument, NULL, 'e'},
+        {"west", required_argument, NULL, 'w'}, {"months", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    gr_sim_config cfg = {1, GR_SIM_EAST, GR_SIM_WEST, GR_SIM_MONTHS, NULL};
+    const char *out = NULL;
+    char seed_text[32] = "1";
+    int rc = GR_OK, sized = 0, opt;
+    long v;
+    optind = 0;
+    opterr = 0;
+    while (rc == GR_OK && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
+            if (rank == 0) usage(stdout);
+            return 0;
+        case 'o': out = optarg; break;
+        case 'c': cfg.cities_csv = optarg; break;
+        case 's':
+            if (gr_parse_long(optarg, 0, 0x7fffffffffffffffL, &v))
+                rc = gr_fail(GR_EUSAGE, "--seed", "expected a non-negative integer, got '%s'", optarg);
+            else { cfg.seed = (uint64_t)v; snprintf(seed_text, sizeof seed_text, "%ld", v); }
+            break;
+        case 'e': case 'w': case 'm': {
+            long hi = opt == 'm' ? 1200 : 20000;
+            if (gr_parse_long(optarg, 1, hi, &v))
+                rc = gr_fail(GR_EUSAGE, opt == 'e' ? "--east" : opt == 'w' ? "--west" : "--months",
+                             "expected an integer from 1 to %ld, got '%s'", hi, optarg);
+            else if (opt == 'e') { cfg.n_east = (int)v; sized = 1; }
+            else if (opt == 'w') { cfg.n_west = (int)v; sized = 1; }
+            else cfg.n_months = (int)v;
+            break;
+        }
+        default:
+            rc = gr_fail(GR_EUSAGE, "simulate", "unknown option or missing value: '%s' (see --help)",
+                         argv[optind - 1]);
+        }
+    }
+    if (!rc && optind < argc) rc = gr_fail(GR_EUSAGE, "simulate", "unexpected argument '%s'", argv[optind]);
+    if (!rc && !out) rc = gr_fail(GR_EUSAGE, "simulate", "--out FILE.h5 is required");
+    if (!rc && sized && cfg.cities_csv)
+        rc = gr_fail(GR_EUSAGE, "simulate", "--cities fixes the cities; do not combine it with --east/--west");
+    if (!rc && (int64_t)cfg.n_east * cfg.n_west * 2 > 0x7fffffffLL)
+        rc = gr_fail(GR_EUSAGE, "simulate", "--east x --west too large: pair ids must fit in int32");
+    rc = gr_agree(comm, rc);
+    if (rc) return gr_report(rc);
+
+    double t0 = gr_now();
+    gr_sim_world w;
+    rc = gr_agree(comm, gr_sim_world_build(&cfg, &w));
+    if (rc) return gr_report(rc);
+    char geo[4200];
+    snprintf(geo, sizeof geo, "%s", cfg.cities_csv ? cfg.cities_csv : "synthetic");
+    rc = gr_sim_write(comm, &w, out, geo, seed_text);
+    if (!rc && rank == 0 && !gr_quiet)
+        printf("simulate: wrote %s: %d cities (%d east, %d west; %d + %d in program), %lld pairs "
+               "(%d partner pairs), %lld rows in %.2f s\n", out, w.n_cities, w.n_east, w.n_west, w.n_prog_east,
+               w.n_prog_west, (long long)w.n_pairs, w.n_partners, (long long)w.exporter_offsets[w.n_cities],
+               gr_now() - t0);
+    gr_sim_world_free(&w);
+    return rc ? gr_report(rc) : 0;
+}

@@ -1,0 +1,163 @@
+/* svg.c: the tiny SVG writer (svg.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "svg.h"
+
+static void put_escaped(FILE *f, const char *t)
+{
+    for (; *t; t++) {
+        switch (*t) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*t, f);
+        }
+    }
+}
+
+int gr_svg_open(gr_svg *s, const char *path, double width, double height, const char *title)
+{
+    memset(s, 0, sizeof *s);
+    if (strlen(path) >= sizeof s->path) return gr_fail(GR_EIO, path, "path too long");
+    snprintf(s->path, sizeof s->path, "%s", path);
+    snprintf(s->tmp, sizeof s->tmp, "%s.tmp.%ld", path, (long)getpid());
+    s->f = fopen(s->tmp, "w");
+    if (!s->f) return gr_fail(GR_EIO, path, "cannot create %s: %s", s->tmp, strerror(errno));
+    s->width = width;
+    s->height = height;
+    fprintf(s->f,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+            "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
+            width, height, width, height);
+    if (title) {
+        fputs("<title>", s->f);
+        put_escaped(s->f, title);
+        fputs("</title>\n", s->f);
+    }
+    fprintf(s->f, "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n", width, height);
+    return GR_OK;
+}
+
+int gr_svg_close(gr_svg *s, int commit)
+{
+    if (!s->f) return commit ? gr_fail(GR_EIO, s->path, "SVG file was not open") : GR_OK;
+    int rc = GR_OK;
+    if (commit) {
+        fputs("</svg>\n", s->f);
+        if (ferror(s->f) || fflush(s->f) != 0) rc = gr_fail(GR_EIO, s->path, "write failed: %s", strerror(errno));
+    }
+    if (fclose(s->f) != 0 && rc == GR_OK && commit) rc = gr_fail(GR_EIO, s->path, "close failed: %s", strerror(errno));
+    s->f = NULL;
+    if (commit && rc == GR_OK && rename(s->tmp, s->path) != 0)
+        rc = gr_fail(GR_EIO, s->path, "cannot rename %s: %s", s->tmp, strerror(errno));
+    if (!commit || rc != GR_OK) remove(s->tmp);
+    return rc;
+}
+
+static void stroke_attrs(FILE *f, const char *stroke, double width)
+{
+    if (stroke && width > 0) fprintf(f, " stroke=\"%s\" stroke-width=\"%.3g\"", stroke, width);
+}
+
+void gr_svg_rect(gr_svg *s, double x, double y, double w, double h, const char *fill, const char *stroke,
+                 double stroke_width)
+{
+    fprintf(s->f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\"", x, y, w, h,
+            fill ? fill : "none");
+    stroke_attrs(s->f, stroke, stroke_width);
+    fputs("/>\n", s->f);
+}
+
+void gr_svg_line(gr_svg *s, double x1, double y1, double x2, double y2, const char *stroke, double width,
+                 double opacity, const char *dash)
+{
+    fprintf(s->f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"", x1, y1, x2, y2);
+    stroke_attrs(s->f, stroke, width);
+    if (opacity < 1) fprintf(s->f, " stroke-opacity=\"%.3g\"", opacity);
+    if (dash) fprintf(s->f, " stroke-dasharray=\"%s\"", dash);
+    fputs(" stroke-linecap=\"round\"/>\n", s->f);
+}
+
+void gr_svg_circle(gr_svg *s, double cx, double cy, double r, const char *fill, const char *stroke,
+                   double stroke_width, const char *title)
+{
+    fprintf(s->f, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"%.3g\" fill=\"%s\"", cx, cy, r, fill ? fill : "none");
+    stroke_attrs(s->f, stroke, stroke_width);
+    if (title) {
+        fputs("><title>", s->f);
+        put_escaped(s->f, title);
+        fputs("</title></circle>\n", s->f);
+    } else {
+        fputs("/>\n", s->f);
+    }
+}
+
+static void points(FILE *f, int n, const double *x, const double *y)
+{
+    fputs(" points=\"", f);
+    for (int i = 0; i < n; i++) fprintf(f, "%s%.2f,%.2f", i ? " " : "", x[i], y[i]);
+    fputc('"', f);
+}
+
+void gr_svg_polygon(gr_svg *s, int n, const double *x, const double *y, const char *fill, double opacity,
+                    const char *stroke, double stroke_width)
+{
+    fputs("<polygon", s->f);
+    points(s->f, n, x, y);
+    fprintf(s->f, " fill=\"%s\"", fill ? fill : "none");
+    if (opacity < 1) fprintf(s->f, " opacity=\"%.3g\"", opacity);
+    stroke_attrs(s->f, stroke, stroke_width);
+    fputs(" stroke-linejoin=\"round\"/>\n", s->f);
+}
+
+void gr_svg_polyline(gr_svg *s, int n, const double *x, const double *y, const char *stroke, double width)
+{
+    fputs("<polyline", s->f);
+    points(s->f, n, x, y);
+    fputs(" fill=\"none\"", s->f);
+    stroke_attrs(s->f, stroke, width);
+    fputs(" stroke-linejoin=\"round\" stroke-linecap=\"round\"/>\n", s->f);
+}
+
+void gr_svg_group_begin(gr_svg *s, const char *title)
+{
+    fputs("<g>", s->f);
+    if (title) {
+        fputs("<title>", s->f);
+        put_escaped(s->f, title);
+        fputs("</title>", s->f);
+    }
+    fputc('\n', s->f);
+}
+
+void gr_svg_group_end(gr_svg *s) { fputs("</g>\n", s->f); }
+
+void gr_svg_text(gr_svg *s, double x, double y, double size, const char *anchor, const char *fill,
+                 const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fprintf(s->f, "<text x=\"%.2f\" y=\"%.2f\" font-size=\"%.3g\" text-anchor=\"%s\" fill=\"%s\">", x, y, size,
+            anchor ? anchor : "start", fill ? fill : "black");
+    put_escaped(s->f, buf);
+    fputs("</text>\n", s->f);
+}
+
+const char *gr_svg_color(int k)
+{
+    /* Tableau 10 followed by darker / lighter variants: distinct on white, readable as dots. */
+    static const char *pal[20] = {
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+        "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#8c6d31", "#7b4173", "#3182bd",
+        "#e6550d", "#31a354", "#756bb1", "#636363"};
+    if (k < 0) k = -k;
+    return pal[k % 20];
+}

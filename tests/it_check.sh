@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# it_check.sh: bad input is rejected with one clear "gravrd: error:" line, a non-zero exit and no hang, on 1
+# and 3 ranks: bad CSVs for `import` (tests/bad/*.csv) and bad panel files for `check` (made from a good
+# import of tests/bad/base.csv by tests/bad/mkbad.c, which edits a copy with serial HDF5).
+source "$(dirname "$0")/lib.sh"
+BAD="$ROOT/tests/bad"
+
+# the fixture generator
+if ! mpicc -O1 -o "$TMP/mkbad" "$BAD/mkbad.c" $(pkg-config --cflags --libs hdf5-openmpi) >"$TMP/cc.log" 2>&1; then
+  fail "build tests/bad/mkbad.c" "$(head -c 300 "$TMP/cc.log")"; exit 0
+fi
+MK="$TMP/mkbad"
+
+# a good panel: 4 cities, 12 directed pairs, 3 years; one missing value and one missing label
+good="$TMP/good.h5"
+check "import base.csv" timeout 120 mpirun -n 2 --oversubscribe "$GR" import "$BAD/base.csv" "$good" \
+  --exporter origin --importer dest --time year
+for n in 1 3; do
+  check "check good file ($n ranks)" timeout 120 mpirun -n $n --oversubscribe "$GR" check "$good"
+done
+if timeout 60 mpirun -n 1 "$GR" check "$good" >"$TMP/sum" 2>&1 &&
+   grep -qE '^cities: 4  pairs: 12  rows: 36 ' "$TMP/sum" && grep -qE '^  value +float64 +missing 1$' "$TMP/sum" &&
+   grep -qE '^  grp +int32, 2 labels +missing 1$' "$TMP/sum" && grep -q '^row key: pair,year (unique)' "$TMP/sum"; then
+  ok "check summary: counts, types, missing values, row key"
+else fail "check summary" "$(head -c 400 "$TMP/sum")"; fi
+
+# bad(NAME, PATTERN, MKBAD ARGS...): copy the good file, damage it, expect check to fail on 1 and 3 ranks
+bad() {
+  local name=$1 pat=$2; shift 2
+  local f="$TMP/$name.h5"
+  cp "$good" "$f"
+  if [ $# -gt 0 ] && ! "$MK" "$1" "$f" "${@:2}" >"$TMP/mk.log" 2>&1; then fail "make $name" "$(cat "$TMP/mk.log")"; return; fi
+  for n in 1 3; do check_fails "check rejects $name ($n ranks)" "gravrd: error: .*$pat" mpirun -n $n --oversubscribe "$GR" check "$f"; done
+}
+for n in 1 3; do
+  check_fails "check rejects a missing file ($n ranks)" "gravrd: error: $TMP/nope.h5: no such file" mpirun -n $n --oversubscribe "$GR" check "$TMP/nope.h5"
+  check_fails "check rejects a text file ($n ranks)" "gravrd: error: .*not_hdf5.txt: not an HDF5 file" mpirun -n $n --oversubscribe "$GR" check "$BAD/not_hdf5.txt"
+  check_fails "check rejects a zero-byte file ($n ranks)" "gravrd: error: .*empty.csv: empty file" mpirun -n $n --oversubscribe "$GR" check "$BAD/empty.csv"
+done
+"$MK" empty "$TMP/empty_hdf5.h5"
+for n in 1 3; do
+  check_fails "check rejects an empty HDF5 file ($n ranks)" "gravrd: error: .*empty_hdf5.h5: not a gravrd panel" mpirun -n $n --oversubscribe "$GR" check "$TMP/empty_hdf5.h5"
+done
+bad wrong_version "format_version '2' not supported" version 2
+bad no_panel_group "missing group /panel" delete /panel
+bad no_panel_pair "no /panel/pair" delete /panel/pair
+bad no_pairs_importer "missing dataset /pairs/importer" delete /pairs/importer
+bad no_index "missing dataset /index/exporter_offsets" delete /index/exporter_offsets
+bad pair_float "/panel/pair: wrong type float64" retype /panel/pair
+bad exporter_float "/pairs/exporter: wrong type float64" retype /pairs/exporter
+bad short_column "/panel/value has 35 rows, expected 36|/panel/[a-z]+ has 36 rows, expected 35" shorten /panel/value
+bad short_pairs "/pairs/importer has 11 rows, expected 12" shorten /pairs/importer
+bad short_index "exporter_offsets" shorten /index/exporter_offsets
+bad unsorted_exporters "not sorted by exporter" swap /panel/pair 0 35
+bad offsets_off_by_one "not sorted by exporter|offsets inconsistent" set /index/exporter_offsets 1 8
+bad duplicate_rows "/panel rows 0 and 1 are duplicates \(pair 0, year 2001\)" copy /panel/year 0 1
+bad pair_out_of_range "/panel/pair row 5: id 12 out of range \[0, 12\)" set /panel/pair 5 12
+bad negative_pair "/panel/pair row 0: id -1 out of range" set /panel/pair 0 -1
+bad city_out_of_range "/pairs/importer row 3: city id 4 out of range \[0, 4\)" set /pairs/importer 3 4
+bad label_out_of_range "/panel/grp row 7: label code 2 out of range \[0, 2\)" set /panel/grp 7 2
+
+# bad CSVs: import fails with file:line: column, and leaves no output behind
+badcsv() {
+  local name=$1 file=$2 pat=$3; shift 3
+  for n in 1 3; do
+    local out="$TMP/csv_$name$n.h5"
+    check_fails "import rejects $name ($n ranks)" "gravrd: error: $pat" mpirun -n $n --oversubscribe "$GR" import "$BAD/$file" "$out" "$@"
+    if [ -e "$out" ] || ls "$out".tmp.* >/dev/null 2>&1; then fail "import $name leaves no file ($n ranks)"; else ok "import $name leaves no file ($n ranks)"; fi
+  done
+}
+S=(--exporter origin --importer dest --time year)
+badcsv nonnumeric nonnumeric.csv ".*nonnumeric.csv:3: column 'value': expected a number .*found 'n/a'" "${S[@]}"
+badcsv ragged ragged.csv ".*ragged.csv:3: expected 5 fields as in the header, found 4" "${S[@]}"
+badcsv empty_csv empty.csv ".*empty.csv: empty file" "${S[@]}"
+badcsv header_only header_only.csv ".*header_only.csv: no data rows"
+badcsv unclosed_quote unclosed_quote.csv ".*unclosed_quote.csv:2: field 5: quoted field is not closed"
+badcsv missing_exporter missing_exporter.csv ".*missing_exporter.csv:3: column 'origin': missing exporter" "${S[@]}"
+badcsv duplicate_key duplicate_key.csv ".*duplicate_key.csv:4: duplicate row: same pair and key columns as line 2" "${S[@]}" --key grp,year
+badcsv unknown_column base.csv ".*base.csv: column 'nope' is not in the header" --exporter nope --importer dest
+badcsv missing_input nope.csv ".*nope.csv: cannot open for reading"
+badcsv bad_option base.csv "import: unknown or incomplete option '--bogus'" --bogus
+badcsv lone_exporter base.csv "import: --exporter and --importer go together" --exporter origin
+# duplicates without --key only warn, and the file records no row key
+if timeout 60 mpirun -n 1 "$GR" import "$BAD/duplicate_key.csv" "$TMP/dupwarn.h5" "${S[@]}" >"$TMP/o" 2>&1 &&
+   grep -q "gravrd: warning: .*lines 2 and 4 share pair and year; no row key recorded" "$TMP/o" &&
+   timeout 60 mpirun -n 1 "$GR" check "$TMP/dupwarn.h5" >"$TMP/o2" 2>&1 && grep -q "^row key: none recorded" "$TMP/o2"; then
+  ok "duplicate pair-time rows without --key: warning, no row key, check passes"
+else fail "duplicate pair-time rows without --key" "$(head -c 300 "$TMP/o" "$TMP/o2")"; fi
+# an output directory that does not exist
+check_fails "import into a missing directory" "gravrd: error: $TMP/nodir/x.h5: cannot create" mpirun -n 2 --oversubscribe "$GR" import "$BAD/base.csv" "$TMP/nodir/x.h5"

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# it_segments.sh: `gravrd segments` on simulated panels (synthetic and the study's 197 real cities):
+# segment properties checked independently in Python (h5py), JSON and SVG outputs, 1 vs 3 ranks,
+# exp_/imp_ resolution through dump, bad input leaving the file unchanged.
+source "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+
+# verify FILE.h5 JSON D...: independent checks of segment_<d> / segpair_<d> against the coordinates
+cat >"$TMP/verify.py" <<'EOF'
+import sys, json, math
+import h5py, numpy as np
+path, jpath, ds = sys.argv[1], sys.argv[2], sys.argv[3:]
+R = 6371.0088
+def hav(a, b, c, d):
+    p1, p2 = math.radians(a), math.radians(c)
+    x = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(d - b) / 2) ** 2
+    return 2 * R * math.asin(min(1.0, math.sqrt(x)))
+f = h5py.File(path, 'r')
+lat, lon = f['cities/lat'][:], f['cities/lon'][:]
+prov = f['cities/province'][:]
+n = len(lat)
+ex, im = f['pairs/exporter'][:], f['pairs/importer'][:]
+D = [[hav(lat[i], lon[i], lat[j], lon[j]) for j in range(n)] for i in range(n)]
+js = json.load(open(jpath))
+bad = []
+for k, dname in enumerate(ds):
+    d = float(dname)
+    seg = f['cities/segment_' + dname][:]
+    sp = f['pairs/segpair_' + dname][:]
+    jb = js['bandwidths'][k]
+    if jb['bandwidth_km'] != d or jb['city_column'] != 'segment_' + dname: bad.append('json bandwidth order')
+    nseg = int(seg.max()) + 1
+    # ids dense, numbered by each segment's smallest city
+    first = [-1] * nseg
+    for i in range(n):
+        if first[seg[i]] < 0: first[seg[i]] = i
+    if sorted(first) != first or min(first) < 0: bad.append(f'd={dname}: ids not in order of smallest city')
+    members = [[i for i in range(n) if seg[i] == s] for s in range(nseg)]
+    diam = [max([D[i][j] for i in m for j in m] + [0.0]) for m in members]
+    for s, m in enumerate(members):
+        if diam[s] > d: bad.append(f'd={dname}: segment {s} diameter {diam[s]:.3f} > {d}')
+        if len({int(prov[i]) for i in m}) != 1: bad.append(f'd={dname}: segment {s} crosses provinces')
+    # complete linkage stopped: no two segments of a province fit together within d
+    for s in range(nseg):
+        for t in range(s + 1, nseg):
+            if prov[members[s][0]] == prov[members[t][0]]:
+                if max(D[i][j] for i in members[s] for j in members[t]) <= d:
+                    bad.append(f'd={dname}: segments {s},{t} could still merge')
+    # segpair: dense ids of (exporter segment, importer segment) in lexicographic order
+    combos = sorted({(int(seg[a]), int(seg[b])) for a, b in zip(ex, im)})
+    idx = {c: q for q, c in enumerate(combos)}
+    want = np.array([idx[(int(seg[a]), int(seg[b]))] for a, b in zip(ex, im)])
+    if not np.array_equal(want, sp): bad.append(f'd={dname}: segpair ids differ')
+    # JSON agrees with the file and with the recomputed diameters
+    if jb['n_segments'] != nseg or jb['n_segment_pairs'] != len(combos): bad.append(f'd={dname}: json counts')
+    if abs(jb['max_diameter_km'] - max(diam)) > 1e-9 * max(1.0, max(diam)): bad.append(f'd={dname}: json max diameter')
+    sizes = [len(m) for m in members]
+    for row in jb['size_distribution']:
+        if row['total'] != sizes.count(row['size']): bad.append(f'd={dname}: size {row["size"]} count')
+    if sum(r['total'] for r in jb['size_distribution']) != nseg: bad.append(f'd={dname}: size rows')
+    for s, js_seg in enumerate(jb['segments']):
+        if js_seg['cities'] != members[s]: bad.append(f'd={dname}: json segment {s} members'); break
+        if abs(js_seg['diameter_km'] - diam[s]) > 1e-9 * max(1.0, diam[s]): bad.append(f'd={dname}: json diameter'); break
+print('\n'.join(bad[:10]) if bad else 'verified')
+sys.exit(1 if bad else 0)
+EOF
+
+# sameseg A.h5 B.h5 D...: the segment columns of two files are identical
+cat >"$TMP/same.py" <<'EOF'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], 'r'), h5py.File(sys.argv[2], 'r')
+for d in sys.argv[3:]:
+    for g, c in (('cities', 'segment_'), ('pairs', 'segpair_')):
+        if not np.array_equal(a[g + '/' + c + d][:], b[g + '/' + c + d][:]): sys.exit(f'{g}/{c}{d} differs')
+EOF
+
+# singles FILE.h5 D...: Beijing, Shanghai, Tianjin, Chongqing are one-city segments
+cat >"$TMP/singles.py" <<'EOF'
+import sys, h5py
+f = h5py.File(sys.argv[1], 'r')
+names = [x.decode().rstrip('\0') for x in f['labels/cities/name'][:]]
+code = f['cities/name'][:]
+city = [names[c] for c in code]
+if len(city) != 197: sys.exit(f'{len(city)} cities, expected 197')
+for d in sys.argv[2:]:
+    seg = list(f['cities/segment_' + d][:])
+    for m in ('北京市', '上海市', '天津市', '重庆市'):
+        if m not in city: sys.exit(f'{m} missing')
+        s = seg[city.index(m)]
+        if seg.count(s) != 1: sys.exit(f'd={d}: {m} shares segment {s} with {seg.count(s) - 1} cities')
+EOF
+
+# svgok FILE.svg NCITIES: well-formed XML with one marker per city and the partner lines
+cat >"$TMP/svgok.py" <<'EOF'
+import sys, xml.etree.ElementTree as ET
+t = ET.parse(sys.argv[1]); ns = '{http://www.w3.org/2000/svg}'
+r = t.getroot()
+markers = [e for e in r.iter() if e.tag in (ns + 'circle', ns + 'rect') and e.get('stroke') == '#222']
+n = int(sys.argv[2])
+if len(markers) != n + 2: sys.exit(f'{len(markers)} city markers, expected {n} + 2 in the legend')
+if not any(e.tag == ns + 'text' and 'segments at d =' in (e.text or '') for e in r.iter()): sys.exit('no title')
+EOF
+
+md5() { md5sum "$1" | cut -d' ' -f1; }
+# check_fails runs its command under `timeout`, which cannot call the mpi() shell function
+P2=(mpirun -n 2 --oversubscribe) P3=(mpirun -n 3 --oversubscribe)
+
+if ! "$GR" simulate --help >/dev/null 2>&1; then
+  fail "simulate available" "bin/gravrd simulate is not built; cannot make a panel"
+  exit 0
+fi
+
+# ---- synthetic panel ----
+S="$TMP/syn.h5"
+check "simulate small panel" "$GR" simulate --out "$S" --east 10 --west 12 --months 3 --seed 3
+cp "$S" "$TMP/syn_orig.h5"
+cp "$S" "$TMP/syn3.h5"
+check "segments synthetic (1 rank)" mpi 1 "$GR" segments --data "$S" --bandwidth 100 --bandwidth 62.5 \
+  --bandwidth 250 --json "$TMP/syn.json" --svg "$TMP/syn.svg"
+check "synthetic segments verified independently" $PY "$TMP/verify.py" "$S" "$TMP/syn.json" 100 62.5 250
+check "synthetic SVG well-formed, one marker per city" $PY "$TMP/svgok.py" "$TMP/syn.svg" 22
+check "segments synthetic (3 ranks)" mpi 3 "$GR" segments --data "$TMP/syn3.h5" -b 100 -b 62.5 -b 250 \
+  --json "$TMP/syn3.json"
+check "1 and 3 ranks write identical columns" $PY "$TMP/same.py" "$S" "$TMP/syn3.h5" 100 62.5 250
+check "1 and 3 ranks write identical JSON (but provenance, path)" $PY -c '
+import sys, json
+a, b = (json.load(open(x)) for x in sys.argv[1:])
+for j in (a, b): del j["provenance"], j["data"]
+sys.exit(a != b)' "$TMP/syn.json" "$TMP/syn3.json"
+mpi 1 "$GR" segments --data "$S" -b 100 >"$TMP/table.txt" 2>&1
+if grep -qE '^size +east +west +total' "$TMP/table.txt" && grep -qE '^segments ' "$TMP/table.txt" \
+   && grep -qE '^max diameter \(km\)' "$TMP/table.txt"; then ok "size table printed"
+else fail "size table printed" "$(head -c 300 "$TMP/table.txt")"; fi
+check "re-run replaces columns (still verified)" $PY "$TMP/verify.py" "$S" "$TMP/syn.json" 100
+
+# exp_/imp_ resolution of the new city column, through dump
+if "$GR" dump "$S" --columns exporter,importer,exp_segment_100,imp_segment_100,segpair_100 --limit 200 \
+     >"$TMP/dump.csv" 2>"$TMP/dump.err"; then
+  if $PY - "$S" "$TMP/dump.csv" <<'EOF'
+import sys, csv, h5py
+f = h5py.File(sys.argv[1], 'r'); seg = f['cities/segment_100'][:]
+rows = list(csv.DictReader(open(sys.argv[2])))
+assert len(rows) > 0
+for r in rows:
+    assert int(float(r['exp_segment_100'])) == seg[int(float(r['exporter']))]
+    assert int(float(r['imp_segment_100'])) == seg[int(float(r['importer']))]
+EOF
+  then ok "dump resolves exp_segment_100 / imp_segment_100"; else fail "dump resolves exp_segment_100 / imp_segment_100"; fi
+else
+  fail "dump resolves exp_segment_100 / imp_segment_100" "$(head -c 200 "$TMP/dump.err")"
+fi
+
+# ---- bad input: clean failure, file unchanged ----
+cp "$TMP/syn_orig.h5" "$TMP/bad.h5"
+sum0=$(md5 "$TMP/bad.h5")
+for b in 0 -5 abc nan inf 1e999 100.00000001; do
+  check_fails "bandwidth '$b' rejected" "bandwidth" "${P2[@]}" "$GR" segments --data "$TMP/bad.h5" --bandwidth "$b"
+done
+check_fails "duplicate bandwidth rejected" "given twice" "${P2[@]}" "$GR" segments --data "$TMP/bad.h5" -b 50 -b 50
+check_fails "missing --bandwidth" "bandwidth" "${P2[@]}" "$GR" segments --data "$TMP/bad.h5"
+check_fails "missing --data" "data" "${P2[@]}" "$GR" segments -b 100
+check_fails "unknown option" "unknown option" "${P2[@]}" "$GR" segments --data "$TMP/bad.h5" -b 100 --frobnicate
+check_fails "missing file" "no such file" "${P2[@]}" "$GR" segments --data "$TMP/nope.h5" -b 100
+check_fails "unwritable SVG path" "nonexistent-dir" "${P2[@]}" "$GR" segments --data "$TMP/bad.h5" -b 100 \
+  --svg "$TMP/nonexistent-dir/map.svg"
+check_fails "unwritable JSON path" "nonexistent-dir" "${P2[@]}" "$GR" segments --data "$TMP/bad.h5" -b 100 \
+  --json "$TMP/nonexistent-dir/s.json"
+[ "$(md5 "$TMP/bad.h5")" = "$sum0" ] && ok "file unchanged after rejected runs" || fail "file unchanged after rejected runs"
+ls "$TMP" | grep -q '\.tmp\.' && fail "no temporary files left" "$(ls "$TMP" | grep '\.tmp\.')" || ok "no temporary files left"
+$PY - "$TMP/bad.h5" <<'EOF'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], 'a'); lat = f['cities/lat'][:]; lat[3] = np.nan; f['cities/lat'][...] = lat
+EOF
+check_fails "NaN latitude names the row" "cities/lat row 3" "${P3[@]}" "$GR" segments --data "$TMP/bad.h5" -b 100
+$PY - "$TMP/bad.h5" <<'EOF'
+import sys, h5py
+f = h5py.File(sys.argv[1], 'a'); f['cities/lat'][3] = 95.0
+EOF
+sum1=$(md5 "$TMP/bad.h5")
+check_fails "latitude out of range names the row" "cities/lat row 3" "${P2[@]}" "$GR" segments --data "$TMP/bad.h5" -b 100
+[ "$(md5 "$TMP/bad.h5")" = "$sum1" ] && ok "file unchanged after bad data" || fail "file unchanged after bad data"
+$PY - "$TMP/bad.h5" <<'EOF'
+import sys, h5py
+f = h5py.File(sys.argv[1], 'a'); f['cities/lat'][3] = 30.0; del f['cities/province']
+EOF
+check_fails "missing province column" "province" "${P2[@]}" "$GR" segments --data "$TMP/bad.h5" -b 100
+
+# ---- the study's 197 real cities ----
+if need_shared "real-city segments"; then
+  if [ ! -f "$SHARED/china_prefecture_cities_2016.csv" ]; then
+    echo "# SKIP: china_prefecture_cities_2016.csv absent"
+  else
+    C="$TMP/real.h5"
+    check "simulate on the 197 real cities" "$GR" simulate --out "$C" --cities "$SHARED/china_prefecture_cities_2016.csv" \
+      --months 3 --seed 1
+    cp "$C" "$TMP/real3.h5"
+    check "segments real cities 50..150 km (1 rank)" mpi 1 "$GR" segments --data "$C" -b 50 -b 75 -b 100 -b 125 -b 150 \
+      --json "$TMP/real.json" --svg "$TMP/real.svg"
+    check "real-city segments verified independently" $PY "$TMP/verify.py" "$C" "$TMP/real.json" 50 75 100 125 150
+    check "municipalities are one-city segments" $PY "$TMP/singles.py" "$C" 50 75 100 125 150
+    check "real-city SVG well-formed" $PY "$TMP/svgok.py" "$TMP/real.svg" 197
+    check "segments real cities (3 ranks)" mpi 3 "$GR" segments --data "$TMP/real3.h5" -b 50 -b 75 -b 100 -b 125 -b 150
+    check "real cities: 1 and 3 ranks identical" $PY "$TMP/same.py" "$C" "$TMP/real3.h5" 50 75 100 125 150
+  fi
+fi
