@@ -100,6 +100,19 @@ static int eval_expr(colset *cs, gr_expr *e, int64_t n, double *out)
     return rc;
 }
 
+/* Peak resident memory of this process (VmHWM), bytes; 0 if unknown. */
+static double peak_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    double kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kb = atof(line + 6);
+    fclose(f);
+    return kb * 1024.0;
+}
+
 static int split_csv(const char *s, char out[][GR_NAME_MAX], int max)
 {
     int n = 0;
@@ -385,10 +398,15 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
             free(bufs[b]);
         }
         if (rc) break;
-        for (int j = 0; j < f.ny; j++) { res[j].t_read = t_read; all[nres++] = res[j]; }
+        /* outcome-major order, as in the study's tables: y1 by sample, then y2 by sample */
+        for (int j = 0; j < f.ny; j++) { res[j].t_read = t_read; all[j * nsamples + sidx] = res[j]; nres++; }
         free(res);
     }
     rc = gr_agree(comm, rc);
+    /* memory: peak resident set against the bytes of the columns and indices this rank holds */
+    double mem_peak = peak_rss_bytes(), mem_data = (double)n * (8.0 * cs.ncols + 4.0 * (1 + f.nfe));
+    MPI_Allreduce(MPI_IN_PLACE, &mem_peak, 1, MPI_DOUBLE, MPI_MAX, comm);
+    MPI_Allreduce(MPI_IN_PLACE, &mem_data, 1, MPI_DOUBLE, MPI_MAX, comm);
     if (!rc && rank == 0) {
         if (!gr_quiet) gr_print_table(stdout, all, nres, o->title);
         if (o->json) {
@@ -399,6 +417,9 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
                 cJSON *arr = cJSON_AddArrayToObject(root, "results");
                 for (int r = 0; r < nres; r++) cJSON_AddItemToArray(arr, gr_result_json(&all[r]));
             }
+            cJSON *mem = cJSON_AddObjectToObject(root, "memory");
+            cJSON_AddNumberToObject(mem, "peak_rss_bytes_max_rank", mem_peak);
+            cJSON_AddNumberToObject(mem, "data_bytes_max_rank", mem_data);
             cJSON_AddStringToObject(root, "formula", o->formula);
             cJSON_AddStringToObject(root, "data", o->data);
             cJSON_AddStringToObject(root, "provenance", gr_provenance(comm));
