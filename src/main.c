@@ -1,5 +1,6 @@
 /* main.c: MPI start-up and dispatch to the subcommands (commands.h). */
 #include "commands.h"
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,10 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* keep freed memory for reuse instead of returning it to the kernel: the estimator allocates and
+     * frees row-sized arrays in turn, and fresh pages cost a zeroing page fault each */
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
     if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
         fprintf(stderr, "gravrd: error: MPI_Init failed\n");
         return 1;
