@@ -232,6 +232,8 @@ static int read_table(hid_t file, const char *fname, const char *group, gr_table
             free(v);
             break;
         }
+        if (labels) /* string-coded column: code -1 stands for a missing value */
+            for (int64_t i = 0; i < n; i++) if (v[i] < 0) v[i] = NAN;
         gr_table_add(t, names.names[c], v, cls == H5T_INTEGER, labels, nl);
     }
     free_names(&names);
@@ -499,6 +501,8 @@ int gr_panel_column(gr_panel *p, const char *name, double **out)
         int rc = read_block(p->file, p->path, path, H5T_NATIVE_DOUBLE, p->row_begin, p->nrows, v);
         rc = gr_agree(p->comm, rc);
         if (rc) { free(v); return rc; }
+        if (p->collabels && p->collabels[c]) /* string-coded column: code -1 stands for a missing value */
+            for (int64_t i = 0; i < p->nrows; i++) if (v[i] < 0) v[i] = NAN;
     } else if (p->pair && (c = gr_table_find(&p->pairs, name)) >= 0) {
         const double *col = p->pairs.cols[c];
         for (int64_t i = 0; i < p->nrows; i++) v[i] = col[p->pair[i]];
