@@ -103,7 +103,7 @@ int gr_design_comparisons(int64_t ncities, const double *lat, const double *lon,
 {
     memset(out, 0, sizeof *out);
     if (!(bw > 0) || !isfinite(bw)) return gr_fail(GR_EINPUT, "bandwidth", "expected a positive number of km, got %g", bw);
-    int64_t *pidx = gr_malloc((size_t)(ncities * ncities ? ncities * ncities : 1), sizeof *pidx);
+    int64_t *pidx = gr_malloc((size_t)(ncities > 0 ? ncities * ncities : 1), sizeof *pidx);
     for (int64_t q = 0; q < ncities * ncities; q++) pidx[q] = -1;
     for (int64_t k = 0; k < m; k++) pidx[(int64_t)exp[k] * ncities + imp[k]] = k;
     int64_t cap = 64, n = 0;
@@ -306,7 +306,9 @@ int cmd_design(int argc, char **argv, MPI_Comm comm)
     rc = gr_agree(comm, rc);
     gr_panel_close(&p);
     for (int c = 0; c < ncol && !rc; c++) {
-        rc = gr_file_set_table_column(comm, o.data, "pairs", names[c], m, cols[c], 1);
+        int is_int = 1;
+        for (int64_t k = 0; k < m; k++) is_int &= isfinite(cols[c][k]) != 0;
+        rc = gr_file_set_table_column(comm, o.data, "pairs", names[c], m, cols[c], is_int);
         rc = gr_agree(comm, rc);
     }
     if (!rc && rank == 0 && !gr_quiet) {

@@ -1,0 +1,344 @@
+/* design_balance.c: `gravrd balance`, the study's Online Appendix Table A.6: at the pair level, each
+ * pair observable regressed on the partnership flag with exporter, importer and segment-pair fixed
+ * effects for each bandwidth, and without segment pairs (the plain gravity comparison). The pairs
+ * table is replicated; each rank fits the pairs of the exporters it owns (docs/design.md). */
+#include "commands.h"
+#include "design.h"
+#include "expr.h"
+#include "ols.h"
+#include "report.h"
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_BW 32
+#define MAX_VARS 64
+#define DEFAULT_VARS "log(distance_km),abs(gdp_diff),log(offline_trade_2012),log(offline_trade_2017)"
+
+static const char usage_text[] =
+    "usage: gravrd balance --data FILE.h5 --bandwidth KM [--bandwidth KM ...] [--vars 'a,log(b),...'] [--json FILE|-]\n"
+    "\n"
+    "Balance of pair observables (Online Appendix Table A.6): one row per directed pair; each variable is\n"
+    "regressed on partner with exporter + importer + segpair_<KM> fixed effects for every bandwidth, and with\n"
+    "exporter + importer fixed effects only (column 'no segments'). Singleton groups are removed\n"
+    "iteratively; standard errors are heteroskedasticity-robust (HC1) at the pair level, which is\n"
+    "clustering by pair with one row per pair. Cells: coefficient (SE) and stars.\n"
+    "\n"
+    "  --data FILE         panel file with segpair_<KM> columns (gravrd segments)\n"
+    "  --bandwidth KM      segment bandwidth; repeat for several (at least one)\n"
+    "  --vars LIST         comma-separated expressions over pairs columns and exp_<c> / imp_<c> city\n"
+    "                      columns (default '" DEFAULT_VARS "')\n"
+    "  --where EXPR        keep pairs where EXPR is true (pairs columns, e.g. 'dir == 1')\n"
+    "  --json FILE|-       the table as JSON\n"
+    "  --quiet             no table\n"
+    "  --help              this text\n";
+
+typedef struct {
+    const char *data, *vars, *where, *json;
+    int nbw;
+    double bw[MAX_BW];
+    char bwname[MAX_BW][32];
+} bal_opts;
+
+static int parse_balance(int argc, char **argv, bal_opts *o)
+{
+    static const struct option longs[] = {
+        {"data", required_argument, 0, 'd'}, {"bandwidth", required_argument, 0, 'b'},
+        {"vars", required_argument, 0, 'v'}, {"where", required_argument, 0, 'w'},
+        {"json", required_argument, 0, 'j'}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    o->vars = DEFAULT_VARS;
+    optind = 1;
+    opterr = 0;
+    int c, rc;
+    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
+        switch (c) {
+        case 'd': o->data = optarg; break;
+        case 'v': o->vars = optarg; break;
+        case 'w': o->where = optarg; break;
+        case 'j': o->json = optarg; break;
+        case 'q': gr_quiet = 1; break;
+        case 'b':
+            if (o->nbw == MAX_BW) return gr_fail(GR_EUSAGE, "--bandwidth", "at most %d bandwidths", MAX_BW);
+            if ((rc = gr_design_bandwidth_arg("--bandwidth", optarg, &o->bw[o->nbw], o->bwname[o->nbw]))) return rc;
+            for (int k = 0; k < o->nbw; k++)
+                if (o->bw[k] == o->bw[o->nbw]) return gr_fail(GR_EUSAGE, "--bandwidth", "%s given twice", optarg);
+            o->nbw++;
+            break;
+        case 'h': return -1;
+        case ':': return gr_fail(GR_EUSAGE, argv[optind - 1], "option needs a value (see 'gravrd balance --help')");
+        default: return gr_fail(GR_EUSAGE, "balance", "unknown option '%s' (see 'gravrd balance --help')", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return gr_fail(GR_EUSAGE, "balance", "unexpected argument '%s'", argv[optind]);
+    if (!o->data) return gr_fail(GR_EUSAGE, "balance", "--data FILE is required");
+    if (o->nbw == 0) return gr_fail(GR_EUSAGE, "balance", "at least one --bandwidth KM is required");
+    return GR_OK;
+}
+
+/* Split at commas outside parentheses and quotes. Returns the count, or -1 on an empty item / too many. */
+static int split_vars(const char *s, char **out, int max)
+{
+    int n = 0, depth = 0, quote = 0;
+    const char *b = s;
+    for (const char *q = s;; q++) {
+        if (*q == '"') quote = !quote;
+        else if (!quote && *q == '(') depth++;
+        else if (!quote && *q == ')') depth--;
+        if (*q == 0 || (*q == ',' && depth == 0 && !quote)) {
+            const char *e = q;
+            while (b < e && *b == ' ') b++;
+            while (e > b && e[-1] == ' ') e--;
+            if (e == b || n == max) { for (int k = 0; k < n; k++) free(out[k]); return -1; }
+            out[n] = gr_malloc((size_t)(e - b) + 1, 1);
+            memcpy(out[n], b, (size_t)(e - b));
+            out[n++][e - b] = 0;
+            if (*q == 0) break;
+            b = q + 1;
+        }
+    }
+    return n;
+}
+
+/* the local pairs: rows of the pairs table whose exporter this rank owns */
+typedef struct {
+    const gr_panel *p;
+    int64_t n;
+    int64_t *row;
+} lpairs;
+
+/* Local: values of column `name` on the local pairs (pairs column, or exp_/imp_ city column), or NULL. */
+static double *lp_column(const lpairs *lp, const char *name, char ***labels, int *nlabels)
+{
+    const gr_table *pt = &lp->p->pairs, *ct = &lp->p->cities;
+    int c = gr_table_find(pt, name);
+    double *v = gr_malloc((size_t)(lp->n ? lp->n : 1), sizeof *v);
+    if (c >= 0) {
+        for (int64_t i = 0; i < lp->n; i++) v[i] = pt->cols[c][lp->row[i]];
+        if (labels) { *labels = pt->labels[c]; *nlabels = pt->nlabels[c]; }
+        return v;
+    }
+    int side = !strncmp(name, "exp_", 4) ? 0 : !strncmp(name, "imp_", 4) ? 1 : -1;
+    int who = side < 0 ? -1 : gr_table_find(pt, side ? "importer" : "exporter");
+    int cc = side < 0 ? -1 : gr_table_find(ct, name + 4);
+    if (who < 0 || cc < 0) { free(v); return NULL; }
+    for (int64_t i = 0; i < lp->n; i++) {
+        double id = pt->cols[who][lp->row[i]];
+        v[i] = id >= 0 && id < ct->nrows ? ct->cols[cc][(int64_t)id] : NAN;
+    }
+    if (labels) { *labels = ct->labels[cc]; *nlabels = ct->nlabels[cc]; }
+    return v;
+}
+
+static int lp_label(void *ctx, const char *column, const char *label, double *code)
+{
+    const lpairs *lp = ctx;
+    char **labels = NULL;
+    int n = 0;
+    double *v = lp_column(lp, column, &labels, &n);
+    free(v);
+    if (!labels) return gr_fail(GR_EINPUT, "--vars", "column '%s' has no text labels to compare with \"%s\"", column, label);
+    for (int k = 0; k < n; k++)
+        if (labels[k] && !strcmp(labels[k], label)) { *code = k; return GR_OK; }
+    return gr_fail(GR_EINPUT, "--vars", "column '%s' has no label \"%s\"", column, label);
+}
+
+/* Local: parse and evaluate `text` on the local pairs into out. Same outcome on every rank (the tables
+ * are replicated). */
+static int lp_eval(const lpairs *lp, const char *text, const char *what, double *out)
+{
+    gr_expr *e;
+    int rc = gr_expr_parse(text, what, &e);
+    if (rc) return rc;
+    int nc = gr_expr_ncolumns(e);
+    double **cols = gr_calloc((size_t)(nc ? nc : 1), sizeof *cols);
+    for (int k = 0; k < nc && !rc; k++)
+        if (!(cols[k] = lp_column(lp, gr_expr_column(e, k), NULL, NULL)))
+            rc = gr_fail(GR_EINPUT, what, "unknown column '%s': not a pairs column or exp_/imp_ of a cities column of %s",
+                         gr_expr_column(e, k), lp->p->path);
+    if (!rc) rc = gr_expr_bind_labels(e, lp_label, (void *)lp);
+    if (!rc) rc = gr_expr_eval(e, lp->n, cols, out);
+    for (int k = 0; k < nc; k++) free(cols[k]);
+    free(cols);
+    gr_expr_free(e);
+    return rc;
+}
+
+typedef struct { int ok; double coef, se, p; int64_t nobs; char msg[160]; } cell;
+
+static void stars(double p, char *buf) { strcpy(buf, p < 0.01 ? "***" : p < 0.05 ? "**" : p < 0.1 ? "*" : ""); }
+
+static int run_balance(MPI_Comm comm, const bal_opts *o, int rank)
+{
+    char *vars[MAX_VARS];
+    int nv = split_vars(o->vars, vars, MAX_VARS);
+    if (nv < 0) return gr_fail(GR_EUSAGE, "--vars", "expected 1 to %d comma-separated expressions", MAX_VARS);
+    gr_panel p;
+    int rc = gr_panel_open(comm, o->data, &p);
+    if (rc) { for (int k = 0; k < nv; k++) free(vars[k]); return rc; }
+    int64_t m = p.pairs.nrows;
+    int *exp = NULL, *imp = NULL;
+    unsigned char *treated = NULL;
+    rc = gr_design_pairs(&p.pairs, p.cities.nrows, o->data, &exp, &imp, &treated);
+    int csp[MAX_BW];
+    for (int b = 0; b < o->nbw && !rc; b++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "segpair_%s", o->bwname[b]);
+        if ((csp[b] = gr_table_find(&p.pairs, nm)) < 0)
+            rc = gr_fail(GR_EINPUT, o->data, "pairs column '%s' not found: run 'gravrd segments --data %s --bandwidth %s' first",
+                         nm, o->data, o->bwname[b]);
+    }
+    lpairs lp = {.p = &p};
+    int eb = p.n_exporters ? p.exp_begin : 0, ee = p.n_exporters ? p.exp_end : (p.rank == 0 ? INT32_MAX : 0);
+    lp.row = gr_malloc((size_t)(m ? m : 1), sizeof *lp.row);
+    for (int64_t k = 0; !rc && k < m; k++)
+        if (exp[k] >= eb && exp[k] < ee) lp.row[lp.n++] = k;
+    double *keep = gr_malloc((size_t)(lp.n ? lp.n : 1), sizeof *keep);
+    for (int64_t i = 0; i < lp.n; i++) keep[i] = 1;
+    if (!rc && o->where) {
+        rc = lp_eval(&lp, o->where, "--where", keep);
+        for (int64_t i = 0; i < lp.n; i++) keep[i] = isfinite(keep[i]) && keep[i] != 0;
+    }
+    rc = gr_agree(comm, rc);
+    int ncolumn = o->nbw + 1;
+    cell *cells = gr_calloc((size_t)nv * ncolumn, sizeof *cells);
+    double *y = gr_malloc((size_t)(lp.n ? lp.n : 1), sizeof *y);
+    double *ke = NULL, *ki = NULL, *ks = NULL, *x = NULL;
+    if (!rc) {
+        ke = gr_malloc((size_t)(lp.n ? lp.n : 1), sizeof *ke); ki = gr_malloc((size_t)(lp.n ? lp.n : 1), sizeof *ki);
+        ks = gr_malloc((size_t)(lp.n ? lp.n : 1), sizeof *ks); x = gr_malloc((size_t)(lp.n ? lp.n : 1), sizeof *x);
+    }
+    for (int v = 0; v < nv && !rc; v++) {
+        rc = gr_agree(comm, lp_eval(&lp, vars[v], "--vars", y));
+        for (int col = 0; col < ncolumn && !rc; col++) {
+            int withseg = col < o->nbw;
+            int64_t q = 0;
+            for (int64_t i = 0; i < lp.n; i++) {
+                if (keep[i] == 0) continue;
+                int64_t k = lp.row[i];
+                double s = withseg ? p.pairs.cols[csp[col]][k] : 0;
+                ke[q] = exp[k]; ki[q] = imp[k]; ks[q] = s >= 0 ? s : NAN; x[q] = treated[k];
+                y[q] = y[i];  /* compaction in place is safe: q <= i */
+                q++;
+            }
+            /* y was compacted for this column; re-evaluate for the next one */
+            double *yy = y, *xx = x;
+            double *fk[3] = {ke, ki, ks};
+            char *fn[3] = {"exporter", "importer", NULL};
+            char fname[64];
+            snprintf(fname, sizeof fname, "segpair_%s", withseg ? o->bwname[col] : "");
+            fn[2] = fname;
+            char *xl[1] = {"partner"}, *yl[1] = {vars[v]}, *cn[1] = {"pair"};
+            double *cl[1] = {NULL};
+            char label[64];
+            snprintf(label, sizeof label, "%s", withseg ? o->bwname[col] : "no segments");
+            gr_sample s = {.n = q, .ny = 1, .y = &yy, .ylabel = yl, .nx = 1, .x = &xx, .xlabel = xl,
+                           .nfe = withseg ? 3 : 2, .fekey = fk, .fename = fn, .ncl = 0, .clkey = cl, .clname = cn,
+                           .label = label};
+            gr_fit_opts fo = {.fe_tol = 1e-10, .fe_maxiter = 100000, .rm_singletons = 1, .solver = GR_SOLVER_CHOL,
+                              .collin_tol = 1e-10, .vcov = GR_VCOV_HC1};
+            gr_result *res = NULL;
+            int st = gr_ols_run(comm, &s, &fo, &res);
+            cell *c = &cells[v * ncolumn + col];
+            if (st == GR_OK) {
+                int j = -1;
+                for (int t = 0; t < res[0].k; t++) if (!strcmp(res[0].terms[t], "partner")) j = t;
+                if (j >= 0) { c->ok = 1; c->coef = res[0].coef[j]; c->se = res[0].se[j]; c->p = res[0].pval[j]; }
+                else snprintf(c->msg, sizeof c->msg, "partner collinear with the fixed effects");
+                c->nobs = res[0].nobs;
+                gr_result_free(&res[0]);
+                free(res);
+            } else if (st == GR_EMPI || st == GR_ENOMEM) {
+                rc = st;
+            } else {
+                snprintf(c->msg, sizeof c->msg, "%s", gr_errmsg()[0] ? gr_errmsg() : "not estimable (see another rank)");
+                gr_clear_error();
+            }
+            if (col + 1 < ncolumn && !rc) rc = gr_agree(comm, lp_eval(&lp, vars[v], "--vars", y));
+        }
+    }
+    if (!rc && rank == 0) {
+        if (!gr_quiet) {
+            printf("Balance of pair observables on partner (Online Appendix Table A.6): one row per directed pair%s%s\n",
+                   o->where ? ", where " : "", o->where ? o->where : "");
+            printf("FE: exporter + importer + segment pair (columns d = km), exporter + importer only ('no segments');\n"
+                   "singletons removed; SE: HC1 at the pair level. *** p<0.01, ** p<0.05, * p<0.1\n");
+            int w0 = 26, w = 24;
+            printf("%-*s", w0, "variable");
+            for (int col = 0; col < ncolumn; col++) {
+                char h[48];
+                if (col < o->nbw) snprintf(h, sizeof h, "d = %s km", o->bwname[col]); else snprintf(h, sizeof h, "no segments");
+                printf("%*s", w, h);
+            }
+            printf("\n");
+            for (int v = 0; v < nv; v++) {
+                printf("%-*.*s", w0, w0 - 1, vars[v]);
+                for (int col = 0; col < ncolumn; col++) {
+                    cell *c = &cells[v * ncolumn + col];
+                    char buf[96], st[4];
+                    if (c->ok) { stars(c->p, st); snprintf(buf, sizeof buf, "%.4f (%.4f) %-3s", c->coef, c->se, st); }
+                    else snprintf(buf, sizeof buf, "n/a");
+                    printf("%*s", w, buf);
+                }
+                printf("\n");
+            }
+            printf("%-*s", w0, "pairs used (first var.)");
+            for (int col = 0; col < ncolumn; col++) printf("%*lld", w, (long long)cells[col].nobs);
+            printf("\n");
+            for (int v = 0; v < nv; v++)
+                for (int col = 0; col < ncolumn; col++)
+                    if (!cells[v * ncolumn + col].ok)
+                        printf("note: %s, %s: %s\n", vars[v], col < o->nbw ? o->bwname[col] : "no segments", cells[v * ncolumn + col].msg);
+        }
+        if (o->json) {
+            cJSON *root = cJSON_CreateObject();
+            cJSON_AddStringToObject(root, "data", o->data);
+            cJSON_AddStringToObject(root, "vcov", "hc1");
+            if (o->where) cJSON_AddStringToObject(root, "where", o->where);
+            cJSON *rows = cJSON_AddArrayToObject(root, "rows");
+            for (int v = 0; v < nv; v++) {
+                cJSON *r = cJSON_CreateObject();
+                cJSON_AddStringToObject(r, "variable", vars[v]);
+                cJSON *cs = cJSON_AddArrayToObject(r, "cells");
+                for (int col = 0; col < ncolumn; col++) {
+                    cell *c = &cells[v * ncolumn + col];
+                    cJSON *e = cJSON_CreateObject();
+                    if (col < o->nbw) cJSON_AddNumberToObject(e, "bandwidth_km", o->bw[col]);
+                    else cJSON_AddNullToObject(e, "bandwidth_km");
+                    if (c->ok) {
+                        cJSON_AddNumberToObject(e, "coef", c->coef);
+                        cJSON_AddNumberToObject(e, "se", c->se);
+                        cJSON_AddNumberToObject(e, "p", c->p);
+                        cJSON_AddNumberToObject(e, "nobs", (double)c->nobs);
+                    } else cJSON_AddStringToObject(e, "error", c->msg);
+                    cJSON_AddItemToArray(cs, e);
+                }
+                cJSON_AddItemToArray(rows, r);
+            }
+            cJSON_AddStringToObject(root, "provenance", gr_provenance(comm));
+            rc = gr_write_json(o->json, root);
+            cJSON_Delete(root);
+        }
+    }
+    rc = gr_agree(comm, rc);
+    free(cells); free(y); free(ke); free(ki); free(ks); free(x); free(keep); free(lp.row);
+    free(exp); free(imp); free(treated);
+    for (int k = 0; k < nv; k++) free(vars[k]);
+    gr_panel_close(&p);
+    return rc;
+}
+
+int cmd_balance(int argc, char **argv, MPI_Comm comm)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    bal_opts o;
+    int rc = parse_balance(argc, argv, &o);
+    if (rc == -1) { if (rank == 0) fputs(usage_text, stdout); return 0; }
+    if ((rc = gr_agree(comm, rc))) return gr_report(rc);
+    return gr_report(gr_agree(comm, run_balance(comm, &o, rank)));
+}

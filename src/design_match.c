@@ -1,0 +1,864 @@
+/* design_match.c: the two alternative spatial-RD implementations of the study (section 5.2.2):
+ * `gravrd match` (spatial matching: treated pairs and the nearby control pairs, stacked, estimated by
+ * fixed-effects OLS) and `gravrd rdgrid` (regular RD with the signed i-k distance as running variable,
+ * over a grid of bandwidths). Rows stay on their exporter's rank; the stacking is local because the
+ * pairs table is replicated (docs/design.md). */
+#include "commands.h"
+#include "design.h"
+#include "expr.h"
+#include "fe.h"
+#include "formula.h"
+#include "ols.h"
+#include "rd.h"
+#include "report.h"
+#include "svg.h"
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_BW 64
+#define MAX_FE 8
+
+/* ---------------- columns of the local rows ---------------- */
+
+typedef struct {
+    gr_panel *p;
+    int n;
+    char **names;
+    double **vals;
+} dcols;
+
+static double *dcols_get(const dcols *cs, const char *name)
+{
+    for (int i = 0; i < cs->n; i++)
+        if (!strcmp(cs->names[i], name)) return cs->vals[i];
+    return NULL;
+}
+
+/* Collective (every rank loads the same names in the same order). */
+static int dcols_load(dcols *cs, const char *name, const char *context)
+{
+    if (dcols_get(cs, name)) return GR_OK;
+    if (!gr_panel_has_column(cs->p, name))
+        return gr_fail(GR_EINPUT, context, "unknown column '%s' in %s", name, cs->p->path);
+    double *v;
+    int rc = gr_panel_column(cs->p, name, &v);
+    if (rc) return rc;
+    cs->names = gr_realloc(cs->names, (size_t)cs->n + 1, sizeof *cs->names);
+    cs->vals = gr_realloc(cs->vals, (size_t)cs->n + 1, sizeof *cs->vals);
+    cs->names[cs->n] = gr_strdup(name);
+    cs->vals[cs->n++] = v;
+    return GR_OK;
+}
+
+static int dcols_load_expr(dcols *cs, const gr_expr *e, const char *context)
+{
+    int rc = GR_OK;
+    for (int k = 0; k < gr_expr_ncolumns(e) && !rc; k++) rc = dcols_load(cs, gr_expr_column(e, k), context);
+    return rc;
+}
+
+static void dcols_free(dcols *cs)
+{
+    for (int i = 0; i < cs->n; i++) { free(cs->names[i]); free(cs->vals[i]); }
+    free(cs->names); free(cs->vals);
+    cs->n = 0; cs->names = NULL; cs->vals = NULL;
+}
+
+static int label_code(void *ctx, const char *column, const char *label, double *code)
+{
+    dcols *cs = ctx;
+    int n;
+    char **labels = gr_panel_labels(cs->p, column, &n);
+    if (!labels) return gr_fail(GR_EINPUT, "expression", "column '%s' has no text labels to compare with \"%s\"", column, label);
+    for (int k = 0; k < n; k++)
+        if (labels[k] && !strcmp(labels[k], label)) { *code = k; return GR_OK; }
+    return gr_fail(GR_EINPUT, "expression", "column '%s' has no label \"%s\"", column, label);
+}
+
+/* Local: evaluate e on all local rows (its columns loaded) into out[p->nrows]. */
+static int dcols_eval(dcols *cs, gr_expr *e, double *out)
+{
+    int nc = gr_expr_ncolumns(e);
+    double **cols = gr_malloc((size_t)(nc ? nc : 1), sizeof *cols);
+    for (int k = 0; k < nc; k++) cols[k] = dcols_get(cs, gr_expr_column(e, k));
+    int rc = gr_expr_bind_labels(e, label_code, cs);
+    if (!rc) rc = gr_expr_eval(e, cs->p->nrows, cols, out);
+    free(cols);
+    return rc;
+}
+
+/* Collective: key of the fixed-effect dimension vars[0]^vars[1]^... on the local rows (NaN if a part
+ * is missing); the columns must be loaded. */
+static int fe_key(MPI_Comm comm, dcols *cs, int nvars, char **vars, double *out)
+{
+    int64_t n = cs->p->nrows;
+    double **parts = gr_malloc((size_t)nvars, sizeof *parts);
+    for (int q = 0; q < nvars; q++) parts[q] = dcols_get(cs, vars[q]);
+    int rc = GR_OK;
+    if (nvars == 1) {
+        memcpy(out, parts[0], (size_t)n * sizeof *out);
+    } else {
+        double **fin = gr_malloc((size_t)nvars, sizeof *fin);
+        for (int q = 0; q < nvars; q++) {
+            fin[q] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
+            for (int64_t i = 0; i < n; i++) fin[q][i] = isfinite(parts[q][i]) ? parts[q][i] : -1e300;
+        }
+        rc = gr_combine_keys(comm, nvars, n, fin, out);
+        for (int64_t i = 0; i < n; i++)
+            for (int q = 0; q < nvars; q++)
+                if (!isfinite(parts[q][i])) out[i] = NAN;
+        for (int q = 0; q < nvars; q++) free(fin[q]);
+        free(fin);
+    }
+    for (int64_t i = 0; i < n; i++) if (!isfinite(out[i])) out[i] = NAN;
+    free(parts);
+    return rc;
+}
+
+/* ---------------- the pairs side, replicated ---------------- */
+
+typedef struct {
+    int64_t m, nc;
+    int *exp, *imp;
+    unsigned char *treated, *has;   /* has[p]: pair p has a row in the sample (on some rank) */
+    const double *lat, *lon, *prov;
+    gr_design_comp comp;
+} pairside;
+
+static void pairside_free(pairside *s)
+{
+    free(s->exp); free(s->imp); free(s->treated); free(s->has);
+    gr_design_comp_free(&s->comp);
+}
+
+/* Collective: pairs, city coordinates, which pairs have kept rows, and the comparisons at bandwidth bw.
+ * Errors: missing columns, no treated pair left, no comparison. Status agreed. */
+static int pairside_build(MPI_Comm comm, gr_panel *p, const double *keep, double bw, const char *bwname,
+                          const char *where_text, pairside *s)
+{
+    memset(s, 0, sizeof *s);
+    s->m = p->pairs.nrows;
+    s->nc = p->cities.nrows;
+    int rc = gr_design_pairs(&p->pairs, s->nc, p->path, &s->exp, &s->imp, &s->treated);
+    if (!rc) {
+        const char *need[3] = {"lat", "lon", "province"};
+        const double *c[3];
+        for (int k = 0; k < 3 && !rc; k++) {
+            int ci = gr_table_find(&p->cities, need[k]);
+            if (ci < 0) rc = gr_fail(GR_EINPUT, p->path, "cities table lacks column '%s'", need[k]);
+            else c[k] = p->cities.cols[ci];
+        }
+        if (!rc) { s->lat = c[0]; s->lon = c[1]; s->prov = c[2]; }
+    }
+    if (!rc && !p->pair) rc = gr_fail(GR_EINPUT, p->path, "panel rows carry no pair ids");
+    rc = gr_agree(comm, rc);
+    if (rc) return rc;
+    s->has = gr_calloc((size_t)(s->m ? s->m : 1), 1);
+    for (int64_t i = 0; i < p->nrows; i++)
+        if (keep[i] != 0) s->has[p->pair[i]] = 1;
+    MPI_Allreduce(MPI_IN_PLACE, s->has, (int)s->m, MPI_UNSIGNED_CHAR, MPI_MAX, comm);
+    int64_t ntr = 0;
+    for (int64_t k = 0; k < s->m; k++) ntr += s->treated[k] && s->has[k];
+    if (ntr == 0)
+        rc = gr_fail(GR_EINPUT, where_text ? "--where" : p->path, "no treated pair (partner != 0) left in the sample%s%s%s",
+                     where_text ? " after --where '" : "", where_text ? where_text : "", where_text ? "'" : "");
+    if (!rc) rc = gr_design_comparisons(s->nc, s->lat, s->lon, s->prov, s->m, s->exp, s->imp, s->treated, s->has, bw, &s->comp);
+    if (!rc && s->comp.n == 0)
+        rc = gr_fail(GR_EINPUT, p->path, "no treated pair has a control pair within %s km in its province", bwname);
+    return gr_agree(comm, rc);
+}
+
+static int64_t count_distinct(int64_t n, const int32_t *v, int64_t m)
+{
+    unsigned char *seen = gr_calloc((size_t)(m ? m : 1), 1);
+    int64_t c = 0;
+    for (int64_t q = 0; q < n; q++) if (!seen[v[q]]) { seen[v[q]] = 1; c++; }
+    free(seen);
+    return c;
+}
+
+/* ================= gravrd match ================= */
+
+static const char match_usage[] =
+    "usage: gravrd match --data FILE.h5 --bandwidth KM --formula 'log(trade) ~ partner | exporter^month + importer^month'\n"
+    "                    [--cluster pair] [--where EXPR] [--json FILE|-] [--title T] [--quiet]\n"
+    "\n"
+    "Spatial matching (docs/design.md): for each partner pair ij, the control pairs kj with k != i in the\n"
+    "province of i, within KM km of i (haversine), kj not a partner pair and with rows in the sample. The\n"
+    "stacked sample holds each matched partner pair's rows once and each control pair's rows once per\n"
+    "partner pair it is matched to. Estimated by fixed-effects OLS with the formula's fixed effects,\n"
+    "standard errors clustered by --cluster (default pair).\n"
+    "\n"
+    "  --data FILE         panel file (gravrd format)\n"
+    "  --bandwidth KM      matching distance, > 0\n"
+    "  --formula TEXT      model formula (fixest syntax, as in estimate)\n"
+    "  --cluster A[,B]     cluster variable(s) (default pair)\n"
+    "  --where EXPR        keep rows where EXPR is true before matching (e.g. 'dir == 1')\n"
+    "  --fe-tol X          demeaning tolerance (default 1e-8)\n"
+    "  --json FILE|-       write the result and the matched-sample summary as JSON\n"
+    "  --title TEXT        title above the table\n"
+    "  --quiet             no table, no warnings\n"
+    "  --help              this text\n";
+
+typedef struct {
+    const char *data, *formula, *cluster, *where, *json, *title;
+    double bw;
+    char bwname[32];
+    double fe_tol;
+} match_opts;
+
+static int parse_match(int argc, char **argv, match_opts *o)
+{
+    static const struct option longs[] = {
+        {"data", required_argument, 0, 'd'},    {"bandwidth", required_argument, 0, 'b'},
+        {"formula", required_argument, 0, 'f'}, {"cluster", required_argument, 0, 'c'},
+        {"where", required_argument, 0, 'w'},   {"json", required_argument, 0, 'j'},
+        {"title", required_argument, 0, 't'},   {"fe-tol", required_argument, 0, 'T'},
+        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    o->cluster = "pair";
+    o->fe_tol = 1e-8;
+    optind = 1;
+    opterr = 0;
+    int c, rc;
+    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
+        switch (c) {
+        case 'd': o->data = optarg; break;
+        case 'f': o->formula = optarg; break;
+        case 'c': o->cluster = optarg; break;
+        case 'w': o->where = optarg; break;
+        case 'j': o->json = optarg; break;
+        case 't': o->title = optarg; break;
+        case 'q': gr_quiet = 1; break;
+        case 'b':
+            if (o->bw > 0) return gr_fail(GR_EUSAGE, "--bandwidth", "give one bandwidth");
+            if ((rc = gr_design_bandwidth_arg("--bandwidth", optarg, &o->bw, o->bwname))) return rc;
+            break;
+        case 'T':
+            if (gr_parse_double(optarg, &o->fe_tol) || !(o->fe_tol > 0))
+                return gr_fail(GR_EUSAGE, "--fe-tol", "expected a positive number, got '%s'", optarg);
+            break;
+        case 'h': return -1;
+        case ':': return gr_fail(GR_EUSAGE, argv[optind - 1], "option needs a value (see 'gravrd match --help')");
+        default: return gr_fail(GR_EUSAGE, "match", "unknown option '%s' (see 'gravrd match --help')", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return gr_fail(GR_EUSAGE, "match", "unexpected argument '%s'", argv[optind]);
+    if (!o->data) return gr_fail(GR_EUSAGE, "match", "--data FILE is required");
+    if (!(o->bw > 0)) return gr_fail(GR_EUSAGE, "match", "--bandwidth KM is required");
+    if (!o->formula) return gr_fail(GR_EUSAGE, "match", "--formula is required");
+    return GR_OK;
+}
+
+/* split "a,b" into at most 2 names; returns count or -1 */
+static int split_cluster(const char *s, char out[2][GR_NAME_MAX])
+{
+    const char *comma = strchr(s, ',');
+    size_t l1 = comma ? (size_t)(comma - s) : strlen(s);
+    if (l1 == 0 || l1 >= GR_NAME_MAX) return -1;
+    memcpy(out[0], s, l1); out[0][l1] = 0;
+    if (!comma) return 1;
+    const char *b = comma + 1;
+    if (!*b || strchr(b, ',') || strlen(b) >= GR_NAME_MAX) return -1;
+    strcpy(out[1], b);
+    return 2;
+}
+
+static int run_match(MPI_Comm comm, const match_opts *o, int rank)
+{
+    gr_formula f;
+    memset(&f, 0, sizeof f);
+    gr_expr *where = NULL;
+    char cl[2][GR_NAME_MAX];
+    int ncl = split_cluster(o->cluster, cl);
+    int rc = ncl < 0 ? gr_fail(GR_EUSAGE, "--cluster", "expected one or two column names separated by a comma") : GR_OK;
+    if (!rc) rc = gr_formula_parse(o->formula, &f);
+    if (!rc && o->where) rc = gr_expr_parse(o->where, "--where", &where);
+    if (rc) { gr_formula_free(&f); return rc; }
+    gr_panel p;
+    if ((rc = gr_panel_open(comm, o->data, &p))) { gr_formula_free(&f); gr_expr_free(where); return rc; }
+    dcols cs = {.p = &p};
+    char **need;
+    int nneed;
+    gr_formula_columns(&f, &need, &nneed);
+    for (int i = 0; i < nneed && !rc; i++) rc = dcols_load(&cs, need[i], "formula");
+    for (int i = 0; i < nneed; i++) free(need[i]);
+    free(need);
+    for (int c = 0; c < ncl && !rc; c++) rc = dcols_load(&cs, cl[c], "--cluster");
+    if (!rc && where) rc = dcols_load_expr(&cs, where, "--where");
+    rc = gr_agree(comm, rc);
+    int64_t n = p.nrows;
+    double *keep = gr_malloc((size_t)(n ? n : 1), sizeof *keep);
+    for (int64_t i = 0; i < n; i++) keep[i] = 1;
+    if (!rc && where) {
+        rc = dcols_eval(&cs, where, keep);
+        for (int64_t i = 0; i < n; i++) keep[i] = isfinite(keep[i]) && keep[i] != 0;
+    }
+    rc = gr_agree(comm, rc);
+    pairside ps;
+    memset(&ps, 0, sizeof ps);
+    if (!rc) rc = pairside_build(comm, &p, keep, o->bw, o->bwname, o->where, &ps);
+    /* base columns on the local rows, then the stacked copy */
+    int nb = f.ny + f.nx + f.nfe + ncl;
+    double **base = gr_calloc((size_t)nb, sizeof *base);
+    double **stack = gr_calloc((size_t)nb, sizeof *stack);
+    int32_t *mult = NULL;
+    int64_t N = 0;
+    gr_result *res = NULL;
+    if (!rc) {
+        for (int b = 0; b < nb; b++) base[b] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
+        double *tmp = gr_malloc((size_t)(n ? n : 1), sizeof *tmp);
+        for (int j = 0; j < f.ny && !rc; j++) rc = dcols_eval(&cs, f.y[j], base[j]);
+        for (int j = 0; j < f.nx && !rc; j++)
+            for (int q = 0; q < f.x[j].nfactors && !rc; q++) {
+                rc = dcols_eval(&cs, f.x[j].factors[q], q == 0 ? base[f.ny + j] : tmp);
+                if (q > 0) for (int64_t i = 0; i < n; i++) base[f.ny + j][i] *= tmp[i];
+            }
+        free(tmp);
+        rc = gr_agree(comm, rc);
+        for (int k = 0; k < f.nfe && !rc; k++) rc = fe_key(comm, &cs, f.fe[k].nvars, f.fe[k].vars, base[f.ny + f.nx + k]);
+        for (int c = 0; c < ncl && !rc; c++) {
+            double *dst = base[f.ny + f.nx + f.nfe + c];
+            memcpy(dst, dcols_get(&cs, cl[c]), (size_t)n * sizeof *dst);
+            for (int64_t i = 0; i < n; i++) if (!isfinite(dst[i])) dst[i] = NAN;
+        }
+        rc = gr_agree(comm, rc);
+    }
+    if (!rc) {
+        mult = gr_malloc((size_t)ps.m, sizeof *mult);
+        gr_design_multiplicity(&ps.comp, ps.m, mult);
+        for (int64_t i = 0; i < n; i++) if (keep[i] != 0) N += mult[p.pair[i]];
+        for (int b = 0; b < nb; b++) {
+            stack[b] = gr_malloc((size_t)(N ? N : 1), sizeof(double));
+            int64_t q = 0;
+            for (int64_t i = 0; i < n; i++)
+                if (keep[i] != 0)
+                    for (int32_t r = 0; r < mult[p.pair[i]]; r++) stack[b][q++] = base[b][i];
+        }
+        char label[96];
+        snprintf(label, sizeof label, "Matched %s km", o->bwname);
+        char **xl = gr_malloc((size_t)(f.nx ? f.nx : 1), sizeof *xl), **fl = gr_malloc((size_t)(f.nfe ? f.nfe : 1), sizeof *fl);
+        char *cn[2] = {cl[0], cl[1]};
+        for (int j = 0; j < f.nx; j++) xl[j] = f.x[j].label;
+        for (int k = 0; k < f.nfe; k++) fl[k] = f.fe[k].label;
+        gr_sample s = {.n = N, .ny = f.ny, .y = stack, .ylabel = f.ylabel, .nx = f.nx, .x = stack + f.ny, .xlabel = xl,
+                       .intercept = f.intercept, .nfe = f.nfe, .fekey = stack + f.ny + f.nx, .fename = fl,
+                       .ncl = ncl, .clkey = stack + f.ny + f.nx + f.nfe, .clname = cn, .label = label};
+        gr_fit_opts fo = {.fe_tol = o->fe_tol, .fe_maxiter = 10000, .solver = GR_SOLVER_CHOL, .collin_tol = 1e-10,
+                          .vcov = GR_VCOV_CLUSTER};
+        rc = gr_ols_run(comm, &s, &fo, &res);
+        free(xl); free(fl);
+    }
+    if (!rc) {
+        int64_t Ntot = N;
+        MPI_Allreduce(MPI_IN_PLACE, &Ntot, 1, MPI_INT64_T, MPI_SUM, comm);
+        int64_t ntr_all = 0;
+        for (int64_t k = 0; k < ps.m; k++) ntr_all += ps.treated[k] && ps.has[k];
+        int64_t ntm = count_distinct(ps.comp.n, ps.comp.treated, ps.m), nct = count_distinct(ps.comp.n, ps.comp.control, ps.m);
+        if (rank == 0) {
+            if (!gr_quiet) {
+                char title[256];
+                snprintf(title, sizeof title, "%s", o->title ? o->title : "Spatial matching");
+                gr_print_table(stdout, res, f.ny, title);
+                printf("Matched sample (d = %s km): %lld of %lld partner pairs with >= 1 match, %lld control pairs, "
+                       "%lld matches, %lld stacked rows\n", o->bwname, (long long)ntm, (long long)ntr_all, (long long)nct,
+                       (long long)ps.comp.n, (long long)Ntot);
+            }
+            if (o->json) {
+                cJSON *root = cJSON_CreateObject();
+                cJSON *arr = cJSON_AddArrayToObject(root, "results");
+                for (int j = 0; j < f.ny; j++) cJSON_AddItemToArray(arr, gr_result_json(&res[j]));
+                cJSON *ms = cJSON_AddObjectToObject(root, "matched_sample");
+                cJSON_AddNumberToObject(ms, "bandwidth_km", o->bw);
+                cJSON_AddNumberToObject(ms, "treated_pairs", (double)ntr_all);
+                cJSON_AddNumberToObject(ms, "treated_pairs_matched", (double)ntm);
+                cJSON_AddNumberToObject(ms, "control_pairs", (double)nct);
+                cJSON_AddNumberToObject(ms, "matches", (double)ps.comp.n);
+                cJSON_AddNumberToObject(ms, "stacked_rows", (double)Ntot);
+                cJSON_AddStringToObject(root, "formula", o->formula);
+                cJSON_AddStringToObject(root, "data", o->data);
+                if (o->where) cJSON_AddStringToObject(root, "where", o->where);
+                cJSON_AddStringToObject(root, "provenance", gr_provenance(comm));
+                rc = gr_write_json(o->json, root);
+                cJSON_Delete(root);
+            }
+        }
+        rc = gr_agree(comm, rc);
+    }
+    if (res) { for (int j = 0; j < f.ny; j++) gr_result_free(&res[j]); free(res); }
+    for (int b = 0; b < nb; b++) { free(base[b]); free(stack[b]); }
+    free(base); free(stack); free(mult); free(keep);
+    pairside_free(&ps);
+    dcols_free(&cs);
+    gr_panel_close(&p);
+    gr_formula_free(&f);
+    gr_expr_free(where);
+    return rc;
+}
+
+int cmd_match(int argc, char **argv, MPI_Comm comm)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    match_opts o;
+    int rc = parse_match(argc, argv, &o);
+    if (rc == -1) { if (rank == 0) fputs(match_usage, stdout); return 0; }
+    if ((rc = gr_agree(comm, rc))) return gr_report(rc);
+    return gr_report(gr_agree(comm, run_match(comm, &o, rank)));
+}
+
+/* ================= gravrd rdgrid ================= */
+
+static const char rdgrid_usage[] =
+    "usage: gravrd rdgrid --data FILE.h5 --y 'log(trade)' --bandwidth KM [--bandwidth KM ...] [options]\n"
+    "\n"
+    "Regular RD on city pairs (docs/design.md): for each partner pair ij and each city k != i of i's province\n"
+    "within the largest bandwidth of i, with kj a non-partner pair in the sample, the rows of kj enter with\n"
+    "running variable -dist(i,k) and the rows of ij with +dist(i,k) (stacked: a row appears once per\n"
+    "comparison). Local linear regression at cutoff 0 for each bandwidth, standard errors clustered by pair.\n"
+    "By default the outcome is first residualized on exporter^month + importer^month fixed effects over\n"
+    "all sample rows, so that the RD compares pairs net of the export size of i and k.\n"
+    "\n"
+    "  --data FILE            panel file\n"
+    "  --y EXPR               outcome expression (rows where it is not finite are dropped)\n"
+    "  --bandwidth KM         bandwidth > 0; repeat for several (one estimate each)\n"
+    "  --kernel K             triangular (default), uniform, epanechnikov\n"
+    "  --residualize FE|none  fixed effects to project the outcome on first (default\n"
+    "                         'exporter^month + importer^month'); 'none' uses the raw outcome\n"
+    "  --where EXPR           keep rows where EXPR is true (e.g. 'dir == 1')\n"
+    "  --bins N               bins per side in the binned plot (default 10)\n"
+    "  --svg FILE             estimate and 95% interval by bandwidth\n"
+    "  --binned-svg FILE      binned RD plot at the first bandwidth\n"
+    "  --json FILE|-          results as JSON\n"
+    "  --quiet                no table\n"
+    "  --help                 this text\n";
+
+typedef struct {
+    const char *data, *y, *where, *svg, *binned, *json, *resid;
+    int nh, bins;
+    double h[MAX_BW];
+    char hname[MAX_BW][32];
+    gr_rd_kernel kernel;
+} rdg_opts;
+
+static int parse_rdgrid(int argc, char **argv, rdg_opts *o)
+{
+    static const struct option longs[] = {
+        {"data", required_argument, 0, 'd'},      {"y", required_argument, 0, 'y'},
+        {"bandwidth", required_argument, 0, 'b'}, {"kernel", required_argument, 0, 'k'},
+        {"residualize", required_argument, 0, 'r'}, {"where", required_argument, 0, 'w'},
+        {"svg", required_argument, 0, 's'},       {"binned-svg", required_argument, 0, 'B'},
+        {"bins", required_argument, 0, 'n'},      {"json", required_argument, 0, 'j'},
+        {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    o->resid = "exporter^month + importer^month";
+    o->bins = 10;
+    o->kernel = GR_RD_TRIANGULAR;
+    optind = 1;
+    opterr = 0;
+    int c, rc;
+    long lv;
+    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
+        switch (c) {
+        case 'd': o->data = optarg; break;
+        case 'y': o->y = optarg; break;
+        case 'w': o->where = optarg; break;
+        case 's': o->svg = optarg; break;
+        case 'B': o->binned = optarg; break;
+        case 'j': o->json = optarg; break;
+        case 'r': o->resid = optarg; break;
+        case 'q': gr_quiet = 1; break;
+        case 'b':
+            if (o->nh == MAX_BW) return gr_fail(GR_EUSAGE, "--bandwidth", "at most %d bandwidths", MAX_BW);
+            if ((rc = gr_design_bandwidth_arg("--bandwidth", optarg, &o->h[o->nh], o->hname[o->nh]))) return rc;
+            for (int k = 0; k < o->nh; k++)
+                if (o->h[k] == o->h[o->nh]) return gr_fail(GR_EUSAGE, "--bandwidth", "%s given twice", optarg);
+            o->nh++;
+            break;
+        case 'k':
+            if (gr_rd_kernel_parse(optarg, &o->kernel))
+                return gr_fail(GR_EUSAGE, "--kernel", "expected triangular, uniform or epanechnikov, got '%s'", optarg);
+            break;
+        case 'n':
+            if (gr_parse_long(optarg, 2, 1000, &lv)) return gr_fail(GR_EUSAGE, "--bins", "expected an integer in [2, 1000], got '%s'", optarg);
+            o->bins = (int)lv;
+            break;
+        case 'h': return -1;
+        case ':': return gr_fail(GR_EUSAGE, argv[optind - 1], "option needs a value (see 'gravrd rdgrid --help')");
+        default: return gr_fail(GR_EUSAGE, "rdgrid", "unknown option '%s' (see 'gravrd rdgrid --help')", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return gr_fail(GR_EUSAGE, "rdgrid", "unexpected argument '%s'", argv[optind]);
+    if (!o->data) return gr_fail(GR_EUSAGE, "rdgrid", "--data FILE is required");
+    if (!o->y) return gr_fail(GR_EUSAGE, "rdgrid", "--y EXPR is required");
+    if (o->nh == 0) return gr_fail(GR_EUSAGE, "rdgrid", "at least one --bandwidth KM is required");
+    return GR_OK;
+}
+
+/* Parse "a^b + c" into dimensions of variable names. Returns GR_OK or GR_EUSAGE. Frees nothing on error
+ * beyond what it allocated (all owned by dims/vars, released by resid_free). */
+typedef struct { int ndim; int nvars[MAX_FE]; char *vars[MAX_FE][MAX_FE]; char label[MAX_FE][256]; } resid_spec;
+
+static void resid_free(resid_spec *r)
+{
+    for (int d = 0; d < r->ndim; d++)
+        for (int v = 0; v < r->nvars[d]; v++) free(r->vars[d][v]);
+    r->ndim = 0;
+}
+
+static int resid_parse(const char *text, resid_spec *r)
+{
+    memset(r, 0, sizeof *r);
+    const char *s = text;
+    for (;;) {
+        if (r->ndim == MAX_FE) { resid_free(r); return gr_fail(GR_EUSAGE, "--residualize", "at most %d fixed effects", MAX_FE); }
+        int d = r->ndim++;
+        for (;;) {
+            while (*s == ' ') s++;
+            const char *b = s;
+            while ((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '.') s++;
+            if (s == b || (b[0] >= '0' && b[0] <= '9') || s - b >= GR_NAME_MAX || r->nvars[d] == MAX_FE) {
+                int pos = (int)(b - text) + 1;
+                resid_free(r);
+                return gr_fail(GR_EUSAGE, "--residualize", "at character %d: expected a column name "
+                               "(fixed effects like 'exporter^month + importer^month', or none)", pos);
+            }
+            r->vars[d][r->nvars[d]] = gr_malloc((size_t)(s - b) + 1, 1);
+            memcpy(r->vars[d][r->nvars[d]], b, (size_t)(s - b));
+            r->vars[d][r->nvars[d]][s - b] = 0;
+            size_t l = strlen(r->label[d]);
+            snprintf(r->label[d] + l, sizeof r->label[d] - l, "%s%s", r->nvars[d] ? "^" : "", r->vars[d][r->nvars[d]]);
+            r->nvars[d]++;
+            while (*s == ' ') s++;
+            if (*s == '^') { s++; continue; }
+            break;
+        }
+        if (*s == '+') { s++; continue; }
+        if (*s == 0) return GR_OK;
+        int pos = (int)(s - text) + 1;
+        resid_free(r);
+        return gr_fail(GR_EUSAGE, "--residualize", "at character %d: expected '^', '+' or the end", pos);
+    }
+}
+
+/* plotting helpers (rank 0) */
+typedef struct { double x0, x1, y0, y1, L, R, T, B, W, H; } frame;
+static double fx(const frame *f, double x) { return f->L + (x - f->x0) / (f->x1 - f->x0) * (f->W - f->L - f->R); }
+static double fy(const frame *f, double y) { return f->H - f->B - (y - f->y0) / (f->y1 - f->y0) * (f->H - f->T - f->B); }
+
+static double nice_step(double range, int target)
+{
+    double raw = range / target, mag = pow(10, floor(log10(raw))), r = raw / mag;
+    return (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * mag;
+}
+
+static void frame_fit(frame *f, double x0, double x1, double y0, double y1)
+{
+    if (!(x1 > x0)) { x0 -= 1; x1 += 1; }
+    if (!(y1 > y0)) { y0 -= 1; y1 += 1; }
+    double py = (y1 - y0) * 0.06;
+    f->x0 = x0; f->x1 = x1; f->y0 = y0 - py; f->y1 = y1 + py;
+    f->W = 720; f->H = 460; f->L = 80; f->R = 24; f->T = 56; f->B = 58;
+}
+
+static void draw_axes(gr_svg *s, const frame *f, const char *title, const char *xlab, const char *ylab)
+{
+    gr_svg_rect(s, f->L, f->T, f->W - f->L - f->R, f->H - f->T - f->B, "none", "#444444", 1);
+    double sx = nice_step(f->x1 - f->x0, 8), sy = nice_step(f->y1 - f->y0, 6);
+    for (double v = ceil(f->x0 / sx) * sx; v <= f->x1 + 1e-9 * sx; v += sx) {
+        double X = fx(f, v);
+        gr_svg_line(s, X, f->T, X, f->H - f->B, "#e5e5e5", 1, 1, NULL);
+        gr_svg_text(s, X, f->H - f->B + 18, 12, "middle", "#333333", "%g", fabs(v) < 1e-12 * sx ? 0.0 : v);
+    }
+    for (double v = ceil(f->y0 / sy) * sy; v <= f->y1 + 1e-9 * sy; v += sy) {
+        double Y = fy(f, v);
+        gr_svg_line(s, f->L, Y, f->W - f->R, Y, "#e5e5e5", 1, 1, NULL);
+        gr_svg_text(s, f->L - 6, Y + 4, 12, "end", "#333333", "%g", fabs(v) < 1e-12 * sy ? 0.0 : v);
+    }
+    gr_svg_text(s, f->W / 2, 26, 16, "middle", "#000000", "%s", title);
+    gr_svg_text(s, (f->L + f->W - f->R) / 2, f->H - 14, 13, "middle", "#000000", "%s", xlab);
+    gr_svg_text(s, f->L, f->T - 8, 13, "start", "#000000", "%s", ylab);
+}
+
+static int plot_coef(const rdg_opts *o, const gr_rd_result *r)
+{
+    double lo = 0, hi = 0, hmin = o->h[0], hmax = o->h[0];
+    for (int b = 0; b < o->nh; b++) {
+        lo = fmin(lo, r[b].ci_low); hi = fmax(hi, r[b].ci_high);
+        hmin = fmin(hmin, o->h[b]); hmax = fmax(hmax, o->h[b]);
+    }
+    double pad = o->nh > 1 ? (hmax - hmin) * 0.08 : 5;
+    frame f;
+    frame_fit(&f, hmin - pad, hmax + pad, lo, hi);
+    gr_svg s;
+    int rc = gr_svg_open(&s, o->svg, f.W, f.H, "Regular RD estimate by bandwidth");
+    if (rc) return rc;
+    draw_axes(&s, &f, "Regular RD: partnership effect by bandwidth (95% interval, clustered by pair)",
+              "bandwidth (km)", o->resid ? "effect on residualized outcome" : "effect on outcome");
+    gr_svg_line(&s, f.L, fy(&f, 0), f.W - f.R, fy(&f, 0), "#888888", 1.2, 1, "5 4");
+    double *px = gr_malloc((size_t)o->nh, sizeof *px), *py = gr_malloc((size_t)o->nh, sizeof *py);
+    int *ord = gr_malloc((size_t)o->nh, sizeof *ord);
+    for (int b = 0; b < o->nh; b++) ord[b] = b;
+    for (int a = 1; a < o->nh; a++)  /* insertion sort by bandwidth */
+        for (int b = a; b > 0 && o->h[ord[b]] < o->h[ord[b - 1]]; b--) { int t = ord[b]; ord[b] = ord[b - 1]; ord[b - 1] = t; }
+    for (int q = 0; q < o->nh; q++) {
+        int b = ord[q];
+        double X = fx(&f, o->h[b]);
+        gr_svg_line(&s, X, fy(&f, r[b].ci_low), X, fy(&f, r[b].ci_high), "#1f77b4", 2.5, 1, NULL);
+        gr_svg_line(&s, X - 6, fy(&f, r[b].ci_low), X + 6, fy(&f, r[b].ci_low), "#1f77b4", 2, 1, NULL);
+        gr_svg_line(&s, X - 6, fy(&f, r[b].ci_high), X + 6, fy(&f, r[b].ci_high), "#1f77b4", 2, 1, NULL);
+        px[q] = X; py[q] = fy(&f, r[b].estimate);
+    }
+    if (o->nh > 1) gr_svg_polyline(&s, o->nh, px, py, "#1f77b4", 1);
+    for (int q = 0; q < o->nh; q++) {
+        int b = ord[q];
+        char tip[128];
+        snprintf(tip, sizeof tip, "d = %s km: %.4f (%.4f)", o->hname[b], r[b].estimate, r[b].std_error);
+        gr_svg_circle(&s, px[q], py[q], 5, "#d62728", "white", 1, tip);
+    }
+    free(px); free(py); free(ord);
+    return gr_svg_close(&s, 1);
+}
+
+static int plot_binned(const rdg_opts *o, const gr_rd_result *r, int nb, const double *sum, const double *cnt)
+{
+    double h = o->h[0], w = h / nb, lo = INFINITY, hi = -INFINITY;
+    for (int k = 0; k < 2 * nb; k++)
+        if (cnt[k] > 0) { lo = fmin(lo, sum[k] / cnt[k]); hi = fmax(hi, sum[k] / cnt[k]); }
+    for (int side = 0; side < 2; side++)
+        for (int e = 0; e < 2; e++) {
+            double u = side ? (e ? h : 0) : (e ? 0 : -h);
+            double v = r->intercept[side] + r->slope[side] * u;
+            lo = fmin(lo, v); hi = fmax(hi, v);
+        }
+    frame f;
+    frame_fit(&f, -h, h, lo, hi);
+    gr_svg s;
+    int rc = gr_svg_open(&s, o->binned, f.W, f.H, "Regular RD plot");
+    if (rc) return rc;
+    char title[200];
+    snprintf(title, sizeof title, "Regular RD, d = %s km: bin means and local linear fits (%s kernel)", o->hname[0],
+             gr_rd_kernel_name(o->kernel));
+    char ylab[200];
+    snprintf(ylab, sizeof ylab, "%s%s", o->y, o->resid ? " (residualized)" : "");
+    draw_axes(&s, &f, title, "signed distance between i and k (km): control pair kj < 0 < partner pair ij", ylab);
+    gr_svg_line(&s, fx(&f, 0), f.T, fx(&f, 0), f.H - f.B, "#888888", 1.2, 1, "5 4");
+    for (int k = 0; k < 2 * nb; k++) {
+        if (!(cnt[k] > 0)) continue;
+        double xc = -h + (k + 0.5) * w;
+        char tip[96];
+        snprintf(tip, sizeof tip, "bin [%.1f, %.1f): mean %.4f, %.0f rows", -h + k * w, -h + (k + 1) * w, sum[k] / cnt[k], cnt[k]);
+        gr_svg_circle(&s, fx(&f, xc), fy(&f, sum[k] / cnt[k]), 4.5, k < nb ? "#1f77b4" : "#d62728", "white", 1, tip);
+    }
+    for (int side = 0; side < 2; side++) {
+        double a = side ? 0 : -h, b = side ? h : 0;
+        gr_svg_line(&s, fx(&f, a), fy(&f, r->intercept[side] + r->slope[side] * a), fx(&f, b),
+                    fy(&f, r->intercept[side] + r->slope[side] * b), side ? "#d62728" : "#1f77b4", 2.5, 1, NULL);
+    }
+    gr_svg_text(&s, f.W - f.R - 8, f.T + 18, 12, "end", "#333333", "estimate %.4f (SE %.4f)", r->estimate, r->std_error);
+    return gr_svg_close(&s, 1);
+}
+
+static int run_rdgrid(MPI_Comm comm, rdg_opts *o, int rank)
+{
+    resid_spec rs;
+    memset(&rs, 0, sizeof rs);
+    gr_expr *ye = NULL, *where = NULL;
+    int rc = GR_OK;
+    if (!strcmp(o->resid, "none")) o->resid = NULL;
+    else rc = resid_parse(o->resid, &rs);
+    if (!rc) rc = gr_expr_parse(o->y, "--y", &ye);
+    if (!rc && o->where) rc = gr_expr_parse(o->where, "--where", &where);
+    if (rc) { resid_free(&rs); gr_expr_free(ye); return rc; }
+    double hmax = 0;
+    for (int b = 0; b < o->nh; b++) hmax = fmax(hmax, o->h[b]);
+    char hmaxname[32];
+    snprintf(hmaxname, sizeof hmaxname, "%g", hmax);
+    gr_panel p;
+    if ((rc = gr_panel_open(comm, o->data, &p))) { resid_free(&rs); gr_expr_free(ye); gr_expr_free(where); return rc; }
+    dcols cs = {.p = &p};
+    rc = dcols_load_expr(&cs, ye, "--y");
+    if (!rc && where) rc = dcols_load_expr(&cs, where, "--where");
+    for (int d = 0; d < rs.ndim && !rc; d++)
+        for (int v = 0; v < rs.nvars[d] && !rc; v++) rc = dcols_load(&cs, rs.vars[d][v], "--residualize");
+    rc = gr_agree(comm, rc);
+    int64_t n = p.nrows;
+    double *y = gr_malloc((size_t)(n ? n : 1), sizeof *y), *keep = gr_malloc((size_t)(n ? n : 1), sizeof *keep);
+    for (int64_t i = 0; i < n; i++) keep[i] = 1;
+    if (!rc) rc = dcols_eval(&cs, ye, y);
+    if (!rc && where) rc = dcols_eval(&cs, where, keep);
+    for (int64_t i = 0; i < n; i++) keep[i] = isfinite(keep[i]) && keep[i] != 0 && isfinite(y[i]);
+    rc = gr_agree(comm, rc);
+    /* residualize on the fixed effects over all kept rows */
+    int fe_iter = 0, fe_conv = 1;
+    double *keys[MAX_FE] = {0};
+    for (int d = 0; d < rs.ndim && !rc; d++) {
+        keys[d] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
+        rc = fe_key(comm, &cs, rs.nvars[d], rs.vars[d], keys[d]);
+        for (int64_t i = 0; i < n; i++) if (!isfinite(keys[d][i])) keep[i] = 0;
+    }
+    rc = gr_agree(comm, rc);
+    if (!rc && rs.ndim > 0) {
+        int64_t nk = 0;
+        for (int64_t i = 0; i < n; i++) nk += keep[i] != 0;
+        double *kk[MAX_FE], *yc = gr_malloc((size_t)(nk ? nk : 1), sizeof *yc);
+        char *names[MAX_FE];
+        for (int d = 0; d < rs.ndim; d++) {
+            kk[d] = gr_malloc((size_t)(nk ? nk : 1), sizeof(double));
+            names[d] = rs.label[d];
+        }
+        int64_t q = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (keep[i] != 0) {
+                for (int d = 0; d < rs.ndim; d++) kk[d][q] = keys[d][i];
+                yc[q++] = y[i];
+            }
+        gr_fe fe;
+        memset(&fe, 0, sizeof fe);
+        rc = gr_fe_build(comm, rs.ndim, nk, kk, names, &fe);
+        rc = gr_agree(comm, rc);
+        if (!rc) rc = gr_agree(comm, gr_fe_demean(&fe, 1, &yc, 1e-9, 100000, &fe_iter, &fe_conv));
+        if (!rc) {
+            q = 0;
+            for (int64_t i = 0; i < n; i++) if (keep[i] != 0) y[i] = yc[q++];
+            if (!fe_conv && rank == 0) gr_warn("residualizing on %s did not converge in %d iterations", o->resid, fe_iter);
+        }
+        gr_fe_free(&fe);
+        for (int d = 0; d < rs.ndim; d++) free(kk[d]);
+        free(yc);
+    }
+    for (int d = 0; d < rs.ndim; d++) free(keys[d]);
+    pairside ps;
+    memset(&ps, 0, sizeof ps);
+    if (!rc) rc = pairside_build(comm, &p, keep, hmax, hmaxname, o->where, &ps);
+    gr_rd_result *res = gr_calloc((size_t)o->nh, sizeof *res);
+    double *sx = NULL, *sy = NULL, *scl = NULL;
+    int64_t *cid = NULL, N = 0, G = 0;
+    if (!rc) {
+        /* running-variable values of each pair (CSR) */
+        int64_t m = ps.m, *start = gr_calloc((size_t)m + 1, sizeof *start);
+        for (int64_t c = 0; c < ps.comp.n; c++) { start[ps.comp.control[c] + 1]++; start[ps.comp.treated[c] + 1]++; }
+        for (int64_t k = 0; k < m; k++) start[k + 1] += start[k];
+        int64_t *fill = gr_malloc((size_t)m, sizeof *fill);
+        double *xv = gr_malloc((size_t)(start[m] ? start[m] : 1), sizeof *xv);
+        memcpy(fill, start, (size_t)m * sizeof *fill);
+        for (int64_t c = 0; c < ps.comp.n; c++) {
+            xv[fill[ps.comp.control[c]]++] = -ps.comp.dist_km[c];
+            xv[fill[ps.comp.treated[c]]++] = ps.comp.dist_km[c];
+        }
+        for (int64_t i = 0; i < n; i++) if (keep[i] != 0) N += start[p.pair[i] + 1] - start[p.pair[i]];
+        sx = gr_malloc((size_t)(N ? N : 1), sizeof *sx); sy = gr_malloc((size_t)(N ? N : 1), sizeof *sy);
+        scl = gr_malloc((size_t)(N ? N : 1), sizeof *scl); cid = gr_malloc((size_t)(N ? N : 1), sizeof *cid);
+        int64_t q = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (keep[i] == 0) continue;
+            int32_t pr = p.pair[i];
+            for (int64_t r = start[pr]; r < start[pr + 1]; r++) { sx[q] = xv[r]; sy[q] = y[i]; scl[q] = pr; q++; }
+        }
+        free(start); free(fill); free(xv);
+        rc = gr_rd_dense_ids(comm, N, scl, cid, &G);
+        rc = gr_agree(comm, rc);
+        for (int b = 0; b < o->nh && !rc; b++) {
+            char where_b[64];
+            snprintf(where_b, sizeof where_b, "--bandwidth %s", o->hname[b]);
+            rc = gr_rd_estimate_mpi(comm, N, sy, sx, cid, G, 0.0, o->h[b], o->kernel, GR_RD_CLUSTER, where_b, &res[b]);
+        }
+    }
+    /* binned means at the first bandwidth (collective), then output on rank 0 */
+    if (!rc) {
+        int nb = o->bins;
+        double *bs = gr_calloc((size_t)(4 * nb), sizeof *bs), *bc = bs + 2 * nb, h = o->h[0], w = h / nb;
+        for (int64_t q = 0; q < N; q++) {
+            if (!(fabs(sx[q]) <= h)) continue;
+            int k = sx[q] < 0 ? (int)floor((sx[q] + h) / w) : nb + (int)floor(sx[q] / w);
+            if (sx[q] < 0 && k > nb - 1) k = nb - 1;
+            if (k < 0) k = 0;
+            if (k > 2 * nb - 1) k = 2 * nb - 1;
+            bs[k] += sy[q]; bc[k] += 1;
+        }
+        MPI_Allreduce(MPI_IN_PLACE, bs, 4 * nb, MPI_DOUBLE, MPI_SUM, comm);
+        int64_t Ntot = N;
+        MPI_Allreduce(MPI_IN_PLACE, &Ntot, 1, MPI_INT64_T, MPI_SUM, comm);
+        if (rank == 0) {
+            int64_t ntr = 0;
+            for (int64_t k = 0; k < ps.m; k++) ntr += ps.treated[k] && ps.has[k];
+            if (!gr_quiet) {
+                printf("Regular RD on city pairs: %s, %s kernel, SE clustered by pair, outcome %s%s%s%s\n", o->y,
+                       gr_rd_kernel_name(o->kernel), o->resid ? "residualized on " : "raw", o->resid ? o->resid : "",
+                       o->where ? ", where " : "", o->where ? o->where : "");
+                printf("%lld partner pairs in the sample; %lld with a neighbour within %s km; %lld comparisons; %lld stacked rows\n",
+                       (long long)ntr, (long long)count_distinct(ps.comp.n, ps.comp.treated, ps.m), hmaxname,
+                       (long long)ps.comp.n, (long long)Ntot);
+                printf("%10s %10s %10s %10s %10s %8s %9s %9s %9s %8s\n", "d (km)", "estimate", "std.err", "ci_low", "ci_high", "p",
+                       "N left", "N right", "clusters", "matches");
+                for (int b = 0; b < o->nh; b++) {
+                    int64_t nm = 0;
+                    for (int64_t c = 0; c < ps.comp.n; c++) nm += ps.comp.dist_km[c] <= o->h[b];
+                    const char *st = res[b].p_value < 0.01 ? "***" : res[b].p_value < 0.05 ? "**" : res[b].p_value < 0.1 ? "*" : "";
+                    printf("%10s %10.4f %10.4f %10.4f %10.4f %8.4f %9lld %9lld %9lld %8lld %s\n", o->hname[b], res[b].estimate,
+                           res[b].std_error, res[b].ci_low, res[b].ci_high, res[b].p_value, (long long)res[b].n_eff[0],
+                           (long long)res[b].n_eff[1], (long long)(res[b].n_clusters[0] + res[b].n_clusters[1]), (long long)nm, st);
+                }
+                printf("95%% intervals: normal approximation; N left/right: stacked rows with positive kernel weight.\n");
+            }
+            if (o->svg) rc = plot_coef(o, res);
+            if (!rc && o->binned) rc = plot_binned(o, &res[0], nb, bs, bc);
+            if (!rc && o->json) {
+                cJSON *root = cJSON_CreateObject();
+                cJSON_AddStringToObject(root, "y", o->y);
+                cJSON_AddStringToObject(root, "residualize", o->resid ? o->resid : "none");
+                cJSON_AddStringToObject(root, "kernel", gr_rd_kernel_name(o->kernel));
+                if (o->where) cJSON_AddStringToObject(root, "where", o->where);
+                cJSON_AddNumberToObject(root, "treated_pairs", (double)ntr);
+                cJSON_AddNumberToObject(root, "comparisons", (double)ps.comp.n);
+                cJSON_AddNumberToObject(root, "stacked_rows", (double)Ntot);
+                cJSON *arr = cJSON_AddArrayToObject(root, "results");
+                for (int b = 0; b < o->nh; b++) {
+                    cJSON *r = cJSON_CreateObject();
+                    cJSON_AddNumberToObject(r, "bandwidth_km", o->h[b]);
+                    cJSON_AddNumberToObject(r, "estimate", res[b].estimate);
+                    cJSON_AddNumberToObject(r, "std_error", res[b].std_error);
+                    cJSON_AddNumberToObject(r, "ci_low", res[b].ci_low);
+                    cJSON_AddNumberToObject(r, "ci_high", res[b].ci_high);
+                    cJSON_AddNumberToObject(r, "p_value", res[b].p_value);
+                    cJSON_AddNumberToObject(r, "n_left", (double)res[b].n_eff[0]);
+                    cJSON_AddNumberToObject(r, "n_right", (double)res[b].n_eff[1]);
+                    cJSON_AddNumberToObject(r, "clusters_left", (double)res[b].n_clusters[0]);
+                    cJSON_AddNumberToObject(r, "clusters_right", (double)res[b].n_clusters[1]);
+                    cJSON_AddItemToArray(arr, r);
+                }
+                cJSON_AddStringToObject(root, "data", o->data);
+                cJSON_AddStringToObject(root, "provenance", gr_provenance(comm));
+                rc = gr_write_json(o->json, root);
+                cJSON_Delete(root);
+            }
+        }
+        free(bs);
+        rc = gr_agree(comm, rc);
+    }
+    free(res); free(sx); free(sy); free(scl); free(cid); free(y); free(keep);
+    pairside_free(&ps);
+    dcols_free(&cs);
+    gr_panel_close(&p);
+    resid_free(&rs);
+    gr_expr_free(ye);
+    gr_expr_free(where);
+    return rc;
+}
+
+int cmd_rdgrid(int argc, char **argv, MPI_Comm comm)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    rdg_opts o;
+    int rc = parse_rdgrid(argc, argv, &o);
+    if (rc == -1) { if (rank == 0) fputs(rdgrid_usage, stdout); return 0; }
+    if ((rc = gr_agree(comm, rc))) return gr_report(rc);
+    return gr_report(gr_agree(comm, run_rdgrid(comm, &o, rank)));
+}
