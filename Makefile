@@ -4,7 +4,8 @@
 
 PKGS      = mpi hdf5-openmpi scalapack-openmpi lapacke openblas cmocka libcjson
 DEB_PKGS  = libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libscalapack-openmpi-dev \
-            libopenblas-dev liblapacke-dev libcmocka-dev libcjson-dev libgsl-dev pkg-config
+            libopenblas-dev liblapacke-dev libcmocka-dev libcjson-dev libgsl-dev pkg-config \
+            python3 python3-h5py
 CC        = mpicc
 VERSION   = 0.1.0
 GIT_HASH := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -55,7 +56,7 @@ build/tests/%: tests/%.c $(OBJ) | build/tests
 
 $(PANEL): | data
 	$(MAKE) --no-print-directory bin/gravrd
-	./bin/gravrd simulate --out $(PANEL) --seed 1
+	./bin/gravrd simulate --out $(PANEL) --seed 2
 
 run: deps
 	$(MAKE) --no-print-directory bin/gravrd $(PANEL)

@@ -83,7 +83,8 @@ typedef struct gr_sim_block {
     double *trade, *cat_denom;   /* nrows each, owned */
 } gr_sim_block;
 
-/* Local and deterministic: generate trade for the block's rows (24 bytes per row held). */
+/* Local and deterministic: generate trade and the category denominators for the block's rows
+ * (16 bytes per row held until gr_sim_block_free). */
 void gr_sim_block_init(const gr_sim_world *w, int exp_begin, int exp_end, gr_sim_block *b);
 void gr_sim_block_free(gr_sim_block *b);
 /* Fill out[nrows] with panel column `name` (one of gr_sim_panel_columns; integer columns as
