@@ -212,71 +212,110 @@ int gr_fe_nested_in(const gr_fe *fe, const int32_t *cl, int64_t ncl, int *nested
 }
 
 /* ---- the sweep ----
- * All columns are swept together: residuals are stored row-interleaved (E[i*p + c]) so that one
- * read of a row's level id serves every column, and group sums travel in one Allreduce. */
+ * All columns are swept together: residuals are stored row-interleaved (E[i*p + c]) so that one read
+ * of a row's level id serves every column, and group sums travel in one Allreduce.
+ * Changes to the coefficients are applied to E lazily: with R(alpha) = V - sum_k alpha_k[id_k] the
+ * true residual, the invariant is R(alpha) = E - sum_k P_k[id_k] for the pending changes P (zero for
+ * dimensions not pending), and the next pass over the rows applies them while it sums. This makes one
+ * pass per dimension per sweep, and the Irons-Tuck extrapolation costs no pass of its own. */
 
 typedef struct {
     const gr_fe *fe;
     int p;                /* columns swept together */
     int64_t off[16 + 1];  /* offset (in levels) of dimension k's coefficients in the stacked vector */
     double *sum;          /* group sums scratch: max levels x p */
-    int pending;          /* dimension whose change is not yet subtracted from E, or -1 */
-    double *pend_delta;   /* that change, levels x p */
+    double *P;            /* pending changes, stacked like alpha (levels x p per dimension) */
+    int pending[16];      /* dimensions with a non-zero pending change */
+    int npending;
     int nranks;
 } sweep_ctx;
 
-/* Group sums of E over dimension k into ctx->sum, first subtracting the pending change. */
-static void sums_pass(sweep_ctx *s, int k, double *restrict E)
+/* The pass kernel for one pending dimension (the common case inside a sweep), specialised on the
+ * number of columns so the inner loops unroll. */
+#define SUMS_KERNEL(NC)                                                                              \
+    static void sums_kernel_##NC(int64_t n, const int32_t *restrict idk, const int32_t *restrict idp, \
+                                 const double *restrict d, double *restrict E, double *restrict sum)  \
+    {                                                                                                \
+        if (idp) {                                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                        \
+                double *restrict e = E + i * NC;                                                     \
+                const double *restrict dg = d + (int64_t)idp[i] * NC;                                \
+                double *restrict sg = sum + (int64_t)idk[i] * NC;                                    \
+                for (int c = 0; c < NC; c++) { e[c] -= dg[c]; sg[c] += e[c]; }                       \
+            }                                                                                        \
+        } else {                                                                                     \
+            for (int64_t i = 0; i < n; i++) {                                                        \
+                const double *restrict e = E + i * NC;                                               \
+                double *restrict sg = sum + (int64_t)idk[i] * NC;                                    \
+                for (int c = 0; c < NC; c++) sg[c] += e[c];                                          \
+            }                                                                                        \
+        }                                                                                            \
+    }
+SUMS_KERNEL(1)
+SUMS_KERNEL(2)
+SUMS_KERNEL(3)
+SUMS_KERNEL(4)
+
+/* Apply the pending changes to E and, if k >= 0, add each row to the sums of its level in
+ * dimension k (weighted by fe->w if set). Afterwards nothing is pending. */
+static void row_pass(sweep_ctx *s, int k, double *restrict E)
 {
     const gr_fe *fe = s->fe;
     const int p = s->p;
-    const int32_t *restrict idk = fe->id[k];
-    const double *restrict w = fe->w;
-    double *restrict sum = s->sum;
-    memset(sum, 0, (size_t)fe->nlevels[k] * p * sizeof *sum);
     const int64_t n = fe->n;
-    const int32_t *restrict idp = s->pending >= 0 ? fe->id[s->pending] : NULL;
-    const double *restrict d = s->pend_delta;
-    if (p == 1 && !w) {
-        if (idp) for (int64_t i = 0; i < n; i++) { E[i] -= d[idp[i]]; sum[idk[i]] += E[i]; }
-        else for (int64_t i = 0; i < n; i++) sum[idk[i]] += E[i];
+    double *restrict sum = s->sum;
+    if (k >= 0) memset(sum, 0, (size_t)fe->nlevels[k] * p * sizeof *sum);
+    const int32_t *restrict idk = k >= 0 ? fe->id[k] : NULL;
+    if (k >= 0 && !fe->w && p <= 4 && s->npending <= 1) {
+        const int q = s->npending ? s->pending[0] : -1;
+        const int32_t *idp = q >= 0 ? fe->id[q] : NULL;
+        const double *d = q >= 0 ? s->P + s->off[q] * p : NULL;
+        switch (p) {
+        case 1: sums_kernel_1(n, idk, idp, d, E, sum); break;
+        case 2: sums_kernel_2(n, idk, idp, d, E, sum); break;
+        case 3: sums_kernel_3(n, idk, idp, d, E, sum); break;
+        default: sums_kernel_4(n, idk, idp, d, E, sum); break;
+        }
     } else {
+        const int np = s->npending;
+        const int32_t *ids[16];
+        const double *ds[16];
+        for (int j = 0; j < np; j++) {
+            ids[j] = fe->id[s->pending[j]];
+            ds[j] = s->P + s->off[s->pending[j]] * p;
+        }
+        const double *restrict w = fe->w;
         for (int64_t i = 0; i < n; i++) {
             double *restrict e = E + i * p;
-            double *restrict sg = sum + (int64_t)idk[i] * p;
-            double wi = w ? w[i] : 1.0;
-            if (idp) {
-                const double *restrict dg = d + (int64_t)idp[i] * p;
-                for (int c = 0; c < p; c++) { e[c] -= dg[c]; sg[c] += wi * e[c]; }
-            } else {
+            for (int j = 0; j < np; j++) {
+                const double *restrict dg = ds[j] + (int64_t)ids[j][i] * p;
+                for (int c = 0; c < p; c++) e[c] -= dg[c];
+            }
+            if (idk) {
+                double *restrict sg = sum + (int64_t)idk[i] * p;
+                double wi = w ? w[i] : 1.0;
                 for (int c = 0; c < p; c++) sg[c] += wi * e[c];
             }
         }
     }
-    if (!fe->local_only[k] && s->nranks > 1)
+    for (int j = 0; j < s->npending; j++) {
+        int q = s->pending[j];
+        memset(s->P + s->off[q] * p, 0, (size_t)fe->nlevels[q] * p * sizeof(double));
+    }
+    s->npending = 0;
+    if (k >= 0 && !fe->local_only[k] && s->nranks > 1)
         MPI_Allreduce(MPI_IN_PLACE, sum, (int)(fe->nlevels[k] * p), MPI_DOUBLE, MPI_SUM, fe->comm);
 }
 
-static void flush_pending(sweep_ctx *s, double *restrict E)
-{
-    if (s->pending < 0) return;
-    const int p = s->p;
-    const int32_t *restrict idp = s->fe->id[s->pending];
-    const double *restrict d = s->pend_delta;
-    for (int64_t i = 0; i < s->fe->n; i++)
-        for (int c = 0; c < p; c++) E[i * p + c] -= d[(int64_t)idp[i] * p + c];
-    s->pending = -1;
-}
-
-/* One Gauss-Seidel sweep over all dimensions: alpha (stacked, levels x p) updated in place, E kept
- * consistent lazily (the last dimension's change stays pending). */
+/* One Gauss-Seidel sweep over all dimensions: alpha (stacked, levels x p) updated in place; each
+ * dimension's change becomes pending for the next pass. */
 static void sweep(sweep_ctx *s, double *alpha, double *E)
 {
     const gr_fe *fe = s->fe;
     const int p = s->p;
     for (int k = 0; k < fe->nfe; k++) {
-        sums_pass(s, k, E);
-        double *a = alpha + s->off[k] * p, *d = s->pend_delta;
+        row_pass(s, k, E);
+        double *a = alpha + s->off[k] * p, *d = s->P + s->off[k] * p;
         const double *cnt = fe->count[k];
         for (int64_t g = 0; g < fe->nlevels[k]; g++) {
             double inv = cnt[g] > 0 ? 1.0 / cnt[g] : 0.0;
@@ -285,23 +324,9 @@ static void sweep(sweep_ctx *s, double *alpha, double *E)
                 a[g * p + c] += d[g * p + c];
             }
         }
-        s->pending = k;
+        s->pending[0] = k;
+        s->npending = 1;
     }
-}
-
-/* E = V - sum_k alpha_k[id_k] */
-static void rebuild_residual(sweep_ctx *s, const double *restrict V, const double *alpha, double *restrict E)
-{
-    const gr_fe *fe = s->fe;
-    const int p = s->p;
-    memcpy(E, V, (size_t)fe->n * p * sizeof *E);
-    for (int k = 0; k < fe->nfe; k++) {
-        const int32_t *restrict id = fe->id[k];
-        const double *restrict a = alpha + s->off[k] * p;
-        for (int64_t i = 0; i < fe->n; i++)
-            for (int c = 0; c < p; c++) E[i * p + c] -= a[(int64_t)id[i] * p + c];
-    }
-    s->pending = -1;
 }
 
 /* Per column c: ab[c] = <GGX-GX, d2X>, bb[c] = <d2X, d2X> with d2X = GGX - 2GX + X, and the largest
@@ -345,7 +370,7 @@ int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxi
     if (fe->nfe > 16) return gr_fail(GR_EINPUT, "fixed effects", "at most 16 dimensions");
     const int p = ncols;
     const int64_t n = fe->n;
-    sweep_ctx s = {.fe = fe, .p = p, .pending = -1};
+    sweep_ctx s = {.fe = fe, .p = p};
     MPI_Comm_size(fe->comm, &s.nranks);
     int64_t maxL = 1;
     s.off[0] = 0;
@@ -355,23 +380,20 @@ int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxi
     }
     int64_t L = s.off[fe->nfe] * p;
     s.sum = gr_malloc((size_t)(maxL * p), sizeof(double));
-    s.pend_delta = gr_malloc((size_t)(maxL * p), sizeof(double));
+    s.P = gr_calloc((size_t)(L ? L : 1), sizeof(double));
     double *X = gr_calloc((size_t)L, sizeof *X), *GX = gr_malloc((size_t)L, sizeof *GX),
            *GGX = gr_malloc((size_t)L, sizeof *GGX), *ab = gr_malloc((size_t)p, sizeof *ab),
            *bb = gr_malloc((size_t)p, sizeof *bb);
     double *E = gr_malloc((size_t)(n ? n : 1) * p, sizeof *E);
-    for (int64_t i = 0; i < n; i++)
-        for (int c = 0; c < p; c++) E[i * p + c] = cols[c][i];
-    double *V = NULL;
+    for (int c = 0; c < p; c++) {
+        const double *restrict v = cols[c];
+        for (int64_t i = 0; i < n; i++) E[i * p + c] = v[i];
+    }
     int it = 0, done = 0;
     if (fe->nfe == 1) {
         sweep(&s, X, E);  /* one dimension: one sweep is exact */
-        flush_pending(&s, E);
         it = 1;
         done = 1;
-    } else {
-        V = gr_malloc((size_t)(n ? n : 1) * p, sizeof *V);
-        memcpy(V, E, (size_t)n * p * sizeof *V);
     }
     while (!done && it < maxiter) {
         memcpy(GX, X, (size_t)L * sizeof *X);
@@ -380,26 +402,28 @@ int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxi
         sweep(&s, GGX, E);
         it++;
         if (reduce_stats(&s, X, GX, GGX, ab, bb) < tol) {
-            flush_pending(&s, E);
             done = 1;
             break;
         }
-        /* Irons-Tuck extrapolation, one coefficient per column */
+        /* Irons-Tuck extrapolation, one coefficient per column; the move from GGX to the new X is
+         * added to the pending changes of every dimension (applied by the next pass) */
         for (int64_t j = 0; j < L; j++) {
             int c = (int)(j % p);
             double coef = bb[c] > 0 ? ab[c] / bb[c] : 0.0;
             X[j] = GGX[j] - coef * (GGX[j] - GX[j]);
+            s.P[j] += X[j] - GGX[j];
         }
-        rebuild_residual(&s, V, X, E);
+        s.npending = fe->nfe;
+        for (int k = 0; k < fe->nfe; k++) s.pending[k] = k;
     }
-    if (!done) {
-        flush_pending(&s, E);
-        *converged = 0;
-    }
+    row_pass(&s, -1, E);  /* apply what is still pending */
+    if (!done) *converged = 0;
     *iterations = it;
-    for (int64_t i = 0; i < n; i++)
-        for (int c = 0; c < p; c++) cols[c][i] = E[i * p + c];
-    free(E); free(V); free(X); free(GX); free(GGX); free(ab); free(bb); free(s.sum); free(s.pend_delta);
+    for (int c = 0; c < p; c++) {
+        double *restrict v = cols[c];
+        for (int64_t i = 0; i < n; i++) v[i] = E[i * p + c];
+    }
+    free(E); free(X); free(GX); free(GGX); free(ab); free(bb); free(s.sum); free(s.P);
     return GR_OK;
 }
 
