@@ -5,8 +5,11 @@
 #define GR_FE_H
 #include "gr.h"
 
+typedef enum { GR_FE_CG = 0, GR_FE_IRONS_TUCK = 1 } gr_fe_method;
+
 typedef struct gr_fe {
     MPI_Comm comm;
+    gr_fe_method method;  /* how gr_fe_demean solves (set after gr_fe_build; default GR_FE_CG) */
     int nfe;            /* number of fixed-effect dimensions */
     int64_t n;          /* local rows */
     int32_t **id;       /* id[k][i]: global dense level of local row i in dimension k */
@@ -35,9 +38,12 @@ int gr_combine_keys(MPI_Comm comm, int nparts, int64_t n, double *const *parts, 
 int gr_fe_singletons(const gr_fe *fe, unsigned char *keep, int64_t *nremoved);
 
 /* Collective. Replace each column cols[c][0..n) by its residual from projecting on all fixed
- * effects (the within transformation). Stops when the largest change of any fixed-effect
- * coefficient in an accelerated step is below tol, or after maxiter iterations (then *converged = 0).
- * *iterations gets the largest iteration count over the columns. */
+ * effects (the within transformation), all columns in one pass per iteration.
+ * GR_FE_CG: conjugate gradient on the normal equations D'D alpha = D'v, preconditioned by the level
+ * counts; stops when the preconditioned residual norm, relative to that of D'v, is below tol.
+ * GR_FE_IRONS_TUCK: Gauss-Seidel sweeps with Irons-Tuck extrapolation (fixest's scheme); stops when
+ * the largest relative change of a coefficient is below tol.
+ * Either way, after maxiter iterations *converged = 0. *iterations gets the iteration count. */
 int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
                  int *converged);
 

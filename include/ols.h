@@ -10,6 +10,7 @@
 typedef struct gr_fit_opts {
     double fe_tol;          /* convergence tolerance on fixed-effect coefficients (fixest: 1e-6) */
     int fe_maxiter;         /* iteration cap (fixest: 10000) */
+    gr_fe_method fe_method; /* conjugate gradient (default) or Irons-Tuck sweeps */
     int rm_singletons;      /* remove singleton groups iteratively (reghdfe's default; fixest's fixef.rm) */
     gr_solver solver;
     double collin_tol;      /* fixest collin.tol: 1e-10 */

@@ -33,6 +33,8 @@ static const char usage_text[] =
     "  --drop-singletons    the same as --fixef-rm singleton (reghdfe's default)\n"
     "  --fe-tol X           demeaning tolerance (default 1e-6)\n"
     "  --fe-maxiter N       demeaning iteration cap (default 10000)\n"
+    "  --fe-method M        cg (default: conjugate gradient on the normal equations) | irons-tuck\n"
+    "                       (Gauss-Seidel sweeps with Irons-Tuck acceleration, fixest's scheme)\n"
     "  --solver S           cholesky (default: distributed Cholesky of X'X) | qr (distributed QR of X)\n"
     "  --ssc S              fixest (default) | reghdfe small-sample conventions\n"
     "  --collin-tol X       collinearity tolerance (default 1e-10)\n"
@@ -175,7 +177,8 @@ static int parse_options(int argc, char **argv, est_opts *o, int rank)
         {"where", required_argument, 0, 'w'}, {"split", required_argument, 0, 's'},
         {"fsplit", required_argument, 0, 'S'}, {"json", required_argument, 0, 'j'},
         {"fe-tol", required_argument, 0, 't'}, {"fe-maxiter", required_argument, 0, 'm'},
-        {"fixef-rm", required_argument, 0, 'r'}, {"drop-singletons", no_argument, 0, 'D'}, {"solver", required_argument, 0, 'L'},
+        {"fixef-rm", required_argument, 0, 'r'}, {"drop-singletons", no_argument, 0, 'D'},
+        {"fe-method", required_argument, 0, 'M'}, {"solver", required_argument, 0, 'L'},
         {"ssc", required_argument, 0, 'C'}, {"collin-tol", required_argument, 0, 'T'},
         {"title", required_argument, 0, 'i'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
@@ -222,6 +225,11 @@ static int parse_options(int argc, char **argv, est_opts *o, int rank)
             else return gr_fail(GR_EUSAGE, "--fixef-rm", "expected singleton or none, got '%s'", optarg);
             break;
         case 'D': o->fit.rm_singletons = 1; break;
+        case 'M':
+            if (!strcmp(optarg, "cg")) o->fit.fe_method = GR_FE_CG;
+            else if (!strcmp(optarg, "irons-tuck") || !strcmp(optarg, "it")) o->fit.fe_method = GR_FE_IRONS_TUCK;
+            else return gr_fail(GR_EUSAGE, "--fe-method", "expected cg or irons-tuck, got '%s'", optarg);
+            break;
         case 'L':
             if (!strcmp(optarg, "cholesky") || !strcmp(optarg, "chol")) o->fit.solver = GR_SOLVER_CHOL;
             else if (!strcmp(optarg, "qr")) o->fit.solver = GR_SOLVER_QR;

@@ -241,13 +241,13 @@ typedef struct {
                 double *restrict e = E + i * NC;                                                     \
                 const double *restrict dg = d + (int64_t)idp[i] * NC;                                \
                 double *restrict sg = sum + (int64_t)idk[i] * NC;                                    \
-                for (int c = 0; c < NC; c++) { e[c] -= dg[c]; sg[c] += e[c]; }                       \
+                _Pragma("GCC unroll 4") for (int c = 0; c < NC; c++) { e[c] -= dg[c]; sg[c] += e[c]; } \
             }                                                                                        \
         } else {                                                                                     \
             for (int64_t i = 0; i < n; i++) {                                                        \
                 const double *restrict e = E + i * NC;                                               \
                 double *restrict sg = sum + (int64_t)idk[i] * NC;                                    \
-                for (int c = 0; c < NC; c++) sg[c] += e[c];                                          \
+                _Pragma("GCC unroll 4") for (int c = 0; c < NC; c++) sg[c] += e[c];                 \
             }                                                                                        \
         }                                                                                            \
     }
@@ -361,8 +361,8 @@ static double reduce_stats(sweep_ctx *s, const double *X, const double *GX, cons
     return diff;
 }
 
-int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
-                 int *converged)
+static int demean_irons_tuck(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
+                             int *converged)
 {
     *iterations = 0;
     *converged = 1;
@@ -425,6 +425,212 @@ int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxi
     }
     free(E); free(X); free(GX); free(GGX); free(ab); free(bb); free(s.sum); free(s.P);
     return GR_OK;
+}
+
+/* ---- conjugate gradient ----
+ * The normal equations of v on the dummies of all dimensions, D'D alpha = D'v, are symmetric positive
+ * semi-definite and consistent; CG preconditioned by diag(D'D) (the level counts) solves them. The
+ * product D'D x needs one pass over the level ids (no row data): t_i = sum_k x_k[id_k(i)], then t_i is
+ * added to the sums of each of the row's levels. Sums of dimensions shared across ranks are combined
+ * in one Allreduce per iteration. */
+
+/* The product kernel, specialised on the number of dimensions KK and columns PP so that the loops
+ * unroll: t = sum_k x_k[id_k(i)], then q_k[id_k(i)] += t for every k. */
+#define NP_KERNEL(KK, PP)                                                                             \
+    static void np_kernel_##KK##_##PP(int64_t n, int32_t *const *id, const double *const *xk,         \
+                                      double *const *qk)                                             \
+    {                                                                                                 \
+        for (int64_t i = 0; i < n; i++) {                                                             \
+            double t[PP];                                                                             \
+            int64_t g[KK];                                                                            \
+            _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++) g[k] = (int64_t)id[k][i] * PP;       \
+            _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) t[c] = xk[0][g[0] + c];              \
+            _Pragma("GCC unroll 4") for (int k = 1; k < KK; k++)                                      \
+                _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) t[c] += xk[k][g[k] + c];         \
+            _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++)                                      \
+                _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) qk[k][g[k] + c] += t[c];         \
+        }                                                                                             \
+    }
+#define NP_KERNELS(KK) NP_KERNEL(KK, 1) NP_KERNEL(KK, 2) NP_KERNEL(KK, 3) NP_KERNEL(KK, 4)
+NP_KERNELS(2)
+NP_KERNELS(3)
+NP_KERNELS(4)
+typedef void (*np_kernel_fn)(int64_t, int32_t *const *, const double *const *, double *const *);
+static const np_kernel_fn np_kernels[3][4] = {
+    {np_kernel_2_1, np_kernel_2_2, np_kernel_2_3, np_kernel_2_4},
+    {np_kernel_3_1, np_kernel_3_2, np_kernel_3_3, np_kernel_3_4},
+    {np_kernel_4_1, np_kernel_4_2, np_kernel_4_3, np_kernel_4_4},
+};
+
+/* q = D'W D x for all p columns (stacked level vectors). */
+static void normal_product(const gr_fe *fe, const int64_t *off, int p, const double *x, double *q, int nranks,
+                           double *packbuf)
+{
+    const int K = fe->nfe;
+    const int64_t n = fe->n;
+    memset(q, 0, (size_t)(off[K] * p) * sizeof *q);
+    const double *restrict w = fe->w;
+    if (!w && K >= 2 && K <= 4 && p <= 4) {
+        const double *xk[4];
+        double *qk[4];
+        for (int k = 0; k < K; k++) { xk[k] = x + off[k] * p; qk[k] = q + off[k] * p; }
+        np_kernels[K - 2][p - 1](n, fe->id, xk, qk);
+    } else {
+        double t[64];
+        for (int64_t i = 0; i < n; i++) {
+            for (int c = 0; c < p; c++) t[c] = 0;
+            for (int k = 0; k < K; k++) {
+                const double *xg = x + (off[k] + fe->id[k][i]) * p;
+                for (int c = 0; c < p; c++) t[c] += xg[c];
+            }
+            if (w) for (int c = 0; c < p; c++) t[c] *= w[i];
+            for (int k = 0; k < K; k++) {
+                double *qg = q + (off[k] + fe->id[k][i]) * p;
+                for (int c = 0; c < p; c++) qg[c] += t[c];
+            }
+        }
+    }
+    if (nranks > 1) {
+        /* one Allreduce for the dimensions that are shared across ranks */
+        int64_t m = 0;
+        for (int k = 0; k < K; k++)
+            if (!fe->local_only[k]) {
+                memcpy(packbuf + m, q + off[k] * p, (size_t)(fe->nlevels[k] * p) * sizeof *q);
+                m += fe->nlevels[k] * p;
+            }
+        if (m > 0) {
+            MPI_Allreduce(MPI_IN_PLACE, packbuf, (int)m, MPI_DOUBLE, MPI_SUM, fe->comm);
+            m = 0;
+            for (int k = 0; k < K; k++)
+                if (!fe->local_only[k]) {
+                    memcpy(q + off[k] * p, packbuf + m, (size_t)(fe->nlevels[k] * p) * sizeof *q);
+                    m += fe->nlevels[k] * p;
+                }
+        }
+    }
+}
+
+/* Per-column inner products <a, b> over the stacked level vectors, summed across ranks where the
+ * entries live on one rank each (local-only dimensions), identical elsewhere. */
+static void level_dots(const gr_fe *fe, const int64_t *off, int p, int nranks, int npairs, const double *const *a,
+                       const double *const *b, double *out /* npairs x p */)
+{
+    double loc[256], rep[256];
+    for (int j = 0; j < npairs * p; j++) loc[j] = rep[j] = 0;
+    for (int k = 0; k < fe->nfe; k++) {
+        double *dst = (fe->local_only[k] && nranks > 1) ? loc : rep;
+        for (int pr = 0; pr < npairs; pr++) {
+            const double *x = a[pr], *y = b[pr];
+            for (int64_t j = off[k] * p; j < off[k + 1] * p; j++) dst[pr * p + (int)(j % p)] += x[j] * y[j];
+        }
+    }
+    if (nranks > 1) MPI_Allreduce(MPI_IN_PLACE, loc, npairs * p, MPI_DOUBLE, MPI_SUM, fe->comm);
+    for (int j = 0; j < npairs * p; j++) out[j] = rep[j] + loc[j];
+}
+
+static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
+                     int *converged)
+{
+    const int K = fe->nfe, p = ncols;
+    const int64_t n = fe->n;
+    int nranks;
+    MPI_Comm_size(fe->comm, &nranks);
+    if (p > 64) return gr_fail(GR_EINPUT, "fixed effects", "at most 64 columns per demeaning pass");
+    int64_t off[17];
+    off[0] = 0;
+    for (int k = 0; k < K; k++) off[k + 1] = off[k] + fe->nlevels[k];
+    const int64_t L = off[K] * p;
+    double *x = gr_calloc((size_t)L, sizeof *x), *r = gr_malloc((size_t)L, sizeof *r),
+           *z = gr_malloc((size_t)L, sizeof *z), *d = gr_malloc((size_t)L, sizeof *d),
+           *q = gr_malloc((size_t)L, sizeof *q), *minv = gr_malloc((size_t)L, sizeof *minv),
+           *pack = gr_malloc((size_t)L, sizeof *pack);
+    for (int k = 0; k < K; k++)
+        for (int64_t g = 0; g < fe->nlevels[k]; g++)
+            for (int c = 0; c < p; c++) minv[(off[k] + g) * p + c] = fe->count[k][g] > 0 ? 1.0 / fe->count[k][g] : 0.0;
+    /* r = D'W v: the group sums of every column */
+    memset(r, 0, (size_t)L * sizeof *r);
+    for (int k = 0; k < K; k++) {
+        const int32_t *restrict id = fe->id[k];
+        for (int c = 0; c < p; c++) {
+            const double *restrict v = cols[c];
+            double *restrict rg = r + off[k] * p + c;
+            if (fe->w) for (int64_t i = 0; i < n; i++) rg[(int64_t)id[i] * p] += fe->w[i] * v[i];
+            else for (int64_t i = 0; i < n; i++) rg[(int64_t)id[i] * p] += v[i];
+        }
+    }
+    if (nranks > 1) {
+        for (int k = 0; k < K; k++)
+            if (!fe->local_only[k])
+                MPI_Allreduce(MPI_IN_PLACE, r + off[k] * p, (int)(fe->nlevels[k] * p), MPI_DOUBLE, MPI_SUM, fe->comm);
+    }
+    for (int64_t j = 0; j < L; j++) z[j] = minv[j] * r[j];
+    memcpy(d, z, (size_t)L * sizeof *d);
+    double rz[64], rz0[64], pq[64], tmp[128];
+    const double *A1[1] = {r}, *B1[1] = {z};
+    level_dots(fe, off, p, nranks, 1, A1, B1, rz);
+    for (int c = 0; c < p; c++) rz0[c] = rz[c];
+    int it = 0, done = 0;
+    int *active = gr_malloc((size_t)p, sizeof *active);
+    for (int c = 0; c < p; c++) active[c] = rz0[c] > 0;
+    /* stop when the preconditioned residual norm relative to that of D'v is below max(tol^2, 1e-13):
+     * CG's residual falls fast, and this keeps the default tolerance (1e-6) as accurate as the
+     * sweeps' coefficient criterion */
+    double thr = tol * tol > 1e-13 ? tol * tol : 1e-13;
+    for (;;) {
+        int any = 0;
+        for (int c = 0; c < p; c++) {
+            if (active[c] && rz[c] <= thr * thr * rz0[c]) active[c] = 0;
+            any |= active[c];
+        }
+        if (!any) { done = 1; break; }
+        if (it >= maxiter) break;
+        normal_product(fe, off, p, d, q, nranks, pack);
+        const double *A2[1] = {d}, *B2[1] = {q};
+        level_dots(fe, off, p, nranks, 1, A2, B2, pq);
+        double alpha_c[64];
+        for (int c = 0; c < p; c++) alpha_c[c] = (active[c] && pq[c] > 0) ? rz[c] / pq[c] : 0.0;
+        for (int64_t j = 0; j < L; j++) {
+            int c = (int)(j % p);
+            x[j] += alpha_c[c] * d[j];
+            r[j] -= alpha_c[c] * q[j];
+            z[j] = minv[j] * r[j];
+        }
+        double rznew[64];
+        level_dots(fe, off, p, nranks, 1, A1, B1, rznew);
+        for (int64_t j = 0; j < L; j++) {
+            int c = (int)(j % p);
+            double beta = (active[c] && rz[c] > 0) ? rznew[c] / rz[c] : 0.0;
+            d[j] = z[j] + beta * d[j];
+        }
+        for (int c = 0; c < p; c++) rz[c] = active[c] ? rznew[c] : rz[c];
+        it++;
+    }
+    (void)tmp;
+    /* e = v - D x */
+    for (int c = 0; c < p; c++) {
+        double *restrict v = cols[c];
+        for (int k = 0; k < K; k++) {
+            const int32_t *restrict id = fe->id[k];
+            const double *restrict xg = x + off[k] * p + c;
+            for (int64_t i = 0; i < n; i++) v[i] -= xg[(int64_t)id[i] * p];
+        }
+    }
+    *iterations = it;
+    *converged = done;
+    free(x); free(r); free(z); free(d); free(q); free(minv); free(pack); free(active);
+    return GR_OK;
+}
+
+int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
+                 int *converged)
+{
+    *iterations = 0;
+    *converged = 1;
+    if (fe->nfe == 0 || ncols == 0) return GR_OK;
+    if (fe->nfe > 16) return gr_fail(GR_EINPUT, "fixed effects", "at most 16 dimensions");
+    if (fe->method == GR_FE_IRONS_TUCK || fe->nfe == 1)
+        return demean_irons_tuck(fe, ncols, cols, tol, maxiter, iterations, converged);
+    return demean_cg(fe, ncols, cols, tol, maxiter, iterations, converged);
 }
 
 void gr_fe_free(gr_fe *fe)

@@ -87,6 +87,7 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
         }
         gr_fe_free(&fe);
         rc = gr_fe_build(comm, s->nfe, n, fk, s->fename, &fe);
+        fe.method = o->fe_method;
         if (rc || !o->rm_singletons || s->nfe == 0) break;
         unsigned char *k2 = gr_malloc((size_t)(n ? n : 1), 1);
         memset(k2, 1, (size_t)n);
@@ -210,6 +211,11 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
                 if (keepx[j]) { keepx[j] = 0; nkept--; }
             }
         }
+    if (rank == 0)
+        for (int j = 0; j < kx; j++)
+            if (!keepx[j])
+                gr_warn("%s: regressor '%s' removed: %s", s->label ? s->label : "sample", xlab[j],
+                        absorbed[j] ? "constant or absorbed by the fixed effects" : "collinear with earlier regressors");
     if (!rc && nkept == 0 && kx > 0)
         rc = gr_fail(GR_EINPUT, "formula", "every regressor is constant, collinear or absorbed by the fixed effects "
                      "(%s%s)", xlab[0], kx > 1 ? ", ..." : "");
@@ -374,6 +380,9 @@ int gr_ols_run(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, gr_resul
         if (group[j] != j) continue;
         int *ys = gr_malloc((size_t)s->ny, sizeof *ys), nys = 0;
         for (int l = j; l < s->ny; l++) if (group[l] == j) ys[nys++] = l;
+        if (rank == 0 && res[j].n_missing > 0)
+            gr_warn("%s: %lld rows with missing values removed (NA in the data, or NaN from e.g. log of a negative "
+                    "number)", res[j].sample_label, (long long)res[j].n_missing);
         if (rank == 0 && res[j].n_nonfinite > 0)
             gr_warn("%s: %lld rows with non-finite values (e.g. log of 0) removed", res[j].sample_label,
                     (long long)res[j].n_nonfinite);
