@@ -451,15 +451,47 @@ static int demean_irons_tuck(const gr_fe *fe, int ncols, double **cols, double t
                 _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) qk[k][g[k] + c] += t[c];         \
         }                                                                                             \
     }
-#define NP_KERNELS(KK) NP_KERNEL(KK, 1) NP_KERNEL(KK, 2) NP_KERNEL(KK, 3) NP_KERNEL(KK, 4)
+#define NP_KERNELS(KK) NP_KERNEL(KK, 1) NP_KERNEL(KK, 2) NP_KERNEL(KK, 3)
 NP_KERNELS(2)
 NP_KERNELS(3)
 NP_KERNELS(4)
+/* Four columns per level (three are padded to four): two SSE2 vectors per level, always available on
+ * x86-64, instead of four scalar chains. */
+typedef double v2d __attribute__((vector_size(16)));
+#define NP_KERNEL_V4(KK)                                                                              \
+    static void np_kernel_v_##KK(int64_t n, int32_t *const *id, const double *const *xk,              \
+                                 double *const *qk)                                                   \
+    {                                                                                                 \
+        const v2d *x[KK];                                                                             \
+        v2d *q[KK];                                                                                   \
+        for (int k = 0; k < KK; k++) { x[k] = (const v2d *)xk[k]; q[k] = (v2d *)qk[k]; }              \
+        /* rows come in runs of one level (a province pair, a pair): sums of a run stay in registers  \
+         * and go to memory when the level changes, which breaks the store-to-load chain */           \
+        int64_t cur[KK];                                                                              \
+        v2d acc_a[KK], acc_b[KK];                                                                     \
+        for (int k = 0; k < KK; k++) { cur[k] = n > 0 ? (int64_t)id[k][0] * 2 : 0; acc_a[k] = acc_b[k] = (v2d){0, 0}; } \
+        for (int64_t i = 0; i < n; i++) {                                                             \
+            int64_t g[KK];                                                                            \
+            _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++) g[k] = (int64_t)id[k][i] * 2;        \
+            v2d a = x[0][g[0]], b = x[0][g[0] + 1];                                                   \
+            _Pragma("GCC unroll 4") for (int k = 1; k < KK; k++) { a += x[k][g[k]]; b += x[k][g[k] + 1]; } \
+            _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++) {                                    \
+                if (g[k] != cur[k]) {                                                                 \
+                    q[k][cur[k]] += acc_a[k]; q[k][cur[k] + 1] += acc_b[k];                           \
+                    cur[k] = g[k]; acc_a[k] = a; acc_b[k] = b;                                        \
+                } else { acc_a[k] += a; acc_b[k] += b; }                                              \
+            }                                                                                         \
+        }                                                                                             \
+        for (int k = 0; k < KK && n > 0; k++) { q[k][cur[k]] += acc_a[k]; q[k][cur[k] + 1] += acc_b[k]; } \
+    }
+NP_KERNEL_V4(2)
+NP_KERNEL_V4(3)
+NP_KERNEL_V4(4)
 typedef void (*np_kernel_fn)(int64_t, int32_t *const *, const double *const *, double *const *);
 static const np_kernel_fn np_kernels[3][4] = {
-    {np_kernel_2_1, np_kernel_2_2, np_kernel_2_3, np_kernel_2_4},
-    {np_kernel_3_1, np_kernel_3_2, np_kernel_3_3, np_kernel_3_4},
-    {np_kernel_4_1, np_kernel_4_2, np_kernel_4_3, np_kernel_4_4},
+    {np_kernel_2_1, np_kernel_2_2, np_kernel_2_3, np_kernel_v_2},
+    {np_kernel_3_1, np_kernel_3_2, np_kernel_3_3, np_kernel_v_3},
+    {np_kernel_4_1, np_kernel_4_2, np_kernel_4_3, np_kernel_v_4},
 };
 
 /* q = D'W D x for all p columns (stacked level vectors). */
@@ -521,7 +553,8 @@ static void level_dots(const gr_fe *fe, const int64_t *off, int p, int nranks, i
         double *dst = (fe->local_only[k] && nranks > 1) ? loc : rep;
         for (int pr = 0; pr < npairs; pr++) {
             const double *x = a[pr], *y = b[pr];
-            for (int64_t j = off[k] * p; j < off[k + 1] * p; j++) dst[pr * p + (int)(j % p)] += x[j] * y[j];
+            for (int64_t j0 = off[k] * p; j0 < off[k + 1] * p; j0 += p)
+                for (int c = 0; c < p; c++) dst[pr * p + c] += x[j0 + c] * y[j0 + c];
         }
     }
     if (nranks > 1) MPI_Allreduce(MPI_IN_PLACE, loc, npairs * p, MPI_DOUBLE, MPI_SUM, fe->comm);
@@ -536,88 +569,124 @@ static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int 
     int nranks;
     MPI_Comm_size(fe->comm, &nranks);
     if (p > 64) return gr_fail(GR_EINPUT, "fixed effects", "at most 64 columns per demeaning pass");
+    /* level vectors hold pw >= p columns per level: three are padded to four (a zero column that
+     * stays inactive) so that the product kernel runs on whole SSE2 vectors */
+    const int pw = p == 3 ? 4 : p;
     int64_t off[17];
     off[0] = 0;
     for (int k = 0; k < K; k++) off[k + 1] = off[k] + fe->nlevels[k];
-    const int64_t L = off[K] * p;
-    double *x = gr_calloc((size_t)L, sizeof *x), *r = gr_malloc((size_t)L, sizeof *r),
+    const int64_t L = off[K] * pw;
+    double *x = gr_calloc((size_t)L, sizeof *x), *r = gr_calloc((size_t)L, sizeof *r),
            *z = gr_malloc((size_t)L, sizeof *z), *d = gr_malloc((size_t)L, sizeof *d),
            *q = gr_malloc((size_t)L, sizeof *q), *minv = gr_malloc((size_t)L, sizeof *minv),
            *pack = gr_malloc((size_t)L, sizeof *pack);
     for (int k = 0; k < K; k++)
         for (int64_t g = 0; g < fe->nlevels[k]; g++)
-            for (int c = 0; c < p; c++) minv[(off[k] + g) * p + c] = fe->count[k][g] > 0 ? 1.0 / fe->count[k][g] : 0.0;
-    /* r = D'W v: the group sums of every column */
-    memset(r, 0, (size_t)L * sizeof *r);
-    for (int k = 0; k < K; k++) {
-        const int32_t *restrict id = fe->id[k];
-        for (int c = 0; c < p; c++) {
-            const double *restrict v = cols[c];
-            double *restrict rg = r + off[k] * p + c;
-            if (fe->w) for (int64_t i = 0; i < n; i++) rg[(int64_t)id[i] * p] += fe->w[i] * v[i];
-            else for (int64_t i = 0; i < n; i++) rg[(int64_t)id[i] * p] += v[i];
+            for (int c = 0; c < pw; c++)
+                minv[(off[k] + g) * pw + c] = fe->count[k][g] > 0 ? 1.0 / fe->count[k][g] : 0.0;
+    /* r = D'W v: the group sums of every column, in one pass over the rows */
+    if (pw == 4 && p >= 3 && !fe->w) {
+        v2d *rk[16];
+        for (int k = 0; k < K; k++) rk[k] = (v2d *)(r + off[k] * pw);
+        const double *restrict c0 = cols[0], *restrict c1 = cols[1], *restrict c2 = cols[2], *restrict c3 = p > 3 ? cols[3] : NULL;
+        for (int64_t i = 0; i < n; i++) {
+            v2d a = {c0[i], c1[i]}, b = {c2[i], c3 ? c3[i] : 0.0};
+            for (int k = 0; k < K; k++) {
+                int64_t g = (int64_t)fe->id[k][i] * 2;
+                rk[k][g] += a;
+                rk[k][g + 1] += b;
+            }
+        }
+    } else {
+        double *rk[16];
+        for (int k = 0; k < K; k++) rk[k] = r + off[k] * pw;
+        const double *restrict w = fe->w;
+        for (int64_t i = 0; i < n; i++) {
+            double t[64];
+            for (int c = 0; c < p; c++) t[c] = w ? w[i] * cols[c][i] : cols[c][i];
+            for (int k = 0; k < K; k++) {
+                double *restrict rg = rk[k] + (int64_t)fe->id[k][i] * pw;
+                for (int c = 0; c < p; c++) rg[c] += t[c];
+            }
         }
     }
-    if (nranks > 1) {
+    if (nranks > 1)
         for (int k = 0; k < K; k++)
             if (!fe->local_only[k])
-                MPI_Allreduce(MPI_IN_PLACE, r + off[k] * p, (int)(fe->nlevels[k] * p), MPI_DOUBLE, MPI_SUM, fe->comm);
-    }
+                MPI_Allreduce(MPI_IN_PLACE, r + off[k] * pw, (int)(fe->nlevels[k] * pw), MPI_DOUBLE, MPI_SUM, fe->comm);
     for (int64_t j = 0; j < L; j++) z[j] = minv[j] * r[j];
     memcpy(d, z, (size_t)L * sizeof *d);
-    double rz[64], rz0[64], pq[64], tmp[128];
+    double rz[64], rz0[64], pq[64];
     const double *A1[1] = {r}, *B1[1] = {z};
-    level_dots(fe, off, p, nranks, 1, A1, B1, rz);
-    for (int c = 0; c < p; c++) rz0[c] = rz[c];
-    int it = 0, done = 0;
-    int *active = gr_malloc((size_t)p, sizeof *active);
-    for (int c = 0; c < p; c++) active[c] = rz0[c] > 0;
+    level_dots(fe, off, pw, nranks, 1, A1, B1, rz);
+    for (int c = 0; c < pw; c++) rz0[c] = rz[c];
+    int it = 0, done = 0, active[64];
+    for (int c = 0; c < pw; c++) active[c] = rz0[c] > 0;
     /* stop when the preconditioned residual norm relative to that of D'v is below max(tol^2, 1e-13):
      * CG's residual falls fast, and this keeps the default tolerance (1e-6) as accurate as the
      * sweeps' coefficient criterion */
     double thr = tol * tol > 1e-13 ? tol * tol : 1e-13;
     for (;;) {
         int any = 0;
-        for (int c = 0; c < p; c++) {
+        for (int c = 0; c < pw; c++) {
             if (active[c] && rz[c] <= thr * thr * rz0[c]) active[c] = 0;
             any |= active[c];
         }
         if (!any) { done = 1; break; }
         if (it >= maxiter) break;
-        normal_product(fe, off, p, d, q, nranks, pack);
+        normal_product(fe, off, pw, d, q, nranks, pack);
         const double *A2[1] = {d}, *B2[1] = {q};
-        level_dots(fe, off, p, nranks, 1, A2, B2, pq);
-        double alpha_c[64];
-        for (int c = 0; c < p; c++) alpha_c[c] = (active[c] && pq[c] > 0) ? rz[c] / pq[c] : 0.0;
-        for (int64_t j = 0; j < L; j++) {
-            int c = (int)(j % p);
-            x[j] += alpha_c[c] * d[j];
-            r[j] -= alpha_c[c] * q[j];
-            z[j] = minv[j] * r[j];
+        level_dots(fe, off, pw, nranks, 1, A2, B2, pq);
+        double step[64];
+        for (int c = 0; c < pw; c++) step[c] = (active[c] && pq[c] > 0) ? rz[c] / pq[c] : 0.0;
+        for (int64_t j0 = 0; j0 < L; j0 += pw)
+            for (int c = 0; c < pw; c++) {
+                int64_t j = j0 + c;
+                x[j] += step[c] * d[j];
+                r[j] -= step[c] * q[j];
+                z[j] = minv[j] * r[j];
+            }
+        double rznew[64], beta[64];
+        level_dots(fe, off, pw, nranks, 1, A1, B1, rznew);
+        for (int c = 0; c < pw; c++) {
+            beta[c] = (active[c] && rz[c] > 0) ? rznew[c] / rz[c] : 0.0;
+            if (active[c]) rz[c] = rznew[c];
         }
-        double rznew[64];
-        level_dots(fe, off, p, nranks, 1, A1, B1, rznew);
-        for (int64_t j = 0; j < L; j++) {
-            int c = (int)(j % p);
-            double beta = (active[c] && rz[c] > 0) ? rznew[c] / rz[c] : 0.0;
-            d[j] = z[j] + beta * d[j];
-        }
-        for (int c = 0; c < p; c++) rz[c] = active[c] ? rznew[c] : rz[c];
+        for (int64_t j0 = 0; j0 < L; j0 += pw)
+            for (int c = 0; c < pw; c++) d[j0 + c] = z[j0 + c] + beta[c] * d[j0 + c];
         it++;
     }
-    (void)tmp;
-    /* e = v - D x */
-    for (int c = 0; c < p; c++) {
-        double *restrict v = cols[c];
-        for (int k = 0; k < K; k++) {
-            const int32_t *restrict id = fe->id[k];
-            const double *restrict xg = x + off[k] * p + c;
-            for (int64_t i = 0; i < n; i++) v[i] -= xg[(int64_t)id[i] * p];
+    /* e = v - D x, in one pass over the rows */
+    if (pw == 4 && p >= 3) {
+        const v2d *xk[16];
+        for (int k = 0; k < K; k++) xk[k] = (const v2d *)(x + off[k] * pw);
+        double *restrict c0 = cols[0], *restrict c1 = cols[1], *restrict c2 = cols[2], *restrict c3 = p > 3 ? cols[3] : NULL;
+        for (int64_t i = 0; i < n; i++) {
+            v2d a = {0, 0}, b = {0, 0};
+            for (int k = 0; k < K; k++) {
+                int64_t g = (int64_t)fe->id[k][i] * 2;
+                a += xk[k][g];
+                b += xk[k][g + 1];
+            }
+            c0[i] -= a[0]; c1[i] -= a[1]; c2[i] -= b[0];
+            if (c3) c3[i] -= b[1];
+        }
+    } else {
+        const double *xk[16];
+        for (int k = 0; k < K; k++) xk[k] = x + off[k] * pw;
+        for (int64_t i = 0; i < n; i++) {
+            double t[64];
+            for (int c = 0; c < p; c++) t[c] = 0;
+            for (int k = 0; k < K; k++) {
+                const double *restrict xg = xk[k] + (int64_t)fe->id[k][i] * pw;
+                for (int c = 0; c < p; c++) t[c] += xg[c];
+            }
+            for (int c = 0; c < p; c++) cols[c][i] -= t[c];
         }
     }
     *iterations = it;
     *converged = done;
-    free(x); free(r); free(z); free(d); free(q); free(minv); free(pack); free(active);
+    free(x); free(r); free(z); free(d); free(q); free(minv); free(pack);
     return GR_OK;
 }
 
