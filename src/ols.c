@@ -2,6 +2,7 @@
  * sample cleaning (here) -> fixed-effect levels and singletons (fe.c) -> demeaning sweep (fe.c)
  * -> cross-products, collinearity, ScaLAPACK solve (linalg.c) -> variance formula (vcov.c). */
 #include "ols.h"
+#include <cblas.h>
 #include <gsl/gsl_cdf.h>
 #include <math.h>
 #include <stdio.h>
@@ -221,13 +222,14 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
                      "(%s%s)", xlab[0], kx > 1 ? ", ..." : "");
     if (!rc && kx == 0) rc = gr_fail(GR_EINPUT, "formula", "the model has no regressor to estimate");
     /* the kept design, contiguous */
-    double *Xk = gr_malloc((size_t)(n ? n : 1) * (nkept ? nkept : 1), sizeof *Xk);
+    /* the kept design, contiguous (X itself when nothing was dropped) */
+    double *Xk = nkept == kx ? X : gr_malloc((size_t)(n ? n : 1) * (nkept ? nkept : 1), sizeof *Xk);
     double *XtXk = gr_malloc((size_t)(nkept ? nkept : 1) * (nkept ? nkept : 1), sizeof *XtXk);
     {
         int a = 0;
         for (int j = 0; j < kx; j++) {
             if (!keepx[j]) continue;
-            memcpy(Xk + (size_t)a * n, X + (size_t)j * n, (size_t)n * sizeof *Xk);
+            if (Xk != X) memcpy(Xk + (size_t)a * n, X + (size_t)j * n, (size_t)n * sizeof *Xk);
             int b = 0;
             for (int l = 0; l < kx; l++)
                 if (keepx[l]) XtXk[b++ + a * nkept] = XtX[l + j * kx];
@@ -254,8 +256,14 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
         gr_result *r = &res[j];
         const double *y = Y + (size_t)j * n;
         double t2 = gr_now();
-        double yty;
-        gr_crossprod(comm, n, nkept, Xk, y, XtXk, Xty, &yty);
+        /* X'y and y'y for this outcome (X'X of the kept regressors is shared) */
+        double xy[65], *xyb = nkept + 1 <= 65 ? xy : gr_malloc((size_t)nkept + 1, sizeof *xyb);
+        for (int a = 0; a < nkept; a++) xyb[a] = cblas_ddot((int)n, Xk + (size_t)a * n, 1, y, 1);
+        xyb[nkept] = cblas_ddot((int)n, y, 1, y, 1);
+        MPI_Allreduce(MPI_IN_PLACE, xyb, nkept + 1, MPI_DOUBLE, MPI_SUM, comm);
+        memcpy(Xty, xyb, (size_t)nkept * sizeof *Xty);
+        double yty = xyb[nkept];
+        if (xyb != xy) free(xyb);
         rc = gr_solve(comm, o->solver, n, nkept, Xk, y, XtXk, Xty, beta, B);
         if (rc) break;
         /* residuals */
@@ -323,7 +331,7 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
         r->t_index = t_index;
         r->t_demean = t_demean;
     }
-    free(beta); free(B); free(V); free(Xty); free(e); free(Xk); free(XtXk); free(XtX);
+    free(beta); free(B); free(V); free(Xty); free(e); if (Xk != X) free(Xk); free(XtXk); free(XtX);
     free(keepx); free(absorbed); free(X); free(Y); free(xlab); free(mom); free(nested);
     for (int c = 0; c < 3; c++) free(cl[c]);
     gr_fe_free(&fe);
