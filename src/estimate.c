@@ -102,15 +102,17 @@ static int eval_expr(colset *cs, gr_expr *e, int64_t n, double *out)
     return rc;
 }
 
-/* Peak resident memory of this process (VmHWM), bytes; 0 if unknown. */
-static double peak_rss_bytes(void)
+/* A memory figure of this process from /proc/self/status ("VmHWM:" peak, "VmRSS:" now), bytes;
+ * 0 if unknown. */
+static double proc_status_bytes(const char *key)
 {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return 0;
     char line[256];
     double kb = 0;
+    size_t len = strlen(key);
     while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) kb = atof(line + 6);
+        if (!strncmp(line, key, len)) kb = atof(line + len);
     fclose(f);
     return kb * 1024.0;
 }
@@ -255,6 +257,7 @@ static int parse_options(int argc, char **argv, est_opts *o, int rank)
 
 static int run(MPI_Comm comm, est_opts *o, int rank)
 {
+    double rss_at_start = proc_status_bytes("VmRSS:");
     double t0 = gr_now();
     gr_formula f;
     int rc = gr_formula_parse(o->formula, &f);
@@ -358,7 +361,15 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     /* samples: full (unless --split), then one per split value */
     int nvals = 0;
     double *vals = NULL;
-    const double *splitcol = o->split && !rc ? colset_get(&cs, o->split) : NULL;
+    double *splitcol = NULL;
+    if (o->split && !rc) {
+        splitcol = gr_malloc((size_t)(n ? n : 1), sizeof *splitcol);
+        memcpy(splitcol, colset_get(&cs, o->split), (size_t)n * sizeof *splitcol);
+    }
+    /* the raw columns are no longer needed: everything the model uses has been evaluated */
+    int ncols_loaded = cs.ncols;
+    colset_free(&cs);
+    memset(&cs, 0, sizeof cs);
     if (splitcol) {
         double *kept = gr_malloc((size_t)(n ? n : 1), sizeof *kept);
         for (int64_t i = 0; i < n; i++) kept[i] = keep[i] != 0 ? splitcol[i] : NAN;
@@ -382,26 +393,32 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
         if (full) snprintf(label, sizeof label, "Full sample");
         else if (labs && val >= 0 && val < nlab && val == floor(val)) snprintf(label, sizeof label, "%s", labs[(int)val]);
         else snprintf(label, sizeof label, "%s = %g", o->split, val);
-        /* compact the rows of this sample */
+        /* compact the rows of this sample (the evaluated columns themselves when it has every row) */
         gr_sample s = base;
         s.label = label;
         int64_t m = 0;
         for (int64_t i = 0; i < n; i++) if (keep[i] != 0 && (full || splitcol[i] == val)) m++;
         s.n = m;
-        double **bufs[4] = {s.y = gr_malloc((size_t)f.ny, sizeof(double *)), s.x = gr_malloc((size_t)(f.nx ? f.nx : 1), sizeof(double *)),
-                            s.fekey = gr_malloc((size_t)(f.nfe ? f.nfe : 1), sizeof(double *)), s.clkey = gr_malloc(2, sizeof(double *))};
-        double **src[4] = {base.y, base.x, base.fekey, base.clkey};
+        int copy = m != n;
+        double **bufs[4] = {NULL, NULL, NULL, NULL};
         int cnt[4] = {f.ny, f.nx, f.nfe, ncl};
-        for (int b = 0; b < 4; b++)
-            for (int j = 0; j < cnt[b]; j++) {
-                bufs[b][j] = gr_malloc((size_t)(m ? m : 1), sizeof(double));
-                int64_t q = 0;
-                for (int64_t i = 0; i < n; i++)
-                    if (keep[i] != 0 && (full || splitcol[i] == val)) bufs[b][j][q++] = src[b][j][i];
-            }
+        if (copy) {
+            bufs[0] = s.y = gr_malloc((size_t)f.ny, sizeof(double *));
+            bufs[1] = s.x = gr_malloc((size_t)(f.nx ? f.nx : 1), sizeof(double *));
+            bufs[2] = s.fekey = gr_malloc((size_t)(f.nfe ? f.nfe : 1), sizeof(double *));
+            bufs[3] = s.clkey = gr_malloc(2, sizeof(double *));
+            double **src[4] = {base.y, base.x, base.fekey, base.clkey};
+            for (int b = 0; b < 4; b++)
+                for (int j = 0; j < cnt[b]; j++) {
+                    bufs[b][j] = gr_malloc((size_t)(m ? m : 1), sizeof(double));
+                    int64_t q = 0;
+                    for (int64_t i = 0; i < n; i++)
+                        if (keep[i] != 0 && (full || splitcol[i] == val)) bufs[b][j][q++] = src[b][j][i];
+                }
+        }
         gr_result *res = NULL;
         rc = gr_ols_run(comm, &s, &o->fit, &res);
-        for (int b = 0; b < 4; b++) {
+        for (int b = 0; b < 4 && copy; b++) {
             for (int j = 0; j < cnt[b]; j++) free(bufs[b][j]);
             free(bufs[b]);
         }
@@ -411,8 +428,11 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
         free(res);
     }
     rc = gr_agree(comm, rc);
-    /* memory: peak resident set against the bytes of the columns and indices this rank holds */
-    double mem_peak = peak_rss_bytes(), mem_data = (double)n * (8.0 * cs.ncols + 4.0 * (1 + f.nfe));
+    /* memory: peak resident set above the start of the command, against the bytes of the columns
+     * and indices the model holds per row (outcomes, regressors, clusters; level ids; pair index) */
+    (void)ncols_loaded;
+    double mem_peak = proc_status_bytes("VmHWM:") - rss_at_start,
+           mem_data = (double)n * (8.0 * (f.ny + f.nx + ncl) + 4.0 * (1 + f.nfe));
     MPI_Allreduce(MPI_IN_PLACE, &mem_peak, 1, MPI_DOUBLE, MPI_MAX, comm);
     MPI_Allreduce(MPI_IN_PLACE, &mem_data, 1, MPI_DOUBLE, MPI_MAX, comm);
     if (!rc && rank == 0) {
@@ -426,7 +446,7 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
                 for (int r = 0; r < nres; r++) cJSON_AddItemToArray(arr, gr_result_json(&all[r]));
             }
             cJSON *mem = cJSON_AddObjectToObject(root, "memory");
-            cJSON_AddNumberToObject(mem, "peak_rss_bytes_max_rank", mem_peak);
+            cJSON_AddNumberToObject(mem, "peak_rss_above_start_bytes_max_rank", mem_peak);
             cJSON_AddNumberToObject(mem, "data_bytes_max_rank", mem_data);
             cJSON_AddStringToObject(root, "formula", o->formula);
             cJSON_AddStringToObject(root, "data", o->data);
@@ -438,7 +458,7 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     if (rank != 0 && !rc && o->json) (void)0;
     rc = gr_agree(comm, rc);
     for (int r = 0; r < nres; r++) gr_result_free(&all[r]);
-    free(all); free(vals); free(keep);
+    free(all); free(vals); free(keep); free(splitcol);
     for (int j = 0; j < f.ny; j++) free(base.y[j]);
     for (int j = 0; j < f.nx; j++) free(base.x[j]);
     for (int k = 0; k < f.nfe; k++) free(base.fekey[k]);

@@ -81,13 +81,14 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
     for (;;) {
         n = 0;
         for (int64_t i = 0; i < s->n; i++) n += keep[i];
-        for (int k = 0; k < s->nfe; k++) {
+        int all_rows = n == s->n;  /* then the sample's keys serve as they are */
+        for (int k = 0; k < s->nfe && !all_rows; k++) {
             free(fk[k]);
             fk[k] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
             compact(s->n, keep, s->fekey[k], fk[k]);
         }
         gr_fe_free(&fe);
-        rc = gr_fe_build(comm, s->nfe, n, fk, s->fename, &fe);
+        rc = gr_fe_build(comm, s->nfe, n, all_rows ? s->fekey : fk, s->fename, &fe);
         fe.method = o->fe_method;
         if (rc || !o->rm_singletons || s->nfe == 0) break;
         unsigned char *k2 = gr_malloc((size_t)(n ? n : 1), 1);
