@@ -601,7 +601,11 @@ int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
     }
     free(dist); free(ld); free(aff); free(gd); free(part);
     add_col(pt, "pair", pid, 1); add_col(pt, "exporter", pex, 1); add_col(pt, "importer", pim, 1);
-    add_col(pt, "dir", pdir, 1); add_col(pt, "partner", ppart, 1); add_col(pt, "distance_km", pdist, 0);
+    char **dir_lab = gr_malloc(2, sizeof *dir_lab);
+    dir_lab[0] = gr_strdup("East to west");
+    dir_lab[1] = gr_strdup("West to east");
+    gr_table_add(pt, "dir", pdir, 1, dir_lab, 2);
+    add_col(pt, "partner", ppart, 1); add_col(pt, "distance_km", pdist, 0);
     add_col(pt, "control_type", pctl, 1); add_col(pt, "gdp_diff", pgd, 0); add_col(pt, "migration", pmig, 0);
     add_col(pt, "migration_post", pmigp, 0); add_col(pt, "offline_trade_2012", poff12, 0);
     add_col(pt, "offline_trade_2017", poff17, 0); add_col(pt, "latent_affinity", paff, 0);
