@@ -4,6 +4,7 @@
  * over a grid of bandwidths). Rows stay on their exporter's rank; the stacking is local because the
  * pairs table is replicated (docs/design.md). */
 #include "commands.h"
+#include "columns.h"
 #include "design.h"
 #include "expr.h"
 #include "fe.h"
@@ -21,103 +22,6 @@
 
 #define MAX_BW 64
 #define MAX_FE 8
-
-/* ---------------- columns of the local rows ---------------- */
-
-typedef struct {
-    gr_panel *p;
-    int n;
-    char **names;
-    double **vals;
-} dcols;
-
-static double *dcols_get(const dcols *cs, const char *name)
-{
-    for (int i = 0; i < cs->n; i++)
-        if (!strcmp(cs->names[i], name)) return cs->vals[i];
-    return NULL;
-}
-
-/* Collective (every rank loads the same names in the same order). */
-static int dcols_load(dcols *cs, const char *name, const char *context)
-{
-    if (dcols_get(cs, name)) return GR_OK;
-    if (!gr_panel_has_column(cs->p, name))
-        return gr_fail(GR_EINPUT, context, "unknown column '%s' in %s", name, cs->p->path);
-    double *v;
-    int rc = gr_panel_column(cs->p, name, &v);
-    if (rc) return rc;
-    cs->names = gr_realloc(cs->names, (size_t)cs->n + 1, sizeof *cs->names);
-    cs->vals = gr_realloc(cs->vals, (size_t)cs->n + 1, sizeof *cs->vals);
-    cs->names[cs->n] = gr_strdup(name);
-    cs->vals[cs->n++] = v;
-    return GR_OK;
-}
-
-static int dcols_load_expr(dcols *cs, const gr_expr *e, const char *context)
-{
-    int rc = GR_OK;
-    for (int k = 0; k < gr_expr_ncolumns(e) && !rc; k++) rc = dcols_load(cs, gr_expr_column(e, k), context);
-    return rc;
-}
-
-static void dcols_free(dcols *cs)
-{
-    for (int i = 0; i < cs->n; i++) { free(cs->names[i]); free(cs->vals[i]); }
-    free(cs->names); free(cs->vals);
-    cs->n = 0; cs->names = NULL; cs->vals = NULL;
-}
-
-static int label_code(void *ctx, const char *column, const char *label, double *code)
-{
-    dcols *cs = ctx;
-    int n;
-    char **labels = gr_panel_labels(cs->p, column, &n);
-    if (!labels) return gr_fail(GR_EINPUT, "expression", "column '%s' has no text labels to compare with \"%s\"", column, label);
-    for (int k = 0; k < n; k++)
-        if (labels[k] && !strcmp(labels[k], label)) { *code = k; return GR_OK; }
-    return gr_fail(GR_EINPUT, "expression", "column '%s' has no label \"%s\"", column, label);
-}
-
-/* Local: evaluate e on all local rows (its columns loaded) into out[p->nrows]. */
-static int dcols_eval(dcols *cs, gr_expr *e, double *out)
-{
-    int nc = gr_expr_ncolumns(e);
-    double **cols = gr_malloc((size_t)(nc ? nc : 1), sizeof *cols);
-    for (int k = 0; k < nc; k++) cols[k] = dcols_get(cs, gr_expr_column(e, k));
-    int rc = gr_expr_bind_labels(e, label_code, cs);
-    if (!rc) rc = gr_expr_eval(e, cs->p->nrows, cols, out);
-    free(cols);
-    return rc;
-}
-
-/* Collective: key of the fixed-effect dimension vars[0]^vars[1]^... on the local rows (NaN if a part
- * is missing); the columns must be loaded. */
-static int fe_key(MPI_Comm comm, dcols *cs, int nvars, char **vars, double *out)
-{
-    int64_t n = cs->p->nrows;
-    double **parts = gr_malloc((size_t)nvars, sizeof *parts);
-    for (int q = 0; q < nvars; q++) parts[q] = dcols_get(cs, vars[q]);
-    int rc = GR_OK;
-    if (nvars == 1) {
-        memcpy(out, parts[0], (size_t)n * sizeof *out);
-    } else {
-        double **fin = gr_malloc((size_t)nvars, sizeof *fin);
-        for (int q = 0; q < nvars; q++) {
-            fin[q] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-            for (int64_t i = 0; i < n; i++) fin[q][i] = isfinite(parts[q][i]) ? parts[q][i] : -1e300;
-        }
-        rc = gr_combine_keys(comm, nvars, n, fin, out);
-        for (int64_t i = 0; i < n; i++)
-            for (int q = 0; q < nvars; q++)
-                if (!isfinite(parts[q][i])) out[i] = NAN;
-        for (int q = 0; q < nvars; q++) free(fin[q]);
-        free(fin);
-    }
-    for (int64_t i = 0; i < n; i++) if (!isfinite(out[i])) out[i] = NAN;
-    free(parts);
-    return rc;
-}
 
 /* ---------------- the pairs side, replicated ---------------- */
 
@@ -282,21 +186,21 @@ static int run_match(MPI_Comm comm, const match_opts *o, int rank)
     if (rc) { gr_formula_free(&f); return rc; }
     gr_panel p;
     if ((rc = gr_panel_open(comm, o->data, &p))) { gr_formula_free(&f); gr_expr_free(where); return rc; }
-    dcols cs = {.p = &p};
+    gr_columns cs = {.p = &p};
     char **need;
     int nneed;
     gr_formula_columns(&f, &need, &nneed);
-    for (int i = 0; i < nneed && !rc; i++) rc = dcols_load(&cs, need[i], "formula");
+    for (int i = 0; i < nneed && !rc; i++) rc = gr_columns_load(&cs, need[i], "formula");
     for (int i = 0; i < nneed; i++) free(need[i]);
     free(need);
-    for (int c = 0; c < ncl && !rc; c++) rc = dcols_load(&cs, cl[c], "--cluster");
-    if (!rc && where) rc = dcols_load_expr(&cs, where, "--where");
+    for (int c = 0; c < ncl && !rc; c++) rc = gr_columns_load(&cs, cl[c], "--cluster");
+    if (!rc && where) rc = gr_columns_load_expr(&cs, where, "--where");
     rc = gr_agree(comm, rc);
     int64_t n = p.nrows;
     double *keep = gr_malloc((size_t)(n ? n : 1), sizeof *keep);
     for (int64_t i = 0; i < n; i++) keep[i] = 1;
     if (!rc && where) {
-        rc = dcols_eval(&cs, where, keep);
+        rc = gr_columns_eval(&cs, where, keep);
         for (int64_t i = 0; i < n; i++) keep[i] = isfinite(keep[i]) && keep[i] != 0;
     }
     rc = gr_agree(comm, rc);
@@ -313,18 +217,18 @@ static int run_match(MPI_Comm comm, const match_opts *o, int rank)
     if (!rc) {
         for (int b = 0; b < nb; b++) base[b] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
         double *tmp = gr_malloc((size_t)(n ? n : 1), sizeof *tmp);
-        for (int j = 0; j < f.ny && !rc; j++) rc = dcols_eval(&cs, f.y[j], base[j]);
+        for (int j = 0; j < f.ny && !rc; j++) rc = gr_columns_eval(&cs, f.y[j], base[j]);
         for (int j = 0; j < f.nx && !rc; j++)
             for (int q = 0; q < f.x[j].nfactors && !rc; q++) {
-                rc = dcols_eval(&cs, f.x[j].factors[q], q == 0 ? base[f.ny + j] : tmp);
+                rc = gr_columns_eval(&cs, f.x[j].factors[q], q == 0 ? base[f.ny + j] : tmp);
                 if (q > 0) for (int64_t i = 0; i < n; i++) base[f.ny + j][i] *= tmp[i];
             }
         free(tmp);
         rc = gr_agree(comm, rc);
-        for (int k = 0; k < f.nfe && !rc; k++) rc = fe_key(comm, &cs, f.fe[k].nvars, f.fe[k].vars, base[f.ny + f.nx + k]);
+        for (int k = 0; k < f.nfe && !rc; k++) rc = gr_columns_fe_key(comm, &cs, f.fe[k].nvars, f.fe[k].vars, base[f.ny + f.nx + k]);
         for (int c = 0; c < ncl && !rc; c++) {
             double *dst = base[f.ny + f.nx + f.nfe + c];
-            memcpy(dst, dcols_get(&cs, cl[c]), (size_t)n * sizeof *dst);
+            memcpy(dst, gr_columns_get(&cs, cl[c]), (size_t)n * sizeof *dst);
             for (int64_t i = 0; i < n; i++) if (!isfinite(dst[i])) dst[i] = NAN;
         }
         rc = gr_agree(comm, rc);
@@ -394,7 +298,7 @@ static int run_match(MPI_Comm comm, const match_opts *o, int rank)
     for (int b = 0; b < nb; b++) { free(base[b]); free(stack[b]); }
     free(base); free(stack); free(mult); free(keep);
     pairside_free(&ps);
-    dcols_free(&cs);
+    gr_columns_free(&cs);
     gr_panel_close(&p);
     gr_formula_free(&f);
     gr_expr_free(where);
@@ -682,17 +586,17 @@ static int run_rdgrid(MPI_Comm comm, rdg_opts *o, int rank)
     snprintf(hmaxname, sizeof hmaxname, "%g", hmax);
     gr_panel p;
     if ((rc = gr_panel_open(comm, o->data, &p))) { resid_free(&rs); gr_expr_free(ye); gr_expr_free(where); return rc; }
-    dcols cs = {.p = &p};
-    rc = dcols_load_expr(&cs, ye, "--y");
-    if (!rc && where) rc = dcols_load_expr(&cs, where, "--where");
+    gr_columns cs = {.p = &p};
+    rc = gr_columns_load_expr(&cs, ye, "--y");
+    if (!rc && where) rc = gr_columns_load_expr(&cs, where, "--where");
     for (int d = 0; d < rs.ndim && !rc; d++)
-        for (int v = 0; v < rs.nvars[d] && !rc; v++) rc = dcols_load(&cs, rs.vars[d][v], "--residualize");
+        for (int v = 0; v < rs.nvars[d] && !rc; v++) rc = gr_columns_load(&cs, rs.vars[d][v], "--residualize");
     rc = gr_agree(comm, rc);
     int64_t n = p.nrows;
     double *y = gr_malloc((size_t)(n ? n : 1), sizeof *y), *keep = gr_malloc((size_t)(n ? n : 1), sizeof *keep);
     for (int64_t i = 0; i < n; i++) keep[i] = 1;
-    if (!rc) rc = dcols_eval(&cs, ye, y);
-    if (!rc && where) rc = dcols_eval(&cs, where, keep);
+    if (!rc) rc = gr_columns_eval(&cs, ye, y);
+    if (!rc && where) rc = gr_columns_eval(&cs, where, keep);
     for (int64_t i = 0; i < n; i++) keep[i] = isfinite(keep[i]) && keep[i] != 0 && isfinite(y[i]);
     rc = gr_agree(comm, rc);
     /* residualize on the fixed effects over all kept rows */
@@ -700,7 +604,7 @@ static int run_rdgrid(MPI_Comm comm, rdg_opts *o, int rank)
     double *keys[MAX_FE] = {0};
     for (int d = 0; d < rs.ndim && !rc; d++) {
         keys[d] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-        rc = fe_key(comm, &cs, rs.nvars[d], rs.vars[d], keys[d]);
+        rc = gr_columns_fe_key(comm, &cs, rs.nvars[d], rs.vars[d], keys[d]);
         for (int64_t i = 0; i < n; i++) if (!isfinite(keys[d][i])) keep[i] = 0;
     }
     rc = gr_agree(comm, rc);
@@ -844,7 +748,7 @@ static int run_rdgrid(MPI_Comm comm, rdg_opts *o, int rank)
     }
     free(res); free(sx); free(sy); free(scl); free(cid); free(y); free(keep);
     pairside_free(&ps);
-    dcols_free(&cs);
+    gr_columns_free(&cs);
     gr_panel_close(&p);
     resid_free(&rs);
     gr_expr_free(ye);

@@ -1,6 +1,7 @@
 /* estimate.c: `gravrd estimate`: load the columns a model needs from the panel (rows stay where the
  * exporter partition put them), build each estimation sample (--where, --split/--fsplit), fit it
  * (ols.c) and print the table / write JSON (report.c). */
+#include "columns.h"
 #include "commands.h"
 #include "expr.h"
 #include "formula.h"
@@ -42,65 +43,6 @@ static const char usage_text[] =
     "  --title TEXT         title printed above the table\n"
     "  --quiet              no table, no warnings (errors still printed)\n"
     "  --help\n";
-
-typedef struct {
-    gr_panel *p;
-    int ncols;
-    char **names;
-    double **vals;
-} colset;
-
-static double *colset_get(colset *cs, const char *name)
-{
-    for (int i = 0; i < cs->ncols; i++)
-        if (!strcmp(cs->names[i], name)) return cs->vals[i];
-    return NULL;
-}
-
-/* Collective: load `name` once. */
-static int colset_load(colset *cs, const char *name, const char *context)
-{
-    if (colset_get(cs, name)) return GR_OK;
-    if (!gr_panel_has_column(cs->p, name))
-        return gr_fail(GR_EINPUT, context, "unknown column '%s' in %s", name, cs->p->path);
-    double *v;
-    int rc = gr_panel_column(cs->p, name, &v);
-    if (rc) return rc;
-    cs->names = gr_realloc(cs->names, (size_t)cs->ncols + 1, sizeof *cs->names);
-    cs->vals = gr_realloc(cs->vals, (size_t)cs->ncols + 1, sizeof *cs->vals);
-    cs->names[cs->ncols] = gr_strdup(name);
-    cs->vals[cs->ncols++] = v;
-    return GR_OK;
-}
-
-static void colset_free(colset *cs)
-{
-    for (int i = 0; i < cs->ncols; i++) { free(cs->names[i]); free(cs->vals[i]); }
-    free(cs->names); free(cs->vals);
-}
-
-static int label_code(void *ctx, const char *column, const char *label, double *code)
-{
-    colset *cs = ctx;
-    int n;
-    char **labels = gr_panel_labels(cs->p, column, &n);
-    if (!labels) return gr_fail(GR_EINPUT, "--where", "column '%s' has no text labels to compare with \"%s\"", column, label);
-    for (int k = 0; k < n; k++)
-        if (!strcmp(labels[k], label)) { *code = k; return GR_OK; }
-    return gr_fail(GR_EINPUT, "--where", "column '%s' has no label \"%s\"", column, label);
-}
-
-/* Evaluate expression e over all local rows into out (n). Columns must be loaded. */
-static int eval_expr(colset *cs, gr_expr *e, int64_t n, double *out)
-{
-    int nc = gr_expr_ncolumns(e);
-    double **cols = gr_malloc((size_t)(nc ? nc : 1), sizeof *cols);
-    for (int k = 0; k < nc; k++) cols[k] = colset_get(cs, gr_expr_column(e, k));
-    int rc = gr_expr_bind_labels(e, label_code, cs);
-    if (!rc) rc = gr_expr_eval(e, n, cols, out);
-    free(cols);
-    return rc;
-}
 
 /* A memory figure of this process from /proc/self/status ("VmHWM:" peak, "VmRSS:" now), bytes;
  * 0 if unknown. */
@@ -282,16 +224,16 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     gr_panel p;
     rc = gr_panel_open(comm, o->data, &p);
     if (rc) { gr_formula_free(&f); gr_expr_free(where); return rc; }
-    colset cs = {.p = &p};
+    gr_columns cs = {.p = &p};
     char **need;
     int nneed;
     gr_formula_columns(&f, &need, &nneed);
-    for (int i = 0; i < nneed && !rc; i++) rc = colset_load(&cs, need[i], "formula");
+    for (int i = 0; i < nneed && !rc; i++) rc = gr_columns_load(&cs, need[i], "formula");
     for (int i = 0; i < nneed; i++) free(need[i]);
     free(need);
-    for (int c = 0; c < ncl && !rc; c++) rc = colset_load(&cs, clnames[c], "--cluster");
-    for (int k = 0; where && k < gr_expr_ncolumns(where) && !rc; k++) rc = colset_load(&cs, gr_expr_column(where, k), "--where");
-    if (!rc && o->split) rc = colset_load(&cs, o->split, o->fsplit ? "--fsplit" : "--split");
+    for (int c = 0; c < ncl && !rc; c++) rc = gr_columns_load(&cs, clnames[c], "--cluster");
+    for (int k = 0; where && k < gr_expr_ncolumns(where) && !rc; k++) rc = gr_columns_load(&cs, gr_expr_column(where, k), "--where");
+    if (!rc && o->split) rc = gr_columns_load(&cs, o->split, o->fsplit ? "--fsplit" : "--split");
     rc = gr_agree(comm, rc);
     double t_read = gr_now() - t0;
     int64_t n = p.nrows;
@@ -309,14 +251,14 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     if (!rc) {
         for (int j = 0; j < f.ny && !rc; j++) {
             base.y[j] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-            rc = eval_expr(&cs, f.y[j], n, base.y[j]);
+            rc = gr_columns_eval(&cs, f.y[j], base.y[j]);
         }
         double *tmp = gr_malloc((size_t)(n ? n : 1), sizeof *tmp);
         for (int j = 0; j < f.nx && !rc; j++) {
             base.xlabel[j] = f.x[j].label;
             base.x[j] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
             for (int q = 0; q < f.x[j].nfactors && !rc; q++) {
-                rc = eval_expr(&cs, f.x[j].factors[q], n, q == 0 ? base.x[j] : tmp);
+                rc = gr_columns_eval(&cs, f.x[j].factors[q], q == 0 ? base.x[j] : tmp);
                 if (q > 0) for (int64_t i = 0; i < n; i++) base.x[j][i] *= tmp[i];
             }
         }
@@ -324,36 +266,17 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
         for (int k = 0; k < f.nfe && !rc; k++) {
             base.fename[k] = f.fe[k].label;
             base.fekey[k] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-            double **parts = gr_malloc((size_t)f.fe[k].nvars, sizeof *parts);
-            for (int q = 0; q < f.fe[k].nvars; q++) parts[q] = colset_get(&cs, f.fe[k].vars[q]);
-            if (f.fe[k].nvars == 1) {
-                memcpy(base.fekey[k], parts[0], (size_t)n * sizeof(double));
-            } else {
-                /* rows with a missing part get a placeholder key, then NaN again */
-                double **fin = gr_malloc((size_t)f.fe[k].nvars, sizeof *fin);
-                for (int q = 0; q < f.fe[k].nvars; q++) {
-                    fin[q] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-                    for (int64_t i = 0; i < n; i++) fin[q][i] = isfinite(parts[q][i]) ? parts[q][i] : -1e300;
-                }
-                rc = gr_combine_keys(comm, f.fe[k].nvars, n, fin, base.fekey[k]);
-                for (int64_t i = 0; i < n; i++)
-                    for (int q = 0; q < f.fe[k].nvars; q++)
-                        if (!isfinite(parts[q][i])) base.fekey[k][i] = NAN;
-                for (int q = 0; q < f.fe[k].nvars; q++) free(fin[q]);
-                free(fin);
-            }
-            for (int64_t i = 0; i < n; i++) if (!isfinite(base.fekey[k][i])) base.fekey[k][i] = NAN;
-            free(parts);
+            rc = gr_columns_fe_key(comm, &cs, f.fe[k].nvars, f.fe[k].vars, base.fekey[k]);
         }
         for (int c = 0; c < ncl; c++) {
             base.clname[c] = clnames[c];
             base.clkey[c] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-            memcpy(base.clkey[c], colset_get(&cs, clnames[c]), (size_t)n * sizeof(double));
+            memcpy(base.clkey[c], gr_columns_get(&cs, clnames[c]), (size_t)n * sizeof(double));
             for (int64_t i = 0; i < n; i++) if (!isfinite(base.clkey[c][i])) base.clkey[c][i] = NAN;
         }
         for (int64_t i = 0; i < n; i++) keep[i] = 1;
         if (!rc && where) {
-            rc = eval_expr(&cs, where, n, keep);
+            rc = gr_columns_eval(&cs, where, keep);
             for (int64_t i = 0; i < n; i++) keep[i] = (isfinite(keep[i]) && keep[i] != 0);
         }
     }
@@ -364,11 +287,11 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     double *splitcol = NULL;
     if (o->split && !rc) {
         splitcol = gr_malloc((size_t)(n ? n : 1), sizeof *splitcol);
-        memcpy(splitcol, colset_get(&cs, o->split), (size_t)n * sizeof *splitcol);
+        memcpy(splitcol, gr_columns_get(&cs, o->split), (size_t)n * sizeof *splitcol);
     }
     /* the raw columns are no longer needed: everything the model uses has been evaluated */
-    int ncols_loaded = cs.ncols;
-    colset_free(&cs);
+    int ncols_loaded = cs.n;
+    gr_columns_free(&cs);
     memset(&cs, 0, sizeof cs);
     if (splitcol) {
         double *kept = gr_malloc((size_t)(n ? n : 1), sizeof *kept);
@@ -464,7 +387,7 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     for (int k = 0; k < f.nfe; k++) free(base.fekey[k]);
     for (int c = 0; c < ncl; c++) free(base.clkey[c]);
     free(base.y); free(base.x); free(base.xlabel); free(base.fekey); free(base.fename); free(base.clkey); free(base.clname);
-    colset_free(&cs);
+    gr_columns_free(&cs);
     gr_panel_close(&p);
     gr_formula_free(&f);
     gr_expr_free(where);

@@ -6,6 +6,7 @@
  * (cluster, side) the score sums w e and w e v for the cluster-robust variance. Each pass ends in one
  * reduction, so the numbers do not depend on how rows are spread over ranks. */
 #include "rd.h"
+#include "fe.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,67 +265,18 @@ int gr_rd_estimate_mpi(MPI_Comm comm, int64_t n, const double *y, const double *
     return estimate(comm, n, y, x, cluster, n_clusters, cutoff, h, kernel, vcov, where, out);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double u = *(const double *)a, v = *(const double *)b;
-    return (u > v) - (u < v);
-}
-
-/* sort and drop duplicates in place; returns the new length */
-static int64_t sort_unique(double *v, int64_t n)
-{
-    if (n == 0) return 0;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    int64_t m = 1;
-    for (int64_t i = 1; i < n; i++)
-        if (v[i] != v[m - 1]) v[m++] = v[i];
-    return m;
-}
-
 int gr_rd_dense_ids(MPI_Comm comm, int64_t n, const double *values, int64_t *ids, int64_t *n_clusters)
 {
-    int nranks, st = GR_OK;
-    MPI_Comm_size(comm, &nranks);
-    double *mine = gr_malloc((size_t)(n > 0 ? n : 1), sizeof *mine);
+    /* the estimator's dense-id routine on the finite values; missing values get id -1 */
+    double *fin = gr_malloc((size_t)(n > 0 ? n : 1), sizeof *fin);
+    int32_t *id32 = gr_malloc((size_t)(n > 0 ? n : 1), sizeof *id32);
     int64_t m = 0;
     for (int64_t i = 0; i < n; i++)
-        if (isfinite(values[i])) mine[m++] = values[i];
-    m = sort_unique(mine, m);
-    int cnt = (int)m, *counts = gr_malloc((size_t)nranks, sizeof *counts), *displs = gr_malloc((size_t)nranks, sizeof *displs);
-    double *all = NULL;
-    int64_t total = 0;
-    if (m > INT32_MAX) st = gr_fail(GR_EINPUT, "cluster", "too many distinct cluster values on one rank");
-    if ((st = gr_agree(comm, st)) != GR_OK) goto done;
-    if (MPI_Allgather(&cnt, 1, MPI_INT, counts, 1, MPI_INT, comm) != MPI_SUCCESS) {
-        st = gr_fail(GR_EMPI, "cluster", "gathering cluster counts failed");
-        goto done;
-    }
-    for (int r = 0; r < nranks; r++) total += counts[r];
-    if (total > INT32_MAX) {
-        st = gr_fail(GR_EINPUT, "cluster", "too many distinct cluster values (%lld)", (long long)total);
-        goto done;
-    }
-    for (int r = 0, off = 0; r < nranks; r++) {
-        displs[r] = off;
-        off += counts[r];
-    }
-    all = gr_malloc((size_t)(total > 0 ? total : 1), sizeof *all);
-    if (MPI_Allgatherv(mine, cnt, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, comm) != MPI_SUCCESS) {
-        st = gr_fail(GR_EMPI, "cluster", "gathering cluster values failed");
-        goto done;
-    }
-    total = sort_unique(all, total);
-    for (int64_t i = 0; i < n; i++) {
-        ids[i] = -1;
-        if (!isfinite(values[i])) continue;
-        double *hit = bsearch(&values[i], all, (size_t)total, sizeof *all, cmp_double);
-        ids[i] = hit ? (int64_t)(hit - all) : -1;
-    }
-    *n_clusters = total;
-done:
-    free(mine);
-    free(counts);
-    free(displs);
-    free(all);
+        if (isfinite(values[i])) fin[m++] = values[i];
+    int st = gr_agree(comm, gr_dense_ids(comm, m, fin, id32, n_clusters));
+    if (!st)
+        for (int64_t i = 0, j = 0; i < n; i++) ids[i] = isfinite(values[i]) ? id32[j++] : -1;
+    free(fin);
+    free(id32);
     return st;
 }

@@ -1,0 +1,95 @@
+/* columns.c: columns of the local rows by name, expressions and fixed-effect keys (see columns.h). */
+#include "columns.h"
+#include "fe.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+double *gr_columns_get(const gr_columns *cs, const char *name)
+{
+    for (int i = 0; i < cs->n; i++)
+        if (!strcmp(cs->names[i], name)) return cs->vals[i];
+    return NULL;
+}
+
+int gr_columns_load(gr_columns *cs, const char *name, const char *context)
+{
+    if (gr_columns_get(cs, name)) return GR_OK;
+    if (!gr_panel_has_column(cs->p, name))
+        return gr_fail(GR_EINPUT, context, "unknown column '%s' in %s", name, cs->p->path);
+    double *v;
+    int rc = gr_panel_column(cs->p, name, &v);
+    if (rc) return rc;
+    cs->names = gr_realloc(cs->names, (size_t)cs->n + 1, sizeof *cs->names);
+    cs->vals = gr_realloc(cs->vals, (size_t)cs->n + 1, sizeof *cs->vals);
+    cs->names[cs->n] = gr_strdup(name);
+    cs->vals[cs->n++] = v;
+    return GR_OK;
+}
+
+int gr_columns_load_expr(gr_columns *cs, const gr_expr *e, const char *context)
+{
+    int rc = GR_OK;
+    for (int k = 0; k < gr_expr_ncolumns(e) && !rc; k++) rc = gr_columns_load(cs, gr_expr_column(e, k), context);
+    return rc;
+}
+
+static int label_code(void *ctx, const char *column, const char *label, double *code)
+{
+    const gr_columns *cs = ctx;
+    int n;
+    char **labels = gr_panel_labels(cs->p, column, &n);
+    if (!labels)
+        return gr_fail(GR_EINPUT, "expression", "column '%s' has no text labels to compare with \"%s\"", column, label);
+    for (int k = 0; k < n; k++)
+        if (labels[k] && !strcmp(labels[k], label)) { *code = k; return GR_OK; }
+    return gr_fail(GR_EINPUT, "expression", "column '%s' has no label \"%s\"", column, label);
+}
+
+int gr_columns_eval(gr_columns *cs, gr_expr *e, double *out)
+{
+    int nc = gr_expr_ncolumns(e);
+    double **cols = gr_malloc((size_t)(nc ? nc : 1), sizeof *cols);
+    for (int k = 0; k < nc; k++) cols[k] = gr_columns_get(cs, gr_expr_column(e, k));
+    int rc = gr_expr_bind_labels(e, label_code, cs);
+    if (!rc) rc = gr_expr_eval(e, cs->p->nrows, cols, out);
+    free(cols);
+    return rc;
+}
+
+int gr_columns_fe_key(MPI_Comm comm, gr_columns *cs, int nvars, char *const *vars, double *out)
+{
+    int64_t n = cs->p->nrows;
+    double **parts = gr_malloc((size_t)nvars, sizeof *parts);
+    for (int q = 0; q < nvars; q++) parts[q] = gr_columns_get(cs, vars[q]);
+    int rc = GR_OK;
+    if (nvars == 1) {
+        memcpy(out, parts[0], (size_t)n * sizeof *out);
+    } else {
+        /* rows with a missing part get a placeholder key while folding, then NaN again */
+        double **fin = gr_malloc((size_t)nvars, sizeof *fin);
+        for (int q = 0; q < nvars; q++) {
+            fin[q] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
+            for (int64_t i = 0; i < n; i++) fin[q][i] = isfinite(parts[q][i]) ? parts[q][i] : -1e300;
+        }
+        rc = gr_combine_keys(comm, nvars, n, fin, out);
+        for (int64_t i = 0; i < n; i++)
+            for (int q = 0; q < nvars; q++)
+                if (!isfinite(parts[q][i])) out[i] = NAN;
+        for (int q = 0; q < nvars; q++) free(fin[q]);
+        free(fin);
+    }
+    for (int64_t i = 0; i < n; i++) if (!isfinite(out[i])) out[i] = NAN;
+    free(parts);
+    return rc;
+}
+
+void gr_columns_free(gr_columns *cs)
+{
+    for (int i = 0; i < cs->n; i++) { free(cs->names[i]); free(cs->vals[i]); }
+    free(cs->names);
+    free(cs->vals);
+    cs->n = 0;
+    cs->names = NULL;
+    cs->vals = NULL;
+}
