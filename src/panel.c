@@ -524,7 +524,8 @@ int gr_panel_column(gr_panel *p, const char *name, double **out)
 
 /* ---------------- writer ---------------- */
 
-int gr_writer_open(MPI_Comm comm, const char *path, gr_writer *w)
+/* Collective. Fill w for writing `path` through the temporary <path>.tmp.<pid of rank 0>. */
+static void writer_init(MPI_Comm comm, const char *path, gr_writer *w)
 {
     memset(w, 0, sizeof *w);
     w->comm = comm;
@@ -536,6 +537,11 @@ int gr_writer_open(MPI_Comm comm, const char *path, gr_writer *w)
     long pid = (long)getpid();
     MPI_Bcast(&pid, 1, MPI_LONG, 0, comm);
     snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp.%ld", path, pid);
+}
+
+int gr_writer_open(MPI_Comm comm, const char *path, gr_writer *w)
+{
+    writer_init(comm, path, w);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
@@ -795,19 +801,10 @@ int gr_file_set_table_columns(MPI_Comm comm, const char *path, int ncols, const 
                               const int *is_int)
 {
     gr_writer w;
-    memset(&w, 0, sizeof w);
-    w.comm = comm;
-    w.file = -1;
-    MPI_Comm_rank(comm, &w.rank);
-    MPI_Comm_size(comm, &w.nranks);
-    snprintf(w.path, sizeof w.path, "%s", path);
-    long pid = (long)getpid();
-    MPI_Bcast(&pid, 1, MPI_LONG, 0, comm);
-    snprintf(w.tmp_path, sizeof w.tmp_path, "%s.tmp.%ld", path, pid);
+    writer_init(comm, path, &w);
     int rc = w.rank == 0 ? copy_file(path, w.tmp_path) : GR_OK;
     rc = gr_agree(comm, rc);
     if (rc) { if (w.rank == 0) unlink(w.tmp_path); return rc; }
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
     w.file = H5Fopen(w.tmp_path, H5F_ACC_RDWR, fapl);
