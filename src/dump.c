@@ -50,52 +50,6 @@ static void put_value(FILE *f, double v, char **labels, int nl)
     fprintf(f, "%.17g", v);
 }
 
-/* Collective: labels of /panel column `name` from /labels/panel/<name> (NULL if it has none). */
-static int read_panel_labels(gr_panel *p, const char *name, char ***out, int *nout)
-{
-    *out = NULL;
-    *nout = 0;
-    char path[600];
-    snprintf(path, sizeof path, "/labels/panel/%s", name);
-    if (H5Lexists(p->file, "/labels", H5P_DEFAULT) <= 0 || H5Lexists(p->file, "/labels/panel", H5P_DEFAULT) <= 0 ||
-        H5Lexists(p->file, path, H5P_DEFAULT) <= 0)
-        return GR_OK;
-    hid_t d = H5Dopen2(p->file, path, H5P_DEFAULT);
-    if (d < 0)
-        return gr_fail(GR_EFORMAT, p->path, "cannot open %s", path);
-    hid_t ft = H5Dget_type(d), fs = H5Dget_space(d);
-    int rc = GR_OK;
-    hsize_t n = 0;
-    if (H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) > 0 || H5Sget_simple_extent_ndims(fs) != 1) {
-        rc = gr_fail(GR_EFORMAT, p->path, "%s: expected a 1-D fixed-length string dataset", path);
-    } else {
-        H5Sget_simple_extent_dims(fs, &n, NULL);
-        size_t w = H5Tget_size(ft);
-        char *buf = gr_calloc((size_t)n * w + 1, 1);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, w);
-        H5Tset_strpad(mt, H5T_STR_NULLPAD);
-        H5Tset_cset(mt, H5Tget_cset(ft)); /* UTF-8 and ASCII strings do not convert into each other */
-        if (n > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-            rc = gr_fail(GR_EFORMAT, p->path, "cannot read %s", path);
-        } else {
-            char **l = gr_malloc((size_t)(n ? n : 1), sizeof *l);
-            for (hsize_t k = 0; k < n; k++) {
-                l[k] = gr_calloc(w + 1, 1);
-                memcpy(l[k], buf + k * w, w);
-            }
-            *out = l;
-            *nout = (int)n;
-        }
-        H5Tclose(mt);
-        free(buf);
-    }
-    H5Sclose(fs);
-    H5Tclose(ft);
-    H5Dclose(d);
-    return rc;
-}
-
 static void free_list(char **l, int n)
 {
     if (!l)
@@ -193,20 +147,12 @@ static int dump_panel(gr_panel *p, char **cols, int ncols, long limit)
     double **all = gr_calloc((size_t)n, sizeof *all);
     char ***labels = gr_calloc((size_t)n, sizeof *labels);
     int *nl = gr_calloc((size_t)n, sizeof *nl);
-    int *owned = gr_calloc((size_t)n, sizeof *owned);
     for (int c = 0; c < n && !rc; c++) {
         double *v = NULL;
         rc = gr_agree(p->comm, gr_panel_column(p, names[c], &v));
         if (rc)
             break;
-        int is_panel = 0;
-        for (int k = 0; k < p->ncols; k++)
-            is_panel |= !strcmp(p->colnames[k], names[c]);
-        if (is_panel) {
-            rc = gr_agree(p->comm, read_panel_labels(p, names[c], &labels[c], &nl[c]));
-            owned[c] = 1;
-        } else
-            labels[c] = gr_panel_labels(p, names[c], &nl[c]);
+        labels[c] = gr_panel_labels(p, names[c], &nl[c]); /* owned by the panel */
         if (p->rank == 0)
             all[c] = gr_malloc((size_t)(total ? total : 1), sizeof **all);
         if (!rc)
@@ -230,15 +176,11 @@ static int dump_panel(gr_panel *p, char **cols, int ncols, long limit)
         }
         fflush(stdout);
     }
-    for (int c = 0; c < n; c++) {
+    for (int c = 0; c < n; c++)
         free(all[c]);
-        if (owned[c])
-            free_list(labels[c], nl[c]);
-    }
     free(all);
     free(labels);
     free(nl);
-    free(owned);
     free(counts);
     free(displs);
     return rc;
