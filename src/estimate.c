@@ -402,6 +402,6 @@ int cmd_estimate(int argc, char **argv, MPI_Comm comm)
     int rc = parse_options(argc, argv, &o, rank);
     if (rc == -1) return 0;
     if (rc) return gr_report(gr_agree(comm, rc));
-    rc = run(comm, &o, rank);
+    rc = gr_agree(comm, run(comm, &o, rank)); /* one message, from the lowest failing rank */
     return gr_report(rc);
 }
