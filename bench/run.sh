@@ -2,7 +2,8 @@
 # bench/run.sh PANEL: the estimator's speed benchmark (make bench). Not a test: it prints figures.
 # Model (issue #3): log(trade) ~ partner + log(distance_km) | exporter^month + importer^month +
 # exp_province^imp_province, clustered by pair, both directions pooled, on the default panel.
-# Reports medians over REPS runs of: estimation time (index + demean + solve + vcov; reading apart) on 1
+# Reports medians over REPS runs of: estimation time (prepare + index + demean + solve + vcov: everything
+# after the columns are read; reading apart) on 1
 # and 2 ranks, the same with 20% of rows missing at random, peak memory per rank against the bytes of
 # the columns and indices it holds, and the ratio to the memory-bandwidth bound of one pass measured
 # in the same run (bench/membw.c): the time to read the model's data once at that bandwidth.
@@ -42,7 +43,7 @@ bench_one() {  # name ranks panel
     mpirun -n "$np" --oversubscribe ./bin/gravrd estimate --quiet --data "$panel" --formula "$FORM" --cluster pair \
       --json "$OUT/$name.$r.json"
     local j="$OUT/$name.$r.json"
-    est+=("$(awk -v a="$(jnum "$j" index)" -v b="$(jnum "$j" demean)" -v c="$(jnum "$j" solve)" -v d="$(jnum "$j" vcov)" 'BEGIN { print a + b + c + d }')")
+    est+=("$(awk -v p="$(jnum "$j" prepare)" -v a="$(jnum "$j" index)" -v b="$(jnum "$j" demean)" -v c="$(jnum "$j" solve)" -v d="$(jnum "$j" vcov)" 'BEGIN { print p + a + b + c + d }')")
     rd+=("$(jnum "$j" read)"); mem+=("$(jnum "$j" peak_rss_above_start_bytes_max_rank)"); dat+=("$(jnum "$j" data_bytes_max_rank)")
     it=$(jnum "$j" iterations)
   done

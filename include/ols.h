@@ -40,7 +40,7 @@ typedef struct gr_result {
     int ncl; char **clnames; int64_t G[2];
     int iterations, converged;
     const char *solver, *vcov_label;
-    double t_read, t_index, t_demean, t_solve, t_vcov;
+    double t_read, t_prepare, t_index, t_demean, t_solve, t_vcov;  /* seconds per stage */
 } gr_result;
 
 /* Collective. Fit every outcome of the sample; *out gets s->ny results (caller frees each with

@@ -63,8 +63,15 @@ int gr_columns_fe_key(MPI_Comm comm, gr_columns *cs, int nvars, char *const *var
     double **parts = gr_malloc((size_t)nvars, sizeof *parts);
     for (int q = 0; q < nvars; q++) parts[q] = gr_columns_get(cs, vars[q]);
     int rc = GR_OK;
+    int all_finite = 1;
+    for (int q = 0; q < nvars && all_finite; q++)
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(parts[q][i])) { all_finite = 0; break; }
+    MPI_Allreduce(MPI_IN_PLACE, &all_finite, 1, MPI_INT, MPI_MIN, comm);
     if (nvars == 1) {
         memcpy(out, parts[0], (size_t)n * sizeof *out);
+    } else if (all_finite) {
+        rc = gr_combine_keys(comm, nvars, n, parts, out);
     } else {
         /* rows with a missing part get a placeholder key while folding, then NaN again */
         double **fin = gr_malloc((size_t)nvars, sizeof *fin);

@@ -281,6 +281,7 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
         }
     }
     rc = gr_agree(comm, rc);
+    double t_prepare = gr_now() - t0 - t_read;  /* evaluating terms, keys and filters */
     /* samples: full (unless --split), then one per split value */
     int nvals = 0;
     double *vals = NULL;
@@ -347,7 +348,7 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
         }
         if (rc) break;
         /* outcome-major order, as in the study's tables: y1 by sample, then y2 by sample */
-        for (int j = 0; j < f.ny; j++) { res[j].t_read = t_read; all[j * nsamples + sidx] = res[j]; nres++; }
+        for (int j = 0; j < f.ny; j++) { res[j].t_read = t_read; res[j].t_prepare = t_prepare; all[j * nsamples + sidx] = res[j]; nres++; }
         free(res);
     }
     rc = gr_agree(comm, rc);

@@ -100,8 +100,42 @@ int gr_dense_ids(MPI_Comm comm, int64_t n, const double *key, int32_t *id, int64
     return GR_OK;
 }
 
+/* Range of integer-valued keys: [lo, hi] over all ranks; returns 0 if some key is not an integer. */
+static int integer_range(MPI_Comm comm, int64_t n, const double *key, double *lo, double *hi)
+{
+    double mn[2] = {INFINITY, INFINITY}, nonint = 0;  /* min, -max */
+    for (int64_t i = 0; i < n; i++) {
+        double v = key[i];
+        if (v < mn[0]) mn[0] = v;
+        if (-v < mn[1]) mn[1] = -v;
+        if (v != floor(v) || fabs(v) > 1e15) nonint = 1;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, mn, 2, MPI_DOUBLE, MPI_MIN, comm);
+    MPI_Allreduce(MPI_IN_PLACE, &nonint, 1, MPI_DOUBLE, MPI_MAX, comm);
+    *lo = mn[0];
+    *hi = -mn[1];
+    return nonint == 0;
+}
+
 int gr_combine_keys(MPI_Comm comm, int nparts, int64_t n, double *const *parts, double *out)
 {
+    /* integer parts with small ranges fold directly into one exact key (mixed radix) */
+    double lo[16], hi[16], span = 1;
+    int direct = nparts <= 16;
+    for (int p = 0; p < nparts && direct; p++) {
+        direct = integer_range(comm, n, parts[p], &lo[p], &hi[p]);
+        if (direct) span *= (hi[p] >= lo[p] ? hi[p] - lo[p] + 1 : 1);
+        if (span > 1e15) direct = 0;
+    }
+    /* every rank took the same branch: ranges and flags were reduced */
+    if (direct) {
+        for (int64_t i = 0; i < n; i++) {
+            double k = 0;
+            for (int p = 0; p < nparts; p++) k = k * (hi[p] - lo[p] + 1) + (parts[p][i] - lo[p]);
+            out[i] = k;
+        }
+        return GR_OK;
+    }
     int32_t *code = gr_malloc((size_t)n, sizeof *code);
     int64_t L;
     int rc = gr_dense_ids(comm, n, parts[0], code, &L);

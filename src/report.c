@@ -164,6 +164,7 @@ cJSON *gr_result_json(const gr_result *r)
     for (int j = 0; j < r->ncollin; j++) cJSON_AddItemToArray(cv, cJSON_CreateString(r->collin[j]));
     cJSON *t = cJSON_AddObjectToObject(o, "timings");
     cJSON_AddNumberToObject(t, "read", r->t_read);
+    cJSON_AddNumberToObject(t, "prepare", r->t_prepare);
     cJSON_AddNumberToObject(t, "index", r->t_index);
     cJSON_AddNumberToObject(t, "demean", r->t_demean);
     cJSON_AddNumberToObject(t, "solve", r->t_solve);
