@@ -38,7 +38,7 @@ pass_s=$(awk -v n="$rows" -v bw="$triad" 'BEGIN { printf "%.5f", n * (3 * 4 + 3 
 
 declare -A med
 bench_one() {  # name ranks panel
-  local name=$1 np=$2 panel=$3 est=() rd=() mem=() dat=() it=""
+  local name=$1 np=$2 panel=$3 est=() rd=() mem=() dat=() it="" stages=() st
   for r in $(seq "$REPS"); do
     mpirun -n "$np" --oversubscribe ./bin/gravrd estimate --quiet --data "$panel" --formula "$FORM" --cluster pair \
       --json "$OUT/$name.$r.json"
@@ -47,6 +47,9 @@ bench_one() {  # name ranks panel
     rd+=("$(jnum "$j" read)"); mem+=("$(jnum "$j" peak_rss_above_start_bytes_max_rank)"); dat+=("$(jnum "$j" data_bytes_max_rank)")
     it=$(jnum "$j" iterations)
   done
+  for st in prepare index demean solve vcov; do
+    stages+=("$st $(for r in $(seq "$REPS"); do jnum "$OUT/$name.$r.json" "$st"; done | median)")
+  done
   med[$name]=$(printf '%s\n' "${est[@]}" | median)
   local mr; mr=$(printf '%s\n' "${rd[@]}" | median)
   local mm; mm=$(printf '%s\n' "${mem[@]}" | median)
@@ -54,6 +57,7 @@ bench_one() {  # name ranks panel
   printf '%-28s ranks %d  estimation %.4f s  read %.4f s  iterations %s  peak memory growth/rank %.0f MB  data/rank %.0f MB (x%.2f)  = %.0f x the one-pass bound\n' \
     "$name" "$np" "${med[$name]}" "$mr" "$it" "$(awk -v m="$mm" 'BEGIN{print m/1e6}')" "$(awk -v m="$md" 'BEGIN{print m/1e6}')" \
     "$(awk -v a="$mm" -v b="$md" 'BEGIN{print a/b}')" "$(awk -v e="${med[$name]}" -v s="$pass_s" 'BEGIN{print e/s}')"
+  printf '%-28s   stages (medians, s):' ""; printf ' %s' "${stages[@]}"; echo
 }
 echo "gravrd benchmark: $(./bin/gravrd --version), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), REPS=$REPS (medians)"
 echo "memory bandwidth (one thread, median of 9): copy $copy GB/s, triad $triad GB/s; rows $rows; one-pass bound $pass_s s"
