@@ -16,7 +16,6 @@ typedef struct gr_fit_opts {
     double collin_tol;      /* fixest collin.tol: 1e-10 */
     gr_vcov_type vcov;
     int cluster_on_fe;      /* vcov clustered by the first fixed effect (fixest's default with FEs) */
-    int ssc_reghdfe;        /* reghdfe's degrees-of-freedom conventions instead of fixest's */
 } gr_fit_opts;
 
 /* The local rows of one sample; arrays of n values, NaN = missing. The caller owns everything. */

@@ -37,7 +37,6 @@ static const char usage_text[] =
     "  --fe-method M        cg (default: conjugate gradient on the normal equations) | irons-tuck\n"
     "                       (Gauss-Seidel sweeps with Irons-Tuck acceleration, fixest's scheme)\n"
     "  --solver S           cholesky (default: distributed Cholesky of X'X) | qr (distributed QR of X)\n"
-    "  --ssc S              fixest (default) | reghdfe small-sample conventions\n"
     "  --collin-tol X       collinearity tolerance (default 1e-10)\n"
     "  --json FILE|-        write the results as JSON\n"
     "  --title TEXT         title printed above the table\n"
@@ -123,7 +122,7 @@ static int parse_options(int argc, char **argv, est_opts *o, int rank)
         {"fe-tol", required_argument, 0, 't'}, {"fe-maxiter", required_argument, 0, 'm'},
         {"fixef-rm", required_argument, 0, 'r'}, {"drop-singletons", no_argument, 0, 'D'},
         {"fe-method", required_argument, 0, 'M'}, {"solver", required_argument, 0, 'L'},
-        {"ssc", required_argument, 0, 'C'}, {"collin-tol", required_argument, 0, 'T'},
+{"collin-tol", required_argument, 0, 'T'},
         {"title", required_argument, 0, 'i'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -178,11 +177,6 @@ static int parse_options(int argc, char **argv, est_opts *o, int rank)
             if (!strcmp(optarg, "cholesky") || !strcmp(optarg, "chol")) o->fit.solver = GR_SOLVER_CHOL;
             else if (!strcmp(optarg, "qr")) o->fit.solver = GR_SOLVER_QR;
             else return gr_fail(GR_EUSAGE, "--solver", "expected cholesky or qr, got '%s'", optarg);
-            break;
-        case 'C':
-            if (!strcmp(optarg, "fixest")) o->fit.ssc_reghdfe = 0;
-            else if (!strcmp(optarg, "reghdfe")) o->fit.ssc_reghdfe = 1;
-            else return gr_fail(GR_EUSAGE, "--ssc", "expected fixest or reghdfe, got '%s'", optarg);
             break;
         case 'h':
             if (rank == 0) fputs(usage_text, stdout);

@@ -240,9 +240,7 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
     double t_prep = gr_now() - t1;
     int64_t K_full = nkept + (s->nfe ? fe_dof(&fe, NULL) : 0);
     int64_t K_vcov = nkept + (s->nfe ? fe_dof(&fe, nested) : 0);
-    if (o->ssc_reghdfe) K_vcov = K_full;  /* reghdfe: nested absorbed levels still count except in clusters */
-    if (o->ssc_reghdfe && ncl > 0) K_vcov = nkept + (s->nfe ? fe_dof(&fe, nested) : 0);
-    gr_vcov_spec vs = {.type = o->vcov, .ncluster = ncl, .min_cluster_df = !o->ssc_reghdfe};
+    gr_vcov_spec vs = {.type = o->vcov, .ncluster = ncl, .min_cluster_df = 1};
     for (int c = 0; c < 3; c++) {
         vs.cl[c] = cl[c];
         vs.G[c] = G[c];
