@@ -97,6 +97,21 @@ static int64_t dataset_length(hid_t d)
     return nd == 1 ? (int64_t)dim : -1;
 }
 
+/* Select rows [off, off+n) of the file space fs and return the matching memory space. A rank with
+ * no rows selects nothing on both, as collective transfers require it to take part anyway. */
+static hid_t select_block(hid_t fs, int64_t off, int64_t n)
+{
+    hsize_t start = (hsize_t)off, count = (hsize_t)(n > 0 ? n : 1);
+    hid_t ms = H5Screate_simple(1, &count, NULL);
+    if (n > 0) {
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
+    } else {
+        H5Sselect_none(fs);
+        H5Sselect_none(ms);
+    }
+    return ms;
+}
+
 /* Collective. Read rows [off, off+n) of 1-D dataset `path` into buf as memtype. */
 static int read_block(hid_t file, const char *fname, const char *path, hid_t memtype, int64_t off, int64_t n,
                       void *buf)
@@ -104,17 +119,8 @@ static int read_block(hid_t file, const char *fname, const char *path, hid_t mem
     int rc = GR_OK;
     hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
     if (d < 0) return gr_fail(GR_EFORMAT, fname, "cannot open dataset %s", path);
-    hid_t fs = H5Dget_space(d), ms = -1, dxpl = collective_dxpl();
-    hsize_t start = (hsize_t)off, count = (hsize_t)n;
-    if (n > 0) {
-        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
-        ms = H5Screate_simple(1, &count, NULL);
-    } else {
-        H5Sselect_none(fs);
-        hsize_t one = 1;
-        ms = H5Screate_simple(1, &one, NULL);
-        H5Sselect_none(ms);
-    }
+    hid_t fs = H5Dget_space(d), dxpl = collective_dxpl();
+    hid_t ms = select_block(fs, off, n);
     if (H5Dread(d, memtype, ms, fs, dxpl, buf) < 0)
         rc = gr_fail(GR_EFORMAT, fname, "cannot read dataset %s (wrong type?)", path);
     H5Sclose(ms); H5Sclose(fs); H5Pclose(dxpl); H5Dclose(d);
@@ -616,17 +622,8 @@ static int write_block(gr_writer *w, hid_t file, const char *path, hid_t filetyp
     if (d < 0) {
         rc = gr_fail(GR_EIO, w->path, "cannot create dataset %s", path);
     } else {
-        hid_t ms, dxpl = collective_dxpl();
-        hsize_t start = (hsize_t)off, count = (hsize_t)n;
-        if (n > 0) {
-            H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
-            ms = H5Screate_simple(1, &count, NULL);
-        } else {
-            H5Sselect_none(fs);
-            hsize_t one = 1;
-            ms = H5Screate_simple(1, &one, NULL);
-            H5Sselect_none(ms);
-        }
+        hid_t dxpl = collective_dxpl();
+        hid_t ms = select_block(fs, off, n);
         if (H5Dwrite(d, memtype, ms, fs, dxpl, buf) < 0) rc = gr_fail(GR_EIO, w->path, "cannot write %s", path);
         H5Sclose(ms);
         H5Pclose(dxpl);
