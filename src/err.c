@@ -1,6 +1,5 @@
 /* err.c: the error record, collective agreement on failures, checked allocation and parsing,
  * timers and provenance (see gr.h). */
-#define _DEFAULT_SOURCE 1 /* madvise, MADV_HUGEPAGE */
 #include "gr.h"
 #include <errno.h>
 #include <math.h>
@@ -10,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/mman.h>
 
 static char err_msg[1024];
 static int err_code;
@@ -84,35 +82,17 @@ static void oom(size_t n, size_t size)
     exit(1);
 }
 
-/* Row-sized arrays (>= 4 MiB) are 2 MiB-aligned and marked for transparent huge pages: each fresh
- * 4 KiB page costs a zeroing page fault on first touch, and those faults were a fifth of an
- * estimation's time. */
-#define GR_HUGE_BYTES ((size_t)4 << 20)
-#define GR_HUGE_ALIGN ((size_t)2 << 20)
-
 void *gr_malloc(size_t n, size_t size)
 {
     if (size && n > SIZE_MAX / size) oom(n, size);
     size_t bytes = n * size;
-    void *p = NULL;
-    if (bytes >= GR_HUGE_BYTES) {
-        if (posix_memalign(&p, GR_HUGE_ALIGN, bytes) != 0) p = NULL;
-        else (void)madvise(p, bytes & ~(GR_HUGE_ALIGN - 1), MADV_HUGEPAGE); /* advice only */
-    } else {
-        p = malloc(bytes ? bytes : 1);
-    }
+    void *p = malloc(bytes ? bytes : 1);
     if (!p) oom(n, size);
     return p;
 }
 
 void *gr_calloc(size_t n, size_t size)
 {
-    if (size && n > SIZE_MAX / size) oom(n, size);
-    if (n * size >= GR_HUGE_BYTES) {
-        void *p = gr_malloc(n, size);
-        memset(p, 0, n * size);
-        return p;
-    }
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p) oom(n, size);
     return p;
