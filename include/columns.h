@@ -25,5 +25,10 @@ int gr_columns_eval(gr_columns *cs, gr_expr *e, double *out);
 /* Collective. Key of the fixed-effect dimension vars[0]^vars[1]^... (columns loaded) on the local
  * rows into out[p->nrows]: one exact value per combination, NaN where a part is missing. */
 int gr_columns_fe_key(MPI_Comm comm, gr_columns *cs, int nvars, char *const *vars, double *out);
+/* Local. Remove column `name` from the set and hand its values to the caller (who frees them);
+ * NULL if it is not loaded. */
+double *gr_columns_take(gr_columns *cs, const char *name);
+/* Local. Free column `name` if loaded. */
+void gr_columns_drop(gr_columns *cs, const char *name);
 void gr_columns_free(gr_columns *cs);
 #endif

@@ -91,6 +91,25 @@ int gr_columns_fe_key(MPI_Comm comm, gr_columns *cs, int nvars, char *const *var
     return rc;
 }
 
+double *gr_columns_take(gr_columns *cs, const char *name)
+{
+    for (int i = 0; i < cs->n; i++) {
+        if (strcmp(cs->names[i], name)) continue;
+        double *v = cs->vals[i];
+        free(cs->names[i]);
+        cs->n--;
+        cs->names[i] = cs->names[cs->n];
+        cs->vals[i] = cs->vals[cs->n];
+        return v;
+    }
+    return NULL;
+}
+
+void gr_columns_drop(gr_columns *cs, const char *name)
+{
+    free(gr_columns_take(cs, name));
+}
+
 void gr_columns_free(gr_columns *cs)
 {
     for (int i = 0; i < cs->n; i++) { free(cs->names[i]); free(cs->vals[i]); }

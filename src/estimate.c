@@ -194,7 +194,6 @@ static int parse_options(int argc, char **argv, est_opts *o, int rank)
 static int run(MPI_Comm comm, est_opts *o, int rank)
 {
     double rss_at_start = proc_status_bytes("VmRSS:");
-    double t0 = gr_now();
     gr_formula f;
     int rc = gr_formula_parse(o->formula, &f);
     if (rc) return rc;
@@ -219,18 +218,49 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     rc = gr_panel_open(comm, o->data, &p);
     if (rc) { gr_formula_free(&f); gr_expr_free(where); return rc; }
     gr_columns cs = {.p = &p};
-    char **need;
-    int nneed;
-    gr_formula_columns(&f, &need, &nneed);
-    for (int i = 0; i < nneed && !rc; i++) rc = gr_columns_load(&cs, need[i], "formula");
-    for (int i = 0; i < nneed; i++) free(need[i]);
-    free(need);
-    for (int c = 0; c < ncl && !rc; c++) rc = gr_columns_load(&cs, clnames[c], "--cluster");
-    for (int k = 0; where && k < gr_expr_ncolumns(where) && !rc; k++) rc = gr_columns_load(&cs, gr_expr_column(where, k), "--where");
-    if (!rc && o->split) rc = gr_columns_load(&cs, o->split, o->fsplit ? "--fsplit" : "--split");
-    rc = gr_agree(comm, rc);
-    double t_read = gr_now() - t0;
     int64_t n = p.nrows;
+    /* The columns are read item by item (outcomes, regressors, fixed effects, clusters, filter, split)
+     * and each is freed after its last use, or handed over as it is when an item is that bare column,
+     * so that the raw columns and the evaluated ones are not all held at once. */
+    enum { IT_Y, IT_X, IT_FE, IT_CL, IT_WHERE, IT_SPLIT };
+    int nitems = f.ny + f.nx + f.nfe + ncl + 2;
+    int *kind = gr_malloc((size_t)nitems, sizeof *kind), *idx = gr_malloc((size_t)nitems, sizeof *idx);
+    int ni = 0;
+    for (int j = 0; j < f.ny; j++) { kind[ni] = IT_Y; idx[ni++] = j; }
+    for (int j = 0; j < f.nx; j++) { kind[ni] = IT_X; idx[ni++] = j; }
+    for (int k = 0; k < f.nfe; k++) { kind[ni] = IT_FE; idx[ni++] = k; }
+    for (int c = 0; c < ncl; c++) { kind[ni] = IT_CL; idx[ni++] = c; }
+    if (where) { kind[ni] = IT_WHERE; idx[ni++] = 0; }
+    if (o->split) { kind[ni] = IT_SPLIT; idx[ni++] = 0; }
+    /* the column names of item i */
+    #define ITEM_NAMES(i, NAME_BODY)                                                                    \
+        do {                                                                                            \
+            switch (kind[i]) {                                                                          \
+            case IT_Y: for (int q_ = 0; q_ < gr_expr_ncolumns(f.y[idx[i]]); q_++) { const char *nm = gr_expr_column(f.y[idx[i]], q_); NAME_BODY; } break; \
+            case IT_X: for (int r_ = 0; r_ < f.x[idx[i]].nfactors; r_++) for (int q_ = 0; q_ < gr_expr_ncolumns(f.x[idx[i]].factors[r_]); q_++) { const char *nm = gr_expr_column(f.x[idx[i]].factors[r_], q_); NAME_BODY; } break; \
+            case IT_FE: for (int q_ = 0; q_ < f.fe[idx[i]].nvars; q_++) { const char *nm = f.fe[idx[i]].vars[q_]; NAME_BODY; } break; \
+            case IT_CL: { const char *nm = clnames[idx[i]]; NAME_BODY; } break;                        \
+            case IT_WHERE: for (int q_ = 0; q_ < gr_expr_ncolumns(where); q_++) { const char *nm = gr_expr_column(where, q_); NAME_BODY; } break; \
+            default: { const char *nm = o->split; NAME_BODY; } break;                                   \
+            }                                                                                           \
+        } while (0)
+    static const char *const context[] = {"formula", "formula", "formula", "--cluster", "--where", "--split"};
+    /* unknown names fail before anything is read */
+    for (int i = 0; i < ni && !rc; i++)
+        ITEM_NAMES(i, if (!rc && !gr_panel_has_column(&p, nm)) rc = gr_fail(GR_EINPUT, context[kind[i]], "unknown column '%s' in %s", nm, p.path));
+    rc = gr_agree(comm, rc);
+    /* the last item that needs each column */
+    int nnames = 0, maxnames = 0;
+    for (int i = 0; i < ni; i++) ITEM_NAMES(i, { (void)nm; maxnames++; });
+    const char **lname = gr_malloc((size_t)(maxnames ? maxnames : 1), sizeof *lname);
+    int *lastuse = gr_malloc((size_t)(maxnames ? maxnames : 1), sizeof *lastuse);
+    for (int i = 0; i < ni; i++)
+        ITEM_NAMES(i, {
+            int at = -1;
+            for (int l = 0; l < nnames; l++) if (!strcmp(lname[l], nm)) at = l;
+            if (at < 0) { at = nnames++; lname[at] = nm; }
+            lastuse[at] = i;
+        });
     /* evaluate everything on the local rows */
     gr_sample base = {.n = n, .ny = f.ny, .nx = f.nx, .intercept = f.intercept, .nfe = f.nfe, .ncl = ncl};
     base.y = gr_calloc((size_t)f.ny, sizeof(double *));
@@ -242,52 +272,81 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     base.clkey = gr_calloc(2, sizeof(double *));
     base.clname = gr_calloc(2, sizeof(char *));
     double *keep = gr_malloc((size_t)(n ? n : 1), sizeof *keep);
-    if (!rc) {
-        for (int j = 0; j < f.ny && !rc; j++) {
-            base.y[j] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-            rc = gr_columns_eval(&cs, f.y[j], base.y[j]);
+    for (int64_t i = 0; i < n; i++) keep[i] = 1;
+    for (int j = 0; j < f.nx; j++) base.xlabel[j] = f.x[j].label;
+    for (int k = 0; k < f.nfe; k++) base.fename[k] = f.fe[k].label;
+    for (int c = 0; c < ncl; c++) base.clname[c] = clnames[c];
+    double *splitcol = NULL, t_read = 0, t_eval = 0;
+    for (int i = 0; i < ni && !rc; i++) {
+        double ta = gr_now();
+        ITEM_NAMES(i, if (!rc) rc = gr_columns_load(&cs, nm, context[kind[i]]));
+        rc = gr_agree(comm, rc);
+        if (rc) break;
+        double tb = gr_now();
+        t_read += tb - ta;
+        /* a bare column used for the last time is handed over instead of copied */
+        const char *bare = NULL;
+        switch (kind[i]) {
+        case IT_Y: if (gr_expr_is_column(f.y[idx[i]])) bare = gr_expr_column(f.y[idx[i]], 0); break;
+        case IT_X: if (f.x[idx[i]].nfactors == 1 && gr_expr_is_column(f.x[idx[i]].factors[0])) bare = gr_expr_column(f.x[idx[i]].factors[0], 0); break;
+        case IT_FE: if (f.fe[idx[i]].nvars == 1) bare = f.fe[idx[i]].vars[0]; break;
+        case IT_CL: bare = clnames[idx[i]]; break;
+        case IT_SPLIT: bare = o->split; break;
+        default: break;
         }
-        double *tmp = gr_malloc((size_t)(n ? n : 1), sizeof *tmp);
-        for (int j = 0; j < f.nx && !rc; j++) {
-            base.xlabel[j] = f.x[j].label;
-            base.x[j] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-            for (int q = 0; q < f.x[j].nfactors && !rc; q++) {
-                rc = gr_columns_eval(&cs, f.x[j].factors[q], q == 0 ? base.x[j] : tmp);
-                if (q > 0) for (int64_t i = 0; i < n; i++) base.x[j][i] *= tmp[i];
+        int last = 0;
+        for (int l = 0; bare && l < nnames; l++) if (!strcmp(lname[l], bare)) last = lastuse[l] == i;
+        double *taken = bare && last ? gr_columns_take(&cs, bare) : NULL;
+        double *out = taken;
+        if (!out && kind[i] != IT_WHERE) out = gr_malloc((size_t)(n ? n : 1), sizeof *out);
+        switch (kind[i]) {
+        case IT_Y:
+            if (!taken) rc = gr_columns_eval(&cs, f.y[idx[i]], out);
+            base.y[idx[i]] = out;
+            break;
+        case IT_X:
+            if (!taken) {
+                double *tmp = f.x[idx[i]].nfactors > 1 ? gr_malloc((size_t)(n ? n : 1), sizeof *tmp) : NULL;
+                for (int q = 0; q < f.x[idx[i]].nfactors && !rc; q++) {
+                    rc = gr_columns_eval(&cs, f.x[idx[i]].factors[q], q == 0 ? out : tmp);
+                    if (q > 0) for (int64_t r = 0; r < n; r++) out[r] *= tmp[r];
+                }
+                free(tmp);
             }
-        }
-        free(tmp);
-        for (int k = 0; k < f.nfe && !rc; k++) {
-            base.fename[k] = f.fe[k].label;
-            base.fekey[k] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-            rc = gr_columns_fe_key(comm, &cs, f.fe[k].nvars, f.fe[k].vars, base.fekey[k]);
-        }
-        for (int c = 0; c < ncl; c++) {
-            base.clname[c] = clnames[c];
-            base.clkey[c] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-            memcpy(base.clkey[c], gr_columns_get(&cs, clnames[c]), (size_t)n * sizeof(double));
-            for (int64_t i = 0; i < n; i++) if (!isfinite(base.clkey[c][i])) base.clkey[c][i] = NAN;
-        }
-        for (int64_t i = 0; i < n; i++) keep[i] = 1;
-        if (!rc && where) {
+            base.x[idx[i]] = out;
+            break;
+        case IT_FE:
+            if (!taken) rc = gr_columns_fe_key(comm, &cs, f.fe[idx[i]].nvars, f.fe[idx[i]].vars, out);
+            else for (int64_t r = 0; r < n; r++) if (!isfinite(out[r])) out[r] = NAN;
+            base.fekey[idx[i]] = out;
+            break;
+        case IT_CL:
+            if (!taken) memcpy(out, gr_columns_get(&cs, clnames[idx[i]]), (size_t)n * sizeof *out);
+            for (int64_t r = 0; r < n; r++) if (!isfinite(out[r])) out[r] = NAN;
+            base.clkey[idx[i]] = out;
+            break;
+        case IT_WHERE:
             rc = gr_columns_eval(&cs, where, keep);
-            for (int64_t i = 0; i < n; i++) keep[i] = (isfinite(keep[i]) && keep[i] != 0);
+            for (int64_t r = 0; r < n; r++) keep[r] = (isfinite(keep[r]) && keep[r] != 0);
+            break;
+        default:
+            if (!taken) memcpy(out, gr_columns_get(&cs, o->split), (size_t)n * sizeof *out);
+            splitcol = out;
+            break;
         }
+        /* free the columns no later item needs */
+        for (int l = 0; l < nnames; l++) if (lastuse[l] == i) gr_columns_drop(&cs, lname[l]);
+        t_eval += gr_now() - tb;
     }
+    #undef ITEM_NAMES
+    free(kind); free(idx); free(lname); free(lastuse);
     rc = gr_agree(comm, rc);
-    double t_prepare = gr_now() - t0 - t_read;  /* evaluating terms, keys and filters */
+    double t_prepare = t_eval;  /* evaluating terms, keys and filters (reading apart) */
     /* samples: full (unless --split), then one per split value */
     int nvals = 0;
     double *vals = NULL;
-    double *splitcol = NULL;
-    if (o->split && !rc) {
-        splitcol = gr_malloc((size_t)(n ? n : 1), sizeof *splitcol);
-        memcpy(splitcol, gr_columns_get(&cs, o->split), (size_t)n * sizeof *splitcol);
-    }
-    /* the raw columns are no longer needed: everything the model uses has been evaluated */
     int ncols_loaded = cs.n;
-    gr_columns_free(&cs);
-    memset(&cs, 0, sizeof cs);
+    gr_columns_free(&cs);  /* nothing is left: every column was freed after its last use */
     if (splitcol) {
         double *kept = gr_malloc((size_t)(n ? n : 1), sizeof *kept);
         for (int64_t i = 0; i < n; i++) kept[i] = keep[i] != 0 ? splitcol[i] : NAN;
