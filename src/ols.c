@@ -309,7 +309,11 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
         r->df_t = df_t;
         r->r2 = 1.0 - rss / tss;
         r->adj_r2 = 1.0 - (1.0 - r->r2) * (N - 1) / (N - (double)K_full);
-        r->within_r2 = s->nfe > 0 ? 1.0 - rss / tss_within : NAN;
+        /* within R2 from the explained sum of squares b'X'y (= y'y - rss for OLS): no cancellation when
+         * the fit is poor, so it agrees across rank counts to the last digits */
+        double ess_within = 0;
+        for (int a2 = 0; a2 < nkept; a2++) ess_within += beta[a2] * Xty[a2];
+        r->within_r2 = s->nfe > 0 ? ess_within / tss_within : NAN;
         /* fixest's fitstat "f": all coefficients and fixed effects against the constant-only model,
          * with the parameter count and t degrees of freedom of the variance in use */
         double df1 = (double)(K_vcov - 1), df2 = df_t;
