@@ -105,6 +105,38 @@ static int distinct_values(MPI_Comm comm, int64_t n, const double *v, double **o
     return k;
 }
 
+/* What the estimate command evaluates on the rows, in this order. */
+enum { IT_Y, IT_X, IT_FE, IT_CL, IT_WHERE, IT_SPLIT };
+
+/* The column names item (kind, j) reads; a new array of *n borrowed strings (caller frees the array). */
+static const char **item_names(const gr_formula *f, const gr_expr *where, char clnames[][GR_NAME_MAX],
+                               const char *split, int kind, int j, int *n)
+{
+    int cap = 8, m = 0;
+    const char **out = gr_malloc((size_t)cap, sizeof *out);
+#define PUSH(s) do { if (m == cap) out = gr_realloc(out, (size_t)(cap *= 2), sizeof *out); out[m++] = (s); } while (0)
+    switch (kind) {
+    case IT_Y:
+        for (int q = 0; q < gr_expr_ncolumns(f->y[j]); q++) PUSH(gr_expr_column(f->y[j], q));
+        break;
+    case IT_X:
+        for (int r = 0; r < f->x[j].nfactors; r++)
+            for (int q = 0; q < gr_expr_ncolumns(f->x[j].factors[r]); q++) PUSH(gr_expr_column(f->x[j].factors[r], q));
+        break;
+    case IT_FE:
+        for (int q = 0; q < f->fe[j].nvars; q++) PUSH(f->fe[j].vars[q]);
+        break;
+    case IT_CL: PUSH(clnames[j]); break;
+    case IT_WHERE:
+        for (int q = 0; q < gr_expr_ncolumns(where); q++) PUSH(gr_expr_column(where, q));
+        break;
+    default: PUSH(split); break;
+    }
+#undef PUSH
+    *n = m;
+    return out;
+}
+
 typedef struct {
     const char *data, *formula, *cluster, *where, *split, *json, *title;
     int fsplit;
@@ -222,7 +254,6 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     /* The columns are read item by item (outcomes, regressors, fixed effects, clusters, filter, split)
      * and each is freed after its last use, or handed over as it is when an item is that bare column,
      * so that the raw columns and the evaluated ones are not all held at once. */
-    enum { IT_Y, IT_X, IT_FE, IT_CL, IT_WHERE, IT_SPLIT };
     int nitems = f.ny + f.nx + f.nfe + ncl + 2;
     int *kind = gr_malloc((size_t)nitems, sizeof *kind), *idx = gr_malloc((size_t)nitems, sizeof *idx);
     int ni = 0;
@@ -232,35 +263,29 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     for (int c = 0; c < ncl; c++) { kind[ni] = IT_CL; idx[ni++] = c; }
     if (where) { kind[ni] = IT_WHERE; idx[ni++] = 0; }
     if (o->split) { kind[ni] = IT_SPLIT; idx[ni++] = 0; }
-    /* the column names of item i */
-    #define ITEM_NAMES(i, NAME_BODY)                                                                    \
-        do {                                                                                            \
-            switch (kind[i]) {                                                                          \
-            case IT_Y: for (int q_ = 0; q_ < gr_expr_ncolumns(f.y[idx[i]]); q_++) { const char *nm = gr_expr_column(f.y[idx[i]], q_); NAME_BODY; } break; \
-            case IT_X: for (int r_ = 0; r_ < f.x[idx[i]].nfactors; r_++) for (int q_ = 0; q_ < gr_expr_ncolumns(f.x[idx[i]].factors[r_]); q_++) { const char *nm = gr_expr_column(f.x[idx[i]].factors[r_], q_); NAME_BODY; } break; \
-            case IT_FE: for (int q_ = 0; q_ < f.fe[idx[i]].nvars; q_++) { const char *nm = f.fe[idx[i]].vars[q_]; NAME_BODY; } break; \
-            case IT_CL: { const char *nm = clnames[idx[i]]; NAME_BODY; } break;                        \
-            case IT_WHERE: for (int q_ = 0; q_ < gr_expr_ncolumns(where); q_++) { const char *nm = gr_expr_column(where, q_); NAME_BODY; } break; \
-            default: { const char *nm = o->split; NAME_BODY; } break;                                   \
-            }                                                                                           \
-        } while (0)
+    /* the column names of each item */
+    int *nnm = gr_calloc((size_t)nitems, sizeof *nnm);
+    const char ***nm_of = gr_calloc((size_t)nitems, sizeof *nm_of);
+    for (int i = 0; i < ni; i++) nm_of[i] = item_names(&f, where, clnames, o->split, kind[i], idx[i], &nnm[i]);
     static const char *const context[] = {"formula", "formula", "formula", "--cluster", "--where", "--split"};
     /* unknown names fail before anything is read */
     for (int i = 0; i < ni && !rc; i++)
-        ITEM_NAMES(i, if (!rc && !gr_panel_has_column(&p, nm)) rc = gr_fail(GR_EINPUT, context[kind[i]], "unknown column '%s' in %s", nm, p.path));
+        for (int q = 0; q < nnm[i] && !rc; q++)
+            if (!gr_panel_has_column(&p, nm_of[i][q]))
+                rc = gr_fail(GR_EINPUT, context[kind[i]], "unknown column '%s' in %s", nm_of[i][q], p.path);
     rc = gr_agree(comm, rc);
     /* the last item that needs each column */
     int nnames = 0, maxnames = 0;
-    for (int i = 0; i < ni; i++) ITEM_NAMES(i, { (void)nm; maxnames++; });
+    for (int i = 0; i < ni; i++) maxnames += nnm[i];
     const char **lname = gr_malloc((size_t)(maxnames ? maxnames : 1), sizeof *lname);
     int *lastuse = gr_malloc((size_t)(maxnames ? maxnames : 1), sizeof *lastuse);
     for (int i = 0; i < ni; i++)
-        ITEM_NAMES(i, {
+        for (int q = 0; q < nnm[i]; q++) {
             int at = -1;
-            for (int l = 0; l < nnames; l++) if (!strcmp(lname[l], nm)) at = l;
-            if (at < 0) { at = nnames++; lname[at] = nm; }
+            for (int l = 0; l < nnames; l++) if (!strcmp(lname[l], nm_of[i][q])) at = l;
+            if (at < 0) { at = nnames++; lname[at] = nm_of[i][q]; }
             lastuse[at] = i;
-        });
+        }
     /* evaluate everything on the local rows */
     gr_sample base = {.n = n, .ny = f.ny, .nx = f.nx, .intercept = f.intercept, .nfe = f.nfe, .ncl = ncl};
     base.y = gr_calloc((size_t)f.ny, sizeof(double *));
@@ -279,7 +304,7 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     double *splitcol = NULL, t_read = 0, t_eval = 0;
     for (int i = 0; i < ni && !rc; i++) {
         double ta = gr_now();
-        ITEM_NAMES(i, if (!rc) rc = gr_columns_load(&cs, nm, context[kind[i]]));
+        for (int q = 0; q < nnm[i] && !rc; q++) rc = gr_columns_load(&cs, nm_of[i][q], context[kind[i]]);
         rc = gr_agree(comm, rc);
         if (rc) break;
         double tb = gr_now();
@@ -338,8 +363,8 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
         for (int l = 0; l < nnames; l++) if (lastuse[l] == i) gr_columns_drop(&cs, lname[l]);
         t_eval += gr_now() - tb;
     }
-    #undef ITEM_NAMES
-    free(kind); free(idx); free(lname); free(lastuse);
+    for (int i = 0; i < ni; i++) free(nm_of[i]);
+    free(nm_of); free(nnm); free(kind); free(idx); free(lname); free(lastuse);
     rc = gr_agree(comm, rc);
     double t_prepare = t_eval;  /* evaluating terms, keys and filters (reading apart) */
     /* samples: full (unless --split), then one per split value */
