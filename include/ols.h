@@ -27,6 +27,9 @@ typedef struct gr_sample {
     int nfe; double **fekey; char **fename;     /* combined keys of each dimension */
     int ncl; double **clkey; char **clname;     /* 0-2 cluster variables */
     char *label;                                /* "Full sample", "dir = 1", ... */
+    int consumable;  /* 1: x[0..nx) and y[0..ny) are each one contiguous n x k block that gr_ols_run may
+                      * demean in place, and it may free fekey[] and clkey[] (setting them NULL) once it
+                      * has built level ids from them; the caller must not use them afterwards */
 } gr_sample;
 
 typedef struct gr_result {
@@ -44,7 +47,7 @@ typedef struct gr_result {
 
 /* Collective. Fit every outcome of the sample; *out gets s->ny results (caller frees each with
  * gr_result_free, then the array). Errors (nothing left to estimate, a cluster with one level...)
- * are agreed across ranks. */
-int gr_ols_run(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, gr_result **out);
+ * are agreed across ranks. A consumable sample's arrays are used up (see gr_sample). */
+int gr_ols_run(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, gr_result **out);
 void gr_result_free(gr_result *r);
 #endif

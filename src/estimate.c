@@ -298,6 +298,11 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     base.clname = gr_calloc(2, sizeof(char *));
     double *keep = gr_malloc((size_t)(n ? n : 1), sizeof *keep);
     for (int64_t i = 0; i < n; i++) keep[i] = 1;
+    /* outcomes and regressors each in one contiguous block, so the estimator can demean them in place */
+    double *yblock = gr_malloc((size_t)(n ? n : 1) * f.ny, sizeof *yblock);
+    double *xblock = gr_malloc((size_t)(n ? n : 1) * (f.nx ? f.nx : 1), sizeof *xblock);
+    for (int j = 0; j < f.ny; j++) base.y[j] = yblock + (size_t)j * n;
+    for (int j = 0; j < f.nx; j++) base.x[j] = xblock + (size_t)j * n;
     for (int j = 0; j < f.nx; j++) base.xlabel[j] = f.x[j].label;
     for (int k = 0; k < f.nfe; k++) base.fename[k] = f.fe[k].label;
     for (int c = 0; c < ncl; c++) base.clname[c] = clnames[c];
@@ -312,8 +317,6 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
         /* a bare column used for the last time is handed over instead of copied */
         const char *bare = NULL;
         switch (kind[i]) {
-        case IT_Y: if (gr_expr_is_column(f.y[idx[i]])) bare = gr_expr_column(f.y[idx[i]], 0); break;
-        case IT_X: if (f.x[idx[i]].nfactors == 1 && gr_expr_is_column(f.x[idx[i]].factors[0])) bare = gr_expr_column(f.x[idx[i]].factors[0], 0); break;
         case IT_FE: if (f.fe[idx[i]].nvars == 1) bare = f.fe[idx[i]].vars[0]; break;
         case IT_CL: bare = clnames[idx[i]]; break;
         case IT_SPLIT: bare = o->split; break;
@@ -323,23 +326,21 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
         for (int l = 0; bare && l < nnames; l++) if (!strcmp(lname[l], bare)) last = lastuse[l] == i;
         double *taken = bare && last ? gr_columns_take(&cs, bare) : NULL;
         double *out = taken;
-        if (!out && kind[i] != IT_WHERE) out = gr_malloc((size_t)(n ? n : 1), sizeof *out);
+        if (!out && kind[i] != IT_WHERE && kind[i] != IT_Y && kind[i] != IT_X) out = gr_malloc((size_t)(n ? n : 1), sizeof *out);
         switch (kind[i]) {
         case IT_Y:
-            if (!taken) rc = gr_columns_eval(&cs, f.y[idx[i]], out);
-            base.y[idx[i]] = out;
+            rc = gr_columns_eval(&cs, f.y[idx[i]], base.y[idx[i]]);
             break;
-        case IT_X:
-            if (!taken) {
-                double *tmp = f.x[idx[i]].nfactors > 1 ? gr_malloc((size_t)(n ? n : 1), sizeof *tmp) : NULL;
-                for (int q = 0; q < f.x[idx[i]].nfactors && !rc; q++) {
-                    rc = gr_columns_eval(&cs, f.x[idx[i]].factors[q], q == 0 ? out : tmp);
-                    if (q > 0) for (int64_t r = 0; r < n; r++) out[r] *= tmp[r];
-                }
-                free(tmp);
+        case IT_X: {
+            double *dst = base.x[idx[i]];
+            double *tmp = f.x[idx[i]].nfactors > 1 ? gr_malloc((size_t)(n ? n : 1), sizeof *tmp) : NULL;
+            for (int q = 0; q < f.x[idx[i]].nfactors && !rc; q++) {
+                rc = gr_columns_eval(&cs, f.x[idx[i]].factors[q], q == 0 ? dst : tmp);
+                if (q > 0) for (int64_t r = 0; r < n; r++) dst[r] *= tmp[r];
             }
-            base.x[idx[i]] = out;
+            free(tmp);
             break;
+        }
         case IT_FE:
             if (!taken) rc = gr_columns_fe_key(comm, &cs, f.fe[idx[i]].nvars, f.fe[idx[i]].vars, out);
             else for (int64_t r = 0; r < n; r++) if (!isfinite(out[r])) out[r] = NAN;
@@ -418,6 +419,7 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
                         if (keep[i] != 0 && (full || splitcol[i] == val)) bufs[b][j][q++] = src[b][j][i];
                 }
         }
+        s.consumable = !copy && nsamples == 1;  /* base is not needed after this fit */
         gr_result *res = NULL;
         rc = gr_ols_run(comm, &s, &o->fit, &res);
         for (int b = 0; b < 4 && copy; b++) {
@@ -461,9 +463,9 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     rc = gr_agree(comm, rc);
     for (int r = 0; r < nres; r++) gr_result_free(&all[r]);
     free(all); free(vals); free(keep); free(splitcol);
-    for (int j = 0; j < f.ny; j++) free(base.y[j]);
-    for (int j = 0; j < f.nx; j++) free(base.x[j]);
-    for (int k = 0; k < f.nfe; k++) free(base.fekey[k]);
+    free(yblock);
+    free(xblock);
+    for (int k = 0; k < f.nfe; k++) free(base.fekey[k]);  /* NULL where the estimator used them up */
     for (int c = 0; c < ncl; c++) free(base.clkey[c]);
     free(base.y); free(base.x); free(base.xlabel); free(base.fekey); free(base.fename); free(base.clkey); free(base.clname);
     gr_columns_free(&cs);

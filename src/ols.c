@@ -63,9 +63,10 @@ void gr_result_free(gr_result *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Fit the outcomes `ys` (indices into s->y) that share the row mask `keep`. */
-static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, unsigned char *keep, int nys,
-                     const int *ys, gr_result *res)
+/* Fit the outcomes `ys` (indices into s->y) that share the row mask `keep`. With `consume`, the
+ * sample's arrays are used up when that saves memory (see gr_sample.consumable). */
+static int fit_group(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, unsigned char *keep, int nys,
+                     const int *ys, gr_result *res, int consume)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
@@ -104,6 +105,8 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
     }
     for (int k = 0; k < s->nfe; k++) free(fk[k]);
     free(fk);
+    if (consume && !rc)  /* the level ids now carry what the keys said */
+        for (int k = 0; k < s->nfe; k++) { free(s->fekey[k]); s->fekey[k] = NULL; }
     int64_t nobs = sum64(comm, n);
     if (!rc && nobs == 0)
         rc = gr_fail(GR_EINPUT, s->label ? s->label : "sample", "no observations left to estimate %s%s",
@@ -123,6 +126,7 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
         cl[c] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
         gr_dense_ids(comm, n, tmp, cl[c], &G[c]);
         free(tmp);
+        if (consume) { free(s->clkey[c]); s->clkey[c] = NULL; }
     }
     if (o->cluster_on_fe) {
         cl[0] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
@@ -156,8 +160,10 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
     double t_index = gr_now() - t0;
     /* columns: regressors (with the intercept first when there are no fixed effects), then outcomes */
     int kx = s->nx + (s->intercept ? 1 : 0);
-    double *X = gr_malloc((size_t)(n ? n : 1) * (kx ? kx : 1), sizeof *X);
-    double *Y = gr_malloc((size_t)(n ? n : 1) * nys, sizeof *Y);
+    /* demean the caller's blocks in place when they hold exactly these rows and columns */
+    int inplace = consume && n == s->n && !s->intercept && s->nx > 0 && nys == s->ny;
+    double *X = inplace ? s->x[0] : gr_malloc((size_t)(n ? n : 1) * (kx ? kx : 1), sizeof *X);
+    double *Y = inplace ? s->y[0] : gr_malloc((size_t)(n ? n : 1) * nys, sizeof *Y);
     char **xlab = gr_malloc((size_t)(kx ? kx : 1), sizeof *xlab);
     int c0 = 0;
     if (s->intercept) {
@@ -166,10 +172,10 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
         c0 = 1;
     }
     for (int j = 0; j < s->nx; j++) {
-        compact(s->n, keep, s->x[j], X + (size_t)(c0 + j) * n);
+        if (!inplace) compact(s->n, keep, s->x[j], X + (size_t)(c0 + j) * n);
         xlab[c0 + j] = s->xlabel[j];
     }
-    for (int j = 0; j < nys; j++) compact(s->n, keep, s->y[ys[j]], Y + (size_t)j * n);
+    for (int j = 0; j < nys && !inplace; j++) compact(s->n, keep, s->y[ys[j]], Y + (size_t)j * n);
     /* raw moments for R2 and absorption checks */
     int nm = 2 * (kx + nys);
     double *mom = gr_calloc((size_t)nm, sizeof *mom);
@@ -335,13 +341,13 @@ static int fit_group(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, un
         r->t_demean = t_demean;
     }
     free(beta); free(B); free(V); free(Xty); free(e); if (Xk != X) free(Xk); free(XtXk); free(XtX);
-    free(keepx); free(absorbed); free(X); free(Y); free(xlab); free(mom); free(nested);
+    free(keepx); free(absorbed); if (!inplace) { free(X); free(Y); } free(xlab); free(mom); free(nested);
     for (int c = 0; c < 3; c++) free(cl[c]);
     gr_fe_free(&fe);
     return rc;
 }
 
-int gr_ols_run(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, gr_result **out)
+int gr_ols_run(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, gr_result **out)
 {
     gr_result *res = gr_calloc((size_t)s->ny, sizeof *res);
     for (int j = 0; j < s->ny; j++) result_init(&res[j], s, j);
@@ -385,8 +391,9 @@ int gr_ols_run(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, gr_resul
             if (same) group[j] = l;
         }
     }
-    int rank;
+    int rank, ngroups = 0;
     MPI_Comm_rank(comm, &rank);
+    for (int j = 0; j < s->ny; j++) ngroups += group[j] == j;
     for (int j = 0; j < s->ny && !rc; j++) {
         if (group[j] != j) continue;
         int *ys = gr_malloc((size_t)s->ny, sizeof *ys), nys = 0;
@@ -399,7 +406,7 @@ int gr_ols_run(MPI_Comm comm, const gr_sample *s, const gr_fit_opts *o, gr_resul
                     (long long)res[j].n_nonfinite);
         gr_result *tmp = gr_calloc((size_t)nys, sizeof *tmp);
         for (int l = 0; l < nys; l++) tmp[l] = res[ys[l]];
-        rc = fit_group(comm, s, o, masks[j], nys, ys, tmp);
+        rc = fit_group(comm, s, o, masks[j], nys, ys, tmp, s->consumable && ngroups == 1 && !o->rm_singletons);
         for (int l = 0; l < nys; l++) res[ys[l]] = tmp[l];
         free(tmp);
         free(ys);
