@@ -40,6 +40,9 @@ build/%.o: src/%.c $(wildcard include/*.h) | build
 	@echo "  CC  $<"
 	@$(CC) $(CFLAGS) -c $< -o $@
 
+# the version line and provenance carry the git hash: rebuild them when the checkout changes
+build/err.o build/main.o: $(wildcard .git/HEAD .git/index)
+
 build build/tests bin data:
 	mkdir -p $@
 
