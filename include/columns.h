@@ -22,6 +22,11 @@ int gr_columns_load_expr(gr_columns *cs, const gr_expr *e, const char *context);
 /* Local. Evaluate e on all local rows into out[p->nrows] (its columns loaded; text literals are
  * bound to the panel's label codes). */
 int gr_columns_eval(gr_columns *cs, gr_expr *e, double *out);
+/* Local. 1 if every column e references is pair-level (gr_panel_pair_level) and there is one. */
+int gr_columns_pair_level(const gr_columns *cs, const gr_expr *e);
+/* Collective. Evaluate e on all local rows into out[p->nrows]: once per pair and spread over the rows
+ * when e is pair-level (nothing row-sized is read), else from its columns, loading those missing. */
+int gr_columns_eval_rows(gr_columns *cs, gr_expr *e, double *out, const char *context);
 /* Collective. Key of the fixed-effect dimension vars[0]^vars[1]^... (columns loaded) on the local
  * rows into out[p->nrows]: one exact value per combination, NaN where a part is missing. */
 int gr_columns_fe_key(MPI_Comm comm, gr_columns *cs, int nvars, char *const *vars, double *out);

@@ -4,6 +4,7 @@
 #ifndef GR_OLS_H
 #define GR_OLS_H
 #include "fe.h"
+#include "levels.h"
 #include "linalg.h"
 #include "vcov.h"
 
@@ -24,12 +25,16 @@ typedef struct gr_sample {
     int ny; double **y; char **ylabel;
     int nx; double **x; char **xlabel;
     int intercept;
-    int nfe; double **fekey; char **fename;     /* combined keys of each dimension */
-    int ncl; double **clkey; char **clname;     /* 0-2 cluster variables */
+    int nfe; char **fename;
+    int32_t **fecode; int64_t *fencode;         /* codes of each dimension (levels.h; -1 = missing) ... */
+    double **fekey;                             /* ... or, when fecode is NULL, combined keys (NaN = missing) */
+    int ncl; char **clname;                     /* 0-2 cluster variables, */
+    int32_t **clcode; int64_t *clncode;         /* as codes ... */
+    double **clkey;                             /* ... or keys when clcode is NULL */
     char *label;                                /* "Full sample", "dir = 1", ... */
     int consumable;  /* 1: x[0..nx) and y[0..ny) are each one contiguous n x k block that gr_ols_run may
-                      * demean in place, and it may free fekey[] and clkey[] (setting them NULL) once it
-                      * has built level ids from them; the caller must not use them afterwards */
+                      * demean in place, and it may take fecode[] and clcode[] (setting them NULL) to turn
+                      * them into level ids; the caller must not use any of them afterwards */
 } gr_sample;
 
 typedef struct gr_result {

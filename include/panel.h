@@ -48,6 +48,7 @@ typedef struct gr_panel {
     char **colnames;
     char ***collabels;          /* label table of each /panel column (NULL for numeric ones) */
     int *ncollabels;
+    double t_read;              /* seconds spent reading /panel datasets so far (gr_panel_column*) */
 } gr_panel;
 
 /* Collective. Open `path`, check format name and version, read the replicated tables and the
@@ -60,6 +61,15 @@ void gr_panel_close(gr_panel *p);
  * Resolves, in order: a /panel dataset; a pair column (e.g. partner, exporter, distance_km);
  * exp_<c> / imp_<c> for a city column c of the exporter / importer. Unknown name: GR_EINPUT. */
 int gr_panel_column(gr_panel *p, const char *name, double **out);
+/* Collective. As gr_panel_column for a /panel dataset stored as integers: its values as int32 in *out
+ * (caller frees), label code -1 (missing) kept as -1. *out = NULL (and GR_OK) when `name` is not such a
+ * dataset; the caller then uses gr_panel_column. */
+int gr_panel_column_int(gr_panel *p, const char *name, int32_t **out);
+/* Local. 1 if column `name` is a function of the pair: a /pairs column, exp_<c> / imp_<c>, or `pair`. */
+int gr_panel_pair_level(const gr_panel *p, const char *name);
+/* Local. Values of a pair-level column for every pair of the /pairs table (p->pairs.nrows values,
+ * caller frees; NaN = missing): row i's value is (*out)[p->pair[i]]. GR_EINPUT if not pair-level. */
+int gr_panel_pair_values(const gr_panel *p, const char *name, double **out);
 /* Local. 1 if gr_panel_column would find `name`. */
 int gr_panel_has_column(const gr_panel *p, const char *name);
 /* Local. Label table of a string-coded column (same resolution as gr_panel_column), or NULL. */

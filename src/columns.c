@@ -57,6 +57,35 @@ int gr_columns_eval(gr_columns *cs, gr_expr *e, double *out)
     return rc;
 }
 
+int gr_columns_pair_level(const gr_columns *cs, const gr_expr *e)
+{
+    int nc = gr_expr_ncolumns(e);
+    for (int k = 0; k < nc; k++)
+        if (!gr_panel_pair_level(cs->p, gr_expr_column(e, k))) return 0;
+    return nc > 0;
+}
+
+int gr_columns_eval_rows(gr_columns *cs, gr_expr *e, double *out, const char *context)
+{
+    gr_panel *p = cs->p;
+    if (!gr_columns_pair_level(cs, e)) {
+        int rc = gr_agree(p->comm, gr_columns_load_expr(cs, e, context));
+        return rc ? rc : gr_columns_eval(cs, e, out);
+    }
+    /* once per pair of the /pairs table, then spread over the rows */
+    int nc = gr_expr_ncolumns(e), rc = GR_OK;
+    int64_t np = p->pairs.nrows;
+    double **cols = gr_calloc((size_t)nc, sizeof *cols), *v = gr_malloc((size_t)np, sizeof *v);
+    for (int k = 0; k < nc && !rc; k++) rc = gr_panel_pair_values(p, gr_expr_column(e, k), &cols[k]);
+    if (!rc) rc = gr_expr_bind_labels(e, label_code, cs);
+    if (!rc) rc = gr_expr_eval(e, np, cols, v);
+    if (!rc)
+        for (int64_t i = 0; i < p->nrows; i++) out[i] = v[p->pair[i]];
+    for (int k = 0; k < nc; k++) free(cols[k]);
+    free(cols); free(v);
+    return rc;
+}
+
 int gr_columns_fe_key(MPI_Comm comm, gr_columns *cs, int nvars, char *const *vars, double *out)
 {
     int64_t n = cs->p->nrows;

@@ -292,12 +292,14 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     base.ylabel = f.ylabel;
     base.x = gr_calloc((size_t)(f.nx ? f.nx : 1), sizeof(double *));
     base.xlabel = gr_calloc((size_t)(f.nx ? f.nx : 1), sizeof(char *));
-    base.fekey = gr_calloc((size_t)(f.nfe ? f.nfe : 1), sizeof(double *));
+    base.fecode = gr_calloc((size_t)(f.nfe ? f.nfe : 1), sizeof(int32_t *));
+    base.fencode = gr_calloc((size_t)(f.nfe ? f.nfe : 1), sizeof(int64_t));
     base.fename = gr_calloc((size_t)(f.nfe ? f.nfe : 1), sizeof(char *));
-    base.clkey = gr_calloc(2, sizeof(double *));
+    base.clcode = gr_calloc(2, sizeof(int32_t *));
+    base.clncode = gr_calloc(2, sizeof(int64_t));
     base.clname = gr_calloc(2, sizeof(char *));
-    double *keep = gr_malloc((size_t)(n ? n : 1), sizeof *keep);
-    for (int64_t i = 0; i < n; i++) keep[i] = 1;
+    unsigned char *keep = gr_malloc((size_t)(n ? n : 1), 1);  /* rows --where keeps */
+    memset(keep, 1, (size_t)n);
     /* outcomes and regressors each in one contiguous block, so the estimator can demean them in place */
     double *yblock = gr_malloc((size_t)(n ? n : 1) * f.ny, sizeof *yblock);
     double *xblock = gr_malloc((size_t)(n ? n : 1) * (f.nx ? f.nx : 1), sizeof *xblock);
@@ -306,54 +308,56 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     for (int j = 0; j < f.nx; j++) base.xlabel[j] = f.x[j].label;
     for (int k = 0; k < f.nfe; k++) base.fename[k] = f.fe[k].label;
     for (int c = 0; c < ncl; c++) base.clname[c] = clnames[c];
-    double *splitcol = NULL, t_read = 0, t_eval = 0;
+    double *splitcol = NULL, t_eval = 0;
+    double t_read = 0;  /* seconds in the panel reads of the items below */
     for (int i = 0; i < ni && !rc; i++) {
-        double ta = gr_now();
-        for (int q = 0; q < nnm[i] && !rc; q++) rc = gr_columns_load(&cs, nm_of[i][q], context[kind[i]]);
+        double ta = gr_now(), read_before = p.t_read;
+        /* outcomes, regressors, fixed effects and clusters read what they need themselves (pair-level
+         * terms and keys are worked out once per pair, integer columns read as integers) */
+        int self_reading = kind[i] == IT_Y || kind[i] == IT_X || kind[i] == IT_FE || kind[i] == IT_CL;
+        for (int q = 0; q < nnm[i] && !rc && !self_reading; q++) rc = gr_columns_load(&cs, nm_of[i][q], context[kind[i]]);
         rc = gr_agree(comm, rc);
         if (rc) break;
-        double tb = gr_now();
-        t_read += tb - ta;
         /* a bare column used for the last time is handed over instead of copied */
-        const char *bare = NULL;
-        switch (kind[i]) {
-        case IT_FE: if (f.fe[idx[i]].nvars == 1) bare = f.fe[idx[i]].vars[0]; break;
-        case IT_CL: bare = clnames[idx[i]]; break;
-        case IT_SPLIT: bare = o->split; break;
-        default: break;
-        }
+        const char *bare = kind[i] == IT_SPLIT ? o->split : NULL;
         int last = 0;
         for (int l = 0; bare && l < nnames; l++) if (!strcmp(lname[l], bare)) last = lastuse[l] == i;
         double *taken = bare && last ? gr_columns_take(&cs, bare) : NULL;
         double *out = taken;
-        if (!out && kind[i] != IT_WHERE && kind[i] != IT_Y && kind[i] != IT_X) out = gr_malloc((size_t)(n ? n : 1), sizeof *out);
+        if (!out && kind[i] == IT_SPLIT) out = gr_malloc((size_t)(n ? n : 1), sizeof *out);
         switch (kind[i]) {
         case IT_Y:
-            rc = gr_columns_eval(&cs, f.y[idx[i]], base.y[idx[i]]);
+            rc = gr_columns_eval_rows(&cs, f.y[idx[i]], base.y[idx[i]], context[kind[i]]);
             break;
         case IT_X: {
             double *dst = base.x[idx[i]];
             double *tmp = f.x[idx[i]].nfactors > 1 ? gr_malloc((size_t)(n ? n : 1), sizeof *tmp) : NULL;
             for (int q = 0; q < f.x[idx[i]].nfactors && !rc; q++) {
-                rc = gr_columns_eval(&cs, f.x[idx[i]].factors[q], q == 0 ? dst : tmp);
+                rc = gr_columns_eval_rows(&cs, f.x[idx[i]].factors[q], q == 0 ? dst : tmp, context[kind[i]]);
                 if (q > 0) for (int64_t r = 0; r < n; r++) dst[r] *= tmp[r];
             }
             free(tmp);
             break;
         }
         case IT_FE:
-            if (!taken) rc = gr_columns_fe_key(comm, &cs, f.fe[idx[i]].nvars, f.fe[idx[i]].vars, out);
-            else for (int64_t r = 0; r < n; r++) if (!isfinite(out[r])) out[r] = NAN;
-            base.fekey[idx[i]] = out;
+            base.fecode[idx[i]] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
+            rc = gr_columns_codes(comm, &cs, f.fe[idx[i]].nvars, f.fe[idx[i]].vars, base.fecode[idx[i]],
+                                  &base.fencode[idx[i]]);
             break;
         case IT_CL:
-            if (!taken) memcpy(out, gr_columns_get(&cs, clnames[idx[i]]), (size_t)n * sizeof *out);
-            for (int64_t r = 0; r < n; r++) if (!isfinite(out[r])) out[r] = NAN;
-            base.clkey[idx[i]] = out;
+            base.clcode[idx[i]] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
+            {
+                char *clvar[1] = {clnames[idx[i]]};
+                rc = gr_columns_codes(comm, &cs, 1, clvar, base.clcode[idx[i]], &base.clncode[idx[i]]);
+            }
             break;
         case IT_WHERE:
-            rc = gr_columns_eval(&cs, where, keep);
-            for (int64_t r = 0; r < n; r++) keep[r] = (isfinite(keep[r]) && keep[r] != 0);
+            {
+                double *w = gr_malloc((size_t)(n ? n : 1), sizeof *w);
+                rc = gr_columns_eval(&cs, where, w);
+                for (int64_t r = 0; r < n; r++) keep[r] = isfinite(w[r]) && w[r] != 0;
+                free(w);
+            }
             break;
         default:
             if (!taken) memcpy(out, gr_columns_get(&cs, o->split), (size_t)n * sizeof *out);
@@ -362,7 +366,8 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
         }
         /* free the columns no later item needs */
         for (int l = 0; l < nnames; l++) if (lastuse[l] == i) gr_columns_drop(&cs, lname[l]);
-        t_eval += gr_now() - tb;
+        t_read += p.t_read - read_before;
+        t_eval += gr_now() - ta - (p.t_read - read_before);
     }
     for (int i = 0; i < ni; i++) free(nm_of[i]);
     free(nm_of); free(nnm); free(kind); free(idx); free(lname); free(lastuse);
@@ -403,28 +408,38 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
         for (int64_t i = 0; i < n; i++) if (keep[i] != 0 && (full || splitcol[i] == val)) m++;
         s.n = m;
         int copy = m != n;
-        double **bufs[4] = {NULL, NULL, NULL, NULL};
-        int cnt[4] = {f.ny, f.nx, f.nfe, ncl};
+        double **bufs[2] = {NULL, NULL};
+        int32_t **ibufs[2] = {NULL, NULL};
+        int cnt[2] = {f.ny, f.nx}, icnt[2] = {f.nfe, ncl};
         if (copy) {
             bufs[0] = s.y = gr_malloc((size_t)f.ny, sizeof(double *));
             bufs[1] = s.x = gr_malloc((size_t)(f.nx ? f.nx : 1), sizeof(double *));
-            bufs[2] = s.fekey = gr_malloc((size_t)(f.nfe ? f.nfe : 1), sizeof(double *));
-            bufs[3] = s.clkey = gr_malloc(2, sizeof(double *));
-            double **src[4] = {base.y, base.x, base.fekey, base.clkey};
-            for (int b = 0; b < 4; b++)
+            ibufs[0] = s.fecode = gr_malloc((size_t)(f.nfe ? f.nfe : 1), sizeof(int32_t *));
+            ibufs[1] = s.clcode = gr_malloc(2, sizeof(int32_t *));
+            double **src[2] = {base.y, base.x};
+            int32_t **isrc[2] = {base.fecode, base.clcode};
+            for (int b = 0; b < 2; b++)
                 for (int j = 0; j < cnt[b]; j++) {
                     bufs[b][j] = gr_malloc((size_t)(m ? m : 1), sizeof(double));
                     int64_t q = 0;
                     for (int64_t i = 0; i < n; i++)
                         if (keep[i] != 0 && (full || splitcol[i] == val)) bufs[b][j][q++] = src[b][j][i];
                 }
+            for (int b = 0; b < 2; b++)
+                for (int j = 0; j < icnt[b]; j++) {
+                    ibufs[b][j] = gr_malloc((size_t)(m ? m : 1), sizeof(int32_t));
+                    int64_t q = 0;
+                    for (int64_t i = 0; i < n; i++)
+                        if (keep[i] != 0 && (full || splitcol[i] == val)) ibufs[b][j][q++] = isrc[b][j][i];
+                }
         }
         s.consumable = !copy && nsamples == 1;  /* base is not needed after this fit */
         gr_result *res = NULL;
         rc = gr_ols_run(comm, &s, &o->fit, &res);
-        for (int b = 0; b < 4 && copy; b++) {
+        for (int b = 0; b < 2 && copy; b++) {
             for (int j = 0; j < cnt[b]; j++) free(bufs[b][j]);
-            free(bufs[b]);
+            for (int j = 0; j < icnt[b]; j++) free(ibufs[b][j]);  /* NULL where the estimator took them */
+            free(bufs[b]); free(ibufs[b]);
         }
         if (rc) break;
         /* outcome-major order, as in the study's tables: y1 by sample, then y2 by sample */
@@ -465,9 +480,10 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     free(all); free(vals); free(keep); free(splitcol);
     free(yblock);
     free(xblock);
-    for (int k = 0; k < f.nfe; k++) free(base.fekey[k]);  /* NULL where the estimator used them up */
-    for (int c = 0; c < ncl; c++) free(base.clkey[c]);
-    free(base.y); free(base.x); free(base.xlabel); free(base.fekey); free(base.fename); free(base.clkey); free(base.clname);
+    for (int k = 0; k < f.nfe; k++) free(base.fecode[k]);  /* NULL where the estimator took them */
+    for (int c = 0; c < ncl; c++) free(base.clcode[c]);
+    free(base.y); free(base.x); free(base.xlabel); free(base.fecode); free(base.fencode); free(base.fename);
+    free(base.clcode); free(base.clncode); free(base.clname);
     gr_columns_free(&cs);
     gr_panel_close(&p);
     gr_formula_free(&f);

@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 {
     /* keep freed memory for reuse instead of returning it to the kernel: the estimator allocates and
      * frees row-sized arrays in turn, and fresh pages cost a zeroing page fault each */
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);  /* glibc's largest accepted value */
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
     if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
         fprintf(stderr, "gravrd: error: MPI_Init failed\n");

@@ -37,6 +37,15 @@ static void compact(int64_t n, const unsigned char *keep, const double *src, dou
         if (keep[i]) dst[m++] = src[i];
 }
 
+static int run_sample(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, gr_result **out);
+
+static void compact_i32(int64_t n, const unsigned char *keep, const int32_t *src, int32_t *dst)
+{
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (keep[i]) dst[m++] = src[i];
+}
+
 static void result_init(gr_result *r, const gr_sample *s, int j)
 {
     memset(r, 0, sizeof *r);
@@ -74,22 +83,46 @@ static int fit_group(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, unsigned
     int rc = GR_OK;
     int64_t n = 0;
     for (int64_t i = 0; i < s->n; i++) n += keep[i];
+    if (consume && n < s->n) {
+        /* drop the unusable rows from the sample's own arrays, in place: each block column moves to
+         * stride n (never onto rows still to be read), codes shrink to n */
+        for (int j = 0; j < s->ny; j++) {
+            double *dst = s->y[0] + (size_t)j * n;
+            compact(s->n, keep, s->y[j], dst);
+            s->y[j] = dst;
+        }
+        for (int j = 0; j < s->nx; j++) {
+            double *dst = s->x[0] + (size_t)j * n;
+            compact(s->n, keep, s->x[j], dst);
+            s->x[j] = dst;
+        }
+        for (int k = 0; k < s->nfe; k++) compact_i32(s->n, keep, s->fecode[k], s->fecode[k]);
+        for (int c = 0; c < s->ncl; c++) compact_i32(s->n, keep, s->clcode[c], s->clcode[c]);
+        s->n = n;
+        memset(keep, 1, (size_t)n);
+    }
     /* fixed effects on the kept rows; singletons removed iteratively when asked */
     gr_fe fe;
     memset(&fe, 0, sizeof fe);
-    double **fk = gr_calloc((size_t)(s->nfe + 1), sizeof *fk);
+    int32_t **fc = gr_calloc((size_t)(s->nfe + 1), sizeof *fc);
     int64_t singletons = 0;
     for (;;) {
         n = 0;
         for (int64_t i = 0; i < s->n; i++) n += keep[i];
-        int all_rows = n == s->n;  /* then the sample's keys serve as they are */
-        for (int k = 0; k < s->nfe && !all_rows; k++) {
-            free(fk[k]);
-            fk[k] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-            compact(s->n, keep, s->fekey[k], fk[k]);
+        int all_rows = n == s->n;  /* then the sample's codes serve as they are */
+        int take = !all_rows || consume;
+        for (int k = 0; k < s->nfe; k++) {
+            if (all_rows) { fc[k] = s->fecode[k]; continue; }
+            fc[k] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
+            compact_i32(s->n, keep, s->fecode[k], fc[k]);
         }
         gr_fe_free(&fe);
-        rc = gr_fe_build(comm, s->nfe, n, all_rows ? s->fekey : fk, s->fename, &fe);
+        rc = gr_fe_from_codes(comm, s->nfe, n, fc, s->fencode, s->fename, take, &fe);
+        for (int k = 0; k < s->nfe; k++) {
+            if (all_rows && take && !fc[k]) s->fecode[k] = NULL;  /* the level ids now own them */
+            if (!all_rows) free(fc[k]);
+            fc[k] = NULL;
+        }
         fe.method = o->fe_method;
         if (rc || !o->rm_singletons || s->nfe == 0) break;
         unsigned char *k2 = gr_malloc((size_t)(n ? n : 1), 1);
@@ -103,10 +136,7 @@ static int fit_group(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, unsigned
             if (keep[i]) keep[i] = k2[m++];
         free(k2);
     }
-    for (int k = 0; k < s->nfe; k++) free(fk[k]);
-    free(fk);
-    if (consume && !rc)  /* the level ids now carry what the keys said */
-        for (int k = 0; k < s->nfe; k++) { free(s->fekey[k]); s->fekey[k] = NULL; }
+    free(fc);
     int64_t nobs = sum64(comm, n);
     if (!rc && nobs == 0)
         rc = gr_fail(GR_EINPUT, s->label ? s->label : "sample", "no observations left to estimate %s%s",
@@ -120,29 +150,27 @@ static int fit_group(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, unsigned
     int ncl = o->vcov == GR_VCOV_CLUSTER ? (o->cluster_on_fe ? 1 : s->ncl) : 0;
     int32_t *cl[3] = {NULL, NULL, NULL};
     int64_t G[3] = {0, 0, 0};
-    for (int c = 0; c < ncl && !o->cluster_on_fe; c++) {
-        double *tmp = gr_malloc((size_t)(n ? n : 1), sizeof *tmp);
-        compact(s->n, keep, s->clkey[c], tmp);
-        cl[c] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
-        gr_dense_ids(comm, n, tmp, cl[c], &G[c]);
-        free(tmp);
-        if (consume) { free(s->clkey[c]); s->clkey[c] = NULL; }
+    for (int c = 0; c < ncl && !o->cluster_on_fe && !rc; c++) {
+        if (n == s->n && consume) {
+            cl[c] = s->clcode[c];
+            s->clcode[c] = NULL;
+        } else {
+            cl[c] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
+            compact_i32(s->n, keep, s->clcode[c], cl[c]);
+        }
+        rc = gr_codes_dense(comm, n, cl[c], s->clncode[c], cl[c], &G[c]);
     }
     if (o->cluster_on_fe) {
         cl[0] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
         memcpy(cl[0], fe.id[0], (size_t)n * sizeof(int32_t));
         G[0] = fe.nlevels[0];
     }
-    if (ncl == 2) {
-        double *both[2], *key = gr_malloc((size_t)(n ? n : 1), sizeof *key);
-        for (int c = 0; c < 2; c++) {
-            both[c] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-            for (int64_t i = 0; i < n; i++) both[c][i] = cl[c][i];
-        }
-        gr_combine_keys(comm, 2, n, both, key);
+    if (ncl == 2 && !rc) {
         cl[2] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
-        gr_dense_ids(comm, n, key, cl[2], &G[2]);
-        free(both[0]); free(both[1]); free(key);
+        memcpy(cl[2], cl[0], (size_t)n * sizeof(int32_t));
+        G[2] = G[0];
+        rc = gr_codes_combine(comm, n, cl[2], &G[2], cl[1], G[1]);
+        if (!rc) rc = gr_codes_dense(comm, n, cl[2], G[2], cl[2], &G[2]);
     }
     for (int c = 0; c < ncl; c++)
         if (G[c] < 2 && !rc)
@@ -347,7 +375,39 @@ static int fit_group(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, unsigned
     return rc;
 }
 
-int gr_ols_run(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, gr_result **out)
+int gr_ols_run(MPI_Comm comm, gr_sample *sample, const gr_fit_opts *o, gr_result **out)
+{
+    /* keys given instead of codes: code them here (the codes are ours then) */
+    gr_sample local = *sample, *s = &local;
+    int32_t **own_fe = NULL, **own_cl = NULL;
+    int64_t own_nfe[16], own_ncl[2];
+    int rc = GR_OK;
+    if (!s->fecode && s->nfe > 0) {
+        if (s->nfe > 16) return gr_fail(GR_EINPUT, "formula", "at most 16 fixed-effect dimensions");
+        s->fecode = own_fe = gr_calloc((size_t)s->nfe, sizeof *own_fe);
+        s->fencode = own_nfe;
+        for (int k = 0; k < s->nfe && !rc; k++) {
+            own_fe[k] = gr_malloc((size_t)(s->n ? s->n : 1), sizeof(int32_t));
+            rc = gr_codes_from_keys(comm, s->n, s->fekey[k], own_fe[k], &own_nfe[k]);
+        }
+    }
+    if (!s->clcode && s->ncl > 0) {
+        s->clcode = own_cl = gr_calloc(2, sizeof *own_cl);
+        s->clncode = own_ncl;
+        for (int c = 0; c < s->ncl && c < 2 && !rc; c++) {
+            own_cl[c] = gr_malloc((size_t)(s->n ? s->n : 1), sizeof(int32_t));
+            rc = gr_codes_from_keys(comm, s->n, s->clkey[c], own_cl[c], &own_ncl[c]);
+        }
+    }
+    rc = gr_agree(comm, rc);
+    if (!rc) rc = run_sample(comm, s, o, out);
+    for (int k = 0; own_fe && k < s->nfe; k++) free(own_fe[k]);
+    for (int c = 0; own_cl && c < 2; c++) free(own_cl[c]);
+    free(own_fe); free(own_cl);
+    return rc;
+}
+
+static int run_sample(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, gr_result **out)
 {
     gr_result *res = gr_calloc((size_t)s->ny, sizeof *res);
     for (int j = 0; j < s->ny; j++) result_init(&res[j], s, j);
@@ -361,8 +421,8 @@ int gr_ols_run(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, gr_result **ou
             double v = s->x[j][i];
             if (isnan(v)) ok = 0; else if (!isfinite(v)) inf = 1;
         }
-        for (int k = 0; k < s->nfe; k++) if (isnan(s->fekey[k][i])) ok = 0;
-        for (int c = 0; c < s->ncl; c++) if (isnan(s->clkey[c][i])) ok = 0;
+        for (int k = 0; k < s->nfe; k++) if (s->fecode[k][i] < 0) ok = 0;
+        for (int c = 0; c < s->ncl; c++) if (s->clcode[c][i] < 0) ok = 0;
         base[i] = ok && !inf;
         nan_base += !ok;
         inf_base += ok && inf;

@@ -504,8 +504,10 @@ int gr_panel_column(gr_panel *p, const char *name, double **out)
     if ((c = panel_col_index(p, name)) >= 0) {
         char path[512];
         snprintf(path, sizeof path, "/panel/%s", name);
+        double t0 = gr_now();
         int rc = read_block(p->file, p->path, path, H5T_NATIVE_DOUBLE, p->row_begin, p->nrows, v);
         rc = gr_agree(p->comm, rc);
+        p->t_read += gr_now() - t0;
         if (rc) { free(v); return rc; }
         if (p->collabels && p->collabels[c]) /* string-coded column: code -1 stands for a missing value */
             for (int64_t i = 0; i < p->nrows; i++) if (v[i] < 0) v[i] = NAN;
@@ -523,6 +525,57 @@ int gr_panel_column(gr_panel *p, const char *name, double **out)
     } else {
         free(v);
         return gr_fail(GR_EINPUT, p->path, "unknown column '%s'", name);
+    }
+    *out = v;
+    return GR_OK;
+}
+
+int gr_panel_column_int(gr_panel *p, const char *name, int32_t **out)
+{
+    *out = NULL;
+    if (panel_col_index(p, name) < 0) return GR_OK;
+    char path[512];
+    snprintf(path, sizeof path, "/panel/%s", name);
+    hid_t d = H5Dopen2(p->file, path, H5P_DEFAULT);
+    if (d < 0) return gr_agree(p->comm, gr_fail(GR_EFORMAT, p->path, "cannot open dataset %s", path));
+    hid_t t = H5Dget_type(d);
+    int is_int = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Tget_size(t) <= 4;
+    if (t >= 0) H5Tclose(t);
+    H5Dclose(d);
+    if (!is_int) return GR_OK;  /* the same on every rank: the file's metadata */
+    int32_t *v = gr_malloc((size_t)(p->nrows ? p->nrows : 1), sizeof *v);
+    double t0 = gr_now();
+    int rc = gr_agree(p->comm, read_block(p->file, p->path, path, H5T_NATIVE_INT32, p->row_begin, p->nrows, v));
+    p->t_read += gr_now() - t0;
+    if (rc) { free(v); return rc; }
+    *out = v;
+    return GR_OK;
+}
+
+int gr_panel_pair_level(const gr_panel *p, const char *name)
+{
+    int side;
+    if (!p->pair || p->pairs.nrows == 0) return 0;
+    return !strcmp(name, "pair") || gr_table_find(&p->pairs, name) >= 0 || city_side_column(p, name, &side) >= 0;
+}
+
+int gr_panel_pair_values(const gr_panel *p, const char *name, double **out)
+{
+    *out = NULL;
+    if (!gr_panel_pair_level(p, name))
+        return gr_fail(GR_EINPUT, p->path, "column '%s' is not a pair-level column", name);
+    int64_t m = p->pairs.nrows;
+    double *v = gr_malloc((size_t)m, sizeof *v);
+    int c, side;
+    if ((c = gr_table_find(&p->pairs, name)) >= 0) {
+        memcpy(v, p->pairs.cols[c], (size_t)m * sizeof *v);
+    } else if ((c = city_side_column(p, name, &side)) >= 0) {
+        const double *who = p->pairs.cols[gr_table_find(&p->pairs, side ? "importer" : "exporter")];
+        const double *col = p->cities.cols[c];
+        int64_t nc = p->cities.nrows;
+        for (int64_t g = 0; g < m; g++) v[g] = (who[g] >= 0 && who[g] < nc) ? col[(int64_t)who[g]] : NAN;
+    } else {  /* pair: the pair id itself */
+        for (int64_t g = 0; g < m; g++) v[g] = (double)g;
     }
     *out = v;
     return GR_OK;

@@ -62,6 +62,13 @@ if json_close "$TMP/rank.cholesky.1.json" "$TMP/rank.qr.1.json" 1e-10; then ok "
 else fail "cholesky and qr solvers agree to 1e-10"; fi
 grep -q '"solver":.*"scalapack-qr"' "$TMP/rank.qr.2.json" && ok "json reports the qr solver" || fail "json reports the qr solver"
 
+# level codes and dense ids (tests/test_levels.c) on several ranks: each rank holds a slice of the rows
+for P in 2 3 4; do
+  if CMOCKA_MESSAGE_OUTPUT=TAP mpi $P "$ROOT/build/tests/test_levels" >"$TMP/lv.out" 2>&1 && grep -q '^ok 5 ' "$TMP/lv.out" \
+       && ! grep -q '^not ok' "$TMP/lv.out"; then ok "level codes and dense ids on $P ranks"
+  else fail "level codes and dense ids on $P ranks" "$(grep -m2 'not ok\|rror' "$TMP/lv.out" | tr '\n' ' ')"; fi
+done
+
 # ---- bad input: each a clear one-line error or a named warning, never a crash, hang or NaN table ----
 C1="$TMP/case1.h5"
 check_fails "unknown column" "unknown column 'nosuch'" mpi 2 "$GR" estimate --data "$C1" --formula 'y ~ x1 + nosuch | exporter'
