@@ -27,8 +27,8 @@ int gr_columns_pair_level(const gr_columns *cs, const gr_expr *e);
 /* Collective. Evaluate e on all local rows into out[p->nrows]: once per pair and spread over the rows
  * when e is pair-level (nothing row-sized is read), else from its columns, loading those missing. */
 int gr_columns_eval_rows(gr_columns *cs, gr_expr *e, double *out, const char *context);
-/* Collective. Key of the fixed-effect dimension vars[0]^vars[1]^... (columns loaded) on the local
- * rows into out[p->nrows]: one exact value per combination, NaN where a part is missing. */
+/* Collective. Key of the fixed-effect dimension vars[0]^vars[1]^... on the local rows into
+ * out[p->nrows]: its level code (gr_columns_codes, levels.h) as a double, NaN where a part is missing. */
 int gr_columns_fe_key(MPI_Comm comm, gr_columns *cs, int nvars, char *const *vars, double *out);
 /* Local. Remove column `name` from the set and hand its values to the caller (who frees them);
  * NULL if it is not loaded. */

@@ -1,6 +1,6 @@
 /* columns.c: columns of the local rows by name, expressions and fixed-effect keys (see columns.h). */
 #include "columns.h"
-#include "fe.h"
+#include "levels.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,35 +88,11 @@ int gr_columns_eval_rows(gr_columns *cs, gr_expr *e, double *out, const char *co
 
 int gr_columns_fe_key(MPI_Comm comm, gr_columns *cs, int nvars, char *const *vars, double *out)
 {
-    int64_t n = cs->p->nrows;
-    double **parts = gr_malloc((size_t)nvars, sizeof *parts);
-    for (int q = 0; q < nvars; q++) parts[q] = gr_columns_get(cs, vars[q]);
-    int rc = GR_OK;
-    int all_finite = 1;
-    for (int q = 0; q < nvars && all_finite; q++)
-        for (int64_t i = 0; i < n; i++)
-            if (!isfinite(parts[q][i])) { all_finite = 0; break; }
-    MPI_Allreduce(MPI_IN_PLACE, &all_finite, 1, MPI_INT, MPI_MIN, comm);
-    if (nvars == 1) {
-        memcpy(out, parts[0], (size_t)n * sizeof *out);
-    } else if (all_finite) {
-        rc = gr_combine_keys(comm, nvars, n, parts, out);
-    } else {
-        /* rows with a missing part get a placeholder key while folding, then NaN again */
-        double **fin = gr_malloc((size_t)nvars, sizeof *fin);
-        for (int q = 0; q < nvars; q++) {
-            fin[q] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-            for (int64_t i = 0; i < n; i++) fin[q][i] = isfinite(parts[q][i]) ? parts[q][i] : -1e300;
-        }
-        rc = gr_combine_keys(comm, nvars, n, fin, out);
-        for (int64_t i = 0; i < n; i++)
-            for (int q = 0; q < nvars; q++)
-                if (!isfinite(parts[q][i])) out[i] = NAN;
-        for (int q = 0; q < nvars; q++) free(fin[q]);
-        free(fin);
-    }
-    for (int64_t i = 0; i < n; i++) if (!isfinite(out[i])) out[i] = NAN;
-    free(parts);
+    int64_t n = cs->p->nrows, nc = 0;
+    int32_t *code = gr_malloc((size_t)(n ? n : 1), sizeof *code);
+    int rc = gr_columns_codes(comm, cs, nvars, vars, code, &nc);
+    for (int64_t i = 0; i < n && !rc; i++) out[i] = code[i] < 0 ? NAN : (double)code[i];
+    free(code);
     return rc;
 }
 

@@ -601,32 +601,33 @@ static int run_rdgrid(MPI_Comm comm, rdg_opts *o, int rank)
     rc = gr_agree(comm, rc);
     /* residualize on the fixed effects over all kept rows */
     int fe_iter = 0, fe_conv = 1;
-    double *keys[MAX_FE] = {0};
+    int32_t *codes[MAX_FE] = {0};
+    int64_t ncodes[MAX_FE] = {0};
     for (int d = 0; d < rs.ndim && !rc; d++) {
-        keys[d] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-        rc = gr_columns_fe_key(comm, &cs, rs.nvars[d], rs.vars[d], keys[d]);
-        for (int64_t i = 0; i < n; i++) if (!isfinite(keys[d][i])) keep[i] = 0;
+        codes[d] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
+        rc = gr_columns_codes(comm, &cs, rs.nvars[d], rs.vars[d], codes[d], &ncodes[d]);
+        for (int64_t i = 0; i < n && !rc; i++) if (codes[d][i] < 0) keep[i] = 0;
     }
     rc = gr_agree(comm, rc);
     if (!rc && rs.ndim > 0) {
         int64_t nk = 0;
         for (int64_t i = 0; i < n; i++) nk += keep[i] != 0;
-        double *kk[MAX_FE], *yc = gr_malloc((size_t)(nk ? nk : 1), sizeof *yc);
+        int32_t *kk[MAX_FE];
+        double *yc = gr_malloc((size_t)(nk ? nk : 1), sizeof *yc);
         char *names[MAX_FE];
         for (int d = 0; d < rs.ndim; d++) {
-            kk[d] = gr_malloc((size_t)(nk ? nk : 1), sizeof(double));
+            kk[d] = gr_malloc((size_t)(nk ? nk : 1), sizeof(int32_t));
             names[d] = rs.label[d];
         }
         int64_t q = 0;
         for (int64_t i = 0; i < n; i++)
             if (keep[i] != 0) {
-                for (int d = 0; d < rs.ndim; d++) kk[d][q] = keys[d][i];
+                for (int d = 0; d < rs.ndim; d++) kk[d][q] = codes[d][i];
                 yc[q++] = y[i];
             }
         gr_fe fe;
         memset(&fe, 0, sizeof fe);
-        rc = gr_fe_build(comm, rs.ndim, nk, kk, names, &fe);
-        rc = gr_agree(comm, rc);
+        rc = gr_agree(comm, gr_fe_from_codes(comm, rs.ndim, nk, kk, ncodes, names, 1, &fe));
         if (!rc) rc = gr_agree(comm, gr_fe_demean(&fe, 1, &yc, 1e-9, 100000, &fe_iter, &fe_conv));
         if (!rc) {
             q = 0;
@@ -634,10 +635,10 @@ static int run_rdgrid(MPI_Comm comm, rdg_opts *o, int rank)
             if (!fe_conv && rank == 0) gr_warn("residualizing on %s did not converge in %d iterations", o->resid, fe_iter);
         }
         gr_fe_free(&fe);
-        for (int d = 0; d < rs.ndim; d++) free(kk[d]);
+        for (int d = 0; d < rs.ndim; d++) free(kk[d]);  /* NULL once the fixed effects took them */
         free(yc);
     }
-    for (int d = 0; d < rs.ndim; d++) free(keys[d]);
+    for (int d = 0; d < rs.ndim; d++) free(codes[d]);
     pairside ps;
     memset(&ps, 0, sizeof ps);
     if (!rc) rc = pairside_build(comm, &p, keep, hmax, hmaxname, o->where, &ps);

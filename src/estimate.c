@@ -448,10 +448,11 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     }
     rc = gr_agree(comm, rc);
     /* memory: peak resident set above the start of the command, against the bytes of the columns
-     * and indices the model holds per row (outcomes, regressors, clusters; level ids; pair index) */
+     * and indices the model holds per row: outcomes and regressors (doubles); the pair index, the
+     * level ids of each fixed effect and the cluster ids (int32) */
     (void)ncols_loaded;
     double mem_peak = proc_status_bytes("VmHWM:") - rss_at_start,
-           mem_data = (double)n * (8.0 * (f.ny + f.nx + ncl) + 4.0 * (1 + f.nfe));
+           mem_data = (double)n * (8.0 * (f.ny + f.nx) + 4.0 * (1 + f.nfe + ncl));
     MPI_Allreduce(MPI_IN_PLACE, &mem_peak, 1, MPI_DOUBLE, MPI_MAX, comm);
     MPI_Allreduce(MPI_IN_PLACE, &mem_data, 1, MPI_DOUBLE, MPI_MAX, comm);
     if (!rc && rank == 0) {

@@ -466,7 +466,13 @@ static int demean_irons_tuck(const gr_fe *fe, int ncols, double **cols, double t
  * semi-definite and consistent; CG preconditioned by diag(D'D) (the level counts) solves them. The
  * product D'D x needs one pass over the level ids (no row data): t_i = sum_k x_k[id_k(i)], then t_i is
  * added to the sums of each of the row's levels. Sums of dimensions shared across ranks are combined
- * in one Allreduce per iteration. */
+ * in one Allreduce per iteration.
+ * Three or four columns are stored four per level (three padded with an inactive zero column) and run
+ * on SSE2 vectors (two per level, always available on x86-64) or, when the CPU has it (checked once at
+ * run time; the build targets x86-64-v2), on one AVX2 vector per level. Both paths do the same
+ * operations in the same order (no FMA), so they give the same bits. */
+
+typedef void (*np_kernel_fn)(int64_t, int32_t *const *, const double *const *, double *const *);
 
 /* The product kernel, specialised on the number of dimensions KK and columns PP so that the loops
  * unroll: t = sum_k x_k[id_k(i)], then q_k[id_k(i)] += t for every k. */
@@ -485,74 +491,282 @@ static int demean_irons_tuck(const gr_fe *fe, int ncols, double **cols, double t
                 _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) qk[k][g[k] + c] += t[c];         \
         }                                                                                             \
     }
-#define NP_KERNELS(KK) NP_KERNEL(KK, 1) NP_KERNEL(KK, 2) NP_KERNEL(KK, 3)
+#define NP_KERNELS(KK) NP_KERNEL(KK, 1) NP_KERNEL(KK, 2)
 NP_KERNELS(2)
 NP_KERNELS(3)
 NP_KERNELS(4)
-/* Four columns per level (three are padded to four): two SSE2 vectors per level, always available on
- * x86-64, instead of four scalar chains. */
+static const np_kernel_fn np_kernels_s[3][2] = {
+    {np_kernel_2_1, np_kernel_2_2}, {np_kernel_3_1, np_kernel_3_2}, {np_kernel_4_1, np_kernel_4_2}};
+/* Three or four columns per level (padded to four), on whole vectors: two SSE2 vectors per level, or
+ * one AVX2 vector (level vectors are 64-byte aligned). The scatter passes (the product D'D x and the
+ * right-hand side D'v) are specialised on the number of dimensions KK and on RUNS, the set of
+ * dimensions whose rows come in runs of one level (a province pair over a pair's months): the sum of a
+ * run stays in registers and goes to memory when the level changes, which saves a load and a store per
+ * row and breaks the store-to-load chain; the other dimensions add each row to memory directly. */
 typedef double v2d __attribute__((vector_size(16)));
-#define NP_KERNEL_V4(KK)                                                                              \
-    static void np_kernel_v_##KK(int64_t n, int32_t *const *id, const double *const *xk,              \
-                                 double *const *qk)                                                   \
-    {                                                                                                 \
-        const v2d *x[KK];                                                                             \
-        v2d *q[KK];                                                                                   \
-        for (int k = 0; k < KK; k++) { x[k] = (const v2d *)xk[k]; q[k] = (v2d *)qk[k]; }              \
-        /* rows come in runs of one level (a province pair, a pair): sums of a run stay in registers  \
-         * and go to memory when the level changes, which breaks the store-to-load chain */           \
-        int64_t cur[KK];                                                                              \
-        v2d acc_a[KK], acc_b[KK];                                                                     \
-        for (int k = 0; k < KK; k++) { cur[k] = n > 0 ? (int64_t)id[k][0] * 2 : 0; acc_a[k] = acc_b[k] = (v2d){0, 0}; } \
-        for (int64_t i = 0; i < n; i++) {                                                             \
-            int64_t g[KK];                                                                            \
-            _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++) g[k] = (int64_t)id[k][i] * 2;        \
-            v2d a = x[0][g[0]], b = x[0][g[0] + 1];                                                   \
-            _Pragma("GCC unroll 4") for (int k = 1; k < KK; k++) { a += x[k][g[k]]; b += x[k][g[k] + 1]; } \
-            _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++) {                                    \
-                if (g[k] != cur[k]) {                                                                 \
-                    q[k][cur[k]] += acc_a[k]; q[k][cur[k] + 1] += acc_b[k];                           \
-                    cur[k] = g[k]; acc_a[k] = a; acc_b[k] = b;                                        \
-                } else { acc_a[k] += a; acc_b[k] += b; }                                              \
+typedef double v4d __attribute__((vector_size(32)));
+typedef long long v2i __attribute__((vector_size(16)));
+typedef long long v4i __attribute__((vector_size(32)));
+/* q_k[id_k(i)] += a(i) for every row i and dimension k < KK, a(i) (NV vectors of type VT) set by ROWVAL */
+#define SCATTER_BODY(VT, NV, ROWVAL)                                                                  \
+    VT *q[4];                                                                                         \
+    const int32_t *ix[4];                                                                             \
+    int64_t cur[4];                                                                                   \
+    VT acc[4][NV];                                                                                    \
+    for (int k = 0; k < KK; k++) {                                                                    \
+        q[k] = (VT *)qk[k]; ix[k] = id[k];                                                            \
+        cur[k] = n > 0 ? ix[k][0] : 0;                                                                \
+        for (int h = 0; h < NV; h++) acc[k][h] = (VT){0};                                             \
+    }                                                                                                 \
+    for (int64_t i = 0; i < n; i++) {                                                                 \
+        int64_t g[4];                                                                                 \
+        VT a[NV];                                                                                     \
+        _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++) g[k] = ix[k][i];                         \
+        ROWVAL                                                                                        \
+        _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++) {                                        \
+            if (!(RUNS >> k & 1)) {                                                                   \
+                _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) q[k][g[k] * NV + h] += a[h];     \
+            } else if (g[k] != cur[k]) {                                                              \
+                _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) {                                \
+                    q[k][cur[k] * NV + h] += acc[k][h]; acc[k][h] = a[h];                             \
+                }                                                                                     \
+                cur[k] = g[k];                                                                        \
+            } else {                                                                                  \
+                _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) acc[k][h] += a[h];               \
             }                                                                                         \
         }                                                                                             \
-        for (int k = 0; k < KK && n > 0; k++) { q[k][cur[k]] += acc_a[k]; q[k][cur[k] + 1] += acc_b[k]; } \
+    }                                                                                                 \
+    for (int k = 0; k < KK && n > 0; k++)                                                             \
+        if (RUNS >> k & 1)                                                                            \
+            for (int h = 0; h < NV; h++) q[k][cur[k] * NV + h] += acc[k][h];
+/* product: a(i) = sum_k x_k[id_k(i)], x_k = src[k] */
+#define ROW_GATHER(VT, NV)                                                                            \
+    const VT *const *x = (const VT *const *)src;                                                      \
+    _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) a[h] = x[0][g[0] * NV + h];                  \
+    _Pragma("GCC unroll 4") for (int k = 1; k < KK; k++)                                              \
+        _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) a[h] += x[k][g[k] * NV + h];
+/* right-hand side: a(i) = (v_0, v_1, v_2, v_3)(i) = src[0..3][i]; with three columns src[3] repeats
+ * src[2] and lane3 = 0 clears that lane */
+#define ROW_COLS_V                                                                                    \
+    a[0] = (v2d){src[0][i], src[1][i]};                                                               \
+    a[1] = (v2d)((v2i)(v2d){src[2][i], src[3][i]} & (v2i){-1, lane3});
+#define ROW_COLS_X a[0] = (v4d)((v4i)(v4d){src[0][i], src[1][i], src[2][i], src[3][i]} & (v4i){-1, -1, -1, lane3});
+
+__attribute__((always_inline)) static inline void np_body_v(const int KK, const unsigned RUNS, int64_t n,
+                                                            int32_t *const *id, const double *const *src,
+                                                            double *const *qk)
+{
+    SCATTER_BODY(v2d, 2, ROW_GATHER(v2d, 2))
+}
+__attribute__((target("avx2"), always_inline)) static inline void np_body_x(const int KK, const unsigned RUNS,
+                                                                            int64_t n, int32_t *const *id,
+                                                                            const double *const *src,
+                                                                            double *const *qk)
+{
+    SCATTER_BODY(v4d, 1, ROW_GATHER(v4d, 1))
+}
+__attribute__((always_inline)) static inline void rhs_body_v(const int KK, const unsigned RUNS, int64_t n,
+                                                             int32_t *const *id, const double *const *src,
+                                                             double *const *qk, long long lane3)
+{
+    SCATTER_BODY(v2d, 2, ROW_COLS_V)
+}
+__attribute__((target("avx2"), always_inline)) static inline void rhs_body_x(const int KK, const unsigned RUNS,
+                                                                             int64_t n, int32_t *const *id,
+                                                                             const double *const *src,
+                                                                             double *const *qk, long long lane3)
+{
+    SCATTER_BODY(v4d, 1, ROW_COLS_X)
+}
+typedef void (*rhs_kernel_fn)(int64_t, int32_t *const *, const double *const *, double *const *, long long);
+#define SCATTER_FNS(KK, R)                                                                            \
+    static void np_v_##KK##_##R(int64_t n, int32_t *const *id, const double *const *src, double *const *qk) \
+    {                                                                                                 \
+        np_body_v(KK, R, n, id, src, qk);                                                             \
+    }                                                                                                 \
+    __attribute__((target("avx2"))) static void np_x_##KK##_##R(int64_t n, int32_t *const *id,      \
+                                                                const double *const *src,             \
+                                                                double *const *qk)                    \
+    {                                                                                                 \
+        np_body_x(KK, R, n, id, src, qk);                                                             \
+    }                                                                                                 \
+    static void rhs_v_##KK##_##R(int64_t n, int32_t *const *id, const double *const *src,             \
+                                 double *const *qk, long long lane3)                                  \
+    {                                                                                                 \
+        rhs_body_v(KK, R, n, id, src, qk, lane3);                                                     \
+    }                                                                                                 \
+    __attribute__((target("avx2"))) static void rhs_x_##KK##_##R(int64_t n, int32_t *const *id,     \
+                                                                 const double *const *src,            \
+                                                                 double *const *qk, long long lane3)  \
+    {                                                                                                 \
+        rhs_body_x(KK, R, n, id, src, qk, lane3);                                                     \
     }
-NP_KERNEL_V4(2)
-NP_KERNEL_V4(3)
-NP_KERNEL_V4(4)
-typedef void (*np_kernel_fn)(int64_t, int32_t *const *, const double *const *, double *const *);
-static const np_kernel_fn np_kernels[3][4] = {
-    {np_kernel_2_1, np_kernel_2_2, np_kernel_2_3, np_kernel_v_2},
-    {np_kernel_3_1, np_kernel_3_2, np_kernel_3_3, np_kernel_v_3},
-    {np_kernel_4_1, np_kernel_4_2, np_kernel_4_3, np_kernel_v_4},
+SCATTER_FNS(2, 0) SCATTER_FNS(2, 1) SCATTER_FNS(2, 2) SCATTER_FNS(2, 3)
+SCATTER_FNS(3, 0) SCATTER_FNS(3, 1) SCATTER_FNS(3, 2) SCATTER_FNS(3, 3) SCATTER_FNS(3, 4) SCATTER_FNS(3, 5) SCATTER_FNS(3, 6) SCATTER_FNS(3, 7)
+SCATTER_FNS(4, 0) SCATTER_FNS(4, 1) SCATTER_FNS(4, 2) SCATTER_FNS(4, 3) SCATTER_FNS(4, 4) SCATTER_FNS(4, 5) SCATTER_FNS(4, 6) SCATTER_FNS(4, 7) SCATTER_FNS(4, 8) SCATTER_FNS(4, 9) SCATTER_FNS(4, 10) SCATTER_FNS(4, 11) SCATTER_FNS(4, 12) SCATTER_FNS(4, 13) SCATTER_FNS(4, 14) SCATTER_FNS(4, 15)
+static const np_kernel_fn np_kernels_v[3][16] = {
+    {np_v_2_0, np_v_2_1, np_v_2_2, np_v_2_3},
+    {np_v_3_0, np_v_3_1, np_v_3_2, np_v_3_3, np_v_3_4, np_v_3_5, np_v_3_6, np_v_3_7},
+    {np_v_4_0, np_v_4_1, np_v_4_2, np_v_4_3, np_v_4_4, np_v_4_5, np_v_4_6, np_v_4_7, np_v_4_8, np_v_4_9, np_v_4_10, np_v_4_11, np_v_4_12, np_v_4_13, np_v_4_14, np_v_4_15},
+};
+static const np_kernel_fn np_kernels_x[3][16] = {
+    {np_x_2_0, np_x_2_1, np_x_2_2, np_x_2_3},
+    {np_x_3_0, np_x_3_1, np_x_3_2, np_x_3_3, np_x_3_4, np_x_3_5, np_x_3_6, np_x_3_7},
+    {np_x_4_0, np_x_4_1, np_x_4_2, np_x_4_3, np_x_4_4, np_x_4_5, np_x_4_6, np_x_4_7, np_x_4_8, np_x_4_9, np_x_4_10, np_x_4_11, np_x_4_12, np_x_4_13, np_x_4_14, np_x_4_15},
+};
+static const rhs_kernel_fn rhs_kernels_v[3][16] = {
+    {rhs_v_2_0, rhs_v_2_1, rhs_v_2_2, rhs_v_2_3},
+    {rhs_v_3_0, rhs_v_3_1, rhs_v_3_2, rhs_v_3_3, rhs_v_3_4, rhs_v_3_5, rhs_v_3_6, rhs_v_3_7},
+    {rhs_v_4_0, rhs_v_4_1, rhs_v_4_2, rhs_v_4_3, rhs_v_4_4, rhs_v_4_5, rhs_v_4_6, rhs_v_4_7, rhs_v_4_8, rhs_v_4_9, rhs_v_4_10, rhs_v_4_11, rhs_v_4_12, rhs_v_4_13, rhs_v_4_14, rhs_v_4_15},
+};
+static const rhs_kernel_fn rhs_kernels_x[3][16] = {
+    {rhs_x_2_0, rhs_x_2_1, rhs_x_2_2, rhs_x_2_3},
+    {rhs_x_3_0, rhs_x_3_1, rhs_x_3_2, rhs_x_3_3, rhs_x_3_4, rhs_x_3_5, rhs_x_3_6, rhs_x_3_7},
+    {rhs_x_4_0, rhs_x_4_1, rhs_x_4_2, rhs_x_4_3, rhs_x_4_4, rhs_x_4_5, rhs_x_4_6, rhs_x_4_7, rhs_x_4_8, rhs_x_4_9, rhs_x_4_10, rhs_x_4_11, rhs_x_4_12, rhs_x_4_13, rhs_x_4_14, rhs_x_4_15},
 };
 
-/* q = D'W D x for all p columns (stacked level vectors). */
-static void normal_product(const gr_fe *fe, const int64_t *off, int p, const double *x, double *q, int nranks,
+/* The level-vector loops over levels [g0, g1) of pw columns each, minv holding one value per level.
+ * dot: s[c] += a[.c] * b[.c]. update: x += step d, r -= step q, rz[c] += r * (minv r). direction:
+ * d = minv r + beta d. Generic versions and AVX2 ones for pw = 4 (same operations, same order). */
+static void lv_dot(int pw, int64_t g0, int64_t g1, const double *restrict a, const double *restrict b, double *s)
+{
+    for (int64_t g = g0; g < g1; g++)
+        for (int c = 0; c < pw; c++) s[c] += a[g * pw + c] * b[g * pw + c];
+}
+static void lv_update(int pw, int64_t g0, int64_t g1, const double *step, double *restrict x, double *restrict r,
+                      const double *restrict d, const double *restrict q, const double *restrict minv, double *rz)
+{
+    for (int64_t g = g0; g < g1; g++)
+        for (int c = 0; c < pw; c++) {
+            int64_t j = g * pw + c;
+            x[j] += step[c] * d[j];
+            r[j] -= step[c] * q[j];
+            rz[c] += r[j] * (minv[g] * r[j]);
+        }
+}
+static void lv_direction(int pw, int64_t g0, int64_t g1, const double *beta, double *restrict d,
+                         const double *restrict r, const double *restrict minv)
+{
+    for (int64_t g = g0; g < g1; g++)
+        for (int c = 0; c < pw; c++) d[g * pw + c] = minv[g] * r[g * pw + c] + beta[c] * d[g * pw + c];
+}
+__attribute__((target("avx2"))) static void lv_dot_x4(int64_t g0, int64_t g1, const double *restrict a,
+                                                      const double *restrict b, double *s)
+{
+    const v4d *A = (const v4d *)a, *B = (const v4d *)b;
+    v4d acc = {s[0], s[1], s[2], s[3]};
+    for (int64_t g = g0; g < g1; g++) acc += A[g] * B[g];
+    for (int c = 0; c < 4; c++) s[c] = acc[c];
+}
+__attribute__((target("avx2"))) static void lv_update_x4(int64_t g0, int64_t g1, const double *step, double *restrict x,
+                                                         double *restrict r, const double *restrict d,
+                                                         const double *restrict q, const double *restrict minv, double *rz)
+{
+    v4d *X = (v4d *)x, *R = (v4d *)r;
+    const v4d *D = (const v4d *)d, *Q = (const v4d *)q;
+    const v4d st = {step[0], step[1], step[2], step[3]};
+    v4d acc = {rz[0], rz[1], rz[2], rz[3]};
+    for (int64_t g = g0; g < g1; g++) {
+        X[g] += st * D[g];
+        v4d rg = R[g] - st * Q[g];
+        R[g] = rg;
+        acc += rg * (minv[g] * rg);
+    }
+    for (int c = 0; c < 4; c++) rz[c] = acc[c];
+}
+__attribute__((target("avx2"))) static void lv_direction_x4(int64_t g0, int64_t g1, const double *beta, double *restrict d,
+                                                            const double *restrict r, const double *restrict minv)
+{
+    v4d *D = (v4d *)d;
+    const v4d *R = (const v4d *)r;
+    const v4d be = {beta[0], beta[1], beta[2], beta[3]};
+    for (int64_t g = g0; g < g1; g++) D[g] = minv[g] * R[g] + be * D[g];
+}
+
+/* The residual v - D x for three or four columns, four per level (xk[k]: dimension k's block of x):
+ * c -= sum_k xk[k][id_k] for every row. */
+static void rows_resid_v4(int K, int64_t n, int32_t *const *id, const double *const *xk, double **cols, int p)
+{
+    double *restrict c0 = cols[0], *restrict c1 = cols[1], *restrict c2 = cols[2], *restrict c3 = p > 3 ? cols[3] : NULL;
+    for (int64_t i = 0; i < n; i++) {
+        v2d a = {0, 0}, b = {0, 0};
+        for (int k = 0; k < K; k++) {
+            const v2d *xg = (const v2d *)xk[k] + (int64_t)id[k][i] * 2;
+            a += xg[0];
+            b += xg[1];
+        }
+        c0[i] -= a[0]; c1[i] -= a[1]; c2[i] -= b[0];
+        if (c3) c3[i] -= b[1];
+    }
+}
+__attribute__((target("avx2"))) static void rows_resid_x4(int K, int64_t n, int32_t *const *id, const double *const *xk,
+                                                          double **cols, int p)
+{
+    double *restrict c0 = cols[0], *restrict c1 = cols[1], *restrict c2 = cols[2], *restrict c3 = p > 3 ? cols[3] : NULL;
+    for (int64_t i = 0; i < n; i++) {
+        v4d a = {0, 0, 0, 0};
+        for (int k = 0; k < K; k++) a += ((const v4d *)xk[k])[id[k][i]];
+        c0[i] -= a[0]; c1[i] -= a[1]; c2[i] -= a[2];
+        if (c3) c3[i] -= a[3];
+    }
+}
+
+/* 1 if the AVX2 kernels may run: the CPU has AVX2 and GRAVRD_NO_AVX2 is not set (to test the SSE2
+ * path on any machine). */
+static int use_avx2(void)
+{
+    const char *e = getenv("GRAVRD_NO_AVX2");
+    if (e && *e && strcmp(e, "0") != 0) return 0;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+}
+
+/* Bit k set if the rows of dimension k come in runs of one level (at least 4 rows on average), judged
+ * on up to 64 blocks of 256 consecutive rows spread over the local rows: the kernels then sum a run in
+ * registers. */
+static unsigned run_dims(const gr_fe *fe)
+{
+    const int64_t n = fe->n;
+    unsigned runs = 0;
+    for (int k = 0; k < fe->nfe && k < 16; k++) {
+        const int32_t *id = fe->id[k];
+        int64_t changes = 0, pairs = 0;
+        for (int b = 0; b < 64; b++) {
+            int64_t i0 = n * b / 64, i1 = i0 + 256 < n ? i0 + 256 : n;
+            for (int64_t i = i0 + 1; i < i1; i++) changes += id[i] != id[i - 1];
+            pairs += i1 > i0 ? i1 - i0 - 1 : 0;
+        }
+        if (pairs > 0 && 4 * changes <= pairs) runs |= 1u << k;
+    }
+    return runs;
+}
+
+/* q = D'W D x for all pw columns (stacked level vectors). */
+static void normal_product(const gr_fe *fe, const int64_t *off, int pw, int avx2, unsigned runs, const double *x, double *q, int nranks,
                            double *packbuf)
 {
     const int K = fe->nfe;
     const int64_t n = fe->n;
-    memset(q, 0, (size_t)(off[K] * p) * sizeof *q);
+    memset(q, 0, (size_t)(off[K] * pw) * sizeof *q);
     const double *restrict w = fe->w;
-    if (!w && K >= 2 && K <= 4 && p <= 4) {
+    if (!w && K >= 2 && K <= 4 && pw <= 4) {
         const double *xk[4];
         double *qk[4];
-        for (int k = 0; k < K; k++) { xk[k] = x + off[k] * p; qk[k] = q + off[k] * p; }
-        np_kernels[K - 2][p - 1](n, fe->id, xk, qk);
+        for (int k = 0; k < K; k++) { xk[k] = x + off[k] * pw; qk[k] = q + off[k] * pw; }
+        if (pw == 4) (avx2 ? np_kernels_x : np_kernels_v)[K - 2][runs](n, fe->id, xk, qk);
+        else np_kernels_s[K - 2][pw - 1](n, fe->id, xk, qk);
     } else {
         double t[64];
         for (int64_t i = 0; i < n; i++) {
-            for (int c = 0; c < p; c++) t[c] = 0;
+            for (int c = 0; c < pw; c++) t[c] = 0;
             for (int k = 0; k < K; k++) {
-                const double *xg = x + (off[k] + fe->id[k][i]) * p;
-                for (int c = 0; c < p; c++) t[c] += xg[c];
+                const double *xg = x + (off[k] + fe->id[k][i]) * pw;
+                for (int c = 0; c < pw; c++) t[c] += xg[c];
             }
-            if (w) for (int c = 0; c < p; c++) t[c] *= w[i];
+            if (w) for (int c = 0; c < pw; c++) t[c] *= w[i];
             for (int k = 0; k < K; k++) {
-                double *qg = q + (off[k] + fe->id[k][i]) * p;
-                for (int c = 0; c < p; c++) qg[c] += t[c];
+                double *qg = q + (off[k] + fe->id[k][i]) * pw;
+                for (int c = 0; c < pw; c++) qg[c] += t[c];
             }
         }
     }
@@ -561,38 +775,41 @@ static void normal_product(const gr_fe *fe, const int64_t *off, int p, const dou
         int64_t m = 0;
         for (int k = 0; k < K; k++)
             if (!fe->local_only[k]) {
-                memcpy(packbuf + m, q + off[k] * p, (size_t)(fe->nlevels[k] * p) * sizeof *q);
-                m += fe->nlevels[k] * p;
+                memcpy(packbuf + m, q + off[k] * pw, (size_t)(fe->nlevels[k] * pw) * sizeof *q);
+                m += fe->nlevels[k] * pw;
             }
         if (m > 0) {
             MPI_Allreduce(MPI_IN_PLACE, packbuf, (int)m, MPI_DOUBLE, MPI_SUM, fe->comm);
             m = 0;
             for (int k = 0; k < K; k++)
                 if (!fe->local_only[k]) {
-                    memcpy(q + off[k] * p, packbuf + m, (size_t)(fe->nlevels[k] * p) * sizeof *q);
-                    m += fe->nlevels[k] * p;
+                    memcpy(q + off[k] * pw, packbuf + m, (size_t)(fe->nlevels[k] * pw) * sizeof *q);
+                    m += fe->nlevels[k] * pw;
                 }
         }
     }
 }
 
-/* Per-column inner products <a, b> over the stacked level vectors, summed across ranks where the
- * entries live on one rank each (local-only dimensions), identical elsewhere. */
-static void level_dots(const gr_fe *fe, const int64_t *off, int p, int nranks, int npairs, const double *const *a,
-                       const double *const *b, double *out /* npairs x p */)
+/* The per-column sums of a level loop, per dimension: entries of dimensions that live on one rank
+ * each (local-only) are summed across ranks, the others are identical on all ranks. */
+typedef struct {
+    const gr_fe *fe;
+    const int64_t *off;
+    int pw, nranks;
+    double loc[64], rep[64];
+} lv_sums;
+
+static double *lv_sums_start(lv_sums *s, int k)
 {
-    double loc[256], rep[256];
-    for (int j = 0; j < npairs * p; j++) loc[j] = rep[j] = 0;
-    for (int k = 0; k < fe->nfe; k++) {
-        double *dst = (fe->local_only[k] && nranks > 1) ? loc : rep;
-        for (int pr = 0; pr < npairs; pr++) {
-            const double *x = a[pr], *y = b[pr];
-            for (int64_t j0 = off[k] * p; j0 < off[k + 1] * p; j0 += p)
-                for (int c = 0; c < p; c++) dst[pr * p + c] += x[j0 + c] * y[j0 + c];
-        }
-    }
-    if (nranks > 1) MPI_Allreduce(MPI_IN_PLACE, loc, npairs * p, MPI_DOUBLE, MPI_SUM, fe->comm);
-    for (int j = 0; j < npairs * p; j++) out[j] = rep[j] + loc[j];
+    if (k == 0)
+        for (int c = 0; c < s->pw; c++) s->loc[c] = s->rep[c] = 0;
+    return (s->fe->local_only[k] && s->nranks > 1) ? s->loc : s->rep;
+}
+
+static void lv_sums_finish(lv_sums *s, double *out)
+{
+    if (s->nranks > 1) MPI_Allreduce(MPI_IN_PLACE, s->loc, s->pw, MPI_DOUBLE, MPI_SUM, s->fe->comm);
+    for (int c = 0; c < s->pw; c++) out[c] = s->rep[c] + s->loc[c];
 }
 
 static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
@@ -604,33 +821,29 @@ static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int 
     MPI_Comm_size(fe->comm, &nranks);
     if (p > 64) return gr_fail(GR_EINPUT, "fixed effects", "at most 64 columns per demeaning pass");
     /* level vectors hold pw >= p columns per level: three are padded to four (a zero column that
-     * stays inactive) so that the product kernel runs on whole SSE2 vectors */
+     * stays inactive) so that the kernels run on whole vectors */
     const int pw = p == 3 ? 4 : p;
+    const int x4 = pw == 4 && use_avx2();
+    const unsigned runs = run_dims(fe);
     int64_t off[17];
     off[0] = 0;
     for (int k = 0; k < K; k++) off[k + 1] = off[k] + fe->nlevels[k];
-    const int64_t L = off[K] * pw;
-    double *x = gr_calloc((size_t)L, sizeof *x), *r = gr_calloc((size_t)L, sizeof *r),
-           *z = gr_malloc((size_t)L, sizeof *z), *d = gr_malloc((size_t)L, sizeof *d),
-           *q = gr_malloc((size_t)L, sizeof *q), *minv = gr_malloc((size_t)L, sizeof *minv),
-           *pack = gr_malloc((size_t)L, sizeof *pack);
+    const int64_t NL = off[K], L = NL * pw;
+    /* x, r, d, q, pack (L each) and minv (one per level) in one block, each 64-byte aligned */
+    const int64_t Lpad = (L + 7) / 8 * 8;
+    double *block = gr_calloc((size_t)(5 * Lpad + (NL + 7) / 8 * 8 + 8), sizeof *block);
+    double *base = (double *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
+    double *x = base, *r = base + Lpad, *d = base + 2 * Lpad, *q = base + 3 * Lpad, *pack = base + 4 * Lpad,
+           *minv = base + 5 * Lpad;
     for (int k = 0; k < K; k++)
         for (int64_t g = 0; g < fe->nlevels[k]; g++)
-            for (int c = 0; c < pw; c++)
-                minv[(off[k] + g) * pw + c] = fe->count[k][g] > 0 ? 1.0 / fe->count[k][g] : 0.0;
+            minv[off[k] + g] = fe->count[k][g] > 0 ? 1.0 / fe->count[k][g] : 0.0;
     /* r = D'W v: the group sums of every column, in one pass over the rows */
-    if (pw == 4 && p >= 3 && !fe->w) {
-        v2d *rk[16];
-        for (int k = 0; k < K; k++) rk[k] = (v2d *)(r + off[k] * pw);
-        const double *restrict c0 = cols[0], *restrict c1 = cols[1], *restrict c2 = cols[2], *restrict c3 = p > 3 ? cols[3] : NULL;
-        for (int64_t i = 0; i < n; i++) {
-            v2d a = {c0[i], c1[i]}, b = {c2[i], c3 ? c3[i] : 0.0};
-            for (int k = 0; k < K; k++) {
-                int64_t g = (int64_t)fe->id[k][i] * 2;
-                rk[k][g] += a;
-                rk[k][g + 1] += b;
-            }
-        }
+    if (pw == 4 && !fe->w && K <= 4) {
+        double *rk[16];
+        for (int k = 0; k < K; k++) rk[k] = r + off[k] * pw;
+        const double *src[4] = {cols[0], cols[1], cols[2], p > 3 ? cols[3] : cols[2]};
+        (x4 ? rhs_kernels_x : rhs_kernels_v)[K - 2][runs](n, fe->id, src, rk, p > 3 ? -1 : 0);
     } else {
         double *rk[16];
         for (int k = 0; k < K; k++) rk[k] = r + off[k] * pw;
@@ -648,11 +861,20 @@ static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int 
         for (int k = 0; k < K; k++)
             if (!fe->local_only[k])
                 MPI_Allreduce(MPI_IN_PLACE, r + off[k] * pw, (int)(fe->nlevels[k] * pw), MPI_DOUBLE, MPI_SUM, fe->comm);
-    for (int64_t j = 0; j < L; j++) z[j] = minv[j] * r[j];
-    memcpy(d, z, (size_t)L * sizeof *d);
-    double rz[64], rz0[64], pq[64];
-    const double *A1[1] = {r}, *B1[1] = {z};
-    level_dots(fe, off, pw, nranks, 1, A1, B1, rz);
+    /* d = z = M^-1 r and rz = <r, z> */
+    double rz[64], rz0[64], pq[64], zero[64] = {0};
+    lv_sums S = {.fe = fe, .off = off, .pw = pw, .nranks = nranks};
+    for (int k = 0; k < K; k++) {
+        double *dst = lv_sums_start(&S, k);
+        if (x4) {
+            lv_direction_x4(off[k], off[k + 1], zero, d, r, minv);
+            lv_dot_x4(off[k], off[k + 1], r, d, dst);
+        } else {
+            lv_direction(pw, off[k], off[k + 1], zero, d, r, minv);
+            lv_dot(pw, off[k], off[k + 1], r, d, dst);
+        }
+    }
+    lv_sums_finish(&S, rz);
     for (int c = 0; c < pw; c++) rz0[c] = rz[c];
     int it = 0, done = 0, active[64];
     for (int c = 0; c < pw; c++) active[c] = rz0[c] > 0;
@@ -668,43 +890,37 @@ static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int 
         }
         if (!any) { done = 1; break; }
         if (it >= maxiter) break;
-        normal_product(fe, off, pw, d, q, nranks, pack);
-        const double *A2[1] = {d}, *B2[1] = {q};
-        level_dots(fe, off, pw, nranks, 1, A2, B2, pq);
+        normal_product(fe, off, pw, x4, runs, d, q, nranks, pack);
+        for (int k = 0; k < K; k++) {
+            double *dst = lv_sums_start(&S, k);
+            if (x4) lv_dot_x4(off[k], off[k + 1], d, q, dst);
+            else lv_dot(pw, off[k], off[k + 1], d, q, dst);
+        }
+        lv_sums_finish(&S, pq);
         double step[64];
         for (int c = 0; c < pw; c++) step[c] = (active[c] && pq[c] > 0) ? rz[c] / pq[c] : 0.0;
-        for (int64_t j0 = 0; j0 < L; j0 += pw)
-            for (int c = 0; c < pw; c++) {
-                int64_t j = j0 + c;
-                x[j] += step[c] * d[j];
-                r[j] -= step[c] * q[j];
-                z[j] = minv[j] * r[j];
-            }
+        /* x += step d, r -= step q, and <r, M^-1 r> in one pass */
         double rznew[64], beta[64];
-        level_dots(fe, off, pw, nranks, 1, A1, B1, rznew);
+        for (int k = 0; k < K; k++) {
+            double *dst = lv_sums_start(&S, k);
+            if (x4) lv_update_x4(off[k], off[k + 1], step, x, r, d, q, minv, dst);
+            else lv_update(pw, off[k], off[k + 1], step, x, r, d, q, minv, dst);
+        }
+        lv_sums_finish(&S, rznew);
         for (int c = 0; c < pw; c++) {
             beta[c] = (active[c] && rz[c] > 0) ? rznew[c] / rz[c] : 0.0;
             if (active[c]) rz[c] = rznew[c];
         }
-        for (int64_t j0 = 0; j0 < L; j0 += pw)
-            for (int c = 0; c < pw; c++) d[j0 + c] = z[j0 + c] + beta[c] * d[j0 + c];
+        if (x4) lv_direction_x4(0, NL, beta, d, r, minv);
+        else lv_direction(pw, 0, NL, beta, d, r, minv);
         it++;
     }
     /* e = v - D x, in one pass over the rows */
-    if (pw == 4 && p >= 3) {
-        const v2d *xk[16];
-        for (int k = 0; k < K; k++) xk[k] = (const v2d *)(x + off[k] * pw);
-        double *restrict c0 = cols[0], *restrict c1 = cols[1], *restrict c2 = cols[2], *restrict c3 = p > 3 ? cols[3] : NULL;
-        for (int64_t i = 0; i < n; i++) {
-            v2d a = {0, 0}, b = {0, 0};
-            for (int k = 0; k < K; k++) {
-                int64_t g = (int64_t)fe->id[k][i] * 2;
-                a += xk[k][g];
-                b += xk[k][g + 1];
-            }
-            c0[i] -= a[0]; c1[i] -= a[1]; c2[i] -= b[0];
-            if (c3) c3[i] -= b[1];
-        }
+    if (pw == 4) {
+        const double *xk[16];
+        for (int k = 0; k < K; k++) xk[k] = x + off[k] * pw;
+        if (x4) rows_resid_x4(K, n, fe->id, xk, cols, p);
+        else rows_resid_v4(K, n, fe->id, xk, cols, p);
     } else {
         const double *xk[16];
         for (int k = 0; k < K; k++) xk[k] = x + off[k] * pw;
@@ -720,7 +936,7 @@ static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int 
     }
     *iterations = it;
     *converged = done;
-    free(x); free(r); free(z); free(d); free(q); free(minv); free(pack);
+    free(block);
     return GR_OK;
 }
 

@@ -284,7 +284,6 @@ static int fit_group(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, unsigned
     double *B = gr_malloc((size_t)(nkept ? nkept : 1) * (nkept ? nkept : 1), sizeof *B);
     double *V = gr_calloc((size_t)(nkept ? nkept : 1) * (nkept ? nkept : 1), sizeof *V);
     double *Xty = gr_malloc((size_t)(nkept ? nkept : 1), sizeof *Xty);
-    double *e = gr_malloc((size_t)(n ? n : 1), sizeof *e);
     for (int j = 0; j < nys && !rc; j++) {
         gr_result *r = &res[j];
         const double *y = Y + (size_t)j * n;
@@ -299,14 +298,21 @@ static int fit_group(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, unsigned
         if (xyb != xy) free(xyb);
         rc = gr_solve(comm, o->solver, n, nkept, Xk, y, XtXk, Xty, beta, B);
         if (rc) break;
-        /* residuals */
-        memcpy(e, y, (size_t)n * sizeof *e);
-        for (int a = 0; a < nkept; a++) {
-            const double *x = Xk + (size_t)a * n;
-            for (int64_t i = 0; i < n; i++) e[i] -= beta[a] * x[i];
+        /* residuals, in the outcome's own column (nothing reads y after this) */
+        double *e = Y + (size_t)j * n, rss = 0;
+        if (nkept <= 64) {
+            const double *xa[64];
+            for (int a = 0; a < nkept; a++) xa[a] = Xk + (size_t)a * n;
+            for (int64_t i = 0; i < n; i++) {
+                double v = e[i];
+                for (int a = 0; a < nkept; a++) v -= beta[a] * xa[a][i];
+                e[i] = v;
+                rss += v * v;
+            }
+        } else {
+            for (int a = 0; a < nkept; a++) cblas_daxpy((int)n, -beta[a], Xk + (size_t)a * n, 1, e, 1);
+            rss = cblas_ddot((int)n, e, 1, e, 1);
         }
-        double rss = 0;
-        for (int64_t i = 0; i < n; i++) rss += e[i] * e[i];
         MPI_Allreduce(MPI_IN_PLACE, &rss, 1, MPI_DOUBLE, MPI_SUM, comm);
         double tss_within = yty, tss = mom[2 * (kx + j) + 1];  /* yty: already summed over ranks */
         r->t_solve = gr_now() - t2 + t_prep;
@@ -368,7 +374,7 @@ static int fit_group(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, unsigned
         r->t_index = t_index;
         r->t_demean = t_demean;
     }
-    free(beta); free(B); free(V); free(Xty); free(e); if (Xk != X) free(Xk); free(XtXk); free(XtX);
+    free(beta); free(B); free(V); free(Xty); if (Xk != X) free(Xk); free(XtXk); free(XtX);
     free(keepx); free(absorbed); if (!inplace) { free(X); free(Y); } free(xlab); free(mom); free(nested);
     for (int c = 0; c < 3; c++) free(cl[c]);
     gr_fe_free(&fe);
@@ -411,21 +417,28 @@ static int run_sample(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, gr_resu
 {
     gr_result *res = gr_calloc((size_t)s->ny, sizeof *res);
     for (int j = 0; j < s->ny; j++) result_init(&res[j], s, j);
-    /* rows usable for every outcome: finite regressors, defined fixed effects and clusters */
+    /* rows usable for every outcome: finite regressors, defined fixed effects and clusters; one pass per
+     * column marks each row's flags (1: missing, 2: infinite), then base[i] = no flag */
+    double t0 = gr_now();
     int64_t n = s->n;
-    unsigned char *base = gr_malloc((size_t)(n ? n : 1), 1);
+    unsigned char *base = gr_calloc((size_t)(n ? n : 1), 1);
+    for (int j = 0; j < s->nx; j++) {
+        const double *x = s->x[j];
+        for (int64_t i = 0; i < n; i++) base[i] |= (unsigned char)((x[i] != x[i]) | (isinf(x[i]) ? 2 : 0));
+    }
+    for (int k = 0; k < s->nfe; k++) {
+        const int32_t *c = s->fecode[k];
+        for (int64_t i = 0; i < n; i++) base[i] |= (unsigned char)(c[i] < 0);
+    }
+    for (int c = 0; c < s->ncl; c++) {
+        const int32_t *cc = s->clcode[c];
+        for (int64_t i = 0; i < n; i++) base[i] |= (unsigned char)(cc[i] < 0);
+    }
     int64_t nan_base = 0, inf_base = 0;
     for (int64_t i = 0; i < n; i++) {
-        int ok = 1, inf = 0;
-        for (int j = 0; j < s->nx; j++) {
-            double v = s->x[j][i];
-            if (isnan(v)) ok = 0; else if (!isfinite(v)) inf = 1;
-        }
-        for (int k = 0; k < s->nfe; k++) if (s->fecode[k][i] < 0) ok = 0;
-        for (int c = 0; c < s->ncl; c++) if (s->clcode[c][i] < 0) ok = 0;
-        base[i] = ok && !inf;
-        nan_base += !ok;
-        inf_base += ok && inf;
+        nan_base += base[i] & 1;
+        inf_base += base[i] == 2;
+        base[i] = base[i] == 0;
     }
     unsigned char **masks = gr_malloc((size_t)s->ny, sizeof *masks);
     int *group = gr_malloc((size_t)s->ny, sizeof *group);
@@ -454,6 +467,7 @@ static int run_sample(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, gr_resu
     int rank, ngroups = 0;
     MPI_Comm_rank(comm, &rank);
     for (int j = 0; j < s->ny; j++) ngroups += group[j] == j;
+    double t_masks = gr_now() - t0;
     for (int j = 0; j < s->ny && !rc; j++) {
         if (group[j] != j) continue;
         int *ys = gr_malloc((size_t)s->ny, sizeof *ys), nys = 0;
@@ -467,6 +481,7 @@ static int run_sample(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, gr_resu
         gr_result *tmp = gr_calloc((size_t)nys, sizeof *tmp);
         for (int l = 0; l < nys; l++) tmp[l] = res[ys[l]];
         rc = fit_group(comm, s, o, masks[j], nys, ys, tmp, s->consumable && ngroups == 1 && !o->rm_singletons);
+        for (int l = 0; l < nys && j == 0; l++) tmp[l].t_index += t_masks;  /* the masks count as indexing */
         for (int l = 0; l < nys; l++) res[ys[l]] = tmp[l];
         free(tmp);
         free(ys);

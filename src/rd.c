@@ -6,7 +6,7 @@
  * (cluster, side) the score sums w e and w e v for the cluster-robust variance. Each pass ends in one
  * reduction, so the numbers do not depend on how rows are spread over ranks. */
 #include "rd.h"
-#include "fe.h"
+#include "levels.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,16 +267,13 @@ int gr_rd_estimate_mpi(MPI_Comm comm, int64_t n, const double *y, const double *
 
 int gr_rd_dense_ids(MPI_Comm comm, int64_t n, const double *values, int64_t *ids, int64_t *n_clusters)
 {
-    /* the estimator's dense-id routine on the finite values; missing values get id -1 */
-    double *fin = gr_malloc((size_t)(n > 0 ? n : 1), sizeof *fin);
+    /* the estimator's level codes (levels.h), numbered densely; missing values get id -1 */
     int32_t *id32 = gr_malloc((size_t)(n > 0 ? n : 1), sizeof *id32);
-    int64_t m = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (isfinite(values[i])) fin[m++] = values[i];
-    int st = gr_agree(comm, gr_dense_ids(comm, m, fin, id32, n_clusters));
+    int64_t nc = 0;
+    int st = gr_agree(comm, gr_codes_from_keys(comm, n, values, id32, &nc));
+    if (!st) st = gr_agree(comm, gr_codes_dense(comm, n, id32, nc, id32, n_clusters));
     if (!st)
-        for (int64_t i = 0, j = 0; i < n; i++) ids[i] = isfinite(values[i]) ? id32[j++] : -1;
-    free(fin);
+        for (int64_t i = 0; i < n; i++) ids[i] = id32[i];
     free(id32);
     return st;
 }
