@@ -39,6 +39,33 @@ static void compact(int64_t n, const unsigned char *keep, const double *src, dou
 
 static int run_sample(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, gr_result **out);
 
+/* Mean and sum of squares about the mean of v[0..n) in one pass: sums of v - K and (v - K)^2 about K,
+ * the mean of the first few values (close to the mean, so no cancellation to speak of), four running
+ * sums each so that the loop is not one chain of dependent additions. */
+static void local_moments(int64_t n, const double *v, double *mean, double *m2)
+{
+    *mean = 0;
+    *m2 = 0;
+    if (n == 0) return;
+    int64_t h = n < 64 ? n : 64;
+    double K = 0;
+    for (int64_t i = 0; i < h; i++) K += v[i];
+    K /= (double)h;
+    double s1[4] = {0, 0, 0, 0}, s2[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int q = 0; q < 4; q++) {
+            double d = v[i + q] - K;
+            s1[q] += d;
+            s2[q] += d * d;
+        }
+    for (; i < n; i++) { double d = v[i] - K; s1[0] += d; s2[0] += d * d; }
+    double S1 = (s1[0] + s1[1]) + (s1[2] + s1[3]), S2 = (s2[0] + s2[1]) + (s2[2] + s2[3]);
+    *mean = K + S1 / (double)n;
+    *m2 = S2 - S1 * S1 / (double)n;
+    if (*m2 < 0) *m2 = 0;
+}
+
 static void compact_i32(int64_t n, const unsigned char *keep, const int32_t *src, int32_t *dst)
 {
     int64_t m = 0;
@@ -185,7 +212,6 @@ static int fit_group(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, unsigned
         for (int k = 0; k < s->nfe; k++) nested[k] |= nk[k];
         free(nk);
     }
-    double t_index = gr_now() - t0;
     /* columns: regressors (with the intercept first when there are no fixed effects), then outcomes */
     int kx = s->nx + (s->intercept ? 1 : 0);
     /* demean the caller's blocks in place when they hold exactly these rows and columns */
@@ -204,23 +230,33 @@ static int fit_group(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, unsigned
         xlab[c0 + j] = s->xlabel[j];
     }
     for (int j = 0; j < nys && !inplace; j++) compact(s->n, keep, s->y[ys[j]], Y + (size_t)j * n);
-    /* raw moments for R2 and absorption checks */
+    /* centred sums of squares for R2 and the absorption checks, in one pass per column: each rank's
+     * count, mean and sum of squares about its mean, combined across ranks (Chan, Golub & LeVeque) */
     int nm = 2 * (kx + nys);
     double *mom = gr_calloc((size_t)nm, sizeof *mom);
-    for (int j = 0; j < kx + nys; j++) {
-        const double *v = j < kx ? X + (size_t)j * n : Y + (size_t)(j - kx) * n;
-        for (int64_t i = 0; i < n; i++) { mom[2 * j] += v[i]; }
+    {
+        int P;
+        MPI_Comm_size(comm, &P);
+        double *loc = gr_malloc((size_t)(3 * (kx + nys)), sizeof *loc), *all = gr_malloc((size_t)(3 * (kx + nys)) * P, sizeof *all);
+        for (int j = 0; j < kx + nys; j++) {
+            loc[3 * j] = (double)n;
+            local_moments(n, j < kx ? X + (size_t)j * n : Y + (size_t)(j - kx) * n, &loc[3 * j + 1], &loc[3 * j + 2]);
+        }
+        MPI_Allgather(loc, 3 * (kx + nys), MPI_DOUBLE, all, 3 * (kx + nys), MPI_DOUBLE, comm);
+        for (int j = 0; j < kx + nys; j++) {
+            double sum = 0, m2 = 0;
+            for (int r = 0; r < P; r++) sum += all[r * 3 * (kx + nys) + 3 * j] * all[r * 3 * (kx + nys) + 3 * j + 1];
+            double mean = sum / (double)nobs;
+            for (int r = 0; r < P; r++) {
+                const double *q = all + r * 3 * (kx + nys) + 3 * j;
+                m2 += q[2] + q[0] * (q[1] - mean) * (q[1] - mean);
+            }
+            mom[2 * j + 1] = m2;
+        }
+        free(loc); free(all);
     }
-    MPI_Allreduce(MPI_IN_PLACE, mom, nm, MPI_DOUBLE, MPI_SUM, comm);
-    for (int j = 0; j < kx + nys; j++) {
-        const double *v = j < kx ? X + (size_t)j * n : Y + (size_t)(j - kx) * n;
-        double mean = mom[2 * j] / (double)nobs, ss = 0;
-        for (int64_t i = 0; i < n; i++) ss += (v[i] - mean) * (v[i] - mean);
-        mom[2 * j + 1] = ss;
-        mom[2 * j] = 0;
-    }
-    MPI_Allreduce(MPI_IN_PLACE, mom, nm, MPI_DOUBLE, MPI_SUM, comm); /* [2j+1]: centred sum of squares */
     /* one demeaning pass for all outcomes and regressors */
+    double t_index = gr_now() - t0;  /* levels, clusters, the design's columns and their moments */
     double t1 = gr_now();
     int iters = 0, conv = 1;
     double **cols = gr_malloc((size_t)(kx + nys), sizeof *cols);
@@ -307,12 +343,11 @@ static int fit_group(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, unsigned
                 double v = e[i];
                 for (int a = 0; a < nkept; a++) v -= beta[a] * xa[a][i];
                 e[i] = v;
-                rss += v * v;
             }
         } else {
             for (int a = 0; a < nkept; a++) cblas_daxpy((int)n, -beta[a], Xk + (size_t)a * n, 1, e, 1);
-            rss = cblas_ddot((int)n, e, 1, e, 1);
         }
+        rss = cblas_ddot((int)n, e, 1, e, 1);
         MPI_Allreduce(MPI_IN_PLACE, &rss, 1, MPI_DOUBLE, MPI_SUM, comm);
         double tss_within = yty, tss = mom[2 * (kx + j) + 1];  /* yty: already summed over ranks */
         r->t_solve = gr_now() - t2 + t_prep;

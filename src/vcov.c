@@ -17,10 +17,27 @@ static void cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const
     int P;
     MPI_Comm_size(comm, &P);
     double *S = gr_calloc((size_t)G * k, sizeof *S);
-    for (int j = 0; j < k; j++) {
-        const double *x = X + (size_t)j * n;
-        double *s = S + (size_t)j * G;
-        for (int64_t i = 0; i < n; i++) s[cl[i]] += e[i] * x[i];
+    if (k <= 16 && n > 0) {
+        /* rows of a cluster usually come in runs (a pair's months): sum a run in registers and store it
+         * when the cluster changes, instead of a chain of loads and stores to the same score */
+        const double *x[16];
+        double acc[16];
+        for (int j = 0; j < k; j++) { x[j] = X + (size_t)j * n; acc[j] = 0; }
+        int32_t cur = cl[0];
+        for (int64_t i = 0; i < n; i++) {
+            if (cl[i] != cur) {
+                for (int j = 0; j < k; j++) { S[(size_t)j * G + cur] += acc[j]; acc[j] = 0; }
+                cur = cl[i];
+            }
+            for (int j = 0; j < k; j++) acc[j] += e[i] * x[j][i];
+        }
+        for (int j = 0; j < k; j++) S[(size_t)j * G + cur] += acc[j];
+    } else {
+        for (int j = 0; j < k; j++) {
+            const double *x = X + (size_t)j * n;
+            double *s = S + (size_t)j * G;
+            for (int64_t i = 0; i < n; i++) s[cl[i]] += e[i] * x[i];
+        }
     }
     memset(meat, 0, (size_t)k * k * sizeof *meat);
     if (local_only || P == 1) {
