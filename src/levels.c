@@ -193,34 +193,49 @@ int gr_codes_combine(MPI_Comm comm, int64_t n, int32_t *acc, int64_t *nacc, cons
     return rc;
 }
 
+/* An integer /panel column as int32 with its global range [*lo, *hi] over the values that are not
+ * missing (*lo > *hi: none); *iv = NULL if the column is loaded as doubles in cs or not stored as
+ * integers. */
+static int int_part(MPI_Comm comm, gr_columns *cs, const char *name, int32_t **iv, int64_t *lo, int64_t *hi,
+                    int *labelled)
+{
+    gr_panel *p = cs->p;
+    *iv = NULL;
+    if (gr_columns_get(cs, name)) return GR_OK;
+    int rc = gr_panel_column_int(p, name, iv);
+    if (rc || !*iv) return rc;
+    int nlab = 0;
+    *labelled = gr_panel_labels(p, name, &nlab) != NULL;  /* then code -1 means missing */
+    int64_t l = INT64_MAX, h = INT64_MIN;
+    for (int64_t i = 0; i < p->nrows; i++) {
+        if (*labelled && (*iv)[i] < 0) continue;
+        if ((*iv)[i] < l) l = (*iv)[i];
+        if ((*iv)[i] > h) h = (*iv)[i];
+    }
+    MPI_Allreduce(MPI_IN_PLACE, &l, 1, MPI_INT64_T, MPI_MIN, comm);
+    MPI_Allreduce(MPI_IN_PLACE, &h, 1, MPI_INT64_T, MPI_MAX, comm);
+    *lo = l;
+    *hi = h;
+    return GR_OK;
+}
+
 /* Codes of one row-level part: a loaded column, an integer dataset read as integers, or a column read
- * as doubles. */
-static int row_part_codes(MPI_Comm comm, gr_columns *cs, const char *name, int32_t *code, int64_t *ncodes)
+ * as doubles. With iv given (from int_part), codes those values and frees them. */
+static int row_part_codes(MPI_Comm comm, gr_columns *cs, const char *name, int32_t *iv, int64_t lo, int64_t hi,
+                          int labelled, int32_t *code, int64_t *ncodes)
 {
     gr_panel *p = cs->p;
     int64_t n = p->nrows;
-    const double *loaded = gr_columns_get(cs, name);
-    if (loaded) return gr_codes_from_keys(comm, n, loaded, code, ncodes);
-    int32_t *iv = NULL;
-    int rc = gr_panel_column_int(p, name, &iv);
-    if (rc) return rc;
+    int rc = GR_OK;
     if (!iv) {
+        const double *loaded = gr_columns_get(cs, name);
+        if (loaded) return gr_codes_from_keys(comm, n, loaded, code, ncodes);
         double *v = NULL;
         rc = gr_agree(comm, gr_panel_column(p, name, &v));
         if (!rc) rc = gr_codes_from_keys(comm, n, v, code, ncodes);
         free(v);
         return rc;
     }
-    int nlab = 0;
-    int labelled = gr_panel_labels(p, name, &nlab) != NULL;  /* then code -1 means missing */
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (int64_t i = 0; i < n; i++) {
-        if (labelled && iv[i] < 0) continue;
-        if (iv[i] < lo) lo = iv[i];
-        if (iv[i] > hi) hi = iv[i];
-    }
-    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT64_T, MPI_MIN, comm);
-    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT64_T, MPI_MAX, comm);
     int64_t total = sum64(comm, n);
     if (lo > hi) {  /* nothing but missing values */
         for (int64_t i = 0; i < n; i++) code[i] = -1;
@@ -274,14 +289,29 @@ int gr_columns_codes(MPI_Comm comm, gr_columns *cs, int nvars, char *const *vars
     int32_t *part = NULL;
     for (int q = 0; q < nvars && !rc; q++) {
         if (gr_panel_pair_level(p, vars[q])) continue;
+        int32_t *iv = NULL;
+        int64_t lo = 0, hi = -1;
+        int labelled = 0;
+        rc = int_part(comm, cs, vars[q], &iv, &lo, &hi, &labelled);
+        if (rc) break;
         if (!have) {
-            rc = row_part_codes(comm, cs, vars[q], out, ncodes);
+            rc = row_part_codes(comm, cs, vars[q], iv, lo, hi, labelled, out, ncodes);
             have = 1;
+            continue;
+        }
+        int64_t R = hi - lo + 1;
+        if (iv && lo <= hi && range_is_direct(R, sum64(comm, n)) && *ncodes * R <= INT32_MAX) {
+            /* integers in a small range fold straight into the codes, in one pass */
+            const int32_t m = (int32_t)R, l = (int32_t)lo;
+            for (int64_t i = 0; i < n; i++)
+                out[i] = (out[i] < 0 || (labelled && iv[i] < 0)) ? -1 : out[i] * m + (iv[i] - l);
+            *ncodes *= R;
+            free(iv);
             continue;
         }
         if (!part) part = gr_malloc((size_t)(n ? n : 1), sizeof *part);
         int64_t nq = 0;
-        rc = row_part_codes(comm, cs, vars[q], part, &nq);
+        rc = row_part_codes(comm, cs, vars[q], iv, lo, hi, labelled, part, &nq);
         if (!rc) rc = gr_codes_combine(comm, n, out, ncodes, part, nq);
     }
     free(part);
