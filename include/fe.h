@@ -1,6 +1,7 @@
-/* fe.h: high-dimensional fixed effects across ranks: dense global level ids, iterative singleton
- * removal, and the demeaning sweep (alternating projections with Irons-Tuck acceleration) whose
- * group sums are combined with MPI_Allreduce. One gr_fe serves any number of columns and outcomes. */
+/* fe.h: high-dimensional fixed effects across ranks: iterative singleton removal, nesting in a
+ * cluster variable, and the demeaning (conjugate gradient by default, or Irons-Tuck-accelerated sweeps)
+ * whose group sums are combined with MPI_Allreduce. One gr_fe serves any number of columns and
+ * outcomes; its level ids are built from codes by gr_fe_from_codes (levels.h). */
 #ifndef GR_FE_H
 #define GR_FE_H
 #include "gr.h"
@@ -9,7 +10,7 @@ typedef enum { GR_FE_CG = 0, GR_FE_IRONS_TUCK = 1 } gr_fe_method;
 
 typedef struct gr_fe {
     MPI_Comm comm;
-    gr_fe_method method;  /* how gr_fe_demean solves (set after gr_fe_build; default GR_FE_CG) */
+    gr_fe_method method;  /* how gr_fe_demean solves (set after gr_fe_from_codes, levels.h; default GR_FE_CG) */
     int nfe;            /* number of fixed-effect dimensions */
     int64_t n;          /* local rows */
     int32_t **id;       /* id[k][i]: global dense level of local row i in dimension k */
@@ -19,18 +20,6 @@ typedef struct gr_fe {
     int *local_only;    /* 1 if no level of dimension k has rows on two ranks: no Allreduce needed */
     char **names;       /* labels, e.g. "exporter^month" */
 } gr_fe;
-
-/* Collective. Map the values key[0..n) (finite doubles) to dense ids 0..L-1 numbered in increasing
- * key order over all ranks; writes id[n] and the global L. */
-int gr_dense_ids(MPI_Comm comm, int64_t n, const double *key, int32_t *id, int64_t *nlevels);
-
-/* Collective. Build the fixed-effect structure from nfe key columns (keys[k][i], combined
- * dimensions already folded into one key, see gr_combine_keys). `names` are copied. */
-int gr_fe_build(MPI_Comm comm, int nfe, int64_t n, double *const *keys, char *const *names, gr_fe *fe);
-
-/* Collective. Key of a combined dimension a^b^...: dense-codes each part and folds them into one
- * exact key per row (out[n]). */
-int gr_combine_keys(MPI_Comm comm, int nparts, int64_t n, double *const *parts, double *out);
 
 /* Collective. Rows in fixed-effect groups of one row, iteratively (removing some can create
  * others): sets keep[i] = 0 for them, returns the global number removed in *nremoved. The gr_fe

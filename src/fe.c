@@ -1,4 +1,4 @@
-/* fe.c: fixed-effect levels across ranks and the demeaning sweep kernel (see fe.h).
+/* fe.c: singletons, nesting and the demeaning across ranks: Irons-Tuck sweeps and conjugate gradient (see fe.h).
  *
  * The sweep: for fixed-effect coefficients alpha (one vector per dimension) and a column v, the
  * residual e = v - sum_k alpha_k[id_k]. One Gauss-Seidel sweep F updates each dimension k in turn
@@ -10,151 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static int64_t unique_sorted(double *v, int64_t n)
-{
-    if (n == 0) return 0;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    int64_t m = 1;
-    for (int64_t i = 1; i < n; i++)
-        if (v[i] != v[m - 1]) v[m++] = v[i];
-    return m;
-}
-
-/* Integer keys in a modest range: presence bitmap over [min, max], combined across ranks with
- * one MPI_BOR, then a prefix count gives the dense id. O(n + range) instead of a sort. */
-static int dense_ids_direct(MPI_Comm comm, int64_t n, const double *key, int32_t *id, int64_t *nlevels,
-                            int64_t lo, int64_t range)
-{
-    unsigned char *present = gr_calloc((size_t)range, 1);
-    for (int64_t i = 0; i < n; i++) present[(int64_t)key[i] - lo] = 1;
-    for (int64_t off = 0; off < range; off += 1 << 30) {
-        int len = (int)(range - off < (1 << 30) ? range - off : (1 << 30));
-        MPI_Allreduce(MPI_IN_PLACE, present + off, len, MPI_UNSIGNED_CHAR, MPI_BOR, comm);
-    }
-    int32_t *map = gr_malloc((size_t)range, sizeof *map);
-    int64_t L = 0;
-    for (int64_t r = 0; r < range; r++) map[r] = present[r] ? (int32_t)L++ : -1;
-    free(present);
-    if (L > INT32_MAX) { free(map); return gr_fail(GR_EINPUT, "fixed effects", "more than 2^31 levels"); }
-    for (int64_t i = 0; i < n; i++) id[i] = map[(int64_t)key[i] - lo];
-    free(map);
-    *nlevels = L;
-    return GR_OK;
-}
-
-int gr_dense_ids(MPI_Comm comm, int64_t n, const double *key, int32_t *id, int64_t *nlevels)
-{
-    int nranks;
-    MPI_Comm_size(comm, &nranks);
-    /* integer keys with a small range take the direct path */
-    double st[4] = {INFINITY, INFINITY, 0, (double)n};  /* min, -max, any non-integer, rows */
-    for (int64_t i = 0; i < n; i++) {
-        double v = key[i];
-        if (v < st[0]) st[0] = v;
-        if (-v < st[1]) st[1] = -v;
-        if (v != floor(v) || fabs(v) > 1e15) st[2] = 1;
-    }
-    double mn[2] = {st[0], st[1]}, mx[2] = {st[2], st[3]};
-    MPI_Allreduce(MPI_IN_PLACE, mn, 2, MPI_DOUBLE, MPI_MIN, comm);
-    MPI_Allreduce(MPI_IN_PLACE, mx + 0, 1, MPI_DOUBLE, MPI_MAX, comm);
-    MPI_Allreduce(MPI_IN_PLACE, mx + 1, 1, MPI_DOUBLE, MPI_SUM, comm);
-    if (mx[1] == 0) { *nlevels = 0; return GR_OK; }
-    if (mx[0] == 0) {
-        double range = -mn[1] - mn[0] + 1;
-        if (range <= (double)(1 << 26) && range <= 16.0 * mx[1] + 65536.0)
-            return dense_ids_direct(comm, n, key, id, nlevels, (int64_t)mn[0], (int64_t)range);
-    }
-    double *loc = gr_malloc((size_t)n, sizeof *loc);
-    memcpy(loc, key, (size_t)n * sizeof *loc);
-    int64_t m = unique_sorted(loc, n);
-    double *all = loc;
-    int64_t total = m;
-    if (nranks > 1) {
-        int *counts = gr_malloc((size_t)nranks, sizeof *counts), *displs = gr_malloc((size_t)nranks, sizeof *displs);
-        int mi = (int)m;
-        MPI_Allgather(&mi, 1, MPI_INT, counts, 1, MPI_INT, comm);
-        total = 0;
-        for (int r = 0; r < nranks; r++) { displs[r] = (int)total; total += counts[r]; }
-        all = gr_malloc((size_t)total, sizeof *all);
-        MPI_Allgatherv(loc, mi, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, comm);
-        free(counts); free(displs); free(loc);
-        total = unique_sorted(all, total);
-    }
-    if (total > INT32_MAX) { free(all); return gr_fail(GR_EINPUT, "fixed effects", "more than 2^31 levels"); }
-    for (int64_t i = 0; i < n; i++) {
-        int64_t lo = 0, hi = total - 1;
-        while (lo < hi) {
-            int64_t mid = (lo + hi) / 2;
-            if (all[mid] < key[i]) lo = mid + 1; else hi = mid;
-        }
-        id[i] = (int32_t)lo;
-    }
-    *nlevels = total;
-    free(all);
-    return GR_OK;
-}
-
-/* Range of integer-valued keys: [lo, hi] over all ranks; returns 0 if some key is not an integer. */
-static int integer_range(MPI_Comm comm, int64_t n, const double *key, double *lo, double *hi)
-{
-    double mn[2] = {INFINITY, INFINITY}, nonint = 0;  /* min, -max */
-    for (int64_t i = 0; i < n; i++) {
-        double v = key[i];
-        if (v < mn[0]) mn[0] = v;
-        if (-v < mn[1]) mn[1] = -v;
-        if (v != floor(v) || fabs(v) > 1e15) nonint = 1;
-    }
-    MPI_Allreduce(MPI_IN_PLACE, mn, 2, MPI_DOUBLE, MPI_MIN, comm);
-    MPI_Allreduce(MPI_IN_PLACE, &nonint, 1, MPI_DOUBLE, MPI_MAX, comm);
-    *lo = mn[0];
-    *hi = -mn[1];
-    return nonint == 0;
-}
-
-int gr_combine_keys(MPI_Comm comm, int nparts, int64_t n, double *const *parts, double *out)
-{
-    /* integer parts with small ranges fold directly into one exact key (mixed radix) */
-    double lo[16], hi[16], span = 1;
-    int direct = nparts <= 16;
-    for (int p = 0; p < nparts && direct; p++) {
-        direct = integer_range(comm, n, parts[p], &lo[p], &hi[p]);
-        if (direct) span *= (hi[p] >= lo[p] ? hi[p] - lo[p] + 1 : 1);
-        if (span > 1e15) direct = 0;
-    }
-    /* every rank took the same branch: ranges and flags were reduced */
-    if (direct) {
-        for (int64_t i = 0; i < n; i++) {
-            double k = 0;
-            for (int p = 0; p < nparts; p++) k = k * (hi[p] - lo[p] + 1) + (parts[p][i] - lo[p]);
-            out[i] = k;
-        }
-        return GR_OK;
-    }
-    int32_t *code = gr_malloc((size_t)n, sizeof *code);
-    int64_t L;
-    int rc = gr_dense_ids(comm, n, parts[0], code, &L);
-    for (int64_t i = 0; i < n; i++) out[i] = code[i];
-    for (int p = 1; p < nparts && !rc; p++) {
-        int64_t Lp;
-        rc = gr_dense_ids(comm, n, parts[p], code, &Lp);
-        if (rc) break;
-        for (int64_t i = 0; i < n; i++) out[i] = out[i] * (double)Lp + code[i];
-        /* re-dense so the next fold stays exact below 2^53 */
-        if (p + 1 < nparts) {
-            rc = gr_dense_ids(comm, n, out, code, &L);
-            for (int64_t i = 0; i < n; i++) out[i] = code[i];
-        }
-    }
-    free(code);
-    return rc;
-}
-
 static void level_counts(const gr_fe *fe, int k, const unsigned char *keep, double *cnt, int allreduce)
 {
     memset(cnt, 0, (size_t)fe->nlevels[k] * sizeof *cnt);
@@ -162,30 +17,6 @@ static void level_counts(const gr_fe *fe, int k, const unsigned char *keep, doub
     for (int64_t i = 0; i < fe->n; i++)
         if (!keep || keep[i]) cnt[id[i]] += fe->w ? fe->w[i] : 1.0;
     if (allreduce) MPI_Allreduce(MPI_IN_PLACE, cnt, (int)fe->nlevels[k], MPI_DOUBLE, MPI_SUM, fe->comm);
-}
-
-int gr_fe_build(MPI_Comm comm, int nfe, int64_t n, double *const *keys, char *const *names, gr_fe *fe)
-{
-    memset(fe, 0, sizeof *fe);
-    fe->comm = comm;
-    fe->nfe = nfe;
-    fe->n = n;
-    fe->id = gr_calloc((size_t)nfe, sizeof *fe->id);
-    fe->nlevels = gr_calloc((size_t)nfe, sizeof *fe->nlevels);
-    fe->count = gr_calloc((size_t)nfe, sizeof *fe->count);
-    fe->local_only = gr_calloc((size_t)nfe, sizeof *fe->local_only);
-    fe->names = gr_calloc((size_t)nfe, sizeof *fe->names);
-    for (int k = 0; k < nfe; k++) {
-        fe->names[k] = gr_strdup(names[k]);
-        fe->id[k] = gr_malloc((size_t)n, sizeof(int32_t));
-        int rc = gr_dense_ids(comm, n, keys[k], fe->id[k], &fe->nlevels[k]);
-        if (rc) return rc;
-        fe->count[k] = gr_malloc((size_t)fe->nlevels[k], sizeof(double));
-        /* a level present on two ranks needs the Allreduce */
-        fe->local_only[k] = gr_ids_local_only(comm, n, fe->id[k], fe->nlevels[k]);
-        level_counts(fe, k, NULL, fe->count[k], 1);
-    }
-    return GR_OK;
 }
 
 int gr_ids_local_only(MPI_Comm comm, int64_t n, const int32_t *id, int64_t L)
@@ -225,9 +56,10 @@ int gr_fe_singletons(const gr_fe *fe, unsigned char *keep, int64_t *nremoved)
 
 int gr_fe_nested_in(const gr_fe *fe, const int32_t *cl, int64_t ncl, int *nested)
 {
-    (void)ncl;
     for (int k = 0; k < fe->nfe; k++) {
         int64_t L = fe->nlevels[k];
+        /* each level within one cluster needs at least as many levels as clusters: else no pass */
+        if (L < ncl) { nested[k] = 0; continue; }
         int *lo = gr_malloc((size_t)L, sizeof *lo), *hi = gr_malloc((size_t)L, sizeof *hi);
         for (int64_t g = 0; g < L; g++) { lo[g] = INT32_MAX; hi[g] = -1; }
         for (int64_t i = 0; i < fe->n; i++) {
@@ -466,55 +298,30 @@ static int demean_irons_tuck(const gr_fe *fe, int ncols, double **cols, double t
  * semi-definite and consistent; CG preconditioned by diag(D'D) (the level counts) solves them. The
  * product D'D x needs one pass over the level ids (no row data): t_i = sum_k x_k[id_k(i)], then t_i is
  * added to the sums of each of the row's levels. Sums of dimensions shared across ranks are combined
- * in one Allreduce per iteration.
- * Three or four columns are stored four per level (three padded with an inactive zero column) and run
- * on SSE2 vectors (two per level, always available on x86-64) or, when the CPU has it (checked once at
- * run time; the build targets x86-64-v2), on one AVX2 vector per level. Both paths do the same
- * operations in the same order (no FMA), so they give the same bits. */
+ * in one Allreduce per iteration. */
 
-typedef void (*np_kernel_fn)(int64_t, int32_t *const *, const double *const *, double *const *);
-
-/* The product kernel, specialised on the number of dimensions KK and columns PP so that the loops
- * unroll: t = sum_k x_k[id_k(i)], then q_k[id_k(i)] += t for every k. */
-#define NP_KERNEL(KK, PP)                                                                             \
-    static void np_kernel_##KK##_##PP(int64_t n, int32_t *const *id, const double *const *xk,         \
-                                      double *const *qk)                                             \
-    {                                                                                                 \
-        for (int64_t i = 0; i < n; i++) {                                                             \
-            double t[PP];                                                                             \
-            int64_t g[KK];                                                                            \
-            _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++) g[k] = (int64_t)id[k][i] * PP;       \
-            _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) t[c] = xk[0][g[0] + c];              \
-            _Pragma("GCC unroll 4") for (int k = 1; k < KK; k++)                                      \
-                _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) t[c] += xk[k][g[k] + c];         \
-            _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++)                                      \
-                _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) qk[k][g[k] + c] += t[c];         \
-        }                                                                                             \
-    }
-#define NP_KERNELS(KK) NP_KERNEL(KK, 1) NP_KERNEL(KK, 2)
-NP_KERNELS(2)
-NP_KERNELS(3)
-NP_KERNELS(4)
-static const np_kernel_fn np_kernels_s[3][2] = {
-    {np_kernel_2_1, np_kernel_2_2}, {np_kernel_3_1, np_kernel_3_2}, {np_kernel_4_1, np_kernel_4_2}};
-/* Three or four columns per level (padded to four), on whole vectors: two SSE2 vectors per level, or
- * one AVX2 vector (level vectors are 64-byte aligned). The scatter passes (the product D'D x and the
- * right-hand side D'v) are specialised on the number of dimensions KK and on RUNS, the set of
- * dimensions whose rows come in runs of one level (a province pair over a pair's months): the sum of a
- * run stays in registers and goes to memory when the level changes, which saves a load and a store per
- * row and breaks the store-to-load chain; the other dimensions add each row to memory directly. */
+/* Up to four unweighted columns are stored four per level (padded with zero columns that stay
+ * inactive) and run on whole vectors: two SSE2 vectors per level, always available on x86-64, or one
+ * AVX2 vector when the CPU has it (checked once at run time: the build targets x86-64-v2). Level
+ * vectors are 64-byte aligned. The SSE2 and AVX2 kernels do the same operations in the same order (no
+ * FMA), so they give the same bits. */
 typedef double v2d __attribute__((vector_size(16)));
 typedef double v4d __attribute__((vector_size(32)));
 typedef long long v2i __attribute__((vector_size(16)));
 typedef long long v4i __attribute__((vector_size(32)));
-/* q_k[id_k(i)] += a(i) for every row i and dimension k < KK, a(i) (NV vectors of type VT) set by ROWVAL */
+
+/* The row passes, for KK dimensions: q_k[id_k(i)] += a(i) for every row i and dimension k, a(i) (NV
+ * vectors of type VT) set by ROWVAL. Dimensions in RUNS have rows in runs of one level: the sum of a
+ * run stays in registers and goes to memory when the level changes, which saves a load and a store per
+ * row and breaks the store-to-load chain; the others add each row to memory directly. */
 #define SCATTER_BODY(VT, NV, ROWVAL)                                                                  \
     VT *q[4];                                                                                         \
     const int32_t *ix[4];                                                                             \
     int64_t cur[4];                                                                                   \
     VT acc[4][NV];                                                                                    \
     for (int k = 0; k < KK; k++) {                                                                    \
-        q[k] = (VT *)qk[k]; ix[k] = id[k];                                                            \
+        q[k] = (VT *)qk[k];                                                                           \
+        ix[k] = id[k];                                                                                \
         cur[k] = n > 0 ? ix[k][0] : 0;                                                                \
         for (int h = 0; h < NV; h++) acc[k][h] = (VT){0};                                             \
     }                                                                                                 \
@@ -522,13 +329,14 @@ typedef long long v4i __attribute__((vector_size(32)));
         int64_t g[4];                                                                                 \
         VT a[NV];                                                                                     \
         _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++) g[k] = ix[k][i];                         \
-        ROWVAL                                                                                        \
+        ROWVAL()                                                                                      \
         _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++) {                                        \
             if (!(RUNS >> k & 1)) {                                                                   \
                 _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) q[k][g[k] * NV + h] += a[h];     \
             } else if (g[k] != cur[k]) {                                                              \
                 _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) {                                \
-                    q[k][cur[k] * NV + h] += acc[k][h]; acc[k][h] = a[h];                             \
+                    q[k][cur[k] * NV + h] += acc[k][h];                                               \
+                    acc[k][h] = a[h];                                                                 \
                 }                                                                                     \
                 cur[k] = g[k];                                                                        \
             } else {                                                                                  \
@@ -545,85 +353,317 @@ typedef long long v4i __attribute__((vector_size(32)));
     _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) a[h] = x[0][g[0] * NV + h];                  \
     _Pragma("GCC unroll 4") for (int k = 1; k < KK; k++)                                              \
         _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) a[h] += x[k][g[k] * NV + h];
-/* right-hand side: a(i) = (v_0, v_1, v_2, v_3)(i) = src[0..3][i]; with three columns src[3] repeats
- * src[2] and lane3 = 0 clears that lane */
-#define ROW_COLS_V                                                                                    \
-    a[0] = (v2d){src[0][i], src[1][i]};                                                               \
-    a[1] = (v2d)((v2i)(v2d){src[2][i], src[3][i]} & (v2i){-1, lane3});
-#define ROW_COLS_X a[0] = (v4d)((v4i)(v4d){src[0][i], src[1][i], src[2][i], src[3][i]} & (v4i){-1, -1, -1, lane3});
+#define ROW_GATHER_v() ROW_GATHER(v2d, 2)
+#define ROW_GATHER_x() ROW_GATHER(v4d, 1)
+/* right-hand side: a(i) = (v_0, v_1, v_2, v_3)(i) = c[0..3][i]; with fewer columns c[] repeats the
+ * last one and the lane masks ln[j] (0 for columns j >= p, else -1) clear them */
+#define ROW_COLS_v()                                                                                  \
+    a[0] = (v2d)((v2i)(v2d){c[0][i], c[1][i]} & (v2i){ln[0], ln[1]});                                 \
+    a[1] = (v2d)((v2i)(v2d){c[2][i], c[3][i]} & (v2i){ln[2], ln[3]});
+#define ROW_COLS_x() a[0] = (v4d)((v4i)(v4d){c[0][i], c[1][i], c[2][i], c[3][i]} & (v4i){ln[0], ln[1], ln[2], ln[3]});
 
-__attribute__((always_inline)) static inline void np_body_v(const int KK, const unsigned RUNS, int64_t n,
-                                                            int32_t *const *id, const double *const *src,
-                                                            double *const *qk)
-{
-    SCATTER_BODY(v2d, 2, ROW_GATHER(v2d, 2))
-}
-__attribute__((target("avx2"), always_inline)) static inline void np_body_x(const int KK, const unsigned RUNS,
-                                                                            int64_t n, int32_t *const *id,
-                                                                            const double *const *src,
-                                                                            double *const *qk)
-{
-    SCATTER_BODY(v4d, 1, ROW_GATHER(v4d, 1))
-}
-__attribute__((always_inline)) static inline void rhs_body_v(const int KK, const unsigned RUNS, int64_t n,
-                                                             int32_t *const *id, const double *const *src,
-                                                             double *const *qk, long long lane3)
-{
-    SCATTER_BODY(v2d, 2, ROW_COLS_V)
-}
-__attribute__((target("avx2"), always_inline)) static inline void rhs_body_x(const int KK, const unsigned RUNS,
-                                                                             int64_t n, int32_t *const *id,
-                                                                             const double *const *src,
-                                                                             double *const *qk, long long lane3)
-{
-    SCATTER_BODY(v4d, 1, ROW_COLS_X)
-}
-typedef void (*rhs_kernel_fn)(int64_t, int32_t *const *, const double *const *, double *const *, long long);
-#define SCATTER_FNS(KK, R)                                                                            \
-    static void np_v_##KK##_##R(int64_t n, int32_t *const *id, const double *const *src, double *const *qk) \
+/* SUF v: SSE2, x: AVX2 */
+#define ROW_FNS(SUF, ATTR, VT, NV, NK)                                                                \
+    ATTR static void rows_np_##SUF##_##NK(int64_t n, int32_t *const *id, unsigned RUNS,               \
+                                          const double *const *src, double *const *qk)                \
     {                                                                                                 \
-        np_body_v(KK, R, n, id, src, qk);                                                             \
+        const int KK = NK;                                                                            \
+        SCATTER_BODY(VT, NV, ROW_GATHER_##SUF)                                                        \
     }                                                                                                 \
-    __attribute__((target("avx2"))) static void np_x_##KK##_##R(int64_t n, int32_t *const *id,      \
-                                                                const double *const *src,             \
-                                                                double *const *qk)                    \
+    ATTR static void rows_rhs_##SUF##_##NK(int64_t n, int32_t *const *id, unsigned RUNS,              \
+                                           const double *const *c, const long long *ln,               \
+                                           double *const *qk)                                         \
     {                                                                                                 \
-        np_body_x(KK, R, n, id, src, qk);                                                             \
-    }                                                                                                 \
-    static void rhs_v_##KK##_##R(int64_t n, int32_t *const *id, const double *const *src,             \
-                                 double *const *qk, long long lane3)                                  \
-    {                                                                                                 \
-        rhs_body_v(KK, R, n, id, src, qk, lane3);                                                     \
-    }                                                                                                 \
-    __attribute__((target("avx2"))) static void rhs_x_##KK##_##R(int64_t n, int32_t *const *id,     \
-                                                                 const double *const *src,            \
-                                                                 double *const *qk, long long lane3)  \
-    {                                                                                                 \
-        rhs_body_x(KK, R, n, id, src, qk, lane3);                                                     \
+        const int KK = NK;                                                                            \
+        SCATTER_BODY(VT, NV, ROW_COLS_##SUF)                                                          \
     }
-SCATTER_FNS(2, 0) SCATTER_FNS(2, 1) SCATTER_FNS(2, 2) SCATTER_FNS(2, 3)
-SCATTER_FNS(3, 0) SCATTER_FNS(3, 1) SCATTER_FNS(3, 2) SCATTER_FNS(3, 3) SCATTER_FNS(3, 4) SCATTER_FNS(3, 5) SCATTER_FNS(3, 6) SCATTER_FNS(3, 7)
-SCATTER_FNS(4, 0) SCATTER_FNS(4, 1) SCATTER_FNS(4, 2) SCATTER_FNS(4, 3) SCATTER_FNS(4, 4) SCATTER_FNS(4, 5) SCATTER_FNS(4, 6) SCATTER_FNS(4, 7) SCATTER_FNS(4, 8) SCATTER_FNS(4, 9) SCATTER_FNS(4, 10) SCATTER_FNS(4, 11) SCATTER_FNS(4, 12) SCATTER_FNS(4, 13) SCATTER_FNS(4, 14) SCATTER_FNS(4, 15)
-static const np_kernel_fn np_kernels_v[3][16] = {
-    {np_v_2_0, np_v_2_1, np_v_2_2, np_v_2_3},
-    {np_v_3_0, np_v_3_1, np_v_3_2, np_v_3_3, np_v_3_4, np_v_3_5, np_v_3_6, np_v_3_7},
-    {np_v_4_0, np_v_4_1, np_v_4_2, np_v_4_3, np_v_4_4, np_v_4_5, np_v_4_6, np_v_4_7, np_v_4_8, np_v_4_9, np_v_4_10, np_v_4_11, np_v_4_12, np_v_4_13, np_v_4_14, np_v_4_15},
-};
-static const np_kernel_fn np_kernels_x[3][16] = {
-    {np_x_2_0, np_x_2_1, np_x_2_2, np_x_2_3},
-    {np_x_3_0, np_x_3_1, np_x_3_2, np_x_3_3, np_x_3_4, np_x_3_5, np_x_3_6, np_x_3_7},
-    {np_x_4_0, np_x_4_1, np_x_4_2, np_x_4_3, np_x_4_4, np_x_4_5, np_x_4_6, np_x_4_7, np_x_4_8, np_x_4_9, np_x_4_10, np_x_4_11, np_x_4_12, np_x_4_13, np_x_4_14, np_x_4_15},
-};
-static const rhs_kernel_fn rhs_kernels_v[3][16] = {
-    {rhs_v_2_0, rhs_v_2_1, rhs_v_2_2, rhs_v_2_3},
-    {rhs_v_3_0, rhs_v_3_1, rhs_v_3_2, rhs_v_3_3, rhs_v_3_4, rhs_v_3_5, rhs_v_3_6, rhs_v_3_7},
-    {rhs_v_4_0, rhs_v_4_1, rhs_v_4_2, rhs_v_4_3, rhs_v_4_4, rhs_v_4_5, rhs_v_4_6, rhs_v_4_7, rhs_v_4_8, rhs_v_4_9, rhs_v_4_10, rhs_v_4_11, rhs_v_4_12, rhs_v_4_13, rhs_v_4_14, rhs_v_4_15},
-};
-static const rhs_kernel_fn rhs_kernels_x[3][16] = {
-    {rhs_x_2_0, rhs_x_2_1, rhs_x_2_2, rhs_x_2_3},
-    {rhs_x_3_0, rhs_x_3_1, rhs_x_3_2, rhs_x_3_3, rhs_x_3_4, rhs_x_3_5, rhs_x_3_6, rhs_x_3_7},
-    {rhs_x_4_0, rhs_x_4_1, rhs_x_4_2, rhs_x_4_3, rhs_x_4_4, rhs_x_4_5, rhs_x_4_6, rhs_x_4_7, rhs_x_4_8, rhs_x_4_9, rhs_x_4_10, rhs_x_4_11, rhs_x_4_12, rhs_x_4_13, rhs_x_4_14, rhs_x_4_15},
-};
+#define AVX2_ATTR __attribute__((target("avx2")))
+ROW_FNS(v, , v2d, 2, 2) ROW_FNS(v, , v2d, 2, 3) ROW_FNS(v, , v2d, 2, 4)
+ROW_FNS(x, AVX2_ATTR, v4d, 1, 2) ROW_FNS(x, AVX2_ATTR, v4d, 1, 3) ROW_FNS(x, AVX2_ATTR, v4d, 1, 4)
+typedef void (*rows_np_fn)(int64_t, int32_t *const *, unsigned, const double *const *, double *const *);
+typedef void (*rows_rhs_fn)(int64_t, int32_t *const *, unsigned, const double *const *, const long long *,
+                            double *const *);
+static const rows_np_fn rows_np[2][3] = {{rows_np_v_2, rows_np_v_3, rows_np_v_4},
+                                         {rows_np_x_2, rows_np_x_3, rows_np_x_4}};
+static const rows_rhs_fn rows_rhs[2][3] = {{rows_rhs_v_2, rows_rhs_v_3, rows_rhs_v_4},
+                                           {rows_rhs_x_2, rows_rhs_x_3, rows_rhs_x_4}};
+
+/* The residual c -= sum_k x_k[id_k] for every row (any number of dimensions K). */
+static void rows_resid_v(int K, int64_t n, int32_t *const *id, const double *const *xk, double *const *c, int p)
+{
+    for (int64_t i = 0; i < n; i++) {
+        v2d a = {0, 0}, b = {0, 0};
+        for (int k = 0; k < K; k++) {
+            const v2d *xg = (const v2d *)xk[k] + (int64_t)id[k][i] * 2;
+            a += xg[0];
+            b += xg[1];
+        }
+        c[0][i] -= a[0];
+        if (p > 1) c[1][i] -= a[1];
+        if (p > 2) c[2][i] -= b[0];
+        if (p > 3) c[3][i] -= b[1];
+    }
+}
+AVX2_ATTR static void rows_resid_x(int K, int64_t n, int32_t *const *id, const double *const *xk, double *const *c,
+                                   int p)
+{
+    for (int64_t i = 0; i < n; i++) {
+        v4d a = {0, 0, 0, 0};
+        for (int k = 0; k < K; k++) a += ((const v4d *)xk[k])[id[k][i]];
+        c[0][i] -= a[0];
+        if (p > 1) c[1][i] -= a[1];
+        if (p > 2) c[2][i] -= a[2];
+        if (p > 3) c[3][i] -= a[3];
+    }
+}
+
+/* Segments: rows often come in stretches along which every dimension's level either stays or goes up
+ * by one per row (a pair's months: exporter^month and importer^month step, the province pair stays).
+ * Over such a stretch the passes need no level ids: the moving dimensions are read and updated as
+ * contiguous vectors and the sum for the staying ones is kept in registers, with no store-to-load
+ * chain. The segment list is built once per demeaning, when a sample of the rows shows segments of 8
+ * rows or more on average. */
+typedef struct {
+    int32_t len;      /* rows */
+    uint32_t moving;  /* bit k: dimension k's level goes up by one per row */
+    int32_t s[4];     /* level of the first row in each dimension */
+} cg_seg;
+
+/* Greedy segments of rows [i0, i1) (K <= 4 dimensions); if out is not NULL, writes them to *out (room
+ * for *cap, grown as needed). Returns their number. */
+static int64_t segment_rows(const gr_fe *fe, int64_t i0, int64_t i1, cg_seg **out, int64_t *cap)
+{
+    const int K = fe->nfe;
+    int32_t *const *id = fe->id;
+    int64_t m = 0, i = i0;
+    while (i < i1) {
+        uint32_t mv = 0;
+        int ok = i + 1 < i1;
+        for (int k = 0; k < K && ok; k++) {
+            int64_t step = (int64_t)id[k][i + 1] - id[k][i];
+            if (step == 1) mv |= 1u << k;
+            else if (step != 0) ok = 0;
+        }
+        int64_t j = i + 1;
+        if (ok) {
+            for (j = i + 2; j < i1 && j - i < INT32_MAX; j++) {
+                int same = 1;
+                for (int k = 0; k < K; k++) same &= id[k][j] == id[k][j - 1] + (int32_t)(mv >> k & 1);
+                if (!same) break;
+            }
+        } else mv = 0;
+        if (out) {
+            if (m == *cap) {
+                *cap = 2 * *cap + 16;
+                *out = gr_realloc(*out, (size_t)*cap, sizeof **out);
+            }
+            cg_seg *sg = *out + m;
+            sg->len = (int32_t)(j - i);
+            sg->moving = mv;
+            for (int k = 0; k < 4; k++) sg->s[k] = k < K ? id[k][i] : 0;
+        }
+        m++;
+        i = j;
+    }
+    return m;
+}
+
+/* The segment list of the local rows (freed by the caller), or NULL with *nseg = 0 if segments are
+ * short (or there are more than 4 dimensions). */
+static cg_seg *build_segments(const gr_fe *fe, int64_t *nseg)
+{
+    const int64_t n = fe->n;
+    *nseg = 0;
+    if (fe->nfe > 4 || n == 0) return NULL;
+    int64_t rows = 0, segs = 0;
+    for (int b = 0; b < 64; b++) {
+        int64_t i0 = n * b / 64, i1 = i0 + 512 < n ? i0 + 512 : n;
+        if (i1 <= i0) continue;
+        segs += segment_rows(fe, i0, i1, NULL, NULL);
+        rows += i1 - i0;
+    }
+    if (segs == 0 || rows < 8 * segs) return NULL;
+    int64_t cap = n / 16 + 16;
+    cg_seg *seg = gr_malloc((size_t)cap, sizeof *seg);
+    *nseg = segment_rows(fe, 0, n, &seg, &cap);
+    return seg;
+}
+
+/* One segment with M moving dimensions (a compile-time constant in the bodies below): xm/qm point at
+ * the moving dimensions' blocks from the segment's first level on, F is the sum of the staying
+ * dimensions' coefficients and qf their sums' slots. The row value is a(j) = F + sum_m xm[m][j]. */
+#define SEG_SETUP(VT, NV, WITH_X)                                                                     \
+    const int32_t L = sg->len;                                                                        \
+    const VT *xm[4] = {0};                                                                            \
+    VT *qm[4] = {0}, *qf[4] = {0};                                                                    \
+    VT F[NV];                                                                                         \
+    int nm = 0, nf = 0;                                                                               \
+    for (int h = 0; h < NV; h++) F[h] = (VT){0};                                                      \
+    for (int k = 0; k < K; k++) {                                                                     \
+        int64_t o = (int64_t)sg->s[k] * NV;                                                           \
+        const VT *xs = WITH_X ? (const VT *)src[k] + o : NULL;                                        \
+        if (sg->moving >> k & 1) {                                                                    \
+            xm[nm] = xs;                                                                              \
+            if (qk) qm[nm] = (VT *)qk[k] + o;                                                         \
+            nm++;                                                                                     \
+        } else {                                                                                      \
+            if (WITH_X) for (int h = 0; h < NV; h++) F[h] += xs[h];                                   \
+            if (qk) qf[nf] = (VT *)qk[k] + o;                                                         \
+            nf++;                                                                                     \
+        }                                                                                             \
+    }                                                                                                 \
+    (void)xm; (void)qm; (void)qf; (void)F;
+#define SEG_GATHER(VT, NV)                                                                            \
+    _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) a[h] = F[h];                                 \
+    _Pragma("GCC unroll 4") for (int m = 0; m < M; m++)                                               \
+        _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) a[h] += xm[m][j * NV + h];
+/* q += a(j) for every row: in place for the moving dimensions, through a register sum for the others
+ * (the loop without that sum when there are none) */
+#define SEG_SCATTER(VT, NV, ROWVAL)                                                                   \
+    VT acc[NV];                                                                                       \
+    for (int h = 0; h < NV; h++) acc[h] = (VT){0};                                                    \
+    if (nf == 0) {                                                                                    \
+        for (int32_t j = 0; j < L; j++) {                                                             \
+            VT a[NV];                                                                                 \
+            ROWVAL()                                                                                  \
+            _Pragma("GCC unroll 4") for (int m = 0; m < M; m++)                                       \
+                _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) qm[m][j * NV + h] += a[h];       \
+        }                                                                                             \
+    } else {                                                                                          \
+        for (int32_t j = 0; j < L; j++) {                                                             \
+            VT a[NV];                                                                                 \
+            ROWVAL()                                                                                  \
+            _Pragma("GCC unroll 4") for (int m = 0; m < M; m++)                                       \
+                _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) qm[m][j * NV + h] += a[h];       \
+            _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) acc[h] += a[h];                      \
+        }                                                                                             \
+        for (int f = 0; f < nf; f++)                                                                  \
+            for (int h = 0; h < NV; h++) qf[f][h] += acc[h];                                          \
+    }
+#define SEG_GATHER_v() SEG_GATHER(v2d, 2)
+#define SEG_GATHER_x() SEG_GATHER(v4d, 1)
+#define SEG_COLS_v()                                                                                  \
+    a[0] = (v2d)((v2i)(v2d){c[0][j], c[1][j]} & (v2i){ln[0], ln[1]});                                 \
+    a[1] = (v2d)((v2i)(v2d){c[2][j], c[3][j]} & (v2i){ln[2], ln[3]});
+#define SEG_COLS_x() a[0] = (v4d)((v4i)(v4d){c[0][j], c[1][j], c[2][j], c[3][j]} & (v4i){ln[0], ln[1], ln[2], ln[3]});
+#define SEG_RESID_v()                                                                                 \
+    c[0][j] -= a[0][0];                                                                               \
+    if (ln[1]) c[1][j] -= a[0][1];                                                                    \
+    if (ln[2]) c[2][j] -= a[1][0];                                                                    \
+    if (ln[3]) c[3][j] -= a[1][1];
+#define SEG_RESID_x()                                                                                 \
+    c[0][j] -= a[0][0];                                                                               \
+    if (ln[1]) c[1][j] -= a[0][1];                                                                    \
+    if (ln[2]) c[2][j] -= a[0][2];                                                                    \
+    if (ln[3]) c[3][j] -= a[0][3];
+
+/* Per segment: the product (src: the x_k, into qk), the right-hand side (c: the columns at the
+ * segment's first row, into qk) and the residual (c -= a). */
+#define SEG_BODIES(SUF, ATTR, VT, NV)                                                                 \
+    ATTR __attribute__((always_inline)) static inline void seg_np_##SUF(                              \
+        const int M, const cg_seg *sg, int K, const double *const *src, double *const *qk)            \
+    {                                                                                                 \
+        SEG_SETUP(VT, NV, 1)                                                                          \
+        SEG_SCATTER(VT, NV, SEG_GATHER_##SUF)                                                         \
+    }                                                                                                 \
+    ATTR __attribute__((always_inline)) static inline void seg_rhs_##SUF(                             \
+        const int M, const cg_seg *sg, int K, const double *const *c, const long long *ln,            \
+        double *const *qk)                                                                            \
+    {                                                                                                 \
+        const double *const *src = NULL;                                                              \
+        SEG_SETUP(VT, NV, 0)                                                                          \
+        SEG_SCATTER(VT, NV, SEG_COLS_##SUF)                                                           \
+    }                                                                                                 \
+    ATTR __attribute__((always_inline)) static inline void seg_resid_##SUF(                           \
+        const int M, const cg_seg *sg, int K, const double *const *src, double *const *c,             \
+        const long long *ln)                                                                          \
+    {                                                                                                 \
+        double *const *qk = NULL;                                                                     \
+        SEG_SETUP(VT, NV, 1)                                                                          \
+        for (int32_t j = 0; j < L; j++) {                                                             \
+            VT a[NV];                                                                                 \
+            SEG_GATHER_##SUF()                                                                        \
+            SEG_RESID_##SUF()                                                                         \
+        }                                                                                             \
+    }                                                                                                 \
+    /* the passes over all segments: a switch on the number of moving dimensions */                   \
+    ATTR static void segs_np_##SUF(int64_t nseg, const cg_seg *seg, int K, const double *const *src,  \
+                                   double *const *qk)                                                 \
+    {                                                                                                 \
+        for (const cg_seg *sg = seg; sg < seg + nseg; sg++) {                                         \
+            switch (__builtin_popcount(sg->moving)) {                                                 \
+            case 0: seg_np_##SUF(0, sg, K, src, qk); break;                                           \
+            case 1: seg_np_##SUF(1, sg, K, src, qk); break;                                           \
+            case 2: seg_np_##SUF(2, sg, K, src, qk); break;                                           \
+            case 3: seg_np_##SUF(3, sg, K, src, qk); break;                                           \
+            default: seg_np_##SUF(4, sg, K, src, qk); break;                                          \
+            }                                                                                         \
+        }                                                                                             \
+    }                                                                                                 \
+    ATTR static void segs_rhs_##SUF(int64_t nseg, const cg_seg *seg, int K, const double *const *cols, \
+                                    const long long *ln, double *const *qk)                           \
+    {                                                                                                 \
+        const double *c[4] = {cols[0], cols[1], cols[2], cols[3]};                                    \
+        for (const cg_seg *sg = seg; sg < seg + nseg; sg++) {                                         \
+            switch (__builtin_popcount(sg->moving)) {                                                 \
+            case 0: seg_rhs_##SUF(0, sg, K, c, ln, qk); break;                                        \
+            case 1: seg_rhs_##SUF(1, sg, K, c, ln, qk); break;                                        \
+            case 2: seg_rhs_##SUF(2, sg, K, c, ln, qk); break;                                        \
+            case 3: seg_rhs_##SUF(3, sg, K, c, ln, qk); break;                                        \
+            default: seg_rhs_##SUF(4, sg, K, c, ln, qk); break;                                       \
+            }                                                                                         \
+            for (int j = 0; j < 4; j++) c[j] += sg->len;                                              \
+        }                                                                                             \
+    }                                                                                                 \
+    ATTR static void segs_resid_##SUF(int64_t nseg, const cg_seg *seg, int K, const double *const *src, \
+                                      double *const *cols, const long long *ln)                       \
+    {                                                                                                 \
+        double *c[4] = {cols[0], cols[1], cols[2], cols[3]};                                          \
+        for (const cg_seg *sg = seg; sg < seg + nseg; sg++) {                                         \
+            switch (__builtin_popcount(sg->moving)) {                                                 \
+            case 0: seg_resid_##SUF(0, sg, K, src, c, ln); break;                                     \
+            case 1: seg_resid_##SUF(1, sg, K, src, c, ln); break;                                     \
+            case 2: seg_resid_##SUF(2, sg, K, src, c, ln); break;                                     \
+            case 3: seg_resid_##SUF(3, sg, K, src, c, ln); break;                                     \
+            default: seg_resid_##SUF(4, sg, K, src, c, ln); break;                                    \
+            }                                                                                         \
+            for (int j = 0; j < 4; j++) c[j] += sg->len;                                              \
+        }                                                                                             \
+    }
+SEG_BODIES(v, , v2d, 2)
+SEG_BODIES(x, AVX2_ATTR, v4d, 1)
+
+typedef void (*segs_np_fn)(int64_t, const cg_seg *, int, const double *const *, double *const *);
+typedef void (*segs_rhs_fn)(int64_t, const cg_seg *, int, const double *const *, const long long *, double *const *);
+typedef void (*segs_resid_fn)(int64_t, const cg_seg *, int, const double *const *, double *const *, const long long *);
+static const segs_np_fn segs_np[2] = {segs_np_v, segs_np_x};
+static const segs_rhs_fn segs_rhs[2] = {segs_rhs_v, segs_rhs_x};
+static const segs_resid_fn segs_resid[2] = {segs_resid_v, segs_resid_x};
+
+/* One or two columns without segments: the product kernel specialised on the number of dimensions
+ * KK and columns PP so that the loops unroll: t = sum_k x_k[id_k(i)], then q_k[id_k(i)] += t. */
+#define NP_KERNEL(KK, PP)                                                                             \
+    static void np_kernel_##KK##_##PP(int64_t n, int32_t *const *id, const double *const *xk,         \
+                                      double *const *qk)                                              \
+    {                                                                                                 \
+        for (int64_t i = 0; i < n; i++) {                                                             \
+            double t[PP];                                                                             \
+            int64_t g[KK];                                                                            \
+            _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++) g[k] = (int64_t)id[k][i] * PP;       \
+            _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) t[c] = xk[0][g[0] + c];              \
+            _Pragma("GCC unroll 4") for (int k = 1; k < KK; k++)                                      \
+                _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) t[c] += xk[k][g[k] + c];         \
+            _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++)                                      \
+                _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) qk[k][g[k] + c] += t[c];         \
+        }                                                                                             \
+    }
+#define NP_KERNELS(KK) NP_KERNEL(KK, 1) NP_KERNEL(KK, 2)
+NP_KERNELS(2)
+NP_KERNELS(3)
+NP_KERNELS(4)
+typedef void (*np_kernel_fn)(int64_t, int32_t *const *, const double *const *, double *const *);
+static const np_kernel_fn np_kernels_s[3][2] = {
+    {np_kernel_2_1, np_kernel_2_2}, {np_kernel_3_1, np_kernel_3_2}, {np_kernel_4_1, np_kernel_4_2}};
 
 /* The level-vector loops over levels [g0, g1) of pw columns each, minv holding one value per level.
  * dot: s[c] += a[.c] * b[.c]. update: x += step d, r -= step q, rz[c] += r * (minv r). direction:
@@ -650,17 +690,17 @@ static void lv_direction(int pw, int64_t g0, int64_t g1, const double *beta, dou
     for (int64_t g = g0; g < g1; g++)
         for (int c = 0; c < pw; c++) d[g * pw + c] = minv[g] * r[g * pw + c] + beta[c] * d[g * pw + c];
 }
-__attribute__((target("avx2"))) static void lv_dot_x4(int64_t g0, int64_t g1, const double *restrict a,
-                                                      const double *restrict b, double *s)
+AVX2_ATTR static void lv_dot_x4(int64_t g0, int64_t g1, const double *restrict a, const double *restrict b,
+                                double *s)
 {
     const v4d *A = (const v4d *)a, *B = (const v4d *)b;
     v4d acc = {s[0], s[1], s[2], s[3]};
     for (int64_t g = g0; g < g1; g++) acc += A[g] * B[g];
     for (int c = 0; c < 4; c++) s[c] = acc[c];
 }
-__attribute__((target("avx2"))) static void lv_update_x4(int64_t g0, int64_t g1, const double *step, double *restrict x,
-                                                         double *restrict r, const double *restrict d,
-                                                         const double *restrict q, const double *restrict minv, double *rz)
+AVX2_ATTR static void lv_update_x4(int64_t g0, int64_t g1, const double *step, double *restrict x, double *restrict r,
+                                   const double *restrict d, const double *restrict q, const double *restrict minv,
+                                   double *rz)
 {
     v4d *X = (v4d *)x, *R = (v4d *)r;
     const v4d *D = (const v4d *)d, *Q = (const v4d *)q;
@@ -674,41 +714,13 @@ __attribute__((target("avx2"))) static void lv_update_x4(int64_t g0, int64_t g1,
     }
     for (int c = 0; c < 4; c++) rz[c] = acc[c];
 }
-__attribute__((target("avx2"))) static void lv_direction_x4(int64_t g0, int64_t g1, const double *beta, double *restrict d,
-                                                            const double *restrict r, const double *restrict minv)
+AVX2_ATTR static void lv_direction_x4(int64_t g0, int64_t g1, const double *beta, double *restrict d,
+                                      const double *restrict r, const double *restrict minv)
 {
     v4d *D = (v4d *)d;
     const v4d *R = (const v4d *)r;
     const v4d be = {beta[0], beta[1], beta[2], beta[3]};
     for (int64_t g = g0; g < g1; g++) D[g] = minv[g] * R[g] + be * D[g];
-}
-
-/* The residual v - D x for three or four columns, four per level (xk[k]: dimension k's block of x):
- * c -= sum_k xk[k][id_k] for every row. */
-static void rows_resid_v4(int K, int64_t n, int32_t *const *id, const double *const *xk, double **cols, int p)
-{
-    double *restrict c0 = cols[0], *restrict c1 = cols[1], *restrict c2 = cols[2], *restrict c3 = p > 3 ? cols[3] : NULL;
-    for (int64_t i = 0; i < n; i++) {
-        v2d a = {0, 0}, b = {0, 0};
-        for (int k = 0; k < K; k++) {
-            const v2d *xg = (const v2d *)xk[k] + (int64_t)id[k][i] * 2;
-            a += xg[0];
-            b += xg[1];
-        }
-        c0[i] -= a[0]; c1[i] -= a[1]; c2[i] -= b[0];
-        if (c3) c3[i] -= b[1];
-    }
-}
-__attribute__((target("avx2"))) static void rows_resid_x4(int K, int64_t n, int32_t *const *id, const double *const *xk,
-                                                          double **cols, int p)
-{
-    double *restrict c0 = cols[0], *restrict c1 = cols[1], *restrict c2 = cols[2], *restrict c3 = p > 3 ? cols[3] : NULL;
-    for (int64_t i = 0; i < n; i++) {
-        v4d a = {0, 0, 0, 0};
-        for (int k = 0; k < K; k++) a += ((const v4d *)xk[k])[id[k][i]];
-        c0[i] -= a[0]; c1[i] -= a[1]; c2[i] -= a[2];
-        if (c3) c3[i] -= a[3];
-    }
 }
 
 /* 1 if the AVX2 kernels may run: the CPU has AVX2 and GRAVRD_NO_AVX2 is not set (to test the SSE2
@@ -742,18 +754,20 @@ static unsigned run_dims(const gr_fe *fe)
 }
 
 /* q = D'W D x for all pw columns (stacked level vectors). */
-static void normal_product(const gr_fe *fe, const int64_t *off, int pw, int avx2, unsigned runs, const double *x, double *q, int nranks,
+static void normal_product(const gr_fe *fe, const int64_t *off, int pw, int avx2, unsigned runs, const cg_seg *seg,
+                           int64_t nseg, const double *x, double *q, int nranks,
                            double *packbuf)
 {
     const int K = fe->nfe;
     const int64_t n = fe->n;
     memset(q, 0, (size_t)(off[K] * pw) * sizeof *q);
     const double *restrict w = fe->w;
-    if (!w && K >= 2 && K <= 4 && pw <= 4) {
+    if (!w && K >= 2 && K <= 4 && (pw == 4 || pw <= 2)) {
         const double *xk[4];
         double *qk[4];
         for (int k = 0; k < K; k++) { xk[k] = x + off[k] * pw; qk[k] = q + off[k] * pw; }
-        if (pw == 4) (avx2 ? np_kernels_x : np_kernels_v)[K - 2][runs](n, fe->id, xk, qk);
+        if (seg) segs_np[avx2](nseg, seg, K, xk, qk);
+        else if (pw == 4) rows_np[avx2][K - 2](n, fe->id, runs, xk, qk);
         else np_kernels_s[K - 2][pw - 1](n, fe->id, xk, qk);
     } else {
         double t[64];
@@ -794,7 +808,6 @@ static void normal_product(const gr_fe *fe, const int64_t *off, int pw, int avx2
  * each (local-only) are summed across ranks, the others are identical on all ranks. */
 typedef struct {
     const gr_fe *fe;
-    const int64_t *off;
     int pw, nranks;
     double loc[64], rep[64];
 } lv_sums;
@@ -812,18 +825,30 @@ static void lv_sums_finish(lv_sums *s, double *out)
     for (int c = 0; c < s->pw; c++) out[c] = s->rep[c] + s->loc[c];
 }
 
-static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
-                     int *converged)
+static int demean_cg_cols(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
+                          int *converged)
 {
     const int K = fe->nfe, p = ncols;
     const int64_t n = fe->n;
     int nranks;
     MPI_Comm_size(fe->comm, &nranks);
     if (p > 64) return gr_fail(GR_EINPUT, "fixed effects", "at most 64 columns per demeaning pass");
-    /* level vectors hold pw >= p columns per level: three are padded to four (a zero column that
-     * stays inactive) so that the kernels run on whole vectors */
-    const int pw = p == 3 ? 4 : p;
+    /* level vectors hold pw >= p columns per level: three columns, and one or two when the rows
+     * form segments, are padded to four (zero columns that stay inactive) so that the kernels run on
+     * whole vectors; without segments one or two columns keep their own kernels, whose level vectors
+     * are smaller (randomly ordered rows are bound by cache misses) */
+    int64_t nseg = 0;
+    cg_seg *seg = !fe->w && K <= 4 && p <= 4 ? build_segments(fe, &nseg) : NULL;
+    int pad = seg != NULL;  /* pw is the same on all ranks: pad only if every rank has segments */
+    if (p < 3 && nranks > 1) MPI_Allreduce(MPI_IN_PLACE, &pad, 1, MPI_INT, MPI_MIN, fe->comm);
+    const int pw = p == 3 || (p < 4 && pad) ? 4 : p;
+    if (pw != 4) {
+        free(seg);
+        seg = NULL;
+        nseg = 0;
+    }
     const int x4 = pw == 4 && use_avx2();
+    const long long lanes[4] = {-1, p > 1 ? -1 : 0, p > 2 ? -1 : 0, p > 3 ? -1 : 0};
     const unsigned runs = run_dims(fe);
     int64_t off[17];
     off[0] = 0;
@@ -842,8 +867,10 @@ static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int 
     if (pw == 4 && !fe->w && K <= 4) {
         double *rk[16];
         for (int k = 0; k < K; k++) rk[k] = r + off[k] * pw;
-        const double *src[4] = {cols[0], cols[1], cols[2], p > 3 ? cols[3] : cols[2]};
-        (x4 ? rhs_kernels_x : rhs_kernels_v)[K - 2][runs](n, fe->id, src, rk, p > 3 ? -1 : 0);
+        const double *src[4];
+        for (int c = 0; c < 4; c++) src[c] = cols[c < p ? c : p - 1];
+        if (seg) segs_rhs[x4](nseg, seg, K, src, lanes, rk);
+        else rows_rhs[x4][K - 2](n, fe->id, runs, src, lanes, rk);
     } else {
         double *rk[16];
         for (int k = 0; k < K; k++) rk[k] = r + off[k] * pw;
@@ -863,7 +890,7 @@ static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int 
                 MPI_Allreduce(MPI_IN_PLACE, r + off[k] * pw, (int)(fe->nlevels[k] * pw), MPI_DOUBLE, MPI_SUM, fe->comm);
     /* d = z = M^-1 r and rz = <r, z> */
     double rz[64], rz0[64], pq[64], zero[64] = {0};
-    lv_sums S = {.fe = fe, .off = off, .pw = pw, .nranks = nranks};
+    lv_sums S = {.fe = fe, .pw = pw, .nranks = nranks};
     for (int k = 0; k < K; k++) {
         double *dst = lv_sums_start(&S, k);
         if (x4) {
@@ -890,7 +917,7 @@ static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int 
         }
         if (!any) { done = 1; break; }
         if (it >= maxiter) break;
-        normal_product(fe, off, pw, x4, runs, d, q, nranks, pack);
+        normal_product(fe, off, pw, x4, runs, seg, nseg, d, q, nranks, pack);
         for (int k = 0; k < K; k++) {
             double *dst = lv_sums_start(&S, k);
             if (x4) lv_dot_x4(off[k], off[k + 1], d, q, dst);
@@ -919,8 +946,11 @@ static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int 
     if (pw == 4) {
         const double *xk[16];
         for (int k = 0; k < K; k++) xk[k] = x + off[k] * pw;
-        if (x4) rows_resid_x4(K, n, fe->id, xk, cols, p);
-        else rows_resid_v4(K, n, fe->id, xk, cols, p);
+        double *c4[4];
+        for (int c = 0; c < 4; c++) c4[c] = cols[c < p ? c : p - 1];
+        if (seg) segs_resid[x4](nseg, seg, K, xk, c4, lanes);
+        else if (x4) rows_resid_x(K, n, fe->id, xk, c4, p);
+        else rows_resid_v(K, n, fe->id, xk, c4, p);
     } else {
         const double *xk[16];
         for (int k = 0; k < K; k++) xk[k] = x + off[k] * pw;
@@ -937,6 +967,27 @@ static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int 
     *iterations = it;
     *converged = done;
     free(block);
+    free(seg);
+    return GR_OK;
+}
+
+/* CG runs column by column (steps and stopping are per column), so more than four unweighted columns
+ * are demeaned four at a time on the vector kernels: the same iterates, one pass over the rows per
+ * iteration for each group of four. */
+static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
+                     int *converged)
+{
+    if (fe->w || fe->nfe > 4 || ncols <= 4)
+        return demean_cg_cols(fe, ncols, cols, tol, maxiter, iterations, converged);
+    *iterations = 0;
+    *converged = 1;
+    for (int c = 0; c < ncols; c += 4) {
+        int it = 0, conv = 1;
+        int rc = demean_cg_cols(fe, ncols - c < 4 ? ncols - c : 4, cols + c, tol, maxiter, &it, &conv);
+        if (rc) return rc;
+        if (it > *iterations) *iterations = it;
+        if (!conv) *converged = 0;
+    }
     return GR_OK;
 }
 
