@@ -34,13 +34,14 @@ pass_s=$(awk -v n="$rows" -v bw="$triad" 'BEGIN { printf "%.5f", n * (3 * 4 + 3 
 
 declare -A med
 bench_one() {  # name ranks panel
-  local name=$1 np=$2 panel=$3 est=() rd=() mem=() dat=() it="" stages=() st
+  local name=$1 np=$2 panel=$3 est=() rd=() mem=() dat=() it="" stages=() st tab=0
   for r in $(seq "$REPS"); do
     mpirun -n "$np" --oversubscribe ./bin/gravrd estimate --quiet --data "$panel" --formula "$FORM" --cluster pair \
       --json "$OUT/$name.$r.json"
     local j="$OUT/$name.$r.json"
     est+=("$(awk -v p="$(jnum "$j" prepare)" -v a="$(jnum "$j" index)" -v b="$(jnum "$j" demean)" -v c="$(jnum "$j" solve)" -v d="$(jnum "$j" vcov)" 'BEGIN { print p + a + b + c + d }')")
     rd+=("$(jnum "$j" read)"); mem+=("$(jnum "$j" peak_rss_above_start_bytes_max_rank)"); dat+=("$(jnum "$j" data_bytes_max_rank)")
+    tab=$(jnum "$j" replicated_table_bytes)
     it=$(jnum "$j" iterations)
   done
   for st in prepare index demean solve vcov; do
@@ -54,6 +55,9 @@ bench_one() {  # name ranks panel
     "$name" "$np" "${med[$name]}" "$mr" "$it" "$(awk -v m="$mm" 'BEGIN{print m/1e6}')" "$(awk -v m="$md" 'BEGIN{print m/1e6}')" \
     "$(awk -v a="$mm" -v b="$md" 'BEGIN{print a/b}')" "$(awk -v e="${med[$name]}" -v s="$pass_s" 'BEGIN{print e/s}')"
   printf '%-28s   stages (medians, s):' ""; printf ' %s' "${stages[@]}"; echo
+  printf '%-28s   with the replicated cities/pairs tables every rank holds (%.1f MB): data/rank %.0f MB (x%.2f)\n' "" \
+    "$(awk -v t="$tab" 'BEGIN{print t/1e6}')" "$(awk -v m="$md" -v t="$tab" 'BEGIN{print (m+t)/1e6}')" \
+    "$(awk -v a="$mm" -v b="$md" -v t="$tab" 'BEGIN{print a/(b+t)}')"
 }
 echo "gravrd benchmark: $(./bin/gravrd --version), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), REPS=$REPS (medians)"
 echo "memory bandwidth (one thread, median of 9): copy $copy GB/s, triad $triad GB/s; rows $rows; one-pass bound $pass_s s"

@@ -61,6 +61,8 @@ void gr_panel_close(gr_panel *p);
  * Resolves, in order: a /panel dataset; a pair column (e.g. partner, exporter, distance_km);
  * exp_<c> / imp_<c> for a city column c of the exporter / importer. Unknown name: GR_EINPUT. */
 int gr_panel_column(gr_panel *p, const char *name, double **out);
+/* Collective. As gr_panel_column, into the caller's out[p->nrows]. */
+int gr_panel_column_into(gr_panel *p, const char *name, double *out);
 /* Collective. As gr_panel_column for a /panel dataset stored as integers: its values as int32 in *out
  * (caller frees), label code -1 (missing) kept as -1. *out = NULL (and GR_OK) when `name` is not such a
  * dataset; the caller then uses gr_panel_column. */

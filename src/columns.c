@@ -69,6 +69,14 @@ int gr_columns_eval_rows(gr_columns *cs, gr_expr *e, double *out, const char *co
 {
     gr_panel *p = cs->p;
     if (!gr_columns_pair_level(cs, e)) {
+        if (gr_expr_ncolumns(e) == 1 && !gr_columns_get(cs, gr_expr_column(e, 0)) &&
+            gr_panel_has_column(p, gr_expr_column(e, 0))) {
+            /* one column not loaded yet: read it into out and evaluate there (no copy of its own) */
+            int rc = gr_panel_column_into(p, gr_expr_column(e, 0), out);
+            if (!rc) rc = gr_expr_bind_labels(e, label_code, cs);
+            if (!rc) rc = gr_expr_eval(e, p->nrows, &out, out);
+            return rc;
+        }
         int rc = gr_agree(p->comm, gr_columns_load_expr(cs, e, context));
         return rc ? rc : gr_columns_eval(cs, e, out);
     }

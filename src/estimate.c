@@ -449,10 +449,12 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
     rc = gr_agree(comm, rc);
     /* memory: peak resident set above the start of the command, against the bytes of the columns
      * and indices the model holds per row: outcomes and regressors (doubles); the pair index, the
-     * level ids of each fixed effect and the cluster ids (int32) */
+     * level ids of each fixed effect and the cluster ids (int32); apart, the replicated cities and pairs
+     * tables every rank holds (doubles) */
     (void)ncols_loaded;
     double mem_peak = proc_status_bytes("VmHWM:") - rss_at_start,
-           mem_data = (double)n * (8.0 * (f.ny + f.nx) + 4.0 * (1 + f.nfe + ncl));
+           mem_data = (double)n * (8.0 * (f.ny + f.nx) + 4.0 * (1 + f.nfe + ncl)),
+           mem_tables = 8.0 * ((double)p.cities.nrows * p.cities.ncols + (double)p.pairs.nrows * p.pairs.ncols);
     MPI_Allreduce(MPI_IN_PLACE, &mem_peak, 1, MPI_DOUBLE, MPI_MAX, comm);
     MPI_Allreduce(MPI_IN_PLACE, &mem_data, 1, MPI_DOUBLE, MPI_MAX, comm);
     if (!rc && rank == 0) {
@@ -468,6 +470,7 @@ static int run(MPI_Comm comm, est_opts *o, int rank)
             cJSON *mem = cJSON_AddObjectToObject(root, "memory");
             cJSON_AddNumberToObject(mem, "peak_rss_above_start_bytes_max_rank", mem_peak);
             cJSON_AddNumberToObject(mem, "data_bytes_max_rank", mem_data);
+            cJSON_AddNumberToObject(mem, "replicated_table_bytes", mem_tables);
             cJSON_AddStringToObject(root, "formula", o->formula);
             cJSON_AddStringToObject(root, "data", o->data);
             cJSON_AddStringToObject(root, "provenance", gr_provenance(comm));

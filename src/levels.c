@@ -334,15 +334,46 @@ int gr_fe_from_codes(MPI_Comm comm, int nfe, int64_t n, int32_t **codes, const i
     for (int k = 0; k < nfe; k++) fe->names[k] = gr_strdup(names[k]);
     for (int k = 0; k < nfe; k++) {
         int32_t *id = take ? codes[k] : gr_malloc((size_t)(n ? n : 1), sizeof *id);
+        const int32_t *code = take ? id : codes[k];
         if (take) codes[k] = NULL;
         fe->id[k] = id;
-        int rc = gr_codes_dense(comm, n, take ? id : codes[k], ncodes[k], id, &fe->nlevels[k]);
-        if (rc) return rc;
-        int64_t L = fe->nlevels[k];
-        double *cnt = fe->count[k] = gr_calloc((size_t)(L ? L : 1), sizeof *cnt);
-        for (int64_t i = 0; i < n; i++) cnt[id[i]] += 1.0;
-        MPI_Allreduce(MPI_IN_PLACE, cnt, (int)L, MPI_DOUBLE, MPI_SUM, comm);
-        fe->local_only[k] = gr_ids_local_only(comm, n, id, L);
+        if (ncodes[k] > BITMAP_MAX) {  /* wide codes: number them by sorting, then count */
+            int rc = gr_codes_dense(comm, n, code, ncodes[k], id, &fe->nlevels[k]);
+            if (rc) return rc;
+            int64_t L = fe->nlevels[k];
+            double *cnt = fe->count[k] = gr_calloc((size_t)(L ? L : 1), sizeof *cnt);
+            for (int64_t i = 0; i < n; i++) cnt[id[i]] += 1.0;
+            MPI_Allreduce(MPI_IN_PLACE, cnt, (int)L, MPI_DOUBLE, MPI_SUM, comm);
+        } else {
+            /* one pass: rows per code over all ranks; the codes with rows are the levels, in code order */
+            int64_t C = ncodes[k], L = 0;
+            double *cnt = gr_calloc((size_t)(C ? C : 1), sizeof *cnt);
+            /* rows of a level often come in runs: count a run, then add it (no chain of increments of
+             * one count through memory) */
+            int64_t run = 0;
+            int32_t cur = n > 0 ? code[0] : 0;
+            for (int64_t i = 0; i < n; i++) {
+                if (code[i] != cur) { cnt[cur] += (double)run; cur = code[i]; run = 0; }
+                run++;
+            }
+            if (n > 0) cnt[cur] += (double)run;
+            MPI_Allreduce(MPI_IN_PLACE, cnt, (int)C, MPI_DOUBLE, MPI_SUM, comm);
+            for (int64_t c = 0; c < C; c++) L += cnt[c] > 0;
+            if (L == C) {  /* every code occurs: the codes are the ids */
+                if (id != code) memcpy(id, code, (size_t)n * sizeof *id);
+            } else {
+                int32_t *map = gr_malloc((size_t)(C ? C : 1), sizeof *map);
+                for (int64_t c = 0, g = 0; c < C; c++) {
+                    map[c] = cnt[c] > 0 ? (int32_t)g : -1;
+                    if (cnt[c] > 0) cnt[g++] = cnt[c];
+                }
+                for (int64_t i = 0; i < n; i++) id[i] = map[code[i]];
+                free(map);
+            }
+            fe->nlevels[k] = L;
+            fe->count[k] = cnt;
+        }
+        fe->local_only[k] = gr_ids_local_only(comm, n, id, fe->nlevels[k]);
     }
     return GR_OK;
 }

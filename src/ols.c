@@ -448,13 +448,106 @@ int gr_ols_run(MPI_Comm comm, gr_sample *sample, const gr_fit_opts *o, gr_result
     return rc;
 }
 
+/* Close the gaps left by the dropped rows drop[0..nd) (increasing) in v[0..n) of elements of `size`
+ * bytes: one memmove per run of kept rows. */
+static void close_gaps(char *v, size_t size, int64_t n, const int64_t *drop, int64_t nd)
+{
+    int64_t to = drop[0];
+    for (int64_t d = 0; d < nd; d++) {
+        int64_t from = drop[d] + 1, end = d + 1 < nd ? drop[d + 1] : n;
+        if (end > from) memmove(v + (size_t)to * size, v + (size_t)from * size, (size_t)(end - from) * size);
+        to += end - from;
+    }
+}
+
+/* For a consumable sample with one outcome: move the usable rows (finite regressors and outcome,
+ * defined fixed effects and clusters) to the front of each of the sample's arrays (one pass finds the
+ * others, then each array closes its gaps), and close up the regressor block to stride s->n = rows
+ * kept. cnt[0] gets the rows dropped for a missing value, cnt[1] those dropped for an infinite one (a
+ * row with both counts as missing). */
+static void drop_unusable(gr_sample *s, int64_t cnt[2])
+{
+    const int64_t n = s->n;
+    const int nx = s->nx, nfe = s->nfe, ncl = s->ncl;
+    double *y = s->y[0], *x[16];
+    int32_t *fc[16], *cc[2];
+    for (int j = 0; j < nx; j++) x[j] = s->x[j];
+    for (int k = 0; k < nfe; k++) fc[k] = s->fecode[k];
+    for (int c = 0; c < ncl; c++) cc[c] = s->clcode[c];
+    /* which rows go: one pass that only reads */
+    int64_t nd = 0, cap = 1024, nmiss = 0, ninf = 0;
+    int64_t *drop = gr_malloc((size_t)cap, sizeof *drop);
+    for (int64_t i = 0; i < n; i++) {
+        int f = 0;
+        for (int j = 0; j < nx; j++) f |= (x[j][i] != x[j][i]) | (isinf(x[j][i]) ? 2 : 0);
+        for (int k = 0; k < nfe; k++) f |= fc[k][i] < 0;
+        for (int c = 0; c < ncl; c++) f |= cc[c][i] < 0;
+        int yn = y[i] != y[i], yi = isinf(y[i]) != 0;
+        if (!(f | yn | yi)) continue;
+        if (f & 1) nmiss++;
+        else if (f) ninf++;
+        else { nmiss += yn; ninf += yi; }
+        if (nd == cap) drop = gr_realloc(drop, (size_t)(cap *= 2), sizeof *drop);
+        drop[nd++] = i;
+    }
+    /* then each array closes its gaps, a run of kept rows at a time */
+    int64_t m = n - nd;
+    if (nd > 0) {
+        close_gaps((char *)y, sizeof *y, n, drop, nd);
+        for (int j = 0; j < nx; j++) close_gaps((char *)x[j], sizeof *x[j], n, drop, nd);
+        for (int k = 0; k < nfe; k++) close_gaps((char *)fc[k], sizeof *fc[k], n, drop, nd);
+        for (int c = 0; c < ncl; c++) close_gaps((char *)cc[c], sizeof *cc[c], n, drop, nd);
+    }
+    free(drop);
+    for (int j = 1; j < nx; j++) {
+        double *dst = s->x[0] + (size_t)j * m;
+        memmove(dst, x[j], (size_t)m * sizeof *dst);
+        s->x[j] = dst;
+    }
+    s->n = m;
+    cnt[0] = nmiss;
+    cnt[1] = ninf;
+}
+
+static void warn_dropped(const gr_result *r)
+{
+    if (r->n_missing > 0)
+        gr_warn("%s: %lld rows with missing values removed (NA in the data, or NaN from e.g. log of a negative "
+                "number)", r->sample_label, (long long)r->n_missing);
+    if (r->n_nonfinite > 0)
+        gr_warn("%s: %lld rows with non-finite values (e.g. log of 0) removed", r->sample_label,
+                (long long)r->n_nonfinite);
+}
+
 static int run_sample(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, gr_result **out)
 {
     gr_result *res = gr_calloc((size_t)s->ny, sizeof *res);
     for (int j = 0; j < s->ny; j++) result_init(&res[j], s, j);
+    double t0 = gr_now();
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    if (s->consumable && s->ny == 1 && !o->rm_singletons && s->nx <= 16 && s->nfe <= 16 && s->ncl <= 2) {
+        /* the estimate command's full sample: drop the unusable rows in place, in one pass */
+        int64_t cnt[2];
+        drop_unusable(s, cnt);
+        MPI_Allreduce(MPI_IN_PLACE, cnt, 2, MPI_INT64_T, MPI_SUM, comm);
+        res[0].n_missing = cnt[0];
+        res[0].n_nonfinite = cnt[1];
+        if (rank == 0) warn_dropped(&res[0]);
+        unsigned char *all = gr_malloc((size_t)(s->n ? s->n : 1), 1);
+        memset(all, 1, (size_t)s->n);
+        double t_clean = gr_now() - t0;
+        int one[1] = {0};
+        int rc = fit_group(comm, s, o, all, 1, one, res, 1);
+        res[0].t_index += t_clean;
+        free(all);
+        rc = gr_agree(comm, rc);
+        if (rc) { gr_result_free(&res[0]); free(res); return rc; }
+        *out = res;
+        return GR_OK;
+    }
     /* rows usable for every outcome: finite regressors, defined fixed effects and clusters; one pass per
      * column marks each row's flags (1: missing, 2: infinite), then base[i] = no flag */
-    double t0 = gr_now();
     int64_t n = s->n;
     unsigned char *base = gr_calloc((size_t)(n ? n : 1), 1);
     for (int j = 0; j < s->nx; j++) {
@@ -481,12 +574,16 @@ static int run_sample(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, gr_resu
     for (int j = 0; j < s->ny; j++) {
         masks[j] = gr_malloc((size_t)(n ? n : 1), 1);
         int64_t cnt[2] = {nan_base, inf_base};
+        const double *y = s->y[j];
+        int64_t nn = 0, ni = 0;
         for (int64_t i = 0; i < n; i++) {
-            double v = s->y[j][i];
-            int isn = isnan(v), isi = !isn && !isfinite(v);
-            masks[j][i] = base[i] && !isn && !isi;
-            if (base[i]) { cnt[0] += isn; cnt[1] += isi; }
+            int isn = y[i] != y[i], isi = isinf(y[i]) != 0;
+            masks[j][i] = (unsigned char)(base[i] & !isn & !isi);
+            nn += base[i] & isn;
+            ni += base[i] & isi;
         }
+        cnt[0] += nn;
+        cnt[1] += ni;
         MPI_Allreduce(MPI_IN_PLACE, cnt, 2, MPI_INT64_T, MPI_SUM, comm);
         res[j].n_missing = cnt[0];
         res[j].n_nonfinite = cnt[1];
@@ -499,20 +596,14 @@ static int run_sample(MPI_Comm comm, gr_sample *s, const gr_fit_opts *o, gr_resu
             if (same) group[j] = l;
         }
     }
-    int rank, ngroups = 0;
-    MPI_Comm_rank(comm, &rank);
+    int ngroups = 0;
     for (int j = 0; j < s->ny; j++) ngroups += group[j] == j;
     double t_masks = gr_now() - t0;
     for (int j = 0; j < s->ny && !rc; j++) {
         if (group[j] != j) continue;
         int *ys = gr_malloc((size_t)s->ny, sizeof *ys), nys = 0;
         for (int l = j; l < s->ny; l++) if (group[l] == j) ys[nys++] = l;
-        if (rank == 0 && res[j].n_missing > 0)
-            gr_warn("%s: %lld rows with missing values removed (NA in the data, or NaN from e.g. log of a negative "
-                    "number)", res[j].sample_label, (long long)res[j].n_missing);
-        if (rank == 0 && res[j].n_nonfinite > 0)
-            gr_warn("%s: %lld rows with non-finite values (e.g. log of 0) removed", res[j].sample_label,
-                    (long long)res[j].n_nonfinite);
+        if (rank == 0) warn_dropped(&res[j]);
         gr_result *tmp = gr_calloc((size_t)nys, sizeof *tmp);
         for (int l = 0; l < nys; l++) tmp[l] = res[ys[l]];
         rc = fit_group(comm, s, o, masks[j], nys, ys, tmp, s->consumable && ngroups == 1 && !o->rm_singletons);

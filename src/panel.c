@@ -499,7 +499,15 @@ char **gr_panel_labels(const gr_panel *p, const char *name, int *nlabels)
 int gr_panel_column(gr_panel *p, const char *name, double **out)
 {
     *out = NULL;
-    double *v = gr_malloc((size_t)p->nrows, sizeof *v);
+    double *v = gr_malloc((size_t)(p->nrows ? p->nrows : 1), sizeof *v);
+    int rc = gr_panel_column_into(p, name, v);
+    if (rc) { free(v); return rc; }
+    *out = v;
+    return GR_OK;
+}
+
+int gr_panel_column_into(gr_panel *p, const char *name, double *v)
+{
     int c, side;
     if ((c = panel_col_index(p, name)) >= 0) {
         char path[512];
@@ -508,7 +516,7 @@ int gr_panel_column(gr_panel *p, const char *name, double **out)
         int rc = read_block(p->file, p->path, path, H5T_NATIVE_DOUBLE, p->row_begin, p->nrows, v);
         rc = gr_agree(p->comm, rc);
         p->t_read += gr_now() - t0;
-        if (rc) { free(v); return rc; }
+        if (rc) return rc;
         if (p->collabels && p->collabels[c]) /* string-coded column: code -1 stands for a missing value */
             for (int64_t i = 0; i < p->nrows; i++) if (v[i] < 0) v[i] = NAN;
     } else if (p->pair && (c = gr_table_find(&p->pairs, name)) >= 0) {
@@ -523,10 +531,8 @@ int gr_panel_column(gr_panel *p, const char *name, double **out)
             v[i] = (id >= 0 && id < nc) ? col[(int64_t)id] : NAN;
         }
     } else {
-        free(v);
         return gr_fail(GR_EINPUT, p->path, "unknown column '%s'", name);
     }
-    *out = v;
     return GR_OK;
 }
 
