@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PANEL=${1:-data/default.h5}
-REPS=${REPS:-7}
+REPS=${REPS:-9}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
 OUT=${OUT:-$(mktemp -d /tmp/gravrd-bench.XXXXXX)}
 mkdir -p build
