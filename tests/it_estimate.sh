@@ -10,7 +10,7 @@ json_close() {
   awk -v tol="$3" '
     FNR == 1 { f++ }
     /"timings"/ { skip = 1 } skip && /}/ { skip = 0; next } skip { next }
-    /"provenance"|"read"|"solver"|"peak_rss|"data_bytes/ { next }
+    /"provenance"|"read"|"solver"|"peak_rss|"data_bytes|"replicated_table_bytes/ { next }
     { if (match($0, /-?[0-9][0-9.]*([eE][-+]?[0-9]+)?,?$/)) { v = substr($0, RSTART, RLENGTH); sub(/,$/, "", v);
         v += 0  # numbers, not strings, in the comparisons below
         if (f == 1) a[FNR] = v; else { n++; d = v - a[FNR]; if (d < 0) d = -d; s = (a[FNR] < 0 ? -a[FNR] : a[FNR]);
