@@ -36,6 +36,21 @@ int gr_agree(MPI_Comm comm, int status);
  * holds a message. Returns exit status 1 (or 2 for usage errors). */
 int gr_report(int status);
 
+/* Where an error came from. GR_CALL(expr) evaluates a call returning a status and, if it failed, returns
+ * that status from the enclosing function; GR_TRY(expr) stores it in the enclosing `rc` and jumps to the
+ * enclosing `fail:` label (for functions that must free what they hold). Either way the location is
+ * recorded: with GRAVRD_DEBUG=1 in the environment, gr_report prints the chain of file:line (innermost
+ * first) under the error line. */
+int gr_trace(int code, const char *file, int line, const char *expr);
+#define GR_CALL(expr) do { int gr_call_rc_ = (expr); \
+        if (gr_call_rc_) return gr_trace(gr_call_rc_, __FILE__, __LINE__, #expr); } while (0)
+#define GR_TRY(expr) do { if ((rc = (expr)) != GR_OK) { gr_trace(rc, __FILE__, __LINE__, #expr); goto fail; } } while (0)
+
+/* Checked narrowing of a count (rows, levels x columns, bytes) to the int that BLAS, LAPACK, ScaLAPACK
+ * and MPI take: *out = v, or GR_EINPUT naming `what` ("rows on this rank", ...) when v < 0 or v > INT_MAX.
+ * Not collective: agree on the status (gr_agree) before the next collective. */
+int gr_int_count(int64_t v, const char *what, int *out);
+
 /* Warnings: printed once on rank 0 of comm (caller ensures rank 0 calls it), prefixed "gravrd: warning: ". */
 void gr_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern int gr_quiet;  /* set by --quiet: suppresses warnings and progress lines */

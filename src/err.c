@@ -2,6 +2,7 @@
  * timers and provenance (see gr.h). */
 #include "gr.h"
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,8 @@
 
 static char err_msg[1024];
 static int err_code;
+static char err_trace[8][160];  /* GR_CALL / GR_TRY locations, innermost first */
+static int err_ntrace;
 int gr_quiet;
 char gr_command_line[4096];
 
@@ -34,7 +37,22 @@ int gr_fail(int code, const char *where, const char *fmt, ...)
 
 const char *gr_errmsg(void) { return err_msg; }
 int gr_errcode(void) { return err_code; }
-void gr_clear_error(void) { err_msg[0] = 0; err_code = GR_OK; }
+void gr_clear_error(void) { err_msg[0] = 0; err_code = GR_OK; err_ntrace = 0; }
+
+int gr_trace(int code, const char *file, int line, const char *expr)
+{
+    if (err_ntrace < 8) snprintf(err_trace[err_ntrace++], sizeof err_trace[0], "%s:%d: %.100s", file, line, expr);
+    return code;
+}
+
+int gr_int_count(int64_t v, const char *what, int *out)
+{
+    if (v < 0 || v > INT_MAX)
+        return gr_fail(GR_EINPUT, what, "count %lld does not fit the 32-bit int that BLAS/MPI take "
+                       "(split the data over more ranks)", (long long)v);
+    *out = (int)v;
+    return GR_OK;
+}
 
 int gr_agree(MPI_Comm comm, int status)
 {
@@ -57,8 +75,12 @@ int gr_report(int status)
 {
     if (status == GR_OK)
         return 0;
-    if (err_msg[0])
+    if (err_msg[0]) {
         fprintf(stderr, "gravrd: error: %s\n", err_msg);
+        const char *dbg = getenv("GRAVRD_DEBUG");
+        for (int i = 0; dbg && *dbg && strcmp(dbg, "0") && i < err_ntrace; i++)
+            fprintf(stderr, "gravrd: trace: %s\n", err_trace[i]);
+    }
     fflush(stderr);
     return status == GR_EUSAGE ? 2 : 1;
 }
