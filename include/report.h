@@ -4,7 +4,7 @@
 #define GR_REPORT_H
 #include <stdio.h>
 #include <cjson/cJSON.h>
-#include "ols.h"
+#include "result.h"
 
 /* Print results side by side (one column per model): coefficients with standard errors in
  * parentheses and stars (*** p<0.01, ** p<0.05, * p<0.1), fixed effects, fit statistics. */

@@ -5,7 +5,7 @@
 #include "commands.h"
 #include "design.h"
 #include "expr.h"
-#include "ols.h"
+#include "model.h"
 #include "report.h"
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -232,17 +232,20 @@ static int run_balance(MPI_Comm comm, const bal_opts *o, int rank)
             char fname[64];
             snprintf(fname, sizeof fname, "segpair_%s", withseg ? o->bwname[col] : "");
             fn[2] = fname;
-            char *xl[1] = {"partner"}, *yl[1] = {vars[v]}, *cn[1] = {"pair"};
-            double *cl[1] = {NULL};
+            char *xl[1] = {"partner"}, *yl[1] = {vars[v]};
             char label[64];
             snprintf(label, sizeof label, "%s", withseg ? o->bwname[col] : "no segments");
-            gr_sample s = {.n = q, .ny = 1, .y = &yy, .ylabel = yl, .nx = 1, .x = &xx, .xlabel = xl,
-                           .nfe = withseg ? 3 : 2, .fekey = fk, .fename = fn, .ncl = 0, .clkey = cl, .clname = cn,
-                           .label = label};
-            gr_fit_opts fo = {.fe_tol = 1e-10, .fe_maxiter = 100000, .rm_singletons = 1, .solver = GR_SOLVER_CHOL,
-                              .collin_tol = 1e-10, .vcov = GR_VCOV_HC1};
+            int nfe = withseg ? 3 : 2;
+            int32_t *fc[3] = {NULL, NULL, NULL};
+            int64_t nfc[3];
+            gr_model_data md = {.n = q, .ny = 1, .y = &yy, .ylabel = yl, .nx = 1, .x = &xx, .xlabel = xl,
+                                .nfe = nfe, .fecode = fc, .fencode = nfc, .fename = fn, .label = label};
+            gr_model_opts mo = {.absorb = {.tol = 1e-10, .maxiter = 100000, .method = GR_FE_CG, .rm_singletons = 1},
+                                .fit = {.solver = GR_SOLVER_CHOL, .collin_tol = 1e-10}, .vcov = GR_VCOV_HC1};
             gr_result *res = NULL;
-            int st = gr_ols_run(comm, &s, &fo, &res);
+            int st = gr_model_codes_from_keys(comm, q, nfe, fk, fc, nfc);
+            if (!st) st = gr_model_fit(comm, &md, 0, &mo, &res);
+            for (int k = 0; k < nfe; k++) free(fc[k]);
             cell *c = &cells[v * ncolumn + col];
             if (st == GR_OK) {
                 int j = -1;

@@ -7,9 +7,9 @@
 #include "columns.h"
 #include "design.h"
 #include "expr.h"
-#include "fe.h"
 #include "formula.h"
-#include "ols.h"
+#include "levels.h"
+#include "model.h"
 #include "rd.h"
 #include "report.h"
 #include "svg.h"
@@ -250,12 +250,19 @@ static int run_match(MPI_Comm comm, const match_opts *o, int rank)
         char *cn[2] = {cl[0], cl[1]};
         for (int j = 0; j < f.nx; j++) xl[j] = f.x[j].label;
         for (int k = 0; k < f.nfe; k++) fl[k] = f.fe[k].label;
-        gr_sample s = {.n = N, .ny = f.ny, .y = stack, .ylabel = f.ylabel, .nx = f.nx, .x = stack + f.ny, .xlabel = xl,
-                       .intercept = f.intercept, .nfe = f.nfe, .fekey = stack + f.ny + f.nx, .fename = fl,
-                       .ncl = ncl, .clkey = stack + f.ny + f.nx + f.nfe, .clname = cn, .label = label};
-        gr_fit_opts fo = {.fe_tol = o->fe_tol, .fe_maxiter = 10000, .solver = GR_SOLVER_CHOL, .collin_tol = 1e-10,
-                          .vcov = GR_VCOV_CLUSTER};
-        rc = gr_ols_run(comm, &s, &fo, &res);
+        int32_t *fc[16] = {0}, *cc[2] = {0};
+        int64_t nfc[16], ncc[2];
+        gr_model_data md = {.n = N, .ny = f.ny, .y = stack, .ylabel = f.ylabel, .nx = f.nx, .x = stack + f.ny,
+                            .xlabel = xl, .intercept = f.intercept, .nfe = f.nfe, .fecode = fc, .fencode = nfc,
+                            .fename = fl, .ncl = ncl, .clcode = cc, .clncode = ncc, .clname = cn, .label = label};
+        gr_model_opts mo = {.absorb = {.tol = o->fe_tol, .maxiter = 10000, .method = GR_FE_CG},
+                            .fit = {.solver = GR_SOLVER_CHOL, .collin_tol = 1e-10}, .vcov = GR_VCOV_CLUSTER};
+        if (f.nfe > 16) rc = gr_fail(GR_EINPUT, "formula", "at most 16 fixed-effect dimensions");
+        if (!rc) rc = gr_model_codes_from_keys(comm, N, f.nfe, stack + f.ny + f.nx, fc, nfc);
+        if (!rc) rc = gr_model_codes_from_keys(comm, N, ncl, stack + f.ny + f.nx + f.nfe, cc, ncc);
+        if (!rc) rc = gr_model_fit(comm, &md, 0, &mo, &res);
+        for (int k = 0; k < f.nfe && k < 16; k++) free(fc[k]);
+        for (int c = 0; c < ncl; c++) free(cc[c]);
         free(xl); free(fl);
     }
     if (!rc) {
@@ -625,17 +632,19 @@ static int run_rdgrid(MPI_Comm comm, rdg_opts *o, int rank)
                 for (int d = 0; d < rs.ndim; d++) kk[d][q] = codes[d][i];
                 yc[q++] = y[i];
             }
-        gr_fe fe;
-        memset(&fe, 0, sizeof fe);
-        rc = gr_agree(comm, gr_fe_from_codes(comm, rs.ndim, nk, kk, ncodes, names, 1, &fe));
-        if (!rc) rc = gr_agree(comm, gr_fe_demean(&fe, 1, &yc, 1e-9, 100000, &fe_iter, &fe_conv));
+        gr_absorber ab;
+        const gr_absorb_opts ao = {.tol = 1e-9, .maxiter = 100000, .method = GR_FE_CG, .rm_singletons = 0};
+        rc = gr_absorber_init(comm, nk, rs.ndim, kk, ncodes, names, NULL, &ao, &ab);
+        if (!rc) rc = gr_absorber_demean(&ab, 1, &yc, NULL, NULL);
+        fe_iter = ab.iterations;
+        fe_conv = ab.converged;
         if (!rc) {
             q = 0;
             for (int64_t i = 0; i < n; i++) if (keep[i] != 0) y[i] = yc[q++];
             if (!fe_conv && rank == 0) gr_warn("residualizing on %s did not converge in %d iterations", o->resid, fe_iter);
         }
-        gr_fe_free(&fe);
-        for (int d = 0; d < rs.ndim; d++) free(kk[d]);  /* NULL once the fixed effects took them */
+        gr_absorber_free(&ab);
+        for (int d = 0; d < rs.ndim; d++) free(kk[d]);  /* NULL once the absorber took them */
         free(yc);
     }
     for (int d = 0; d < rs.ndim; d++) free(codes[d]);

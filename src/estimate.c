@@ -1,13 +1,12 @@
-/* estimate.c: `gravrd estimate`: load the columns a model needs from the panel (rows stay where the
- * exporter partition put them), build each estimation sample (--where, --split/--fsplit), fit it
- * (ols.c) and print the table / write JSON (report.c). */
-#include "columns.h"
+/* estimate.c: `gravrd estimate`: the options become a specification (spec.h); its sample is a frame on
+ * the panel (frame.h: --where, then one sub-frame per --split value); each frame's evaluated columns go
+ * to the model (model.h: absorber, then fit); report.c prints the table and writes the JSON. */
 #include "commands.h"
-#include "expr.h"
-#include "formula.h"
-#include "ols.h"
+#include "frame.h"
+#include "model.h"
 #include "panel.h"
 #include "report.h"
+#include "spec.h"
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +27,8 @@ static const char usage_text[] =
     "  --cluster A[,B]      cluster variable(s): one- or two-way\n"
     "  --vcov TYPE          iid | hc1 (alias hetero) | cluster\n"
     "  --where EXPR         keep rows where EXPR is true (e.g. 'dir == 1 && control_type != 2')\n"
+    "  --weights EXPR       observation weights (weighted least squares, as fixest's weights = ~w and\n"
+    "                       lm(weights = w)): positive; rows with weight 0 are dropped, NA rows are missing\n"
     "  --split COL          one model per value of COL\n"
     "  --fsplit COL         the full sample, then one model per value of COL\n"
     "  --fixef-rm singleton remove singleton groups iteratively (default: none, like fixest <= 0.12)\n"
@@ -58,39 +59,23 @@ static double proc_status_bytes(const char *key)
     return kb * 1024.0;
 }
 
-static int split_csv(const char *s, char out[][GR_NAME_MAX], int max)
-{
-    int n = 0;
-    const char *p = s;
-    while (*p && n < max) {
-        const char *q = strchr(p, ',');
-        size_t len = q ? (size_t)(q - p) : strlen(p);
-        if (len == 0 || len >= GR_NAME_MAX) return -1;
-        memcpy(out[n], p, len);
-        out[n++][len] = 0;
-        if (!q) break;
-        p = q + 1;
-    }
-    return (*p && !strchr(p, ',')) || n > 0 ? n : -1;
-}
-
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-/* Collective: sorted distinct finite values of v over all ranks. */
+/* Collective: sorted distinct finite values of v over all ranks; returns their number. */
 static int distinct_values(MPI_Comm comm, int64_t n, const double *v, double **out)
 {
     int P;
     MPI_Comm_size(comm, &P);
     double *loc = gr_malloc((size_t)(n ? n : 1), sizeof *loc);
-    int m = 0;
+    int64_t m = 0;
     for (int64_t i = 0; i < n; i++) if (isfinite(v[i])) loc[m++] = v[i];
     qsort(loc, (size_t)m, sizeof *loc, cmp_d);
     int u = 0;
-    for (int i = 0; i < m; i++) if (u == 0 || loc[i] != loc[u - 1]) loc[u++] = loc[i];
+    for (int64_t i = 0; i < m; i++) if (u == 0 || loc[i] != loc[u - 1]) loc[u++] = loc[i];
     int *cnt = gr_malloc((size_t)P, sizeof *cnt), *dis = gr_malloc((size_t)P, sizeof *dis);
     MPI_Allgather(&u, 1, MPI_INT, cnt, 1, MPI_INT, comm);
     int tot = 0;
@@ -105,111 +90,78 @@ static int distinct_values(MPI_Comm comm, int64_t n, const double *v, double **o
     return k;
 }
 
-/* What the estimate command evaluates on the rows, in this order. */
-enum { IT_Y, IT_X, IT_FE, IT_CL, IT_WHERE, IT_SPLIT };
+typedef struct {
+    gr_spec spec;
+    const char *json, *title;
+} est_cmd;
 
-/* The column names item (kind, j) reads; a new array of *n borrowed strings (caller frees the array). */
-static const char **item_names(const gr_formula *f, const gr_expr *where, char clnames[][GR_NAME_MAX],
-                               const char *split, int kind, int j, int *n)
+/* Choice option: index of optarg among words[] ("a|alias" spells aliases), or a usage error. */
+static int choice(const char *opt, const char *arg, const char *const *words, int nwords, const char *expect, int *out)
 {
-    int cap = 8, m = 0;
-    const char **out = gr_malloc((size_t)cap, sizeof *out);
-#define PUSH(s) do { if (m == cap) out = gr_realloc(out, (size_t)(cap *= 2), sizeof *out); out[m++] = (s); } while (0)
-    switch (kind) {
-    case IT_Y:
-        for (int q = 0; q < gr_expr_ncolumns(f->y[j]); q++) PUSH(gr_expr_column(f->y[j], q));
-        break;
-    case IT_X:
-        for (int r = 0; r < f->x[j].nfactors; r++)
-            for (int q = 0; q < gr_expr_ncolumns(f->x[j].factors[r]); q++) PUSH(gr_expr_column(f->x[j].factors[r], q));
-        break;
-    case IT_FE:
-        for (int q = 0; q < f->fe[j].nvars; q++) PUSH(f->fe[j].vars[q]);
-        break;
-    case IT_CL: PUSH(clnames[j]); break;
-    case IT_WHERE:
-        for (int q = 0; q < gr_expr_ncolumns(where); q++) PUSH(gr_expr_column(where, q));
-        break;
-    default: PUSH(split); break;
+    for (int i = 0; i < nwords; i++) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", words[i]);
+        for (char *tok = strtok(buf, "|"); tok; tok = strtok(NULL, "|"))
+            if (!strcmp(tok, arg)) { *out = i; return GR_OK; }
     }
-#undef PUSH
-    *n = m;
-    return out;
+    return gr_fail(GR_EUSAGE, opt, "expected %s, got '%s'", expect, arg);
 }
 
-typedef struct {
-    const char *data, *formula, *cluster, *where, *split, *json, *title;
-    int fsplit;
-    gr_fit_opts fit;
-    int vcov_set;
-} est_opts;
+static int parse_number(const char *opt, const char *arg, double *out)
+{
+    double v;
+    if (gr_parse_double(arg, &v) || !(v > 0)) return gr_fail(GR_EUSAGE, opt, "expected a positive number, got '%s'", arg);
+    *out = v;
+    return GR_OK;
+}
 
-static int parse_options(int argc, char **argv, est_opts *o, int rank)
+static int parse_options(int argc, char **argv, est_cmd *o, int rank)
 {
     static const struct option longopts[] = {
         {"data", required_argument, 0, 'd'}, {"formula", required_argument, 0, 'f'},
         {"cluster", required_argument, 0, 'c'}, {"vcov", required_argument, 0, 'v'},
         {"where", required_argument, 0, 'w'}, {"split", required_argument, 0, 's'},
         {"fsplit", required_argument, 0, 'S'}, {"json", required_argument, 0, 'j'},
+        {"weights", required_argument, 0, 'W'},
         {"fe-tol", required_argument, 0, 't'}, {"fe-maxiter", required_argument, 0, 'm'},
         {"fixef-rm", required_argument, 0, 'r'}, {"drop-singletons", no_argument, 0, 'D'},
         {"fe-method", required_argument, 0, 'M'}, {"solver", required_argument, 0, 'L'},
-{"collin-tol", required_argument, 0, 'T'},
+        {"collin-tol", required_argument, 0, 'T'},
         {"title", required_argument, 0, 'i'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
+    static const char *const vcovs[] = {"iid", "hc1|hetero", "cluster"}, *const rms[] = {"none", "singleton"},
+                             *const methods[] = {"cg", "irons-tuck|it"}, *const solvers[] = {"cholesky|chol", "qr"};
     memset(o, 0, sizeof *o);
-    o->fit = (gr_fit_opts){.fe_tol = 1e-6, .fe_maxiter = 10000, .solver = GR_SOLVER_CHOL, .collin_tol = 1e-10};
+    gr_spec *s = &o->spec;
+    gr_spec_defaults(s);
+    gr_model_opts *m = &s->model;
     optind = 1;
     opterr = 0;
-    int c;
+    int c, v = 0;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         long lv;
-        double dv;
         switch (c) {
-        case 'd': o->data = optarg; break;
-        case 'f': o->formula = optarg; break;
-        case 'c': o->cluster = optarg; break;
-        case 'w': o->where = optarg; break;
-        case 's': o->split = optarg; o->fsplit = 0; break;
-        case 'S': o->split = optarg; o->fsplit = 1; break;
+        case 'd': s->data = optarg; break;
+        case 'f': s->formula_text = optarg; break;
+        case 'c': s->cluster_text = optarg; break;
+        case 'w': s->where_text = optarg; break;
+        case 'W': s->weights_text = optarg; break;
+        case 's': s->split = optarg; s->fsplit = 0; break;
+        case 'S': s->split = optarg; s->fsplit = 1; break;
         case 'j': o->json = optarg; break;
         case 'i': o->title = optarg; break;
         case 'q': gr_quiet = 1; break;
-        case 'v':
-            o->vcov_set = 1;
-            if (!strcmp(optarg, "iid")) o->fit.vcov = GR_VCOV_IID;
-            else if (!strcmp(optarg, "hc1") || !strcmp(optarg, "hetero")) o->fit.vcov = GR_VCOV_HC1;
-            else if (!strcmp(optarg, "cluster")) o->fit.vcov = GR_VCOV_CLUSTER;
-            else return gr_fail(GR_EUSAGE, "--vcov", "expected iid, hc1 or cluster, got '%s'", optarg);
-            break;
-        case 't':
-            if (gr_parse_double(optarg, &dv) || !(dv > 0)) return gr_fail(GR_EUSAGE, "--fe-tol", "expected a positive number, got '%s'", optarg);
-            o->fit.fe_tol = dv;
-            break;
-        case 'T':
-            if (gr_parse_double(optarg, &dv) || !(dv > 0)) return gr_fail(GR_EUSAGE, "--collin-tol", "expected a positive number, got '%s'", optarg);
-            o->fit.collin_tol = dv;
-            break;
+        case 'v': GR_CALL(choice("--vcov", optarg, vcovs, 3, "iid, hc1 or cluster", &v)); m->vcov = (gr_vcov_type)v; s->vcov_set = 1; break;
+        case 't': GR_CALL(parse_number("--fe-tol", optarg, &m->absorb.tol)); break;
+        case 'T': GR_CALL(parse_number("--collin-tol", optarg, &m->fit.collin_tol)); break;
         case 'm':
             if (gr_parse_long(optarg, 1, 100000000, &lv)) return gr_fail(GR_EUSAGE, "--fe-maxiter", "expected a positive integer, got '%s'", optarg);
-            o->fit.fe_maxiter = (int)lv;
+            m->absorb.maxiter = (int)lv;  /* at most 1e8: fits */
             break;
-        case 'r':
-            if (!strcmp(optarg, "singleton")) o->fit.rm_singletons = 1;
-            else if (!strcmp(optarg, "none")) o->fit.rm_singletons = 0;
-            else return gr_fail(GR_EUSAGE, "--fixef-rm", "expected singleton or none, got '%s'", optarg);
-            break;
-        case 'D': o->fit.rm_singletons = 1; break;
-        case 'M':
-            if (!strcmp(optarg, "cg")) o->fit.fe_method = GR_FE_CG;
-            else if (!strcmp(optarg, "irons-tuck") || !strcmp(optarg, "it")) o->fit.fe_method = GR_FE_IRONS_TUCK;
-            else return gr_fail(GR_EUSAGE, "--fe-method", "expected cg or irons-tuck, got '%s'", optarg);
-            break;
-        case 'L':
-            if (!strcmp(optarg, "cholesky") || !strcmp(optarg, "chol")) o->fit.solver = GR_SOLVER_CHOL;
-            else if (!strcmp(optarg, "qr")) o->fit.solver = GR_SOLVER_QR;
-            else return gr_fail(GR_EUSAGE, "--solver", "expected cholesky or qr, got '%s'", optarg);
-            break;
+        case 'r': GR_CALL(choice("--fixef-rm", optarg, rms, 2, "singleton or none", &m->absorb.rm_singletons)); break;
+        case 'D': m->absorb.rm_singletons = 1; break;
+        case 'M': GR_CALL(choice("--fe-method", optarg, methods, 2, "cg or irons-tuck", &v)); m->absorb.method = (gr_fe_method)v; break;
+        case 'L': GR_CALL(choice("--solver", optarg, solvers, 2, "cholesky or qr", &v)); m->fit.solver = (gr_solver)v; break;
         case 'h':
             if (rank == 0) fputs(usage_text, stdout);
             return -1;
@@ -218,280 +170,289 @@ static int parse_options(int argc, char **argv, est_opts *o, int rank)
         }
     }
     if (optind < argc) return gr_fail(GR_EUSAGE, "estimate", "unexpected argument '%s'", argv[optind]);
-    if (!o->data) return gr_fail(GR_EUSAGE, "estimate", "--data FILE is required");
-    if (!o->formula) return gr_fail(GR_EUSAGE, "estimate", "--formula is required");
+    if (!s->data) return gr_fail(GR_EUSAGE, "estimate", "--data FILE is required");
+    if (!s->formula_text) return gr_fail(GR_EUSAGE, "estimate", "--formula is required");
     return GR_OK;
 }
 
-static int run(MPI_Comm comm, est_opts *o, int rank)
+/* ---- the plan: what each frame evaluates, in order, and the raw columns each item reads, so that a raw
+ * column is freed after the last item that needs it (the raw and evaluated columns are never all held) */
+enum { IT_SPLIT, IT_Y, IT_X, IT_FE, IT_CL, IT_W };
+typedef struct {
+    int kind, j;
+    int nnames;
+    const char *names[64];  /* borrowed from the spec's expressions */
+} item;
+typedef struct {
+    int n;
+    item *it;
+} plan;
+
+static void item_add_expr(item *t, const gr_expr *e)
 {
-    double rss_at_start = proc_status_bytes("VmRSS:");
-    gr_formula f;
-    int rc = gr_formula_parse(o->formula, &f);
-    if (rc) return rc;
-    char clnames[2][GR_NAME_MAX];
-    int ncl = 0;
-    if (o->cluster) {
-        ncl = split_csv(o->cluster, clnames, 2);
-        if (ncl < 1 || ncl > 2 || strchr(o->cluster + strlen(clnames[0]) + (ncl > 1 ? strlen(clnames[1]) + 1 : 0), ','))
-            { gr_formula_free(&f); return gr_fail(GR_EUSAGE, "--cluster", "expected one or two column names separated by a comma"); }
+    for (int q = 0; q < gr_expr_ncolumns(e) && t->nnames < 64; q++) t->names[t->nnames++] = gr_expr_column(e, q);
+}
+
+static void plan_build(const gr_spec *s, plan *pl)
+{
+    const gr_formula *f = &s->f;
+    pl->it = gr_calloc((size_t)(f->ny + f->nx + f->nfe + s->ncl + 2), sizeof *pl->it);
+    pl->n = 0;
+    item *t;
+    if (s->split_expr) { t = &pl->it[pl->n++]; t->kind = IT_SPLIT; item_add_expr(t, s->split_expr); }
+    for (int j = 0; j < f->ny; j++) { t = &pl->it[pl->n++]; t->kind = IT_Y; t->j = j; item_add_expr(t, f->y[j]); }
+    for (int j = 0; j < f->nx; j++) {
+        t = &pl->it[pl->n++]; t->kind = IT_X; t->j = j;
+        for (int r = 0; r < f->x[j].nfactors; r++) item_add_expr(t, f->x[j].factors[r]);
     }
-    if (!o->vcov_set) {
-        if (ncl > 0) o->fit.vcov = GR_VCOV_CLUSTER;
-        else if (f.nfe > 0) { o->fit.vcov = GR_VCOV_CLUSTER; o->fit.cluster_on_fe = 1; }
-        else o->fit.vcov = GR_VCOV_IID;
-    } else if (o->fit.vcov == GR_VCOV_CLUSTER && ncl == 0) {
-        if (f.nfe == 0) { gr_formula_free(&f); return gr_fail(GR_EUSAGE, "--vcov", "cluster needs --cluster (or a fixed effect)"); }
-        o->fit.cluster_on_fe = 1;
+    for (int k = 0; k < f->nfe; k++) {
+        t = &pl->it[pl->n++]; t->kind = IT_FE; t->j = k;
+        for (int q = 0; q < f->fe[k].nvars && t->nnames < 64; q++) t->names[t->nnames++] = f->fe[k].vars[q];
     }
-    gr_expr *where = NULL;
-    if (o->where && (rc = gr_expr_parse(o->where, "--where", &where))) { gr_formula_free(&f); return rc; }
-    gr_panel p;
-    rc = gr_panel_open(comm, o->data, &p);
-    if (rc) { gr_formula_free(&f); gr_expr_free(where); return rc; }
-    gr_columns cs = {.p = &p};
-    int64_t n = p.nrows;
-    /* The columns are read item by item (outcomes, regressors, fixed effects, clusters, filter, split)
-     * and each is freed after its last use, or handed over as it is when an item is that bare column,
-     * so that the raw columns and the evaluated ones are not all held at once. */
-    int nitems = f.ny + f.nx + f.nfe + ncl + 2;
-    int *kind = gr_malloc((size_t)nitems, sizeof *kind), *idx = gr_malloc((size_t)nitems, sizeof *idx);
-    int ni = 0;
-    for (int j = 0; j < f.ny; j++) { kind[ni] = IT_Y; idx[ni++] = j; }
-    for (int j = 0; j < f.nx; j++) { kind[ni] = IT_X; idx[ni++] = j; }
-    for (int k = 0; k < f.nfe; k++) { kind[ni] = IT_FE; idx[ni++] = k; }
-    for (int c = 0; c < ncl; c++) { kind[ni] = IT_CL; idx[ni++] = c; }
-    if (where) { kind[ni] = IT_WHERE; idx[ni++] = 0; }
-    if (o->split) { kind[ni] = IT_SPLIT; idx[ni++] = 0; }
-    /* the column names of each item */
-    int *nnm = gr_calloc((size_t)nitems, sizeof *nnm);
-    const char ***nm_of = gr_calloc((size_t)nitems, sizeof *nm_of);
-    for (int i = 0; i < ni; i++) nm_of[i] = item_names(&f, where, clnames, o->split, kind[i], idx[i], &nnm[i]);
-    static const char *const context[] = {"formula", "formula", "formula", "--cluster", "--where", "--split"};
-    /* unknown names fail before anything is read */
-    for (int i = 0; i < ni && !rc; i++)
-        for (int q = 0; q < nnm[i] && !rc; q++)
-            if (!gr_panel_has_column(&p, nm_of[i][q]))
-                rc = gr_fail(GR_EINPUT, context[kind[i]], "unknown column '%s' in %s", nm_of[i][q], p.path);
-    rc = gr_agree(comm, rc);
-    /* the last item that needs each column */
-    int nnames = 0, maxnames = 0;
-    for (int i = 0; i < ni; i++) maxnames += nnm[i];
-    const char **lname = gr_malloc((size_t)(maxnames ? maxnames : 1), sizeof *lname);
-    int *lastuse = gr_malloc((size_t)(maxnames ? maxnames : 1), sizeof *lastuse);
-    for (int i = 0; i < ni; i++)
-        for (int q = 0; q < nnm[i]; q++) {
-            int at = -1;
-            for (int l = 0; l < nnames; l++) if (!strcmp(lname[l], nm_of[i][q])) at = l;
-            if (at < 0) { at = nnames++; lname[at] = nm_of[i][q]; }
-            lastuse[at] = i;
-        }
-    /* evaluate everything on the local rows */
-    gr_sample base = {.n = n, .ny = f.ny, .nx = f.nx, .intercept = f.intercept, .nfe = f.nfe, .ncl = ncl};
-    base.y = gr_calloc((size_t)f.ny, sizeof(double *));
-    base.ylabel = f.ylabel;
-    base.x = gr_calloc((size_t)(f.nx ? f.nx : 1), sizeof(double *));
-    base.xlabel = gr_calloc((size_t)(f.nx ? f.nx : 1), sizeof(char *));
-    base.fecode = gr_calloc((size_t)(f.nfe ? f.nfe : 1), sizeof(int32_t *));
-    base.fencode = gr_calloc((size_t)(f.nfe ? f.nfe : 1), sizeof(int64_t));
-    base.fename = gr_calloc((size_t)(f.nfe ? f.nfe : 1), sizeof(char *));
-    base.clcode = gr_calloc(2, sizeof(int32_t *));
-    base.clncode = gr_calloc(2, sizeof(int64_t));
-    base.clname = gr_calloc(2, sizeof(char *));
-    unsigned char *keep = gr_malloc((size_t)(n ? n : 1), 1);  /* rows --where keeps */
-    memset(keep, 1, (size_t)n);
-    /* outcomes and regressors each in one contiguous block, so the estimator can demean them in place */
-    double *yblock = gr_malloc((size_t)(n ? n : 1) * f.ny, sizeof *yblock);
-    double *xblock = gr_malloc((size_t)(n ? n : 1) * (f.nx ? f.nx : 1), sizeof *xblock);
-    for (int j = 0; j < f.ny; j++) base.y[j] = yblock + (size_t)j * n;
-    for (int j = 0; j < f.nx; j++) base.x[j] = xblock + (size_t)j * n;
-    for (int j = 0; j < f.nx; j++) base.xlabel[j] = f.x[j].label;
-    for (int k = 0; k < f.nfe; k++) base.fename[k] = f.fe[k].label;
-    for (int c = 0; c < ncl; c++) base.clname[c] = clnames[c];
-    double *splitcol = NULL, t_eval = 0;
-    double t_read = 0;  /* seconds in the panel reads of the items below */
-    for (int i = 0; i < ni && !rc; i++) {
-        double ta = gr_now(), read_before = p.t_read;
-        /* outcomes, regressors, fixed effects and clusters read what they need themselves (pair-level
-         * terms and keys are worked out once per pair, integer columns read as integers) */
-        int self_reading = kind[i] == IT_Y || kind[i] == IT_X || kind[i] == IT_FE || kind[i] == IT_CL;
-        for (int q = 0; q < nnm[i] && !rc && !self_reading; q++) rc = gr_columns_load(&cs, nm_of[i][q], context[kind[i]]);
-        rc = gr_agree(comm, rc);
-        if (rc) break;
-        /* a bare column used for the last time is handed over instead of copied */
-        const char *bare = kind[i] == IT_SPLIT ? o->split : NULL;
-        int last = 0;
-        for (int l = 0; bare && l < nnames; l++) if (!strcmp(lname[l], bare)) last = lastuse[l] == i;
-        double *taken = bare && last ? gr_columns_take(&cs, bare) : NULL;
-        double *out = taken;
-        if (!out && kind[i] == IT_SPLIT) out = gr_malloc((size_t)(n ? n : 1), sizeof *out);
-        switch (kind[i]) {
-        case IT_Y:
-            rc = gr_columns_eval_rows(&cs, f.y[idx[i]], base.y[idx[i]], context[kind[i]]);
-            break;
-        case IT_X: {
-            double *dst = base.x[idx[i]];
-            double *tmp = f.x[idx[i]].nfactors > 1 ? gr_malloc((size_t)(n ? n : 1), sizeof *tmp) : NULL;
-            for (int q = 0; q < f.x[idx[i]].nfactors && !rc; q++) {
-                rc = gr_columns_eval_rows(&cs, f.x[idx[i]].factors[q], q == 0 ? dst : tmp, context[kind[i]]);
-                if (q > 0) for (int64_t r = 0; r < n; r++) dst[r] *= tmp[r];
-            }
-            free(tmp);
-            break;
-        }
+    for (int c = 0; c < s->ncl; c++) { t = &pl->it[pl->n++]; t->kind = IT_CL; t->j = c; t->names[t->nnames++] = s->clnames[c]; }
+    if (s->weights) { t = &pl->it[pl->n++]; t->kind = IT_W; item_add_expr(t, s->weights); }
+}
+
+static const char *const item_context[] = {"--split", "formula", "formula", "formula", "--cluster", "--weights"};
+
+/* Collective. Every column the spec names exists in the panel (before anything is read). */
+static int plan_check(const plan *pl, const gr_spec *s, gr_panel *p)
+{
+    int rc = GR_OK;
+    for (int i = 0; i < pl->n && !rc; i++)
+        for (int q = 0; q < pl->it[i].nnames && !rc; q++)
+            if (!gr_panel_has_column(p, pl->it[i].names[q]))
+                rc = gr_fail(GR_EINPUT, item_context[pl->it[i].kind], "unknown column '%s' in %s", pl->it[i].names[q], p->path);
+    for (int q = 0; s->where && q < gr_expr_ncolumns(s->where) && !rc; q++)
+        if (!gr_panel_has_column(p, gr_expr_column(s->where, q)))
+            rc = gr_fail(GR_EINPUT, "--where", "unknown column '%s' in %s", gr_expr_column(s->where, q), p->path);
+    return gr_agree(p->comm, rc);
+}
+
+/* 1 if an item after `after` (or any, with after = -1) reads raw column `name`. */
+static int used_after(const plan *pl, int after, const char *name)
+{
+    for (int i = after + 1; i < pl->n; i++)
+        for (int q = 0; q < pl->it[i].nnames; q++)
+            if (!strcmp(pl->it[i].names[q], name)) return 1;
+    return 0;
+}
+
+/* Free the raw columns that item i read for the last time (root frame). */
+static void plan_drop_after(const plan *pl, int i, gr_frame *root)
+{
+    for (int q = 0; q < pl->it[i].nnames; q++)
+        if (!used_after(pl, i, pl->it[i].names[q])) gr_frame_drop_raw(root, pl->it[i].names[q]);
+}
+
+/* The model's columns on frame fr, item by item (new blocks for outcomes and regressors, codes, weights),
+ * freeing raw columns of the root frame after their last use. *t_read: seconds in panel reads. */
+static int frame_data(gr_frame *fr, gr_frame *root, const gr_spec *s, const plan *pl, gr_model_data *d,
+                      double *t_read, double *t_eval)
+{
+    const gr_formula *f = &s->f;
+    int64_t n = fr->n;
+    size_t nn = (size_t)(n ? n : 1);
+    double *yb = gr_malloc(nn * (size_t)f->ny, sizeof *yb), *xb = gr_malloc(nn * (size_t)(f->nx ? f->nx : 1), sizeof *xb);
+    for (int j = 0; j < f->ny; j++) d->y[j] = yb + (size_t)j * n;
+    for (int j = 0; j < f->nx; j++) d->x[j] = xb + (size_t)j * n;
+    if (f->nx == 0) free(xb);
+    int rc = GR_OK;
+    for (int i = 0; i < pl->n && !rc; i++) {
+        const item *t = &pl->it[i];
+        double ta = gr_now(), read_before = root->p->t_read;
+        switch (t->kind) {
+        case IT_Y: rc = gr_frame_eval(fr, f->y[t->j], "formula", d->y[t->j]); break;
+        case IT_X: rc = gr_frame_term(fr, &f->x[t->j], d->x[t->j]); break;
         case IT_FE:
-            base.fecode[idx[i]] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
-            rc = gr_columns_codes(comm, &cs, f.fe[idx[i]].nvars, f.fe[idx[i]].vars, base.fecode[idx[i]],
-                                  &base.fencode[idx[i]]);
+            d->fecode[t->j] = gr_malloc(nn, sizeof(int32_t));
+            rc = gr_frame_codes(fr, f->fe[t->j].nvars, f->fe[t->j].vars, d->fecode[t->j], &d->fencode[t->j]);
             break;
-        case IT_CL:
-            base.clcode[idx[i]] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
-            {
-                char *clvar[1] = {clnames[idx[i]]};
-                rc = gr_columns_codes(comm, &cs, 1, clvar, base.clcode[idx[i]], &base.clncode[idx[i]]);
-            }
-            break;
-        case IT_WHERE:
-            {
-                double *w = gr_malloc((size_t)(n ? n : 1), sizeof *w);
-                rc = gr_columns_eval(&cs, where, w);
-                for (int64_t r = 0; r < n; r++) keep[r] = isfinite(w[r]) && w[r] != 0;
-                free(w);
-            }
-            break;
-        default:
-            if (!taken) memcpy(out, gr_columns_get(&cs, o->split), (size_t)n * sizeof *out);
-            splitcol = out;
+        case IT_CL: {
+            char *var[1] = {(char *)s->clnames[t->j]};
+            d->clcode[t->j] = gr_malloc(nn, sizeof(int32_t));
+            rc = gr_frame_codes(fr, 1, var, d->clcode[t->j], &d->clncode[t->j]);
             break;
         }
-        /* free the columns no later item needs */
-        for (int l = 0; l < nnames; l++) if (lastuse[l] == i) gr_columns_drop(&cs, lname[l]);
-        t_read += p.t_read - read_before;
-        t_eval += gr_now() - ta - (p.t_read - read_before);
+        case IT_W:
+            d->w = gr_malloc(nn, sizeof *d->w);
+            rc = gr_frame_eval(fr, s->weights, "--weights", d->w);
+            break;
+        default: break;  /* the split column: evaluated once on the root frame */
+        }
+        rc = gr_agree(fr->comm, rc);
+        plan_drop_after(pl, i, root);
+        *t_read += root->p->t_read - read_before;
+        *t_eval += gr_now() - ta - (root->p->t_read - read_before);
     }
-    for (int i = 0; i < ni; i++) free(nm_of[i]);
-    free(nm_of); free(nnm); free(kind); free(idx); free(lname); free(lastuse);
-    rc = gr_agree(comm, rc);
-    double t_prepare = t_eval;  /* evaluating terms, keys and filters (reading apart) */
-    /* samples: full (unless --split), then one per split value */
-    int nvals = 0;
-    double *vals = NULL;
-    int ncols_loaded = cs.n;
-    gr_columns_free(&cs);  /* nothing is left: every column was freed after its last use */
-    if (splitcol) {
-        double *kept = gr_malloc((size_t)(n ? n : 1), sizeof *kept);
-        for (int64_t i = 0; i < n; i++) kept[i] = keep[i] != 0 ? splitcol[i] : NAN;
-        nvals = distinct_values(comm, n, kept, &vals);
-        free(kept);
-    }
-    if (!rc && o->split && nvals == 0) rc = gr_fail(GR_EINPUT, o->split, "split column has no values");
-    int nsamples = o->split ? nvals + (o->fsplit ? 1 : 0) : 1;
-    gr_result *all = gr_calloc((size_t)nsamples * f.ny + 1, sizeof *all);
-    int nres = 0;
-    int64_t kept_where = 0;
-    for (int64_t i = 0; i < n; i++) kept_where += keep[i] != 0;
-    MPI_Allreduce(MPI_IN_PLACE, &kept_where, 1, MPI_INT64_T, MPI_SUM, comm);
-    if (!rc && kept_where == 0) rc = gr_fail(GR_EINPUT, "--where", "no rows satisfy '%s'", o->where);
+    return rc;
+}
+
+/* The pointer arrays of d for spec s on n rows (the columns come from frame_data). */
+static void data_init(gr_model_data *d, const gr_spec *s, gr_frame *fr)
+{
+    const gr_formula *f = &s->f;
+    memset(d, 0, sizeof *d);
+    d->n = fr->n;
+    d->ny = f->ny; d->nx = f->nx; d->nfe = f->nfe; d->ncl = s->ncl;
+    d->intercept = f->intercept;
+    d->y = gr_calloc((size_t)f->ny, sizeof *d->y);
+    d->ylabel = f->ylabel;
+    d->x = gr_calloc((size_t)(f->nx ? f->nx : 1), sizeof *d->x);
+    d->xlabel = gr_calloc((size_t)(f->nx ? f->nx : 1), sizeof *d->xlabel);
+    for (int j = 0; j < f->nx; j++) d->xlabel[j] = f->x[j].label;
+    d->fecode = gr_calloc((size_t)(f->nfe ? f->nfe : 1), sizeof *d->fecode);
+    d->fencode = gr_calloc((size_t)(f->nfe ? f->nfe : 1), sizeof *d->fencode);
+    d->fename = gr_calloc((size_t)(f->nfe ? f->nfe : 1), sizeof *d->fename);
+    for (int k = 0; k < f->nfe; k++) d->fename[k] = f->fe[k].label;
+    d->clcode = gr_calloc(2, sizeof *d->clcode);
+    d->clncode = gr_calloc(2, sizeof *d->clncode);
+    d->clname = gr_calloc(2, sizeof *d->clname);
+    for (int c = 0; c < s->ncl; c++) d->clname[c] = (char *)s->clnames[c];
+    d->wname = s->weights_text;
+    d->label = fr->label;
+}
+
+static void data_free(gr_model_data *d)
+{
+    if (d->ny > 0) free(d->y[0]);  /* NULL once the model took it */
+    if (d->nx > 0) free(d->x[0]);
+    for (int k = 0; k < d->nfe; k++) free(d->fecode[k]);
+    for (int c = 0; c < d->ncl; c++) free(d->clcode[c]);
+    free(d->w);
+    free(d->y); free(d->x); free(d->xlabel); free(d->fecode); free(d->fencode); free(d->fename);
+    free(d->clcode); free(d->clncode); free(d->clname);
+}
+
+/* Collective. Fit every outcome on frame fr; res gets s->f.ny results. */
+static int fit_frame(gr_frame *fr, gr_frame *root, const gr_spec *s, const plan *pl, gr_result *res)
+{
+    gr_model_data d;
+    data_init(&d, s, fr);
+    double t_read = 0, t_eval = 0;
+    int rc = frame_data(fr, root, s, pl, &d, &t_read, &t_eval);
+    gr_result *r = NULL;
+    if (!rc) rc = gr_model_fit(fr->comm, &d, 1, &s->model, &r);
+    data_free(&d);
+    if (rc) return rc;
+    for (int j = 0; j < s->f.ny; j++) { r[j].t_read = t_read; r[j].t_prepare = t_eval; res[j] = r[j]; }
+    free(r);
+    return GR_OK;
+}
+
+/* Label of split value `val` of column `col`: its label when the column has a label table. */
+static void split_label(gr_panel *p, const char *col, double val, char *buf, size_t len)
+{
     int nlab = 0;
-    char **labs = o->split ? gr_panel_labels(&p, o->split, &nlab) : NULL;
-    for (int sidx = 0; sidx < nsamples && !rc; sidx++) {
-        int full = !o->split || (o->fsplit && sidx == 0);
-        double val = full ? 0 : vals[sidx - (o->fsplit ? 1 : 0)];
-        char label[160];
-        if (full) snprintf(label, sizeof label, "Full sample");
-        else if (labs && val >= 0 && val < nlab && val == floor(val)) snprintf(label, sizeof label, "%s", labs[(int)val]);
-        else snprintf(label, sizeof label, "%s = %g", o->split, val);
-        /* compact the rows of this sample (the evaluated columns themselves when it has every row) */
-        gr_sample s = base;
-        s.label = label;
-        int64_t m = 0;
-        for (int64_t i = 0; i < n; i++) if (keep[i] != 0 && (full || splitcol[i] == val)) m++;
-        s.n = m;
-        int copy = m != n;
-        double **bufs[2] = {NULL, NULL};
-        int32_t **ibufs[2] = {NULL, NULL};
-        int cnt[2] = {f.ny, f.nx}, icnt[2] = {f.nfe, ncl};
-        if (copy) {
-            bufs[0] = s.y = gr_malloc((size_t)f.ny, sizeof(double *));
-            bufs[1] = s.x = gr_malloc((size_t)(f.nx ? f.nx : 1), sizeof(double *));
-            ibufs[0] = s.fecode = gr_malloc((size_t)(f.nfe ? f.nfe : 1), sizeof(int32_t *));
-            ibufs[1] = s.clcode = gr_malloc(2, sizeof(int32_t *));
-            double **src[2] = {base.y, base.x};
-            int32_t **isrc[2] = {base.fecode, base.clcode};
-            for (int b = 0; b < 2; b++)
-                for (int j = 0; j < cnt[b]; j++) {
-                    bufs[b][j] = gr_malloc((size_t)(m ? m : 1), sizeof(double));
-                    int64_t q = 0;
-                    for (int64_t i = 0; i < n; i++)
-                        if (keep[i] != 0 && (full || splitcol[i] == val)) bufs[b][j][q++] = src[b][j][i];
-                }
-            for (int b = 0; b < 2; b++)
-                for (int j = 0; j < icnt[b]; j++) {
-                    ibufs[b][j] = gr_malloc((size_t)(m ? m : 1), sizeof(int32_t));
-                    int64_t q = 0;
-                    for (int64_t i = 0; i < n; i++)
-                        if (keep[i] != 0 && (full || splitcol[i] == val)) ibufs[b][j][q++] = isrc[b][j][i];
-                }
-        }
-        s.consumable = !copy && nsamples == 1;  /* base is not needed after this fit */
-        gr_result *res = NULL;
-        rc = gr_ols_run(comm, &s, &o->fit, &res);
-        for (int b = 0; b < 2 && copy; b++) {
-            for (int j = 0; j < cnt[b]; j++) free(bufs[b][j]);
-            for (int j = 0; j < icnt[b]; j++) free(ibufs[b][j]);  /* NULL where the estimator took them */
-            free(bufs[b]); free(ibufs[b]);
-        }
-        if (rc) break;
-        /* outcome-major order, as in the study's tables: y1 by sample, then y2 by sample */
-        for (int j = 0; j < f.ny; j++) { res[j].t_read = t_read; res[j].t_prepare = t_prepare; all[j * nsamples + sidx] = res[j]; nres++; }
-        free(res);
-    }
-    rc = gr_agree(comm, rc);
-    /* memory: peak resident set above the start of the command, against the bytes of the columns
-     * and indices the model holds per row: outcomes and regressors (doubles); the pair index, the
-     * level ids of each fixed effect and the cluster ids (int32); apart, the replicated cities and pairs
-     * tables every rank holds (doubles) */
-    (void)ncols_loaded;
+    char **labs = gr_panel_labels(p, col, &nlab);
+    if (labs && val >= 0 && val < nlab && val == floor(val)) snprintf(buf, len, "%s", labs[(int)val]);
+    else snprintf(buf, len, "%s = %g", col, val);
+}
+
+/* Collective. The table on rank 0 and the JSON (results, memory figures, provenance). */
+static int write_output(MPI_Comm comm, const est_cmd *o, gr_panel *p, gr_result *all, int nres, double rss_at_start)
+{
+    const gr_spec *s = &o->spec;
+    int rank, rc = GR_OK;
+    MPI_Comm_rank(comm, &rank);
+    /* memory: peak resident set above the start of the command, against the bytes of the columns and
+     * indices the model holds per row: outcomes and regressors (doubles); the pair index, the level ids of
+     * each fixed effect and the cluster ids (int32); apart, the replicated cities and pairs tables */
     double mem_peak = proc_status_bytes("VmHWM:") - rss_at_start,
-           mem_data = (double)n * (8.0 * (f.ny + f.nx) + 4.0 * (1 + f.nfe + ncl)),
-           mem_tables = 8.0 * ((double)p.cities.nrows * p.cities.ncols + (double)p.pairs.nrows * p.pairs.ncols);
+           mem_data = (double)p->nrows * (8.0 * (s->f.ny + s->f.nx + (s->weights ? 1 : 0)) + 4.0 * (1 + s->f.nfe + s->ncl)),
+           mem_tables = 8.0 * ((double)p->cities.nrows * p->cities.ncols + (double)p->pairs.nrows * p->pairs.ncols);
     MPI_Allreduce(MPI_IN_PLACE, &mem_peak, 1, MPI_DOUBLE, MPI_MAX, comm);
     MPI_Allreduce(MPI_IN_PLACE, &mem_data, 1, MPI_DOUBLE, MPI_MAX, comm);
-    if (!rc && rank == 0) {
-        if (!gr_quiet) gr_print_table(stdout, all, nres, o->title);
-        if (o->json) {
-            cJSON *root;
-            if (nres == 1) root = gr_result_json(&all[0]);
-            else {
-                root = cJSON_CreateObject();
-                cJSON *arr = cJSON_AddArrayToObject(root, "results");
-                for (int r = 0; r < nres; r++) cJSON_AddItemToArray(arr, gr_result_json(&all[r]));
-            }
-            cJSON *mem = cJSON_AddObjectToObject(root, "memory");
-            cJSON_AddNumberToObject(mem, "peak_rss_above_start_bytes_max_rank", mem_peak);
-            cJSON_AddNumberToObject(mem, "data_bytes_max_rank", mem_data);
-            cJSON_AddNumberToObject(mem, "replicated_table_bytes", mem_tables);
-            cJSON_AddStringToObject(root, "formula", o->formula);
-            cJSON_AddStringToObject(root, "data", o->data);
-            cJSON_AddStringToObject(root, "provenance", gr_provenance(comm));
-            rc = gr_write_json(o->json, root);
-            cJSON_Delete(root);
-        }
+    if (rank != 0) return GR_OK;
+    if (!gr_quiet) gr_print_table(stdout, all, nres, o->title);
+    if (!o->json) return GR_OK;
+    cJSON *root;
+    if (nres == 1) root = gr_result_json(&all[0]);
+    else {
+        root = cJSON_CreateObject();
+        cJSON *arr = cJSON_AddArrayToObject(root, "results");
+        for (int r = 0; r < nres; r++) cJSON_AddItemToArray(arr, gr_result_json(&all[r]));
     }
-    if (rank != 0 && !rc && o->json) (void)0;
+    cJSON *mem = cJSON_AddObjectToObject(root, "memory");
+    cJSON_AddNumberToObject(mem, "peak_rss_above_start_bytes_max_rank", mem_peak);
+    cJSON_AddNumberToObject(mem, "data_bytes_max_rank", mem_data);
+    cJSON_AddNumberToObject(mem, "replicated_table_bytes", mem_tables);
+    cJSON_AddStringToObject(root, "formula", s->formula_text);
+    cJSON_AddStringToObject(root, "data", s->data);
+    cJSON_AddStringToObject(root, "provenance", gr_provenance(comm));
+    cJSON_AddStringToObject(root, "command_line", gr_command_line);
+    rc = gr_write_json(o->json, root);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Collective. The split values of the root frame (sorted), or none without --split. */
+static int split_values(gr_frame *root, const gr_spec *s, const plan *pl, double **splitcol, double **vals, int *nvals)
+{
+    *splitcol = NULL;
+    *vals = NULL;
+    *nvals = 0;
+    if (!s->split_expr) return GR_OK;
+    *splitcol = gr_malloc((size_t)(root->n ? root->n : 1), sizeof **splitcol);
+    GR_CALL(gr_frame_eval(root, s->split_expr, "--split", *splitcol));
+    plan_drop_after(pl, 0, root);
+    *nvals = distinct_values(root->comm, root->n, *splitcol, vals);
+    if (*nvals == 0) return gr_fail(GR_EINPUT, s->split, "split column has no values");
+    return GR_OK;
+}
+
+/* Collective. Fit sample `sidx` (0 = the full sample under --fsplit, else split value) into res. */
+static int fit_sample(gr_frame *root, const gr_spec *s, const plan *pl, const double *splitcol, double val, int full,
+                      gr_result *res)
+{
+    if (full) return fit_frame(root, root, s, pl, res);
+    char label[160];
+    split_label(root->p, s->split, val, label, sizeof label);
+    unsigned char *mask = gr_malloc((size_t)(root->n ? root->n : 1), 1);
+    for (int64_t i = 0; i < root->n; i++) mask[i] = splitcol[i] == val;
+    gr_frame sub;
+    int rc = gr_frame_sub(root, mask, label, &sub);
+    free(mask);
+    if (!rc) rc = fit_frame(&sub, root, s, pl, res);
+    gr_frame_free(&sub);
+    return rc;
+}
+
+static int run(MPI_Comm comm, est_cmd *o)
+{
+    double rss_at_start = proc_status_bytes("VmRSS:");
+    gr_spec *s = &o->spec;
+    GR_CALL(gr_spec_resolve(s));
+    gr_panel p;
+    GR_CALL(gr_panel_open(comm, s->data, &p));
+    plan pl;
+    plan_build(s, &pl);
+    gr_frame root;
+    memset(&root, 0, sizeof root);
+    double *splitcol = NULL, *vals = NULL;
+    int nvals = 0, ny = s->f.ny, nres = 0;
+    int rc = plan_check(&pl, s, &p);
+    if (!rc) rc = gr_frame_open(comm, &p, s->where, "Full sample", &root);
     rc = gr_agree(comm, rc);
-    for (int r = 0; r < nres; r++) gr_result_free(&all[r]);
-    free(all); free(vals); free(keep); free(splitcol);
-    free(yblock);
-    free(xblock);
-    for (int k = 0; k < f.nfe; k++) free(base.fecode[k]);  /* NULL where the estimator took them */
-    for (int c = 0; c < ncl; c++) free(base.clcode[c]);
-    free(base.y); free(base.x); free(base.xlabel); free(base.fecode); free(base.fencode); free(base.fename);
-    free(base.clcode); free(base.clncode); free(base.clname);
-    gr_columns_free(&cs);
+    for (int q = 0; s->where && q < gr_expr_ncolumns(s->where); q++)
+        if (!used_after(&pl, -1, gr_expr_column(s->where, q))) gr_frame_drop_raw(&root, gr_expr_column(s->where, q));
+    root.caching = s->split != NULL;  /* the split's frames share what the root evaluates */
+    if (!rc) rc = gr_agree(comm, split_values(&root, s, &pl, &splitcol, &vals, &nvals));
+    int nsamples = s->split ? nvals + (s->fsplit ? 1 : 0) : 1;
+    gr_result *all = gr_calloc((size_t)nsamples * (size_t)ny + 1, sizeof *all);
+    gr_result *res = gr_calloc((size_t)ny, sizeof *res);
+    for (int sidx = 0; sidx < nsamples && !rc; sidx++) {
+        int full = !s->split || (s->fsplit && sidx == 0);
+        rc = fit_sample(&root, s, &pl, splitcol, full ? 0 : vals[sidx - (s->fsplit ? 1 : 0)], full, res);
+        /* outcome-major order, as in the study's tables: y1 by sample, then y2 by sample */
+        for (int j = 0; j < ny && !rc; j++) { all[j * nsamples + sidx] = res[j]; nres++; }
+    }
+    rc = gr_agree(comm, rc);
+    if (!rc) rc = gr_agree(comm, write_output(comm, o, &p, all, nres, rss_at_start));
+    for (int r = 0; r < nsamples * ny; r++) gr_result_free(&all[r]);
+    free(all); free(res); free(vals); free(splitcol); free(pl.it);
+    gr_frame_free(&root);
     gr_panel_close(&p);
-    gr_formula_free(&f);
-    gr_expr_free(where);
     return rc;
 }
 
@@ -499,10 +460,11 @@ int cmd_estimate(int argc, char **argv, MPI_Comm comm)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
-    est_opts o;
+    est_cmd o;
     int rc = parse_options(argc, argv, &o, rank);
     if (rc == -1) return 0;
-    if (rc) return gr_report(gr_agree(comm, rc));
-    rc = gr_agree(comm, run(comm, &o, rank)); /* one message, from the lowest failing rank */
+    if (!rc) rc = run(comm, &o);
+    rc = gr_agree(comm, rc);  /* one message, from the lowest failing rank */
+    gr_spec_free(&o.spec);
     return gr_report(rc);
 }

@@ -95,6 +95,12 @@ void gr_print_table(FILE *f, const gr_result *res, int nres, const char *title)
         else snprintf(cell, sizeof cell, "%s", res[m].vcov_label);
         fprintf(f, "%*.*s", w, w - 1, cell);
     }
+    int weighted = 0;
+    for (int m = 0; m < nres; m++) weighted |= res[m].weights != NULL;
+    if (weighted) {
+        fprintf(f, "\n%-*s", w0, "Weights");
+        for (int m = 0; m < nres; m++) fprintf(f, "%*.*s", w, w - 1, res[m].weights ? res[m].weights : "none");
+    }
     fprintf(f, "\n%-*s", w0, "Adjusted R2");
     for (int m = 0; m < nres; m++) fprintf(f, "%*.3f", w, res[m].adj_r2);
     fprintf(f, "\n%-*s", w0, "Within R2");
@@ -156,10 +162,12 @@ cJSON *gr_result_json(const gr_result *r)
     cJSON_AddNumberToObject(o, "iterations", r->iterations);
     cJSON_AddBoolToObject(o, "converged", r->converged);
     cJSON_AddStringToObject(o, "solver", r->solver ? r->solver : "");
+    if (r->weights) cJSON_AddStringToObject(o, "weights", r->weights);
     cJSON *d = cJSON_AddObjectToObject(o, "dropped");
     cJSON_AddNumberToObject(d, "singletons", (double)r->n_singletons);
     cJSON_AddNumberToObject(d, "missing", (double)r->n_missing);
     cJSON_AddNumberToObject(d, "non_finite", (double)r->n_nonfinite);
+    cJSON_AddNumberToObject(d, "zero_weight", (double)r->n_zero_weight);
     cJSON *cv = cJSON_AddArrayToObject(d, "collinear");
     for (int j = 0; j < r->ncollin; j++) cJSON_AddItemToArray(cv, cJSON_CreateString(r->collin[j]));
     cJSON *t = cJSON_AddObjectToObject(o, "timings");
@@ -169,6 +177,10 @@ cJSON *gr_result_json(const gr_result *r)
     cJSON_AddNumberToObject(t, "demean", r->t_demean);
     cJSON_AddNumberToObject(t, "solve", r->t_solve);
     cJSON_AddNumberToObject(t, "vcov", r->t_vcov);
+    /* work done for this result's sample: fixed-effect set-ups and columns demeaned (shared by outcomes
+     * with the same rows) */
+    cJSON_AddNumberToObject(t, "absorber_setups", r->absorber_setups);
+    cJSON_AddNumberToObject(t, "columns_demeaned", (double)r->columns_demeaned);
     return o;
 }
 

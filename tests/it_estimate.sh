@@ -4,6 +4,7 @@
 # ranks, and the same results to 1e-10 on 1-4 ranks.
 source "$(dirname "$0")/lib.sh"
 JCMP="$ROOT/build/tests/jcmp"
+[ -x "$JCMP" ] || { fail "comparator $JCMP is built" "run make test"; exit 1; }
 
 # json_close A B TOL: every number outside "timings"/"provenance" agrees to TOL relative
 json_close() {

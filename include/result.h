@@ -1,0 +1,26 @@
+/* result.h: the result of one fitted model (one outcome on one sample): what report.c prints and
+ * writes as JSON. Filled by fit.c (coefficients, statistics) and model.c (sample, fixed effects). */
+#ifndef GR_RESULT_H
+#define GR_RESULT_H
+#include "gr.h"
+
+typedef struct gr_result {
+    char *yname, *sample_label;
+    int64_t nobs, n_missing, n_nonfinite, n_singletons, n_zero_weight;
+    char *weights;                              /* weight column, NULL when unweighted */
+    int k; char **terms; double *coef, *se, *tval, *pval;
+    int ncollin; char **collin;
+    double r2, adj_r2, within_r2, f_stat, f_pval, rss, rmse, df_t;
+    double f_df1, f_df2;                        /* the F statistic's degrees of freedom */
+    int nfe; char **fenames; int64_t *fesizes;
+    int ncl; char **clnames; int64_t G[2];
+    int iterations, converged;
+    const char *solver, *vcov_label;
+    double t_read, t_prepare, t_index, t_demean, t_solve, t_vcov;  /* seconds per stage */
+    int absorber_setups;                        /* fixed-effect structures set up for this result's sample */
+    int64_t columns_demeaned, columns_reused;   /* demeaned columns computed / taken from an absorber's cache */
+} gr_result;
+
+/* Local. Free what r owns and zero it. */
+void gr_result_free(gr_result *r);
+#endif

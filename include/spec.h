@@ -1,0 +1,35 @@
+/* spec.h: one specification: data, formula, sample (--where, --split), weights, clusters, variance and
+ * tolerances, as one struct. `gravrd estimate` fills it from its options; a grid configuration produces the
+ * same struct for each of its specifications. Resolving parses the texts and applies fixest's defaults. */
+#ifndef GR_SPEC_H
+#define GR_SPEC_H
+#include "formula.h"
+#include "model.h"
+
+typedef struct gr_spec {
+    /* as given (borrowed strings) */
+    const char *data;           /* panel file */
+    const char *formula_text;
+    const char *where_text;     /* NULL: every row */
+    const char *split;          /* column: one model per value (NULL: none) */
+    int fsplit;                 /* 1: the full sample too, first */
+    const char *cluster_text;   /* "a" or "a,b" (NULL: none) */
+    const char *weights_text;   /* expression giving observation weights (NULL: unweighted) */
+    int vcov_set;               /* model.vcov was given (else fixest's default, set by gr_spec_resolve) */
+    gr_model_opts model;        /* tolerances, singletons, solver, collinearity, variance */
+    /* resolved by gr_spec_resolve (owned) */
+    gr_formula f;
+    gr_expr *where, *weights, *split_expr;
+    int ncl;
+    char clnames[2][GR_NAME_MAX];
+} gr_spec;
+
+/* Local. fixest's defaults: fe tolerance 1e-6, 10000 iterations, conjugate gradient, no singleton
+ * removal, Cholesky, collinearity tolerance 1e-10. */
+void gr_spec_defaults(gr_spec *s);
+/* Local. Parse the formula, --where, --weights and --split expressions and the --cluster list, and settle
+ * the variance: without one given, clustered by --cluster if any, else by the first fixed effect, else iid.
+ * GR_EUSAGE or GR_EINPUT (one line) on a bad text. */
+int gr_spec_resolve(gr_spec *s);
+void gr_spec_free(gr_spec *s);
+#endif

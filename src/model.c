@@ -1,0 +1,405 @@
+/* model.c: one model on the evaluated columns of one sample (see model.h):
+ *   usable rows and outcome groups (here) -> absorber per group (absorber.c: levels, singletons,
+ *   demeaning) -> clusters and nesting (here, levels.c) -> one fit per outcome (fit.c, vcov.c). */
+#include "model.h"
+#include "formula.h"
+#include "levels.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { ROW_MISSING = 1, ROW_INF = 2, ROW_ZERO_WEIGHT = 4 };
+
+/* The rows a group keeps: the rows to drop, in increasing order, so each array closes its gaps one run
+ * of kept rows at a time (a memmove per run, not a test per element). */
+typedef struct row_sel {
+    int64_t n, m;       /* rows before and after */
+    int64_t nd, *drop;
+} row_sel;
+
+static void sel_init(row_sel *s, int64_t n, const unsigned char *keep)
+{
+    int64_t cap = 1024;
+    s->n = n;
+    s->nd = 0;
+    s->drop = gr_malloc((size_t)cap, sizeof *s->drop);
+    for (int64_t i = 0; i < n; i++)
+        if (!keep[i]) {
+            if (s->nd == cap) s->drop = gr_realloc(s->drop, (size_t)(cap *= 2), sizeof *s->drop);
+            s->drop[s->nd++] = i;
+        }
+    s->m = n - s->nd;
+}
+
+/* dst[0..m) = the kept elements of src[0..n) (elements of `size` bytes); dst may be src (in place)
+ * or lie below it (dst <= src: the copy never overtakes what is still to be read). */
+static void sel_apply(const row_sel *s, const void *src, void *dst, size_t size)
+{
+    const char *from = src;
+    char *to = dst;
+    int64_t start = 0, out = 0;
+    for (int64_t d = 0; d <= s->nd; d++) {
+        int64_t end = d < s->nd ? s->drop[d] : s->n;
+        if (end > start) {
+            if (to + out * size != from + start * size)
+                memmove(to + (size_t)out * size, from + (size_t)start * size, (size_t)(end - start) * size);
+            out += end - start;
+        }
+        start = end + 1;
+    }
+}
+
+/* Flags of each row from the regressors, codes and weights (outcomes apart). Fails on a negative or
+ * infinite weight. */
+static int row_flags(const gr_model_data *d, unsigned char *flag)
+{
+    int64_t n = d->n;
+    memset(flag, 0, (size_t)n);
+    for (int j = 0; j < d->nx; j++) {
+        const double *x = d->x[j];
+        for (int64_t i = 0; i < n; i++) flag[i] |= (unsigned char)((x[i] != x[i]) | (isinf(x[i]) ? ROW_INF : 0));
+    }
+    for (int k = 0; k < d->nfe; k++)
+        for (int64_t i = 0; i < n; i++) flag[i] |= (unsigned char)(d->fecode[k][i] < 0);
+    for (int c = 0; c < d->ncl; c++)
+        for (int64_t i = 0; i < n; i++) flag[i] |= (unsigned char)(d->clcode[c][i] < 0);
+    for (int64_t i = 0; d->w && i < n; i++) {
+        double w = d->w[i];
+        if (w != w) flag[i] |= ROW_MISSING;
+        else if (w == 0) flag[i] |= ROW_ZERO_WEIGHT;
+        else if (!(w > 0) || isinf(w))
+            return gr_fail(GR_EINPUT, d->wname ? d->wname : "--weights",
+                           "weights must be positive and finite, found %g", w);
+    }
+    return GR_OK;
+}
+
+/* Per outcome j: keep[j][i] = row usable for it; counts of rows dropped as missing, infinite and with
+ * zero weight (a row counts once: missing first); group[j] = the first outcome with the same rows. */
+static void outcome_masks(MPI_Comm comm, const gr_model_data *d, const unsigned char *flag, unsigned char **keep,
+                          gr_result *res, int *group)
+{
+    int64_t n = d->n;
+    for (int j = 0; j < d->ny; j++) {
+        const double *y = d->y[j];
+        int64_t cnt[3] = {0, 0, 0};
+        for (int64_t i = 0; i < n; i++) {
+            int f = flag[i] | (y[i] != y[i]) | (isinf(y[i]) ? ROW_INF : 0);
+            keep[j][i] = f == 0;
+            cnt[0] += (f & ROW_MISSING) != 0;
+            cnt[1] += (f & (ROW_MISSING | ROW_INF)) == ROW_INF;
+            cnt[2] += f == ROW_ZERO_WEIGHT;
+        }
+        MPI_Allreduce(MPI_IN_PLACE, cnt, 3, MPI_INT64_T, MPI_SUM, comm);
+        res[j].n_missing = cnt[0];
+        res[j].n_nonfinite = cnt[1];
+        res[j].n_zero_weight = cnt[2];
+        group[j] = j;
+        for (int l = 0; l < j && group[j] == j; l++) {
+            if (group[l] != l) continue;
+            int same = memcmp(keep[l], keep[j], (size_t)n) == 0;
+            MPI_Allreduce(MPI_IN_PLACE, &same, 1, MPI_INT, MPI_MIN, comm);
+            if (same) group[j] = l;
+        }
+    }
+}
+
+/* 1 if cols[j] = cols[0] + j*n for every j (one block). */
+static int is_block(double *const *cols, int k, int64_t n)
+{
+    for (int j = 1; j < k; j++)
+        if (cols[j] != cols[0] + (size_t)j * n) return 0;
+    return k > 0;
+}
+
+/* The arrays of one outcome group on its rows, owned by the group. */
+typedef struct group_data {
+    int64_t n;
+    int kx, nys;
+    double *X, *Y;              /* n x kx (intercept first), n x nys: contiguous blocks */
+    int32_t *fe[16], *cl[2];
+    double *w;
+} group_data;
+
+/* A block of k columns on the selected rows: d's own block compacted in place when `take`, else a copy. */
+static double *select_block(const row_sel *s, double *const *cols, int k, int take, int extra_front)
+{
+    double *B = take ? cols[0] : gr_malloc((size_t)(s->m ? s->m : 1) * (size_t)(k + extra_front), sizeof *B);
+    for (int j = 0; j < k; j++) sel_apply(s, cols[j], B + (size_t)(j + extra_front) * s->m, sizeof *B);
+    return B;
+}
+
+static int32_t *select_codes(const row_sel *s, int32_t *code, int take)
+{
+    int32_t *c = take ? code : gr_malloc((size_t)(s->m ? s->m : 1), sizeof *c);
+    sel_apply(s, code, c, sizeof *c);
+    return c;
+}
+
+/* Gather the group's rows (keep) of regressors, outcomes ys[0..nys), codes and weights. With `take`
+ * (released data, one group), d's blocks and arrays are compacted in place and taken from d. */
+static void group_gather(gr_model_data *d, const unsigned char *keep, const int *ys, int nys, int take,
+                         group_data *g)
+{
+    row_sel s;
+    sel_init(&s, d->n, keep);
+    memset(g, 0, sizeof *g);
+    g->n = s.m;
+    g->nys = nys;
+    g->kx = d->nx + (d->intercept ? 1 : 0);
+    int xin = take && !d->intercept && is_block(d->x, d->nx, d->n);
+    int yin = take && nys == d->ny && is_block(d->y, d->ny, d->n);
+    if (d->nx > 0 || d->intercept) g->X = select_block(&s, d->x, d->nx, xin, d->intercept);
+    else g->X = gr_malloc(1, sizeof *g->X);
+    for (int64_t i = 0; d->intercept && i < s.m; i++) g->X[i] = 1.0;
+    double **yc = gr_malloc((size_t)nys, sizeof *yc);
+    for (int j = 0; j < nys; j++) yc[j] = d->y[ys[j]];
+    g->Y = select_block(&s, yc, nys, yin, 0);
+    free(yc);
+    for (int k = 0; k < d->nfe; k++) g->fe[k] = select_codes(&s, d->fecode[k], take);
+    for (int c = 0; c < d->ncl; c++) g->cl[c] = select_codes(&s, d->clcode[c], take);
+    if (d->w) g->w = select_block(&s, &d->w, 1, take, 0);
+    if (take) {  /* what the group took is no longer d's; what it did not take, d still frees */
+        if (xin) { d->x[0] = NULL; }
+        if (yin) { d->y[0] = NULL; }
+        for (int k = 0; k < d->nfe; k++) d->fecode[k] = NULL;
+        for (int c = 0; c < d->ncl; c++) d->clcode[c] = NULL;
+        d->w = NULL;
+    }
+    free(s.drop);
+}
+
+/* Cluster ids on the absorber's rows: dense ids of each variable (or the first fixed effect's level ids),
+ * the intersection for two-way, each with at least two clusters; nested[k] per fixed effect. */
+static int cluster_ids(MPI_Comm comm, const gr_model_data *d, const gr_model_opts *o, gr_absorber *ab,
+                       group_data *g, gr_vcov_spec *vs, int *nested)
+{
+    int ncl = o->vcov == GR_VCOV_CLUSTER ? (o->cluster_on_fe ? 1 : d->ncl) : 0;
+    int64_t n = ab->n;
+    vs->type = o->vcov;
+    vs->ncluster = ncl;
+    vs->min_cluster_df = 1;
+    int32_t **cl = (int32_t **)vs->cl;
+    if (o->cluster_on_fe && ncl == 1) {
+        cl[0] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
+        memcpy(cl[0], ab->fe.id[0], (size_t)n * sizeof(int32_t));
+        vs->G[0] = ab->fe.nlevels[0];
+    }
+    for (int c = 0; c < ncl && !o->cluster_on_fe; c++) {
+        gr_absorber_compact_i32(ab, g->cl[c]);
+        cl[c] = g->cl[c];
+        g->cl[c] = NULL;
+        GR_CALL(gr_agree(comm, gr_codes_dense(comm, n, cl[c], d->clncode[c], cl[c], &vs->G[c])));
+    }
+    if (ncl == 2) {
+        cl[2] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
+        memcpy(cl[2], cl[0], (size_t)n * sizeof(int32_t));
+        vs->G[2] = vs->G[0];
+        GR_CALL(gr_agree(comm, gr_codes_combine(comm, n, cl[2], &vs->G[2], cl[1], vs->G[1])));
+        GR_CALL(gr_agree(comm, gr_codes_dense(comm, n, cl[2], vs->G[2], cl[2], &vs->G[2])));
+    }
+    for (int c = 0; c < ncl; c++)
+        if (vs->G[c] < 2)
+            return gr_fail(GR_EINPUT, "--cluster", "'%s' has a single cluster in %s: clustered standard errors need "
+                           "at least 2", o->cluster_on_fe ? d->fename[0] : d->clname[c], d->label ? d->label : "the sample");
+    for (int c = 0; c < ncl; c++) {
+        int *nk = gr_calloc((size_t)(d->nfe + 1), sizeof *nk);
+        GR_CALL(gr_absorber_nested_in(ab, cl[c], vs->G[c], nk));
+        for (int k = 0; k < d->nfe; k++) nested[k] |= nk[k];
+        free(nk);
+    }
+    for (int c = 0; c < 3; c++) vs->local_only[c] = cl[c] ? gr_ids_local_only(comm, n, cl[c], vs->G[c]) : 1;
+    return GR_OK;
+}
+
+/* Repack columns compacted in place at stride `from` to stride `to` <= from (after singleton removal). */
+static void restride(double *B, int k, int64_t from, int64_t to)
+{
+    for (int j = 1; j < k && from != to; j++) memmove(B + (size_t)j * to, B + (size_t)j * from, (size_t)to * sizeof *B);
+}
+
+/* What every result of the group reports besides the fit itself. */
+static void describe(const gr_model_data *d, const gr_model_opts *o, const gr_absorber *ab, const gr_vcov_spec *vs,
+                     gr_result *r)
+{
+    r->n_singletons = ab->n_singletons;
+    for (int k = 0; k < d->nfe; k++) r->fesizes[k] = ab->fe.nlevels[k];
+    r->ncl = vs->ncluster;
+    r->clnames = gr_calloc(2, sizeof *r->clnames);
+    for (int c = 0; c < vs->ncluster; c++) {
+        r->clnames[c] = gr_strdup(o->cluster_on_fe ? d->fename[0] : d->clname[c]);
+        r->G[c] = vs->G[c];
+    }
+    r->weights = d->w || d->wname ? gr_strdup(d->wname ? d->wname : "weights") : NULL;
+    r->iterations = ab->iterations;
+    r->converged = ab->converged;
+    r->solver = gr_solver_name(o->fit.solver);
+    r->vcov_label = o->vcov == GR_VCOV_IID ? "iid" : o->vcov == GR_VCOV_HC1 ? "hc1"
+                    : vs->ncluster == 2 ? "cluster (two-way)" : "cluster";
+    r->t_demean = ab->t_demean;
+    r->absorber_setups = ab->setups;
+    r->columns_demeaned = ab->columns_demeaned;
+}
+
+static void result_init(gr_result *r, const gr_model_data *d, int j)
+{
+    memset(r, 0, sizeof *r);
+    r->yname = gr_strdup(d->ylabel[j]);
+    r->sample_label = gr_strdup(d->label ? d->label : "Full sample");
+    r->nfe = d->nfe;
+    r->fenames = gr_calloc((size_t)(d->nfe ? d->nfe : 1), sizeof *r->fenames);
+    r->fesizes = gr_calloc((size_t)(d->nfe ? d->nfe : 1), sizeof *r->fesizes);
+    for (int k = 0; k < d->nfe; k++) r->fenames[k] = gr_strdup(d->fename[k]);
+    r->converged = 1;
+}
+
+void gr_result_free(gr_result *r)
+{
+    free(r->yname); free(r->sample_label); free(r->weights);
+    for (int j = 0; j < r->k; j++) free(r->terms[j]);
+    free(r->terms); free(r->coef); free(r->se); free(r->tval); free(r->pval);
+    for (int j = 0; j < r->ncollin; j++) free(r->collin[j]);
+    free(r->collin);
+    for (int k = 0; k < r->nfe; k++) free(r->fenames[k]);
+    free(r->fenames); free(r->fesizes);
+    for (int k = 0; k < r->ncl; k++) free(r->clnames[k]);
+    free(r->clnames);
+    memset(r, 0, sizeof *r);
+}
+
+static void warn_dropped(const gr_result *r)
+{
+    if (r->n_missing > 0)
+        gr_warn("%s: %lld rows with missing values removed (NA in the data, or NaN from e.g. log of a negative "
+                "number)", r->sample_label, (long long)r->n_missing);
+    if (r->n_nonfinite > 0)
+        gr_warn("%s: %lld rows with non-finite values (e.g. log of 0) removed", r->sample_label,
+                (long long)r->n_nonfinite);
+    if (r->n_zero_weight > 0)
+        gr_warn("%s: %lld rows with zero weight removed", r->sample_label, (long long)r->n_zero_weight);
+}
+
+/* Fit the outcomes ys[0..nys) that share the rows `keep`: gather, absorb, cluster, demean, fit. */
+static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep, const int *ys, int nys, int take,
+                     const gr_model_opts *o, gr_result *res)
+{
+    int rank, rc = GR_OK;
+    MPI_Comm_rank(comm, &rank);
+    double t0 = gr_now();
+    group_data g;
+    group_gather(d, keep, ys, nys, take, &g);
+    int64_t n_in = g.n;
+    gr_absorber ab;
+    rc = gr_absorber_init(comm, g.n, d->nfe, g.fe, d->fencode, d->fename, &g.w, &o->absorb, &ab);
+    if (!rc && ab.nobs == 0)
+        rc = gr_fail(GR_EINPUT, d->label ? d->label : "sample", "no observations left to estimate %s%s",
+                     d->ylabel[ys[0]], ab.n_singletons ? " (after removing singletons)" : "");
+    for (int k = 0; k < d->nfe && !rc; k++)
+        if (ab.fe.nlevels[k] == 1 && rank == 0)
+            gr_warn("fixed effect '%s' has a single level in %s: it acts as an intercept", d->fename[k],
+                    d->label ? d->label : "the sample");
+    gr_vcov_spec vs;
+    memset(&vs, 0, sizeof vs);
+    int *nested = gr_calloc((size_t)(d->nfe + 1), sizeof *nested);
+    if (!rc) rc = gr_agree(comm, cluster_ids(comm, d, o, &ab, &g, &vs, nested));
+    /* regressors and outcomes demeaned together: one pass of the kernels */
+    int kx = g.kx, ncols = kx + nys;
+    double **cols = gr_malloc((size_t)ncols, sizeof *cols), *tss = gr_calloc((size_t)ncols, sizeof *tss);
+    for (int j = 0; j < kx; j++) cols[j] = g.X + (size_t)j * n_in;
+    for (int j = 0; j < nys; j++) cols[kx + j] = g.Y + (size_t)j * n_in;
+    if (!rc) rc = gr_absorber_demean(&ab, ncols, cols, tss, NULL);
+    double t_index = gr_now() - t0 - ab.t_demean;  /* gather, levels, clusters, column moments */
+    free(cols);
+    restride(g.X, kx, n_in, ab.n);
+    restride(g.Y, nys, n_in, ab.n);
+    if (!ab.converged && rank == 0)
+        gr_warn("demeaning did not converge within %d iterations (tolerance %g): results are approximate "
+                "(converged: false)", o->absorb.maxiter, o->absorb.tol);
+    gr_fit fd;
+    memset(&fd, 0, sizeof fd);
+    char **xlab = gr_malloc((size_t)(kx ? kx : 1), sizeof *xlab);
+    if (d->intercept) xlab[0] = GR_INTERCEPT_LABEL;
+    for (int j = 0; j < d->nx; j++) xlab[j + d->intercept] = d->xlabel[j];
+    if (!rc) {
+        rc = gr_agree(comm, gr_fit_init(comm, ab.n, kx, g.X, xlab, tss, ab.w, d->nfe > 0, &o->fit, d->label, &fd));
+        g.X = NULL;  /* the fit owns it now */
+    }
+    gr_fit_inference inf = {.vcov = vs, .K_fe = gr_absorber_dof(&ab, NULL), .K_fe_vcov = gr_absorber_dof(&ab, nested)};
+    for (int j = 0; j < nys && !rc; j++) {
+        rc = gr_agree(comm, gr_fit_outcome(&fd, g.Y + (size_t)j * ab.n, tss[kx + j], &inf, &o->fit, &res[j]));
+        describe(d, o, &ab, &vs, &res[j]);
+        res[j].t_index = t_index;
+    }
+    gr_fit_free(&fd);
+    free(g.X); free(g.Y); free(g.w); free(xlab); free(tss); free(nested);
+    for (int k = 0; k < d->nfe; k++) free(g.fe[k]);  /* NULL once the absorber took them */
+    for (int c = 0; c < d->ncl; c++) free(g.cl[c]);
+    for (int c = 0; c < 3; c++) free((int32_t *)vs.cl[c]);
+    gr_absorber_free(&ab);
+    return rc;
+}
+
+/* With release: free what the model took from d and did not hand on (blocks, codes, weights). */
+static void release_data(gr_model_data *d)
+{
+    if (d->ny > 0) { free(d->y[0]); for (int j = 0; j < d->ny; j++) d->y[j] = NULL; }
+    if (d->nx > 0) { free(d->x[0]); for (int j = 0; j < d->nx; j++) d->x[j] = NULL; }
+    for (int k = 0; k < d->nfe; k++) { free(d->fecode[k]); d->fecode[k] = NULL; }
+    for (int c = 0; c < d->ncl; c++) { free(d->clcode[c]); d->clcode[c] = NULL; }
+    free(d->w);
+    d->w = NULL;
+}
+
+int gr_model_fit(MPI_Comm comm, gr_model_data *d, int release, const gr_model_opts *o, gr_result **out)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    double t0 = gr_now();
+    int64_t n = d->n;
+    gr_result *res = gr_calloc((size_t)d->ny, sizeof *res);
+    for (int j = 0; j < d->ny; j++) result_init(&res[j], d, j);
+    unsigned char *flag = gr_malloc((size_t)(n ? n : 1), 1);
+    int rc = gr_agree(comm, row_flags(d, flag));
+    unsigned char **keep = gr_malloc((size_t)d->ny, sizeof *keep);
+    int *group = gr_malloc((size_t)d->ny, sizeof *group), ngroups = 0;
+    for (int j = 0; j < d->ny; j++) keep[j] = gr_malloc((size_t)(n ? n : 1), 1);
+    if (!rc) outcome_masks(comm, d, flag, keep, res, group);
+    free(flag);
+    for (int j = 0; j < d->ny; j++) ngroups += group[j] == j;
+    double t_masks = gr_now() - t0;
+    int *ys = gr_malloc((size_t)d->ny, sizeof *ys);
+    for (int j = 0; j < d->ny && !rc; j++) {
+        if (group[j] != j) continue;
+        int nys = 0;
+        for (int l = j; l < d->ny; l++) if (group[l] == j) ys[nys++] = l;
+        if (rank == 0) warn_dropped(&res[j]);
+        gr_result *tmp = gr_calloc((size_t)nys, sizeof *tmp);
+        for (int l = 0; l < nys; l++) tmp[l] = res[ys[l]];
+        rc = fit_group(comm, d, keep[j], ys, nys, release && ngroups == 1, o, tmp);
+        for (int l = 0; l < nys; l++) { tmp[l].t_index += j == 0 ? t_masks : 0; res[ys[l]] = tmp[l]; }
+        free(tmp);
+    }
+    free(ys);
+    for (int j = 0; j < d->ny; j++) free(keep[j]);
+    free(keep); free(group);
+    if (release) release_data(d);
+    rc = gr_agree(comm, rc);
+    if (rc) {
+        for (int j = 0; j < d->ny; j++) gr_result_free(&res[j]);
+        free(res);
+        return rc;
+    }
+    *out = res;
+    return GR_OK;
+}
+
+int gr_model_codes_from_keys(MPI_Comm comm, int64_t n, int nkeys, double *const *key, int32_t **code, int64_t *ncode)
+{
+    int rc = GR_OK;
+    for (int k = 0; k < nkeys; k++) code[k] = NULL;
+    for (int k = 0; k < nkeys && !rc; k++) {
+        code[k] = gr_malloc((size_t)(n ? n : 1), sizeof *code[k]);
+        rc = gr_agree(comm, gr_codes_from_keys(comm, n, key[k], code[k], &ncode[k]));
+    }
+    return rc;
+}
