@@ -12,7 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "expr.h"
+#include "formula.h"
 #include "gr.h"
+#include "linalg.h"
+#include "vcov.h"
 
 static int rank, nranks;
 
@@ -261,6 +265,91 @@ static void test_agree_worst(void **state)
     assert_int_equal(low2, 0);
 }
 
+/* ---- counts that do not fit, in collective functions ---- */
+
+/* The last rank claims more rows than an int holds (its X is never read: NULL would crash BLAS): every
+ * rank gets GR_EINPUT from the agreement instead of waiting in the reduction, one rank keeps the message. */
+static void test_crossprod_count(void **state)
+{
+    (void)state;
+    const double X[2] = {1, 2};
+    double XtX = -1;
+    int st = gr_crossprod(MPI_COMM_WORLD, 2, 1, X, NULL, &XtX, NULL, NULL), n0, low0;
+    holders(MPI_COMM_WORLD, &n0, &low0);
+    int big = rank == nranks - 1;
+    int st1 = gr_crossprod(MPI_COMM_WORLD, big ? (int64_t)INT_MAX + 1 : 2, 1, big ? NULL : X, NULL, &XtX, NULL, NULL);
+    int n1, low1;
+    holders(MPI_COMM_WORLD, &n1, &low1);
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", gr_errmsg());
+    assert_int_equal(st, GR_OK);
+    assert_int_equal(n0, 0);
+    assert_int_equal(st1, GR_EINPUT);
+    assert_int_equal(n1, 1);
+    assert_int_equal(low1, nranks - 1);
+    if (big) {
+        assert_non_null(strstr(msg, "rows on this rank"));
+        assert_non_null(strstr(msg, "2147483648"));
+    }
+}
+
+/* The same for the HC1 meat, and for a cluster count (the same on every rank) that does not fit. */
+static void test_vcov_count(void **state)
+{
+    (void)state;
+    const double X[2] = {1, 2}, e[2] = {0.5, -0.5}, B = 1;
+    double V = 0, df = 0;
+    int big = rank == nranks - 1;
+    gr_vcov_spec hc1 = {.type = GR_VCOV_HC1};
+    int st = gr_vcov_compute(MPI_COMM_WORLD, &hc1, big ? (int64_t)INT_MAX + 1 : 2, 100, 1, big ? NULL : X,
+                             big ? NULL : e, &B, 1.0, 1, &V, &df);
+    int n1, low1;
+    holders(MPI_COMM_WORLD, &n1, &low1);
+    gr_clear_error();
+    gr_vcov_spec cl = {.type = GR_VCOV_CLUSTER, .ncluster = 1, .G = {(int64_t)INT_MAX + 1}};
+    int st2 = gr_vcov_compute(MPI_COMM_WORLD, &cl, 2, 100, 1, X, e, &B, 1.0, 1, &V, &df);
+    assert_int_equal(st, GR_EINPUT);
+    assert_int_equal(n1, 1);
+    assert_int_equal(low1, nranks - 1);
+    assert_int_equal(st2, GR_EINPUT);
+    assert_non_null(strstr(gr_errmsg(), "clusters"));
+}
+
+/* ---- checked number parsing in expressions and formulas ---- */
+
+static void test_checked_parsing(void **state)
+{
+    (void)state;
+    gr_expr *e = NULL;
+    assert_int_equal(gr_expr_parse("x > 1e999", "--where", &e), GR_EINPUT);
+    assert_null(e);
+    assert_string_equal(gr_errmsg(), "--where: at character 5: number out of range near '1e999'");
+    gr_clear_error();
+    /* underflow is a value (0 or subnormal), as in CSV fields */
+    assert_int_equal(gr_expr_parse("x > 1e-999", "--where", &e), GR_OK);
+    gr_expr_free(e);
+    /* a literal longer than 63 characters keeps all its digits */
+    char text[128] = "x + 0.";
+    for (int i = 0; i < 80; i++) strcat(text, "0");
+    strcat(text, "5e80");  /* = 0.5 */
+    assert_int_equal(gr_expr_parse(text, "t", &e), GR_OK);
+    double x = 1, out = 0, *cols[1] = {&x};
+    assert_int_equal(gr_expr_eval(e, 1, cols, &out), GR_OK);
+    assert_true(out == 1.5);
+    gr_expr_free(e);
+
+    /* a formula too long for int positions is refused before it is scanned */
+    size_t n = (1 << 20) + 8;
+    char *f = malloc(n + 1);
+    memset(f, ' ', n);
+    memcpy(f, "y ~ x", 5);
+    f[n] = 0;
+    gr_formula fm;
+    assert_int_equal(gr_formula_parse(f, &fm), GR_EINPUT);
+    assert_non_null(strstr(gr_errmsg(), "formula longer than"));
+    free(f);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -270,7 +359,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_int_count, setup),    cmocka_unit_test_setup(test_call_try, setup),
         cmocka_unit_test_setup(test_report_trace, setup), cmocka_unit_test_setup(test_agree_sub, setup),
-        cmocka_unit_test_setup(test_agree_worst, setup),
+        cmocka_unit_test_setup(test_agree_worst, setup), cmocka_unit_test_setup(test_crossprod_count, setup),
+        cmocka_unit_test_setup(test_vcov_count, setup),   cmocka_unit_test_setup(test_checked_parsing, setup),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
