@@ -508,14 +508,16 @@ int gr_formula_parse(const char *text, gr_formula *f)
     }
     size_t bar0 = find_top(&F, 0, tilde, '|');
     if (bar0 < tilde) return ferr(&F, bar0, "'|' must follow the regressors");
-    int st = parse_lhs(&F, f, 0, tilde, tilde);
-    if (st == GR_OK) st = parse_rhs(&F, f, tilde + 1, bar);
-    if (st == GR_OK && bar < F.n) st = parse_fe(&F, f, bar, F.n);
-    if (st == GR_OK && f->nfe > 0) f->intercept = 0;
-    if (st == GR_OK && f->nx == 0 && !f->intercept && f->nfe == 0)
-        st = ferr(&F, skip_ws(&F, tilde + 1, F.n), "the model has no regressors, intercept or fixed effects");
-    if (st) gr_formula_free(f);
-    return st;
+    int rc = GR_OK;
+    GR_TRY(parse_lhs(&F, f, 0, tilde, tilde));
+    GR_TRY(parse_rhs(&F, f, tilde + 1, bar));
+    if (bar < F.n) GR_TRY(parse_fe(&F, f, bar, F.n));
+    if (f->nfe > 0) f->intercept = 0;
+    if (f->nx == 0 && !f->intercept && f->nfe == 0)
+        rc = ferr(&F, skip_ws(&F, tilde + 1, F.n), "the model has no regressors, intercept or fixed effects");
+fail:
+    if (rc) gr_formula_free(f);
+    return rc;
 }
 
 void gr_formula_free(gr_formula *f)
