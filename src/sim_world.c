@@ -217,8 +217,8 @@ static int csv_cities(const char *path, city_t **out, int *n_east, int *n_west)
         }
     }
     city_t *c = gr_calloc((size_t)csv.nrows + 1, sizeof *c);
-    int64_t n = 0, ne = 0, nw = 0;  /* counted over any number of rows; checked against the study's below */
-    int seen[NPROV] = {0};
+    /* counted over any number of rows (no int to wrap); checked against the study's counts below */
+    int64_t n = 0, ne = 0, nw = 0, seen[NPROV] = {0};
     for (int64_t r = 0; r < csv.nrows; r++) {
         const char *prov = csv.str[col[2]][r], *name = csv.str[col[1]][r];
         int p = prov ? find_prov(prov) : -1;
@@ -258,7 +258,7 @@ static int csv_cities(const char *path, city_t **out, int *n_east, int *n_west)
                        "(9 eastern provinces less Laiwu; 10 western provinces)", (long long)ne, (long long)nw,
                        GR_SIM_EAST, GR_SIM_WEST);
     }
-    for (int64_t q = 0; q < n; q++) c[q].alloc = seen[c[q].prov];
+    for (int64_t q = 0; q < n; q++) c[q].alloc = (int)seen[c[q].prov];  /* <= ne + nw = 197 here */
     *out = c; *n_east = GR_SIM_EAST; *n_west = GR_SIM_WEST;  /* = ne, nw (checked above) */
     return GR_OK;
 }
