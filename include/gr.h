@@ -28,8 +28,10 @@ int gr_errcode(void);
 void gr_clear_error(void);
 
 /* Collective over comm: agree on a status. Returns the largest status of any rank (GR_OK if all
- * succeeded). A rank that succeeded while another failed gets GR_EREMOTE-free max code but keeps
- * no message; the lowest failing rank keeps the message so exactly one line is printed. */
+ * succeeded), GR_EREMOTE ranking below every other failure code: it is returned only when no rank of
+ * comm has a code of its own. Every rank but one is left without a message (gr_errcode GR_EREMOTE);
+ * the one keeping it is the lowest failing rank that holds a message, so exactly one line is printed,
+ * also when the status is agreed again or on a larger communicator. */
 int gr_agree(MPI_Comm comm, int status);
 
 /* Print the recorded error as one line "gravrd: error: <where>: <what>" on stderr if this rank
@@ -42,6 +44,10 @@ int gr_report(int status);
  * recorded: with GRAVRD_DEBUG=1 in the environment, gr_report prints the chain of file:line (innermost
  * first) under the error line. */
 int gr_trace(int code, const char *file, int line, const char *expr);
+/* The recorded locations: gr_trace_count() of them (at most 8), gr_trace_at(i) = "<file>:<line>: <expr>"
+ * with i = 0 the innermost, NULL out of range. gr_clear_error empties the list. */
+int gr_trace_count(void);
+const char *gr_trace_at(int i);
 #define GR_CALL(expr) do { int gr_call_rc_ = (expr); \
         if (gr_call_rc_) return gr_trace(gr_call_rc_, __FILE__, __LINE__, #expr); } while (0)
 #define GR_TRY(expr) do { if ((rc = (expr)) != GR_OK) { gr_trace(rc, __FILE__, __LINE__, #expr); goto fail; } } while (0)

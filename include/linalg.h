@@ -10,9 +10,10 @@ typedef enum { GR_SOLVER_CHOL = 0, GR_SOLVER_QR = 1 } gr_solver;
 const char *gr_solver_name(gr_solver s);
 
 /* Collective. XtX (k*k, full symmetric), Xty (k) and yty summed over ranks; X is n*k column-major
- * (leading dimension n). Any of Xty/yty may be NULL (y ignored). */
-void gr_crossprod(MPI_Comm comm, int64_t n, int k, const double *X, const double *y, double *XtX, double *Xty,
-                  double *yty);
+ * (leading dimension n). Any of Xty/yty may be NULL (y ignored). Returns GR_OK, or on every rank
+ * GR_EINPUT (agreed, gr_agree) when some rank's n or k*k + k + 1 does not fit the int BLAS/MPI take. */
+int gr_crossprod(MPI_Comm comm, int64_t n, int k, const double *X, const double *y, double *XtX, double *Xty,
+                 double *yty);
 
 /* Local. Detect regressors that are linearly dependent on earlier ones (or zero): sequential
  * Cholesky of the scaled cross-product; keep[j] = 0 where the remaining pivot is below tol

@@ -18,8 +18,7 @@ int gr_columns_load(gr_columns *cs, const char *name, const char *context)
     if (!gr_panel_has_column(cs->p, name))
         return gr_fail(GR_EINPUT, context, "unknown column '%s' in %s", name, cs->p->path);
     double *v;
-    int rc = gr_panel_column(cs->p, name, &v);
-    if (rc) return rc;
+    GR_CALL(gr_panel_column(cs->p, name, &v));
     cs->names = gr_realloc(cs->names, (size_t)cs->n + 1, sizeof *cs->names);
     cs->vals = gr_realloc(cs->vals, (size_t)cs->n + 1, sizeof *cs->vals);
     cs->names[cs->n] = gr_strdup(name);
@@ -29,9 +28,8 @@ int gr_columns_load(gr_columns *cs, const char *name, const char *context)
 
 int gr_columns_load_expr(gr_columns *cs, const gr_expr *e, const char *context)
 {
-    int rc = GR_OK;
-    for (int k = 0; k < gr_expr_ncolumns(e) && !rc; k++) rc = gr_columns_load(cs, gr_expr_column(e, k), context);
-    return rc;
+    for (int k = 0; k < gr_expr_ncolumns(e); k++) GR_CALL(gr_columns_load(cs, gr_expr_column(e, k), context));
+    return GR_OK;
 }
 
 static int label_code(void *ctx, const char *column, const char *label, double *code)
@@ -51,8 +49,10 @@ int gr_columns_eval(gr_columns *cs, gr_expr *e, double *out)
     int nc = gr_expr_ncolumns(e);
     double **cols = gr_malloc((size_t)(nc ? nc : 1), sizeof *cols);
     for (int k = 0; k < nc; k++) cols[k] = gr_columns_get(cs, gr_expr_column(e, k));
-    int rc = gr_expr_bind_labels(e, label_code, cs);
-    if (!rc) rc = gr_expr_eval(e, cs->p->nrows, cols, out);
+    int rc = GR_OK;
+    GR_TRY(gr_expr_bind_labels(e, label_code, cs));
+    GR_TRY(gr_expr_eval(e, cs->p->nrows, cols, out));
+fail:
     free(cols);
     return rc;
 }
@@ -71,24 +71,24 @@ int gr_columns_eval_rows(gr_columns *cs, gr_expr *e, double *out, const char *co
     if (!gr_columns_pair_level(cs, e)) {
         if (gr_expr_ncolumns(e) == 1 && !gr_columns_get(cs, gr_expr_column(e, 0)) &&
             gr_panel_has_column(p, gr_expr_column(e, 0))) {
-            /* one column not loaded yet: read it into out and evaluate there (no copy of its own) */
-            int rc = gr_panel_column_into(p, gr_expr_column(e, 0), out);
-            if (!rc) rc = gr_expr_bind_labels(e, label_code, cs);
-            if (!rc) rc = gr_expr_eval(e, p->nrows, &out, out);
-            return rc;
+            /* one column not loaded yet: read it into out and evaluate there (no copy of its own);
+             * labels and the expression are the same on every rank: all ranks fail alike */
+            GR_CALL(gr_panel_column_into(p, gr_expr_column(e, 0), out));
+            GR_CALL(gr_expr_bind_labels(e, label_code, cs));
+            return gr_expr_eval(e, p->nrows, &out, out);
         }
-        int rc = gr_agree(p->comm, gr_columns_load_expr(cs, e, context));
-        return rc ? rc : gr_columns_eval(cs, e, out);
+        GR_CALL(gr_agree(p->comm, gr_columns_load_expr(cs, e, context)));
+        return gr_columns_eval(cs, e, out);
     }
     /* once per pair of the /pairs table, then spread over the rows */
     int nc = gr_expr_ncolumns(e), rc = GR_OK;
     int64_t np = p->pairs.nrows;
     double **cols = gr_calloc((size_t)nc, sizeof *cols), *v = gr_malloc((size_t)np, sizeof *v);
-    for (int k = 0; k < nc && !rc; k++) rc = gr_panel_pair_values(p, gr_expr_column(e, k), &cols[k]);
-    if (!rc) rc = gr_expr_bind_labels(e, label_code, cs);
-    if (!rc) rc = gr_expr_eval(e, np, cols, v);
-    if (!rc)
-        for (int64_t i = 0; i < p->nrows; i++) out[i] = v[p->pair[i]];
+    for (int k = 0; k < nc; k++) GR_TRY(gr_panel_pair_values(p, gr_expr_column(e, k), &cols[k]));
+    GR_TRY(gr_expr_bind_labels(e, label_code, cs));
+    GR_TRY(gr_expr_eval(e, np, cols, v));
+    for (int64_t i = 0; i < p->nrows; i++) out[i] = v[p->pair[i]];
+fail:
     for (int k = 0; k < nc; k++) free(cols[k]);
     free(cols); free(v);
     return rc;
@@ -98,8 +98,10 @@ int gr_columns_fe_key(MPI_Comm comm, gr_columns *cs, int nvars, char *const *var
 {
     int64_t n = cs->p->nrows, nc = 0;
     int32_t *code = gr_malloc((size_t)(n ? n : 1), sizeof *code);
-    int rc = gr_columns_codes(comm, cs, nvars, vars, code, &nc);
-    for (int64_t i = 0; i < n && !rc; i++) out[i] = code[i] < 0 ? NAN : (double)code[i];
+    int rc = GR_OK;
+    GR_TRY(gr_columns_codes(comm, cs, nvars, vars, code, &nc));
+    for (int64_t i = 0; i < n; i++) out[i] = code[i] < 0 ? NAN : (double)code[i];
+fail:
     free(code);
     return rc;
 }

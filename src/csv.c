@@ -2,6 +2,7 @@
 #include "csv.h"
 #include "gr.h"
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,11 @@ static int next_record(tok *t, char ***fields, size_t *cap, int *nf, int64_t *re
         if (at_newline)
             t->line++;
         b[w++] = 0; /* w <= r here, or w == len (buf has len+2 bytes) */
+        if (*nf >= INT_MAX - 2) { /* the field count is an int (ncols): never let it wrap */
+            char where[4200];
+            snprintf(where, sizeof where, "%s:%lld", t->where, (long long)*rec_line);
+            return -gr_fail(GR_EINPUT, where, "more than %d fields in one record", INT_MAX - 2);
+        }
         if ((size_t)*nf + 2 > *cap) {
             *cap = *cap ? 2 * *cap : 64;
             *fields = gr_realloc(*fields, *cap, sizeof **fields);
@@ -321,7 +327,7 @@ int gr_csv_read(const char *path, char delim, char **force_string, int nforce, g
             break;
     }
     int bad = ferror(f);
-    fclose(f);
+    if (fclose(f) != 0) bad = 1;
     if (bad) {
         free(text);
         return gr_fail(GR_EIO, path, "read error (is it a directory?)");

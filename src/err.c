@@ -45,6 +45,9 @@ int gr_trace(int code, const char *file, int line, const char *expr)
     return code;
 }
 
+int gr_trace_count(void) { return err_ntrace; }
+const char *gr_trace_at(int i) { return i >= 0 && i < err_ntrace ? err_trace[i] : NULL; }
+
 int gr_int_count(int64_t v, const char *what, int *out)
 {
     if (v < 0 || v > INT_MAX)
@@ -54,21 +57,31 @@ int gr_int_count(int64_t v, const char *what, int *out)
     return GR_OK;
 }
 
+/* Order of statuses for the agreement: GR_OK < GR_EREMOTE < any real code. A rank that only learnt of a
+ * failure from an earlier agreement (GR_EREMOTE, no message) must not hide the real code of the rank
+ * that holds the message. */
+static int agree_rank_of(int status) { return status == GR_OK ? 0 : status == GR_EREMOTE ? 1 : status + 1; }
+static int agree_status_of(int r) { return r == 0 ? GR_OK : r == 1 ? GR_EREMOTE : r - 1; }
+
 int gr_agree(MPI_Comm comm, int status)
 {
-    int rank, worst = status;
+    int rank, mine = agree_rank_of(status), worst = mine;
     MPI_Comm_rank(comm, &rank);
-    MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, comm);
-    if (worst == GR_OK)
+    MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, comm);
+    if (worst == 0)
         return GR_OK;
-    /* the lowest failing rank keeps the message; the others drop theirs so one line is printed */
-    int mine = status != GR_OK ? rank : 1 << 30, first;
-    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
-    if (rank != first) {
+    /* The lowest failing rank that holds a message keeps it; the others drop theirs so one line is
+     * printed. Agreeing again (or on a larger communicator) keeps the same holder: a rank whose message
+     * was dropped no longer holds one. */
+    int holder = status != GR_OK && err_msg[0] ? rank : INT_MAX, first = INT_MAX;
+    MPI_Allreduce(&holder, &first, 1, MPI_INT, MPI_MIN, comm);
+    /* when no rank of comm holds one (it is held outside comm), the failing ranks stay as they are */
+    int keep = rank == first || (first == INT_MAX && status != GR_OK);
+    if (!keep) {
         err_msg[0] = 0;
         err_code = GR_EREMOTE;
     }
-    return worst;
+    return agree_status_of(worst);
 }
 
 int gr_report(int status)

@@ -2,6 +2,7 @@
  * compile to a postfix program evaluated column-at-a-time over blocks of rows. */
 #include "expr.h"
 #include "gr.h"
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -142,8 +143,12 @@ static int is_id(int c) { return is_id0(c) || (c >= '0' && c <= '9') || c == '.'
 static int is_dig(int c) { return c >= '0' && c <= '9'; }
 static int is_ws(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+/* A position or length in the text as an int: at most MAX_TEXT (checked in gr_expr_parse_span before
+ * any scanning), so the conversion cannot wrap. */
+static int posi(size_t p) { return (int)p; }
+
 /* Character number (1-based) of scanner position p in the user's text. */
-static int charno(const parser *P, size_t p) { return P->offset + (int)p + 1; }
+static int charno(const parser *P, size_t p) { return P->offset + posi(p) + 1; }
 
 /* Record a syntax error at the current token. */
 static int perr_at(parser *P, size_t p, size_t plen, const char *fmt, ...)
@@ -160,7 +165,7 @@ static int perr_at(parser *P, size_t p, size_t plen, const char *fmt, ...)
         P->err = gr_fail(GR_EINPUT, P->what, "at character %d: %s at end of expression", charno(P, p), msg);
     else
         P->err = gr_fail(GR_EINPUT, P->what, "at character %d: %s near '%.*s'", charno(P, p), msg,
-                         (int)(plen > 24 ? 24 : plen), P->s + p);
+                         posi(plen > 24 ? 24 : plen), P->s + p);
     return P->err;
 }
 
@@ -191,15 +196,20 @@ static void next(parser *P)
                 q = r;
             }
         }
-        char buf[64];
-        size_t l = q - p < sizeof buf - 1 ? q - p : sizeof buf - 1;
-        memcpy(buf, s + p, l);
-        buf[l] = 0;
-        P->tnum = strtod(buf, NULL);
+        /* the whole literal (a long one on the heap: cutting it would change its value) */
+        char sbuf[64], *buf = q - p < sizeof sbuf ? sbuf : gr_malloc(q - p + 1, 1);
+        memcpy(buf, s + p, q - p);
+        buf[q - p] = 0;
+        errno = 0;
+        P->tnum = strtod(buf, NULL);  /* the scan above admits only what strtod reads whole */
+        int overflow = errno == ERANGE && fabs(P->tnum) > 1.0;  /* underflow to tiny or 0 is accepted */
+        if (buf != sbuf) free(buf);
         t = T_NUM;
         if (q < n && is_id((unsigned char)s[q])) {  /* "2x", "1.5.3": glue the rest in for the message */
             while (q < n && is_id((unsigned char)s[q])) q++;
             t = T_BAD;
+        } else if (overflow) {
+            perr_at(P, p, q - p, "number out of range");
         }
     } else if (is_id0(c)) {
         while (q < n && is_id((unsigned char)s[q])) q++;
@@ -270,7 +280,7 @@ static node *p_primary(parser *P)
 {
     size_t start = P->tstart;
     if (P->tok == T_NUM) {
-        node *n = node_new(P, N_NUM, (int)start);
+        node *n = node_new(P, N_NUM, posi(start));
         n->v = P->tnum;
         n->str = gr_malloc(P->tlen + 1, 1);
         memcpy(n->str, P->s + start, P->tlen);
@@ -286,7 +296,7 @@ static node *p_primary(parser *P)
             for (int k = 0; k < NFUN; k++)
                 if (strlen(fun_names[k]) == l && memcmp(fun_names[k], P->s + start, l) == 0) f = k;
             if (f < 0) {
-                perr_at(P, start, l, "unknown function '%.*s' (known: log, log1p, exp, sqrt, abs)", (int)l,
+                perr_at(P, start, l, "unknown function '%.*s' (known: log, log1p, exp, sqrt, abs)", posi(l),
                         P->s + start);
                 return NULL;
             }
@@ -295,12 +305,12 @@ static node *p_primary(parser *P)
             if (!a) return NULL;
             if (P->tok != T_RP) { expected(P, "')' closing the function call"); return NULL; }
             next(P);
-            node *n = node_new(P, N_UN, (int)start);
+            node *n = node_new(P, N_UN, posi(start));
             n->op = OP_LOG + f;
             n->a = a;
             return n;
         }
-        node *n = node_new(P, N_COL, (int)start);
+        node *n = node_new(P, N_COL, posi(start));
         n->col = col_index(P, P->s + start, l);
         return n;
     }
@@ -325,7 +335,7 @@ static node *p_power(parser *P)
     node *a = p_primary(P);
     if (!a) return NULL;
     if (P->tok == T_CARET) {
-        int pos = (int)P->tstart;
+        int pos = posi(P->tstart);
         next(P);
         node *b = p_unary(P);  /* right-associative; allows 2^-1 */
         if (!b) return NULL;
@@ -341,7 +351,7 @@ static node *p_power(parser *P)
 static node *p_unary(parser *P)
 {
     if (P->tok == T_MINUS || P->tok == T_NOT || P->tok == T_PLUS) {
-        int t = P->tok, pos = (int)P->tstart;
+        int t = P->tok, pos = posi(P->tstart);
         if (++P->nest > MAX_NEST) {
             perr_at(P, P->tstart, P->tlen, "expression nested more than %d levels deep", MAX_NEST);
             return NULL;
@@ -367,7 +377,7 @@ static node *p_binary_left(parser *P, node *(*sub)(parser *), const int *toks, c
         for (int i = 0; i < nt; i++)
             if (P->tok == toks[i]) k = i;
         if (k < 0) break;
-        int pos = (int)P->tstart;
+        int pos = posi(P->tstart);
         next(P);
         node *b = sub(P);
         if (!b) return NULL;
@@ -448,12 +458,12 @@ static node *p_cmp(parser *P)
     node *a = p_add(P);
     if (!a) return NULL;
     if (tok_is(P, "in")) {
-        int pos = (int)P->tstart;
+        int pos = posi(P->tstart);
         next(P);
         if (P->tok != T_LP) { expected(P, "'(' after 'in'"); return NULL; }
         a = p_in_list(P, a, pos);
     } else if (is_cmp_tok(P->tok)) {
-        int t = P->tok, pos = (int)P->tstart;
+        int t = P->tok, pos = posi(P->tstart);
         next(P);
         node *b;
         if (P->tok == T_STR) {
@@ -461,7 +471,7 @@ static node *p_cmp(parser *P)
                 perr_at(P, P->tstart, P->tlen, "%s", string_rule);
                 return NULL;
             }
-            b = node_new(P, N_STR, (int)P->tstart);
+            b = node_new(P, N_STR, posi(P->tstart));
             b->str = tok_string(P);
             b->col = a->col;
             next(P);
@@ -699,6 +709,7 @@ int gr_expr_parse_span(const char *text, size_t len, int offset, const char *wha
         return GR_EINPUT;
     }
     node *root = p_or(&P);
+    if (P.err) root = NULL;  /* an error recorded on the way (a number out of range) */
     if (root && P.tok != T_END) {
         if (P.tok == T_RP) perr_at(&P, P.tstart, P.tlen, "unmatched ')'");
         else if (P.tok == T_BAD && P.s[P.tstart] == '"') perr_at(&P, P.tstart, P.tlen, "unterminated string");
@@ -857,7 +868,7 @@ int gr_expr_eval(const gr_expr *e, int64_t n, double *const *cols, double *out)
     for (int k = 0; k < D; k++) st[k].buf = mem + (size_t)k * BLK;
     double *scratch = mem + (size_t)D * BLK;
     for (int64_t off = 0; off < n; off += BLK) {
-        int m = n - off < BLK ? (int)(n - off) : BLK;
+        int m = n - off < BLK ? (int)(n - off) : BLK;  /* below BLK by the test */
         int sp = 0;
         for (int pc = 0; pc < e->nins; pc++) {
             const ins *I = &e->prog[pc];

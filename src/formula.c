@@ -10,11 +10,15 @@
 
 #define WHERE "formula"
 #define MAX_CROSS 10  /* a*b*...: at most 2^10 - 1 terms */
+#define MAX_FORMULA (1 << 20)  /* characters: positions in messages and expression offsets are ints */
 
 typedef struct {
     const char *s;
     size_t n;
 } fctx;
+
+/* A position in the formula as an int: at most MAX_FORMULA (checked in gr_formula_parse). */
+static int posi(size_t p) { return (int)p; }
 
 static int ferr(const fctx *F, size_t pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int ferr(const fctx *F, size_t pos, const char *fmt, ...)
@@ -25,10 +29,10 @@ static int ferr(const fctx *F, size_t pos, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (pos >= F->n)
-        return gr_fail(GR_EINPUT, WHERE, "at character %d: %s (at end of formula)", (int)pos + 1, msg);
+        return gr_fail(GR_EINPUT, WHERE, "at character %d: %s (at end of formula)", posi(pos) + 1, msg);
     size_t l = F->n - pos;
     if (l > 20) l = 20;
-    return gr_fail(GR_EINPUT, WHERE, "at character %d: %s near '%.*s'", (int)pos + 1, msg, (int)l, F->s + pos);
+    return gr_fail(GR_EINPUT, WHERE, "at character %d: %s near '%.*s'", posi(pos) + 1, msg, posi(l), F->s + pos);
 }
 
 static int is_id0(int c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
@@ -99,11 +103,10 @@ static int add_outcome(const fctx *F, gr_formula *f, size_t a, size_t b, size_t 
     trim(F, &a, &b);
     if (a == b) return ferr(F, errpos, "empty outcome");
     gr_expr *e;
-    int st = gr_expr_parse_span(F->s + a, b - a, (int)a, WHERE, &e);
-    if (st) return st;
+    GR_CALL(gr_expr_parse_span(F->s + a, b - a, posi(a), WHERE, &e));
     for (int k = 0; k < f->ny; k++)
         if (strcmp(f->ylabel[k], gr_expr_text(e)) == 0) {
-            st = ferr(F, a, "duplicate outcome '%s'", gr_expr_text(e));
+            int st = ferr(F, a, "duplicate outcome '%s'", gr_expr_text(e));
             gr_expr_free(e);
             return st;
         }
@@ -127,8 +130,7 @@ static int parse_lhs(const fctx *F, gr_formula *f, size_t a, size_t b, size_t ti
             if (skip_ws(F, from, close) == close) return ferr(F, q, "empty outcome list c()");
             for (;;) {
                 size_t comma = find_top(F, from, close, ',');
-                int st = add_outcome(F, f, from, comma, comma < close ? comma : from);
-                if (st) return st;
+                GR_CALL(add_outcome(F, f, from, comma, comma < close ? comma : from));
                 if (comma >= close) break;
                 from = comma + 1;
                 if (skip_ws(F, from, close) == close) return ferr(F, comma, "empty outcome after ','");
@@ -181,7 +183,6 @@ static int parse_factor(const fctx *F, size_t *pp, size_t end, char prevop, fact
     size_t r = skip_ws(F, q, end);
     int isI = 0;
     gr_expr *e = NULL;
-    int st;
     if (r < end && F->s[r] == '(') {
         size_t close = match_paren(F, r, end);
         if (close >= end) return ferr(F, r, "unbalanced parentheses: '(' is never closed");
@@ -199,8 +200,7 @@ static int parse_factor(const fctx *F, size_t *pp, size_t end, char prevop, fact
         out->start = p;
         out->len = idlen;
     }
-    st = gr_expr_parse_span(F->s + out->start, out->len, (int)out->start, WHERE, &e);
-    if (st) return st;
+    GR_CALL(gr_expr_parse_span(F->s + out->start, out->len, posi(out->start), WHERE, &e));
     if (isI) {
         size_t l = strlen(gr_expr_text(e)) + 4;
         out->label = gr_malloc(l, 1);
@@ -275,7 +275,7 @@ static void add_term(const fctx *F, gr_formula *f, factor **fs, int nf)
     t.factors = gr_malloc((size_t)nf, sizeof *t.factors);
     size_t len = 1;
     for (int i = 0; i < nf; i++) {
-        if (gr_expr_parse_span(F->s + fs[i]->start, fs[i]->len, (int)fs[i]->start, WHERE, &t.factors[i]))
+        if (gr_expr_parse_span(F->s + fs[i]->start, fs[i]->len, posi(fs[i]->start), WHERE, &t.factors[i]))
             abort();  /* parsed successfully before: cannot happen */
         len += strlen(fs[i]->label) + 1;
     }
@@ -495,8 +495,8 @@ int gr_formula_parse(const char *text, gr_formula *f)
     memset(f, 0, sizeof *f);
     if (!text) return gr_fail(GR_EINPUT, WHERE, "no formula given");
     fctx F = {text, strlen(text)};
-    int st = check_balance(&F);
-    if (st) return st;
+    if (F.n > MAX_FORMULA) return gr_fail(GR_EINPUT, WHERE, "formula longer than %d characters", MAX_FORMULA);
+    GR_CALL(check_balance(&F));
     size_t tilde = find_top(&F, 0, F.n, '~');
     if (tilde >= F.n) return ferr(&F, F.n, "missing '~' between outcome and regressors");
     size_t tilde2 = find_top(&F, tilde + 1, F.n, '~');
@@ -508,14 +508,16 @@ int gr_formula_parse(const char *text, gr_formula *f)
     }
     size_t bar0 = find_top(&F, 0, tilde, '|');
     if (bar0 < tilde) return ferr(&F, bar0, "'|' must follow the regressors");
-    st = parse_lhs(&F, f, 0, tilde, tilde);
-    if (st == GR_OK) st = parse_rhs(&F, f, tilde + 1, bar);
-    if (st == GR_OK && bar < F.n) st = parse_fe(&F, f, bar, F.n);
-    if (st == GR_OK && f->nfe > 0) f->intercept = 0;
-    if (st == GR_OK && f->nx == 0 && !f->intercept && f->nfe == 0)
-        st = ferr(&F, skip_ws(&F, tilde + 1, F.n), "the model has no regressors, intercept or fixed effects");
-    if (st) gr_formula_free(f);
-    return st;
+    int rc = GR_OK;
+    GR_TRY(parse_lhs(&F, f, 0, tilde, tilde));
+    GR_TRY(parse_rhs(&F, f, tilde + 1, bar));
+    if (bar < F.n) GR_TRY(parse_fe(&F, f, bar, F.n));
+    if (f->nfe > 0) f->intercept = 0;
+    if (f->nx == 0 && !f->intercept && f->nfe == 0)
+        rc = ferr(&F, skip_ws(&F, tilde + 1, F.n), "the model has no regressors, intercept or fixed effects");
+fail:
+    if (rc) gr_formula_free(f);
+    return rc;
 }
 
 void gr_formula_free(gr_formula *f)

@@ -61,16 +61,17 @@ static int dense_by_sort(MPI_Comm comm, int64_t n, const int64_t *key, int32_t *
         if (key[i] != MISSING_KEY) loc[m++] = key[i];
     m = sort_unique(loc, m);
     int64_t *all = loc, total = m;
+    /* agreed: a rank with more than INT_MAX distinct values means more than 2^31 in all (the message below) */
     int too_many = m > INT_MAX;
     MPI_Allreduce(MPI_IN_PLACE, &too_many, 1, MPI_INT, MPI_MAX, comm);
     if (!too_many && nranks > 1) {
         int *counts = gr_malloc((size_t)nranks, sizeof *counts), *displs = gr_malloc((size_t)nranks, sizeof *displs);
-        int mi = (int)m;
+        int mi = (int)m;  /* m <= INT_MAX on every rank: too_many is 0 */
         MPI_Allgather(&mi, 1, MPI_INT, counts, 1, MPI_INT, comm);
         total = 0;
         for (int r = 0; r < nranks; r++) total += counts[r];
-        too_many = total > INT_MAX;
-        if (!too_many) {
+        too_many = total > INT_MAX;  /* the same on every rank: total is summed from the gathered counts */
+        if (!too_many) {  /* then every displacement fits an int too */
             for (int r = 0, at = 0; r < nranks; r++) { displs[r] = at; at += counts[r]; }
             all = gr_malloc((size_t)(total ? total : 1), sizeof *all);
             MPI_Allgatherv(loc, mi, MPI_INT64_T, all, counts, displs, MPI_INT64_T, comm);
@@ -146,7 +147,7 @@ int gr_codes_dense(MPI_Comm comm, int64_t n, const int32_t *code, int64_t ncodes
     for (int64_t i = 0; i < n; i++)
         if (code[i] >= 0) present[code[i]] = 1;
     for (int64_t off = 0; off < ncodes; off += 1 << 30) {
-        int len = (int)(ncodes - off < (1 << 30) ? ncodes - off : (1 << 30));
+        int len = (int)(ncodes - off < (1 << 30) ? ncodes - off : (1 << 30));  /* at most 2^30 by the test */
         MPI_Allreduce(MPI_IN_PLACE, present + off, len, MPI_UNSIGNED_CHAR, MPI_BOR, comm);
     }
     int32_t *map = gr_malloc((size_t)(ncodes ? ncodes : 1), sizeof *map);
@@ -163,32 +164,39 @@ int gr_codes_dense(MPI_Comm comm, int64_t n, const int32_t *code, int64_t ncodes
     return GR_OK;
 }
 
+/* Collective. acc := acc x part through the 64-bit combinations, sorted and numbered (dense_by_sort). */
+static int combine_by_sort(MPI_Comm comm, int64_t n, int32_t *acc, int64_t *nacc, const int32_t *part,
+                           int64_t npart)
+{
+    int64_t *k64 = gr_malloc((size_t)(n ? n : 1), sizeof *k64);
+    for (int64_t i = 0; i < n; i++)
+        k64[i] = (acc[i] < 0 || part[i] < 0) ? MISSING_KEY : (int64_t)acc[i] * npart + part[i];
+    int rc = dense_by_sort(comm, n, k64, acc, nacc);
+    free(k64);
+    return rc;
+}
+
 int gr_codes_combine(MPI_Comm comm, int64_t n, int32_t *acc, int64_t *nacc, const int32_t *part, int64_t npart)
 {
     int rc = GR_OK;
     int32_t *dpart = NULL;
     if (*nacc * npart > INT32_MAX) {  /* number only the codes that occur, then try again */
-        rc = gr_codes_dense(comm, n, acc, *nacc, acc, nacc);
-        if (!rc && *nacc * npart > INT32_MAX) {
+        GR_TRY(gr_codes_dense(comm, n, acc, *nacc, acc, nacc));
+        if (*nacc * npart > INT32_MAX) {
             dpart = gr_malloc((size_t)(n ? n : 1), sizeof *dpart);
-            rc = gr_codes_dense(comm, n, part, npart, dpart, &npart);
+            GR_TRY(gr_codes_dense(comm, n, part, npart, dpart, &npart));
             part = dpart;
         }
-        if (!rc && *nacc * npart > INT32_MAX) {  /* still too wide: sort the 64-bit combinations */
-            int64_t *k64 = gr_malloc((size_t)(n ? n : 1), sizeof *k64);
-            for (int64_t i = 0; i < n; i++)
-                k64[i] = (acc[i] < 0 || part[i] < 0) ? MISSING_KEY : (int64_t)acc[i] * npart + part[i];
-            rc = dense_by_sort(comm, n, k64, acc, nacc);
-            free(k64);
-            free(dpart);
-            return rc;
-        }
     }
-    if (!rc) {
+    if (*nacc * npart > INT32_MAX) {  /* still too wide: sort the 64-bit combinations */
+        GR_TRY(combine_by_sort(comm, n, acc, nacc, part, npart));
+    } else {
+        /* npart fits: *nacc * npart <= INT32_MAX, or *nacc == 0 and every acc[i] is -1 (m unused) */
         const int32_t m = (int32_t)npart;
         for (int64_t i = 0; i < n; i++) acc[i] = (acc[i] < 0 || part[i] < 0) ? -1 : acc[i] * m + part[i];
         *nacc *= npart;
     }
+fail:
     free(dpart);
     return rc;
 }
@@ -253,69 +261,85 @@ static int row_part_codes(MPI_Comm comm, gr_columns *cs, const char *name, int32
     return rc;
 }
 
-int gr_columns_codes(MPI_Comm comm, gr_columns *cs, int nvars, char *const *vars, int32_t *out, int64_t *ncodes)
+/* Local (on the replicated pairs table, so every rank gets the same status). Codes of the pair-level
+ * parts of vars combined into out[p->nrows], *have = 1; *have stays 0 when there are none. */
+static int pair_parts_codes(gr_panel *p, int nvars, char *const *vars, int32_t *out, int64_t *ncodes, int *have)
 {
-    gr_panel *p = cs->p;
-    int64_t n = p->nrows;
-    int rc = GR_OK, have = 0;
-    /* the pair-level parts, combined on the pairs table (identical on every rank: no communication) */
     int64_t np = p->pairs.nrows, npc = 1;
     int32_t *pc = NULL, *tmp = NULL;
-    for (int q = 0; q < nvars && !rc; q++) {
+    double *v = NULL;
+    int rc = GR_OK;
+    for (int q = 0; q < nvars; q++) {
         if (!gr_panel_pair_level(p, vars[q])) continue;
-        double *v = NULL;
-        rc = gr_panel_pair_values(p, vars[q], &v);
-        if (rc) break;
+        GR_TRY(gr_panel_pair_values(p, vars[q], &v));
         if (!pc) {
             pc = gr_malloc((size_t)(np ? np : 1), sizeof *pc);
             tmp = gr_malloc((size_t)(np ? np : 1), sizeof *tmp);
             for (int64_t g = 0; g < np; g++) pc[g] = 0;
         }
         int64_t nq = 0;
-        rc = gr_codes_from_keys(MPI_COMM_SELF, np, v, tmp, &nq);
-        if (!rc) rc = gr_codes_combine(MPI_COMM_SELF, np, pc, &npc, tmp, nq);
+        GR_TRY(gr_codes_from_keys(MPI_COMM_SELF, np, v, tmp, &nq));
+        GR_TRY(gr_codes_combine(MPI_COMM_SELF, np, pc, &npc, tmp, nq));
         free(v);
+        v = NULL;
     }
-    if (pc && !rc) rc = gr_codes_dense(MPI_COMM_SELF, np, pc, npc, pc, &npc);
-    if (pc && !rc) {
-        for (int64_t i = 0; i < n; i++) out[i] = pc[p->pair[i]];
+    if (pc) {
+        GR_TRY(gr_codes_dense(MPI_COMM_SELF, np, pc, npc, pc, &npc));
+        for (int64_t i = 0; i < p->nrows; i++) out[i] = pc[p->pair[i]];
         *ncodes = npc;
-        have = 1;
+        *have = 1;
     }
+fail:
+    free(v);
     free(pc);
     free(tmp);
-    rc = gr_agree(comm, rc);
-    /* the row-level parts, folded in one at a time */
-    int32_t *part = NULL;
-    for (int q = 0; q < nvars && !rc; q++) {
-        if (gr_panel_pair_level(p, vars[q])) continue;
-        int32_t *iv = NULL;
-        int64_t lo = 0, hi = -1;
-        int labelled = 0;
-        rc = int_part(comm, cs, vars[q], &iv, &lo, &hi, &labelled);
-        if (rc) break;
-        if (!have) {
-            rc = row_part_codes(comm, cs, vars[q], iv, lo, hi, labelled, out, ncodes);
-            have = 1;
-            continue;
-        }
-        int64_t R = hi - lo + 1;
-        if (iv && lo <= hi && range_is_direct(R, sum64(comm, n)) && *ncodes * R <= INT32_MAX) {
-            /* integers in a small range fold straight into the codes, in one pass */
-            const int32_t m = (int32_t)R, l = (int32_t)lo;
-            for (int64_t i = 0; i < n; i++)
-                out[i] = (out[i] < 0 || (labelled && iv[i] < 0)) ? -1 : out[i] * m + (iv[i] - l);
-            *ncodes *= R;
-            free(iv);
-            continue;
-        }
-        if (!part) part = gr_malloc((size_t)(n ? n : 1), sizeof *part);
-        int64_t nq = 0;
-        rc = row_part_codes(comm, cs, vars[q], iv, lo, hi, labelled, part, &nq);
-        if (!rc) rc = gr_codes_combine(comm, n, out, ncodes, part, nq);
+    return rc;
+}
+
+/* Collective. Fold the row-level part vars[q] into out (codes so far, if *have) or start them. */
+static int row_part_fold(MPI_Comm comm, gr_columns *cs, const char *var, int32_t *out, int64_t *ncodes, int *have,
+                         int32_t **part)
+{
+    int64_t n = cs->p->nrows;
+    int32_t *iv = NULL;
+    int64_t lo = 0, hi = -1;
+    int labelled = 0;
+    GR_CALL(int_part(comm, cs, var, &iv, &lo, &hi, &labelled));
+    if (!*have) {
+        *have = 1;
+        return row_part_codes(comm, cs, var, iv, lo, hi, labelled, out, ncodes);
     }
+    int64_t R = hi - lo + 1;
+    /* iv, lo and hi are the same kind on every rank (lo, hi reduced), so all ranks take the same branch
+     * and sum64 is called by all or none */
+    if (iv && lo <= hi && range_is_direct(R, sum64(comm, n)) && *ncodes * R <= INT32_MAX) {
+        /* integers in a small range fold straight into the codes, in one pass */
+        const int32_t m = (int32_t)R, l = (int32_t)lo;
+        for (int64_t i = 0; i < n; i++)
+            out[i] = (out[i] < 0 || (labelled && iv[i] < 0)) ? -1 : out[i] * m + (iv[i] - l);
+        *ncodes *= R;
+        free(iv);
+        return GR_OK;
+    }
+    if (!*part) *part = gr_malloc((size_t)(n ? n : 1), sizeof **part);
+    int64_t nq = 0;
+    GR_CALL(row_part_codes(comm, cs, var, iv, lo, hi, labelled, *part, &nq));
+    return gr_codes_combine(comm, n, out, ncodes, *part, nq);
+}
+
+int gr_columns_codes(MPI_Comm comm, gr_columns *cs, int nvars, char *const *vars, int32_t *out, int64_t *ncodes)
+{
+    gr_panel *p = cs->p;
+    int have = 0;
+    int32_t *part = NULL;
+    /* the pair-level parts, combined on the pairs table (identical on every rank: no communication);
+     * agreed before the collectives of the row-level parts */
+    int rc = gr_agree(comm, pair_parts_codes(p, nvars, vars, out, ncodes, &have));
+    /* the row-level parts, folded in one at a time; each step's collectives agree on their status */
+    for (int q = 0; q < nvars && !rc; q++)
+        if (!gr_panel_pair_level(p, vars[q])) rc = row_part_fold(comm, cs, vars[q], out, ncodes, &have, &part);
     free(part);
-    if (!rc && *ncodes > BITMAP_MAX) rc = gr_codes_dense(comm, n, out, *ncodes, out, ncodes);
+    if (!rc && *ncodes > BITMAP_MAX) rc = gr_codes_dense(comm, p->nrows, out, *ncodes, out, ncodes);
     return gr_agree(comm, rc);
 }
 
@@ -337,16 +361,21 @@ int gr_fe_from_codes(MPI_Comm comm, int nfe, int64_t n, int32_t **codes, const i
         const int32_t *code = take ? id : codes[k];
         if (take) codes[k] = NULL;
         fe->id[k] = id;
+        /* the counts below are global (the same on every rank): a count that does not fit fails on all
+         * ranks alike, before the reduction */
         if (ncodes[k] > BITMAP_MAX) {  /* wide codes: number them by sorting, then count */
-            int rc = gr_codes_dense(comm, n, code, ncodes[k], id, &fe->nlevels[k]);
-            if (rc) return rc;
+            GR_CALL(gr_codes_dense(comm, n, code, ncodes[k], id, &fe->nlevels[k]));
             int64_t L = fe->nlevels[k];
+            int Li;
+            GR_CALL(gr_int_count(L, names[k], &Li));
             double *cnt = fe->count[k] = gr_calloc((size_t)(L ? L : 1), sizeof *cnt);
             for (int64_t i = 0; i < n; i++) cnt[id[i]] += 1.0;
-            MPI_Allreduce(MPI_IN_PLACE, cnt, (int)L, MPI_DOUBLE, MPI_SUM, comm);
+            MPI_Allreduce(MPI_IN_PLACE, cnt, Li, MPI_DOUBLE, MPI_SUM, comm);
         } else {
             /* one pass: rows per code over all ranks; the codes with rows are the levels, in code order */
             int64_t C = ncodes[k], L = 0;
+            int Ci;
+            GR_CALL(gr_int_count(C, names[k], &Ci));
             double *cnt = gr_calloc((size_t)(C ? C : 1), sizeof *cnt);
             /* rows of a level often come in runs: count a run, then add it (no chain of increments of
              * one count through memory) */
@@ -357,7 +386,7 @@ int gr_fe_from_codes(MPI_Comm comm, int nfe, int64_t n, int32_t **codes, const i
                 run++;
             }
             if (n > 0) cnt[cur] += (double)run;
-            MPI_Allreduce(MPI_IN_PLACE, cnt, (int)C, MPI_DOUBLE, MPI_SUM, comm);
+            MPI_Allreduce(MPI_IN_PLACE, cnt, Ci, MPI_DOUBLE, MPI_SUM, comm);
             for (int64_t c = 0; c < C; c++) L += cnt[c] > 0;
             if (L == C) {  /* every code occurs: the codes are the ids */
                 if (id != code) memcpy(id, code, (size_t)n * sizeof *id);

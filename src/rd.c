@@ -21,7 +21,7 @@ static int reduce_sum(MPI_Comm comm, double *buf, int64_t n)
     MPI_Comm_rank(comm, &rank);
     const int64_t chunk = 1 << 26;
     for (int64_t off = 0; off < n; off += chunk) {
-        int m = (int)(n - off < chunk ? n - off : chunk);
+        int m = (int)(n - off < chunk ? n - off : chunk);  /* at most 2^26 by the test */
         if (MPI_Reduce(rank == 0 ? MPI_IN_PLACE : buf + off, buf + off, m, MPI_DOUBLE, MPI_SUM, 0, comm) != MPI_SUCCESS ||
             MPI_Bcast(buf + off, m, MPI_DOUBLE, 0, comm) != MPI_SUCCESS)
             return gr_fail(GR_EMPI, "rd", "reduction of %d sums failed", m);
@@ -125,7 +125,7 @@ static int estimate(MPI_Comm comm, int64_t n, const double *y, const double *x, 
                              (long long)n_clusters);
                 break;
             }
-    if ((st = agree(comm, st)) != GR_OK) return st;
+    GR_CALL(agree(comm, st));
 
     /* pass 1 */
     double s1[P1_LEN] = {0};
@@ -149,8 +149,9 @@ static int estimate(MPI_Comm comm, int64_t n, const double *y, const double *x, 
         s1[P1(s, S_WY)] += w * y[i];
         s1[P1(s, S_WVY)] += w * v * y[i];
     }
+    /* an MPI failure is global (or fatal under the default error handler): no agreement between the two */
     if ((st = reduce_sum(comm, s1, P1_LEN)) == GR_OK) st = reduce_min(comm, range, 2);
-    if ((st = agree(comm, st)) != GR_OK) return st;
+    GR_CALL(agree(comm, st));
 
     out->n_used = (int64_t)s1[G_USED];
     out->n_dropped = (int64_t)s1[G_DROPPED];
@@ -270,10 +271,11 @@ int gr_rd_dense_ids(MPI_Comm comm, int64_t n, const double *values, int64_t *ids
     /* the estimator's level codes (levels.h), numbered densely; missing values get id -1 */
     int32_t *id32 = gr_malloc((size_t)(n > 0 ? n : 1), sizeof *id32);
     int64_t nc = 0;
-    int st = gr_agree(comm, gr_codes_from_keys(comm, n, values, id32, &nc));
-    if (!st) st = gr_agree(comm, gr_codes_dense(comm, n, id32, nc, id32, n_clusters));
-    if (!st)
-        for (int64_t i = 0; i < n; i++) ids[i] = id32[i];
+    int rc = GR_OK;
+    GR_TRY(gr_agree(comm, gr_codes_from_keys(comm, n, values, id32, &nc)));
+    GR_TRY(gr_agree(comm, gr_codes_dense(comm, n, id32, nc, id32, n_clusters)));
+    for (int64_t i = 0; i < n; i++) ids[i] = id32[i];
+fail:
     free(id32);
-    return st;
+    return rc;
 }

@@ -15,8 +15,8 @@ static void fmt_count(char *buf, size_t len, int64_t v)
 {
     char raw[32];
     snprintf(raw, sizeof raw, "%lld", (long long)v);
-    int n = (int)strlen(raw), o = 0;
-    for (int i = 0; i < n && o + 2 < (int)len; i++) {
+    int n = (int)strlen(raw), o = 0;  /* at most 20 digits and a sign */
+    for (int i = 0; i < n && (size_t)o + 2 < len; i++) {
         buf[o++] = raw[i];
         if ((n - i - 1) % 3 == 0 && i < n - 1 && raw[i] != '-') buf[o++] = ',';
     }
@@ -190,9 +190,8 @@ int gr_write_json(const char *path, const cJSON *root)
     if (!text) return gr_fail(GR_ENOMEM, path, "cannot render JSON");
     int rc = GR_OK;
     if (!strcmp(path, "-")) {
-        fputs(text, stdout);
-        fputc('\n', stdout);
-        fflush(stdout);
+        if (fputs(text, stdout) < 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+            rc = gr_fail(GR_EIO, "standard output", "write of the JSON record failed");
     } else {
         char tmp[4200];
         snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
@@ -202,7 +201,7 @@ int gr_write_json(const char *path, const cJSON *root)
             int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
             if (fclose(f) != 0 || bad) rc = gr_fail(GR_EIO, path, "write failed");
             else if (rename(tmp, path) != 0) rc = gr_fail(GR_EIO, path, "cannot rename into place");
-            if (rc) unlink(tmp);
+            if (rc) unlink(tmp);  /* best effort: the error above is the one reported */
         }
     }
     free(text);

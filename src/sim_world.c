@@ -2,6 +2,7 @@
  * geography (synthetic or read from a city table), city attributes, program cities, the selection
  * of partner pairs on a smooth latent pair affinity, the pairs table and the city-month effects.
  * Everything here is a deterministic function of the configuration (docs/simulator.md). */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,7 @@ static const prov_t PROV[] = {
     {"青海省", 1, 0, 2, {{95.0, 36.5}, {102.0, 36.0}}, 120, 8, 4.8, 0.75, 0.47},
     {"宁夏回族自治区", 1, 0, 2, {{106.2, 38.5}, {106.2, 36.0}}, 40, 5, 5.4, 1.4, 0.36},
 };
-#define NPROV ((int)(sizeof PROV / sizeof PROV[0]))
+#define NPROV ((int)(sizeof PROV / sizeof PROV[0]))  /* 19 */
 #define EXCLUDED_CITY "莱芜市" /* merged into Jinan in 2019; not in the study */
 
 typedef struct {
@@ -112,7 +113,7 @@ static void allocate(int region, int n, int *alloc)
         alloc[p] = 0; rem[p] = -1;
         if (PROV[p].region != region) continue;
         double q = (double)n * PROV[p].n / total;
-        alloc[p] = (int)floor(q);
+        alloc[p] = (int)floor(q);  /* 0 <= q <= n */
         rem[p] = q - alloc[p];
         given += alloc[p];
     }
@@ -196,8 +197,7 @@ static int csv_cities(const char *path, city_t **out, int *n_east, int *n_west)
 {
     char *force[] = {"name", "province"};
     gr_csv csv;
-    int rc = gr_csv_read(path, ',', force, 2, &csv);
-    if (rc) return rc;
+    GR_CALL(gr_csv_read(path, ',', force, 2, &csv));
     const char *need[] = {"adcode", "name", "province", "longitude", "latitude"};
     int col[5];
     for (int k = 0; k < 5; k++) {
@@ -217,7 +217,8 @@ static int csv_cities(const char *path, city_t **out, int *n_east, int *n_west)
         }
     }
     city_t *c = gr_calloc((size_t)csv.nrows + 1, sizeof *c);
-    int n = 0, ne = 0, nw = 0, seen[NPROV] = {0};
+    /* counted over any number of rows (no int to wrap); checked against the study's counts below */
+    int64_t n = 0, ne = 0, nw = 0, seen[NPROV] = {0};
     for (int64_t r = 0; r < csv.nrows; r++) {
         const char *prov = csv.str[col[2]][r], *name = csv.str[col[1]][r];
         int p = prov ? find_prov(prov) : -1;
@@ -232,7 +233,7 @@ static int csv_cities(const char *path, city_t **out, int *n_east, int *n_west)
         else if (!(lon >= 73 && lon <= 136)) bad = "longitude: expected degrees east within China (73..136)";
         else if (!(lat >= 3 && lat <= 54)) bad = "latitude: expected degrees north within China (3..54)";
         if (bad) {
-            for (int q = 0; q < n; q++) free(c[q].name);
+            for (int64_t q = 0; q < n; q++) free(c[q].name);
             free(c);
             gr_csv_free(&csv);
             return gr_fail(GR_EFORMAT, where, "column %s", bad);
@@ -248,16 +249,17 @@ static int csv_cities(const char *path, city_t **out, int *n_east, int *n_west)
     for (int p = 0; p < NPROV; p++)
         if (!seen[p] && !missing) missing = PROV[p].zh;
     if (ne != GR_SIM_EAST || nw != GR_SIM_WEST || missing) {
-        for (int q = 0; q < n; q++) free(c[q].name);
+        for (int64_t q = 0; q < n; q++) free(c[q].name);
         free(c);
         if (missing)
             return gr_fail(GR_EINPUT, path, "no city of province %s; the study needs all units of 9 eastern "
                            "and 10 western provinces", missing);
-        return gr_fail(GR_EINPUT, path, "found %d eastern and %d western study cities, expected %d and %d "
-                       "(9 eastern provinces less Laiwu; 10 western provinces)", ne, nw, GR_SIM_EAST, GR_SIM_WEST);
+        return gr_fail(GR_EINPUT, path, "found %lld eastern and %lld western study cities, expected %d and %d "
+                       "(9 eastern provinces less Laiwu; 10 western provinces)", (long long)ne, (long long)nw,
+                       GR_SIM_EAST, GR_SIM_WEST);
     }
-    for (int q = 0; q < n; q++) c[q].alloc = seen[c[q].prov];
-    *out = c; *n_east = ne; *n_west = nw;
+    for (int64_t q = 0; q < n; q++) c[q].alloc = (int)seen[c[q].prov];  /* <= ne + nw = 197 here */
+    *out = c; *n_east = GR_SIM_EAST; *n_west = GR_SIM_WEST;  /* = ne, nw (checked above) */
     return GR_OK;
 }
 
@@ -387,12 +389,14 @@ int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
     city_t *cs = NULL;
     int E, W;
     if (cfg->cities_csv) {
-        int rc = csv_cities(cfg->cities_csv, &cs, &E, &W);
-        if (rc) return rc;
+        GR_CALL(csv_cities(cfg->cities_csv, &cs, &E, &W));
     } else {
         E = cfg->n_east; W = cfg->n_west;
         if (E < 1 || W < 1 || cfg->n_months < 1)
             return gr_fail(GR_EINPUT, "simulate", "sizes must be positive");
+        /* city ids, and counts of cities and partners below them, are ints */
+        if ((int64_t)E + W > INT_MAX)
+            return gr_fail(GR_EINPUT, "simulate", "%d + %d cities do not fit an int", E, W);
         cs = gr_calloc((size_t)(E + W), sizeof *cs);
         synthetic_cities(seed, E, W, cs);
     }
@@ -453,8 +457,8 @@ int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
         for (int pc = 0; pc < nprov; pc++) {
             int m = 0;
             for (int i = 0; i < N; i++)
-                if ((int)prov[i] == pc) members[m++] = i;
-            int k = (int)lround(m / 4.0);
+                if ((int)prov[i] == pc) members[m++] = i;  /* a province code < NPROV */
+            int k = (int)lround(m / 4.0);  /* m <= N */
             if (k < 1) k = 1;
             rank_t *r = gr_malloc((size_t)m, sizeof *r);
             for (int q = 0; q < m; q++) {
@@ -485,6 +489,7 @@ int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
                 gr_sim_normal(seed, GR_SIM_S_CITY, (uint64_t)i, (uint64_t)(20 + k));
 
     /* ---- program cities ---- */
+    /* below E and W (the factors are < 1): fit an int */
     int PE = (int)lround((double)GR_SIM_PROG_EAST * E / GR_SIM_EAST);
     int PW = (int)lround((double)GR_SIM_PROG_WEST * W / GR_SIM_WEST);
     if (PE < 1) PE = 1;
@@ -506,6 +511,7 @@ int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
         choose_top(prop, E, W, PW, in_program);
         free(lg); free(lpc); free(mn); free(prop);
     }
+    /* K <= max(PE, PW, 128/137 (PE + PW)) <= E + W <= INT_MAX (checked above) */
     w->n_prog_east = PE; w->n_prog_west = PW; w->n_partners = (int)K;
 
     /* ---- undirected pair quantities (E x W, row-major) ---- */
@@ -563,7 +569,7 @@ int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
         for (int64_t q = 0; q < EW; q++)
             score[q] = GR_SIM_SELECTION * aff[q] + 0.5 * zl[q] + 0.4 * zg[q] +
                        gr_sim_normal(seed, GR_SIM_S_SELECT, (uint64_t)q, 0);
-        choose_partners(score, in_program, E, W, (int)K, part);
+        choose_partners(score, in_program, E, W, w->n_partners, part);
         free(zl); free(zg); free(score);
     }
 
@@ -577,6 +583,7 @@ int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
     double *poff12 = dvec(NP), *poff17 = dvec(NP), *paff = dvec(NP);
     for (int64_t k = 0; k < NP; k++) {
         int e, v, dir;
+        /* city indices: below E and W */
         if (k < EW) { dir = 0; e = (int)(k / W); v = (int)(k % W); }
         else { dir = 1; v = (int)((k - EW) / E); e = (int)((k - EW) % E); }
         int64_t q = (int64_t)e * W + v;

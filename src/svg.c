@@ -55,7 +55,7 @@ int gr_svg_close(gr_svg *s, int commit)
     s->f = NULL;
     if (commit && rc == GR_OK && rename(s->tmp, s->path) != 0)
         rc = gr_fail(GR_EIO, s->path, "cannot rename %s: %s", s->tmp, strerror(errno));
-    if (!commit || rc != GR_OK) remove(s->tmp);
+    if (!commit || rc != GR_OK) remove(s->tmp);  /* best effort: a failure is already recorded, or none matters */
     return rc;
 }
 

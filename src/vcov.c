@@ -6,16 +6,29 @@
  * where B = (X'X)^-1 of the demeaned regressors. */
 #include "vcov.h"
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* meat = sum_g s_g s_g' with s_g the score of cluster g; replicated on return. */
-static void cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const double *e, const int32_t *cl,
-                         int64_t G, int local_only, double *meat)
+/* Sum x[0..n) over the ranks in place, in pieces of at most INT_MAX values (the int count MPI takes):
+ * the sums are element-wise, so the pieces give the same numbers as one call. */
+static void allreduce_sum_chunked(MPI_Comm comm, double *x, int64_t n)
 {
-    int P;
+    for (int64_t off = 0; off < n; off += INT_MAX) {
+        int len = (int)(n - off < INT_MAX ? n - off : INT_MAX);  /* at most INT_MAX by the test */
+        MPI_Allreduce(MPI_IN_PLACE, x + off, len, MPI_DOUBLE, MPI_SUM, comm);
+    }
+}
+
+/* Collective. meat = sum_g s_g s_g' with s_g the score of cluster g; replicated on return. G and k are the
+ * same on every rank, so a count that does not fit fails on all ranks alike, before any collective. */
+static int cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const double *e, const int32_t *cl,
+                        int64_t G, int local_only, double *meat)
+{
+    int P, Gi;
     MPI_Comm_size(comm, &P);
+    GR_CALL(gr_int_count(G, "clusters (leading dimension of the scores)", &Gi));
     double *S = gr_calloc((size_t)G * k, sizeof *S);
     if (k <= 16 && n > 0) {
         /* rows of a cluster usually come in runs (a pair's months): sum a run in registers and store it
@@ -42,15 +55,34 @@ static void cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const
     memset(meat, 0, (size_t)k * k * sizeof *meat);
     if (local_only || P == 1) {
         /* clusters never cross ranks: reduce the k*k meat instead of the G*k scores */
-        if (G > 0) cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, k, (int)G, 1.0, S, (int)G, 0.0, meat, k);
-        MPI_Allreduce(MPI_IN_PLACE, meat, k * k, MPI_DOUBLE, MPI_SUM, comm);
+        if (Gi > 0) cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, k, Gi, 1.0, S, Gi, 0.0, meat, k);
+        MPI_Allreduce(MPI_IN_PLACE, meat, k * k, MPI_DOUBLE, MPI_SUM, comm);  /* k * k: checked by the caller */
     } else {
-        MPI_Allreduce(MPI_IN_PLACE, S, (int)(G * k), MPI_DOUBLE, MPI_SUM, comm);
-        if (G > 0) cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, k, (int)G, 1.0, S, (int)G, 0.0, meat, k);
+        allreduce_sum_chunked(comm, S, G * k);
+        if (Gi > 0) cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, k, Gi, 1.0, S, Gi, 0.0, meat, k);
     }
     for (int j = 0; j < k; j++)
         for (int i = j + 1; i < k; i++) meat[i + j * k] = meat[j + i * k];
     free(S);
+    return GR_OK;
+}
+
+/* Collective. M = sum_i e_i^2 x_i x_i' over all ranks (replicated). n is this rank's: a count that does
+ * not fit is agreed before the reduction, so the other ranks do not wait in it. */
+static int hc1_meat(MPI_Comm comm, int64_t n, int k, const double *X, const double *e, double *M)
+{
+    int ni = 0;
+    GR_CALL(gr_agree(comm, gr_int_count(n, "rows on this rank (HC1 variance)", &ni)));
+    memset(M, 0, (size_t)k * k * sizeof *M);
+    double *xe = gr_malloc((size_t)(n > 0 ? n : 1) * k, sizeof *xe);
+    for (int j = 0; j < k; j++)
+        for (int64_t i = 0; i < n; i++) xe[i + (size_t)j * n] = X[i + (size_t)j * n] * e[i];
+    if (ni > 0) cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, k, ni, 1.0, xe, ni, 0.0, M, k);
+    free(xe);
+    MPI_Allreduce(MPI_IN_PLACE, M, k * k, MPI_DOUBLE, MPI_SUM, comm);  /* k * k: checked by the caller */
+    for (int j = 0; j < k; j++)
+        for (int i = j + 1; i < k; i++) M[i + j * k] = M[j + i * k];
+    return GR_OK;
 }
 
 /* out = B M B */
@@ -70,27 +102,21 @@ int gr_vcov_compute(MPI_Comm comm, const gr_vcov_spec *spec, int64_t n, int64_t 
     if (nobs - K <= 0)
         return gr_fail(GR_EINPUT, "vcov", "no residual degrees of freedom (%lld observations, %lld parameters)",
                        (long long)nobs, (long long)K);
+    int kk;  /* k is the same on every rank: all fail alike, before any collective */
+    GR_CALL(gr_int_count((int64_t)k * k, "entries of the coefficient covariance", &kk));
     double adj = (N - 1) / (N - (double)K);
-    double *M = gr_malloc((size_t)k * k, sizeof *M);
+    double *M = gr_malloc((size_t)kk, sizeof *M), *Vt = NULL;
     int rc = GR_OK;
     switch (spec->type) {
     case GR_VCOV_IID:
-        for (int i = 0; i < k * k; i++) V[i] = rss / (N - (double)K) * B[i];
+        for (int i = 0; i < kk; i++) V[i] = rss / (N - (double)K) * B[i];
         *df_t = N - (double)K;
         break;
     case GR_VCOV_HC1: {
-        memset(M, 0, (size_t)k * k * sizeof *M);
-        double *xe = gr_malloc((size_t)(n > 0 ? n : 1) * k, sizeof *xe);
-        for (int j = 0; j < k; j++)
-            for (int64_t i = 0; i < n; i++) xe[i + (size_t)j * n] = X[i + (size_t)j * n] * e[i];
-        if (n > 0) cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, k, (int)n, 1.0, xe, (int)n, 0.0, M, k);
-        free(xe);
-        MPI_Allreduce(MPI_IN_PLACE, M, k * k, MPI_DOUBLE, MPI_SUM, comm);
-        for (int j = 0; j < k; j++)
-            for (int i = j + 1; i < k; i++) M[i + j * k] = M[j + i * k];
+        GR_TRY(hc1_meat(comm, n, k, X, e, M));
         sandwich(k, B, M, V);
         double f = adj * N / (N - 1);  /* = n/(n-K) */
-        for (int i = 0; i < k * k; i++) V[i] *= f;
+        for (int i = 0; i < kk; i++) V[i] *= f;
         *df_t = N - (double)K;
         break;
     }
@@ -102,20 +128,21 @@ int gr_vcov_compute(MPI_Comm comm, const gr_vcov_spec *spec, int64_t n, int64_t 
             rc = gr_fail(GR_EINPUT, "vcov", "clustering needs at least 2 clusters (found %lld)", (long long)Gmin);
             break;
         }
-        double *Vt = gr_malloc((size_t)k * k, sizeof *Vt);
-        memset(V, 0, (size_t)k * k * sizeof *V);
+        Vt = gr_malloc((size_t)kk, sizeof *Vt);
+        memset(V, 0, (size_t)kk * sizeof *V);
         for (int t = 0; t < nterms; t++) {
-            cluster_meat(comm, n, k, X, e, spec->cl[t], spec->G[t], spec->local_only[t], M);
+            GR_TRY(cluster_meat(comm, n, k, X, e, spec->cl[t], spec->G[t], spec->local_only[t], M));
             sandwich(k, B, M, Vt);
             double G = (double)(spec->min_cluster_df ? Gmin : spec->G[t]);
             double f = (G / (G - 1)) * adj * (t == 2 ? -1.0 : 1.0);
-            for (int i = 0; i < k * k; i++) V[i] += f * Vt[i];
+            for (int i = 0; i < kk; i++) V[i] += f * Vt[i];
         }
-        free(Vt);
         *df_t = (double)(Gmin - 1);
         break;
     }
     }
+fail:
+    free(Vt);
     free(M);
     return rc;
 }

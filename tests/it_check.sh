@@ -5,6 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 BAD="$ROOT/tests/bad"
 
+check "error records, traces and gr_agree on a sub-communicator (tests/test_errors.c, 3 ranks)" timeout 120 mpirun -n 3 --oversubscribe "$ROOT/build/tests/test_errors"
 # the fixture generator
 if ! mpicc -O1 -o "$TMP/mkbad" "$BAD/mkbad.c" $(pkg-config --cflags --libs hdf5-openmpi) >"$TMP/cc.log" 2>&1; then
   fail "build tests/bad/mkbad.c" "$(head -c 300 "$TMP/cc.log")"; exit 0
