@@ -65,29 +65,31 @@ static int cmp_d(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Collective: sorted distinct finite values of v over all ranks; returns their number. */
-static int distinct_values(MPI_Comm comm, int64_t n, const double *v, double **out)
+/* Collective: the sorted distinct finite values of v over all ranks into *out (*nout of them). */
+static int distinct_values(MPI_Comm comm, int64_t n, const double *v, double **out, int *nout)
 {
     int P;
     MPI_Comm_size(comm, &P);
     double *loc = gr_malloc((size_t)(n ? n : 1), sizeof *loc);
-    int64_t m = 0;
+    int64_t m = 0, u = 0;
     for (int64_t i = 0; i < n; i++) if (isfinite(v[i])) loc[m++] = v[i];
     qsort(loc, (size_t)m, sizeof *loc, cmp_d);
-    int u = 0;
     for (int64_t i = 0; i < m; i++) if (u == 0 || loc[i] != loc[u - 1]) loc[u++] = loc[i];
+    int ui = 0, toti = 0, rc = gr_agree(comm, gr_int_count(u, "--split: distinct values on a rank", &ui));
     int *cnt = gr_malloc((size_t)P, sizeof *cnt), *dis = gr_malloc((size_t)P, sizeof *dis);
-    MPI_Allgather(&u, 1, MPI_INT, cnt, 1, MPI_INT, comm);
-    int tot = 0;
-    for (int r = 0; r < P; r++) { dis[r] = tot; tot += cnt[r]; }
+    if (!rc) MPI_Allgather(&ui, 1, MPI_INT, cnt, 1, MPI_INT, comm);
+    int64_t tot = 0;
+    for (int r = 0; r < P && !rc; r++) { dis[r] = (int)tot; tot += cnt[r]; }  /* checked below before use */
+    if (!rc) rc = gr_agree(comm, gr_int_count(tot, "--split: distinct values", &toti));
     double *all = gr_malloc((size_t)(tot ? tot : 1), sizeof *all);
-    MPI_Allgatherv(loc, u, MPI_DOUBLE, all, cnt, dis, MPI_DOUBLE, comm);
+    if (!rc) MPI_Allgatherv(loc, ui, MPI_DOUBLE, all, cnt, dis, MPI_DOUBLE, comm);
     qsort(all, (size_t)tot, sizeof *all, cmp_d);
-    int k = 0;
-    for (int i = 0; i < tot; i++) if (k == 0 || all[i] != all[k - 1]) all[k++] = all[i];
+    int64_t k = 0;
+    for (int64_t i = 0; i < tot && !rc; i++) if (k == 0 || all[i] != all[k - 1]) all[k++] = all[i];
     free(loc); free(cnt); free(dis);
     *out = all;
-    return k;
+    *nout = (int)k;  /* k <= tot, checked to fit */
+    return rc;
 }
 
 typedef struct {
@@ -396,7 +398,7 @@ static int split_values(gr_frame *root, const gr_spec *s, const plan *pl, double
     *splitcol = gr_malloc((size_t)(root->n ? root->n : 1), sizeof **splitcol);
     GR_CALL(gr_frame_eval(root, s->split_expr, "--split", *splitcol));
     plan_drop_after(pl, 0, root);
-    *nvals = distinct_values(root->comm, root->n, *splitcol, vals);
+    GR_CALL(distinct_values(root->comm, root->n, *splitcol, vals, nvals));
     if (*nvals == 0) return gr_fail(GR_EINPUT, s->split, "split column has no values");
     return GR_OK;
 }

@@ -63,9 +63,9 @@ int gr_fit_init(MPI_Comm comm, int64_t n, int kx, double *X, char *const *xlabel
         fd->sw = sw;
     }
     double *XtX = gr_malloc((size_t)kx * kx, sizeof *XtX);
-    gr_crossprod(comm, n, kx, X, NULL, XtX, NULL, NULL);
+    int rc = gr_crossprod(comm, n, kx, X, NULL, XtX, NULL, NULL);  /* agreed across ranks */
+    if (rc) { free(XtX); return rc; }
     int nkept = fd->nkept = drop_regressors(fd, XtX, xtss, o->collin_tol);
-    int rc = GR_OK;
     if (nkept == 0)
         rc = gr_fail(GR_EINPUT, "formula", "every regressor is constant, collinear or absorbed by the fixed effects "
                      "(%s%s)", xlabel[0], kx > 1 ? ", ..." : "");
