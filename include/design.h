@@ -1,7 +1,8 @@
 /* design.h: the spatial-RD designs of the study built on the pairs table (docs/design.md): treated
  * pairs per segment pair, same-attribute control flags, and the treated/control comparisons of
  * spatial matching and regular RD. The functions here are pure (no MPI, no file): the commands
- * design / balance / match / rdgrid (src/design*.c) call them on the replicated tables. */
+ * design / balance / match / rdgrid (src/design*.c) call them on the replicated tables, and derived.c
+ * builds the derived pair columns ntreated_<d> and same_<attr>_<d> (include/derived.h) on them. */
 #ifndef GR_DESIGN_H
 #define GR_DESIGN_H
 #include <stdint.h>

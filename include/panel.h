@@ -4,7 +4,9 @@
  * Layout: /cities/<col> and /pairs/<col> are replicated tables (one row per city / directed pair);
  * /panel/<col> has one row per observation, rows sorted by exporter; /index/exporter_offsets
  * (int64, n_cities+1) gives rows [off[e], off[e+1]) of exporter city e. String columns are stored
- * as int32 codes with their labels in /labels/<group>/<col>. Missing values are NaN. */
+ * as int32 codes with their labels in /labels/<group>/<col>. Missing values are NaN.
+ * A panel is read-only input: the reader adds the derived columns of derived.h to its in-memory tables
+ * when they are named and not stored; only gr_writer_* and gr_file_copy_with_columns create files. */
 #ifndef GR_PANEL_H
 #define GR_PANEL_H
 #include <hdf5.h>
@@ -59,7 +61,10 @@ void gr_panel_close(gr_panel *p);
 
 /* Collective. Values of column `name` on this rank's rows, freshly allocated (caller frees).
  * Resolves, in order: a /panel dataset; a pair column (e.g. partner, exporter, distance_km);
- * exp_<c> / imp_<c> for a city column c of the exporter / importer. Unknown name: GR_EINPUT. */
+ * exp_<c> / imp_<c> for a city column c of the exporter / importer. A derived column (derived.h:
+ * segment_<d>, segpair_<d>, ntreated_<d>, same_<attr>_<d>) that the file does not store is computed
+ * from the replicated tables and added to p->cities / p->pairs first (the file is never written).
+ * Unknown name (or a derived one that cannot be computed): GR_EINPUT. */
 int gr_panel_column(gr_panel *p, const char *name, double **out);
 /* Collective. As gr_panel_column, into the caller's out[p->nrows]. */
 int gr_panel_column_into(gr_panel *p, const char *name, double *out);
@@ -67,14 +72,17 @@ int gr_panel_column_into(gr_panel *p, const char *name, double *out);
  * (caller frees), label code -1 (missing) kept as -1. *out = NULL (and GR_OK) when `name` is not such a
  * dataset; the caller then uses gr_panel_column. */
 int gr_panel_column_int(gr_panel *p, const char *name, int32_t **out);
-/* Local. 1 if column `name` is a function of the pair: a /pairs column, exp_<c> / imp_<c>, or `pair`. */
-int gr_panel_pair_level(const gr_panel *p, const char *name);
+/* Local. 1 if column `name` is a function of the pair: a /pairs column, exp_<c> / imp_<c>, or `pair`.
+ * It first derives a missing derived column, as gr_panel_pair_values and gr_panel_has_column do (same
+ * values on every rank); when that fails it returns 0 with the error recorded (the first message wins). */
+int gr_panel_pair_level(gr_panel *p, const char *name);
 /* Local. Values of a pair-level column for every pair of the /pairs table (p->pairs.nrows values,
  * caller frees; NaN = missing): row i's value is (*out)[p->pair[i]]. GR_EINPUT if not pair-level. */
-int gr_panel_pair_values(const gr_panel *p, const char *name, double **out);
-/* Local. 1 if gr_panel_column would find `name`. */
-int gr_panel_has_column(const gr_panel *p, const char *name);
-/* Local. Label table of a string-coded column (same resolution as gr_panel_column), or NULL. */
+int gr_panel_pair_values(gr_panel *p, const char *name, double **out);
+/* Local. 1 if gr_panel_column would find `name` (deriving it if need be). */
+int gr_panel_has_column(gr_panel *p, const char *name);
+/* Local. Label table of a string-coded column (same resolution as gr_panel_column), or NULL. Derived
+ * columns have no labels. */
 char **gr_panel_labels(const gr_panel *p, const char *name, int *nlabels);
 
 /* Partition rule shared by reader and writers: rank r of P owns exporters [b_r, b_{r+1}) where b_r
@@ -112,13 +120,11 @@ int gr_writer_commit(gr_writer *w);
 /* Collective. Close and remove the temporary file (after any failure). */
 void gr_writer_abort(gr_writer *w);
 
-/* Collective. Add (or replace) a column of a replicated table in an existing file, safely:
- * the file is copied to a temporary, changed there and renamed over the original. */
-int gr_file_set_table_column(MPI_Comm comm, const char *path, const char *group, const char *name,
-                             int64_t n, const double *values, int is_int);
-/* Collective. The same for several columns at once (one copy of the file): column c goes to
- * /<groups[c]>/<names[c]> with n[c] values. */
-int gr_file_set_table_columns(MPI_Comm comm, const char *path, int ncols, const char *const *groups,
+/* Collective. Write a copy of the panel file `src` to `dst` with replicated-table columns added (or
+ * replaced): column c goes to /<groups[c]>/<names[c]> with n[c] values (int32 where is_int[c], NaN
+ * written as -1, else float64). The copy is made as <dst>.tmp.<pid>, changed there and renamed to dst;
+ * src is only read. GR_EUSAGE when dst is src (same path, realpath or inode). All ranks pass the same. */
+int gr_file_copy_with_columns(MPI_Comm comm, const char *src, const char *dst, int ncols, const char *const *groups,
                               const char *const *names, const int64_t *n, const double *const *values,
                               const int *is_int);
 /* Collective. Read one root attribute of an open panel (string or number, printed as text). */

@@ -3,15 +3,14 @@
 #   Table 2 (gravity: exporter-month and importer-month FEs) and Table 3 (spatial RD: + segment-pair FEs at
 #   100 km), both directions, east-to-west and west-to-east, log trade and log deals, clustered by pair
 #   (configs/table2.args, configs/table3.args). Works inside a Slurm allocation (jobs/gravrd.sbatch).
+#   PANEL is only read: estimate computes segpair_100 from the cities and pairs tables when the file does
+#   not store it (src/derived.c), so no `gravrd segments` step is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PANEL=${1:-data/default.h5}
 NP=${2:-${SLURM_NTASKS:-2}}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
 
-if ! ./bin/gravrd dump "$PANEL" --table pairs --columns segpair_100 --limit 1 >/dev/null 2>&1; then
-  mpirun -n "$NP" --oversubscribe ./bin/gravrd segments --data "$PANEL" --bandwidth 100 >/dev/null
-fi
 ./jobs/run_config.sh configs/table2.args "$PANEL" "$NP"
 echo
 ./jobs/run_config.sh configs/table3.args "$PANEL" "$NP"

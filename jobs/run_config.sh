@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # jobs/run_config.sh CONFIG PANEL [RANKS] [extra gravrd arguments...]: run `gravrd estimate` with the
-# arguments listed in CONFIG (one per line, # comments; see configs/ and the README).
+# arguments listed in CONFIG (one per line, # comments; see configs/ and the README). PANEL is only read
+# (derived columns such as segpair_100 are computed by estimate when the file does not store them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=$1 PANEL=$2 NP=${3:-${SLURM_NTASKS:-2}}

@@ -1,7 +1,10 @@
-/* design.c: the design helpers of design.h and `gravrd design`: for one bandwidth, the pair columns
- * ntreated_<d> (treated pairs in the pair's segment pair) and same_<attr>_<d> (control pairs sharing
- * an attribute with a treated pair of their segment pair), written into the file (docs/design.md). */
+/* design.c: the design helpers of design.h and `gravrd design`: for one bandwidth, a report on the
+ * derived pair columns ntreated_<d> (treated pairs in the pair's segment pair) and same_<attr>_<d>
+ * (control pairs sharing an attribute with a treated pair of their segment pair), computed by derived.c
+ * from segpair_<d> (stored, or derived too) as estimate computes them on the fly (docs/design.md).
+ * The panel is only read; --out writes a copy of it with the columns stored. */
 #include "commands.h"
+#include "derived.h"
 #include "design.h"
 #include "spatial.h"
 #include <getopt.h>
@@ -155,25 +158,29 @@ void gr_design_multiplicity(const gr_design_comp *c, int64_t m, int32_t *mult)
 #define MAX_SAME 16
 
 static const char usage_text[] =
-    "usage: gravrd design --data FILE.h5 --bandwidth KM [--same ATTR ...] [--quiet]\n"
+    "usage: gravrd design --data FILE.h5 --bandwidth KM [--same ATTR ...] [--out COPY.h5] [--quiet]\n"
     "\n"
-    "Spatial-RD design columns for the segments of one bandwidth (run 'gravrd segments' first). Adds to\n"
-    "the pairs table of FILE (in place, safely):\n"
+    "Spatial-RD design columns for the segments of one bandwidth d (pairs columns, docs/design.md):\n"
     "  ntreated_<d>       number of partner pairs in the pair's segment pair (segpair_<d>)\n"
     "  same_<ATTR>_<d>    1 for a partner pair; for a control pair kj, 1 if a partner pair ab of the same\n"
     "                     segment pair has ATTR(a) == ATTR(k) and (b == j or ATTR(b) == ATTR(j)), else 0\n"
-    "and prints the segment pairs by number of partner pairs and the control pairs by control_type inside\n"
-    "segment pairs with a partner pair. The study's restrictions are then --where filters of estimate:\n"
+    "Prints the segment pairs by number of partner pairs, the control pairs by control_type inside\n"
+    "segment pairs with a partner pair, and the ones of each same_ column. estimate computes these\n"
+    "columns on the fly (for any d and ATTR) when the file does not store them, so the study's\n"
+    "restrictions are plain --where filters:\n"
     "  --where 'ntreated_100 <= 1'   --where 'control_type != 2'   --where 'same_dialect_100 == 1'\n"
+    "FILE is never modified.\n"
     "\n"
-    "  --data FILE         panel file (updated in place: temporary copy + rename)\n"
-    "  --bandwidth KM      segment bandwidth (segpair_<KM> must exist)\n"
+    "  --data FILE         panel file (read only; segpair_<KM> is used if stored, else derived)\n"
+    "  --bandwidth KM      segment bandwidth\n"
     "  --same ATTR         a cities column (dialect, province, ...); repeat for several\n"
+    "  --out COPY.h5       also write a copy of FILE with these columns stored (and segment_<KM>,\n"
+    "                      segpair_<KM> when FILE does not store them); must not be FILE\n"
     "  --quiet             print nothing but errors\n"
     "  --help              this text\n";
 
 typedef struct {
-    const char *data;
+    const char *data, *out;
     double bw;
     char bwname[32];
     int nsame;
@@ -185,7 +192,8 @@ static int parse_design(int argc, char **argv, design_opts *o)
     static const struct option longs[] = {
         {"data", required_argument, 0, 'd'}, {"bandwidth", required_argument, 0, 'b'},
         {"same", required_argument, 0, 's'}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+        {"out", required_argument, 0, 'o'},  {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     optind = 1;
     opterr = 0;
@@ -193,6 +201,7 @@ static int parse_design(int argc, char **argv, design_opts *o)
     while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
         switch (c) {
         case 'd': o->data = optarg; break;
+        case 'o': o->out = optarg; break;
         case 'b':
             if (o->bw > 0) return gr_fail(GR_EUSAGE, "--bandwidth", "give one bandwidth (run design once per bandwidth)");
             if ((rc = gr_design_bandwidth_arg("--bandwidth", optarg, &o->bw, o->bwname))) return rc;
@@ -259,6 +268,83 @@ static void print_counts(const design_opts *o, const gr_table *pairs, int64_t m,
     free(cnt); free(present);
 }
 
+/* The design's columns: [0] ntreated_<d>, [1 + s] same_<o->same[s]>_<d>. */
+typedef struct {
+    int ncol;
+    char names[1 + MAX_SAME][GR_NAME_MAX];
+    double *cols[1 + MAX_SAME];
+    int is_int[1 + MAX_SAME];
+    int segment_stored, segpair_stored;  /* in the file, before anything was derived */
+} design_cols;
+
+/* Local. Check the inputs and compute the columns (derived.c) on the replicated tables. */
+static int compute_design(const design_opts *o, gr_panel *p, design_cols *dc, const double **segpair,
+                          unsigned char **treated)
+{
+    char spname[GR_NAME_MAX], segname[GR_NAME_MAX];
+    snprintf(spname, sizeof spname, "segpair_%s", o->bwname);
+    snprintf(segname, sizeof segname, "segment_%s", o->bwname);
+    dc->segpair_stored = gr_table_find(&p->pairs, spname) >= 0;
+    dc->segment_stored = gr_table_find(&p->cities, segname) >= 0;
+    int64_t m = p->pairs.nrows;
+    int *exp = NULL, *imp = NULL;
+    int rc = gr_design_pairs(&p->pairs, p->cities.nrows, o->data, &exp, &imp, treated);
+    free(exp); free(imp);
+    for (int s = 0; s < o->nsame && !rc; s++)
+        if (gr_table_find(&p->cities, o->same[s]) < 0)
+            rc = gr_fail(GR_EINPUT, "--same", "unknown attribute '%s': not a cities column of %s", o->same[s], o->data);
+    if (!rc) {
+        int64_t ntr = 0;
+        for (int64_t k = 0; k < m; k++) ntr += (*treated)[k];
+        if (ntr == 0) rc = gr_fail(GR_EINPUT, o->data, "no treated pair: pairs column 'partner' is 0 everywhere");
+    }
+    /* segpair_<d> as estimate resolves it: the stored column, else derived (with segment_<d>) */
+    if (!rc && (!gr_panel_has_column(p, spname) || gr_table_find(&p->pairs, spname) < 0))
+        rc = gr_fail(GR_EINPUT, o->data, "no pairs column '%s'", spname);  /* e.g. a /panel dataset of that name */
+    if (rc) return rc;
+    *segpair = p->pairs.cols[gr_table_find(&p->pairs, spname)];
+    dc->ncol = 1 + o->nsame;
+    for (int c = 0; c < dc->ncol && !rc; c++) {
+        if (c == 0) snprintf(dc->names[c], GR_NAME_MAX, "ntreated_%s", o->bwname);
+        else snprintf(dc->names[c], GR_NAME_MAX, "same_%s_%s", o->same[c - 1], o->bwname);
+        dc->cols[c] = gr_malloc((size_t)m + 1, sizeof(double));
+        if (c == 0) rc = gr_derived_ntreated(&p->pairs, p->cities.nrows, *segpair, o->data, dc->cols[c]);
+        else rc = gr_derived_same(&p->pairs, &p->cities, o->same[c - 1], *segpair, o->data, dc->cols[c]);
+        if (!rc) dc->is_int[c] = gr_derived_all_finite(m, dc->cols[c]);
+    }
+    return rc;
+}
+
+/* Collective. Write --out: a copy of the panel with the design's columns (and the segment columns
+ * the file does not store). */
+static int write_copy(MPI_Comm comm, const design_opts *o, gr_panel *p, const design_cols *dc, char *list,
+                      size_t len)
+{
+    const char *groups[3 + MAX_SAME], *names[3 + MAX_SAME];
+    const double *vals[3 + MAX_SAME];
+    int64_t lens[3 + MAX_SAME];
+    int is_int[3 + MAX_SAME], n = 0;
+    char segname[GR_NAME_MAX], spname[GR_NAME_MAX];
+    snprintf(segname, sizeof segname, "segment_%s", o->bwname);
+    snprintf(spname, sizeof spname, "segpair_%s", o->bwname);
+    if (!dc->segment_stored && !dc->segpair_stored && gr_table_find(&p->cities, segname) >= 0) {
+        groups[n] = "cities"; names[n] = segname; lens[n] = p->cities.nrows; is_int[n] = 1;
+        vals[n++] = p->cities.cols[gr_table_find(&p->cities, segname)];
+    }
+    if (!dc->segpair_stored) {
+        groups[n] = "pairs"; names[n] = spname; lens[n] = p->pairs.nrows; is_int[n] = 1;
+        vals[n++] = p->pairs.cols[gr_table_find(&p->pairs, spname)];
+    }
+    for (int c = 0; c < dc->ncol; c++) {
+        groups[n] = "pairs"; names[n] = dc->names[c]; lens[n] = p->pairs.nrows; is_int[n] = dc->is_int[c];
+        vals[n++] = dc->cols[c];
+    }
+    size_t used = 0;
+    list[0] = 0;
+    for (int c = 0; c < n && used < len; c++) used += (size_t)snprintf(list + used, len - used, " %s", names[c]);
+    return gr_file_copy_with_columns(comm, o->data, o->out, n, groups, names, lens, vals, is_int);
+}
+
 int cmd_design(int argc, char **argv, MPI_Comm comm)
 {
     int rank;
@@ -270,53 +356,19 @@ int cmd_design(int argc, char **argv, MPI_Comm comm)
     gr_panel p;
     if ((rc = gr_panel_open(comm, o.data, &p))) return gr_report(rc);
     /* everything below works on the replicated tables: every rank computes the same values */
-    int ncol = 1 + o.nsame;
-    char names[1 + MAX_SAME][GR_NAME_MAX];
-    double *cols[1 + MAX_SAME] = {0};
-    int *exp = NULL, *imp = NULL;
+    design_cols dc;
+    memset(&dc, 0, sizeof dc);
+    const double *segpair = NULL;
     unsigned char *treated = NULL;
-    char spname[GR_NAME_MAX];
-    snprintf(spname, sizeof spname, "segpair_%s", o.bwname);
-    int csp = gr_table_find(&p.pairs, spname);
-    int64_t m = p.pairs.nrows;
-    rc = gr_design_pairs(&p.pairs, p.cities.nrows, o.data, &exp, &imp, &treated);
-    if (!rc && csp < 0)
-        rc = gr_fail(GR_EINPUT, o.data, "pairs column '%s' not found: run 'gravrd segments --data %s --bandwidth %s' first",
-                     spname, o.data, o.bwname);
-    for (int s = 0; s < o.nsame && !rc; s++)
-        if (gr_table_find(&p.cities, o.same[s]) < 0)
-            rc = gr_fail(GR_EINPUT, "--same", "unknown attribute '%s': not a cities column of %s", o.same[s], o.data);
-    if (!rc) {
-        int64_t ntr = 0;
-        for (int64_t k = 0; k < m; k++) ntr += treated[k];
-        if (ntr == 0) rc = gr_fail(GR_EINPUT, o.data, "no treated pair: pairs column 'partner' is 0 everywhere");
-    }
-    if (!rc) {
-        const double *sp = p.pairs.cols[csp];
-        snprintf(names[0], GR_NAME_MAX, "ntreated_%s", o.bwname);
-        cols[0] = gr_malloc((size_t)m, sizeof(double));
-        gr_design_ntreated(m, sp, treated, cols[0]);
-        for (int s = 0; s < o.nsame; s++) {
-            snprintf(names[1 + s], GR_NAME_MAX, "same_%s_%s", o.same[s], o.bwname);
-            cols[1 + s] = gr_malloc((size_t)m, sizeof(double));
-            gr_design_same(m, sp, treated, exp, imp, p.cities.cols[gr_table_find(&p.cities, o.same[s])], cols[1 + s]);
-        }
-        if (rank == 0 && !gr_quiet) print_counts(&o, &p.pairs, m, sp, treated, cols[0], ncol, names, cols);
-    }
+    rc = compute_design(&o, &p, &dc, &segpair, &treated);
+    if (!rc && rank == 0 && !gr_quiet)
+        print_counts(&o, &p.pairs, p.pairs.nrows, segpair, treated, dc.cols[0], dc.ncol, dc.names, dc.cols);
     rc = gr_agree(comm, rc);
+    char list[(3 + MAX_SAME) * (GR_NAME_MAX + 1) + 1];
+    if (!rc && o.out) rc = write_copy(comm, &o, &p, &dc, list, sizeof list);
+    if (!rc && o.out && rank == 0 && !gr_quiet) printf("wrote %s: a copy of %s with the columns%s stored\n", o.out, o.data, list);
+    for (int c = 0; c < dc.ncol; c++) free(dc.cols[c]);
+    free(treated);
     gr_panel_close(&p);
-    for (int c = 0; c < ncol && !rc; c++) {
-        int is_int = 1;
-        for (int64_t k = 0; k < m; k++) is_int &= isfinite(cols[c][k]) != 0;
-        rc = gr_file_set_table_column(comm, o.data, "pairs", names[c], m, cols[c], is_int);
-        rc = gr_agree(comm, rc);
-    }
-    if (!rc && rank == 0 && !gr_quiet) {
-        printf("wrote pairs columns");
-        for (int c = 0; c < ncol; c++) printf(" %s", names[c]);
-        printf(" to %s\n", o.data);
-    }
-    for (int c = 0; c < ncol; c++) free(cols[c]);
-    free(exp); free(imp); free(treated);
     return gr_report(rc);
 }

@@ -188,9 +188,8 @@ static int run_balance(MPI_Comm comm, const bal_opts *o, int rank)
     for (int b = 0; b < o->nbw && !rc; b++) {
         char nm[64];
         snprintf(nm, sizeof nm, "segpair_%s", o->bwname[b]);
-        if ((csp[b] = gr_table_find(&p.pairs, nm)) < 0)
-            rc = gr_fail(GR_EINPUT, o->data, "pairs column '%s' not found: run 'gravrd segments --data %s --bandwidth %s' first",
-                         nm, o->data, o->bwname[b]);
+        if (!gr_panel_has_column(&p, nm) || (csp[b] = gr_table_find(&p.pairs, nm)) < 0)  /* stored or derived */
+            rc = gr_fail(GR_EINPUT, o->data, "no pairs column '%s'", nm);
     }
     lpairs lp = {.p = &p};
     int eb = p.n_exporters ? p.exp_begin : 0, ee = p.n_exporters ? p.exp_end : (p.rank == 0 ? INT32_MAX : 0);

@@ -1,12 +1,19 @@
 /* panel.c: the panel file (format in docs/format.md): replicated tables, the exporter index,
- * the exporter-partitioned parallel reader and the collective writer. */
+ * the exporter-partitioned parallel reader, the collective writer and the copy of a panel with added
+ * table columns. The reader never writes to the file: a derived column (derived.h: segment_<d>,
+ * segpair_<d>, ntreated_<d>, same_<attr>_<d>) that a name refers to and the file does not store is
+ * computed by derived.c and added to the in-memory cities / pairs tables (derive_missing). */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "panel.h"
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include "derived.h"
 
 #define CHUNK_ROWS 65536
 
@@ -470,9 +477,24 @@ static int city_side_column(const gr_panel *p, const char *name, int *side)
     return gr_table_find(&p->cities, name + 4);
 }
 
-int gr_panel_has_column(const gr_panel *p, const char *name)
+/* Local. When `name` (or, for exp_<c> / imp_<c>, the city column c) is a derived column that neither
+ * /panel nor its table stores, compute it and add it to p->pairs / p->cities; every rank computes the
+ * same values. GR_OK also for names that are not derived columns; else the error is recorded (GR_EINPUT,
+ * naming the column) and the name stays unknown, so the caller's "unknown column" failure reports it. */
+static int derive_missing(gr_panel *p, const char *name)
+{
+    if (!p->pair || p->pairs.nrows == 0 || p->cities.nrows == 0 || panel_col_index(p, name) >= 0) return GR_OK;
+    if (gr_table_find(&p->pairs, name) >= 0) return GR_OK;
+    int rc = gr_derived_add(&p->cities, &p->pairs, "pairs", name, NULL, p->path);
+    if (!rc && (!strncmp(name, "exp_", 4) || !strncmp(name, "imp_", 4)))
+        rc = gr_derived_add(&p->cities, &p->pairs, "cities", name + 4, name, p->path);
+    return rc;
+}
+
+int gr_panel_has_column(gr_panel *p, const char *name)
 {
     int side;
+    derive_missing(p, name);
     return panel_col_index(p, name) >= 0 || (p->pair && gr_table_find(&p->pairs, name) >= 0) ||
            city_side_column(p, name, &side) >= 0;
 }
@@ -509,6 +531,7 @@ int gr_panel_column(gr_panel *p, const char *name, double **out)
 int gr_panel_column_into(gr_panel *p, const char *name, double *v)
 {
     int c, side;
+    if (derive_missing(p, name)) return GR_EINPUT;
     if ((c = panel_col_index(p, name)) >= 0) {
         char path[512];
         snprintf(path, sizeof path, "/panel/%s", name);
@@ -558,14 +581,15 @@ int gr_panel_column_int(gr_panel *p, const char *name, int32_t **out)
     return GR_OK;
 }
 
-int gr_panel_pair_level(const gr_panel *p, const char *name)
+int gr_panel_pair_level(gr_panel *p, const char *name)
 {
     int side;
     if (!p->pair || p->pairs.nrows == 0) return 0;
+    derive_missing(p, name);
     return !strcmp(name, "pair") || gr_table_find(&p->pairs, name) >= 0 || city_side_column(p, name, &side) >= 0;
 }
 
-int gr_panel_pair_values(const gr_panel *p, const char *name, double **out)
+int gr_panel_pair_values(gr_panel *p, const char *name, double **out)
 {
     *out = NULL;
     if (!gr_panel_pair_level(p, name))
@@ -833,14 +857,14 @@ void gr_writer_abort(gr_writer *w)
     if (w->rank == 0) unlink(w->tmp_path);
 }
 
-/* ---------------- in-place table update ---------------- */
+/* ---------------- copy of a panel with added table columns ---------------- */
 
 static int copy_file(const char *from, const char *to)
 {
     FILE *in = fopen(from, "rb");
     if (!in) return gr_fail(GR_EIO, from, "cannot open for copying");
     FILE *out = fopen(to, "wb");
-    if (!out) { fclose(in); return gr_fail(GR_EIO, to, "cannot create"); }
+    if (!out) { fclose(in); return gr_fail(GR_EIO, to, "cannot create: %s", strerror(errno)); }
     char buf[1 << 16];
     size_t n;
     int rc = GR_OK;
@@ -852,28 +876,37 @@ static int copy_file(const char *from, const char *to)
     return rc;
 }
 
-int gr_file_set_table_columns(MPI_Comm comm, const char *path, int ncols, const char *const *groups,
+/* Rank 0. GR_EUSAGE when dst names the file src (the same path, the same realpath, or the same inode,
+ * e.g. through a link); GR_OK when dst does not exist yet or is another file. */
+static int refuse_same_file(const char *src, const char *dst)
+{
+    struct stat a, b;
+    if (!strcmp(src, dst)) return gr_fail(GR_EUSAGE, dst, "--out must not be the input panel (%s)", src);
+    if (stat(dst, &b) != 0) return GR_OK;
+    char rs[PATH_MAX], rd[PATH_MAX];
+    int same_path = realpath(src, rs) && realpath(dst, rd) && !strcmp(rs, rd);
+    int same_inode = stat(src, &a) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    if (same_path || same_inode) return gr_fail(GR_EUSAGE, dst, "--out must not be the input panel (%s)", src);
+    return GR_OK;
+}
+
+int gr_file_copy_with_columns(MPI_Comm comm, const char *src, const char *dst, int ncols, const char *const *groups,
                               const char *const *names, const int64_t *n, const double *const *values,
                               const int *is_int)
 {
     gr_writer w;
-    writer_init(comm, path, &w);
-    int rc = w.rank == 0 ? copy_file(path, w.tmp_path) : GR_OK;
+    writer_init(comm, dst, &w);
+    int rc = w.rank == 0 ? refuse_same_file(src, dst) : GR_OK;
+    if (!rc && w.rank == 0) rc = copy_file(src, w.tmp_path);
     rc = gr_agree(comm, rc);
     if (rc) { if (w.rank == 0) unlink(w.tmp_path); return rc; }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
     w.file = H5Fopen(w.tmp_path, H5F_ACC_RDWR, fapl);
     H5Pclose(fapl);
-    rc = gr_agree(comm, w.file < 0 ? gr_fail(GR_EIO, path, "cannot open for update") : GR_OK);
+    rc = gr_agree(comm, w.file < 0 ? gr_fail(GR_EIO, dst, "cannot open the copy %s for writing", w.tmp_path) : GR_OK);
     for (int c = 0; c < ncols && !rc; c++)
         rc = gr_agree(comm, write_table_column(&w, w.file, groups[c], names[c], n[c], values[c], is_int[c]));
     if (rc) { gr_writer_abort(&w); return rc; }
     return gr_writer_commit(&w);
-}
-
-int gr_file_set_table_column(MPI_Comm comm, const char *path, const char *group, const char *name, int64_t n,
-                             const double *values, int is_int)
-{
-    return gr_file_set_table_columns(comm, path, 1, &group, &name, &n, &values, &is_int);
 }

@@ -1,6 +1,8 @@
-/* segments.c: `gravrd segments`: spatial-RD segments per bandwidth (spatial.h), stored in the panel
- * file as cities/segment_<d> and pairs/segpair_<d>, with the segment-size table (the study's Online
- * Appendix Table A.4), optional JSON and an SVG map. Rank 0 computes; all ranks join the file update. */
+/* segments.c: `gravrd segments`: the spatial-RD segments per bandwidth, i.e. the derived columns
+ * cities/segment_<d> and pairs/segpair_<d> as derived.c computes them, reported as the segment-size
+ * table (the study's Online Appendix Table A.4), optional JSON and an SVG map. The panel is only read;
+ * --out writes a copy of it with the columns stored. Every rank computes (the tables are replicated);
+ * rank 0 prints and renders. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include <unistd.h>
 #include <cJSON.h>
 #include "commands.h"
+#include "derived.h"
 #include "panel.h"
 #include "spatial.h"
 #include "svg.h"
@@ -17,17 +20,21 @@
 
 static const char *usage_text =
     "usage: gravrd segments --data FILE.h5 --bandwidth KM [--bandwidth KM ...] [--svg MAP.svg] [--json FILE|-]\n"
+    "                       [--out COPY.h5]\n"
     "\n"
     "Cluster the cities of the panel into spatial-RD segments: complete linkage inside each province,\n"
-    "cut at the bandwidth, so that no two cities of a segment are more than KM apart. For each bandwidth d\n"
-    "the file gains cities/segment_<d> (segment id per city) and pairs/segpair_<d> (dense id of the\n"
-    "exporter-segment x importer-segment combination); <d> is the bandwidth printed with %g (100, 62.5).\n"
-    "Formulas can then name segpair_<d>, exp_segment_<d>, imp_segment_<d>.\n"
+    "cut at the bandwidth, so that no two cities of a segment are more than KM apart, and print the\n"
+    "segment-size table. For each bandwidth d these are the columns cities/segment_<d> (segment id per\n"
+    "city) and pairs/segpair_<d> (dense id of the exporter-segment x importer-segment combination); <d> is\n"
+    "the bandwidth printed with %g (100, 62.5). Formulas, --where, --cluster and --split of estimate can\n"
+    "name segpair_<d>, exp_segment_<d>, imp_segment_<d> for any d: they are computed on the fly, the same\n"
+    "way, when the file does not store them. FILE is never modified.\n"
     "\n"
-    "  -d, --data FILE       panel file (updated in place, safely: temporary copy + rename)\n"
+    "  -d, --data FILE       panel file (read only)\n"
     "  -b, --bandwidth KM    bandwidth in km, > 0; repeat for several\n"
     "      --svg FILE        map of the segments at the first bandwidth and of the partner pairs\n"
     "      --json FILE|-     the size distribution and every segment as JSON ('-': stdout, no table)\n"
+    "      --out COPY.h5     also write a copy of FILE with the columns stored (must not be FILE)\n"
     "  -q, --quiet           no warnings\n"
     "  -h, --help            this text\n"
     "\n"
@@ -35,22 +42,22 @@ static const char *usage_text =
     "columns exporter, importer (partner for the map).\n";
 
 typedef struct {
-    const char *data, *svg, *json;
+    const char *data, *svg, *json, *out;
     int nbw;
     double bw[MAX_BW];
     char bwname[MAX_BW][32];
 } seg_opts;
 
-/* One bandwidth's result (rank 0 fills it; the column values are broadcast). */
+/* One bandwidth's result (every rank computes the same). */
 typedef struct {
     int nseg, nsegpair;
     int *seg;        /* n cities */
     double *diam;    /* nseg */
-    int *segpair;    /* m pairs, -1 = missing */
+    double *segpair; /* m pairs, NaN = missing */
     double max_diam;
 } seg_result;
 
-/* What the command reads from the panel (rank 0 only). */
+/* What the report and the map read from the panel. */
 typedef struct {
     int n;
     int64_t m;
@@ -73,8 +80,8 @@ static int parse_options(int argc, char **argv, seg_opts *o, int *help)
     static const struct option longopts[] = {
         {"data", required_argument, NULL, 'd'}, {"bandwidth", required_argument, NULL, 'b'},
         {"svg", required_argument, NULL, 's'},  {"json", required_argument, NULL, 'j'},
-        {"quiet", no_argument, NULL, 'q'},      {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"out", required_argument, NULL, 'o'},  {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     *help = 0;
     optind = 0;  /* GNU: re-initialise, main or another command may have used getopt */
@@ -85,6 +92,7 @@ static int parse_options(int argc, char **argv, seg_opts *o, int *help)
         case 'd': o->data = optarg; break;
         case 's': o->svg = optarg; break;
         case 'j': o->json = optarg; break;
+        case 'o': o->out = optarg; break;
         case 'q': gr_quiet = 1; break;
         case 'h': *help = 1; return GR_OK;
         case 'b': {
@@ -119,45 +127,20 @@ static int parse_options(int argc, char **argv, seg_opts *o, int *help)
 
 /* ---------------- input ---------------- */
 
-static int need_column(const gr_table *t, const char *group, const char *name, const char *path)
-{
-    int c = gr_table_find(t, name);
-    if (c < 0) gr_fail(GR_EINPUT, path, "/%s has no column '%s'", group, name);
-    return c;
-}
-
-/* Rank 0: collect and check what the command needs. Pointers alias the panel's tables. */
+/* What the report and the map need; call after compute() succeeded (it validates the coordinates,
+ * provinces and city ids). Pointers alias the panel's tables. */
 static int read_input(const gr_panel *p, seg_input *in)
 {
     const gr_table *ct = &p->cities, *pt = &p->pairs;
     memset(in, 0, sizeof *in);
-    if (ct->nrows <= 0) return gr_fail(GR_EINPUT, p->path, "the panel has no /cities table");
-    if (ct->nrows > INT32_MAX / 2) return gr_fail(GR_EINPUT, p->path, "too many cities");
     in->n = (int)ct->nrows;
-    int clat = need_column(ct, "cities", "lat", p->path), clon = need_column(ct, "cities", "lon", p->path);
-    int cprov = need_column(ct, "cities", "province", p->path);
-    if (clat < 0 || clon < 0 || cprov < 0) return GR_EINPUT;
-    in->lat = ct->cols[clat];
-    in->lon = ct->cols[clon];
-    /* gr_segments checks these too; checking here names the file and dataset */
-    for (int i = 0; i < in->n; i++) {
-        double la = in->lat[i], lo = in->lon[i];
-        if (!(la >= -90 && la <= 90))
-            return gr_fail(GR_EINPUT, p->path, "/cities/lat row %d: expected a latitude in [-90, 90], got %g", i, la);
-        if (!(lo >= -180 && lo <= 180))
-            return gr_fail(GR_EINPUT, p->path, "/cities/lon row %d: expected a longitude in [-180, 180], got %g", i,
-                           lo);
-    }
+    int cprov = gr_table_find(ct, "province");
+    in->lat = ct->cols[gr_table_find(ct, "lat")];
+    in->lon = ct->cols[gr_table_find(ct, "lon")];
     in->prov = gr_malloc((size_t)in->n, sizeof *in->prov);
+    for (int i = 0; i < in->n; i++) in->prov[i] = (int)ct->cols[cprov][i];
     in->prov_labels = ct->labels[cprov];
     in->nprov_labels = ct->nlabels[cprov];
-    for (int i = 0; i < in->n; i++) {
-        double v = ct->cols[cprov][i];
-        if (!isfinite(v) || v != floor(v) || fabs(v) > INT32_MAX)
-            return gr_fail(GR_EINPUT, p->path, "/cities/province row %d: expected an integer province code, got %g",
-                           i, v);
-        in->prov[i] = (int)v;
-    }
     int creg = gr_table_find(ct, "region");
     if (creg >= 0) {
         in->region = ct->cols[creg];
@@ -171,26 +154,9 @@ static int read_input(const gr_panel *p, seg_input *in)
         in->name_codes = ct->cols[cname];
     }
     in->m = pt->nrows > 0 ? pt->nrows : 0;
-    in->exp = gr_malloc((size_t)in->m + 1, sizeof *in->exp);
-    in->imp = gr_malloc((size_t)in->m + 1, sizeof *in->imp);
-    if (in->m > 0) {
-        int ce = need_column(pt, "pairs", "exporter", p->path), ci = need_column(pt, "pairs", "importer", p->path);
-        if (ce < 0 || ci < 0) return GR_EINPUT;
-        for (int64_t k = 0; k < in->m; k++) {
-            for (int side = 0; side < 2; side++) {
-                double v = pt->cols[side ? ci : ce][k];
-                int *dst = side ? in->imp : in->exp;
-                if (isnan(v)) { dst[k] = -1; continue; }
-                if (v != floor(v) || v < 0 || v >= in->n)
-                    return gr_fail(GR_EINPUT, p->path, "/pairs/%s row %lld: expected a city id in [0, %d), got %g",
-                                   side ? "importer" : "exporter", (long long)k, in->n, v);
-                dst[k] = (int)v;
-            }
-        }
-        int cp = gr_table_find(pt, "partner");
-        if (cp >= 0) in->partner = pt->cols[cp];
-    }
-    return GR_OK;
+    int cp = gr_table_find(pt, "partner");
+    if (in->m > 0 && cp >= 0) in->partner = pt->cols[cp];
+    return gr_derived_pair_cities(pt, in->n, p->path, &in->exp, &in->imp);
 }
 
 static void free_input(seg_input *in)
@@ -233,18 +199,26 @@ static void region_name(const seg_input *in, int r, char *buf, size_t len)
 
 /* ---------------- compute ---------------- */
 
-static int compute(const seg_input *in, double bw, seg_result *r)
+/* The columns of one bandwidth (derived.c, as estimate derives them) and the diameters. */
+static int compute(const gr_panel *p, double bw, seg_result *r)
 {
+    int64_t n = p->cities.nrows > 0 ? p->cities.nrows : 0, m = p->pairs.nrows > 0 ? p->pairs.nrows : 0;
     memset(r, 0, sizeof *r);
-    r->seg = gr_malloc((size_t)in->n, sizeof *r->seg);
-    r->segpair = gr_malloc((size_t)in->m + 1, sizeof *r->segpair);
-    int rc = gr_segments(in->n, in->lat, in->lon, in->prov, bw, r->seg, &r->nseg);
+    r->seg = gr_malloc((size_t)n + 1, sizeof *r->seg);
+    r->segpair = gr_malloc((size_t)m + 1, sizeof *r->segpair);
+    int rc = gr_derived_segments(&p->cities, bw, p->path, r->seg, &r->nseg);
     if (rc) return rc;
+    const gr_table *ct = &p->cities;
+    const double *lat = ct->cols[gr_table_find(ct, "lat")], *lon = ct->cols[gr_table_find(ct, "lon")];
     r->diam = gr_malloc((size_t)r->nseg + 1, sizeof *r->diam);
-    rc = gr_segment_diameters(in->n, in->lat, in->lon, r->seg, r->nseg, r->diam);
+    rc = gr_segment_diameters((int)n, lat, lon, r->seg, r->nseg, r->diam);
     if (rc) return rc;
     for (int s = 0; s < r->nseg; s++) if (r->diam[s] > r->max_diam) r->max_diam = r->diam[s];
-    if (in->m > 0) rc = gr_segment_pairs(in->n, r->seg, in->m, in->exp, in->imp, r->segpair, &r->nsegpair);
+    if (m == 0) return GR_OK;
+    double *cityseg = gr_malloc((size_t)n + 1, sizeof *cityseg);
+    for (int64_t i = 0; i < n; i++) cityseg[i] = r->seg[i];
+    rc = gr_derived_segpairs(&p->pairs, n, cityseg, p->path, r->segpair, &r->nsegpair);
+    free(cityseg);
     return rc;
 }
 
@@ -649,6 +623,56 @@ static int write_text_tmp(const char *path, const char *text, char *tmp, size_t 
 
 /* ---------------- command ---------------- */
 
+/* Collective. Write --out: a copy of the panel with segment_<d> and segpair_<d> of every bandwidth. */
+static int write_copy(MPI_Comm comm, const seg_opts *o, const gr_panel *p, seg_result *res)
+{
+    int64_t n = p->cities.nrows, m = p->pairs.nrows > 0 ? p->pairs.nrows : 0;
+    int ncol = 0, is_int[2 * MAX_BW];
+    const char *groups[2 * MAX_BW], *names[2 * MAX_BW];
+    const double *vals[2 * MAX_BW];
+    int64_t lens[2 * MAX_BW];
+    char namebuf[2 * MAX_BW][GR_NAME_MAX + 32];
+    double *cityseg[MAX_BW] = {0};
+    for (int b = 0; b < o->nbw; b++) {
+        cityseg[b] = gr_malloc((size_t)n + 1, sizeof *cityseg[b]);
+        for (int64_t i = 0; i < n; i++) cityseg[b][i] = res[b].seg[i];
+        snprintf(namebuf[ncol], sizeof namebuf[0], "segment_%s", o->bwname[b]);
+        groups[ncol] = "cities"; names[ncol] = namebuf[ncol]; vals[ncol] = cityseg[b]; lens[ncol] = n; is_int[ncol++] = 1;
+        if (m == 0) continue;
+        snprintf(namebuf[ncol], sizeof namebuf[0], "segpair_%s", o->bwname[b]);
+        groups[ncol] = "pairs"; names[ncol] = namebuf[ncol]; vals[ncol] = res[b].segpair; lens[ncol] = m; is_int[ncol++] = 1;
+    }
+    int rc = gr_file_copy_with_columns(comm, o->data, o->out, ncol, groups, names, lens, vals, is_int);
+    for (int b = 0; b < o->nbw; b++) free(cityseg[b]);
+    return rc;
+}
+
+/* Rank 0: render the SVG and the JSON to temporaries (committed by finish_outputs). */
+static int stage_outputs(const seg_opts *o, const seg_input *in, seg_result *res, MPI_Comm comm, gr_svg *svg,
+                         char **json, char *json_tmp, size_t tmplen)
+{
+    int rc = GR_OK;
+    if (o->svg) rc = render_svg(svg, o->svg, o, in, &res[0]);
+    if (!rc && o->json) {
+        *json = build_json(o, in, res, comm);
+        if (strcmp(o->json, "-")) rc = write_text_tmp(o->json, *json, json_tmp, tmplen);
+    }
+    return rc;
+}
+
+/* Rank 0: commit the staged outputs when rc is GR_OK, else discard them. */
+static int finish_outputs(const seg_opts *o, gr_svg *svg, const char *json_tmp, int rc)
+{
+    int orc = GR_OK;
+    if (o->svg) orc = gr_svg_close(svg, rc == GR_OK);
+    if (json_tmp[0]) {
+        if (rc == GR_OK && orc == GR_OK && rename(json_tmp, o->json) != 0)
+            orc = gr_fail(GR_EIO, o->json, "cannot rename %s", json_tmp);
+        if (rc != GR_OK || orc != GR_OK) remove(json_tmp);
+    }
+    return rc ? rc : orc;
+}
+
 int cmd_segments(int argc, char **argv, MPI_Comm comm)
 {
     int rank;
@@ -667,64 +691,24 @@ int cmd_segments(int argc, char **argv, MPI_Comm comm)
     rc = gr_agree(comm, rc);
     if (rc) return gr_report(rc);
 
+    /* every rank computes the same columns from the replicated tables */
     seg_input in;
     memset(&in, 0, sizeof in);
     seg_result res[MAX_BW];
     memset(res, 0, sizeof res);
-    int64_t dims[2] = {p.cities.nrows, p.pairs.nrows > 0 ? p.pairs.nrows : 0};
-    if (rank == 0) {
-        rc = read_input(&p, &in);
-        for (int b = 0; b < o.nbw && !rc; b++) rc = compute(&in, o.bw[b], &res[b]);
-    }
+    for (int b = 0; b < o.nbw && !rc; b++) rc = compute(&p, o.bw[b], &res[b]);
+    if (!rc) rc = read_input(&p, &in);
     rc = gr_agree(comm, rc);
 
-    /* stage the outputs on rank 0 before touching the panel file, so bad paths change nothing */
+    /* stage the outputs on rank 0 before writing the copy, so bad paths create nothing */
     gr_svg svg;
     memset(&svg, 0, sizeof svg);
     char *json = NULL, json_tmp[4200] = "";
-    if (!rc && rank == 0) {
-        if (o.svg) rc = render_svg(&svg, o.svg, &o, &in, &res[0]);
-        if (!rc && o.json) {
-            json = build_json(&o, &in, res, comm);
-            if (strcmp(o.json, "-")) rc = write_text_tmp(o.json, json, json_tmp, sizeof json_tmp);
-        }
-    }
+    if (!rc && rank == 0) rc = stage_outputs(&o, &in, res, comm, &svg, &json, json_tmp, sizeof json_tmp);
     rc = gr_agree(comm, rc);
-
-    /* store the columns: values from rank 0, every rank joins the collective update */
-    double *cv = gr_malloc((size_t)dims[0] + 1, sizeof *cv), *pv = gr_malloc((size_t)dims[1] + 1, sizeof *pv);
-    /* close the panel before the file is replaced; keep its tables, which `in` points into */
-    gr_table cities = p.cities, pairs = p.pairs;
-    memset(&p.cities, 0, sizeof p.cities);
-    memset(&p.pairs, 0, sizeof p.pairs);
-    gr_panel_close(&p);
-    for (int b = 0; b < o.nbw && !rc; b++) {
-        char name[64];
-        if (rank == 0) for (int64_t i = 0; i < dims[0]; i++) cv[i] = res[b].seg[i];
-        MPI_Bcast(cv, (int)dims[0], MPI_DOUBLE, 0, comm);
-        snprintf(name, sizeof name, "segment_%s", o.bwname[b]);
-        rc = gr_file_set_table_column(comm, o.data, "cities", name, dims[0], cv, 1);
-        if (rc || dims[1] == 0) continue;
-        if (rank == 0) for (int64_t k = 0; k < dims[1]; k++) pv[k] = res[b].segpair[k] < 0 ? NAN : res[b].segpair[k];
-        MPI_Bcast(pv, (int)dims[1], MPI_DOUBLE, 0, comm);
-        snprintf(name, sizeof name, "segpair_%s", o.bwname[b]);
-        rc = gr_file_set_table_column(comm, o.data, "pairs", name, dims[1], pv, 1);
-    }
+    if (!rc && o.out) rc = write_copy(comm, &o, &p, res);
     rc = gr_agree(comm, rc);
-    free(cv); free(pv);
-
-    /* commit or discard the staged outputs */
-    if (rank == 0) {
-        int orc = GR_OK;
-        if (o.svg) orc = gr_svg_close(&svg, rc == GR_OK);
-        if (json_tmp[0]) {
-            if (rc == GR_OK && orc == GR_OK) {
-                if (rename(json_tmp, o.json) != 0) orc = gr_fail(GR_EIO, o.json, "cannot rename %s", json_tmp);
-            }
-            if (rc != GR_OK || orc != GR_OK) remove(json_tmp);
-        }
-        if (!rc) rc = orc;
-    }
+    if (rank == 0) rc = finish_outputs(&o, &svg, json_tmp, rc);
     rc = gr_agree(comm, rc);
     if (!rc && rank == 0) {
         if (o.json && !strcmp(o.json, "-")) {
@@ -734,13 +718,13 @@ int cmd_segments(int argc, char **argv, MPI_Comm comm)
             printf("gravrd segments: %s\n%s: %d cities, %lld pairs, %d bandwidth(s) in %.2f s\n",
                    gr_provenance(comm), o.data, in.n, (long long)in.m, o.nbw, gr_now() - t0);
             print_table(&o, &in, res);
+            if (o.out) printf("wrote %s: a copy of %s with the segment columns stored\n", o.out, o.data);
         }
         fflush(stdout);
     }
-    if (rank == 0) free(json);
+    free(json);
     for (int b = 0; b < o.nbw; b++) free_result(&res[b]);
     free_input(&in);
-    gr_table_free(&cities);
-    gr_table_free(&pairs);
+    gr_panel_close(&p);
     return gr_report(rc);
 }

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # tests/it_design.sh: the spatial-RD design commands (design, balance, match, rdgrid; docs/design.md):
 # equal results on 1 and 3 ranks (1e-10 relative), the design columns and the stacked sample sizes
-# against an independent Python count from `gravrd dump`, bad input, and on the default panel
-# (seed 2, the seed `make run` uses) the recovery of the planted west-to-east effect 0.10.
+# against an independent Python count from `gravrd dump`, the derived columns (computed on the fly,
+# src/derived.c) against the stored ones of a `design --out` copy, the panel never written, bad input,
+# and on the default panel (seed 2, the seed `make run` uses) stored against derived columns in
+# estimate (1e-12) and the recovery of the planted west-to-east effect 0.10.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 F="$TMP/s.h5"
 "$GR" simulate --out "$F" --seed 3 --east 40 --west 50 --months 6 >/dev/null 2>&1 || { fail "simulate small panel"; exit 0; }
-check "segments 100, 75, 50" "$GR" segments --data "$F" --bandwidth 100 --bandwidth 75 --bandwidth 50 -q
+md5() { md5sum "$1" | cut -d' ' -f1; }
+sumF=$(md5 "$F")
+check "segments 100, 75, 50 --out (a copy with the columns stored)" "$GR" segments --data "$F" --bandwidth 100 \
+  --bandwidth 75 --bandwidth 50 -q --out "$TMP/s_seg.h5"
 
 # JSON equality up to 1e-10 relative (timings and provenance skipped)
 cat > "$TMP/jeq.py" <<'EOF'
@@ -16,7 +21,7 @@ a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2])); bad = []
 def walk(x, y, p):
     if isinstance(x, dict):
         for k in x:
-            if k in ("provenance", "timings", "iterations") or k.startswith("t_"): continue
+            if k in ("provenance", "timings", "iterations", "data") or k.startswith("t_"): continue
             if not isinstance(y, dict) or k not in y: bad.append(p + "." + k + " missing"); continue
             walk(x[k], y[k], p + "." + k)
     elif isinstance(x, list):
@@ -30,12 +35,27 @@ walk(a, b, "")
 if bad: print("; ".join(bad[:4])); sys.exit(1)
 EOF
 same_json() { local name=$1 a=$2 b=$3; if out=$($PY "$TMP/jeq.py" "$a" "$b" 2>&1); then ok "$name"; else fail "$name" "$out"; fi; }
+# json_close A B TOL (from tests/it_estimate.sh): every number outside timings/provenance/memory agrees to TOL relative
+json_close() {
+  awk -v tol="$3" '
+    FNR == 1 { f++ }
+    /"timings"/ { skip = 1 } skip && /}/ { skip = 0; next } skip { next }
+    /"provenance"|"read"|"solver"|"peak_rss|"data_bytes|"replicated_table_bytes/ { next }
+    { if (match($0, /-?[0-9][0-9.]*([eE][-+]?[0-9]+)?,?$/)) { v = substr($0, RSTART, RLENGTH); sub(/,$/, "", v);
+        v += 0
+        if (f == 1) a[FNR] = v; else { n++; d = v - a[FNR]; if (d < 0) d = -d; s = (a[FNR] < 0 ? -a[FNR] : a[FNR]);
+          if (d > tol * (s > 1e-300 ? s : 1)) { bad++; if (bad < 4) print "# differ at line " FNR ": " a[FNR] " vs " v } } } }
+    END { exit (bad > 0 || n == 0) }' "$1" "$2"
+}
+# ranks_close A B: json_close to 1e-10 but for the CG iteration count, which may differ by one between rank
+# counts (the sums are added in another order; so it is with stored columns too)
+ranks_close() { grep -v '"iterations"' "$1" >"$1.ni"; grep -v '"iterations"' "$2" >"$2.ni"; json_close "$1.ni" "$2.ni" 1e-10; }
 
 # ---- design: 1 and 3 ranks, against an independent count ----
-cp "$F" "$TMP/d1.h5"; cp "$F" "$TMP/d3.h5"
-check "design on 1 rank" mpi 1 "$GR" design --data "$TMP/d1.h5" --bandwidth 100 --same dialect
+check "design on 1 rank (--out: a copy with the columns stored)" mpi 1 "$GR" design --data "$F" --bandwidth 100 --same dialect \
+  --out "$TMP/d1.h5"
 cp "$TMP/out" "$TMP/design.out"
-check "design on 3 ranks" mpi 3 "$GR" design --data "$TMP/d3.h5" --bandwidth 100 --same dialect --quiet
+check "design on 3 ranks (--out)" mpi 3 "$GR" design --data "$F" --bandwidth 100 --same dialect --quiet --out "$TMP/d3.h5"
 "$GR" dump "$TMP/d1.h5" --table pairs --columns exporter,importer,partner,control_type,segpair_100,ntreated_100,same_dialect_100 > "$TMP/p1.csv"
 "$GR" dump "$TMP/d3.h5" --table pairs --columns exporter,importer,partner,control_type,segpair_100,ntreated_100,same_dialect_100 > "$TMP/p3.csv"
 if cmp -s "$TMP/p1.csv" "$TMP/p3.csv"; then ok "design columns equal on 1 and 3 ranks"; else fail "design columns equal on 1 and 3 ranks"; fi
@@ -89,14 +109,54 @@ read -r bad by0 by1 by2 < <($PY "$TMP/indep.py" design "$TMP/p1.csv" "$TMP/citie
 if [ "$bad" = 0 ]; then ok "ntreated_100 and same_dialect_100 match an independent count"; else fail "design columns vs independent count" "$bad mismatches"; fi
 if grep -q "0: $by0   1: $by1   2+: $by2" "$TMP/design.out"; then ok "design prints segment pairs by partner pairs ($by0/$by1/$by2)";
 else fail "design counts" "want 0: $by0 1: $by1 2+: $by2, got $(grep 'segment pairs by' "$TMP/design.out")"; fi
-check "estimate with the design restriction ntreated_100 <= 1" "$GR" estimate --data "$TMP/d1.h5" --quiet \
-  --formula 'log(trade) ~ partner | exporter^month + importer^month + segpair_100' --where 'ntreated_100 <= 1 && same_dialect_100 == 1'
+# the same columns derived on the fly from $F (which stores none of them), on every row
+cols=pair,segpair_100,ntreated_100,same_dialect_100,exp_segment_100,imp_segment_100
+if "$GR" dump "$F" --columns "$cols" >"$TMP/derived.csv" 2>&1 && "$GR" dump "$TMP/d1.h5" --columns "$cols" >"$TMP/stored.csv" 2>&1 \
+   && cmp -s "$TMP/derived.csv" "$TMP/stored.csv"; then ok "derived ntreated_100, same_dialect_100, segpair_100 equal the stored ones (every row)"
+else fail "derived ntreated_100, same_dialect_100, segpair_100 equal the stored ones (every row)" "$(tail -2 "$TMP/derived.csv")"; fi
+# a stored column wins, and the derived columns built on it use it: a copy whose segpair_100 is the user's own
+# (segment pairs = exporters grouped by three), as an old file updated in place by `segments` would hold one
+if $PY - "$F" "$TMP/own.h5" <<'EOF'
+import sys, shutil, h5py
+shutil.copy(sys.argv[1], sys.argv[2])
+f = h5py.File(sys.argv[2], 'a')
+f['pairs/segpair_100'] = (f['pairs/exporter'][:] // 3).astype('int32')
+EOF
+then
+  "$GR" design --data "$TMP/own.h5" --bandwidth 100 --same dialect --quiet --out "$TMP/own_d.h5" >/dev/null 2>&1
+  "$GR" dump "$TMP/own_d.h5" --table pairs --columns exporter,importer,partner,control_type,segpair_100,ntreated_100,same_dialect_100 \
+    > "$TMP/own_p.csv" 2>&1
+  read -r bad by0 by1 by2 < <($PY "$TMP/indep.py" design "$TMP/own_p.csv" "$TMP/cities.csv")
+  kept=$($PY -c 'import csv, sys; r = list(csv.DictReader(open(sys.argv[1]))); print(int(all(int(float(x["segpair_100"])) == int(float(x["exporter"])) // 3 for x in r)))' "$TMP/own_p.csv")
+  if [ "$bad" = 0 ] && [ "$kept" = 1 ]; then ok "stored segpair_100 wins: design builds ntreated_100, same_dialect_100 on it (independent count)"
+  else fail "stored segpair_100 wins: design builds ntreated_100, same_dialect_100 on it" "bad=$bad kept=$kept"; fi
+  cols=pair,segpair_100,ntreated_100,same_dialect_100
+  if "$GR" dump "$TMP/own.h5" --columns "$cols" >"$TMP/own_derived.csv" 2>&1 && "$GR" dump "$TMP/own_d.h5" --columns "$cols" \
+       >"$TMP/own_stored.csv" 2>&1 && cmp -s "$TMP/own_derived.csv" "$TMP/own_stored.csv"; then
+    ok "stored segpair_100 wins: derived ntreated_100, same_dialect_100 built on it (every row)"
+  else fail "stored segpair_100 wins: derived ntreated_100, same_dialect_100 built on it (every row)" "$(tail -1 "$TMP/own_derived.csv")"; fi
+else
+  fail "make a copy with its own segpair_100"
+fi
+RESTRICT=(--formula 'log(trade) ~ partner | exporter^month + importer^month + segpair_100'
+          --where 'ntreated_100 <= 1 && same_dialect_100 == 1' --cluster pair --quiet --fe-tol 1e-12)
+check "estimate with the design restriction ntreated_100 <= 1 (stored columns)" "$GR" estimate --data "$TMP/d1.h5" \
+  "${RESTRICT[@]}" --json "$TMP/rs.json"
+check "estimate with the design restriction (derived columns, 1 rank)" "$GR" estimate --data "$F" "${RESTRICT[@]}" --json "$TMP/rd1.json"
+check "estimate with the design restriction (derived columns, 3 ranks)" mpi 3 "$GR" estimate --data "$F" "${RESTRICT[@]}" --json "$TMP/rd3.json"
+json_close "$TMP/rs.json" "$TMP/rd1.json" 1e-12 && ok "restricted estimate: derived equals stored to 1e-12" \
+  || fail "restricted estimate: derived equals stored to 1e-12"
+ranks_close "$TMP/rd1.json" "$TMP/rd3.json" && ok "restricted estimate, derived: 1 and 3 ranks agree to 1e-10" \
+  || fail "restricted estimate, derived: 1 and 3 ranks agree to 1e-10"
 
 # ---- balance ----
 for n in 1 3; do
   check "balance on $n rank(s)" mpi $n "$GR" balance --data "$F" --bandwidth 50 --bandwidth 75 --bandwidth 100 --json "$TMP/b$n.json"
 done
 same_json "balance equal on 1 and 3 ranks" "$TMP/b1.json" "$TMP/b3.json"
+check "balance on the copy that stores segpair_<d>" "$GR" balance --data "$TMP/s_seg.h5" --bandwidth 50 --bandwidth 75 \
+  --bandwidth 100 --json "$TMP/bs.json"
+same_json "balance: derived segpair_<d> gives what the stored ones give" "$TMP/bs.json" "$TMP/b1.json"
 if $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["rows"]; sys.exit(0 if len(r)==4 and len(r[0]["cells"])==4 and "coef" in r[0]["cells"][3] else 1)' "$TMP/b1.json"; then
   ok "balance: 4 variables x (3 bandwidths + no segments)"; else fail "balance JSON shape"; fi
 
@@ -129,9 +189,12 @@ check "rdgrid --residualize none --kernel uniform" "$GR" rdgrid --data "$F" --y 
 
 # ---- bad input ----
 check_fails "design: bandwidth 0" "bandwidth.*positive" mpi 2 "$GR" design --data "$TMP/d1.h5" --bandwidth 0
-check_fails "design: missing segpair column" "segpair_70.*gravrd segments" mpi 2 "$GR" design --data "$TMP/d1.h5" --bandwidth 70
+check "design: segpair_70 derived when not stored" mpi 2 "$GR" design --data "$F" --bandwidth 70 --quiet
+check_fails "design: --out equal to --data refused" "must not be the input" mpi 2 "$GR" design --data "$F" --bandwidth 100 --out "$F"
+check_fails "design: --out into a missing directory" "nonexistent-dir" mpi 2 "$GR" design --data "$F" --bandwidth 100 \
+  --out "$TMP/nonexistent-dir/x.h5"
 check_fails "design: unknown attribute" "unknown attribute 'nosuch'" mpi 2 "$GR" design --data "$TMP/d1.h5" --bandwidth 100 --same nosuch
-check_fails "balance: missing segpair column" "segpair_70.*gravrd segments" mpi 2 "$GR" balance --data "$F" --bandwidth 70
+check "balance: segpair_70 derived when not stored" mpi 2 "$GR" balance --data "$F" --bandwidth 70 --json "$TMP/b70.json"
 check_fails "balance: unknown variable" "unknown column 'nosuch'" mpi 2 "$GR" balance --data "$F" --bandwidth 100 --vars 'log(nosuch)'
 check_fails "match: bandwidth -5" "bandwidth.*positive" mpi 2 "$GR" match --data "$F" --bandwidth -5 --formula "$FORM"
 check_fails "match: no treated pair after --where" "no treated pair" mpi 3 "$GR" match --data "$F" --bandwidth 100 --formula "$FORM" --where 'partner == 0'
@@ -142,12 +205,45 @@ check_fails "rdgrid: bad --residualize" "residualize.*character" mpi 2 "$GR" rdg
 check_fails "rdgrid: unknown outcome column" "unknown column 'nosuch'" mpi 2 "$GR" rdgrid --data "$F" --y 'log(nosuch)' --bandwidth 100
 check_fails "rdgrid: too few rows at a tiny bandwidth" "bandwidth 5" mpi 2 "$GR" rdgrid --data "$F" --y 'log(trade)' --bandwidth 5 --bandwidth 100
 check_fails "match: missing data file" "no such file" mpi 2 "$GR" match --data "$TMP/nonexistent.h5" --bandwidth 100 --formula "$FORM"
+[ "$(md5 "$F")" = "$sumF" ] && ok "the panel is byte-identical after segments, design, estimate, balance, match, rdgrid" \
+  || fail "the panel is byte-identical after segments, design, estimate, balance, match, rdgrid"
+
+# a read-only panel in a read-only directory (as an unprivileged user when run as root, so that a
+# write attempt would really fail)
+RO="$TMP/ro" RW="$TMP/rw"
+mkdir -p "$RO" "$RW"; cp "$F" "$RO/p.h5"; chmod 444 "$RO/p.h5"; chmod 555 "$RO"; chmod 777 "$RW"; chmod 711 "$TMP"
+AS=()
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then AS=(setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$RW"); fi
+who=""; [ ${#AS[@]} -gt 0 ] && who=", as nobody"
+check "design on a read-only panel (--out elsewhere)$who" "${AS[@]}" mpirun -n 2 --oversubscribe "$GR" design --data "$RO/p.h5" \
+  --bandwidth 100 --same dialect --out "$RW/d.h5"
+check "estimate with derived columns on a read-only panel$who" "${AS[@]}" mpirun -n 2 --oversubscribe "$GR" estimate \
+  --data "$RO/p.h5" "${RESTRICT[@]}"
+[ "$(md5 "$RO/p.h5")" = "$sumF" ] && [ "$(stat -c %a "$RO/p.h5")" = 444 ] && ok "read-only panel byte-identical" \
+  || fail "read-only panel byte-identical"
+chmod 755 "$RO"; chmod 700 "$TMP"
 
 # ---- the default panel: recovery of the planted west-to-east effect 0.10 ----
 if [ "${GR_QUICK:-0}" = 1 ]; then echo "# SKIP: GR_QUICK=1, default-panel recovery skipped"; exit 0; fi
 D="$TMP/default.h5"
-"$GR" simulate --out "$D" --seed 2 >/dev/null 2>&1 && "$GR" segments --data "$D" --bandwidth 100 -q >/dev/null 2>&1 \
-  || { fail "default panel + segments"; exit 0; }
+"$GR" simulate --out "$D" --seed 2 >/dev/null 2>&1 || { fail "default panel"; exit 0; }
+sumD=$(md5 "$D")
+# the segment-pair model with derived columns in the fixed effects and --where, against a copy that stores them
+check "design --out on the default panel (a copy with segment_100, segpair_100, ntreated_100, same_dialect_100)" \
+  mpi 2 "$GR" design --data "$D" --bandwidth 100 --same dialect --quiet --out "$TMP/default_stored.h5"
+if ! "$GR" dump "$D" --table pairs --columns segpair_100 --limit 1 >/dev/null 2>&1; then ok "the default panel stores no segpair_100"
+else fail "the default panel stores no segpair_100"; fi
+SP=(--formula 'log(trade) ~ partner + log(distance_km) | exporter^month + importer^month + segpair_100'
+    --where 'ntreated_100 >= 1 && same_dialect_100 == 1' --fsplit dir --cluster pair --quiet)
+for n in 1 3; do
+  mpi $n "$GR" estimate --data "$TMP/default_stored.h5" "${SP[@]}" --json "$TMP/st$n.json" >"$TMP/out" 2>&1
+  mpi $n "$GR" estimate --data "$D" "${SP[@]}" --json "$TMP/de$n.json" >>"$TMP/out" 2>&1
+  if [ -s "$TMP/st$n.json" ] && json_close "$TMP/st$n.json" "$TMP/de$n.json" 1e-12; then
+    ok "default panel, segment-pair model: derived columns give the stored-column results to 1e-12 ($n rank(s))"
+  else fail "default panel, segment-pair model: derived columns give the stored-column results to 1e-12 ($n rank(s))" "$(tail -2 "$TMP/out")"; fi
+done
+ranks_close "$TMP/de1.json" "$TMP/de3.json" && ok "default panel, derived columns: 1 and 3 ranks agree to 1e-10" \
+  || fail "default panel, derived columns: 1 and 3 ranks agree to 1e-10"
 mpi 2 "$GR" estimate --data "$D" --formula 'log(trade) ~ partner + log(distance_km) | exporter^month + importer^month' \
   --where 'dir == 1' --cluster pair --quiet --json "$TMP/g.json" >/dev/null 2>&1
 mpi 2 "$GR" estimate --data "$D" --formula 'log(trade) ~ partner + log(distance_km) | exporter^month + importer^month + segpair_100' \
@@ -180,3 +276,5 @@ EOF
 if [ -s "$TMP/g.json" ] && [ -s "$TMP/s.json" ] && [ -s "$TMP/s0.json" ] && [ -s "$TMP/dm.json" ] && [ -s "$TMP/dr.json" ]; then
   $PY "$TMP/recover.py" "$TMP/g.json" "$TMP/s.json" "$TMP/dm.json" "$TMP/dr.json" "$TMP/s0.json"
 else fail "default-panel estimates ran"; fi
+[ "$(md5 "$D")" = "$sumD" ] && ok "the default panel is byte-identical after design and the estimates" \
+  || fail "the default panel is byte-identical after design and the estimates"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # it_segments.sh: `gravrd segments` on simulated panels (synthetic and the study's 197 real cities):
-# segment properties checked independently in Python (h5py), JSON and SVG outputs, 1 vs 3 ranks,
-# exp_/imp_ resolution through dump, bad input leaving the file unchanged.
+# segment properties checked independently in Python (h5py) on the copy --out writes, JSON and SVG
+# outputs, 1 vs 3 ranks, the derived columns (computed on the fly, src/derived.c) equal to the stored
+# ones through dump, the panel never written (byte-identical, also read-only), bad input.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
@@ -114,14 +115,14 @@ fi
 S="$TMP/syn.h5"
 check "simulate small panel" "$GR" simulate --out "$S" --east 10 --west 12 --months 3 --seed 3
 cp "$S" "$TMP/syn_orig.h5"
-cp "$S" "$TMP/syn3.h5"
+sum_syn=$(md5 "$S")
 check "segments synthetic (1 rank)" mpi 1 "$GR" segments --data "$S" --bandwidth 100 --bandwidth 62.5 \
-  --bandwidth 250 --json "$TMP/syn.json" --svg "$TMP/syn.svg"
-check "synthetic segments verified independently" $PY "$TMP/verify.py" "$S" "$TMP/syn.json" 100 62.5 250
+  --bandwidth 250 --json "$TMP/syn.json" --svg "$TMP/syn.svg" --out "$TMP/syn_seg.h5"
+check "synthetic segments verified independently (--out copy)" $PY "$TMP/verify.py" "$TMP/syn_seg.h5" "$TMP/syn.json" 100 62.5 250
 check "synthetic SVG well-formed, one marker per city" $PY "$TMP/svgok.py" "$TMP/syn.svg" 22
-check "segments synthetic (3 ranks)" mpi 3 "$GR" segments --data "$TMP/syn3.h5" -b 100 -b 62.5 -b 250 \
-  --json "$TMP/syn3.json"
-check "1 and 3 ranks write identical columns" $PY "$TMP/same.py" "$S" "$TMP/syn3.h5" 100 62.5 250
+check "segments synthetic (3 ranks)" mpi 3 "$GR" segments --data "$S" -b 100 -b 62.5 -b 250 \
+  --json "$TMP/syn3.json" --out "$TMP/syn3_seg.h5"
+check "1 and 3 ranks write identical columns" $PY "$TMP/same.py" "$TMP/syn_seg.h5" "$TMP/syn3_seg.h5" 100 62.5 250
 check "1 and 3 ranks write identical JSON (but provenance, path)" $PY -c '
 import sys, json
 a, b = (json.load(open(x)) for x in sys.argv[1:])
@@ -131,12 +132,25 @@ mpi 1 "$GR" segments --data "$S" -b 100 >"$TMP/table.txt" 2>&1
 if grep -qE '^size +east +west +total' "$TMP/table.txt" && grep -qE '^segments ' "$TMP/table.txt" \
    && grep -qE '^max diameter \(km\)' "$TMP/table.txt"; then ok "size table printed"
 else fail "size table printed" "$(head -c 300 "$TMP/table.txt")"; fi
-check "re-run replaces columns (still verified)" $PY "$TMP/verify.py" "$S" "$TMP/syn.json" 100
+check "--out from a copy that stores the columns replaces them" mpi 2 "$GR" segments \
+  --data "$TMP/syn_seg.h5" -b 100 --json "$TMP/syn100.json" --out "$TMP/syn_seg2.h5"
+check "replaced columns verified" $PY "$TMP/verify.py" "$TMP/syn_seg2.h5" "$TMP/syn100.json" 100
+[ "$(md5 "$S")" = "$sum_syn" ] && ok "segments never writes the panel (byte-identical after 3 runs)" \
+  || fail "segments never writes the panel (byte-identical after 3 runs)"
 
-# exp_/imp_ resolution of the new city column, through dump
-if "$GR" dump "$S" --columns exporter,importer,exp_segment_100,imp_segment_100,segpair_100 --limit 200 \
-     >"$TMP/dump.csv" 2>"$TMP/dump.err"; then
-  if $PY - "$S" "$TMP/dump.csv" <<'EOF'
+# the derived columns (not stored in $S) resolve, through dump, to the stored ones of the --out copy
+cols=pair,exporter,importer,exp_segment_100,imp_segment_100,segpair_100,exp_segment_62.5,segpair_62.5,segpair_250
+if "$GR" dump "$S" --columns "$cols" >"$TMP/derived.csv" 2>"$TMP/dump.err" \
+   && "$GR" dump "$TMP/syn_seg.h5" --columns "$cols" >"$TMP/stored.csv" 2>>"$TMP/dump.err"; then
+  if cmp -s "$TMP/derived.csv" "$TMP/stored.csv"; then ok "derived segment_<d>, segpair_<d> equal the stored ones (dump, every row)"
+  else fail "derived segment_<d>, segpair_<d> equal the stored ones (dump, every row)" "$(diff "$TMP/derived.csv" "$TMP/stored.csv" | head -3)"; fi
+else
+  fail "dump derived and stored segment columns" "$(head -c 200 "$TMP/dump.err")"
+fi
+[ "$(md5 "$S")" = "$sum_syn" ] && ok "dump of derived columns leaves the panel byte-identical" \
+  || fail "dump of derived columns leaves the panel byte-identical"
+# exp_/imp_ resolution of the city column, against the --out copy read with h5py
+if $PY - "$TMP/syn_seg.h5" "$TMP/derived.csv" <<'EOF'
 import sys, csv, h5py
 f = h5py.File(sys.argv[1], 'r'); seg = f['cities/segment_100'][:]
 rows = list(csv.DictReader(open(sys.argv[2])))
@@ -145,10 +159,36 @@ for r in rows:
     assert int(float(r['exp_segment_100'])) == seg[int(float(r['exporter']))]
     assert int(float(r['imp_segment_100'])) == seg[int(float(r['importer']))]
 EOF
-  then ok "dump resolves exp_segment_100 / imp_segment_100"; else fail "dump resolves exp_segment_100 / imp_segment_100"; fi
-else
-  fail "dump resolves exp_segment_100 / imp_segment_100" "$(head -c 200 "$TMP/dump.err")"
-fi
+then ok "dump resolves derived exp_segment_100 / imp_segment_100"; else fail "dump resolves derived exp_segment_100 / imp_segment_100"; fi
+for c in segpair_1e2 segpair_abc segpair_0 exp_segment_100.0; do
+  check_fails "derived column with a bad bandwidth: '$c'" "^gravrd: error: $c: unknown column" "$GR" dump "$S" --columns "$c" --limit 1
+done
+
+# --out must not be the panel: same path, another spelling of it, a symbolic or a hard link
+ln -s "$S" "$TMP/syn_link.h5"; ln "$S" "$TMP/syn_hard.h5"
+for o in "$S" "$TMP/./syn.h5" "$TMP/syn_link.h5" "$TMP/syn_hard.h5"; do
+  check_fails "--out ${o#$TMP/} (the input) refused" "must not be the input" "${P2[@]}" "$GR" segments --data "$S" -b 100 --out "$o"
+done
+rm -f "$TMP/syn_link.h5" "$TMP/syn_hard.h5"
+check_fails "--out into a missing directory" "nonexistent-dir" "${P2[@]}" "$GR" segments --data "$S" -b 100 \
+  --out "$TMP/nonexistent-dir/x.h5" --json "$TMP/nojson.json"
+[ ! -e "$TMP/nojson.json" ] && ok "failed --out leaves no JSON" || fail "failed --out leaves no JSON"
+[ "$(md5 "$S")" = "$sum_syn" ] && ok "panel byte-identical after refused --out" || fail "panel byte-identical after refused --out"
+
+# a read-only panel in a read-only directory (as an unprivileged user when run as root, so that a
+# write attempt would really fail)
+RO="$TMP/ro" RW="$TMP/rw"
+mkdir -p "$RO" "$RW"; cp "$S" "$RO/p.h5"; chmod 444 "$RO/p.h5"; chmod 555 "$RO"; chmod 777 "$RW"; chmod 711 "$TMP"
+AS=()
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then AS=(setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$RW"); fi
+who=""; [ ${#AS[@]} -gt 0 ] && who=", as nobody"
+check "segments on a read-only panel (--out, --svg elsewhere)$who" "${AS[@]}" mpirun -n 2 --oversubscribe "$GR" segments \
+  --data "$RO/p.h5" -b 100 --out "$RW/p_seg.h5" --svg "$RW/map.svg"
+check "estimate with derived columns on a read-only panel$who" "${AS[@]}" mpirun -n 2 --oversubscribe "$GR" estimate \
+  --data "$RO/p.h5" --quiet --formula 'log(trade) ~ log(distance_km) | exp_segment_250 + imp_segment_250 + month' --cluster segpair_250
+[ "$(md5 "$RO/p.h5")" = "$sum_syn" ] && [ "$(stat -c %a "$RO/p.h5")" = 444 ] && ok "read-only panel byte-identical" \
+  || fail "read-only panel byte-identical"
+chmod 755 "$RO"; chmod 700 "$TMP"
 
 # ---- bad input: clean failure, file unchanged ----
 cp "$TMP/syn_orig.h5" "$TMP/bad.h5"
@@ -172,6 +212,10 @@ import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], 'a'); lat = f['cities/lat'][:]; lat[3] = np.nan; f['cities/lat'][...] = lat
 EOF
 check_fails "NaN latitude names the row" "cities/lat row 3" "${P3[@]}" "$GR" segments --data "$TMP/bad.h5" -b 100
+check_fails "estimate: a derived column that cannot be computed names it" "derived column 'segpair_100': /cities/lat row 3" \
+  "${P3[@]}" "$GR" estimate --data "$TMP/bad.h5" --formula 'log(trade) ~ partner | segpair_100'
+check_fails "estimate: a derived city column that cannot be computed names it" "derived column 'exp_segment_50': /cities/lat row 3" \
+  "${P2[@]}" "$GR" estimate --data "$TMP/bad.h5" --formula 'log(trade) ~ partner' --where 'exp_segment_50 >= 0'
 $PY - "$TMP/bad.h5" <<'EOF'
 import sys, h5py
 f = h5py.File(sys.argv[1], 'a'); f['cities/lat'][3] = 95.0
@@ -193,13 +237,13 @@ if need_shared "real-city segments"; then
     C="$TMP/real.h5"
     check "simulate on the 197 real cities" "$GR" simulate --out "$C" --cities "$SHARED/china_prefecture_cities_2016.csv" \
       --months 3 --seed 1
-    cp "$C" "$TMP/real3.h5"
     check "segments real cities 50..150 km (1 rank)" mpi 1 "$GR" segments --data "$C" -b 50 -b 75 -b 100 -b 125 -b 150 \
-      --json "$TMP/real.json" --svg "$TMP/real.svg"
-    check "real-city segments verified independently" $PY "$TMP/verify.py" "$C" "$TMP/real.json" 50 75 100 125 150
-    check "municipalities are one-city segments" $PY "$TMP/singles.py" "$C" 50 75 100 125 150
+      --json "$TMP/real.json" --svg "$TMP/real.svg" --out "$TMP/real_seg.h5"
+    check "real-city segments verified independently" $PY "$TMP/verify.py" "$TMP/real_seg.h5" "$TMP/real.json" 50 75 100 125 150
+    check "municipalities are one-city segments" $PY "$TMP/singles.py" "$TMP/real_seg.h5" 50 75 100 125 150
     check "real-city SVG well-formed" $PY "$TMP/svgok.py" "$TMP/real.svg" 197
-    check "segments real cities (3 ranks)" mpi 3 "$GR" segments --data "$TMP/real3.h5" -b 50 -b 75 -b 100 -b 125 -b 150
-    check "real cities: 1 and 3 ranks identical" $PY "$TMP/same.py" "$C" "$TMP/real3.h5" 50 75 100 125 150
+    check "segments real cities (3 ranks)" mpi 3 "$GR" segments --data "$C" -b 50 -b 75 -b 100 -b 125 -b 150 \
+      --out "$TMP/real3_seg.h5"
+    check "real cities: 1 and 3 ranks identical" $PY "$TMP/same.py" "$TMP/real_seg.h5" "$TMP/real3_seg.h5" 50 75 100 125 150
   fi
 fi
