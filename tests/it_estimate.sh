@@ -70,6 +70,13 @@ for P in 2 3 4; do
   else fail "level codes and dense ids on $P ranks" "$(grep -m2 'not ok\|rror' "$TMP/lv.out" | tr '\n' ' ')"; fi
 done
 
+# absorber, fit and model (tests/test_model.c) on 1, 2, 3 and 4 ranks in one launch: the test splits the
+# world into the first P ranks for P = 1..4 and checks each against a dense weighted least-squares solve
+if CMOCKA_MESSAGE_OUTPUT=TAP mpi 4 "$ROOT/build/tests/test_model" >"$TMP/md.out" 2>&1 \
+     && [ "$(grep -c '^ok ' "$TMP/md.out")" -eq 36 ] && ! grep -q '^not ok' "$TMP/md.out"; then
+  ok "absorber, fit and model against dense least squares on 1-4 ranks (one launch of 4)"
+else fail "absorber, fit and model on 1-4 ranks" "$(grep -m2 'not ok\|rror' "$TMP/md.out" | tr '\n' ' ')"; fi
+
 # ---- bad input: each a clear one-line error or a named warning, never a crash, hang or NaN table ----
 C1="$TMP/case1.h5"
 check_fails "unknown column" "unknown column 'nosuch'" mpi 2 "$GR" estimate --data "$C1" --formula 'y ~ x1 + nosuch | exporter'

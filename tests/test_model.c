@@ -167,6 +167,57 @@ static void test_sharing(void **state)
     MPI_Comm_free(&c);
 }
 
+/* A second regressor set on the same rows reuses the demeaned outcome kept in the absorber: the fit of
+ * y1 on x1 alone, with y1 looked up (not demeaned again), equals the dense regression of y1 on x1. */
+static void test_reuse_outcome(void **state)
+{
+    (void)state;
+    const double *xs[1] = {x1};
+    double coef[64], res[N];
+    dense_wls(y1, 1, xs, wt, coef, res);
+    int b, e;
+    MPI_Comm c = sub_comm(wsize, &b, &e);
+    int n = e - b;
+    gr_absorber ab;
+    absorber_on(c, b, e, wt, &ab);
+    double *y = malloc((size_t)(n + 1) * 8), *X = malloc((size_t)(2 * n + 1) * 8), ytss, xtss[2];
+    memcpy(y, y1 + b, (size_t)n * 8);
+    memcpy(X, x1 + b, (size_t)n * 8);
+    memcpy(X + n, x2 + b, (size_t)n * 8);
+    double *cols[2] = {X, X + n};
+    assert_int_equal(gr_absorber_demean(&ab, 1, &y, &ytss, NULL), GR_OK);
+    gr_absorber_store(&ab, "y1", y, ytss);
+    assert_int_equal(gr_absorber_demean(&ab, 2, cols, xtss, NULL), GR_OK);
+    int64_t demeaned = ab.columns_demeaned;
+    gr_fit_opts fo = {.solver = GR_SOLVER_CHOL, .collin_tol = 1e-10};
+    gr_fit_inference inf = {.vcov = {.type = GR_VCOV_IID}, .K_fe = gr_absorber_dof(&ab, NULL), .K_fe_vcov = gr_absorber_dof(&ab, NULL)};
+    char *xl[2] = {"x1", "x2"};
+    for (int set = 0; set < 2; set++) {  /* set 0: x1 and x2; set 1: x1 alone */
+        int kx = set == 0 ? 2 : 1;
+        double *Xk = malloc((size_t)(kx * n + 1) * 8), yt;
+        memcpy(Xk, X, (size_t)(kx * n) * 8);
+        const double *cached = gr_absorber_lookup(&ab, "y1", &yt);
+        assert_non_null(cached);
+        double *yc = malloc((size_t)(n + 1) * 8);
+        memcpy(yc, cached, (size_t)n * 8);
+        gr_fit fd;
+        assert_int_equal(gr_fit_init(c, n, kx, Xk, xl, xtss, ab.w, 1, &fo, "test", &fd), GR_OK);
+        gr_result r;
+        memset(&r, 0, sizeof r);
+        assert_int_equal(gr_fit_outcome(&fd, yc, yt, &inf, &fo, &r), GR_OK);
+        if (set == 1) assert_close(r.coef[0], coef[0], 1e-9);
+        gr_result_free(&r);
+        gr_fit_free(&fd);
+        free(yc);
+    }
+    assert_int_equal(ab.columns_demeaned, demeaned);  /* the outcome was not demeaned again */
+    assert_int_equal(ab.cache_hits, 2);
+    assert_int_equal(ab.setups, 1);
+    free(y); free(X);
+    gr_absorber_free(&ab);
+    MPI_Comm_free(&c);
+}
+
 /* The model on rows [b, e): y1 on x1, x2 with both fixed effects, weighted, variance `v`. */
 static gr_result fit_model(MPI_Comm c, int b, int e, const double *w, gr_vcov_type v)
 {
@@ -289,7 +340,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_demean_cg), cmocka_unit_test(test_demean_cg_weighted),
         cmocka_unit_test(test_demean_it), cmocka_unit_test(test_demean_it_weighted),
-        cmocka_unit_test(test_sharing), cmocka_unit_test(test_fit_unweighted),
+        cmocka_unit_test(test_sharing), cmocka_unit_test(test_reuse_outcome), cmocka_unit_test(test_fit_unweighted),
         cmocka_unit_test(test_fit_weighted), cmocka_unit_test(test_bad_weights),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
