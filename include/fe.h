@@ -15,8 +15,8 @@ typedef struct gr_fe {
     int64_t n;          /* local rows */
     int32_t **id;       /* id[k][i]: global dense level of local row i in dimension k */
     int64_t *nlevels;   /* levels per dimension (global) */
-    double **count;     /* count[k][g]: rows (or weight sum) in level g, global */
-    const double *w;    /* optional row weights (NULL: 1), not owned */
+    double **count;     /* count[k][g]: rows in level g, or their weight sum once weights are set; global */
+    const double *w;    /* row weights (NULL: 1), not owned; set only through gr_fe_set_weights */
     int *local_only;    /* 1 if no level of dimension k has rows on two ranks: no Allreduce needed */
     char **names;       /* labels, e.g. "exporter^month" */
 } gr_fe;
@@ -26,15 +26,38 @@ typedef struct gr_fe {
  * must then be rebuilt on the kept rows. */
 int gr_fe_singletons(const gr_fe *fe, unsigned char *keep, int64_t *nremoved);
 
+/* Collective. Use observation weights w[0..fe->n) (finite, > 0; not owned, must outlive fe or the
+ * next call; NULL: unweighted): count[k][g] become the weight sums of each level (row counts again
+ * for NULL), and gr_fe_demean / gr_fe_demean_coef then project in the W-weighted norm (the residual of
+ * the weighted least-squares regression on the fixed-effect dummies). GR_EINPUT on every rank, fe
+ * unchanged, if some rank holds a weight that is not finite and > 0. */
+int gr_fe_set_weights(gr_fe *fe, const double *w);
+
+/* Local. Number of fixed-effect coefficients: sum over k of nlevels[k]; coefficient g of dimension k
+ * is at offset sum_{j<k} nlevels[j] + g. */
+int64_t gr_fe_ncoef(const gr_fe *fe);
+
 /* Collective. Replace each column cols[c][0..n) by its residual from projecting on all fixed
- * effects (the within transformation), all columns in one pass per iteration.
- * GR_FE_CG: conjugate gradient on the normal equations D'D alpha = D'v, preconditioned by the level
- * counts; stops when the preconditioned residual norm, relative to that of D'v, is below tol.
+ * effects (the within transformation; W-weighted if weights are set), all columns in one pass per
+ * iteration. Same as gr_fe_demean_coef with alpha = NULL.
+ * GR_FE_CG: conjugate gradient on the normal equations D'WD alpha = D'Wv, preconditioned by the level
+ * counts (weight sums); stops when the preconditioned residual norm, relative to that of D'Wv, is
+ * below max(tol^2, 1e-13).
  * GR_FE_IRONS_TUCK: Gauss-Seidel sweeps with Irons-Tuck extrapolation (fixest's scheme); stops when
  * the largest relative change of a coefficient is below tol.
  * Either way, after maxiter iterations *converged = 0. *iterations gets the iteration count. */
 int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
                  int *converged);
+
+/* Collective. As gr_fe_demean, and with alpha != NULL: alpha[c] (gr_fe_ncoef values each, caller's
+ * memory, identical on all ranks) holds on entry a starting point (all zeros: a cold start; for IRLS,
+ * the previous iteration's coefficients) and on exit the fixed-effect coefficients, identical on all
+ * ranks, with cols_out[c][i] = cols_in[c][i] - sum_k alpha[c][off_k + id_k[i]] (to rounding; the
+ * coefficients themselves solve the normal equations to the tolerance, and are not unique when the
+ * dimensions overlap). A start near the solution cuts iterations: CG measures its residual against
+ * that of the cold start D'Wv, the sweeps measure coefficient changes. */
+int gr_fe_demean_coef(const gr_fe *fe, int ncols, double **cols, double **alpha, double tol, int maxiter,
+                      int *iterations, int *converged);
 
 /* Collective. For each dimension k, nested[k] = 1 if every level of dimension k lies within one
  * level of the cluster ids cl[n] (dense global ids, ncl levels). */

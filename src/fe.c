@@ -2,21 +2,65 @@
  *
  * The sweep: for fixed-effect coefficients alpha (one vector per dimension) and a column v, the
  * residual e = v - sum_k alpha_k[id_k]. One Gauss-Seidel sweep F updates each dimension k in turn
- * with alpha_k[g] += mean of e over level g (group sums combined with MPI_Allreduce unless the
- * dimension's levels never cross ranks) and subtracts that change from e. Iterations apply F twice
- * and extrapolate (Irons & Tuck 1969, as in fixest), then rebuild e from the extrapolated alpha. */
+ * with alpha_k[g] += mean of e over level g (the weighted mean sum w_i e_i / sum w_i with weights;
+ * group sums combined with MPI_Allreduce unless the dimension's levels never cross ranks) and
+ * subtracts that change from e. Iterations apply F twice and extrapolate (Irons & Tuck 1969, as in
+ * fixest), then rebuild e from the extrapolated alpha.
+ *
+ * Weights (gr_fe_set_weights) take the same kernels as the unweighted path: every row kernel is
+ * compiled twice, the weighted copy multiplying the row's value by w_i, so the unweighted copy is the
+ * code that ran before weights existed. */
 #include "fe.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Collective. buf[0..m) combined across comm with op, in place, in pieces whose counts fit an int
+ * (m is the same on all ranks: global level counts). Cannot fail. */
+#define REDUCE_CHUNK ((int64_t)1 << 28)
+static void allreduce_chunked(MPI_Comm comm, void *buf, int64_t m, MPI_Datatype type, size_t size, MPI_Op op)
+{
+    for (int64_t o = 0; o < m; o += REDUCE_CHUNK) {
+        int len = (int)(m - o < REDUCE_CHUNK ? m - o : REDUCE_CHUNK);
+        MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)o * size, len, type, op, comm);
+    }
+}
+static void sum_doubles(MPI_Comm comm, double *buf, int64_t m)
+{
+    allreduce_chunked(comm, buf, m, MPI_DOUBLE, sizeof *buf, MPI_SUM);
+}
+
+/* Rows (weight sums if fe->w is set) of each level of dimension k over the rows with keep[i] (all
+ * if keep is NULL); summed across ranks if allreduce (then collective). */
 static void level_counts(const gr_fe *fe, int k, const unsigned char *keep, double *cnt, int allreduce)
 {
     memset(cnt, 0, (size_t)fe->nlevels[k] * sizeof *cnt);
     const int32_t *id = fe->id[k];
     for (int64_t i = 0; i < fe->n; i++)
         if (!keep || keep[i]) cnt[id[i]] += fe->w ? fe->w[i] : 1.0;
-    if (allreduce) MPI_Allreduce(MPI_IN_PLACE, cnt, (int)fe->nlevels[k], MPI_DOUBLE, MPI_SUM, fe->comm);
+    if (allreduce) sum_doubles(fe->comm, cnt, fe->nlevels[k]);
+}
+
+int gr_fe_set_weights(gr_fe *fe, const double *w)
+{
+    int rc = GR_OK;
+    for (int64_t i = 0; w && i < fe->n; i++)
+        if (!isfinite(w[i]) || !(w[i] > 0)) {
+            rc = gr_fail(GR_EINPUT, "weights", "weight of local row %lld is %g: expected a finite number > 0",
+                         (long long)i, w[i]);
+            break;
+        }
+    GR_CALL(gr_agree(fe->comm, rc));
+    fe->w = w;
+    for (int k = 0; k < fe->nfe; k++) level_counts(fe, k, NULL, fe->count[k], 1);
+    return GR_OK;
+}
+
+int64_t gr_fe_ncoef(const gr_fe *fe)
+{
+    int64_t m = 0;
+    for (int k = 0; k < fe->nfe; k++) m += fe->nlevels[k];
+    return m;
 }
 
 int gr_ids_local_only(MPI_Comm comm, int64_t n, const int32_t *id, int64_t L)
@@ -26,7 +70,7 @@ int gr_ids_local_only(MPI_Comm comm, int64_t n, const int32_t *id, int64_t L)
     if (P == 1) return 1;
     int *present = gr_calloc((size_t)(L ? L : 1), sizeof *present);
     for (int64_t i = 0; i < n; i++) present[id[i]] = 1;
-    MPI_Allreduce(MPI_IN_PLACE, present, (int)L, MPI_INT, MPI_SUM, comm);
+    allreduce_chunked(comm, present, L, MPI_INT, sizeof *present, MPI_SUM);
     int maxp = 0;
     for (int64_t g = 0; g < L; g++) if (present[g] > maxp) maxp = present[g];
     free(present);
@@ -67,8 +111,8 @@ int gr_fe_nested_in(const gr_fe *fe, const int32_t *cl, int64_t ncl, int *nested
             if (cl[i] < lo[g]) lo[g] = cl[i];
             if (cl[i] > hi[g]) hi[g] = cl[i];
         }
-        MPI_Allreduce(MPI_IN_PLACE, lo, (int)L, MPI_INT, MPI_MIN, fe->comm);
-        MPI_Allreduce(MPI_IN_PLACE, hi, (int)L, MPI_INT, MPI_MAX, fe->comm);
+        allreduce_chunked(fe->comm, lo, L, MPI_INT, sizeof *lo, MPI_MIN);
+        allreduce_chunked(fe->comm, hi, L, MPI_INT, sizeof *hi, MPI_MAX);
         nested[k] = 1;
         for (int64_t g = 0; g < L; g++)
             if (hi[g] >= 0 && lo[g] != hi[g]) { nested[k] = 0; break; }
@@ -97,30 +141,38 @@ typedef struct {
 } sweep_ctx;
 
 /* The pass kernel for one pending dimension (the common case inside a sweep), specialised on the
- * number of columns so the inner loops unroll. */
-#define SUMS_KERNEL(NC)                                                                              \
-    static void sums_kernel_##NC(int64_t n, const int32_t *restrict idk, const int32_t *restrict idp, \
-                                 const double *restrict d, double *restrict E, double *restrict sum)  \
+ * number of columns so the inner loops unroll, and on weights (WT: the sums are of w_i e_i, the same
+ * products as the generic loop in row_pass; WT = 0 compiles to the unweighted loop). */
+#define SUMS_KERNEL(NC, WS, WT)                                                                      \
+    static void sums_kernel_##NC##WS(int64_t n, const int32_t *restrict idk, const int32_t *restrict idp, \
+                                     const double *restrict d, double *restrict E, double *restrict sum, \
+                                     const double *restrict w)                                       \
     {                                                                                                \
+        (void)w;                                                                                     \
         if (idp) {                                                                                   \
             for (int64_t i = 0; i < n; i++) {                                                        \
                 double *restrict e = E + i * NC;                                                     \
                 const double *restrict dg = d + (int64_t)idp[i] * NC;                                \
                 double *restrict sg = sum + (int64_t)idk[i] * NC;                                    \
-                _Pragma("GCC unroll 4") for (int c = 0; c < NC; c++) { e[c] -= dg[c]; sg[c] += e[c]; } \
+                _Pragma("GCC unroll 4") for (int c = 0; c < NC; c++) {                               \
+                    e[c] -= dg[c];                                                                   \
+                    sg[c] += WT ? w[i] * e[c] : e[c];                                                \
+                }                                                                                    \
             }                                                                                        \
         } else {                                                                                     \
             for (int64_t i = 0; i < n; i++) {                                                        \
                 const double *restrict e = E + i * NC;                                               \
                 double *restrict sg = sum + (int64_t)idk[i] * NC;                                    \
-                _Pragma("GCC unroll 4") for (int c = 0; c < NC; c++) sg[c] += e[c];                 \
+                _Pragma("GCC unroll 4") for (int c = 0; c < NC; c++) sg[c] += WT ? w[i] * e[c] : e[c]; \
             }                                                                                        \
         }                                                                                            \
     }
-SUMS_KERNEL(1)
-SUMS_KERNEL(2)
-SUMS_KERNEL(3)
-SUMS_KERNEL(4)
+SUMS_KERNEL(1, , 0) SUMS_KERNEL(2, , 0) SUMS_KERNEL(3, , 0) SUMS_KERNEL(4, , 0)
+SUMS_KERNEL(1, _w, 1) SUMS_KERNEL(2, _w, 1) SUMS_KERNEL(3, _w, 1) SUMS_KERNEL(4, _w, 1)
+typedef void (*sums_kernel_fn)(int64_t, const int32_t *, const int32_t *, const double *, double *, double *,
+                               const double *);
+static const sums_kernel_fn sums_kernels[2][4] = {{sums_kernel_1, sums_kernel_2, sums_kernel_3, sums_kernel_4},
+                                                  {sums_kernel_1_w, sums_kernel_2_w, sums_kernel_3_w, sums_kernel_4_w}};
 
 /* Apply the pending changes to E and, if k >= 0, add each row to the sums of its level in
  * dimension k (weighted by fe->w if set). Afterwards nothing is pending. */
@@ -132,16 +184,11 @@ static void row_pass(sweep_ctx *s, int k, double *restrict E)
     double *restrict sum = s->sum;
     if (k >= 0) memset(sum, 0, (size_t)fe->nlevels[k] * p * sizeof *sum);
     const int32_t *restrict idk = k >= 0 ? fe->id[k] : NULL;
-    if (k >= 0 && !fe->w && p <= 4 && s->npending <= 1) {
+    if (k >= 0 && p <= 4 && s->npending <= 1) {
         const int q = s->npending ? s->pending[0] : -1;
         const int32_t *idp = q >= 0 ? fe->id[q] : NULL;
         const double *d = q >= 0 ? s->P + s->off[q] * p : NULL;
-        switch (p) {
-        case 1: sums_kernel_1(n, idk, idp, d, E, sum); break;
-        case 2: sums_kernel_2(n, idk, idp, d, E, sum); break;
-        case 3: sums_kernel_3(n, idk, idp, d, E, sum); break;
-        default: sums_kernel_4(n, idk, idp, d, E, sum); break;
-        }
+        sums_kernels[fe->w != NULL][p - 1](n, idk, idp, d, E, sum, fe->w);
     } else {
         const int np = s->npending;
         const int32_t *ids[16];
@@ -169,8 +216,7 @@ static void row_pass(sweep_ctx *s, int k, double *restrict E)
         memset(s->P + s->off[q] * p, 0, (size_t)fe->nlevels[q] * p * sizeof(double));
     }
     s->npending = 0;
-    if (k >= 0 && !fe->local_only[k] && s->nranks > 1)
-        MPI_Allreduce(MPI_IN_PLACE, sum, (int)(fe->nlevels[k] * p), MPI_DOUBLE, MPI_SUM, fe->comm);
+    if (k >= 0 && !fe->local_only[k] && s->nranks > 1) sum_doubles(fe->comm, sum, fe->nlevels[k] * p);
 }
 
 /* One Gauss-Seidel sweep over all dimensions: alpha (stacked, levels x p) updated in place; each
@@ -227,13 +273,61 @@ static double reduce_stats(sweep_ctx *s, const double *X, const double *GX, cons
     return diff;
 }
 
-static int demean_irons_tuck(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
-                             int *converged)
+/* Collective when nranks > 1 and some dimension matches. Sums across ranks, in place, the entries of
+ * the stacked level vectors v (levels x pw, dimension k from off[k] * pw) of the dimensions whose
+ * local_only flag is `which` (0 or 1), in one Allreduce through pack (room for all of them). */
+static void sum_dims(const gr_fe *fe, const int64_t *off, int pw, int which, double *v, double *pack)
 {
-    *iterations = 0;
-    *converged = 1;
-    if (fe->nfe == 0 || ncols == 0) return GR_OK;
-    if (fe->nfe > 16) return gr_fail(GR_EINPUT, "fixed effects", "at most 16 dimensions");
+    int64_t m = 0;
+    for (int k = 0; k < fe->nfe; k++)
+        if (!fe->local_only[k] == !which) {
+            memcpy(pack + m, v + off[k] * pw, (size_t)(fe->nlevels[k] * pw) * sizeof *v);
+            m += fe->nlevels[k] * pw;
+        }
+    if (m == 0) return;
+    sum_doubles(fe->comm, pack, m);
+    m = 0;
+    for (int k = 0; k < fe->nfe; k++)
+        if (!fe->local_only[k] == !which) {
+            memcpy(v + off[k] * pw, pack + m, (size_t)(fe->nlevels[k] * pw) * sizeof *v);
+            m += fe->nlevels[k] * pw;
+        }
+}
+
+/* Collective when nranks > 1. The sweeps' coefficients A (levels x p) into alpha[c], which holds the
+ * start on entry. An entry of a local-only dimension is moved only on the rank that holds the level's
+ * rows and stays at the start elsewhere, so the changes from the start (tmp) are summed across ranks;
+ * replicated dimensions are copied. */
+static void it_coef_out(const sweep_ctx *s, const double *A, double *tmp, double **alpha)
+{
+    const gr_fe *fe = s->fe;
+    const int p = s->p;
+    int any = 0;
+    for (int k = 0; k < fe->nfe; k++) {
+        int shared_sum = fe->local_only[k] && s->nranks > 1;
+        any |= shared_sum;
+        for (int64_t j = s->off[k]; j < s->off[k + 1]; j++)
+            for (int c = 0; c < p; c++) {
+                if (shared_sum) tmp[j * p + c] = A[j * p + c] - alpha[c][j];
+                else alpha[c][j] = A[j * p + c];
+            }
+    }
+    if (!any) return;
+    double *pack = gr_malloc((size_t)(s->off[fe->nfe] * p), sizeof *pack);
+    sum_dims(fe, s->off, p, 1, tmp, pack);
+    free(pack);
+    for (int k = 0; k < fe->nfe; k++)
+        if (fe->local_only[k])
+            for (int64_t j = s->off[k]; j < s->off[k + 1]; j++)
+                for (int c = 0; c < p; c++) alpha[c][j] += tmp[j * p + c];
+}
+
+/* The sweeps (see the top of the file). With warm set, the iterations start from alpha (levels of the
+ * stacked vector alpha[c]) rather than zero: it becomes a pending change of every dimension, applied
+ * to the rows by the first pass. With alpha, the coefficients are written back at the end. */
+static int demean_irons_tuck(const gr_fe *fe, int ncols, double **cols, double **alpha, int warm, double tol,
+                             int maxiter, int *iterations, int *converged)
+{
     const int p = ncols;
     const int64_t n = fe->n;
     sweep_ctx s = {.fe = fe, .p = p};
@@ -255,6 +349,13 @@ static int demean_irons_tuck(const gr_fe *fe, int ncols, double **cols, double t
         const double *restrict v = cols[c];
         for (int64_t i = 0; i < n; i++) E[i * p + c] = v[i];
     }
+    if (warm) {
+        for (int64_t j = 0; j < s.off[fe->nfe]; j++)
+            for (int c = 0; c < p; c++) X[j * p + c] = s.P[j * p + c] = alpha[c][j];
+        s.npending = fe->nfe;
+        for (int k = 0; k < fe->nfe; k++) s.pending[k] = k;
+    }
+    const double *A = X;  /* the coefficients E stands for at the end */
     int it = 0, done = 0;
     if (fe->nfe == 1) {
         sweep(&s, X, E);  /* one dimension: one sweep is exact */
@@ -269,6 +370,7 @@ static int demean_irons_tuck(const gr_fe *fe, int ncols, double **cols, double t
         it++;
         if (reduce_stats(&s, X, GX, GGX, ab, bb) < tol) {
             done = 1;
+            A = GGX;
             break;
         }
         /* Irons-Tuck extrapolation, one coefficient per column; the move from GGX to the new X is
@@ -289,18 +391,19 @@ static int demean_irons_tuck(const gr_fe *fe, int ncols, double **cols, double t
         double *restrict v = cols[c];
         for (int64_t i = 0; i < n; i++) v[i] = E[i * p + c];
     }
+    if (alpha) it_coef_out(&s, A, GX, alpha);  /* GX: scratch now */
     free(E); free(X); free(GX); free(GGX); free(ab); free(bb); free(s.sum); free(s.P);
     return GR_OK;
 }
 
 /* ---- conjugate gradient ----
- * The normal equations of v on the dummies of all dimensions, D'D alpha = D'v, are symmetric positive
- * semi-definite and consistent; CG preconditioned by diag(D'D) (the level counts) solves them. The
- * product D'D x needs one pass over the level ids (no row data): t_i = sum_k x_k[id_k(i)], then t_i is
- * added to the sums of each of the row's levels. Sums of dimensions shared across ranks are combined
- * in one Allreduce per iteration. */
+ * The normal equations of v on the dummies of all dimensions, D'WD alpha = D'Wv (W = I without
+ * weights), are symmetric positive semi-definite and consistent; CG preconditioned by diag(D'WD) (the
+ * level counts, or weight sums) solves them. The product D'WD x needs one pass over the level ids and
+ * weights (no row data): t_i = w_i sum_k x_k[id_k(i)], then t_i is added to the sums of each of the
+ * row's levels. Sums of dimensions shared across ranks are combined in one Allreduce per iteration. */
 
-/* Up to four unweighted columns are stored four per level (padded with zero columns that stay
+/* Up to four columns are stored four per level (padded with zero columns that stay
  * inactive) and run on whole vectors: two SSE2 vectors per level, always available on x86-64, or one
  * AVX2 vector when the CPU has it (checked once at run time: the build targets x86-64-v2). Level
  * vectors are 64-byte aligned. The SSE2 and AVX2 kernels do the same operations in the same order (no
@@ -311,9 +414,11 @@ typedef long long v2i __attribute__((vector_size(16)));
 typedef long long v4i __attribute__((vector_size(32)));
 
 /* The row passes, for KK dimensions: q_k[id_k(i)] += a(i) for every row i and dimension k, a(i) (NV
- * vectors of type VT) set by ROWVAL. Dimensions in RUNS have rows in runs of one level: the sum of a
- * run stays in registers and goes to memory when the level changes, which saves a load and a store per
- * row and breaks the store-to-load chain; the others add each row to memory directly. */
+ * vectors of type VT) set by ROWVAL and, when WT (a compile-time 0 or 1), multiplied by the row's
+ * weight w[i] (the generic loops multiply the same way, so they agree to the bit). Dimensions in RUNS
+ * have rows in runs of one level: the sum of a run stays in registers and goes to memory when the
+ * level changes, which saves a load and a store per row and breaks the store-to-load chain; the
+ * others add each row to memory directly. */
 #define SCATTER_BODY(VT, NV, ROWVAL)                                                                  \
     VT *q[4];                                                                                         \
     const int32_t *ix[4];                                                                             \
@@ -330,6 +435,7 @@ typedef long long v4i __attribute__((vector_size(32)));
         VT a[NV];                                                                                     \
         _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++) g[k] = ix[k][i];                         \
         ROWVAL()                                                                                      \
+        if (WT) _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) a[h] = a[h] * w[i];              \
         _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++) {                                        \
             if (!(RUNS >> k & 1)) {                                                                   \
                 _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) q[k][g[k] * NV + h] += a[h];     \
@@ -362,31 +468,41 @@ typedef long long v4i __attribute__((vector_size(32)));
     a[1] = (v2d)((v2i)(v2d){c[2][i], c[3][i]} & (v2i){ln[2], ln[3]});
 #define ROW_COLS_x() a[0] = (v4d)((v4i)(v4d){c[0][i], c[1][i], c[2][i], c[3][i]} & (v4i){ln[0], ln[1], ln[2], ln[3]});
 
-/* SUF v: SSE2, x: AVX2 */
-#define ROW_FNS(SUF, ATTR, VT, NV, NK)                                                                \
-    ATTR static void rows_np_##SUF##_##NK(int64_t n, int32_t *const *id, unsigned RUNS,               \
-                                          const double *const *src, double *const *qk)                \
+/* SUF v: SSE2, x: AVX2; WS _w: weighted (WTV 1) */
+#define ROW_FNS(SUF, ATTR, VT, NV, NK, WS, WTV)                                                       \
+    ATTR static void rows_np_##SUF##WS##_##NK(int64_t n, int32_t *const *id, unsigned RUNS,           \
+                                              const double *const *src, const double *restrict w,     \
+                                              double *const *qk)                                      \
     {                                                                                                 \
-        const int KK = NK;                                                                            \
+        const int KK = NK, WT = WTV;                                                                  \
+        (void)w;                                                                                      \
         SCATTER_BODY(VT, NV, ROW_GATHER_##SUF)                                                        \
     }                                                                                                 \
-    ATTR static void rows_rhs_##SUF##_##NK(int64_t n, int32_t *const *id, unsigned RUNS,              \
-                                           const double *const *c, const long long *ln,               \
-                                           double *const *qk)                                         \
+    ATTR static void rows_rhs_##SUF##WS##_##NK(int64_t n, int32_t *const *id, unsigned RUNS,          \
+                                               const double *const *c, const long long *ln,           \
+                                               const double *restrict w, double *const *qk)           \
     {                                                                                                 \
-        const int KK = NK;                                                                            \
+        const int KK = NK, WT = WTV;                                                                  \
+        (void)w;                                                                                      \
         SCATTER_BODY(VT, NV, ROW_COLS_##SUF)                                                          \
     }
+#define ROW_FNS_K(SUF, ATTR, VT, NV, WS, WTV)                                                         \
+    ROW_FNS(SUF, ATTR, VT, NV, 2, WS, WTV) ROW_FNS(SUF, ATTR, VT, NV, 3, WS, WTV)                     \
+    ROW_FNS(SUF, ATTR, VT, NV, 4, WS, WTV)
 #define AVX2_ATTR __attribute__((target("avx2")))
-ROW_FNS(v, , v2d, 2, 2) ROW_FNS(v, , v2d, 2, 3) ROW_FNS(v, , v2d, 2, 4)
-ROW_FNS(x, AVX2_ATTR, v4d, 1, 2) ROW_FNS(x, AVX2_ATTR, v4d, 1, 3) ROW_FNS(x, AVX2_ATTR, v4d, 1, 4)
-typedef void (*rows_np_fn)(int64_t, int32_t *const *, unsigned, const double *const *, double *const *);
+ROW_FNS_K(v, , v2d, 2, , 0) ROW_FNS_K(x, AVX2_ATTR, v4d, 1, , 0)
+ROW_FNS_K(v, , v2d, 2, _w, 1) ROW_FNS_K(x, AVX2_ATTR, v4d, 1, _w, 1)
+typedef void (*rows_np_fn)(int64_t, int32_t *const *, unsigned, const double *const *, const double *,
+                           double *const *);
 typedef void (*rows_rhs_fn)(int64_t, int32_t *const *, unsigned, const double *const *, const long long *,
-                            double *const *);
-static const rows_np_fn rows_np[2][3] = {{rows_np_v_2, rows_np_v_3, rows_np_v_4},
-                                         {rows_np_x_2, rows_np_x_3, rows_np_x_4}};
-static const rows_rhs_fn rows_rhs[2][3] = {{rows_rhs_v_2, rows_rhs_v_3, rows_rhs_v_4},
-                                           {rows_rhs_x_2, rows_rhs_x_3, rows_rhs_x_4}};
+                            const double *, double *const *);
+/* [weighted][avx2][K - 2] */
+static const rows_np_fn rows_np[2][2][3] = {
+    {{rows_np_v_2, rows_np_v_3, rows_np_v_4}, {rows_np_x_2, rows_np_x_3, rows_np_x_4}},
+    {{rows_np_v_w_2, rows_np_v_w_3, rows_np_v_w_4}, {rows_np_x_w_2, rows_np_x_w_3, rows_np_x_w_4}}};
+static const rows_rhs_fn rows_rhs[2][2][3] = {
+    {{rows_rhs_v_2, rows_rhs_v_3, rows_rhs_v_4}, {rows_rhs_x_2, rows_rhs_x_3, rows_rhs_x_4}},
+    {{rows_rhs_v_w_2, rows_rhs_v_w_3, rows_rhs_v_w_4}, {rows_rhs_x_w_2, rows_rhs_x_w_3, rows_rhs_x_w_4}}};
 
 /* The residual c -= sum_k x_k[id_k] for every row (any number of dimensions K). */
 static void rows_resid_v(int K, int64_t n, int32_t *const *id, const double *const *xk, double *const *c, int p)
@@ -518,7 +634,8 @@ static cg_seg *build_segments(const gr_fe *fe, int64_t *nseg)
     _Pragma("GCC unroll 4") for (int m = 0; m < M; m++)                                               \
         _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) a[h] += xm[m][j * NV + h];
 /* q += a(j) for every row: in place for the moving dimensions, through a register sum for the others
- * (the loop without that sum when there are none) */
+ * (the loop without that sum when there are none); with WT (compile-time) a(j) is first multiplied by
+ * the row's weight wr[j] (wr: the weights from the segment's first row) */
 #define SEG_SCATTER(VT, NV, ROWVAL)                                                                   \
     VT acc[NV];                                                                                       \
     for (int h = 0; h < NV; h++) acc[h] = (VT){0};                                                    \
@@ -526,6 +643,7 @@ static cg_seg *build_segments(const gr_fe *fe, int64_t *nseg)
         for (int32_t j = 0; j < L; j++) {                                                             \
             VT a[NV];                                                                                 \
             ROWVAL()                                                                                  \
+            if (WT) _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) a[h] = a[h] * wr[j];         \
             _Pragma("GCC unroll 4") for (int m = 0; m < M; m++)                                       \
                 _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) qm[m][j * NV + h] += a[h];       \
         }                                                                                             \
@@ -533,6 +651,7 @@ static cg_seg *build_segments(const gr_fe *fe, int64_t *nseg)
         for (int32_t j = 0; j < L; j++) {                                                             \
             VT a[NV];                                                                                 \
             ROWVAL()                                                                                  \
+            if (WT) _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) a[h] = a[h] * wr[j];         \
             _Pragma("GCC unroll 4") for (int m = 0; m < M; m++)                                       \
                 _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) qm[m][j * NV + h] += a[h];       \
             _Pragma("GCC unroll 2") for (int h = 0; h < NV; h++) acc[h] += a[h];                      \
@@ -558,17 +677,18 @@ static cg_seg *build_segments(const gr_fe *fe, int64_t *nseg)
     if (ln[3]) c[3][j] -= a[0][3];
 
 /* Per segment: the product (src: the x_k, into qk), the right-hand side (c: the columns at the
- * segment's first row, into qk) and the residual (c -= a). */
+ * segment's first row, into qk), both weighted by wr when WT, and the residual (c -= a). */
 #define SEG_BODIES(SUF, ATTR, VT, NV)                                                                 \
     ATTR __attribute__((always_inline)) static inline void seg_np_##SUF(                              \
-        const int M, const cg_seg *sg, int K, const double *const *src, double *const *qk)            \
+        const int M, const int WT, const cg_seg *sg, int K, const double *const *src,                 \
+        const double *restrict wr, double *const *qk)                                                 \
     {                                                                                                 \
         SEG_SETUP(VT, NV, 1)                                                                          \
         SEG_SCATTER(VT, NV, SEG_GATHER_##SUF)                                                         \
     }                                                                                                 \
     ATTR __attribute__((always_inline)) static inline void seg_rhs_##SUF(                             \
-        const int M, const cg_seg *sg, int K, const double *const *c, const long long *ln,            \
-        double *const *qk)                                                                            \
+        const int M, const int WT, const cg_seg *sg, int K, const double *const *c, const long long *ln, \
+        const double *restrict wr, double *const *qk)                                                 \
     {                                                                                                 \
         const double *const *src = NULL;                                                              \
         SEG_SETUP(VT, NV, 0)                                                                          \
@@ -586,35 +706,6 @@ static cg_seg *build_segments(const gr_fe *fe, int64_t *nseg)
             SEG_RESID_##SUF()                                                                         \
         }                                                                                             \
     }                                                                                                 \
-    /* the passes over all segments: a switch on the number of moving dimensions */                   \
-    ATTR static void segs_np_##SUF(int64_t nseg, const cg_seg *seg, int K, const double *const *src,  \
-                                   double *const *qk)                                                 \
-    {                                                                                                 \
-        for (const cg_seg *sg = seg; sg < seg + nseg; sg++) {                                         \
-            switch (__builtin_popcount(sg->moving)) {                                                 \
-            case 0: seg_np_##SUF(0, sg, K, src, qk); break;                                           \
-            case 1: seg_np_##SUF(1, sg, K, src, qk); break;                                           \
-            case 2: seg_np_##SUF(2, sg, K, src, qk); break;                                           \
-            case 3: seg_np_##SUF(3, sg, K, src, qk); break;                                           \
-            default: seg_np_##SUF(4, sg, K, src, qk); break;                                          \
-            }                                                                                         \
-        }                                                                                             \
-    }                                                                                                 \
-    ATTR static void segs_rhs_##SUF(int64_t nseg, const cg_seg *seg, int K, const double *const *cols, \
-                                    const long long *ln, double *const *qk)                           \
-    {                                                                                                 \
-        const double *c[4] = {cols[0], cols[1], cols[2], cols[3]};                                    \
-        for (const cg_seg *sg = seg; sg < seg + nseg; sg++) {                                         \
-            switch (__builtin_popcount(sg->moving)) {                                                 \
-            case 0: seg_rhs_##SUF(0, sg, K, c, ln, qk); break;                                        \
-            case 1: seg_rhs_##SUF(1, sg, K, c, ln, qk); break;                                        \
-            case 2: seg_rhs_##SUF(2, sg, K, c, ln, qk); break;                                        \
-            case 3: seg_rhs_##SUF(3, sg, K, c, ln, qk); break;                                        \
-            default: seg_rhs_##SUF(4, sg, K, c, ln, qk); break;                                       \
-            }                                                                                         \
-            for (int j = 0; j < 4; j++) c[j] += sg->len;                                              \
-        }                                                                                             \
-    }                                                                                                 \
     ATTR static void segs_resid_##SUF(int64_t nseg, const cg_seg *seg, int K, const double *const *src, \
                                       double *const *cols, const long long *ln)                       \
     {                                                                                                 \
@@ -630,22 +721,63 @@ static cg_seg *build_segments(const gr_fe *fe, int64_t *nseg)
             for (int j = 0; j < 4; j++) c[j] += sg->len;                                              \
         }                                                                                             \
     }
+/* The product and right-hand-side passes over all segments, unweighted (WS empty, WTV 0) or weighted
+ * (WS _w, WTV 1): a switch on the number of moving dimensions. */
+#define SEG_PASSES(SUF, ATTR, WS, WTV)                                                                \
+    ATTR static void segs_np_##SUF##WS(int64_t nseg, const cg_seg *seg, int K, const double *const *src, \
+                                       const double *w, double *const *qk)                            \
+    {                                                                                                 \
+        const double *wr = w;                                                                         \
+        for (const cg_seg *sg = seg; sg < seg + nseg; sg++) {                                         \
+            switch (__builtin_popcount(sg->moving)) {                                                 \
+            case 0: seg_np_##SUF(0, WTV, sg, K, src, wr, qk); break;                                  \
+            case 1: seg_np_##SUF(1, WTV, sg, K, src, wr, qk); break;                                  \
+            case 2: seg_np_##SUF(2, WTV, sg, K, src, wr, qk); break;                                  \
+            case 3: seg_np_##SUF(3, WTV, sg, K, src, wr, qk); break;                                  \
+            default: seg_np_##SUF(4, WTV, sg, K, src, wr, qk); break;                                 \
+            }                                                                                         \
+            if (WTV) wr += sg->len;                                                                   \
+        }                                                                                             \
+    }                                                                                                 \
+    ATTR static void segs_rhs_##SUF##WS(int64_t nseg, const cg_seg *seg, int K, const double *const *cols, \
+                                        const long long *ln, const double *w, double *const *qk)      \
+    {                                                                                                 \
+        const double *c[4] = {cols[0], cols[1], cols[2], cols[3]};                                    \
+        const double *wr = w;                                                                         \
+        for (const cg_seg *sg = seg; sg < seg + nseg; sg++) {                                         \
+            switch (__builtin_popcount(sg->moving)) {                                                 \
+            case 0: seg_rhs_##SUF(0, WTV, sg, K, c, ln, wr, qk); break;                               \
+            case 1: seg_rhs_##SUF(1, WTV, sg, K, c, ln, wr, qk); break;                               \
+            case 2: seg_rhs_##SUF(2, WTV, sg, K, c, ln, wr, qk); break;                               \
+            case 3: seg_rhs_##SUF(3, WTV, sg, K, c, ln, wr, qk); break;                               \
+            default: seg_rhs_##SUF(4, WTV, sg, K, c, ln, wr, qk); break;                              \
+            }                                                                                         \
+            for (int j = 0; j < 4; j++) c[j] += sg->len;                                              \
+            if (WTV) wr += sg->len;                                                                   \
+        }                                                                                             \
+    }
 SEG_BODIES(v, , v2d, 2)
 SEG_BODIES(x, AVX2_ATTR, v4d, 1)
+SEG_PASSES(v, , , 0) SEG_PASSES(x, AVX2_ATTR, , 0)
+SEG_PASSES(v, , _w, 1) SEG_PASSES(x, AVX2_ATTR, _w, 1)
 
-typedef void (*segs_np_fn)(int64_t, const cg_seg *, int, const double *const *, double *const *);
-typedef void (*segs_rhs_fn)(int64_t, const cg_seg *, int, const double *const *, const long long *, double *const *);
+typedef void (*segs_np_fn)(int64_t, const cg_seg *, int, const double *const *, const double *, double *const *);
+typedef void (*segs_rhs_fn)(int64_t, const cg_seg *, int, const double *const *, const long long *, const double *,
+                            double *const *);
 typedef void (*segs_resid_fn)(int64_t, const cg_seg *, int, const double *const *, double *const *, const long long *);
-static const segs_np_fn segs_np[2] = {segs_np_v, segs_np_x};
-static const segs_rhs_fn segs_rhs[2] = {segs_rhs_v, segs_rhs_x};
+/* [weighted][avx2] */
+static const segs_np_fn segs_np[2][2] = {{segs_np_v, segs_np_x}, {segs_np_v_w, segs_np_x_w}};
+static const segs_rhs_fn segs_rhs[2][2] = {{segs_rhs_v, segs_rhs_x}, {segs_rhs_v_w, segs_rhs_x_w}};
 static const segs_resid_fn segs_resid[2] = {segs_resid_v, segs_resid_x};
 
 /* One or two columns without segments: the product kernel specialised on the number of dimensions
- * KK and columns PP so that the loops unroll: t = sum_k x_k[id_k(i)], then q_k[id_k(i)] += t. */
-#define NP_KERNEL(KK, PP)                                                                             \
-    static void np_kernel_##KK##_##PP(int64_t n, int32_t *const *id, const double *const *xk,         \
-                                      double *const *qk)                                              \
+ * KK and columns PP so that the loops unroll: t = sum_k x_k[id_k(i)] (times w[i] when WT), then
+ * q_k[id_k(i)] += t. */
+#define NP_KERNEL(KK, PP, WS, WT)                                                                     \
+    static void np_kernel_##KK##_##PP##WS(int64_t n, int32_t *const *id, const double *const *xk,     \
+                                          const double *restrict w, double *const *qk)                \
     {                                                                                                 \
+        (void)w;                                                                                      \
         for (int64_t i = 0; i < n; i++) {                                                             \
             double t[PP];                                                                             \
             int64_t g[KK];                                                                            \
@@ -653,17 +785,20 @@ static const segs_resid_fn segs_resid[2] = {segs_resid_v, segs_resid_x};
             _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) t[c] = xk[0][g[0] + c];              \
             _Pragma("GCC unroll 4") for (int k = 1; k < KK; k++)                                      \
                 _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) t[c] += xk[k][g[k] + c];         \
+            if (WT) _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) t[c] *= w[i];                \
             _Pragma("GCC unroll 4") for (int k = 0; k < KK; k++)                                      \
                 _Pragma("GCC unroll 4") for (int c = 0; c < PP; c++) qk[k][g[k] + c] += t[c];         \
         }                                                                                             \
     }
-#define NP_KERNELS(KK) NP_KERNEL(KK, 1) NP_KERNEL(KK, 2)
+#define NP_KERNELS(KK) NP_KERNEL(KK, 1, , 0) NP_KERNEL(KK, 2, , 0) NP_KERNEL(KK, 1, _w, 1) NP_KERNEL(KK, 2, _w, 1)
 NP_KERNELS(2)
 NP_KERNELS(3)
 NP_KERNELS(4)
-typedef void (*np_kernel_fn)(int64_t, int32_t *const *, const double *const *, double *const *);
-static const np_kernel_fn np_kernels_s[3][2] = {
-    {np_kernel_2_1, np_kernel_2_2}, {np_kernel_3_1, np_kernel_3_2}, {np_kernel_4_1, np_kernel_4_2}};
+typedef void (*np_kernel_fn)(int64_t, int32_t *const *, const double *const *, const double *, double *const *);
+/* [weighted][K - 2][pw - 1] */
+static const np_kernel_fn np_kernels_s[2][3][2] = {
+    {{np_kernel_2_1, np_kernel_2_2}, {np_kernel_3_1, np_kernel_3_2}, {np_kernel_4_1, np_kernel_4_2}},
+    {{np_kernel_2_1_w, np_kernel_2_2_w}, {np_kernel_3_1_w, np_kernel_3_2_w}, {np_kernel_4_1_w, np_kernel_4_2_w}}};
 
 /* The level-vector loops over levels [g0, g1) of pw columns each, minv holding one value per level.
  * dot: s[c] += a[.c] * b[.c]. update: x += step d, r -= step q, rz[c] += r * (minv r). direction:
@@ -753,22 +888,36 @@ static unsigned run_dims(const gr_fe *fe)
     return runs;
 }
 
-/* q = D'W D x for all pw columns (stacked level vectors). */
-static void normal_product(const gr_fe *fe, const int64_t *off, int pw, int avx2, unsigned runs, const cg_seg *seg,
-                           int64_t nseg, const double *x, double *q, int nranks,
-                           double *packbuf)
+/* The state of one CG solve of up to 64 columns (four or fewer on the vector kernels). */
+typedef struct {
+    const gr_fe *fe;
+    int K, p, pw, nranks;
+    int x4;              /* the AVX2 level-vector loops and kernels (pw == 4 and the CPU has AVX2) */
+    int wt;              /* the weighted kernels (fe->w set) */
+    unsigned runs;       /* run_dims */
+    cg_seg *seg;         /* segments (pw == 4 only), or NULL */
+    int64_t nseg;
+    long long lanes[4];  /* -1 for the real columns, 0 for padding */
+    int64_t off[17], NL, L;
+    double *block, *x, *r, *d, *q, *pack, *minv;
+} cg_ctx;
+
+/* Collective when nranks > 1. q = D'W D x for all pw columns (stacked level vectors); sums of the
+ * dimensions shared across ranks are combined in one Allreduce. */
+static void normal_product(const cg_ctx *g, const double *x, double *q)
 {
-    const int K = fe->nfe;
-    const int64_t n = fe->n;
+    const gr_fe *fe = g->fe;
+    const int K = g->K, pw = g->pw;
+    const int64_t n = fe->n, *off = g->off;
     memset(q, 0, (size_t)(off[K] * pw) * sizeof *q);
     const double *restrict w = fe->w;
-    if (!w && K >= 2 && K <= 4 && (pw == 4 || pw <= 2)) {
+    if (K >= 2 && K <= 4 && (pw == 4 || pw <= 2)) {
         const double *xk[4];
         double *qk[4];
         for (int k = 0; k < K; k++) { xk[k] = x + off[k] * pw; qk[k] = q + off[k] * pw; }
-        if (seg) segs_np[avx2](nseg, seg, K, xk, qk);
-        else if (pw == 4) rows_np[avx2][K - 2](n, fe->id, runs, xk, qk);
-        else np_kernels_s[K - 2][pw - 1](n, fe->id, xk, qk);
+        if (g->seg) segs_np[g->wt][g->x4](g->nseg, g->seg, K, xk, w, qk);
+        else if (pw == 4) rows_np[g->wt][g->x4][K - 2](n, fe->id, g->runs, xk, w, qk);
+        else np_kernels_s[g->wt][K - 2][pw - 1](n, fe->id, xk, w, qk);
     } else {
         double t[64];
         for (int64_t i = 0; i < n; i++) {
@@ -784,24 +933,7 @@ static void normal_product(const gr_fe *fe, const int64_t *off, int pw, int avx2
             }
         }
     }
-    if (nranks > 1) {
-        /* one Allreduce for the dimensions that are shared across ranks */
-        int64_t m = 0;
-        for (int k = 0; k < K; k++)
-            if (!fe->local_only[k]) {
-                memcpy(packbuf + m, q + off[k] * pw, (size_t)(fe->nlevels[k] * pw) * sizeof *q);
-                m += fe->nlevels[k] * pw;
-            }
-        if (m > 0) {
-            MPI_Allreduce(MPI_IN_PLACE, packbuf, (int)m, MPI_DOUBLE, MPI_SUM, fe->comm);
-            m = 0;
-            for (int k = 0; k < K; k++)
-                if (!fe->local_only[k]) {
-                    memcpy(q + off[k] * pw, packbuf + m, (size_t)(fe->nlevels[k] * pw) * sizeof *q);
-                    m += fe->nlevels[k] * pw;
-                }
-        }
-    }
+    if (g->nranks > 1) sum_dims(fe, off, pw, 0, q, g->pack);
 }
 
 /* The per-column sums of a level loop, per dimension: entries of dimensions that live on one rank
@@ -825,55 +957,65 @@ static void lv_sums_finish(lv_sums *s, double *out)
     for (int c = 0; c < s->pw; c++) out[c] = s->rep[c] + s->loc[c];
 }
 
-static int demean_cg_cols(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
-                          int *converged)
+/* Collective only for p < 3 on several ranks (whether every rank has segments). The layout of p
+ * columns: level vectors hold pw >= p columns per level: three columns, and one or two when the rows
+ * form segments, are padded to four (zero columns that stay inactive) so that the kernels run on
+ * whole vectors; without segments one or two columns keep their own kernels, whose level vectors
+ * are smaller (randomly ordered rows are bound by cache misses). Allocates the level vectors x, r,
+ * d, q, pack (zeroed) and minv = 1 / level counts (weight sums). */
+static void cg_setup(cg_ctx *g, const gr_fe *fe, int p)
 {
-    const int K = fe->nfe, p = ncols;
-    const int64_t n = fe->n;
-    int nranks;
-    MPI_Comm_size(fe->comm, &nranks);
-    if (p > 64) return gr_fail(GR_EINPUT, "fixed effects", "at most 64 columns per demeaning pass");
-    /* level vectors hold pw >= p columns per level: three columns, and one or two when the rows
-     * form segments, are padded to four (zero columns that stay inactive) so that the kernels run on
-     * whole vectors; without segments one or two columns keep their own kernels, whose level vectors
-     * are smaller (randomly ordered rows are bound by cache misses) */
-    int64_t nseg = 0;
-    cg_seg *seg = !fe->w && K <= 4 && p <= 4 ? build_segments(fe, &nseg) : NULL;
-    int pad = seg != NULL;  /* pw is the same on all ranks: pad only if every rank has segments */
-    if (p < 3 && nranks > 1) MPI_Allreduce(MPI_IN_PLACE, &pad, 1, MPI_INT, MPI_MIN, fe->comm);
-    const int pw = p == 3 || (p < 4 && pad) ? 4 : p;
-    if (pw != 4) {
-        free(seg);
-        seg = NULL;
-        nseg = 0;
+    memset(g, 0, sizeof *g);
+    g->fe = fe;
+    g->K = fe->nfe;
+    g->p = p;
+    g->wt = fe->w != NULL;
+    MPI_Comm_size(fe->comm, &g->nranks);
+    g->seg = g->K <= 4 && p <= 4 ? build_segments(fe, &g->nseg) : NULL;
+    int pad = g->seg != NULL;  /* pw is the same on all ranks: pad only if every rank has segments */
+    if (p < 3 && g->nranks > 1) MPI_Allreduce(MPI_IN_PLACE, &pad, 1, MPI_INT, MPI_MIN, fe->comm);
+    g->pw = p == 3 || (p < 4 && pad) ? 4 : p;
+    if (g->pw != 4) {
+        free(g->seg);
+        g->seg = NULL;
+        g->nseg = 0;
     }
-    const int x4 = pw == 4 && use_avx2();
-    const long long lanes[4] = {-1, p > 1 ? -1 : 0, p > 2 ? -1 : 0, p > 3 ? -1 : 0};
-    const unsigned runs = run_dims(fe);
-    int64_t off[17];
-    off[0] = 0;
-    for (int k = 0; k < K; k++) off[k + 1] = off[k] + fe->nlevels[k];
-    const int64_t NL = off[K], L = NL * pw;
+    g->x4 = g->pw == 4 && use_avx2();
+    for (int c = 0; c < 4; c++) g->lanes[c] = c < p ? -1 : 0;
+    g->runs = run_dims(fe);
+    for (int k = 0; k < g->K; k++) g->off[k + 1] = g->off[k] + fe->nlevels[k];
+    g->NL = g->off[g->K];
+    g->L = g->NL * g->pw;
     /* x, r, d, q, pack (L each) and minv (one per level) in one block, each 64-byte aligned */
-    const int64_t Lpad = (L + 7) / 8 * 8;
-    double *block = gr_calloc((size_t)(5 * Lpad + (NL + 7) / 8 * 8 + 8), sizeof *block);
-    double *base = (double *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
-    double *x = base, *r = base + Lpad, *d = base + 2 * Lpad, *q = base + 3 * Lpad, *pack = base + 4 * Lpad,
-           *minv = base + 5 * Lpad;
-    for (int k = 0; k < K; k++)
-        for (int64_t g = 0; g < fe->nlevels[k]; g++)
-            minv[off[k] + g] = fe->count[k][g] > 0 ? 1.0 / fe->count[k][g] : 0.0;
-    /* r = D'W v: the group sums of every column, in one pass over the rows */
-    if (pw == 4 && !fe->w && K <= 4) {
-        double *rk[16];
-        for (int k = 0; k < K; k++) rk[k] = r + off[k] * pw;
+    const int64_t Lpad = (g->L + 7) / 8 * 8;
+    g->block = gr_calloc((size_t)(5 * Lpad + (g->NL + 7) / 8 * 8 + 8), sizeof *g->block);
+    double *base = (double *)(((uintptr_t)g->block + 63) & ~(uintptr_t)63);
+    g->x = base;
+    g->r = base + Lpad;
+    g->d = base + 2 * Lpad;
+    g->q = base + 3 * Lpad;
+    g->pack = base + 4 * Lpad;
+    g->minv = base + 5 * Lpad;
+    for (int k = 0; k < g->K; k++)
+        for (int64_t j = 0; j < fe->nlevels[k]; j++)
+            g->minv[g->off[k] + j] = fe->count[k][j] > 0 ? 1.0 / fe->count[k][j] : 0.0;
+}
+
+/* Collective when nranks > 1. r = D'W v for the columns cols[0..p): the (weighted) group sums of
+ * every column, in one pass over the rows; sums of shared dimensions combined across ranks. */
+static void cg_rhs(cg_ctx *g, double **cols)
+{
+    const gr_fe *fe = g->fe;
+    const int K = g->K, p = g->p, pw = g->pw;
+    const int64_t n = fe->n, *off = g->off;
+    double *rk[16];
+    for (int k = 0; k < K; k++) rk[k] = g->r + off[k] * pw;
+    if (pw == 4 && K <= 4) {
         const double *src[4];
         for (int c = 0; c < 4; c++) src[c] = cols[c < p ? c : p - 1];
-        if (seg) segs_rhs[x4](nseg, seg, K, src, lanes, rk);
-        else rows_rhs[x4][K - 2](n, fe->id, runs, src, lanes, rk);
+        if (g->seg) segs_rhs[g->wt][g->x4](g->nseg, g->seg, K, src, g->lanes, fe->w, rk);
+        else rows_rhs[g->wt][g->x4][K - 2](n, fe->id, g->runs, src, g->lanes, fe->w, rk);
     } else {
-        double *rk[16];
-        for (int k = 0; k < K; k++) rk[k] = r + off[k] * pw;
         const double *restrict w = fe->w;
         for (int64_t i = 0; i < n; i++) {
             double t[64];
@@ -884,40 +1026,63 @@ static int demean_cg_cols(const gr_fe *fe, int ncols, double **cols, double tol,
             }
         }
     }
-    if (nranks > 1)
+    if (g->nranks > 1)
         for (int k = 0; k < K; k++)
-            if (!fe->local_only[k])
-                MPI_Allreduce(MPI_IN_PLACE, r + off[k] * pw, (int)(fe->nlevels[k] * pw), MPI_DOUBLE, MPI_SUM, fe->comm);
-    /* d = z = M^-1 r and rz = <r, z> */
-    double rz[64], rz0[64], pq[64], zero[64] = {0};
-    lv_sums S = {.fe = fe, .pw = pw, .nranks = nranks};
-    for (int k = 0; k < K; k++) {
+            if (!fe->local_only[k]) sum_doubles(fe->comm, g->r + off[k] * pw, fe->nlevels[k] * pw);
+}
+
+/* Collective when nranks > 1. The first direction d = z = M^-1 r and rz[c] = <r, z>. */
+static void cg_first_direction(cg_ctx *g, double *rz)
+{
+    double zero[64] = {0};
+    lv_sums S = {.fe = g->fe, .pw = g->pw, .nranks = g->nranks};
+    for (int k = 0; k < g->K; k++) {
         double *dst = lv_sums_start(&S, k);
-        if (x4) {
-            lv_direction_x4(off[k], off[k + 1], zero, d, r, minv);
-            lv_dot_x4(off[k], off[k + 1], r, d, dst);
+        if (g->x4) {
+            lv_direction_x4(g->off[k], g->off[k + 1], zero, g->d, g->r, g->minv);
+            lv_dot_x4(g->off[k], g->off[k + 1], g->r, g->d, dst);
         } else {
-            lv_direction(pw, off[k], off[k + 1], zero, d, r, minv);
-            lv_dot(pw, off[k], off[k + 1], r, d, dst);
+            lv_direction(g->pw, g->off[k], g->off[k + 1], zero, g->d, g->r, g->minv);
+            lv_dot(g->pw, g->off[k], g->off[k + 1], g->r, g->d, dst);
         }
     }
     lv_sums_finish(&S, rz);
-    for (int c = 0; c < pw; c++) rz0[c] = rz[c];
+}
+
+/* Collective when nranks > 1. A warm start: the residual of the normal equations at alpha (x stays
+ * the change from alpha, zero so far): r -= D'WD alpha, alpha going through d, which
+ * cg_first_direction then overwrites. */
+static void cg_warm(cg_ctx *g, double **alpha)
+{
+    for (int64_t j = 0; j < g->NL; j++)
+        for (int c = 0; c < g->pw; c++) g->d[j * g->pw + c] = c < g->p ? alpha[c][j] : 0.0;
+    normal_product(g, g->d, g->q);
+    for (int64_t j = 0; j < g->L; j++) g->r[j] -= g->q[j];
+}
+
+/* Collective. The CG iterations from r, d and rz (cg_first_direction), x accumulating the steps,
+ * until every column has <r, M^-1 r> <= thr^2 ref[c] with thr = max(tol^2, 1e-13) (CG's residual
+ * falls fast, and this keeps the default tolerance, 1e-6, as accurate as the sweeps' coefficient
+ * criterion), or maxiter iterations. Returns 1 if converged; *iterations gets the count. */
+static int cg_iterate(cg_ctx *g, double *rz, const double *ref, double tol, int maxiter, int *iterations)
+{
+    const int pw = g->pw, K = g->K, x4 = g->x4;
+    const int64_t *off = g->off;
+    double *x = g->x, *r = g->r, *d = g->d, *q = g->q, *minv = g->minv;
+    lv_sums S = {.fe = g->fe, .pw = pw, .nranks = g->nranks};
+    double pq[64];
     int it = 0, done = 0, active[64];
-    for (int c = 0; c < pw; c++) active[c] = rz0[c] > 0;
-    /* stop when the preconditioned residual norm relative to that of D'v is below max(tol^2, 1e-13):
-     * CG's residual falls fast, and this keeps the default tolerance (1e-6) as accurate as the
-     * sweeps' coefficient criterion */
+    for (int c = 0; c < pw; c++) active[c] = rz[c] > 0;
     double thr = tol * tol > 1e-13 ? tol * tol : 1e-13;
     for (;;) {
         int any = 0;
         for (int c = 0; c < pw; c++) {
-            if (active[c] && rz[c] <= thr * thr * rz0[c]) active[c] = 0;
+            if (active[c] && rz[c] <= thr * thr * ref[c]) active[c] = 0;
             any |= active[c];
         }
         if (!any) { done = 1; break; }
         if (it >= maxiter) break;
-        normal_product(fe, off, pw, x4, runs, seg, nseg, d, q, nranks, pack);
+        normal_product(g, d, q);
         for (int k = 0; k < K; k++) {
             double *dst = lv_sums_start(&S, k);
             if (x4) lv_dot_x4(off[k], off[k + 1], d, q, dst);
@@ -938,22 +1103,41 @@ static int demean_cg_cols(const gr_fe *fe, int ncols, double **cols, double tol,
             beta[c] = (active[c] && rz[c] > 0) ? rznew[c] / rz[c] : 0.0;
             if (active[c]) rz[c] = rznew[c];
         }
-        if (x4) lv_direction_x4(0, NL, beta, d, r, minv);
-        else lv_direction(pw, 0, NL, beta, d, r, minv);
+        if (x4) lv_direction_x4(0, g->NL, beta, d, r, minv);
+        else lv_direction(pw, 0, g->NL, beta, d, r, minv);
         it++;
     }
-    /* e = v - D x, in one pass over the rows */
+    *iterations = it;
+    return done;
+}
+
+/* Collective when alpha is set and nranks > 1. With alpha: alpha[c] += x, the change CG found (an
+ * entry of a local-only dimension is non-zero only on the rank with the level's rows, so those are
+ * summed across ranks first), and the coefficients used below become alpha. Then e = v - D x, in
+ * one pass over the rows. */
+static void cg_finish(cg_ctx *g, double **cols, double **alpha, int warm)
+{
+    const gr_fe *fe = g->fe;
+    const int K = g->K, p = g->p, pw = g->pw;
+    const int64_t n = fe->n;
+    double *x = g->x;
+    if (alpha) {
+        if (g->nranks > 1) sum_dims(fe, g->off, pw, 1, x, g->pack);
+        for (int64_t j = 0; j < g->NL; j++)
+            for (int c = 0; c < p; c++) {
+                alpha[c][j] += x[j * pw + c];
+                if (warm) x[j * pw + c] = alpha[c][j];
+            }
+    }
+    const double *xk[16];
+    for (int k = 0; k < K; k++) xk[k] = x + g->off[k] * pw;
     if (pw == 4) {
-        const double *xk[16];
-        for (int k = 0; k < K; k++) xk[k] = x + off[k] * pw;
         double *c4[4];
         for (int c = 0; c < 4; c++) c4[c] = cols[c < p ? c : p - 1];
-        if (seg) segs_resid[x4](nseg, seg, K, xk, c4, lanes);
-        else if (x4) rows_resid_x(K, n, fe->id, xk, c4, p);
+        if (g->seg) segs_resid[g->x4](g->nseg, g->seg, K, xk, c4, g->lanes);
+        else if (g->x4) rows_resid_x(K, n, fe->id, xk, c4, p);
         else rows_resid_v(K, n, fe->id, xk, c4, p);
     } else {
-        const double *xk[16];
-        for (int k = 0; k < K; k++) xk[k] = x + off[k] * pw;
         for (int64_t i = 0; i < n; i++) {
             double t[64];
             for (int c = 0; c < p; c++) t[c] = 0;
@@ -964,43 +1148,84 @@ static int demean_cg_cols(const gr_fe *fe, int ncols, double **cols, double tol,
             for (int c = 0; c < p; c++) cols[c][i] -= t[c];
         }
     }
-    *iterations = it;
-    *converged = done;
-    free(block);
-    free(seg);
+}
+
+/* CG on up to 64 columns at once. A warm start solves for the change from alpha, and measures its
+ * residual against that of the cold start (D'Wv; the warm one's own where D'Wv is zero). */
+static int demean_cg_cols(const gr_fe *fe, int ncols, double **cols, double **alpha, int warm, double tol,
+                          int maxiter, int *iterations, int *converged)
+{
+    if (ncols > 64) return gr_fail(GR_EINPUT, "fixed effects", "at most 64 columns per demeaning pass");
+    cg_ctx g;
+    cg_setup(&g, fe, ncols);
+    cg_rhs(&g, cols);
+    double rz[64], ref[64];
+    cg_first_direction(&g, rz);
+    for (int c = 0; c < g.pw; c++) ref[c] = rz[c];
+    if (warm) {
+        cg_warm(&g, alpha);
+        cg_first_direction(&g, rz);
+        for (int c = 0; c < g.pw; c++)
+            if (!(ref[c] > 0)) ref[c] = rz[c];
+    }
+    *converged = cg_iterate(&g, rz, ref, tol, maxiter, iterations);
+    cg_finish(&g, cols, alpha, warm);
+    free(g.block);
+    free(g.seg);
     return GR_OK;
 }
 
-/* CG runs column by column (steps and stopping are per column), so more than four unweighted columns
- * are demeaned four at a time on the vector kernels: the same iterates, one pass over the rows per
+/* CG runs column by column (steps and stopping are per column), so more than four columns are
+ * demeaned four at a time on the vector kernels: the same iterates, one pass over the rows per
  * iteration for each group of four. */
-static int demean_cg(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
-                     int *converged)
+static int demean_cg(const gr_fe *fe, int ncols, double **cols, double **alpha, int warm, double tol, int maxiter,
+                     int *iterations, int *converged)
 {
-    if (fe->w || fe->nfe > 4 || ncols <= 4)
-        return demean_cg_cols(fe, ncols, cols, tol, maxiter, iterations, converged);
-    *iterations = 0;
-    *converged = 1;
+    if (fe->nfe > 4 || ncols <= 4)
+        return demean_cg_cols(fe, ncols, cols, alpha, warm, tol, maxiter, iterations, converged);
     for (int c = 0; c < ncols; c += 4) {
         int it = 0, conv = 1;
-        int rc = demean_cg_cols(fe, ncols - c < 4 ? ncols - c : 4, cols + c, tol, maxiter, &it, &conv);
-        if (rc) return rc;
+        GR_CALL(demean_cg_cols(fe, ncols - c < 4 ? ncols - c : 4, cols + c, alpha ? alpha + c : NULL, warm, tol,
+                               maxiter, &it, &conv));
         if (it > *iterations) *iterations = it;
         if (!conv) *converged = 0;
     }
     return GR_OK;
 }
 
-int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
-                 int *converged)
+int gr_fe_demean_coef(const gr_fe *fe, int ncols, double **cols, double **alpha, double tol, int maxiter,
+                      int *iterations, int *converged)
 {
     *iterations = 0;
     *converged = 1;
     if (fe->nfe == 0 || ncols == 0) return GR_OK;
     if (fe->nfe > 16) return gr_fail(GR_EINPUT, "fixed effects", "at most 16 dimensions");
+    int warm = 0;
+    if (alpha) {
+        /* a start of all zeros is a cold start: no extra pass */
+        const int64_t m = gr_fe_ncoef(fe);
+        int rc = GR_OK;
+        for (int c = 0; c < ncols && !rc; c++)
+            for (int64_t j = 0; j < m; j++) {
+                if (!isfinite(alpha[c][j])) {
+                    rc = gr_fail(GR_EINPUT, "fixed effects", "starting coefficient %lld of column %d is not finite",
+                                 (long long)j, c);
+                    break;
+                }
+                warm |= alpha[c][j] != 0;
+            }
+        GR_CALL(gr_agree(fe->comm, rc));
+        MPI_Allreduce(MPI_IN_PLACE, &warm, 1, MPI_INT, MPI_MAX, fe->comm);  /* alpha should be replicated */
+    }
     if (fe->method == GR_FE_IRONS_TUCK || fe->nfe == 1)
-        return demean_irons_tuck(fe, ncols, cols, tol, maxiter, iterations, converged);
-    return demean_cg(fe, ncols, cols, tol, maxiter, iterations, converged);
+        return demean_irons_tuck(fe, ncols, cols, alpha, warm, tol, maxiter, iterations, converged);
+    return demean_cg(fe, ncols, cols, alpha, warm, tol, maxiter, iterations, converged);
+}
+
+int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
+                 int *converged)
+{
+    return gr_fe_demean_coef(fe, ncols, cols, NULL, tol, maxiter, iterations, converged);
 }
 
 void gr_fe_free(gr_fe *fe)
