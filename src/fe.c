@@ -2,9 +2,14 @@
  *
  * The sweep: for fixed-effect coefficients alpha (one vector per dimension) and a column v, the
  * residual e = v - sum_k alpha_k[id_k]. One Gauss-Seidel sweep F updates each dimension k in turn
- * with alpha_k[g] += mean of e over level g (group sums combined with MPI_Allreduce unless the
- * dimension's levels never cross ranks) and subtracts that change from e. Iterations apply F twice
- * and extrapolate (Irons & Tuck 1969, as in fixest), then rebuild e from the extrapolated alpha. */
+ * with alpha_k[g] += mean of e over level g (the weighted mean sum w_i e_i / sum w_i with weights;
+ * group sums combined with MPI_Allreduce unless the dimension's levels never cross ranks) and
+ * subtracts that change from e. Iterations apply F twice and extrapolate (Irons & Tuck 1969, as in
+ * fixest), then rebuild e from the extrapolated alpha.
+ *
+ * Weights (gr_fe_set_weights) take the same kernels as the unweighted path: every row kernel is
+ * compiled twice, the weighted copy multiplying the row's value by w_i, so the unweighted copy is the
+ * code that ran before weights existed. */
 #include "fe.h"
 #include <math.h>
 #include <stdlib.h>
@@ -392,13 +397,13 @@ static int demean_irons_tuck(const gr_fe *fe, int ncols, double **cols, double *
 }
 
 /* ---- conjugate gradient ----
- * The normal equations of v on the dummies of all dimensions, D'D alpha = D'v, are symmetric positive
- * semi-definite and consistent; CG preconditioned by diag(D'D) (the level counts) solves them. The
- * product D'D x needs one pass over the level ids (no row data): t_i = sum_k x_k[id_k(i)], then t_i is
- * added to the sums of each of the row's levels. Sums of dimensions shared across ranks are combined
- * in one Allreduce per iteration. */
+ * The normal equations of v on the dummies of all dimensions, D'WD alpha = D'Wv (W = I without
+ * weights), are symmetric positive semi-definite and consistent; CG preconditioned by diag(D'WD) (the
+ * level counts, or weight sums) solves them. The product D'WD x needs one pass over the level ids and
+ * weights (no row data): t_i = w_i sum_k x_k[id_k(i)], then t_i is added to the sums of each of the
+ * row's levels. Sums of dimensions shared across ranks are combined in one Allreduce per iteration. */
 
-/* Up to four unweighted columns are stored four per level (padded with zero columns that stay
+/* Up to four columns are stored four per level (padded with zero columns that stay
  * inactive) and run on whole vectors: two SSE2 vectors per level, always available on x86-64, or one
  * AVX2 vector when the CPU has it (checked once at run time: the build targets x86-64-v2). Level
  * vectors are 64-byte aligned. The SSE2 and AVX2 kernels do the same operations in the same order (no

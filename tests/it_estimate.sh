@@ -69,6 +69,10 @@ for P in 2 3 4; do
        && ! grep -q '^not ok' "$TMP/lv.out"; then ok "level codes and dense ids on $P ranks"
   else fail "level codes and dense ids on $P ranks" "$(grep -m2 'not ok\|rror' "$TMP/lv.out" | tr '\n' ' ')"; fi
 done
+# the demeaning against a dense solve (tests/test_fe.c): one launch runs it on the first 1, 2, 3 and 4 ranks
+if CMOCKA_MESSAGE_OUTPUT=TAP mpi 4 "$ROOT/build/tests/test_fe" >"$TMP/fe.out" 2>&1 && grep -q '^ok 6 ' "$TMP/fe.out" \
+     && ! grep '^not ok' "$TMP/fe.out" | grep -qv '# SKIP'; then ok "demeaning, weights, coefficients and warm starts on 1-4 ranks"
+else fail "demeaning, weights, coefficients and warm starts on 1-4 ranks" "$(grep -m2 'not ok\|rror' "$TMP/fe.out" | tr '\n' ' ')"; fi
 
 # absorber, fit and model (tests/test_model.c) on 1, 2, 3 and 4 ranks in one launch: the test splits the
 # world into the first P ranks for P = 1..4 and checks each against a dense weighted least-squares solve
