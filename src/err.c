@@ -163,7 +163,7 @@ double gr_now(void) { return MPI_Wtime(); }
 
 const char *gr_provenance(MPI_Comm comm)
 {
-    static char buf[512];
+    static char buf[512 + sizeof gr_command_line];
     char host[128] = "?";
     int n;
     MPI_Comm_size(comm, &n);
@@ -172,7 +172,7 @@ const char *gr_provenance(MPI_Comm comm)
     time_t t = time(NULL);
     char date[32];
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-    snprintf(buf, sizeof buf, "gravrd %s (%s) ranks=%d host=%s date=%s%s%s", GR_VERSION, GR_GIT_HASH, n, host,
-             date, job ? " slurm_job=" : "", job ? job : "");
+    snprintf(buf, sizeof buf, "gravrd %s (%s) ranks=%d host=%s date=%s%s%s command_line=%s", GR_VERSION, GR_GIT_HASH,
+             n, host, date, job ? " slurm_job=" : "", job ? job : "", gr_command_line);
     return buf;
 }
