@@ -14,7 +14,7 @@
  *         {.name = "kernel", .kind = GR_OPT_CHOICE, GR_OPT_AT(rd_cfg, kernel), .metavar = "K",
  *          .help = "kernel", .def = "triangular", .words = kernels},
  *         {0}};
- *     static const gr_opts_cmd rd_cmd = {"rd", "Sharp RD by local linear regression ...", rd_table, NULL};
+ *     static const gr_opts_cmd rd_cmd = {"rd", "Sharp RD by local linear regression ...", rd_table, NULL, 0};
  * and in cmd_rd:
  *     gr_opts s; rd_cfg o;
  *     int rc = gr_opts_parse(&s, &rd_cmd, &o, argc, argv, rank);
@@ -52,15 +52,20 @@
  * Commands word their own checks the same way: gr_fail(GR_EUSAGE, "--opt", "expected ..., got '%s'", v)
  * for a value, gr_fail(GR_EUSAGE, "<cmd>", "...") for a combination of options.
  *
- * Echo: text (gr_opts_echo), one line per option, defaults marked:
+ * Echo: text (gr_opts_echo), one line per option in table order, those not given marked "(default)":
  *     gravrd rd: effective options
  *       --data       senate.h5
- *       --cutoff     0              (default)
- *       --cluster    (unset)        (default)
- * and JSON (gr_opts_json): {"given": {"--data": "senate.h5", ...}, "default": {"--cutoff": 0, ...}}, keys
- * spelled as on the command line (positionals by their name), every option in exactly one of the two;
- * strings as strings (null when unset), numbers as numbers, flags as booleans, choices as their canonical
- * word, lists as arrays. gr_opts_provenance wraps it with the version line and the command line.
+ *       --cutoff     0  (default)
+ *       --bandwidth  10,17.754
+ *       --cluster    (unset)  (default)
+ * and JSON (gr_opts_json): {"given": {"--data": "senate.h5", ...}, "default": {"--cutoff": 0, ...}}, every
+ * option in exactly one of the two, keyed as on the command line ("--name"; positionals by name, so that a
+ * line-oriented reader of a result never takes an option for a result field such as "bandwidth");
+ * strings as strings, numbers as numbers, flags as booleans, choices as their canonical word, lists as
+ * arrays, null when unset. Unset: a NULL string, an empty list, an INT / DOUBLE neither given nor with a
+ * .def; a CHOICE shows the word its field holds, so a default the command derives after parsing (rd's
+ * --vcov) is echoed as set. Both read the struct when called: call them after the command's adjustments.
+ * gr_opts_provenance wraps the JSON with the version line and the command line.
  * Parsing is the same on every rank and not collective; only printing depends on the rank. */
 #ifndef GR_OPTS_H
 #define GR_OPTS_H
@@ -102,7 +107,8 @@ typedef struct {
     char short_name;         /* 'b' for -b, 0 for none ('h' is taken by --help) */
     gr_opt_kind kind;
     gr_opt_kind elem;        /* GR_OPT_LIST: kind of each item */
-    size_t at, size;         /* offset and size of the field in the command's struct: GR_OPT_AT */
+    size_t at, size;         /* offset and size of the field in the command's struct: GR_OPT_AT; a size
+                              * that does not fit the kind fails the parse ("internal error: option table") */
     const char *metavar;     /* "FILE.h5", "KM", ...; shown in usage, help and messages */
     const char *help;        /* one line (the table adds range, choices, default, required) */
     const char *def;         /* default, parsed like a command-line value; NULL: none */
@@ -175,7 +181,4 @@ cJSON *gr_opts_provenance(const gr_opts *s, MPI_Comm comm);
 /* Record argv as one line in gr_command_line (for provenance): arguments joined by spaces, those a shell
  * would split or expand in single quotes, so the line can be pasted back; "..." ends a truncated line. */
 void gr_opts_set_command_line(int argc, char **argv);
-
-/* The version line "gravrd <version> (<git hash>)", as `gravrd --version` prints it. */
-const char *gr_opts_version(void);
 #endif

@@ -372,7 +372,7 @@ int gr_opts_parse(gr_opts *s, const gr_opts_cmd *cmd, void *base, int argc, char
     gr_clear_error();
     if (rank == 0) {
         if (exit_with == WANT_HELP) gr_opts_help(cmd, stdout);
-        else printf("%s\n", gr_opts_version());
+        else printf("%s\n", gr_version_line());
         fflush(stdout);
     }
     return GR_OPTS_EXIT;
@@ -392,7 +392,6 @@ void gr_opts_free(gr_opts *s)
         if (s->cmd->opts[i].kind == GR_OPT_LIST) list_clear(field(s, &s->cmd->opts[i]));
 }
 
-const char *gr_opts_version(void) { return "gravrd " GR_VERSION " (" GR_GIT_HASH ")"; }
 
 /* ---------------- help ---------------- */
 
