@@ -74,10 +74,15 @@ int gr_parse_double(const char *s, double *out);
 /* Wall clock in seconds (MPI_Wtime). */
 double gr_now(void);
 
-/* Provenance string: "gravrd <version> (<git>) ranks=<P> host=<h> slurm_job=<id>". Static buffer. */
+/* "gravrd <version> (<git hash>)", as `gravrd --version` prints it (err.c is rebuilt when the checkout
+ * changes, so the hash is current). */
+const char *gr_version_line(void);
+
+/* Provenance string: "gravrd <version> (<git>) ranks=<P> host=<h> date=<UTC>[ slurm_job=<id>]
+ * command_line=<gr_command_line>" (the command line last: it has spaces). Static buffer. */
 const char *gr_provenance(MPI_Comm comm);
 
-/* The command line as one string (set once by main). */
+/* The command line as one string (set once by main through gr_opts_set_command_line, opts.h). */
 extern char gr_command_line[4096];
 
 #define GR_NAME_MAX 64

@@ -5,8 +5,8 @@
  * HDF5 metadata calls are made identically on every rank (the file is opened with collective metadata). */
 #include "commands.h"
 #include "gr.h"
+#include "opts.h"
 #include "panel.h"
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +20,22 @@ typedef struct {
     int64_t missing;
 } colinfo;
 
-static void usage(FILE *f)
-{
-    fputs("usage: gravrd check FILE.h5\n"
-          "Validate a gravrd panel file; print a summary (format, cities, pairs, rows, columns with type and\n"
-          "missing count) or the first problem found as one error line and exit non-zero.\n",
-          f);
-}
+typedef struct {
+    const char *path;
+    int quiet;
+} check_opts;
+
+static const gr_opt check_table[] = {
+    {.name = "file", .kind = GR_OPT_ARG, GR_OPT_AT(check_opts, path), .metavar = "FILE.h5",
+     .help = "the panel file", .flags = GR_OPT_REQUIRED},
+    {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(check_opts, quiet), .help = "no warnings"},
+    {0}};
+
+static const gr_opts_cmd check_cmd = {
+    "check",
+    "Validate a gravrd panel file; print a summary (format, cities, pairs, rows, columns with type and\n"
+    "missing count) or the first problem found as one error line and exit non-zero.",
+    check_table, NULL, 0};
 
 /* Same on every rank: type name of dataset `path`, and its length (-1 if not 1-D). */
 static const char *dataset_type(hid_t file, const char *path, int64_t *len)
@@ -323,28 +332,21 @@ static int check_rows(gr_panel *p, colinfo *info, char keys[MAX_KEY][GR_NAME_MAX
 
 int cmd_check(int argc, char **argv, MPI_Comm comm)
 {
-    static const struct option lo[] = {
-        {"help", no_argument, 0, 'h'}, {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
-    int rank, c, st = GR_OK;
+    int rank, st;
     MPI_Comm_rank(comm, &rank);
-    optind = 0;
-    opterr = 0;
-    while (!st && (c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        if (c == 'h') {
-            if (rank == 0)
-                usage(stdout);
-            return 0;
-        } else if (c == 'q')
-            gr_quiet = 1;
-        else
-            st = gr_fail(GR_EUSAGE, "check", "unknown option '%s' (see gravrd check --help)", argv[optind - 1]);
-    }
-    if (!st && argc - optind != 1)
-        st = gr_fail(GR_EUSAGE, "check", "expected one FILE.h5 (see gravrd check --help)");
+    check_opts o;
+    gr_opts s;
+    st = gr_opts_parse(&s, &check_cmd, &o, argc, argv, rank);
+    if (!st && s.echo && rank == 0)
+        gr_opts_echo(&s, stderr);
+    gr_opts_free(&s); /* no lists: o.path points into argv */
+    if (st == GR_OPTS_EXIT)
+        return 0;
+    gr_quiet |= o.quiet;
     st = gr_agree(comm, st);
     if (st)
         return gr_report(st);
-    const char *path = argv[optind];
+    const char *path = o.path;
     gr_panel p;
     st = gr_panel_open(comm, path, &p);
     if (st)

@@ -6,9 +6,9 @@
 #include "design.h"
 #include "expr.h"
 #include "model.h"
+#include "opts.h"
 #include "report.h"
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,66 +18,49 @@
 #define MAX_VARS 64
 #define DEFAULT_VARS "log(distance_km),abs(gdp_diff),log(offline_trade_2012),log(offline_trade_2017)"
 
-static const char usage_text[] =
-    "usage: gravrd balance --data FILE.h5 --bandwidth KM [--bandwidth KM ...] [--vars 'a,log(b),...'] [--json FILE|-]\n"
-    "\n"
-    "Balance of pair observables (Online Appendix Table A.6): one row per directed pair; each variable is\n"
-    "regressed on partner with exporter + importer + segpair_<KM> fixed effects for every bandwidth, and with\n"
-    "exporter + importer fixed effects only (column 'no segments'). Singleton groups are removed\n"
-    "iteratively; standard errors are heteroskedasticity-robust (HC1) at the pair level, which is\n"
-    "clustering by pair with one row per pair. Cells: coefficient (SE) and stars.\n"
-    "\n"
-    "  --data FILE         panel file with segpair_<KM> columns (gravrd segments)\n"
-    "  --bandwidth KM      segment bandwidth; repeat for several (at least one)\n"
-    "  --vars LIST         comma-separated expressions over pairs columns and exp_<c> / imp_<c> city\n"
-    "                      columns (default '" DEFAULT_VARS "')\n"
-    "  --where EXPR        keep pairs where EXPR is true (pairs columns, e.g. 'dir == 1')\n"
-    "  --json FILE|-       the table as JSON\n"
-    "  --quiet             no table\n"
-    "  --help              this text\n";
-
 typedef struct {
     const char *data, *vars, *where, *json;
     int nbw;
     double bw[MAX_BW];
     char bwname[MAX_BW][32];
+    gr_opt_list bwl;  /* --bandwidth as given; bw and bwname from it */
+    int quiet;
+    cJSON *prov;      /* provenance of the JSON result, made once the options are known */
 } bal_opts;
 
-static int parse_balance(int argc, char **argv, bal_opts *o)
+static const gr_opt balance_table[] = {
+    {.name = "data", .kind = GR_OPT_STRING, GR_OPT_AT(bal_opts, data), .metavar = "FILE.h5",
+     .help = "panel file with segpair_<KM> columns (gravrd segments)", .flags = GR_OPT_REQUIRED},
+    {.name = "bandwidth", .kind = GR_OPT_LIST, .elem = GR_OPT_DOUBLE, GR_OPT_AT(bal_opts, bwl), .metavar = "KM",
+     .help = "segment bandwidth", .flags = GR_OPT_REQUIRED | GR_OPT_REPEAT | GR_OPT_POSITIVE | GR_OPT_UNIQUE,
+     .max = MAX_BW},
+    {.name = "vars", .kind = GR_OPT_STRING, GR_OPT_AT(bal_opts, vars), .metavar = "LIST",
+     .help = "comma-separated expressions over pairs columns and exp_<c> / imp_<c> city columns",
+     .def = DEFAULT_VARS},
+    {.name = "where", .kind = GR_OPT_STRING, GR_OPT_AT(bal_opts, where), .metavar = "EXPR",
+     .help = "keep pairs where EXPR is true (pairs columns, e.g. 'dir == 1')"},
+    {.name = "json", .kind = GR_OPT_STRING, GR_OPT_AT(bal_opts, json), .metavar = "FILE|-", .help = "the table as JSON"},
+    {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(bal_opts, quiet), .help = "no table"},
+    {0}};
+
+static const gr_opts_cmd balance_cmd = {
+    "balance",
+    "Balance of pair observables (Online Appendix Table A.6): one row per directed pair; each variable is\n"
+    "regressed on partner with exporter + importer + segpair_<KM> fixed effects for every bandwidth, and with\n"
+    "exporter + importer fixed effects only (column 'no segments'). Singleton groups are removed\n"
+    "iteratively; standard errors are heteroskedasticity-robust (HC1) at the pair level, which is\n"
+    "clustering by pair with one row per pair. Cells: coefficient (SE) and stars.",
+    balance_table, NULL, 0};
+
+/* Parse and check the options (identical on every rank): bw and bwname from the --bandwidth list. */
+static int parse_balance(int argc, char **argv, bal_opts *o, gr_opts *s, int rank)
 {
-    static const struct option longs[] = {
-        {"data", required_argument, 0, 'd'}, {"bandwidth", required_argument, 0, 'b'},
-        {"vars", required_argument, 0, 'v'}, {"where", required_argument, 0, 'w'},
-        {"json", required_argument, 0, 'j'}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
-    memset(o, 0, sizeof *o);
-    o->vars = DEFAULT_VARS;
-    optind = 1;
-    opterr = 0;
-    int c, rc;
-    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
-        switch (c) {
-        case 'd': o->data = optarg; break;
-        case 'v': o->vars = optarg; break;
-        case 'w': o->where = optarg; break;
-        case 'j': o->json = optarg; break;
-        case 'q': gr_quiet = 1; break;
-        case 'b':
-            if (o->nbw == MAX_BW) return gr_fail(GR_EUSAGE, "--bandwidth", "at most %d bandwidths", MAX_BW);
-            if ((rc = gr_design_bandwidth_arg("--bandwidth", optarg, &o->bw[o->nbw], o->bwname[o->nbw]))) return rc;
-            for (int k = 0; k < o->nbw; k++)
-                if (o->bw[k] == o->bw[o->nbw]) return gr_fail(GR_EUSAGE, "--bandwidth", "%s given twice", optarg);
-            o->nbw++;
-            break;
-        case 'h': return -1;
-        case ':': return gr_fail(GR_EUSAGE, argv[optind - 1], "option needs a value (see 'gravrd balance --help')");
-        default: return gr_fail(GR_EUSAGE, "balance", "unknown option '%s' (see 'gravrd balance --help')", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return gr_fail(GR_EUSAGE, "balance", "unexpected argument '%s'", argv[optind]);
-    if (!o->data) return gr_fail(GR_EUSAGE, "balance", "--data FILE is required");
-    if (o->nbw == 0) return gr_fail(GR_EUSAGE, "balance", "at least one --bandwidth KM is required");
-    return GR_OK;
+    int rc = gr_opts_parse(s, &balance_cmd, o, argc, argv, rank);
+    for (int b = 0; b < o->bwl.n && !rc; b++)
+        rc = gr_design_bandwidth_arg("--bandwidth", o->bwl.str[b], &o->bw[b], o->bwname[b]);
+    if (!rc) o->nbw = o->bwl.n;
+    gr_quiet |= o->quiet;
+    return rc;
 }
 
 /* Split at commas outside parentheses and quotes. Returns the count, or -1 on an empty item / too many. */
@@ -321,7 +304,7 @@ static int run_balance(MPI_Comm comm, const bal_opts *o, int rank)
                 }
                 cJSON_AddItemToArray(rows, r);
             }
-            cJSON_AddStringToObject(root, "provenance", gr_provenance(comm));
+            cJSON_AddItemToObject(root, "provenance", cJSON_Duplicate(o->prov, 1));
             rc = gr_write_json(o->json, root);
             cJSON_Delete(root);
         }
@@ -339,8 +322,14 @@ int cmd_balance(int argc, char **argv, MPI_Comm comm)
     int rank;
     MPI_Comm_rank(comm, &rank);
     bal_opts o;
-    int rc = parse_balance(argc, argv, &o);
-    if (rc == -1) { if (rank == 0) fputs(usage_text, stdout); return 0; }
-    if ((rc = gr_agree(comm, rc))) return gr_report(rc);
-    return gr_report(gr_agree(comm, run_balance(comm, &o, rank)));
+    gr_opts s;
+    memset(&o, 0, sizeof o);
+    int rc = parse_balance(argc, argv, &o, &s, rank);
+    if (rc == GR_OPTS_EXIT) { gr_opts_free(&s); return 0; }
+    if (!rc && s.echo && rank == 0) gr_opts_echo(&s, stderr);
+    if (!rc) o.prov = gr_opts_provenance(&s, comm);
+    if (!(rc = gr_agree(comm, rc))) rc = gr_agree(comm, run_balance(comm, &o, rank));
+    cJSON_Delete(o.prov);
+    gr_opts_free(&s);
+    return gr_report(rc);
 }

@@ -10,11 +10,11 @@
 #include "formula.h"
 #include "levels.h"
 #include "model.h"
+#include "opts.h"
 #include "rd.h"
 #include "report.h"
 #include "svg.h"
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,77 +87,44 @@ static int64_t count_distinct(int64_t n, const int32_t *v, int64_t m)
 
 /* ================= gravrd match ================= */
 
-static const char match_usage[] =
-    "usage: gravrd match --data FILE.h5 --bandwidth KM --formula 'log(trade) ~ partner | exporter^month + importer^month'\n"
-    "                    [--cluster pair] [--where EXPR] [--json FILE|-] [--title T] [--quiet]\n"
-    "\n"
+typedef struct {
+    const char *data, *formula, *cluster, *where, *json, *title, *bw_text;
+    double bw;
+    char bwname[32];
+    double fe_tol;
+    int quiet;
+    cJSON *prov;  /* provenance of the JSON result, made once the options are known */
+} match_opts;
+
+static const gr_opt match_table[] = {
+    {.name = "data", .kind = GR_OPT_STRING, GR_OPT_AT(match_opts, data), .metavar = "FILE.h5",
+     .help = "panel file (gravrd format)", .flags = GR_OPT_REQUIRED},
+    {.name = "bandwidth", .kind = GR_OPT_STRING, GR_OPT_AT(match_opts, bw_text), .metavar = "KM",
+     .help = "matching distance, > 0", .flags = GR_OPT_REQUIRED},
+    {.name = "formula", .kind = GR_OPT_STRING, GR_OPT_AT(match_opts, formula), .metavar = "TEXT",
+     .help = "model formula (fixest syntax, as in estimate)", .flags = GR_OPT_REQUIRED},
+    {.name = "cluster", .kind = GR_OPT_STRING, GR_OPT_AT(match_opts, cluster), .metavar = "A[,B]",
+     .help = "cluster variable(s)", .def = "pair"},
+    {.name = "where", .kind = GR_OPT_STRING, GR_OPT_AT(match_opts, where), .metavar = "EXPR",
+     .help = "keep rows where EXPR is true before matching (e.g. 'dir == 1')"},
+    {.name = "fe-tol", .kind = GR_OPT_DOUBLE, GR_OPT_AT(match_opts, fe_tol), .metavar = "X",
+     .help = "demeaning tolerance", .def = "1e-8", .flags = GR_OPT_POSITIVE},
+    {.name = "json", .kind = GR_OPT_STRING, GR_OPT_AT(match_opts, json), .metavar = "FILE|-",
+     .help = "write the result and the matched-sample summary as JSON"},
+    {.name = "title", .kind = GR_OPT_STRING, GR_OPT_AT(match_opts, title), .metavar = "TEXT",
+     .help = "title above the table"},
+    {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(match_opts, quiet), .help = "no table, no warnings"},
+    {0}};
+
+static const gr_opts_cmd match_cmd = {
+    "match",
     "Spatial matching (docs/design.md): for each partner pair ij, the control pairs kj with k != i in the\n"
     "province of i, within KM km of i (haversine), kj not a partner pair and with rows in the sample. The\n"
     "stacked sample holds each matched partner pair's rows once and each control pair's rows once per\n"
     "partner pair it is matched to. Estimated by fixed-effects OLS with the formula's fixed effects,\n"
-    "standard errors clustered by --cluster (default pair).\n"
-    "\n"
-    "  --data FILE         panel file (gravrd format)\n"
-    "  --bandwidth KM      matching distance, > 0\n"
-    "  --formula TEXT      model formula (fixest syntax, as in estimate)\n"
-    "  --cluster A[,B]     cluster variable(s) (default pair)\n"
-    "  --where EXPR        keep rows where EXPR is true before matching (e.g. 'dir == 1')\n"
-    "  --fe-tol X          demeaning tolerance (default 1e-8)\n"
-    "  --json FILE|-       write the result and the matched-sample summary as JSON\n"
-    "  --title TEXT        title above the table\n"
-    "  --quiet             no table, no warnings\n"
-    "  --help              this text\n";
-
-typedef struct {
-    const char *data, *formula, *cluster, *where, *json, *title;
-    double bw;
-    char bwname[32];
-    double fe_tol;
-} match_opts;
-
-static int parse_match(int argc, char **argv, match_opts *o)
-{
-    static const struct option longs[] = {
-        {"data", required_argument, 0, 'd'},    {"bandwidth", required_argument, 0, 'b'},
-        {"formula", required_argument, 0, 'f'}, {"cluster", required_argument, 0, 'c'},
-        {"where", required_argument, 0, 'w'},   {"json", required_argument, 0, 'j'},
-        {"title", required_argument, 0, 't'},   {"fe-tol", required_argument, 0, 'T'},
-        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    memset(o, 0, sizeof *o);
-    o->cluster = "pair";
-    o->fe_tol = 1e-8;
-    optind = 1;
-    opterr = 0;
-    int c, rc;
-    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
-        switch (c) {
-        case 'd': o->data = optarg; break;
-        case 'f': o->formula = optarg; break;
-        case 'c': o->cluster = optarg; break;
-        case 'w': o->where = optarg; break;
-        case 'j': o->json = optarg; break;
-        case 't': o->title = optarg; break;
-        case 'q': gr_quiet = 1; break;
-        case 'b':
-            if (o->bw > 0) return gr_fail(GR_EUSAGE, "--bandwidth", "give one bandwidth");
-            if ((rc = gr_design_bandwidth_arg("--bandwidth", optarg, &o->bw, o->bwname))) return rc;
-            break;
-        case 'T':
-            if (gr_parse_double(optarg, &o->fe_tol) || !(o->fe_tol > 0))
-                return gr_fail(GR_EUSAGE, "--fe-tol", "expected a positive number, got '%s'", optarg);
-            break;
-        case 'h': return -1;
-        case ':': return gr_fail(GR_EUSAGE, argv[optind - 1], "option needs a value (see 'gravrd match --help')");
-        default: return gr_fail(GR_EUSAGE, "match", "unknown option '%s' (see 'gravrd match --help')", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return gr_fail(GR_EUSAGE, "match", "unexpected argument '%s'", argv[optind]);
-    if (!o->data) return gr_fail(GR_EUSAGE, "match", "--data FILE is required");
-    if (!(o->bw > 0)) return gr_fail(GR_EUSAGE, "match", "--bandwidth KM is required");
-    if (!o->formula) return gr_fail(GR_EUSAGE, "match", "--formula is required");
-    return GR_OK;
-}
+    "standard errors clustered by --cluster.\n\n"
+    "example: gravrd match --data FILE.h5 --bandwidth 100 --formula 'log(trade) ~ partner | exporter^month + importer^month'",
+    match_table, NULL, 0};
 
 /* split "a,b" into at most 2 names; returns count or -1 */
 static int split_cluster(const char *s, char out[2][GR_NAME_MAX])
@@ -294,7 +261,7 @@ static int run_match(MPI_Comm comm, const match_opts *o, int rank)
                 cJSON_AddStringToObject(root, "formula", o->formula);
                 cJSON_AddStringToObject(root, "data", o->data);
                 if (o->where) cJSON_AddStringToObject(root, "where", o->where);
-                cJSON_AddStringToObject(root, "provenance", gr_provenance(comm));
+                cJSON_AddItemToObject(root, "provenance", cJSON_Duplicate(o->prov, 1));
                 rc = gr_write_json(o->json, root);
                 cJSON_Delete(root);
             }
@@ -317,37 +284,21 @@ int cmd_match(int argc, char **argv, MPI_Comm comm)
     int rank;
     MPI_Comm_rank(comm, &rank);
     match_opts o;
-    int rc = parse_match(argc, argv, &o);
-    if (rc == -1) { if (rank == 0) fputs(match_usage, stdout); return 0; }
-    if ((rc = gr_agree(comm, rc))) return gr_report(rc);
-    return gr_report(gr_agree(comm, run_match(comm, &o, rank)));
+    gr_opts s;
+    memset(&o, 0, sizeof o);
+    int rc = gr_opts_parse(&s, &match_cmd, &o, argc, argv, rank);
+    if (rc == GR_OPTS_EXIT) return 0;
+    if (!rc) rc = gr_design_bandwidth_arg("--bandwidth", o.bw_text, &o.bw, o.bwname);
+    gr_quiet |= o.quiet;
+    if (!rc && s.echo && rank == 0) gr_opts_echo(&s, stderr);
+    if (!rc) o.prov = gr_opts_provenance(&s, comm);
+    if (!(rc = gr_agree(comm, rc))) rc = gr_agree(comm, run_match(comm, &o, rank));
+    cJSON_Delete(o.prov);
+    gr_opts_free(&s);
+    return gr_report(rc);
 }
 
 /* ================= gravrd rdgrid ================= */
-
-static const char rdgrid_usage[] =
-    "usage: gravrd rdgrid --data FILE.h5 --y 'log(trade)' --bandwidth KM [--bandwidth KM ...] [options]\n"
-    "\n"
-    "Regular RD on city pairs (docs/design.md): for each partner pair ij and each city k != i of i's province\n"
-    "within the largest bandwidth of i, with kj a non-partner pair in the sample, the rows of kj enter with\n"
-    "running variable -dist(i,k) and the rows of ij with +dist(i,k) (stacked: a row appears once per\n"
-    "comparison). Local linear regression at cutoff 0 for each bandwidth, standard errors clustered by pair.\n"
-    "By default the outcome is first residualized on exporter^month + importer^month fixed effects over\n"
-    "all sample rows, so that the RD compares pairs net of the export size of i and k.\n"
-    "\n"
-    "  --data FILE            panel file\n"
-    "  --y EXPR               outcome expression (rows where it is not finite are dropped)\n"
-    "  --bandwidth KM         bandwidth > 0; repeat for several (one estimate each)\n"
-    "  --kernel K             triangular (default), uniform, epanechnikov\n"
-    "  --residualize FE|none  fixed effects to project the outcome on first (default\n"
-    "                         'exporter^month + importer^month'); 'none' uses the raw outcome\n"
-    "  --where EXPR           keep rows where EXPR is true (e.g. 'dir == 1')\n"
-    "  --bins N               bins per side in the binned plot (default 10)\n"
-    "  --svg FILE             estimate and 95% interval by bandwidth\n"
-    "  --binned-svg FILE      binned RD plot at the first bandwidth\n"
-    "  --json FILE|-          results as JSON\n"
-    "  --quiet                no table\n"
-    "  --help                 this text\n";
 
 typedef struct {
     const char *data, *y, *where, *svg, *binned, *json, *resid;
@@ -355,61 +306,58 @@ typedef struct {
     double h[MAX_BW];
     char hname[MAX_BW][32];
     gr_rd_kernel kernel;
+    gr_opt_list bw;  /* --bandwidth as given; h and hname from it */
+    int quiet;
+    cJSON *prov;     /* provenance of the JSON result, made once the options are known */
 } rdg_opts;
 
-static int parse_rdgrid(int argc, char **argv, rdg_opts *o)
+static const gr_opt_word rdg_kernels[] = {
+    {"triangular", GR_RD_TRIANGULAR}, {"uniform", GR_RD_UNIFORM}, {"epanechnikov", GR_RD_EPANECHNIKOV},
+    {"tri", GR_RD_TRIANGULAR},        {"uni", GR_RD_UNIFORM},     {"epa", GR_RD_EPANECHNIKOV}, {NULL, 0}};
+
+static const gr_opt rdgrid_table[] = {
+    {.name = "data", .kind = GR_OPT_STRING, GR_OPT_AT(rdg_opts, data), .metavar = "FILE.h5", .help = "panel file",
+     .flags = GR_OPT_REQUIRED},
+    {.name = "y", .kind = GR_OPT_STRING, GR_OPT_AT(rdg_opts, y), .metavar = "EXPR",
+     .help = "outcome expression (rows where it is not finite are dropped)", .flags = GR_OPT_REQUIRED},
+    {.name = "bandwidth", .kind = GR_OPT_LIST, .elem = GR_OPT_DOUBLE, GR_OPT_AT(rdg_opts, bw), .metavar = "KM",
+     .help = "bandwidth; one estimate each",
+     .flags = GR_OPT_REQUIRED | GR_OPT_REPEAT | GR_OPT_POSITIVE | GR_OPT_UNIQUE, .max = MAX_BW},
+    {.name = "kernel", .kind = GR_OPT_CHOICE, GR_OPT_AT(rdg_opts, kernel), .metavar = "K", .help = "kernel",
+     .def = "triangular", .words = rdg_kernels},
+    {.name = "residualize", .kind = GR_OPT_STRING, GR_OPT_AT(rdg_opts, resid), .metavar = "FE|none",
+     .help = "fixed effects to project the outcome on first; 'none' uses the raw outcome",
+     .def = "exporter^month + importer^month"},
+    {.name = "where", .kind = GR_OPT_STRING, GR_OPT_AT(rdg_opts, where), .metavar = "EXPR",
+     .help = "keep rows where EXPR is true (e.g. 'dir == 1')"},
+    {.name = "bins", .kind = GR_OPT_INT, GR_OPT_AT(rdg_opts, bins), .metavar = "N",
+     .help = "bins per side in the binned plot", .def = "10", .flags = GR_OPT_RANGE, .lo = 2, .hi = 1000},
+    {.name = "svg", .kind = GR_OPT_STRING, GR_OPT_AT(rdg_opts, svg), .metavar = "FILE",
+     .help = "estimate and 95% interval by bandwidth"},
+    {.name = "binned-svg", .kind = GR_OPT_STRING, GR_OPT_AT(rdg_opts, binned), .metavar = "FILE",
+     .help = "binned RD plot at the first bandwidth"},
+    {.name = "json", .kind = GR_OPT_STRING, GR_OPT_AT(rdg_opts, json), .metavar = "FILE|-", .help = "results as JSON"},
+    {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(rdg_opts, quiet), .help = "no table"},
+    {0}};
+
+static const gr_opts_cmd rdgrid_cmd = {
+    "rdgrid",
+    "Regular RD on city pairs (docs/design.md): for each partner pair ij and each city k != i of i's province\n"
+    "within the largest bandwidth of i, with kj a non-partner pair in the sample, the rows of kj enter with\n"
+    "running variable -dist(i,k) and the rows of ij with +dist(i,k) (stacked: a row appears once per\n"
+    "comparison). Local linear regression at cutoff 0 for each bandwidth, standard errors clustered by pair.\n"
+    "By default the outcome is first residualized on exporter^month + importer^month fixed effects over\n"
+    "all sample rows, so that the RD compares pairs net of the export size of i and k.",
+    rdgrid_table, NULL, 0};
+
+/* Parse and check the options (identical on every rank): h and hname from the --bandwidth list. */
+static int parse_rdgrid(int argc, char **argv, rdg_opts *o, gr_opts *s, int rank)
 {
-    static const struct option longs[] = {
-        {"data", required_argument, 0, 'd'},      {"y", required_argument, 0, 'y'},
-        {"bandwidth", required_argument, 0, 'b'}, {"kernel", required_argument, 0, 'k'},
-        {"residualize", required_argument, 0, 'r'}, {"where", required_argument, 0, 'w'},
-        {"svg", required_argument, 0, 's'},       {"binned-svg", required_argument, 0, 'B'},
-        {"bins", required_argument, 0, 'n'},      {"json", required_argument, 0, 'j'},
-        {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    memset(o, 0, sizeof *o);
-    o->resid = "exporter^month + importer^month";
-    o->bins = 10;
-    o->kernel = GR_RD_TRIANGULAR;
-    optind = 1;
-    opterr = 0;
-    int c, rc;
-    long lv;
-    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
-        switch (c) {
-        case 'd': o->data = optarg; break;
-        case 'y': o->y = optarg; break;
-        case 'w': o->where = optarg; break;
-        case 's': o->svg = optarg; break;
-        case 'B': o->binned = optarg; break;
-        case 'j': o->json = optarg; break;
-        case 'r': o->resid = optarg; break;
-        case 'q': gr_quiet = 1; break;
-        case 'b':
-            if (o->nh == MAX_BW) return gr_fail(GR_EUSAGE, "--bandwidth", "at most %d bandwidths", MAX_BW);
-            if ((rc = gr_design_bandwidth_arg("--bandwidth", optarg, &o->h[o->nh], o->hname[o->nh]))) return rc;
-            for (int k = 0; k < o->nh; k++)
-                if (o->h[k] == o->h[o->nh]) return gr_fail(GR_EUSAGE, "--bandwidth", "%s given twice", optarg);
-            o->nh++;
-            break;
-        case 'k':
-            if (gr_rd_kernel_parse(optarg, &o->kernel))
-                return gr_fail(GR_EUSAGE, "--kernel", "expected triangular, uniform or epanechnikov, got '%s'", optarg);
-            break;
-        case 'n':
-            if (gr_parse_long(optarg, 2, 1000, &lv)) return gr_fail(GR_EUSAGE, "--bins", "expected an integer in [2, 1000], got '%s'", optarg);
-            o->bins = (int)lv;
-            break;
-        case 'h': return -1;
-        case ':': return gr_fail(GR_EUSAGE, argv[optind - 1], "option needs a value (see 'gravrd rdgrid --help')");
-        default: return gr_fail(GR_EUSAGE, "rdgrid", "unknown option '%s' (see 'gravrd rdgrid --help')", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return gr_fail(GR_EUSAGE, "rdgrid", "unexpected argument '%s'", argv[optind]);
-    if (!o->data) return gr_fail(GR_EUSAGE, "rdgrid", "--data FILE is required");
-    if (!o->y) return gr_fail(GR_EUSAGE, "rdgrid", "--y EXPR is required");
-    if (o->nh == 0) return gr_fail(GR_EUSAGE, "rdgrid", "at least one --bandwidth KM is required");
-    return GR_OK;
+    int rc = gr_opts_parse(s, &rdgrid_cmd, o, argc, argv, rank);
+    for (int b = 0; b < o->bw.n && !rc; b++) rc = gr_design_bandwidth_arg("--bandwidth", o->bw.str[b], &o->h[b], o->hname[b]);
+    if (!rc) o->nh = o->bw.n;
+    gr_quiet |= o->quiet;
+    return rc;
 }
 
 /* Parse "a^b + c" into dimensions of variable names. Returns GR_OK or GR_EUSAGE. Frees nothing on error
@@ -748,7 +696,7 @@ static int run_rdgrid(MPI_Comm comm, rdg_opts *o, int rank)
                     cJSON_AddItemToArray(arr, r);
                 }
                 cJSON_AddStringToObject(root, "data", o->data);
-                cJSON_AddStringToObject(root, "provenance", gr_provenance(comm));
+                cJSON_AddItemToObject(root, "provenance", cJSON_Duplicate(o->prov, 1));
                 rc = gr_write_json(o->json, root);
                 cJSON_Delete(root);
             }
@@ -771,8 +719,14 @@ int cmd_rdgrid(int argc, char **argv, MPI_Comm comm)
     int rank;
     MPI_Comm_rank(comm, &rank);
     rdg_opts o;
-    int rc = parse_rdgrid(argc, argv, &o);
-    if (rc == -1) { if (rank == 0) fputs(rdgrid_usage, stdout); return 0; }
-    if ((rc = gr_agree(comm, rc))) return gr_report(rc);
-    return gr_report(gr_agree(comm, run_rdgrid(comm, &o, rank)));
+    gr_opts s;
+    memset(&o, 0, sizeof o);
+    int rc = parse_rdgrid(argc, argv, &o, &s, rank);
+    if (rc == GR_OPTS_EXIT) { gr_opts_free(&s); return 0; }
+    if (!rc && s.echo && rank == 0) gr_opts_echo(&s, stderr);
+    if (!rc) o.prov = gr_opts_provenance(&s, comm);
+    if (!(rc = gr_agree(comm, rc))) rc = gr_agree(comm, run_rdgrid(comm, &o, rank));
+    cJSON_Delete(o.prov);
+    gr_opts_free(&s);
+    return gr_report(rc);
 }

@@ -2,22 +2,43 @@
  * Every rank reads its block; rank 0 gathers the blocks in rank (= row) order. */
 #include "commands.h"
 #include "gr.h"
+#include "opts.h"
 #include "panel.h"
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f)
-{
-    fputs("usage: gravrd dump FILE.h5 [--columns a,b,c] [--table panel|cities|pairs] [--limit N]\n"
-          "Print columns of a panel file as CSV (header line first): labels for string-coded columns,\n"
-          "%.17g for numbers, an empty field for a missing value. Panel columns may be any name the\n"
-          "estimators resolve (a /panel dataset, a pair column, exp_<c> / imp_<c>). Default: every column.\n",
-          f);
-}
+enum { TABLE_PANEL, TABLE_CITIES, TABLE_PAIRS };
+
+typedef struct {
+    const char *path;
+    gr_opt_list cols;
+    int table, quiet;
+    int64_t limit;
+} dump_opts;
+
+static const gr_opt_word tables[] = {{"panel", TABLE_PANEL}, {"cities", TABLE_CITIES}, {"pairs", TABLE_PAIRS}, {NULL, 0}};
+
+static const gr_opt dump_table_opts[] = {
+    {.name = "file", .kind = GR_OPT_ARG, GR_OPT_AT(dump_opts, path), .metavar = "FILE.h5",
+     .help = "the panel file", .flags = GR_OPT_REQUIRED},
+    {.name = "columns", .kind = GR_OPT_LIST, .elem = GR_OPT_STRING, GR_OPT_AT(dump_opts, cols), .metavar = "a,b,c",
+     .help = "the columns to print (default: every column)", .flags = GR_OPT_COMMA | GR_OPT_REPEAT},
+    {.name = "table", .kind = GR_OPT_CHOICE, GR_OPT_AT(dump_opts, table), .metavar = "T",
+     .help = "which table", .def = "panel", .words = tables},
+    {.name = "limit", .kind = GR_OPT_INT, GR_OPT_AT(dump_opts, limit), .metavar = "N",
+     .help = "print at most N rows (default: all)", .flags = GR_OPT_RANGE, .lo = 0, .hi = HUGE_VAL},
+    {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(dump_opts, quiet), .help = "no warnings"},
+    {0}};
+
+static const gr_opts_cmd dump_cmd = {
+    "dump",
+    "Print columns of a panel file as CSV (header line first): labels for string-coded columns,\n"
+    "%.17g for numbers, an empty field for a missing value. Panel columns may be any name the\n"
+    "estimators resolve (a /panel dataset, a pair column, exp_<c> / imp_<c>).",
+    dump_table_opts, NULL, 0};
 
 /* CSV field: quoted if it holds a comma, quote or line end */
 static void put_field(FILE *f, const char *s)
@@ -48,26 +69,6 @@ static void put_value(FILE *f, double v, char **labels, int nl)
         }
     }
     fprintf(f, "%.17g", v);
-}
-
-static void free_list(char **l, int n)
-{
-    if (!l)
-        return;
-    for (int i = 0; i < n; i++)
-        free(l[i]);
-    free(l);
-}
-
-static int split_list(const char *s, char ***out, int *n)
-{
-    char *copy = gr_strdup(s), *save = NULL;
-    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        *out = gr_realloc(*out, *n + 1, sizeof **out);
-        (*out)[(*n)++] = gr_strdup(t);
-    }
-    free(copy);
-    return *n > 0 ? GR_OK : gr_fail(GR_EUSAGE, "--columns", "expected a comma-separated list of column names");
 }
 
 static int dump_table(const gr_panel *p, const char *group, char **cols, int ncols, long limit)
@@ -188,55 +189,32 @@ static int dump_panel(gr_panel *p, char **cols, int ncols, long limit)
 
 int cmd_dump(int argc, char **argv, MPI_Comm comm)
 {
-    static const struct option lo[] = {{"columns", required_argument, 0, 'c'}, {"table", required_argument, 0, 't'},
-                                       {"limit", required_argument, 0, 'n'},   {"help", no_argument, 0, 'h'},
-                                       {"quiet", no_argument, 0, 'q'},         {0, 0, 0, 0}};
     int rank;
     MPI_Comm_rank(comm, &rank);
-    char **cols = NULL;
-    int ncols = 0, st = GR_OK, c;
-    const char *table = "panel";
-    long limit = -1;
-    optind = 0;
-    opterr = 0;
-    while (!st && (c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        switch (c) {
-        case 'c': st = split_list(optarg, &cols, &ncols); break;
-        case 't':
-            table = optarg;
-            if (strcmp(table, "panel") && strcmp(table, "cities") && strcmp(table, "pairs"))
-                st = gr_fail(GR_EUSAGE, "--table", "expected panel, cities or pairs, got '%s'", table);
-            break;
-        case 'n':
-            if (gr_parse_long(optarg, 0, LONG_MAX, &limit) != 0)
-                st = gr_fail(GR_EUSAGE, "--limit", "expected a non-negative integer, got '%s'", optarg);
-            break;
-        case 'q': gr_quiet = 1; break;
-        case 'h':
-            if (rank == 0)
-                usage(stdout);
-            free_list(cols, ncols);
-            return 0;
-        default:
-            st = gr_fail(GR_EUSAGE, "dump", "unknown or incomplete option '%s' (see gravrd dump --help)",
-                         argv[optind - 1]);
-        }
+    dump_opts o;
+    gr_opts s;
+    int st = gr_opts_parse(&s, &dump_cmd, &o, argc, argv, rank);
+    if (st == GR_OPTS_EXIT) {
+        gr_opts_free(&s);
+        return 0;
     }
-    if (!st && argc - optind != 1)
-        st = gr_fail(GR_EUSAGE, "dump", "expected one FILE.h5 (see gravrd dump --help)");
+    gr_quiet |= o.quiet;
+    long limit = gr_opts_given(&s, "limit") ? (long)o.limit : -1;
+    if (!st && s.echo && rank == 0)
+        gr_opts_echo(&s, stderr);
     st = gr_agree(comm, st);
     if (!st) {
         gr_panel p;
-        st = gr_panel_open(comm, argv[optind], &p);
+        st = gr_panel_open(comm, o.path, &p);
         if (!st) {
-            if (!strcmp(table, "panel"))
-                st = dump_panel(&p, cols, ncols, limit);
+            if (o.table == TABLE_PANEL)
+                st = dump_panel(&p, o.cols.str, o.cols.n, limit);
             else
-                st = dump_table(&p, table, cols, ncols, limit);
+                st = dump_table(&p, tables[o.table].word, o.cols.str, o.cols.n, limit);
             st = gr_agree(comm, st);
             gr_panel_close(&p);
         }
     }
-    free_list(cols, ncols);
+    gr_opts_free(&s);
     return gr_report(st);
 }

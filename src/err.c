@@ -174,9 +174,11 @@ int gr_parse_double(const char *s, double *out)
 
 double gr_now(void) { return MPI_Wtime(); }
 
+const char *gr_version_line(void) { return "gravrd " GR_VERSION " (" GR_GIT_HASH ")"; }
+
 const char *gr_provenance(MPI_Comm comm)
 {
-    static char buf[512];
+    static char buf[512 + sizeof gr_command_line];
     char host[128] = "?";
     int n;
     MPI_Comm_size(comm, &n);
@@ -185,7 +187,7 @@ const char *gr_provenance(MPI_Comm comm)
     time_t t = time(NULL);
     char date[32];
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-    snprintf(buf, sizeof buf, "gravrd %s (%s) ranks=%d host=%s date=%s%s%s", GR_VERSION, GR_GIT_HASH, n, host,
-             date, job ? " slurm_job=" : "", job ? job : "");
+    snprintf(buf, sizeof buf, "%s ranks=%d host=%s date=%s%s%s command_line=%s", gr_version_line(), n, host, date,
+             job ? " slurm_job=" : "", job ? job : "", gr_command_line);
     return buf;
 }

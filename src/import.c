@@ -4,8 +4,8 @@
 #include "commands.h"
 #include "csv.h"
 #include "gr.h"
+#include "opts.h"
 #include "panel.h"
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,9 +15,9 @@
 #define MAX_KEY 8
 
 typedef struct {
-    const char *in, *out, *exp_col, *imp_col, *time_col, *pair_col;
-    char **force, **key;
-    int nforce, nkey;
+    const char *in, *out, *exp_col, *imp_col, *time_col, *pair_col, *delimiter;
+    gr_opt_list force, key;  /* --string, --key */
+    int quiet;
     char delim;
 } import_opts;
 
@@ -38,20 +38,6 @@ typedef struct {
     char **attr_name, **attr_value;
 } plan;
 
-static void usage(FILE *f)
-{
-    fputs("usage: gravrd import FILE.csv OUT.h5 [--exporter COL --importer COL] [--time COL] [--pair COL]\n"
-          "                     [--key COL,...] [--string COL,...] [--delimiter C]\n"
-          "Turn a long CSV (header line, one row per observation) into a gravrd panel file.\n"
-          "  --exporter/--importer COL  city columns: build /cities, /pairs, sort rows by exporter, index them\n"
-          "  --time COL                 time column: rows of a pair are sorted by it; (pair, time) identifies a row\n"
-          "  --pair COL                 pairs are the distinct values of COL (default: exporter x importer)\n"
-          "  --key COL,...              more columns that, with pair and time, identify a row (checked unique)\n"
-          "  --string COL,...           store these columns as strings (label codes) even if numeric\n"
-          "  --delimiter C              field separator (default ','; 'tab' or '\\t' for a tab)\n",
-          f);
-}
-
 static void free_list(char **l, int n)
 {
     if (!l)
@@ -59,17 +45,6 @@ static void free_list(char **l, int n)
     for (int i = 0; i < n; i++)
         free(l[i]);
     free(l);
-}
-
-static int split_list(const char *s, const char *opt, char ***out, int *n)
-{
-    char *copy = gr_strdup(s), *save = NULL;
-    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        *out = gr_realloc(*out, *n + 1, sizeof **out);
-        (*out)[(*n)++] = gr_strdup(t);
-    }
-    free(copy);
-    return *n > 0 ? GR_OK : gr_fail(GR_EUSAGE, opt, "expected a comma-separated list of column names");
 }
 
 static void plan_free(plan *p)
@@ -227,10 +202,10 @@ static int need_col(const gr_csv *csv, const char *name, const char *opt)
 static int build_plan(const import_opts *o, plan *p)
 {
     int structured = o->exp_col != NULL;
-    char **force = gr_malloc((size_t)o->nforce + 2, sizeof *force);
+    char **force = gr_malloc((size_t)o->force.n + 2, sizeof *force);
     int nf = 0;
-    for (int i = 0; i < o->nforce; i++)
-        force[nf++] = o->force[i];
+    for (int i = 0; i < o->force.n; i++)
+        force[nf++] = o->force.str[i];
     if (structured) {
         force[nf++] = (char *)o->exp_col;
         force[nf++] = (char *)o->imp_col;
@@ -255,8 +230,8 @@ static int build_plan(const import_opts *o, plan *p)
         goto fail_input;
     if (jt >= 0)
         jk[nk++] = jt;
-    for (int i = 0; i < o->nkey; i++) {
-        int j = need_col(&csv, o->key[i], "--key");
+    for (int i = 0; i < o->key.n; i++) {
+        int j = need_col(&csv, o->key.str[i], "--key");
         if (j < 0)
             goto fail_input;
         int dup = 0;
@@ -359,7 +334,7 @@ static int build_plan(const import_opts *o, plan *p)
         int keyed = nk > 0;
         for (int64_t i = 1; i < n && keyed; i++)
             if (same_key(&rk[i], &rk[i - 1], nk)) {
-                if (o->nkey > 0) {
+                if (o->key.n > 0) {
                     char lw[4200];
                     snprintf(lw, sizeof lw, "%s:%lld", o->in, (long long)csv.line[rk[i].idx]);
                     st = gr_fail(GR_EINPUT, lw, "duplicate row: same pair and key columns as line %lld",
@@ -619,62 +594,62 @@ static int write_plan(plan *p, const import_opts *o, MPI_Comm comm)
         free(prov);
     }
     if (!st)
+        st = gr_writer_attr_string(&w, "command_line", gr_command_line);
+    if (!st)
         st = gr_writer_commit(&w);
     else
         gr_writer_abort(&w);
     return st;
 }
 
-static int parse_opts(int argc, char **argv, import_opts *o)
+static const gr_opt import_table[] = {
+    {.name = "in", .kind = GR_OPT_ARG, GR_OPT_AT(import_opts, in), .metavar = "FILE.csv",
+     .help = "the CSV: a header line, one row per observation", .flags = GR_OPT_REQUIRED},
+    {.name = "out", .kind = GR_OPT_ARG, GR_OPT_AT(import_opts, out), .metavar = "OUT.h5",
+     .help = "the panel file to write", .flags = GR_OPT_REQUIRED},
+    {.name = "exporter", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, exp_col), .metavar = "COL",
+     .help = "exporter city column (with --importer): build /cities, /pairs, sort rows by exporter, index them"},
+    {.name = "importer", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, imp_col), .metavar = "COL",
+     .help = "importer city column (with --exporter)"},
+    {.name = "time", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, time_col), .metavar = "COL",
+     .help = "time column: rows of a pair are sorted by it; (pair, time) identifies a row"},
+    {.name = "pair", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, pair_col), .metavar = "COL",
+     .help = "pairs are the distinct values of COL (default: exporter x importer)"},
+    {.name = "key", .kind = GR_OPT_LIST, .elem = GR_OPT_STRING, GR_OPT_AT(import_opts, key), .metavar = "COL",
+     .help = "more columns that, with pair and time, identify a row (checked unique)",
+     .flags = GR_OPT_COMMA | GR_OPT_REPEAT},
+    {.name = "string", .kind = GR_OPT_LIST, .elem = GR_OPT_STRING, GR_OPT_AT(import_opts, force), .metavar = "COL",
+     .help = "store these columns as strings (label codes) even if numeric", .flags = GR_OPT_COMMA | GR_OPT_REPEAT},
+    {.name = "delimiter", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, delimiter), .metavar = "C",
+     .help = "field separator, one character; 'tab' or '\\t' for a tab", .def = ","},
+    {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(import_opts, quiet), .help = "no summary line, no warnings"},
+    {0}};
+
+static const gr_opts_cmd import_cmd = {
+    "import", "Turn a long CSV (header line, one row per observation) into a gravrd panel file (docs/format.md).",
+    import_table, NULL, 0};
+
+/* Parse and check the options; identical on every rank. GR_OPTS_EXIT after --help / --version. */
+static int parse_opts(int argc, char **argv, import_opts *o, gr_opts *s, int rank)
 {
-    static const struct option lo[] = {
-        {"exporter", required_argument, 0, 'e'}, {"importer", required_argument, 0, 'i'},
-        {"time", required_argument, 0, 't'},     {"pair", required_argument, 0, 'p'},
-        {"string", required_argument, 0, 's'},   {"key", required_argument, 0, 'k'},
-        {"delimiter", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},
-        {"quiet", no_argument, 0, 'q'},          {0, 0, 0, 0}};
-    memset(o, 0, sizeof *o);
-    o->delim = ',';
-    optind = 0;
-    opterr = 0;
-    int c, st = GR_OK;
-    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1 && !st) {
-        switch (c) {
-        case 'e': o->exp_col = optarg; break;
-        case 'i': o->imp_col = optarg; break;
-        case 't': o->time_col = optarg; break;
-        case 'p': o->pair_col = optarg; break;
-        case 'q': gr_quiet = 1; break;
-        case 's': st = split_list(optarg, "--string", &o->force, &o->nforce); break;
-        case 'k': st = split_list(optarg, "--key", &o->key, &o->nkey); break;
-        case 'd':
-            if (!strcmp(optarg, "tab") || !strcmp(optarg, "\\t"))
-                o->delim = '\t';
-            else if (strlen(optarg) == 1)
-                o->delim = optarg[0];
-            else
-                st = gr_fail(GR_EUSAGE, "--delimiter", "expected one character (or 'tab'), got '%s'", optarg);
-            break;
-        case 'h': return -1;
-        default:
-            st = gr_fail(GR_EUSAGE, "import", "unknown or incomplete option '%s' (see gravrd import --help)",
-                         argv[optind - 1]);
-        }
-    }
+    int st = gr_opts_parse(s, &import_cmd, o, argc, argv, rank);
     if (st)
         return st;
-    if (argc - optind != 2)
-        return gr_fail(GR_EUSAGE, "import", "expected FILE.csv OUT.h5 (see gravrd import --help)");
-    o->in = argv[optind];
-    o->out = argv[optind + 1];
+    gr_quiet |= o->quiet;
+    const char *d = o->delimiter;
+    if (!strcmp(d, "tab") || !strcmp(d, "\\t"))
+        o->delim = '\t';
+    else if (strlen(d) == 1 && !strchr("\"\n\r", d[0]))
+        o->delim = d[0];
+    else
+        return gr_fail(GR_EUSAGE, "--delimiter", "expected one character other than a quote or a line end (or 'tab'), "
+                       "got '%s'", d);
     if (!o->exp_col != !o->imp_col)
         return gr_fail(GR_EUSAGE, "import", "--exporter and --importer go together");
     if (o->exp_col && !strcmp(o->exp_col, o->imp_col))
         return gr_fail(GR_EUSAGE, "--importer", "must differ from --exporter");
-    if (!o->exp_col && (o->pair_col || o->nkey))
+    if (!o->exp_col && (o->pair_col || o->key.n))
         return gr_fail(GR_EUSAGE, o->pair_col ? "--pair" : "--key", "needs --exporter and --importer");
-    if (o->delim == '"' || o->delim == '\n' || o->delim == '\r')
-        return gr_fail(GR_EUSAGE, "--delimiter", "cannot be a quote or a line end");
     return GR_OK;
 }
 
@@ -683,14 +658,14 @@ int cmd_import(int argc, char **argv, MPI_Comm comm)
     int rank;
     MPI_Comm_rank(comm, &rank);
     import_opts o;
-    int st = parse_opts(argc, argv, &o);
-    if (st == -1) {
-        if (rank == 0)
-            usage(stdout);
-        free_list(o.force, o.nforce);
-        free_list(o.key, o.nkey);
+    gr_opts s;
+    int st = parse_opts(argc, argv, &o, &s, rank);
+    if (st == GR_OPTS_EXIT) {
+        gr_opts_free(&s);
         return 0;
     }
+    if (!st && s.echo && rank == 0)
+        gr_opts_echo(&s, stderr);
     st = gr_agree(comm, st);
     plan p;
     memset(&p, 0, sizeof p);
@@ -709,7 +684,6 @@ int cmd_import(int argc, char **argv, MPI_Comm comm)
                    gr_now() - t0);
     }
     plan_free(&p);
-    free_list(o.force, o.nforce);
-    free_list(o.key, o.nkey);
+    gr_opts_free(&s);
     return gr_report(st);
 }

@@ -1,5 +1,6 @@
 /* main.c: MPI start-up and dispatch to the subcommands (commands.h). */
 #include "commands.h"
+#include "opts.h"
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,12 +34,33 @@ static const struct { const char *name; cmd_fn fn; const char *help; } commands[
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 
-static void usage(FILE *f)
+/* The top level's help: the commands and what each does, from the table above. */
+typedef struct { const char *command; } top_opts;
+
+static void top_level(gr_opts_cmd *cmd, char *about, size_t len)
 {
-    fprintf(f, "usage: gravrd [--version] [--help] <command> [options]\n\ncommands:\n");
-    for (int i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\n'gravrd <command> --help' describes each. Run under 'mpirun -n P' for P ranks.\n");
+    static const gr_opt table[] = {
+        {.name = "command", .kind = GR_OPT_ARG, GR_OPT_AT(top_opts, command), .metavar = "<command>",
+         .help = "one of the commands above, then its own options", .flags = GR_OPT_REQUIRED},
+        {0}};
+    size_t n = (size_t)snprintf(about, len, "commands:\n");
+    for (int i = 0; i < NCOMMANDS && n < len; i++)
+        n += (size_t)snprintf(about + n, len - n, "  %-10s %s\n", commands[i].name, commands[i].help);
+    *cmd = (gr_opts_cmd){NULL, about, table,
+                         "'gravrd <command> --help' describes each. Run under 'mpirun -n P' for P ranks.", 1};
+}
+
+/* Run the command named argv[0] with its arguments; 2 for an unknown one. */
+static int dispatch(int argc, char **argv, int rank)
+{
+    for (int i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(argv[0], commands[i].name)) continue;
+        if (commands[i].fn) return commands[i].fn(argc, argv, MPI_COMM_WORLD);
+        if (rank == 0) fprintf(stderr, "gravrd: error: command '%s' is not built in this version\n", argv[0]);
+        return 2;
+    }
+    gr_fail(GR_EUSAGE, NULL, "unknown command '%s' (see 'gravrd --help')", argv[0]);
+    return rank == 0 ? gr_report(GR_EUSAGE) : 2;
 }
 
 int main(int argc, char **argv)
@@ -51,33 +73,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "gravrd: error: MPI_Init failed\n");
         return 1;
     }
-    size_t len = 0;
-    for (int i = 0; i < argc && len + 2 < sizeof gr_command_line; i++)
-        len += snprintf(gr_command_line + len, sizeof gr_command_line - len, "%s%s", i ? " " : "", argv[i]);
+    gr_opts_set_command_line(argc, argv);
     int rank, rc = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        if (rank == 0) usage(argc < 2 ? stderr : stdout);
-        rc = argc < 2 ? 2 : 0;
-    } else if (!strcmp(argv[1], "--version")) {
-        if (rank == 0) printf("gravrd %s (%s)\n", GR_VERSION, GR_GIT_HASH);
+    char about[2048];
+    gr_opts_cmd top;
+    gr_opts s;
+    top_opts o;
+    top_level(&top, about, sizeof about);
+    int st = gr_opts_parse(&s, &top, &o, argc, argv, rank);
+    if (st == GR_OPTS_EXIT) {
+        rc = 0;
+    } else if (st != GR_OK) {
+        rc = rank == 0 ? gr_report(st) : 2;
+    } else if (s.next >= argc) {
+        if (rank == 0) gr_opts_help(&top, stderr);  /* no command: the help, as a usage error */
+        rc = 2;
     } else {
-        int found = 0;
-        for (int i = 0; i < NCOMMANDS; i++) {
-            if (strcmp(argv[1], commands[i].name)) continue;
-            found = 1;
-            if (!commands[i].fn) {
-                if (rank == 0) fprintf(stderr, "gravrd: error: command '%s' is not built in this version\n", argv[1]);
-                rc = 2;
-            } else {
-                rc = commands[i].fn(argc - 1, argv + 1, MPI_COMM_WORLD);
-            }
-        }
-        if (!found) {
-            if (rank == 0) fprintf(stderr, "gravrd: error: unknown command '%s' (see 'gravrd --help')\n", argv[1]);
-            rc = 2;
-        }
+        rc = dispatch(argc - s.next, argv + s.next, rank);
     }
+    gr_opts_free(&s);
     /* every rank reaches here with the same collective agreement on rc in well-formed commands */
     MPI_Finalize();
     return rc;

@@ -2,10 +2,10 @@
  * (estimator in rd.c, docs/rd.md). */
 #include "commands.h"
 #include "expr.h"
+#include "opts.h"
 #include "panel.h"
 #include "rd.h"
-#include <cJSON.h>
-#include <getopt.h>
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,91 +17,57 @@
 typedef struct rd_opts {
     const char *data, *y, *running, *cluster, *where, *json;
     double cutoff;
-    double h[RD_MAX_BANDWIDTHS];
-    int nh;
+    gr_opt_list bw;    /* --bandwidth */
+    const double *h;   /* = bw.num */
+    int nh;            /* = bw.n */
     gr_rd_kernel kernel;
     gr_rd_vcov vcov;
-    int vcov_given;
 } rd_opts;
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: gravrd rd --data FILE.h5 --y Y --running X --bandwidth H [--bandwidth H2 ...] [options]\n"
-            "\n"
-            "Sharp regression discontinuity by local linear regression at fixed bandwidths: a weighted line\n"
-            "on each side of the cutoff within |X - C| <= H (X >= C is the treated side); the effect is the\n"
-            "difference of the two intercepts (rdrobust's \"Conventional\" estimate, p = 1). See docs/rd.md.\n"
-            "\n"
-            "  --data FILE         panel file (HDF5, gravrd format)\n"
-            "  --y COL             outcome column\n"
-            "  --running COL       running variable column\n"
-            "  --cutoff C          cutoff (default 0)\n"
-            "  --bandwidth H       bandwidth > 0; repeat for several (one result each)\n"
-            "  --kernel K          triangular (default), uniform, epanechnikov\n"
-            "  --vcov V            hc0, hc1 (default), cluster (default when --cluster is given)\n"
-            "  --cluster COL       cluster id column for --vcov cluster\n"
-            "  --where EXPR        keep only rows where EXPR is true (see docs/rd.md)\n"
-            "  --json FILE|-       also write the results as JSON (to stdout with '-', then no table)\n"
-            "  --help              this text\n"
-            "Rows with a missing outcome, running variable or cluster id are dropped and counted.\n");
-}
+static const gr_opt_word rd_kernels[] = {
+    {"triangular", GR_RD_TRIANGULAR}, {"uniform", GR_RD_UNIFORM}, {"epanechnikov", GR_RD_EPANECHNIKOV},
+    {"tri", GR_RD_TRIANGULAR},        {"uni", GR_RD_UNIFORM},     {"epa", GR_RD_EPANECHNIKOV}, {NULL, 0}};
+static const gr_opt_word rd_vcovs[] = {{"hc0", GR_RD_HC0}, {"hc1", GR_RD_HC1}, {"cluster", GR_RD_CLUSTER}, {NULL, 0}};
 
-/* Parse options; identical on every rank. Returns GR_OK, GR_EUSAGE via gr_fail, or -1 for --help. */
-static int parse(int argc, char **argv, rd_opts *o)
+static const gr_opt rd_table[] = {
+    {.name = "data", .kind = GR_OPT_STRING, GR_OPT_AT(rd_opts, data), .metavar = "FILE.h5",
+     .help = "panel file (HDF5, gravrd format)", .flags = GR_OPT_REQUIRED},
+    {.name = "y", .kind = GR_OPT_STRING, GR_OPT_AT(rd_opts, y), .metavar = "COL", .help = "outcome column",
+     .flags = GR_OPT_REQUIRED},
+    {.name = "running", .kind = GR_OPT_STRING, GR_OPT_AT(rd_opts, running), .metavar = "COL",
+     .help = "running variable column", .flags = GR_OPT_REQUIRED},
+    {.name = "cutoff", .kind = GR_OPT_DOUBLE, GR_OPT_AT(rd_opts, cutoff), .metavar = "C", .help = "cutoff",
+     .def = "0"},
+    {.name = "bandwidth", .kind = GR_OPT_LIST, .elem = GR_OPT_DOUBLE, GR_OPT_AT(rd_opts, bw), .metavar = "H",
+     .help = "bandwidth; one result each", .flags = GR_OPT_REQUIRED | GR_OPT_REPEAT | GR_OPT_POSITIVE,
+     .max = RD_MAX_BANDWIDTHS},
+    {.name = "kernel", .kind = GR_OPT_CHOICE, GR_OPT_AT(rd_opts, kernel), .metavar = "K", .help = "kernel",
+     .def = "triangular", .words = rd_kernels},
+    {.name = "vcov", .kind = GR_OPT_CHOICE, GR_OPT_AT(rd_opts, vcov), .metavar = "V",
+     .help = "variance (default: cluster when --cluster is given, else hc1)", .words = rd_vcovs},
+    {.name = "cluster", .kind = GR_OPT_STRING, GR_OPT_AT(rd_opts, cluster), .metavar = "COL",
+     .help = "cluster id column for --vcov cluster"},
+    {.name = "where", .kind = GR_OPT_STRING, GR_OPT_AT(rd_opts, where), .metavar = "EXPR",
+     .help = "keep only rows where EXPR is true (see docs/rd.md)"},
+    {.name = "json", .kind = GR_OPT_STRING, GR_OPT_AT(rd_opts, json), .metavar = "FILE|-",
+     .help = "also write the results as JSON (to stdout with '-', then no table)"},
+    {0}};
+
+static const gr_opts_cmd rd_cmd = {
+    "rd",
+    "Sharp regression discontinuity by local linear regression at fixed bandwidths: a weighted line\n"
+    "on each side of the cutoff within |X - C| <= H (X >= C is the treated side); the effect is the\n"
+    "difference of the two intercepts (rdrobust's \"Conventional\" estimate, p = 1). See docs/rd.md.",
+    rd_table, "Rows with a missing outcome, running variable or cluster id are dropped and counted.", 0};
+
+/* Parse and check options; identical on every rank. GR_OK, GR_EUSAGE via gr_fail, or GR_OPTS_EXIT. */
+static int parse(int argc, char **argv, rd_opts *o, gr_opts *s, int rank)
 {
-    static const struct option longs[] = {
-        {"data", required_argument, 0, 'd'},    {"y", required_argument, 0, 'y'},
-        {"running", required_argument, 0, 'x'}, {"cutoff", required_argument, 0, 'c'},
-        {"bandwidth", required_argument, 0, 'b'}, {"kernel", required_argument, 0, 'k'},
-        {"vcov", required_argument, 0, 'v'},    {"cluster", required_argument, 0, 'g'},
-        {"where", required_argument, 0, 'w'},   {"json", required_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    memset(o, 0, sizeof *o);
-    optind = 1;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
-        switch (ch) {
-        case 'd': o->data = optarg; break;
-        case 'y': o->y = optarg; break;
-        case 'x': o->running = optarg; break;
-        case 'g': o->cluster = optarg; break;
-        case 'w': o->where = optarg; break;
-        case 'j': o->json = optarg; break;
-        case 'c':
-            if (gr_parse_double(optarg, &o->cutoff) || !isfinite(o->cutoff))
-                return gr_fail(GR_EUSAGE, "--cutoff", "expected a finite number, got '%s'", optarg);
-            break;
-        case 'b': {
-            double h;
-            if (gr_parse_double(optarg, &h) || !isfinite(h) || h <= 0)
-                return gr_fail(GR_EUSAGE, "--bandwidth", "expected a positive number, got '%s'", optarg);
-            if (o->nh == RD_MAX_BANDWIDTHS)
-                return gr_fail(GR_EUSAGE, "--bandwidth", "at most %d bandwidths", RD_MAX_BANDWIDTHS);
-            o->h[o->nh++] = h;
-            break;
-        }
-        case 'k':
-            if (gr_rd_kernel_parse(optarg, &o->kernel))
-                return gr_fail(GR_EUSAGE, "--kernel", "expected triangular, uniform or epanechnikov, got '%s'", optarg);
-            break;
-        case 'v':
-            if (gr_rd_vcov_parse(optarg, &o->vcov))
-                return gr_fail(GR_EUSAGE, "--vcov", "expected hc0, hc1 or cluster, got '%s'", optarg);
-            o->vcov_given = 1;
-            break;
-        case 'h': return -1;
-        case ':': return gr_fail(GR_EUSAGE, "rd", "option '%s' needs a value", argv[optind - 1]);
-        default: return gr_fail(GR_EUSAGE, "rd", "unknown option '%s' (see 'gravrd rd --help')", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return gr_fail(GR_EUSAGE, "rd", "unexpected argument '%s'", argv[optind]);
-    if (!o->data) return gr_fail(GR_EUSAGE, "rd", "--data FILE is required");
-    if (!o->y) return gr_fail(GR_EUSAGE, "rd", "--y COL is required");
-    if (!o->running) return gr_fail(GR_EUSAGE, "rd", "--running COL is required");
-    if (o->nh == 0) return gr_fail(GR_EUSAGE, "rd", "at least one --bandwidth H is required");
-    if (!o->vcov_given) o->vcov = o->cluster ? GR_RD_CLUSTER : GR_RD_HC1;
+    int st = gr_opts_parse(s, &rd_cmd, o, argc, argv, rank);
+    if (st) return st;
+    o->h = o->bw.num;
+    o->nh = o->bw.n;
+    if (!gr_opts_given(s, "vcov")) o->vcov = o->cluster ? GR_RD_CLUSTER : GR_RD_HC1;
     if (o->vcov == GR_RD_CLUSTER && !o->cluster)
         return gr_fail(GR_EUSAGE, "--vcov", "cluster needs --cluster COL");
     if (o->vcov != GR_RD_CLUSTER && o->cluster)
@@ -166,7 +132,8 @@ static int apply_where(gr_panel *p, const char *text, int64_t *n, double *y, dou
     return st;
 }
 
-static cJSON *result_json(const rd_opts *o, const gr_rd_result *r, int64_t n_where, const double t[3])
+static cJSON *result_json(const rd_opts *o, const gr_rd_result *r, int64_t n_where, const double t[3],
+                          const cJSON *prov)
 {
     cJSON *j = cJSON_CreateObject(), *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "nobs", (double)(r->n_eff[0] + r->n_eff[1]));
@@ -206,6 +173,7 @@ static cJSON *result_json(const rd_opts *o, const gr_rd_result *r, int64_t n_whe
     cJSON_AddNumberToObject(tm, "read", t[0]);
     cJSON_AddNumberToObject(tm, "fit", t[1]);
     cJSON_AddNumberToObject(tm, "total", t[2]);
+    cJSON_AddItemToObject(j, "provenance", cJSON_Duplicate(prov, 1));
     return j;
 }
 
@@ -235,20 +203,24 @@ int cmd_rd(int argc, char **argv, MPI_Comm comm)
     int rank;
     MPI_Comm_rank(comm, &rank);
     rd_opts o;
-    int st = parse(argc, argv, &o);
-    if (st == -1) {
-        if (rank == 0) usage(stdout);
+    gr_opts s;
+    int st = parse(argc, argv, &o, &s, rank);
+    if (st == GR_OPTS_EXIT) {
+        gr_opts_free(&s);
         return 0;
     }
     if (st != GR_OK) {
+        gr_opts_free(&s);
         if (rank != 0) gr_clear_error(); /* every rank parsed the same line: print once */
         return gr_report(st);
     }
+    if (s.echo && rank == 0) gr_opts_echo(&s, stderr);
     if (o.where) { /* syntax errors before touching the file */
         gr_expr *e = NULL;
         st = gr_expr_parse(o.where, "--where", &e);
         gr_expr_free(e);
         if (st != GR_OK) {
+            gr_opts_free(&s);
             if (rank != 0) gr_clear_error();
             return gr_report(st);
         }
@@ -256,7 +228,10 @@ int cmd_rd(int argc, char **argv, MPI_Comm comm)
 
     gr_panel p;
     st = gr_panel_open(comm, o.data, &p);
-    if (st != GR_OK) return gr_report(st);
+    if (st != GR_OK) {
+        gr_opts_free(&s);
+        return gr_report(st);
+    }
     double *y = NULL, *x = NULL, *cv = NULL;
     int64_t *cid = NULL, ncl = 0, n = p.nrows;
     const char *need[3] = {o.y, o.running, o.cluster};
@@ -313,14 +288,16 @@ int cmd_rd(int argc, char **argv, MPI_Comm comm)
             fflush(stdout);
         }
         if (o.json) {
-            cJSON *doc;
+            cJSON *doc, *prov = gr_opts_provenance(&s, comm);
             if (o.nh == 1) {
-                doc = result_json(&o, &res[0], n_where, (double[3]){t_read, t_est[0], t_total});
+                doc = result_json(&o, &res[0], n_where, (double[3]){t_read, t_est[0], t_total}, prov);
             } else {
                 doc = cJSON_CreateArray();
                 for (int b = 0; b < o.nh; b++)
-                    cJSON_AddItemToArray(doc, result_json(&o, &res[b], n_where, (double[3]){t_read, t_est[b], t_total}));
+                    cJSON_AddItemToArray(doc, result_json(&o, &res[b], n_where, (double[3]){t_read, t_est[b], t_total},
+                                                          prov));
             }
+            cJSON_Delete(prov);
             char *text = cJSON_Print(doc);
             if (!text) st = gr_fail(GR_ENOMEM, "--json", "cannot format the results");
             else if (to_stdout) {
@@ -340,5 +317,6 @@ int cmd_rd(int argc, char **argv, MPI_Comm comm)
     free(cv);
     free(cid);
     gr_panel_close(&p);
+    gr_opts_free(&s);
     return gr_report(st);
 }

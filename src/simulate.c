@@ -1,13 +1,13 @@
 /* simulate.c: the panel rows of `gravrd simulate` (trade, deals, concentration ratios, categories,
  * search index) generated per exporter from the replicated world, the parallel file writer and the
  * command. The data-generating process is documented in docs/simulator.md. */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "simulate.h"
 #include "commands.h"
+#include "opts.h"
 
 /* Noise and level parameters of the panel (written as attributes). */
 #define SIGMA_PAIR 0.28   /* pair effect in log trade */
@@ -260,74 +260,59 @@ int gr_sim_write(MPI_Comm comm, const gr_sim_world *w, const char *out_path, con
 
 /* ---------------- command ---------------- */
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: gravrd simulate --out FILE.h5 [--seed N] [--cities FILE.csv | --east N --west N] [--months N]\n"
-            "Write a synthetic panel shaped like the study's (docs/simulator.md): 87 eastern and 110 western\n"
-            "cities, all directed east-west pairs, 60 months from 2017-01, 128 partner pairs with a planted\n"
-            "west-to-east partnership effect of 0.10 and selection on a latent pair affinity.\n"
-            "  --out FILE       output panel (written to a temporary name, then renamed)\n"
-            "  --seed N         random seed, a non-negative integer (default 1)\n"
-            "  --cities FILE    real city table (adcode,name,province,...,longitude,latitude); selects the\n"
-            "                   study's 87 + 110 cities by province; exclusive with --east/--west\n"
-            "  --east N         number of eastern cities (default 87; program counts scale)\n"
-            "  --west N         number of western cities (default 110)\n"
-            "  --months N       number of months (default 60)\n"
-            "  --help           this text\n");
-}
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+typedef struct {
+    const char *out, *cities;
+    int64_t seed;
+    int east, west, months;
+} sim_opts;
+
+static const gr_opt sim_table[] = {
+    {.name = "out", .kind = GR_OPT_STRING, GR_OPT_AT(sim_opts, out), .metavar = "FILE.h5",
+     .help = "output panel (written to a temporary name, then renamed)", .flags = GR_OPT_REQUIRED},
+    {.name = "seed", .kind = GR_OPT_INT, GR_OPT_AT(sim_opts, seed), .metavar = "N", .help = "random seed",
+     .def = "1", .flags = GR_OPT_RANGE, .lo = 0, .hi = HUGE_VAL},
+    {.name = "cities", .kind = GR_OPT_STRING, GR_OPT_AT(sim_opts, cities), .metavar = "FILE.csv",
+     .help = "real city table (adcode,name,province,...,longitude,latitude); selects the study's 87 + 110 "
+             "cities by province; exclusive with --east/--west"},
+    {.name = "east", .kind = GR_OPT_INT, GR_OPT_AT(sim_opts, east), .metavar = "N",
+     .help = "number of eastern cities (program counts scale)", .def = STR(GR_SIM_EAST), .flags = GR_OPT_RANGE,
+     .lo = 1, .hi = 20000},
+    {.name = "west", .kind = GR_OPT_INT, GR_OPT_AT(sim_opts, west), .metavar = "N", .help = "number of western cities",
+     .def = STR(GR_SIM_WEST), .flags = GR_OPT_RANGE, .lo = 1, .hi = 20000},
+    {.name = "months", .kind = GR_OPT_INT, GR_OPT_AT(sim_opts, months), .metavar = "N", .help = "number of months",
+     .def = STR(GR_SIM_MONTHS), .flags = GR_OPT_RANGE, .lo = 1, .hi = 1200},
+    {0}};
+
+static const gr_opts_cmd sim_cmd = {
+    "simulate",
+    "Write a synthetic panel shaped like the study's (docs/simulator.md): 87 eastern and 110 western\n"
+    "cities, all directed east-west pairs, 60 months from 2017-01, 128 partner pairs with a planted\n"
+    "west-to-east partnership effect of 0.10 and selection on a latent pair affinity.",
+    sim_table, NULL, 0};
 
 int cmd_simulate(int argc, char **argv, MPI_Comm comm)
 {
-    static const struct option opts[] = {
-        {"out", required_argument, NULL, 'o'}, {"seed", required_argument, NULL, 's'},
-        {"cities", required_argument, NULL, 'c'}, {"east", required_argument, NULL, 'e'},
-        {"west", required_argument, NULL, 'w'}, {"months", required_argument, NULL, 'm'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int rank;
     MPI_Comm_rank(comm, &rank);
-    gr_sim_config cfg = {1, GR_SIM_EAST, GR_SIM_WEST, GR_SIM_MONTHS, NULL};
-    const char *out = NULL;
-    char seed_text[32] = "1";
-    int rc = GR_OK, sized = 0, opt;
-    long v;
-    optind = 0;
-    opterr = 0;
-    while (rc == GR_OK && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'h':
-            if (rank == 0) usage(stdout);
-            return 0;
-        case 'o': out = optarg; break;
-        case 'c': cfg.cities_csv = optarg; break;
-        case 's':
-            if (gr_parse_long(optarg, 0, 0x7fffffffffffffffL, &v))
-                rc = gr_fail(GR_EUSAGE, "--seed", "expected a non-negative integer, got '%s'", optarg);
-            else { cfg.seed = (uint64_t)v; snprintf(seed_text, sizeof seed_text, "%ld", v); }
-            break;
-        case 'e': case 'w': case 'm': {
-            long hi = opt == 'm' ? 1200 : 20000;
-            if (gr_parse_long(optarg, 1, hi, &v))
-                rc = gr_fail(GR_EUSAGE, opt == 'e' ? "--east" : opt == 'w' ? "--west" : "--months",
-                             "expected an integer from 1 to %ld, got '%s'", hi, optarg);
-            else if (opt == 'e') { cfg.n_east = (int)v; sized = 1; }
-            else if (opt == 'w') { cfg.n_west = (int)v; sized = 1; }
-            else cfg.n_months = (int)v;
-            break;
-        }
-        default:
-            rc = gr_fail(GR_EUSAGE, "simulate", "unknown option or missing value: '%s' (see --help)",
-                         argv[optind - 1]);
-        }
-    }
-    if (!rc && optind < argc) rc = gr_fail(GR_EUSAGE, "simulate", "unexpected argument '%s'", argv[optind]);
-    if (!rc && !out) rc = gr_fail(GR_EUSAGE, "simulate", "--out FILE.h5 is required");
-    if (!rc && sized && cfg.cities_csv)
+    sim_opts o;
+    gr_opts s;
+    int rc = gr_opts_parse(&s, &sim_cmd, &o, argc, argv, rank);
+    if (rc == GR_OPTS_EXIT) return 0;
+    gr_sim_config cfg = {(uint64_t)o.seed, o.east, o.west, o.months, o.cities};
+    char seed_text[32];
+    snprintf(seed_text, sizeof seed_text, "%lld", (long long)o.seed);
+    if (!rc && o.cities && (gr_opts_given(&s, "east") || gr_opts_given(&s, "west")))
         rc = gr_fail(GR_EUSAGE, "simulate", "--cities fixes the cities; do not combine it with --east/--west");
     if (!rc && (int64_t)cfg.n_east * cfg.n_west * 2 > 0x7fffffffLL)
         rc = gr_fail(GR_EUSAGE, "simulate", "--east x --west too large: pair ids must fit in int32");
+    if (!rc && s.echo && rank == 0) gr_opts_echo(&s, stderr);
+    gr_opts_free(&s);
     rc = gr_agree(comm, rc);
     if (rc) return gr_report(rc);
+    const char *out = o.out;
 
     double t0 = gr_now();
     gr_sim_world w;

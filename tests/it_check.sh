@@ -79,7 +79,7 @@ badcsv missing_exporter missing_exporter.csv ".*missing_exporter.csv:3: column '
 badcsv duplicate_key duplicate_key.csv ".*duplicate_key.csv:4: duplicate row: same pair and key columns as line 2" "${S[@]}" --key grp,year
 badcsv unknown_column base.csv ".*base.csv: column 'nope' is not in the header" --exporter nope --importer dest
 badcsv missing_input nope.csv ".*nope.csv: cannot open for reading"
-badcsv bad_option base.csv "import: unknown or incomplete option '--bogus'" --bogus
+badcsv bad_option base.csv "import: unknown option '--bogus' \(see 'gravrd import --help'\)" --bogus
 badcsv lone_exporter base.csv "import: --exporter and --importer go together" --exporter origin
 # duplicates without --key only warn, and the file records no row key
 if timeout 60 mpirun -n 1 "$GR" import "$BAD/duplicate_key.csv" "$TMP/dupwarn.h5" "${S[@]}" >"$TMP/o" 2>&1 &&
