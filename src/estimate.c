@@ -4,45 +4,14 @@
 #include "commands.h"
 #include "frame.h"
 #include "model.h"
+#include "opts.h"
 #include "panel.h"
 #include "report.h"
 #include "spec.h"
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char usage_text[] =
-    "usage: gravrd estimate --data FILE.h5 --formula 'y ~ x1 + log(x2) | fe1 + fe2^fe3' [options]\n"
-    "\n"
-    "Fixed-effects OLS (fixest conventions). Outcomes: y or c(y1, y2, ...), estimated with one shared\n"
-    "demeaning pass. Regressors: columns, log(x), log1p(x), x:z, I(expr). Fixed effects after '|', a^b\n"
-    "for combinations. Without --vcov: clustered by --cluster if given, else by the first fixed effect\n"
-    "(fixest's default), else iid.\n"
-    "\n"
-    "options:\n"
-    "  --data FILE          panel file (gravrd format)\n"
-    "  --formula TEXT       model formula\n"
-    "  --cluster A[,B]      cluster variable(s): one- or two-way\n"
-    "  --vcov TYPE          iid | hc1 (alias hetero) | cluster\n"
-    "  --where EXPR         keep rows where EXPR is true (e.g. 'dir == 1 && control_type != 2')\n"
-    "  --weights EXPR       observation weights (weighted least squares, as fixest's weights = ~w and\n"
-    "                       lm(weights = w)): positive; rows with weight 0 are dropped, NA rows are missing\n"
-    "  --split COL          one model per value of COL\n"
-    "  --fsplit COL         the full sample, then one model per value of COL\n"
-    "  --fixef-rm singleton remove singleton groups iteratively (default: none, like fixest <= 0.12)\n"
-    "  --drop-singletons    the same as --fixef-rm singleton (reghdfe's default)\n"
-    "  --fe-tol X           demeaning tolerance (default 1e-6)\n"
-    "  --fe-maxiter N       demeaning iteration cap (default 10000)\n"
-    "  --fe-method M        cg (default: conjugate gradient on the normal equations) | irons-tuck\n"
-    "                       (Gauss-Seidel sweeps with Irons-Tuck acceleration, fixest's scheme)\n"
-    "  --solver S           cholesky (default: distributed Cholesky of X'X) | qr (distributed QR of X)\n"
-    "  --collin-tol X       collinearity tolerance (default 1e-10)\n"
-    "  --json FILE|-        write the results as JSON\n"
-    "  --title TEXT         title printed above the table\n"
-    "  --quiet              no table, no warnings (errors still printed)\n"
-    "  --help\n";
 
 /* A memory figure of this process from /proc/self/status ("VmHWM:" peak, "VmRSS:" now), bytes;
  * 0 if unknown. */
@@ -92,88 +61,94 @@ static int distinct_values(MPI_Comm comm, int64_t n, const double *v, double **o
     return rc;
 }
 
+/* The command line as given (opts.h); gr_spec is built from it. */
+typedef struct {
+    const char *data, *formula, *cluster, *where, *split, *fsplit, *weights, *json, *title;
+    int vcov, fixef_rm, drop_singletons, fe_method, solver, quiet;
+    int64_t fe_maxiter;
+    double fe_tol, collin_tol;
+} est_cli;
+
+static const gr_opt_word vcovs[] = {{"iid", GR_VCOV_IID}, {"hc1", GR_VCOV_HC1}, {"cluster", GR_VCOV_CLUSTER},
+                                    {"hetero", GR_VCOV_HC1}, {NULL, 0}};
+static const gr_opt_word fixef_rms[] = {{"none", 0}, {"singleton", 1}, {NULL, 0}};
+static const gr_opt_word fe_methods[] = {{"cg", GR_FE_CG}, {"irons-tuck", GR_FE_IRONS_TUCK}, {"it", GR_FE_IRONS_TUCK},
+                                         {NULL, 0}};
+static const gr_opt_word solvers[] = {{"cholesky", GR_SOLVER_CHOL}, {"qr", GR_SOLVER_QR}, {"chol", GR_SOLVER_CHOL},
+                                      {NULL, 0}};
+
+#define S(f, m, h) .kind = GR_OPT_STRING, GR_OPT_AT(est_cli, f), .metavar = m, .help = h
+static const gr_opt est_table[] = {
+    {.name = "data", S(data, "FILE.h5", "panel file (gravrd format); read only"), .flags = GR_OPT_REQUIRED},
+    {.name = "formula", S(formula, "TEXT", "model formula, e.g. 'y ~ x1 + log(x2) | fe1 + fe2^fe3'"), .flags = GR_OPT_REQUIRED},
+    {.name = "cluster", S(cluster, "A[,B]", "cluster variable(s): one- or two-way")},
+    {.name = "vcov", .kind = GR_OPT_CHOICE, GR_OPT_AT(est_cli, vcov), .metavar = "TYPE", .words = vcovs,
+     .help = "variance (default: clustered by --cluster, else by the first fixed effect, else iid)"},
+    {.name = "weights", S(weights, "EXPR", "observation weights (weighted least squares); 0 drops a row")},
+    {.name = "where", S(where, "EXPR", "keep rows where EXPR is true, e.g. 'dir == 1 && control_type != 2'")},
+    {.name = "split", S(split, "COL", "one model per value of COL")},
+    {.name = "fsplit", S(fsplit, "COL", "the full sample, then one model per value of COL")},
+    {.name = "fixef-rm", .kind = GR_OPT_CHOICE, GR_OPT_AT(est_cli, fixef_rm), .metavar = "M", .words = fixef_rms,
+     .def = "none", .help = "singleton removal (fixest's fixef.rm; 'singleton' is reghdfe's default)"},
+    {.name = "drop-singletons", .kind = GR_OPT_FLAG, GR_OPT_AT(est_cli, drop_singletons),
+     .help = "the same as --fixef-rm singleton"},
+    {.name = "fe-tol", .kind = GR_OPT_DOUBLE, GR_OPT_AT(est_cli, fe_tol), .metavar = "X", .def = "1e-6",
+     .flags = GR_OPT_POSITIVE, .help = "demeaning tolerance"},
+    {.name = "fe-maxiter", .kind = GR_OPT_INT, GR_OPT_AT(est_cli, fe_maxiter), .metavar = "N", .def = "10000",
+     .flags = GR_OPT_RANGE, .lo = 1, .hi = 100000000, .help = "demeaning iteration cap"},
+    {.name = "fe-method", .kind = GR_OPT_CHOICE, GR_OPT_AT(est_cli, fe_method), .metavar = "M", .words = fe_methods,
+     .def = "cg", .help = "conjugate gradient on the normal equations, or Irons-Tuck sweeps (fixest's scheme)"},
+    {.name = "solver", .kind = GR_OPT_CHOICE, GR_OPT_AT(est_cli, solver), .metavar = "S", .words = solvers,
+     .def = "cholesky", .help = "distributed Cholesky of X'X, or distributed QR of X (ScaLAPACK)"},
+    {.name = "collin-tol", .kind = GR_OPT_DOUBLE, GR_OPT_AT(est_cli, collin_tol), .metavar = "X", .def = "1e-10",
+     .flags = GR_OPT_POSITIVE, .help = "collinearity tolerance"},
+    {.name = "json", S(json, "FILE|-", "write the results as JSON ('-': stdout)")},
+    {.name = "title", S(title, "TEXT", "title printed above the table")},
+    {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(est_cli, quiet), .help = "no table, no warnings (errors still printed)"},
+    {0}};
+#undef S
+
+static const gr_opts_cmd est_cmd_def = {
+    "estimate",
+    "Fixed-effects OLS with fixest's conventions. Outcomes: y or c(y1, y2, ...), estimated with one shared\n"
+    "demeaning pass. Regressors: columns, log(x), log1p(x), x:z, I(expr). Fixed effects after '|', a^b for\n"
+    "combinations. The spatial design's columns (segment_<d>, segpair_<d>, ntreated_<d>, same_<attr>_<d>)\n"
+    "are derived for any bandwidth d; the panel file is never written.",
+    est_table, NULL, 0};
+
 typedef struct {
     gr_spec spec;
     const char *json, *title;
+    est_cli cli;        /* what was parsed (opts keeps a pointer to it for the echo and provenance) */
+    gr_opts opts;
 } est_cmd;
 
-/* Choice option: index of optarg among words[] ("a|alias" spells aliases), or a usage error. */
-static int choice(const char *opt, const char *arg, const char *const *words, int nwords, const char *expect, int *out)
-{
-    for (int i = 0; i < nwords; i++) {
-        char buf[64];
-        snprintf(buf, sizeof buf, "%s", words[i]);
-        for (char *tok = strtok(buf, "|"); tok; tok = strtok(NULL, "|"))
-            if (!strcmp(tok, arg)) { *out = i; return GR_OK; }
-    }
-    return gr_fail(GR_EUSAGE, opt, "expected %s, got '%s'", expect, arg);
-}
-
-static int parse_number(const char *opt, const char *arg, double *out)
-{
-    double v;
-    if (gr_parse_double(arg, &v) || !(v > 0)) return gr_fail(GR_EUSAGE, opt, "expected a positive number, got '%s'", arg);
-    *out = v;
-    return GR_OK;
-}
-
+/* Local. The specification of the command line (same on every rank); GR_OPTS_EXIT after --help. */
 static int parse_options(int argc, char **argv, est_cmd *o, int rank)
 {
-    static const struct option longopts[] = {
-        {"data", required_argument, 0, 'd'}, {"formula", required_argument, 0, 'f'},
-        {"cluster", required_argument, 0, 'c'}, {"vcov", required_argument, 0, 'v'},
-        {"where", required_argument, 0, 'w'}, {"split", required_argument, 0, 's'},
-        {"fsplit", required_argument, 0, 'S'}, {"json", required_argument, 0, 'j'},
-        {"weights", required_argument, 0, 'W'},
-        {"fe-tol", required_argument, 0, 't'}, {"fe-maxiter", required_argument, 0, 'm'},
-        {"fixef-rm", required_argument, 0, 'r'}, {"drop-singletons", no_argument, 0, 'D'},
-        {"fe-method", required_argument, 0, 'M'}, {"solver", required_argument, 0, 'L'},
-        {"collin-tol", required_argument, 0, 'T'},
-        {"title", required_argument, 0, 'i'}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    static const char *const vcovs[] = {"iid", "hc1|hetero", "cluster"}, *const rms[] = {"none", "singleton"},
-                             *const methods[] = {"cg", "irons-tuck|it"}, *const solvers[] = {"cholesky|chol", "qr"};
     memset(o, 0, sizeof *o);
+    int rc = gr_opts_parse(&o->opts, &est_cmd_def, &o->cli, argc, argv, rank);
+    if (rc) return rc;
+    const est_cli c = o->cli;
+    if (c.split && c.fsplit) return gr_fail(GR_EUSAGE, "estimate", "--split and --fsplit exclude each other");
     gr_spec *s = &o->spec;
     gr_spec_defaults(s);
+    s->data = c.data;
+    s->formula_text = c.formula;
+    s->cluster_text = c.cluster;
+    s->where_text = c.where;
+    s->weights_text = c.weights;
+    s->split = c.split ? c.split : c.fsplit;
+    s->fsplit = c.fsplit != NULL;
+    s->vcov_set = gr_opts_given(&o->opts, "vcov") > 0;
     gr_model_opts *m = &s->model;
-    optind = 1;
-    opterr = 0;
-    int c, v = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        long lv;
-        switch (c) {
-        case 'd': s->data = optarg; break;
-        case 'f': s->formula_text = optarg; break;
-        case 'c': s->cluster_text = optarg; break;
-        case 'w': s->where_text = optarg; break;
-        case 'W': s->weights_text = optarg; break;
-        case 's': s->split = optarg; s->fsplit = 0; break;
-        case 'S': s->split = optarg; s->fsplit = 1; break;
-        case 'j': o->json = optarg; break;
-        case 'i': o->title = optarg; break;
-        case 'q': gr_quiet = 1; break;
-        case 'v': GR_CALL(choice("--vcov", optarg, vcovs, 3, "iid, hc1 or cluster", &v)); m->vcov = (gr_vcov_type)v; s->vcov_set = 1; break;
-        case 't': GR_CALL(parse_number("--fe-tol", optarg, &m->absorb.tol)); break;
-        case 'T': GR_CALL(parse_number("--collin-tol", optarg, &m->fit.collin_tol)); break;
-        case 'm':
-            if (gr_parse_long(optarg, 1, 100000000, &lv)) return gr_fail(GR_EUSAGE, "--fe-maxiter", "expected a positive integer, got '%s'", optarg);
-            m->absorb.maxiter = (int)lv;  /* at most 1e8: fits */
-            break;
-        case 'r': GR_CALL(choice("--fixef-rm", optarg, rms, 2, "singleton or none", &m->absorb.rm_singletons)); break;
-        case 'D': m->absorb.rm_singletons = 1; break;
-        case 'M': GR_CALL(choice("--fe-method", optarg, methods, 2, "cg or irons-tuck", &v)); m->absorb.method = (gr_fe_method)v; break;
-        case 'L': GR_CALL(choice("--solver", optarg, solvers, 2, "cholesky or qr", &v)); m->fit.solver = (gr_solver)v; break;
-        case 'h':
-            if (rank == 0) fputs(usage_text, stdout);
-            return -1;
-        default:
-            return gr_fail(GR_EUSAGE, "estimate", "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return gr_fail(GR_EUSAGE, "estimate", "unexpected argument '%s'", argv[optind]);
-    if (!s->data) return gr_fail(GR_EUSAGE, "estimate", "--data FILE is required");
-    if (!s->formula_text) return gr_fail(GR_EUSAGE, "estimate", "--formula is required");
+    m->vcov = (gr_vcov_type)c.vcov;
+    m->absorb = (gr_absorb_opts){.tol = c.fe_tol, .maxiter = (int)c.fe_maxiter,  /* <= 1e8: fits */
+                                 .method = (gr_fe_method)c.fe_method, .rm_singletons = c.fixef_rm || c.drop_singletons};
+    m->fit = (gr_fit_opts){.solver = (gr_solver)c.solver, .collin_tol = c.collin_tol};
+    o->json = c.json;
+    o->title = c.title;
+    gr_quiet |= c.quiet;
     return GR_OK;
 }
 
@@ -381,8 +356,7 @@ static int write_output(MPI_Comm comm, const est_cmd *o, gr_panel *p, gr_result 
     cJSON_AddNumberToObject(mem, "replicated_table_bytes", mem_tables);
     cJSON_AddStringToObject(root, "formula", s->formula_text);
     cJSON_AddStringToObject(root, "data", s->data);
-    cJSON_AddStringToObject(root, "provenance", gr_provenance(comm));
-    cJSON_AddStringToObject(root, "command_line", gr_command_line);
+    cJSON_AddItemToObject(root, "provenance", gr_opts_provenance(&o->opts, comm));
     rc = gr_write_json(o->json, root);
     cJSON_Delete(root);
     return rc;
@@ -425,6 +399,10 @@ static int run(MPI_Comm comm, est_cmd *o)
     double rss_at_start = proc_status_bytes("VmRSS:");
     gr_spec *s = &o->spec;
     GR_CALL(gr_spec_resolve(s));
+    o->cli.vcov = s->model.vcov;  /* the echo and the provenance show the variance in effect */
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    if (o->opts.echo && rank == 0) gr_opts_echo(&o->opts, stderr);
     gr_panel p;
     GR_CALL(gr_panel_open(comm, s->data, &p));
     plan pl;
@@ -464,9 +442,10 @@ int cmd_estimate(int argc, char **argv, MPI_Comm comm)
     MPI_Comm_rank(comm, &rank);
     est_cmd o;
     int rc = parse_options(argc, argv, &o, rank);
-    if (rc == -1) return 0;
+    if (rc == GR_OPTS_EXIT) { gr_opts_free(&o.opts); return 0; }
     if (!rc) rc = run(comm, &o);
     rc = gr_agree(comm, rc);  /* one message, from the lowest failing rank */
     gr_spec_free(&o.spec);
+    gr_opts_free(&o.opts);
     return gr_report(rc);
 }
