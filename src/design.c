@@ -6,8 +6,8 @@
 #include "commands.h"
 #include "derived.h"
 #include "design.h"
+#include "opts.h"
 #include "spatial.h"
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,9 +157,30 @@ void gr_design_multiplicity(const gr_design_comp *c, int64_t m, int32_t *mult)
 
 #define MAX_SAME 16
 
-static const char usage_text[] =
-    "usage: gravrd design --data FILE.h5 --bandwidth KM [--same ATTR ...] [--out COPY.h5] [--quiet]\n"
-    "\n"
+typedef struct {
+    const char *data, *out, *bw_text;
+    gr_opt_list same;  /* --same, as given */
+    int quiet;
+    double bw;         /* from bw_text */
+    char bwname[32];
+} design_opts;
+
+static const gr_opt design_table[] = {
+    {.name = "data", .kind = GR_OPT_STRING, GR_OPT_AT(design_opts, data), .metavar = "FILE.h5",
+     .help = "panel file (read only; segpair_<KM> is used if stored, else derived)", .flags = GR_OPT_REQUIRED},
+    {.name = "bandwidth", .kind = GR_OPT_STRING, GR_OPT_AT(design_opts, bw_text), .metavar = "KM",
+     .help = "segment bandwidth in km, > 0 (one; run design once per bandwidth)", .flags = GR_OPT_REQUIRED},
+    {.name = "same", .kind = GR_OPT_LIST, .elem = GR_OPT_STRING, GR_OPT_AT(design_opts, same), .metavar = "ATTR",
+     .help = "a cities column (dialect, province, ...): adds same_<ATTR>_<KM>", .flags = GR_OPT_REPEAT,
+     .max = MAX_SAME},
+    {.name = "out", .kind = GR_OPT_STRING, GR_OPT_AT(design_opts, out), .metavar = "COPY.h5",
+     .help = "also write a copy of FILE with these columns stored (and segment_<KM>, segpair_<KM> when FILE "
+             "does not store them); must not be FILE"},
+    {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(design_opts, quiet), .help = "print nothing but errors"},
+    {0}};
+
+static const gr_opts_cmd design_cmd = {
+    "design",
     "Spatial-RD design columns for the segments of one bandwidth d (pairs columns, docs/design.md):\n"
     "  ntreated_<d>       number of partner pairs in the pair's segment pair (segpair_<d>)\n"
     "  same_<ATTR>_<d>    1 for a partner pair; for a control pair kj, 1 if a partner pair ab of the same\n"
@@ -169,57 +190,22 @@ static const char usage_text[] =
     "columns on the fly (for any d and ATTR) when the file does not store them, so the study's\n"
     "restrictions are plain --where filters:\n"
     "  --where 'ntreated_100 <= 1'   --where 'control_type != 2'   --where 'same_dialect_100 == 1'\n"
-    "FILE is never modified.\n"
-    "\n"
-    "  --data FILE         panel file (read only; segpair_<KM> is used if stored, else derived)\n"
-    "  --bandwidth KM      segment bandwidth\n"
-    "  --same ATTR         a cities column (dialect, province, ...); repeat for several\n"
-    "  --out COPY.h5       also write a copy of FILE with these columns stored (and segment_<KM>,\n"
-    "                      segpair_<KM> when FILE does not store them); must not be FILE\n"
-    "  --quiet             print nothing but errors\n"
-    "  --help              this text\n";
+    "FILE is never modified.",
+    design_table, NULL, 0};
 
-typedef struct {
-    const char *data, *out;
-    double bw;
-    char bwname[32];
-    int nsame;
-    const char *same[MAX_SAME];
-} design_opts;
-
-static int parse_design(int argc, char **argv, design_opts *o)
+/* Parse and check the options; identical on every rank, not collective. bw and bwname from
+ * --bandwidth (gr_design_bandwidth_arg); each --same a non-empty name that leaves room for the
+ * column name. GR_OK, GR_EUSAGE via gr_fail, or GR_OPTS_EXIT after --help / --version. */
+static int parse_design(int argc, char **argv, design_opts *o, gr_opts *s, int rank)
 {
-    static const struct option longs[] = {
-        {"data", required_argument, 0, 'd'}, {"bandwidth", required_argument, 0, 'b'},
-        {"same", required_argument, 0, 's'}, {"quiet", no_argument, 0, 'q'},
-        {"out", required_argument, 0, 'o'},  {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    memset(o, 0, sizeof *o);
-    optind = 1;
-    opterr = 0;
-    int c, rc;
-    while ((c = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
-        switch (c) {
-        case 'd': o->data = optarg; break;
-        case 'o': o->out = optarg; break;
-        case 'b':
-            if (o->bw > 0) return gr_fail(GR_EUSAGE, "--bandwidth", "give one bandwidth (run design once per bandwidth)");
-            if ((rc = gr_design_bandwidth_arg("--bandwidth", optarg, &o->bw, o->bwname))) return rc;
-            break;
-        case 's':
-            if (o->nsame == MAX_SAME) return gr_fail(GR_EUSAGE, "--same", "at most %d attributes", MAX_SAME);
-            if (!*optarg || strlen(optarg) >= GR_NAME_MAX - 16) return gr_fail(GR_EUSAGE, "--same", "expected a cities column name");
-            o->same[o->nsame++] = optarg;
-            break;
-        case 'q': gr_quiet = 1; break;
-        case 'h': return -1;
-        case ':': return gr_fail(GR_EUSAGE, argv[optind - 1], "option needs a value (see 'gravrd design --help')");
-        default: return gr_fail(GR_EUSAGE, "design", "unknown option '%s' (see 'gravrd design --help')", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return gr_fail(GR_EUSAGE, "design", "unexpected argument '%s'", argv[optind]);
-    if (!o->data) return gr_fail(GR_EUSAGE, "design", "--data FILE is required");
-    if (!(o->bw > 0)) return gr_fail(GR_EUSAGE, "design", "--bandwidth KM is required");
+    int rc = gr_opts_parse(s, &design_cmd, o, argc, argv, rank);
+    if (rc) return rc;
+    gr_quiet |= o->quiet;
+    GR_CALL(gr_design_bandwidth_arg("--bandwidth", o->bw_text, &o->bw, o->bwname));
+    for (int k = 0; k < o->same.n; k++)
+        if (!o->same.str[k][0] || strlen(o->same.str[k]) >= GR_NAME_MAX - 16)
+            return gr_fail(GR_EUSAGE, "--same", "expected a cities column name of 1 to %d characters, got '%s'",
+                           GR_NAME_MAX - 17, o->same.str[k]);
     return GR_OK;
 }
 
@@ -268,7 +254,7 @@ static void print_counts(const design_opts *o, const gr_table *pairs, int64_t m,
     free(cnt); free(present);
 }
 
-/* The design's columns: [0] ntreated_<d>, [1 + s] same_<o->same[s]>_<d>. */
+/* The design's columns: [0] ntreated_<d>, [1 + s] same_<o->same.str[s]>_<d>. */
 typedef struct {
     int ncol;
     char names[1 + MAX_SAME][GR_NAME_MAX];
@@ -290,9 +276,9 @@ static int compute_design(const design_opts *o, gr_panel *p, design_cols *dc, co
     int *exp = NULL, *imp = NULL;
     int rc = gr_design_pairs(&p->pairs, p->cities.nrows, o->data, &exp, &imp, treated);
     free(exp); free(imp);
-    for (int s = 0; s < o->nsame && !rc; s++)
-        if (gr_table_find(&p->cities, o->same[s]) < 0)
-            rc = gr_fail(GR_EINPUT, "--same", "unknown attribute '%s': not a cities column of %s", o->same[s], o->data);
+    for (int s = 0; s < o->same.n && !rc; s++)
+        if (gr_table_find(&p->cities, o->same.str[s]) < 0)
+            rc = gr_fail(GR_EINPUT, "--same", "unknown attribute '%s': not a cities column of %s", o->same.str[s], o->data);
     if (!rc) {
         int64_t ntr = 0;
         for (int64_t k = 0; k < m; k++) ntr += (*treated)[k];
@@ -303,13 +289,13 @@ static int compute_design(const design_opts *o, gr_panel *p, design_cols *dc, co
         rc = gr_fail(GR_EINPUT, o->data, "no pairs column '%s'", spname);  /* e.g. a /panel dataset of that name */
     if (rc) return rc;
     *segpair = p->pairs.cols[gr_table_find(&p->pairs, spname)];
-    dc->ncol = 1 + o->nsame;
+    dc->ncol = 1 + o->same.n;
     for (int c = 0; c < dc->ncol && !rc; c++) {
         if (c == 0) snprintf(dc->names[c], GR_NAME_MAX, "ntreated_%s", o->bwname);
-        else snprintf(dc->names[c], GR_NAME_MAX, "same_%s_%s", o->same[c - 1], o->bwname);
+        else snprintf(dc->names[c], GR_NAME_MAX, "same_%s_%s", o->same.str[c - 1], o->bwname);
         dc->cols[c] = gr_malloc((size_t)m + 1, sizeof(double));
         if (c == 0) rc = gr_derived_ntreated(&p->pairs, p->cities.nrows, *segpair, o->data, dc->cols[c]);
-        else rc = gr_derived_same(&p->pairs, &p->cities, o->same[c - 1], *segpair, o->data, dc->cols[c]);
+        else rc = gr_derived_same(&p->pairs, &p->cities, o->same.str[c - 1], *segpair, o->data, dc->cols[c]);
         if (!rc) dc->is_int[c] = gr_derived_all_finite(m, dc->cols[c]);
     }
     return rc;
@@ -345,16 +331,29 @@ static int write_copy(MPI_Comm comm, const design_opts *o, gr_panel *p, const de
     return gr_file_copy_with_columns(comm, o->data, o->out, n, groups, names, lens, vals, is_int);
 }
 
+/* `gravrd design` (commands.h): parse on every rank (usage errors exit 2, --help / --version exit 0
+ * without communication), compute on the replicated tables, print on rank 0, write --out collectively. */
 int cmd_design(int argc, char **argv, MPI_Comm comm)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
     design_opts o;
-    int rc = parse_design(argc, argv, &o);
-    if (rc == -1) { if (rank == 0) fputs(usage_text, stdout); return 0; }
-    if ((rc = gr_agree(comm, rc))) return gr_report(rc);
+    gr_opts s;
+    int rc = parse_design(argc, argv, &o, &s, rank);
+    if (rc == GR_OPTS_EXIT) {
+        gr_opts_free(&s);
+        return 0;
+    }
+    if (!rc && s.echo && rank == 0) gr_opts_echo(&s, stderr);
+    if ((rc = gr_agree(comm, rc))) {
+        gr_opts_free(&s);
+        return gr_report(rc);
+    }
     gr_panel p;
-    if ((rc = gr_panel_open(comm, o.data, &p))) return gr_report(rc);
+    if ((rc = gr_panel_open(comm, o.data, &p))) {
+        gr_opts_free(&s);
+        return gr_report(rc);
+    }
     /* everything below works on the replicated tables: every rank computes the same values */
     design_cols dc;
     memset(&dc, 0, sizeof dc);
@@ -370,5 +369,6 @@ int cmd_design(int argc, char **argv, MPI_Comm comm)
     for (int c = 0; c < dc.ncol; c++) free(dc.cols[c]);
     free(treated);
     gr_panel_close(&p);
+    gr_opts_free(&s);
     return gr_report(rc);
 }

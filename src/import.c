@@ -101,8 +101,11 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted distinct non-NULL strings of up to two columns (labels point into the CSV buffer). */
-static char **distinct(char **a, char **b, int64_t n, int *nout)
+/* Rank 0. Sorted distinct non-NULL strings of up to two columns (labels point into the CSV buffer) in
+ * *out, their count in *nout. GR_EINPUT naming `where` when the count does not fit an int32 (the label
+ * codes are int32; the count, and for cities the count + 1 offsets, are broadcast with int counts);
+ * *out is then NULL. */
+static int distinct(char **a, char **b, int64_t n, const char *where, char ***out, int *nout)
 {
     char **all = gr_malloc((size_t)(2 * n + 1), sizeof *all);
     int64_t k = 0;
@@ -117,8 +120,15 @@ static char **distinct(char **a, char **b, int64_t n, int *nout)
     for (int64_t i = 0; i < k; i++)
         if (m == 0 || strcmp(all[m - 1], all[i]) != 0)
             all[m++] = all[i];
+    *out = NULL;
+    *nout = 0;
+    if (m >= INT32_MAX) { /* < INT32_MAX: n_exp + 1 exporter offsets are broadcast with an int count */
+        free(all);
+        return gr_fail(GR_EINPUT, where, "%lld distinct values; at most %d supported", (long long)m, INT32_MAX - 1);
+    }
+    *out = all;
     *nout = (int)m;
-    return all;
+    return GR_OK;
 }
 
 /* Codes of a string column against sorted labels; -1 for missing. */
@@ -268,7 +278,8 @@ static int build_plan(const import_opts *o, plan *p)
                                  s ? "importer" : "exporter");
                     goto fail_codes;
                 }
-        city = distinct(csv.str[je], csv.str[ji], n, &ncity);
+        if ((st = distinct(csv.str[je], csv.str[ji], n, "--exporter/--importer", &city, &ncity)))
+            goto fail_codes;
     }
     for (int j = 0; j < nc; j++) {
         if (!csv.is_string[j])
@@ -277,7 +288,10 @@ static int build_plan(const import_opts *o, plan *p)
             lab[j] = dup_labels(city, ncity);
             nlab[j] = ncity;
         } else {
-            char **d = distinct(csv.str[j], NULL, n, &nlab[j]);
+            char **d, lw[4200];
+            snprintf(lw, sizeof lw, "%s: column '%s'", o->in, csv.names[j]);
+            if ((st = distinct(csv.str[j], NULL, n, lw, &d, &nlab[j])))
+                goto fail_codes;
             lab[j] = dup_labels(d, nlab[j]);
             free(d);
         }
@@ -467,13 +481,20 @@ static void bcast_strs(char ***l, int *n, MPI_Comm comm)
         bcast_str(&(*l)[k], comm);
 }
 
-static void bcast_table(gr_table *t, MPI_Comm comm)
+/* Collective: rank 0's table /<name_of_table> to every rank. The row count, the count of each column's
+ * broadcast, is checked (gr_int_count) and agreed before the first column is sent. */
+static int bcast_table(gr_table *t, const char *name_of_table, MPI_Comm comm)
 {
-    int rank, ncols = t->ncols;
+    int rank, ncols = t->ncols, nr;
     int64_t nrows = t->nrows;
     MPI_Comm_rank(comm, &rank);
     MPI_Bcast(&ncols, 1, MPI_INT, 0, comm);
     MPI_Bcast(&nrows, 1, MPI_INT64_T, 0, comm);
+    char what[64];
+    snprintf(what, sizeof what, "rows of the /%s table", name_of_table);
+    int st = gr_agree(comm, gr_int_count(nrows, what, &nr));
+    if (st)
+        return st;
     if (rank != 0)
         memset(t, 0, sizeof *t);
     for (int c = 0; c < ncols; c++) {
@@ -484,16 +505,19 @@ static void bcast_table(gr_table *t, MPI_Comm comm)
         bcast_str(&name, comm);
         MPI_Bcast(&is_int, 1, MPI_INT, 0, comm);
         bcast_strs(&labels, &nl, comm);
-        MPI_Bcast(v, (int)nrows, MPI_DOUBLE, 0, comm);
+        MPI_Bcast(v, nr, MPI_DOUBLE, 0, comm);
         if (rank != 0) {
             t->nrows = nrows;
             gr_table_add(t, name, v, is_int, labels, nl);
             free(name);
         }
     }
+    return GR_OK;
 }
 
-static void bcast_plan(plan *p, MPI_Comm comm)
+/* Collective: the plan's metadata, tables and exporter offsets from rank 0 to every rank (the panel
+ * columns stay on rank 0; write_plan scatters them). Returns the agreed status. */
+static int bcast_plan(plan *p, MPI_Comm comm)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
@@ -512,8 +536,11 @@ static void bcast_plan(plan *p, MPI_Comm comm)
             free(name);
         }
     }
-    bcast_table(&p->cities, comm);
-    bcast_table(&p->pairs, comm);
+    int st = bcast_table(&p->cities, "cities", comm);
+    if (!st)
+        st = bcast_table(&p->pairs, "pairs", comm);
+    if (st)
+        return st;
     MPI_Bcast(&p->n_exp, 1, MPI_INT, 0, comm);
     if (rank != 0 && p->n_exp > 0)
         p->offsets = gr_malloc((size_t)p->n_exp + 1, sizeof *p->offsets);
@@ -531,6 +558,7 @@ static void bcast_plan(plan *p, MPI_Comm comm)
             free(value);
         }
     }
+    return GR_OK;
 }
 
 /* Collective: write the plan; rank r gets rows [begin, begin+count) by scatter from rank 0. */
@@ -549,13 +577,19 @@ static int write_plan(plan *p, const import_opts *o, MPI_Comm comm)
         begin = p->nrows * rank / nranks;
         count = p->nrows * (rank + 1) / nranks - begin;
     }
+    /* the scatter takes int counts and displacements: checked on every rank, agreed before it */
+    int mine = 0, mb = 0;
+    int st = gr_int_count(count, "rows on this rank", &mine);
+    if (!st)
+        st = gr_int_count(begin, "first row of this rank", &mb);
+    if ((st = gr_agree(comm, st)))
+        return st;
     int *counts = gr_malloc((size_t)nranks, sizeof *counts), *displs = gr_malloc((size_t)nranks, sizeof *displs);
-    int mine = (int)count, mb = (int)begin;
     MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, comm);
     MPI_Allgather(&mb, 1, MPI_INT, displs, 1, MPI_INT, comm);
 
     gr_writer w;
-    int st = gr_writer_open(comm, o->out, &w);
+    st = gr_writer_open(comm, o->out, &w);
     if (st) {
         free(counts);
         free(displs);
@@ -675,8 +709,9 @@ int cmd_import(int argc, char **argv, MPI_Comm comm)
             st = build_plan(&o, &p);
         st = gr_agree(comm, st); /* a parse failure releases every rank here */
         if (!st) {
-            bcast_plan(&p, comm);
-            st = write_plan(&p, &o, comm);
+            st = bcast_plan(&p, comm);
+            if (!st)
+                st = write_plan(&p, &o, comm);
         }
         if (!st && rank == 0 && !gr_quiet)
             printf("imported %lld rows, %d columns, %lld cities, %lld pairs from %s into %s (%.2f s)\n",

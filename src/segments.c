@@ -3,7 +3,6 @@
  * table (the study's Online Appendix Table A.4), optional JSON and an SVG map. The panel is only read;
  * --out writes a copy of it with the columns stored. Every rank computes (the tables are replicated);
  * rank 0 prints and renders. */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,41 +11,51 @@
 #include <cJSON.h>
 #include "commands.h"
 #include "derived.h"
+#include "opts.h"
 #include "panel.h"
 #include "spatial.h"
 #include "svg.h"
 
 #define MAX_BW 64
 
-static const char *usage_text =
-    "usage: gravrd segments --data FILE.h5 --bandwidth KM [--bandwidth KM ...] [--svg MAP.svg] [--json FILE|-]\n"
-    "                       [--out COPY.h5]\n"
-    "\n"
+typedef struct {
+    const char *data, *svg, *json, *out;
+    gr_opt_list bwl;         /* --bandwidth as given; bw and bwname from it */
+    int quiet;
+    int nbw;
+    double bw[MAX_BW];
+    char bwname[MAX_BW][32];
+    const gr_opts *parsed;   /* the parse, for the provenance of the JSON */
+} seg_opts;
+
+static const gr_opt seg_table[] = {
+    {.name = "data", .short_name = 'd', .kind = GR_OPT_STRING, GR_OPT_AT(seg_opts, data), .metavar = "FILE.h5",
+     .help = "panel file (read only)", .flags = GR_OPT_REQUIRED},
+    {.name = "bandwidth", .short_name = 'b', .kind = GR_OPT_LIST, .elem = GR_OPT_DOUBLE, GR_OPT_AT(seg_opts, bwl),
+     .metavar = "KM", .help = "bandwidth in km; its %g spelling names the columns (segment_<KM>)",
+     .flags = GR_OPT_REQUIRED | GR_OPT_REPEAT | GR_OPT_POSITIVE | GR_OPT_UNIQUE, .max = MAX_BW},
+    {.name = "svg", .kind = GR_OPT_STRING, GR_OPT_AT(seg_opts, svg), .metavar = "MAP.svg",
+     .help = "map of the segments at the first bandwidth and of the partner pairs"},
+    {.name = "json", .kind = GR_OPT_STRING, GR_OPT_AT(seg_opts, json), .metavar = "FILE|-",
+     .help = "the size distribution and every segment as JSON ('-': stdout, no table)"},
+    {.name = "out", .kind = GR_OPT_STRING, GR_OPT_AT(seg_opts, out), .metavar = "COPY.h5",
+     .help = "also write a copy of FILE with the columns stored (must not be FILE)"},
+    {.name = "quiet", .short_name = 'q', .kind = GR_OPT_FLAG, GR_OPT_AT(seg_opts, quiet), .help = "no warnings"},
+    {0}};
+
+static const gr_opts_cmd seg_cmd = {
+    "segments",
     "Cluster the cities of the panel into spatial-RD segments: complete linkage inside each province,\n"
     "cut at the bandwidth, so that no two cities of a segment are more than KM apart, and print the\n"
     "segment-size table. For each bandwidth d these are the columns cities/segment_<d> (segment id per\n"
     "city) and pairs/segpair_<d> (dense id of the exporter-segment x importer-segment combination); <d> is\n"
     "the bandwidth printed with %g (100, 62.5). Formulas, --where, --cluster and --split of estimate can\n"
     "name segpair_<d>, exp_segment_<d>, imp_segment_<d> for any d: they are computed on the fly, the same\n"
-    "way, when the file does not store them. FILE is never modified.\n"
-    "\n"
-    "  -d, --data FILE       panel file (read only)\n"
-    "  -b, --bandwidth KM    bandwidth in km, > 0; repeat for several\n"
-    "      --svg FILE        map of the segments at the first bandwidth and of the partner pairs\n"
-    "      --json FILE|-     the size distribution and every segment as JSON ('-': stdout, no table)\n"
-    "      --out COPY.h5     also write a copy of FILE with the columns stored (must not be FILE)\n"
-    "  -q, --quiet           no warnings\n"
-    "  -h, --help            this text\n"
-    "\n"
+    "way, when the file does not store them. FILE is never modified.",
+    seg_table,
     "Needs cities columns lat, lon, province (region and name are used when present) and pairs\n"
-    "columns exporter, importer (partner for the map).\n";
-
-typedef struct {
-    const char *data, *svg, *json, *out;
-    int nbw;
-    double bw[MAX_BW];
-    char bwname[MAX_BW][32];
-} seg_opts;
+    "columns exporter, importer (partner for the map). See docs/segments.md.",
+    0};
 
 /* One bandwidth's result (every rank computes the same). */
 typedef struct {
@@ -75,53 +84,24 @@ typedef struct {
     const double *partner;      /* NULL without a partner column */
 } seg_input;
 
-static int parse_options(int argc, char **argv, seg_opts *o, int *help)
+/* Parse and check the options; identical on every rank, not collective. bw and bwname from the
+ * --bandwidth list: each value's %g spelling (the column names) must read back as the value.
+ * GR_OK, GR_EUSAGE via gr_fail, or GR_OPTS_EXIT after --help / --version. */
+static int parse_segments(int argc, char **argv, seg_opts *o, gr_opts *s, int rank)
 {
-    static const struct option longopts[] = {
-        {"data", required_argument, NULL, 'd'}, {"bandwidth", required_argument, NULL, 'b'},
-        {"svg", required_argument, NULL, 's'},  {"json", required_argument, NULL, 'j'},
-        {"out", required_argument, NULL, 'o'},  {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
-    memset(o, 0, sizeof *o);
-    *help = 0;
-    optind = 0;  /* GNU: re-initialise, main or another command may have used getopt */
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":d:b:qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'd': o->data = optarg; break;
-        case 's': o->svg = optarg; break;
-        case 'j': o->json = optarg; break;
-        case 'o': o->out = optarg; break;
-        case 'q': gr_quiet = 1; break;
-        case 'h': *help = 1; return GR_OK;
-        case 'b': {
-            double v;
-            if (gr_parse_double(optarg, &v) != 0 || !(v > 0))
-                return gr_fail(GR_EUSAGE, "--bandwidth", "expected a positive number of km, got '%s'", optarg);
-            if (o->nbw == MAX_BW) return gr_fail(GR_EUSAGE, "--bandwidth", "at most %d bandwidths", MAX_BW);
-            char name[32];
-            snprintf(name, sizeof name, "%g", v);
-            double back;
-            if (gr_parse_double(name, &back) != 0 || back != v)
-                return gr_fail(GR_EUSAGE, "--bandwidth", "'%s' is not exactly representable in 6 significant digits "
-                               "(the column name would be segment_%s)", optarg, name);
-            for (int k = 0; k < o->nbw; k++)
-                if (o->bw[k] == v) return gr_fail(GR_EUSAGE, "--bandwidth", "%s given twice", name);
-            o->bw[o->nbw] = v;
-            snprintf(o->bwname[o->nbw], sizeof o->bwname[0], "%s", name);
-            o->nbw++;
-            break;
-        }
-        case ':':
-            return gr_fail(GR_EUSAGE, argv[optind - 1], "option needs a value (see 'gravrd segments --help')");
-        default:
-            return gr_fail(GR_EUSAGE, argv[optind - 1], "unknown option (see 'gravrd segments --help')");
-        }
+    int rc = gr_opts_parse(s, &seg_cmd, o, argc, argv, rank);
+    if (rc) return rc;
+    gr_quiet |= o->quiet;
+    o->parsed = s;
+    for (int b = 0; b < o->bwl.n; b++) {
+        double v = o->bwl.num[b], back;
+        snprintf(o->bwname[b], sizeof o->bwname[b], "%g", v);
+        if (gr_parse_double(o->bwname[b], &back) != 0 || back != v)
+            return gr_fail(GR_EUSAGE, "--bandwidth", "'%s' is not exactly representable in 6 significant digits "
+                           "(the column name would be segment_%s)", o->bwl.str[b], o->bwname[b]);
+        o->bw[b] = v;
     }
-    if (optind < argc) return gr_fail(GR_EUSAGE, argv[optind], "unexpected argument");
-    if (!o->data) return gr_fail(GR_EUSAGE, "segments", "--data FILE.h5 is required");
-    if (o->nbw == 0) return gr_fail(GR_EUSAGE, "segments", "at least one --bandwidth KM is required");
+    o->nbw = o->bwl.n;
     return GR_OK;
 }
 
@@ -315,7 +295,7 @@ static char *build_json(const seg_opts *o, const seg_input *in, seg_result *res,
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "command", "segments");
-    cJSON_AddStringToObject(root, "provenance", gr_provenance(comm));
+    cJSON_AddItemToObject(root, "provenance", gr_opts_provenance(o->parsed, comm));
     cJSON_AddStringToObject(root, "data", o->data);
     cJSON_AddNumberToObject(root, "cities", in->n);
     cJSON_AddNumberToObject(root, "pairs", (double)in->m);
@@ -673,30 +653,23 @@ static int finish_outputs(const seg_opts *o, gr_svg *svg, const char *json_tmp, 
     return rc ? rc : orc;
 }
 
-int cmd_segments(int argc, char **argv, MPI_Comm comm)
+/* Collective: open the panel, compute every bandwidth (on every rank), stage the outputs on rank 0,
+ * write --out, commit the outputs and print the report. Returns the agreed status. */
+static int run_segments(const seg_opts *o, MPI_Comm comm)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
-    seg_opts o;
-    int help;
-    int rc = gr_agree(comm, parse_options(argc, argv, &o, &help));
-    if (rc) return gr_report(rc);
-    if (help) {
-        if (rank == 0) fputs(usage_text, stdout);
-        return 0;
-    }
     double t0 = gr_now();
     gr_panel p;
-    rc = gr_panel_open(comm, o.data, &p);
-    rc = gr_agree(comm, rc);
-    if (rc) return gr_report(rc);
+    int rc = gr_agree(comm, gr_panel_open(comm, o->data, &p));
+    if (rc) return rc;
 
     /* every rank computes the same columns from the replicated tables */
     seg_input in;
     memset(&in, 0, sizeof in);
     seg_result res[MAX_BW];
     memset(res, 0, sizeof res);
-    for (int b = 0; b < o.nbw && !rc; b++) rc = compute(&p, o.bw[b], &res[b]);
+    for (int b = 0; b < o->nbw && !rc; b++) rc = compute(&p, o->bw[b], &res[b]);
     if (!rc) rc = read_input(&p, &in);
     rc = gr_agree(comm, rc);
 
@@ -704,27 +677,47 @@ int cmd_segments(int argc, char **argv, MPI_Comm comm)
     gr_svg svg;
     memset(&svg, 0, sizeof svg);
     char *json = NULL, json_tmp[4200] = "";
-    if (!rc && rank == 0) rc = stage_outputs(&o, &in, res, comm, &svg, &json, json_tmp, sizeof json_tmp);
+    if (!rc && rank == 0) rc = stage_outputs(o, &in, res, comm, &svg, &json, json_tmp, sizeof json_tmp);
     rc = gr_agree(comm, rc);
-    if (!rc && o.out) rc = write_copy(comm, &o, &p, res);
+    if (!rc && o->out) rc = write_copy(comm, o, &p, res);
     rc = gr_agree(comm, rc);
-    if (rank == 0) rc = finish_outputs(&o, &svg, json_tmp, rc);
+    if (rank == 0) rc = finish_outputs(o, &svg, json_tmp, rc);
     rc = gr_agree(comm, rc);
     if (!rc && rank == 0) {
-        if (o.json && !strcmp(o.json, "-")) {
+        if (o->json && !strcmp(o->json, "-")) {
             fputs(json, stdout);
             fputc('\n', stdout);
         } else {
             printf("gravrd segments: %s\n%s: %d cities, %lld pairs, %d bandwidth(s) in %.2f s\n",
-                   gr_provenance(comm), o.data, in.n, (long long)in.m, o.nbw, gr_now() - t0);
-            print_table(&o, &in, res);
-            if (o.out) printf("wrote %s: a copy of %s with the segment columns stored\n", o.out, o.data);
+                   gr_provenance(comm), o->data, in.n, (long long)in.m, o->nbw, gr_now() - t0);
+            print_table(o, &in, res);
+            if (o->out) printf("wrote %s: a copy of %s with the segment columns stored\n", o->out, o->data);
         }
         fflush(stdout);
     }
     free(json);
-    for (int b = 0; b < o.nbw; b++) free_result(&res[b]);
+    for (int b = 0; b < o->nbw; b++) free_result(&res[b]);
     free_input(&in);
     gr_panel_close(&p);
+    return rc;
+}
+
+/* `gravrd segments` (commands.h): parse on every rank (usage errors exit 2, --help / --version exit 0
+ * without communication), then run_segments collectively. Returns the exit status after gr_report. */
+int cmd_segments(int argc, char **argv, MPI_Comm comm)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    seg_opts o;
+    gr_opts s;
+    int rc = parse_segments(argc, argv, &o, &s, rank);
+    if (rc == GR_OPTS_EXIT) {
+        gr_opts_free(&s);
+        return 0;
+    }
+    if (!rc && s.echo && rank == 0) gr_opts_echo(&s, stderr);
+    rc = gr_agree(comm, rc);
+    if (!rc) rc = run_segments(&o, comm);
+    gr_opts_free(&s);
     return gr_report(rc);
 }

@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 
 # commands still parsed by their own getopt code (remove a name once it uses opts.h)
-PENDING=" estimate segments design "
+PENDING=" estimate "
 
 # the commands, from the top-level help
 cmds=$("$GR" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { exit }')
@@ -62,6 +62,13 @@ usage_error "missing required option" "match: --formula TEXT is required (see 'g
 usage_error "missing positional" "import: OUT.h5 is required (see 'gravrd import --help')" "$GR" import a.csv
 usage_error "repeated bandwidth" "--bandwidth: 50 given twice" "$GR" balance --data x.h5 --bandwidth 50 --bandwidth 50
 usage_error "flag with a value" "--quiet: takes no value, got '1'" "$GR" check --quiet=1 a.h5
+usage_error "option without REPEAT given twice" "--bandwidth: given twice" "$GR" design --data x.h5 --bandwidth 50 --bandwidth 100
+usage_error "segments: repeated bandwidth" "--bandwidth: 50.0 given twice" "$GR" segments --data x.h5 -b 50 -b 62.5 -b 50.0
+usage_error "segments: bandwidth %g cannot spell" \
+  "--bandwidth: '100.00000001' is not exactly representable in 6 significant digits (the column name would be segment_100)" \
+  "$GR" segments --data x.h5 --bandwidth 100.00000001
+usage_error "segments: bandwidth not positive" "--bandwidth: expected a positive number, got '-5'" "$GR" segments --data x.h5 -b -5
+usage_error "design: --same needs a value" "--same: needs a value (ATTR)" "$GR" design --data x.h5 --bandwidth 100 --same
 
 # --echo: the effective options on stderr, defaults marked; the output itself unchanged
 F="$TMP/s.h5"
@@ -99,3 +106,23 @@ for r in doc:
 EOF
 then ok "rd JSON: provenance with the command line and the options (given / default)"
 else fail "rd JSON provenance" "$(head -c 300 "$TMP/o")"; fi
+
+# segments: --echo, and the provenance (command line, options) in its JSON
+"$GR" simulate --out "$TMP/seg.h5" --east 4 --west 4 --months 2 --seed 7 >/dev/null 2>&1 || fail "simulate for segments"
+if "$GR" segments --data "$TMP/seg.h5" -b 100 --bandwidth=62.5 --json "$TMP/seg.json" --echo >"$TMP/o" 2>"$TMP/e" &&
+   grep -q '^gravrd segments: effective options$' "$TMP/e" && grep -qE '^  --bandwidth +100,62.5$' "$TMP/e" &&
+   grep -qE '^  --svg +\(unset\)  \(default\)$' "$TMP/e" &&
+   $PY - "$TMP/seg.json" "$TMP/seg.h5" "$GR" <<'EOF'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+want = "%s segments --data %s -b 100 --bandwidth=62.5 --json %s --echo" % (sys.argv[3], sys.argv[2], sys.argv[1])
+p = doc["provenance"]
+assert p["command_line"] == want, p["command_line"]
+assert p["created_by"].endswith(" command_line=" + want), p["created_by"]
+g, d = p["options"]["given"], p["options"]["default"]
+assert g == {"--data": sys.argv[2], "--bandwidth": [100, 62.5], "--json": sys.argv[1]}, g
+assert d == {"--svg": None, "--out": None, "--quiet": False}, d
+assert [b["city_column"] for b in doc["bandwidths"]] == ["segment_100", "segment_62.5"], doc["bandwidths"]
+EOF
+then ok "segments --echo, and JSON provenance with the command line and the options"
+else fail "segments --echo / JSON provenance" "$(head -c 300 "$TMP/e")"; fi
