@@ -59,12 +59,14 @@ static int pairside_build(MPI_Comm comm, gr_panel *p, const double *keep, double
         if (!rc) { s->lat = c[0]; s->lon = c[1]; s->prov = c[2]; }
     }
     if (!rc && !p->pair) rc = gr_fail(GR_EINPUT, p->path, "panel rows carry no pair ids");
+    int m_count = 0;  /* the pair count as MPI's int (the same on every rank: the pairs table is replicated) */
+    if (!rc) rc = gr_int_count(s->m, "pairs in the pairs table", &m_count);
     rc = gr_agree(comm, rc);
     if (rc) return rc;
     s->has = gr_calloc((size_t)(s->m ? s->m : 1), 1);
     for (int64_t i = 0; i < p->nrows; i++)
         if (keep[i] != 0) s->has[p->pair[i]] = 1;
-    MPI_Allreduce(MPI_IN_PLACE, s->has, (int)s->m, MPI_UNSIGNED_CHAR, MPI_MAX, comm);
+    MPI_Allreduce(MPI_IN_PLACE, s->has, m_count, MPI_UNSIGNED_CHAR, MPI_MAX, comm);
     int64_t ntr = 0;
     for (int64_t k = 0; k < s->m; k++) ntr += s->treated[k] && s->has[k];
     if (ntr == 0)
