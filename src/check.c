@@ -90,8 +90,8 @@ static int bad_code(double v, int nl)
     return !(v == -1 || (v >= 0 && v < nl && v == floor(v)));
 }
 
-/* Same on every rank: checks on metadata and the replicated tables. */
-static int check_meta(gr_panel *p, colinfo *info)
+/* Same on every rank: the type of each /panel column and of its labels into info[p->ncols]. */
+static int check_panel_types(gr_panel *p, colinfo *info)
 {
     const char *f = p->path;
     char path[700];
@@ -119,6 +119,14 @@ static int check_meta(gr_panel *p, colinfo *info)
             info[c].nlabels = (int)nl;
         }
     }
+    return GR_OK;
+}
+
+/* Same on every rank: the types of the /cities and /pairs columns and the codes of their labelled ones. */
+static int check_table_types(gr_panel *p)
+{
+    const char *f = p->path;
+    char path[700];
     for (int g = 0; g < 2; g++) {
         const gr_table *t = g ? &p->pairs : &p->cities;
         const char *group = g ? "pairs" : "cities";
@@ -139,36 +147,54 @@ static int check_meta(gr_panel *p, colinfo *info)
             }
         }
     }
+    return GR_OK;
+}
+
+/* Same on every rank: a /pairs table has rows, exporter and importer city ids in range, pair ids equal to
+ * the row numbers, and the /cities table, exporter index and /panel/pair that go with it. */
+static int check_pairs_table(gr_panel *p, int has_index)
+{
+    const char *f = p->path;
+    if (p->pairs.nrows == 0)
+        return gr_fail(GR_EFORMAT, f, "/pairs has no rows");
+    const char *need[2] = {"exporter", "importer"};
+    for (int k = 0; k < 2; k++) {
+        int c = gr_table_find(&p->pairs, need[k]);
+        if (c < 0)
+            return gr_fail(GR_EFORMAT, f, "missing dataset /pairs/%s", need[k]);
+        if (!p->pairs.is_int[c])
+            return gr_fail(GR_EFORMAT, f, "/pairs/%s: wrong type float64; expected int32 city ids", need[k]);
+        for (int64_t i = 0; i < p->pairs.nrows; i++) {
+            double v = p->pairs.cols[c][i];
+            if (!(v >= 0 && v < p->cities.nrows))
+                return gr_fail(GR_EFORMAT, f, "/pairs/%s row %lld: city id %.17g out of range [0, %lld)", need[k],
+                               (long long)i, v, (long long)p->cities.nrows);
+        }
+    }
+    int c = gr_table_find(&p->pairs, "pair");
+    if (c >= 0)
+        for (int64_t i = 0; i < p->pairs.nrows; i++)
+            if (p->pairs.cols[c][i] != (double)i)
+                return gr_fail(GR_EFORMAT, f, "/pairs/pair row %lld: id %.17g; expected the row number", (long long)i,
+                               p->pairs.cols[c][i]);
+    if (p->cities.nrows == 0)
+        return gr_fail(GR_EFORMAT, f, "file has a /pairs table but no /cities table");
+    if (!has_index)
+        return gr_fail(GR_EFORMAT, f, "missing dataset /index/exporter_offsets (required with /pairs)");
+    if (!p->pair)
+        return gr_fail(GR_EFORMAT, f, "missing dataset /panel/pair (required with /pairs)");
+    return GR_OK;
+}
+
+/* Same on every rank: checks on metadata and the replicated tables. */
+static int check_meta(gr_panel *p, colinfo *info)
+{
+    const char *f = p->path;
+    GR_CALL(check_panel_types(p, info));
+    GR_CALL(check_table_types(p));
     int has_index = exists(p->file, "/index/exporter_offsets");
     if (p->pairs.nrows > 0 || p->pairs.ncols > 0) {
-        if (p->pairs.nrows == 0)
-            return gr_fail(GR_EFORMAT, f, "/pairs has no rows");
-        const char *need[2] = {"exporter", "importer"};
-        for (int k = 0; k < 2; k++) {
-            int c = gr_table_find(&p->pairs, need[k]);
-            if (c < 0)
-                return gr_fail(GR_EFORMAT, f, "missing dataset /pairs/%s", need[k]);
-            if (!p->pairs.is_int[c])
-                return gr_fail(GR_EFORMAT, f, "/pairs/%s: wrong type float64; expected int32 city ids", need[k]);
-            for (int64_t i = 0; i < p->pairs.nrows; i++) {
-                double v = p->pairs.cols[c][i];
-                if (!(v >= 0 && v < p->cities.nrows))
-                    return gr_fail(GR_EFORMAT, f, "/pairs/%s row %lld: city id %.17g out of range [0, %lld)", need[k],
-                                   (long long)i, v, (long long)p->cities.nrows);
-            }
-        }
-        int c = gr_table_find(&p->pairs, "pair");
-        if (c >= 0)
-            for (int64_t i = 0; i < p->pairs.nrows; i++)
-                if (p->pairs.cols[c][i] != (double)i)
-                    return gr_fail(GR_EFORMAT, f, "/pairs/pair row %lld: id %.17g; expected the row number", (long long)i,
-                                   p->pairs.cols[c][i]);
-        if (p->cities.nrows == 0)
-            return gr_fail(GR_EFORMAT, f, "file has a /pairs table but no /cities table");
-        if (!has_index)
-            return gr_fail(GR_EFORMAT, f, "missing dataset /index/exporter_offsets (required with /pairs)");
-        if (!p->pair)
-            return gr_fail(GR_EFORMAT, f, "missing dataset /panel/pair (required with /pairs)");
+        GR_CALL(check_pairs_table(p, has_index));
     } else if (has_index) {
         return gr_fail(GR_EFORMAT, f, "file has /index/exporter_offsets but no /pairs table");
     } else if (exists(p->file, "/panel/pair")) {
@@ -241,30 +267,23 @@ static int row_key(gr_panel *p, char names[MAX_KEY][GR_NAME_MAX], int *nk, char 
     return GR_OK;
 }
 
-/* Collective: read every column of this rank's block; count missing values; check codes, exporter order
- * and key uniqueness locally; agree. */
-static int check_rows(gr_panel *p, colinfo *info, char keys[MAX_KEY][GR_NAME_MAX], int nk)
+/* Collective (gr_panel_column): read every column of this rank's block, count its missing values into
+ * missing[c], copy the key columns into kr[].k (when kr), and check label codes (the first bad one into *st).
+ * Returns a failed read (agreed inside gr_panel_column). */
+static int scan_columns(gr_panel *p, const colinfo *info, char keys[MAX_KEY][GR_NAME_MAX], int nk, keyrow *kr,
+                        int64_t *missing, int *st)
 {
-    const char *f = p->path;
-    int st = GR_OK;
     int64_t n = p->nrows;
-    keyrow *kr = nk > 0 && p->pair ? gr_calloc((size_t)(n ? n : 1), sizeof *kr) : NULL;
-    int64_t *missing = gr_calloc((size_t)p->ncols + 1, sizeof *missing);
     for (int c = 0; c < p->ncols; c++) {
         double *v = NULL;
-        int rc = gr_panel_column(p, p->colnames[c], &v); /* agreed inside */
-        if (rc) {
-            free(kr);
-            free(missing);
-            return rc;
-        }
+        GR_CALL(gr_panel_column(p, p->colnames[c], &v)); /* agreed inside */
         int coded = info[c].nlabels >= 0;
         for (int64_t i = 0; i < n; i++) {
             if (isnan(v[i]) || (coded && v[i] == -1))
                 missing[c]++;
-            else if (coded && bad_code(v[i], info[c].nlabels) && st == GR_OK)
-                st = gr_fail(GR_EFORMAT, f, "/panel/%s row %lld: label code %.17g out of range [0, %d)",
-                             p->colnames[c], (long long)(p->row_begin + i), v[i], info[c].nlabels);
+            else if (coded && bad_code(v[i], info[c].nlabels) && *st == GR_OK)
+                *st = gr_fail(GR_EFORMAT, p->path, "/panel/%s row %lld: label code %.17g out of range [0, %d)",
+                              p->colnames[c], (long long)(p->row_begin + i), v[i], info[c].nlabels);
         }
         for (int k = 0; k < nk && kr; k++)
             if (!strcmp(keys[k], p->colnames[c]))
@@ -272,54 +291,82 @@ static int check_rows(gr_panel *p, colinfo *info, char keys[MAX_KEY][GR_NAME_MAX
                     kr[i].k[k] = v[i];
         free(v);
     }
-    /* every row lies in the offsets range of its exporter */
+    return GR_OK;
+}
+
+/* Local: every row lies in the offsets range of its exporter (when the file has pairs and the index). */
+static int check_exporter_order(gr_panel *p)
+{
     int ie = gr_table_find(&p->pairs, "exporter");
-    if (p->pair && ie >= 0 && p->n_exporters > 0 && st == GR_OK) {
-        for (int64_t i = 0; i < n; i++) {
-            int64_t g = p->row_begin + i;
-            int e = (int)p->pairs.cols[ie][p->pair[i]];
-            if (g < p->exporter_offsets[e] || g >= p->exporter_offsets[e + 1]) {
-                int ic = gr_table_find(&p->cities, "name");
-                int nl = ic >= 0 ? p->cities.nlabels[ic] : 0;
-                const char *nm = ic >= 0 && p->cities.labels[ic] && e < nl ? p->cities.labels[ic][e] : "?";
-                st = gr_fail(GR_EFORMAT, f,
-                             "/panel row %lld: exporter %d (%s) but /index/exporter_offsets gives it rows [%lld, %lld) "
-                             "(rows not sorted by exporter, or offsets inconsistent with the rows)",
-                             (long long)g, e, nm, (long long)p->exporter_offsets[e],
-                             (long long)p->exporter_offsets[e + 1]);
-                break;
-            }
+    if (!p->pair || ie < 0 || p->n_exporters <= 0)
+        return GR_OK;
+    for (int64_t i = 0; i < p->nrows; i++) {
+        int64_t g = p->row_begin + i;
+        int e = (int)p->pairs.cols[ie][p->pair[i]];
+        if (g < p->exporter_offsets[e] || g >= p->exporter_offsets[e + 1]) {
+            int ic = gr_table_find(&p->cities, "name");
+            int nl = ic >= 0 ? p->cities.nlabels[ic] : 0;
+            const char *nm = ic >= 0 && p->cities.labels[ic] && e < nl ? p->cities.labels[ic][e] : "?";
+            return gr_fail(GR_EFORMAT, p->path,
+                           "/panel row %lld: exporter %d (%s) but /index/exporter_offsets gives it rows [%lld, %lld) "
+                           "(rows not sorted by exporter, or offsets inconsistent with the rows)",
+                           (long long)g, e, nm, (long long)p->exporter_offsets[e],
+                           (long long)p->exporter_offsets[e + 1]);
         }
     }
-    /* duplicate (pair, key) rows: a pair's rows all belong to one exporter, so to one rank */
-    if (kr && st == GR_OK) {
-        for (int64_t i = 0; i < n; i++) {
-            kr[i].pair = p->pair[i];
-            kr[i].row = p->row_begin + i;
-        }
-        qsort(kr, (size_t)n, sizeof *kr, cmp_key);
-        int64_t first = -1, other = -1;
-        for (int64_t i = 1; i < n; i++) {
-            int same = kr[i].pair == kr[i - 1].pair;
-            for (int k = 0; k < nk && same; k++)
-                same = cmp_d(kr[i].k[k], kr[i - 1].k[k]) == 0;
-            if (same && (first < 0 || kr[i].row < first)) {
-                first = kr[i].row;
-                other = kr[i - 1].row;
-            }
-        }
-        if (first >= 0) {
-            char desc[512] = "";
-            for (int64_t i = 0; i < n; i++)
-                if (kr[i].row == first) {
-                    int pos = snprintf(desc, sizeof desc, "pair %d", kr[i].pair);
-                    for (int k = 0; k < nk && pos > 0 && pos < 400; k++)
-                        pos += snprintf(desc + pos, 100, ", %.60s %.17g", keys[k], kr[i].k[k]);
-                }
-            st = gr_fail(GR_EFORMAT, f, "/panel rows %lld and %lld are duplicates (%s)", (long long)other,
-                         (long long)first, desc);
+    return GR_OK;
+}
+
+/* Local: no two rows share pair and key (a pair's rows all belong to one exporter, so to one rank). Sorts
+ * kr[p->nrows] (key values filled by scan_columns); names the duplicate with the lowest row number. */
+static int check_duplicates(gr_panel *p, keyrow *kr, char keys[MAX_KEY][GR_NAME_MAX], int nk)
+{
+    int64_t n = p->nrows;
+    for (int64_t i = 0; i < n; i++) {
+        kr[i].pair = p->pair[i];
+        kr[i].row = p->row_begin + i;
+    }
+    qsort(kr, (size_t)n, sizeof *kr, cmp_key);
+    int64_t first = -1, other = -1;
+    for (int64_t i = 1; i < n; i++) {
+        int same = kr[i].pair == kr[i - 1].pair;
+        for (int k = 0; k < nk && same; k++)
+            same = cmp_d(kr[i].k[k], kr[i - 1].k[k]) == 0;
+        if (same && (first < 0 || kr[i].row < first)) {
+            first = kr[i].row;
+            other = kr[i - 1].row;
         }
     }
+    if (first < 0)
+        return GR_OK;
+    char desc[512] = "";
+    for (int64_t i = 0; i < n; i++)
+        if (kr[i].row == first) {
+            int pos = snprintf(desc, sizeof desc, "pair %d", kr[i].pair);
+            for (int k = 0; k < nk && pos > 0 && pos < 400; k++)
+                pos += snprintf(desc + pos, 100, ", %.60s %.17g", keys[k], kr[i].k[k]);
+        }
+    return gr_fail(GR_EFORMAT, p->path, "/panel rows %lld and %lld are duplicates (%s)", (long long)other,
+                   (long long)first, desc);
+}
+
+/* Collective: read every column of this rank's block; count missing values; check codes, exporter order
+ * and key uniqueness locally; agree. */
+static int check_rows(gr_panel *p, colinfo *info, char keys[MAX_KEY][GR_NAME_MAX], int nk)
+{
+    int st = GR_OK;
+    keyrow *kr = nk > 0 && p->pair ? gr_calloc((size_t)(p->nrows ? p->nrows : 1), sizeof *kr) : NULL;
+    int64_t *missing = gr_calloc((size_t)p->ncols + 1, sizeof *missing);
+    int rc = scan_columns(p, info, keys, nk, kr, missing, &st);
+    if (rc) {
+        free(kr);
+        free(missing);
+        return rc;
+    }
+    if (st == GR_OK)
+        st = check_exporter_order(p);
+    if (kr && st == GR_OK)
+        st = check_duplicates(p, kr, keys, nk);
     free(kr);
     int64_t *sum = gr_calloc((size_t)p->ncols + 1, sizeof *sum);
     MPI_Allreduce(missing, sum, p->ncols, MPI_INT64_T, MPI_SUM, p->comm);

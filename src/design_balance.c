@@ -155,6 +155,203 @@ typedef struct { int ok; double coef, se, p; int64_t nobs; char msg[160]; } cell
 
 static void stars(double p, char *buf) { strcpy(buf, p < 0.01 ? "***" : p < 0.05 ? "**" : p < 0.1 ? "*" : ""); }
 
+/* What balance works on: the design columns of the replicated pairs table, the pairs of this rank's
+ * exporters and which of them --where keeps. */
+typedef struct {
+    int *exp, *imp;           /* m city ids each (gr_design_pairs) */
+    unsigned char *treated;   /* m partner flags */
+    int csp[MAX_BW];          /* pairs-table column of segpair_<bandwidth b> */
+    lpairs lp;                /* this rank's pairs */
+    double *keep;             /* lp.n flags: 1 = kept by --where */
+} bal_pairs;
+
+static void bal_pairs_free(bal_pairs *bp)
+{
+    free(bp->exp); free(bp->imp); free(bp->treated); free(bp->lp.row); free(bp->keep);
+}
+
+/* Collective (agreed status). The design columns of p's pairs table, the segpair_<d> column of each
+ * bandwidth (stored or derived), this rank's pairs and the --where flags into bp (zeroed by the caller;
+ * bal_pairs_free it also on failure). */
+static int bal_pairs_open(MPI_Comm comm, const bal_opts *o, gr_panel *p, bal_pairs *bp)
+{
+    int64_t m = p->pairs.nrows;
+    int rc = gr_design_pairs(&p->pairs, p->cities.nrows, o->data, &bp->exp, &bp->imp, &bp->treated);
+    for (int b = 0; b < o->nbw && !rc; b++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "segpair_%s", o->bwname[b]);
+        if (!gr_panel_has_column(p, nm) || (bp->csp[b] = gr_table_find(&p->pairs, nm)) < 0)  /* stored or derived */
+            rc = gr_fail(GR_EINPUT, o->data, "no pairs column '%s'", nm);
+    }
+    lpairs *lp = &bp->lp;
+    lp->p = p;
+    int eb = p->n_exporters ? p->exp_begin : 0, ee = p->n_exporters ? p->exp_end : (p->rank == 0 ? INT32_MAX : 0);
+    lp->row = gr_malloc((size_t)(m ? m : 1), sizeof *lp->row);
+    for (int64_t k = 0; !rc && k < m; k++)
+        if (bp->exp[k] >= eb && bp->exp[k] < ee) lp->row[lp->n++] = k;
+    bp->keep = gr_malloc((size_t)(lp->n ? lp->n : 1), sizeof *bp->keep);
+    for (int64_t i = 0; i < lp->n; i++) bp->keep[i] = 1;
+    if (!rc && o->where) {
+        rc = lp_eval(lp, o->where, "--where", bp->keep);
+        for (int64_t i = 0; i < lp->n; i++) bp->keep[i] = isfinite(bp->keep[i]) && bp->keep[i] != 0;
+    }
+    return gr_agree(comm, rc);
+}
+
+/* The rows of one regression: fixed-effect keys, partner flag and outcome of the kept pairs. */
+typedef struct { double *ke, *ki, *ks, *x, *y; } bal_rows;
+
+/* Local. The kept pairs' rows for table column col (a bandwidth's segment pairs, or none when
+ * col == o->nbw) into r, compacting the outcome r->y (evaluated on all local pairs) in place. Returns
+ * the row count. */
+static int64_t bal_rows_fill(const bal_opts *o, const gr_panel *p, const bal_pairs *bp, int col, bal_rows *r)
+{
+    int withseg = col < o->nbw;
+    int64_t q = 0;
+    for (int64_t i = 0; i < bp->lp.n; i++) {
+        if (bp->keep[i] == 0) continue;
+        int64_t k = bp->lp.row[i];
+        double s = withseg ? p->pairs.cols[bp->csp[col]][k] : 0;
+        r->ke[q] = bp->exp[k]; r->ki[q] = bp->imp[k]; r->ks[q] = s >= 0 ? s : NAN; r->x[q] = bp->treated[k];
+        r->y[q] = r->y[i];  /* compaction in place is safe: q <= i */
+        q++;
+    }
+    return q;
+}
+
+/* Collective. Regress variable `var` (its q rows in r) on partner with exporter + importer (+ segment pair
+ * when col < o->nbw) fixed effects into *c. A model that cannot be estimated fills c->msg and is not an
+ * error; GR_EMPI / GR_ENOMEM are returned. */
+static int bal_fit_cell(MPI_Comm comm, const bal_opts *o, int col, char *var, bal_rows *r, int64_t q, cell *c)
+{
+    int withseg = col < o->nbw;
+    double *yy = r->y, *xx = r->x;
+    double *fk[3] = {r->ke, r->ki, r->ks};
+    char *fn[3] = {"exporter", "importer", NULL};
+    char fname[64];
+    snprintf(fname, sizeof fname, "segpair_%s", withseg ? o->bwname[col] : "");
+    fn[2] = fname;
+    char *xl[1] = {"partner"}, *yl[1] = {var};
+    char label[64];
+    snprintf(label, sizeof label, "%s", withseg ? o->bwname[col] : "no segments");
+    int nfe = withseg ? 3 : 2;
+    int32_t *fc[3] = {NULL, NULL, NULL};
+    int64_t nfc[3];
+    gr_model_data md = {.n = q, .ny = 1, .y = &yy, .ylabel = yl, .nx = 1, .x = &xx, .xlabel = xl,
+                        .nfe = nfe, .fecode = fc, .fencode = nfc, .fename = fn, .label = label};
+    gr_model_opts mo = {.absorb = {.tol = 1e-10, .maxiter = 100000, .method = GR_FE_CG, .rm_singletons = 1},
+                        .fit = {.solver = GR_SOLVER_CHOL, .collin_tol = 1e-10}, .vcov = GR_VCOV_HC1};
+    gr_result *res = NULL;
+    int st = gr_model_codes_from_keys(comm, q, nfe, fk, fc, nfc);
+    if (!st) st = gr_model_fit(comm, &md, 0, &mo, &res);
+    for (int k = 0; k < nfe; k++) free(fc[k]);
+    if (st == GR_OK) {
+        int j = -1;
+        for (int t = 0; t < res[0].k; t++) if (!strcmp(res[0].terms[t], "partner")) j = t;
+        if (j >= 0) { c->ok = 1; c->coef = res[0].coef[j]; c->se = res[0].se[j]; c->p = res[0].pval[j]; }
+        else snprintf(c->msg, sizeof c->msg, "partner collinear with the fixed effects");
+        c->nobs = res[0].nobs;
+        gr_result_free(&res[0]);
+        free(res);
+        return GR_OK;
+    }
+    if (st == GR_EMPI || st == GR_ENOMEM) return st;
+    snprintf(c->msg, sizeof c->msg, "%s", gr_errmsg()[0] ? gr_errmsg() : "not estimable (see another rank)");
+    gr_clear_error();
+    return GR_OK;
+}
+
+/* Collective. Every cell of the table: cells[v * (o->nbw + 1) + col] for the nv variables. */
+static int bal_fit_cells(MPI_Comm comm, const bal_opts *o, const gr_panel *p, const bal_pairs *bp, char **vars, int nv,
+                         cell *cells)
+{
+    int ncolumn = o->nbw + 1, rc = GR_OK;
+    size_t n = (size_t)(bp->lp.n ? bp->lp.n : 1);
+    bal_rows r = {gr_malloc(n, sizeof(double)), gr_malloc(n, sizeof(double)), gr_malloc(n, sizeof(double)),
+                  gr_malloc(n, sizeof(double)), gr_malloc(n, sizeof(double))};
+    for (int v = 0; v < nv && !rc; v++) {
+        rc = gr_agree(comm, lp_eval(&bp->lp, vars[v], "--vars", r.y));
+        for (int col = 0; col < ncolumn && !rc; col++) {
+            int64_t q = bal_rows_fill(o, p, bp, col, &r);
+            rc = bal_fit_cell(comm, o, col, vars[v], &r, q, &cells[v * ncolumn + col]);
+            /* y was compacted for this column; re-evaluate for the next one */
+            if (col + 1 < ncolumn && !rc) rc = gr_agree(comm, lp_eval(&bp->lp, vars[v], "--vars", r.y));
+        }
+    }
+    free(r.ke); free(r.ki); free(r.ks); free(r.x); free(r.y);
+    return rc;
+}
+
+/* Rank 0: the table on stdout, then a note for each cell that could not be estimated. */
+static void print_balance(const bal_opts *o, char **vars, int nv, const cell *cells)
+{
+    int ncolumn = o->nbw + 1;
+    printf("Balance of pair observables on partner (Online Appendix Table A.6): one row per directed pair%s%s\n",
+           o->where ? ", where " : "", o->where ? o->where : "");
+    printf("FE: exporter + importer + segment pair (columns d = km), exporter + importer only ('no segments');\n"
+           "singletons removed; SE: HC1 at the pair level. *** p<0.01, ** p<0.05, * p<0.1\n");
+    int w0 = 26, w = 24;
+    printf("%-*s", w0, "variable");
+    for (int col = 0; col < ncolumn; col++) {
+        char h[48];
+        if (col < o->nbw) snprintf(h, sizeof h, "d = %s km", o->bwname[col]); else snprintf(h, sizeof h, "no segments");
+        printf("%*s", w, h);
+    }
+    printf("\n");
+    for (int v = 0; v < nv; v++) {
+        printf("%-*.*s", w0, w0 - 1, vars[v]);
+        for (int col = 0; col < ncolumn; col++) {
+            const cell *c = &cells[v * ncolumn + col];
+            char buf[96], st[4];
+            if (c->ok) { stars(c->p, st); snprintf(buf, sizeof buf, "%.4f (%.4f) %-3s", c->coef, c->se, st); }
+            else snprintf(buf, sizeof buf, "n/a");
+            printf("%*s", w, buf);
+        }
+        printf("\n");
+    }
+    printf("%-*s", w0, "pairs used (first var.)");
+    for (int col = 0; col < ncolumn; col++) printf("%*lld", w, (long long)cells[col].nobs);
+    printf("\n");
+    for (int v = 0; v < nv; v++)
+        for (int col = 0; col < ncolumn; col++)
+            if (!cells[v * ncolumn + col].ok)
+                printf("note: %s, %s: %s\n", vars[v], col < o->nbw ? o->bwname[col] : "no segments", cells[v * ncolumn + col].msg);
+}
+
+/* Rank 0: the table as JSON to --json's file (or stdout with '-'). */
+static int write_balance_json(const bal_opts *o, char **vars, int nv, const cell *cells)
+{
+    int ncolumn = o->nbw + 1;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "data", o->data);
+    cJSON_AddStringToObject(root, "vcov", "hc1");
+    if (o->where) cJSON_AddStringToObject(root, "where", o->where);
+    cJSON *rows = cJSON_AddArrayToObject(root, "rows");
+    for (int v = 0; v < nv; v++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "variable", vars[v]);
+        cJSON *cs = cJSON_AddArrayToObject(r, "cells");
+        for (int col = 0; col < ncolumn; col++) {
+            const cell *c = &cells[v * ncolumn + col];
+            cJSON *e = cJSON_CreateObject();
+            if (col < o->nbw) cJSON_AddNumberToObject(e, "bandwidth_km", o->bw[col]);
+            else cJSON_AddNullToObject(e, "bandwidth_km");
+            if (c->ok) {
+                cJSON_AddNumberToObject(e, "coef", c->coef);
+                cJSON_AddNumberToObject(e, "se", c->se);
+                cJSON_AddNumberToObject(e, "p", c->p);
+                cJSON_AddNumberToObject(e, "nobs", (double)c->nobs);
+            } else cJSON_AddStringToObject(e, "error", c->msg);
+            cJSON_AddItemToArray(cs, e);
+        }
+        cJSON_AddItemToArray(rows, r);
+    }
+    cJSON_AddItemToObject(root, "provenance", cJSON_Duplicate(o->prov, 1));
+    int rc = gr_write_json(o->json, root);
+    cJSON_Delete(root);
+    return rc;
+}
+
 static int run_balance(MPI_Comm comm, const bal_opts *o, int rank)
 {
     char *vars[MAX_VARS];
@@ -163,155 +360,18 @@ static int run_balance(MPI_Comm comm, const bal_opts *o, int rank)
     gr_panel p;
     int rc = gr_panel_open(comm, o->data, &p);
     if (rc) { for (int k = 0; k < nv; k++) free(vars[k]); return rc; }
-    int64_t m = p.pairs.nrows;
-    int *exp = NULL, *imp = NULL;
-    unsigned char *treated = NULL;
-    rc = gr_design_pairs(&p.pairs, p.cities.nrows, o->data, &exp, &imp, &treated);
-    int csp[MAX_BW];
-    for (int b = 0; b < o->nbw && !rc; b++) {
-        char nm[64];
-        snprintf(nm, sizeof nm, "segpair_%s", o->bwname[b]);
-        if (!gr_panel_has_column(&p, nm) || (csp[b] = gr_table_find(&p.pairs, nm)) < 0)  /* stored or derived */
-            rc = gr_fail(GR_EINPUT, o->data, "no pairs column '%s'", nm);
-    }
-    lpairs lp = {.p = &p};
-    int eb = p.n_exporters ? p.exp_begin : 0, ee = p.n_exporters ? p.exp_end : (p.rank == 0 ? INT32_MAX : 0);
-    lp.row = gr_malloc((size_t)(m ? m : 1), sizeof *lp.row);
-    for (int64_t k = 0; !rc && k < m; k++)
-        if (exp[k] >= eb && exp[k] < ee) lp.row[lp.n++] = k;
-    double *keep = gr_malloc((size_t)(lp.n ? lp.n : 1), sizeof *keep);
-    for (int64_t i = 0; i < lp.n; i++) keep[i] = 1;
-    if (!rc && o->where) {
-        rc = lp_eval(&lp, o->where, "--where", keep);
-        for (int64_t i = 0; i < lp.n; i++) keep[i] = isfinite(keep[i]) && keep[i] != 0;
-    }
-    rc = gr_agree(comm, rc);
-    int ncolumn = o->nbw + 1;
-    cell *cells = gr_calloc((size_t)nv * ncolumn, sizeof *cells);
-    double *y = gr_malloc((size_t)(lp.n ? lp.n : 1), sizeof *y);
-    double *ke = NULL, *ki = NULL, *ks = NULL, *x = NULL;
-    if (!rc) {
-        ke = gr_malloc((size_t)(lp.n ? lp.n : 1), sizeof *ke); ki = gr_malloc((size_t)(lp.n ? lp.n : 1), sizeof *ki);
-        ks = gr_malloc((size_t)(lp.n ? lp.n : 1), sizeof *ks); x = gr_malloc((size_t)(lp.n ? lp.n : 1), sizeof *x);
-    }
-    for (int v = 0; v < nv && !rc; v++) {
-        rc = gr_agree(comm, lp_eval(&lp, vars[v], "--vars", y));
-        for (int col = 0; col < ncolumn && !rc; col++) {
-            int withseg = col < o->nbw;
-            int64_t q = 0;
-            for (int64_t i = 0; i < lp.n; i++) {
-                if (keep[i] == 0) continue;
-                int64_t k = lp.row[i];
-                double s = withseg ? p.pairs.cols[csp[col]][k] : 0;
-                ke[q] = exp[k]; ki[q] = imp[k]; ks[q] = s >= 0 ? s : NAN; x[q] = treated[k];
-                y[q] = y[i];  /* compaction in place is safe: q <= i */
-                q++;
-            }
-            /* y was compacted for this column; re-evaluate for the next one */
-            double *yy = y, *xx = x;
-            double *fk[3] = {ke, ki, ks};
-            char *fn[3] = {"exporter", "importer", NULL};
-            char fname[64];
-            snprintf(fname, sizeof fname, "segpair_%s", withseg ? o->bwname[col] : "");
-            fn[2] = fname;
-            char *xl[1] = {"partner"}, *yl[1] = {vars[v]};
-            char label[64];
-            snprintf(label, sizeof label, "%s", withseg ? o->bwname[col] : "no segments");
-            int nfe = withseg ? 3 : 2;
-            int32_t *fc[3] = {NULL, NULL, NULL};
-            int64_t nfc[3];
-            gr_model_data md = {.n = q, .ny = 1, .y = &yy, .ylabel = yl, .nx = 1, .x = &xx, .xlabel = xl,
-                                .nfe = nfe, .fecode = fc, .fencode = nfc, .fename = fn, .label = label};
-            gr_model_opts mo = {.absorb = {.tol = 1e-10, .maxiter = 100000, .method = GR_FE_CG, .rm_singletons = 1},
-                                .fit = {.solver = GR_SOLVER_CHOL, .collin_tol = 1e-10}, .vcov = GR_VCOV_HC1};
-            gr_result *res = NULL;
-            int st = gr_model_codes_from_keys(comm, q, nfe, fk, fc, nfc);
-            if (!st) st = gr_model_fit(comm, &md, 0, &mo, &res);
-            for (int k = 0; k < nfe; k++) free(fc[k]);
-            cell *c = &cells[v * ncolumn + col];
-            if (st == GR_OK) {
-                int j = -1;
-                for (int t = 0; t < res[0].k; t++) if (!strcmp(res[0].terms[t], "partner")) j = t;
-                if (j >= 0) { c->ok = 1; c->coef = res[0].coef[j]; c->se = res[0].se[j]; c->p = res[0].pval[j]; }
-                else snprintf(c->msg, sizeof c->msg, "partner collinear with the fixed effects");
-                c->nobs = res[0].nobs;
-                gr_result_free(&res[0]);
-                free(res);
-            } else if (st == GR_EMPI || st == GR_ENOMEM) {
-                rc = st;
-            } else {
-                snprintf(c->msg, sizeof c->msg, "%s", gr_errmsg()[0] ? gr_errmsg() : "not estimable (see another rank)");
-                gr_clear_error();
-            }
-            if (col + 1 < ncolumn && !rc) rc = gr_agree(comm, lp_eval(&lp, vars[v], "--vars", y));
-        }
-    }
+    bal_pairs bp;
+    memset(&bp, 0, sizeof bp);
+    cell *cells = gr_calloc((size_t)nv * (o->nbw + 1), sizeof *cells);
+    rc = bal_pairs_open(comm, o, &p, &bp);
+    if (!rc) rc = bal_fit_cells(comm, o, &p, &bp, vars, nv, cells);
     if (!rc && rank == 0) {
-        if (!gr_quiet) {
-            printf("Balance of pair observables on partner (Online Appendix Table A.6): one row per directed pair%s%s\n",
-                   o->where ? ", where " : "", o->where ? o->where : "");
-            printf("FE: exporter + importer + segment pair (columns d = km), exporter + importer only ('no segments');\n"
-                   "singletons removed; SE: HC1 at the pair level. *** p<0.01, ** p<0.05, * p<0.1\n");
-            int w0 = 26, w = 24;
-            printf("%-*s", w0, "variable");
-            for (int col = 0; col < ncolumn; col++) {
-                char h[48];
-                if (col < o->nbw) snprintf(h, sizeof h, "d = %s km", o->bwname[col]); else snprintf(h, sizeof h, "no segments");
-                printf("%*s", w, h);
-            }
-            printf("\n");
-            for (int v = 0; v < nv; v++) {
-                printf("%-*.*s", w0, w0 - 1, vars[v]);
-                for (int col = 0; col < ncolumn; col++) {
-                    cell *c = &cells[v * ncolumn + col];
-                    char buf[96], st[4];
-                    if (c->ok) { stars(c->p, st); snprintf(buf, sizeof buf, "%.4f (%.4f) %-3s", c->coef, c->se, st); }
-                    else snprintf(buf, sizeof buf, "n/a");
-                    printf("%*s", w, buf);
-                }
-                printf("\n");
-            }
-            printf("%-*s", w0, "pairs used (first var.)");
-            for (int col = 0; col < ncolumn; col++) printf("%*lld", w, (long long)cells[col].nobs);
-            printf("\n");
-            for (int v = 0; v < nv; v++)
-                for (int col = 0; col < ncolumn; col++)
-                    if (!cells[v * ncolumn + col].ok)
-                        printf("note: %s, %s: %s\n", vars[v], col < o->nbw ? o->bwname[col] : "no segments", cells[v * ncolumn + col].msg);
-        }
-        if (o->json) {
-            cJSON *root = cJSON_CreateObject();
-            cJSON_AddStringToObject(root, "data", o->data);
-            cJSON_AddStringToObject(root, "vcov", "hc1");
-            if (o->where) cJSON_AddStringToObject(root, "where", o->where);
-            cJSON *rows = cJSON_AddArrayToObject(root, "rows");
-            for (int v = 0; v < nv; v++) {
-                cJSON *r = cJSON_CreateObject();
-                cJSON_AddStringToObject(r, "variable", vars[v]);
-                cJSON *cs = cJSON_AddArrayToObject(r, "cells");
-                for (int col = 0; col < ncolumn; col++) {
-                    cell *c = &cells[v * ncolumn + col];
-                    cJSON *e = cJSON_CreateObject();
-                    if (col < o->nbw) cJSON_AddNumberToObject(e, "bandwidth_km", o->bw[col]);
-                    else cJSON_AddNullToObject(e, "bandwidth_km");
-                    if (c->ok) {
-                        cJSON_AddNumberToObject(e, "coef", c->coef);
-                        cJSON_AddNumberToObject(e, "se", c->se);
-                        cJSON_AddNumberToObject(e, "p", c->p);
-                        cJSON_AddNumberToObject(e, "nobs", (double)c->nobs);
-                    } else cJSON_AddStringToObject(e, "error", c->msg);
-                    cJSON_AddItemToArray(cs, e);
-                }
-                cJSON_AddItemToArray(rows, r);
-            }
-            cJSON_AddItemToObject(root, "provenance", cJSON_Duplicate(o->prov, 1));
-            rc = gr_write_json(o->json, root);
-            cJSON_Delete(root);
-        }
+        if (!gr_quiet) print_balance(o, vars, nv, cells);
+        if (o->json) rc = write_balance_json(o, vars, nv, cells);
     }
     rc = gr_agree(comm, rc);
-    free(cells); free(y); free(ke); free(ki); free(ks); free(x); free(keep); free(lp.row);
-    free(exp); free(imp); free(treated);
+    free(cells);
+    bal_pairs_free(&bp);
     for (int k = 0; k < nv; k++) free(vars[k]);
     gr_panel_close(&p);
     return rc;

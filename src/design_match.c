@@ -59,12 +59,14 @@ static int pairside_build(MPI_Comm comm, gr_panel *p, const double *keep, double
         if (!rc) { s->lat = c[0]; s->lon = c[1]; s->prov = c[2]; }
     }
     if (!rc && !p->pair) rc = gr_fail(GR_EINPUT, p->path, "panel rows carry no pair ids");
+    int m_count = 0;  /* the pair count as MPI's int (the same on every rank: the pairs table is replicated) */
+    if (!rc) rc = gr_int_count(s->m, "pairs in the pairs table", &m_count);
     rc = gr_agree(comm, rc);
     if (rc) return rc;
     s->has = gr_calloc((size_t)(s->m ? s->m : 1), 1);
     for (int64_t i = 0; i < p->nrows; i++)
         if (keep[i] != 0) s->has[p->pair[i]] = 1;
-    MPI_Allreduce(MPI_IN_PLACE, s->has, (int)s->m, MPI_UNSIGNED_CHAR, MPI_MAX, comm);
+    MPI_Allreduce(MPI_IN_PLACE, s->has, m_count, MPI_UNSIGNED_CHAR, MPI_MAX, comm);
     int64_t ntr = 0;
     for (int64_t k = 0; k < s->m; k++) ntr += s->treated[k] && s->has[k];
     if (ntr == 0)
@@ -140,142 +142,210 @@ static int split_cluster(const char *s, char out[2][GR_NAME_MAX])
     return 2;
 }
 
-static int run_match(MPI_Comm comm, const match_opts *o, int rank)
-{
+/* What match estimates: the formula, --where and the cluster variables. */
+typedef struct {
     gr_formula f;
-    memset(&f, 0, sizeof f);
-    gr_expr *where = NULL;
+    gr_expr *where;
     char cl[2][GR_NAME_MAX];
-    int ncl = split_cluster(o->cluster, cl);
-    int rc = ncl < 0 ? gr_fail(GR_EUSAGE, "--cluster", "expected one or two column names separated by a comma") : GR_OK;
-    if (!rc) rc = gr_formula_parse(o->formula, &f);
-    if (!rc && o->where) rc = gr_expr_parse(o->where, "--where", &where);
-    if (rc) { gr_formula_free(&f); return rc; }
-    gr_panel p;
-    if ((rc = gr_panel_open(comm, o->data, &p))) { gr_formula_free(&f); gr_expr_free(where); return rc; }
-    gr_columns cs = {.p = &p};
+    int ncl;
+} match_spec;
+
+static void match_spec_free(match_spec *ms)
+{
+    gr_formula_free(&ms->f);
+    gr_expr_free(ms->where);
+}
+
+/* Local (the same on every rank). --cluster, --formula and --where into ms (zeroed by the caller;
+ * match_spec_free it, also on failure). */
+static int match_spec_parse(const match_opts *o, match_spec *ms)
+{
+    ms->ncl = split_cluster(o->cluster, ms->cl);
+    if (ms->ncl < 0) return gr_fail(GR_EUSAGE, "--cluster", "expected one or two column names separated by a comma");
+    GR_CALL(gr_formula_parse(o->formula, &ms->f));
+    if (o->where) GR_CALL(gr_expr_parse(o->where, "--where", &ms->where));
+    return GR_OK;
+}
+
+/* Collective (agreed). Load the columns of the formula, the clusters and --where into cs, and the --where
+ * flags into keep[p->nrows] (1: kept). */
+static int match_sample(MPI_Comm comm, match_spec *ms, gr_columns *cs, double *keep)
+{
+    int64_t n = cs->p->nrows;
     char **need;
-    int nneed;
-    gr_formula_columns(&f, &need, &nneed);
-    for (int i = 0; i < nneed && !rc; i++) rc = gr_columns_load(&cs, need[i], "formula");
+    int nneed, rc = gr_formula_columns(&ms->f, &need, &nneed);
+    for (int i = 0; i < nneed && !rc; i++) rc = gr_columns_load(cs, need[i], "formula");
     for (int i = 0; i < nneed; i++) free(need[i]);
     free(need);
-    for (int c = 0; c < ncl && !rc; c++) rc = gr_columns_load(&cs, cl[c], "--cluster");
-    if (!rc && where) rc = gr_columns_load_expr(&cs, where, "--where");
+    for (int c = 0; c < ms->ncl && !rc; c++) rc = gr_columns_load(cs, ms->cl[c], "--cluster");
+    if (!rc && ms->where) rc = gr_columns_load_expr(cs, ms->where, "--where");
     rc = gr_agree(comm, rc);
-    int64_t n = p.nrows;
-    double *keep = gr_malloc((size_t)(n ? n : 1), sizeof *keep);
     for (int64_t i = 0; i < n; i++) keep[i] = 1;
-    if (!rc && where) {
-        rc = gr_columns_eval(&cs, where, keep);
+    if (!rc && ms->where) {
+        rc = gr_columns_eval(cs, ms->where, keep);
         for (int64_t i = 0; i < n; i++) keep[i] = isfinite(keep[i]) && keep[i] != 0;
     }
+    return gr_agree(comm, rc);
+}
+
+/* Collective (agreed). The model's columns on the local rows into base[nb] (allocated here, p->nrows
+ * each): outcomes, regressors (the product of their factors), fixed-effect keys, cluster values
+ * (non-finite ones NaN). */
+static int match_base_columns(MPI_Comm comm, match_spec *ms, gr_columns *cs, double **base, int nb)
+{
+    const gr_formula *f = &ms->f;
+    int64_t n = cs->p->nrows;
+    int rc = GR_OK;
+    for (int b = 0; b < nb; b++) base[b] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
+    double *tmp = gr_malloc((size_t)(n ? n : 1), sizeof *tmp);
+    for (int j = 0; j < f->ny && !rc; j++) rc = gr_columns_eval(cs, f->y[j], base[j]);
+    for (int j = 0; j < f->nx && !rc; j++)
+        for (int q = 0; q < f->x[j].nfactors && !rc; q++) {
+            rc = gr_columns_eval(cs, f->x[j].factors[q], q == 0 ? base[f->ny + j] : tmp);
+            if (q > 0) for (int64_t i = 0; i < n; i++) base[f->ny + j][i] *= tmp[i];
+        }
+    free(tmp);
     rc = gr_agree(comm, rc);
+    for (int k = 0; k < f->nfe && !rc; k++)
+        rc = gr_columns_fe_key(comm, cs, f->fe[k].nvars, f->fe[k].vars, base[f->ny + f->nx + k]);
+    for (int c = 0; c < ms->ncl && !rc; c++) {
+        double *dst = base[f->ny + f->nx + f->nfe + c];
+        memcpy(dst, gr_columns_get(cs, ms->cl[c]), (size_t)n * sizeof *dst);
+        for (int64_t i = 0; i < n; i++) if (!isfinite(dst[i])) dst[i] = NAN;
+    }
+    return gr_agree(comm, rc);
+}
+
+/* Local. The stacked sample: each kept row once per use of its pair (gr_design_multiplicity), for the nb
+ * base columns into stack[nb] (allocated here). Returns the local stacked row count. */
+static int64_t match_stack(const pairside *ps, const gr_panel *p, const double *keep, double **base, int nb,
+                           double **stack)
+{
+    int64_t n = p->nrows, N = 0;
+    int32_t *mult = gr_malloc((size_t)ps->m, sizeof *mult);
+    gr_design_multiplicity(&ps->comp, ps->m, mult);
+    for (int64_t i = 0; i < n; i++) if (keep[i] != 0) N += mult[p->pair[i]];
+    for (int b = 0; b < nb; b++) {
+        stack[b] = gr_malloc((size_t)(N ? N : 1), sizeof(double));
+        int64_t q = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (keep[i] != 0)
+                for (int32_t r = 0; r < mult[p->pair[i]]; r++) stack[b][q++] = base[b][i];
+    }
+    free(mult);
+    return N;
+}
+
+/* Collective. The formula's model on the N stacked rows (stack: outcomes, regressors, fixed-effect keys,
+ * clusters), standard errors clustered by ms->cl, into *res (ms->f.ny results). */
+static int match_fit(MPI_Comm comm, const match_opts *o, match_spec *ms, double **stack, int64_t N, gr_result **res)
+{
+    const gr_formula *f = &ms->f;
+    char label[96];
+    snprintf(label, sizeof label, "Matched %s km", o->bwname);
+    char **xl = gr_malloc((size_t)(f->nx ? f->nx : 1), sizeof *xl), **fl = gr_malloc((size_t)(f->nfe ? f->nfe : 1), sizeof *fl);
+    char *cn[2] = {ms->cl[0], ms->cl[1]};
+    for (int j = 0; j < f->nx; j++) xl[j] = f->x[j].label;
+    for (int k = 0; k < f->nfe; k++) fl[k] = f->fe[k].label;
+    int32_t *fc[16] = {0}, *cc[2] = {0};
+    int64_t nfc[16], ncc[2];
+    gr_model_data md = {.n = N, .ny = f->ny, .y = stack, .ylabel = f->ylabel, .nx = f->nx, .x = stack + f->ny,
+                        .xlabel = xl, .intercept = f->intercept, .nfe = f->nfe, .fecode = fc, .fencode = nfc,
+                        .fename = fl, .ncl = ms->ncl, .clcode = cc, .clncode = ncc, .clname = cn, .label = label};
+    gr_model_opts mo = {.absorb = {.tol = o->fe_tol, .maxiter = 10000, .method = GR_FE_CG},
+                        .fit = {.solver = GR_SOLVER_CHOL, .collin_tol = 1e-10}, .vcov = GR_VCOV_CLUSTER};
+    int rc = GR_OK;
+    if (f->nfe > 16) rc = gr_fail(GR_EINPUT, "formula", "at most 16 fixed-effect dimensions");
+    if (!rc) rc = gr_model_codes_from_keys(comm, N, f->nfe, stack + f->ny + f->nx, fc, nfc);
+    if (!rc) rc = gr_model_codes_from_keys(comm, N, ms->ncl, stack + f->ny + f->nx + f->nfe, cc, ncc);
+    if (!rc) rc = gr_model_fit(comm, &md, 0, &mo, res);
+    for (int k = 0; k < f->nfe && k < 16; k++) free(fc[k]);
+    for (int c = 0; c < ms->ncl; c++) free(cc[c]);
+    free(xl); free(fl);
+    return rc;
+}
+
+/* The matched sample in numbers: partner pairs in the sample, those with a match, control pairs used,
+ * stacked rows over all ranks. */
+typedef struct { int64_t treated, matched, controls, rows; } match_counts;
+
+/* Rank 0: results and matched-sample summary as JSON to --json's file (or stdout with '-'). */
+static int write_match_json(const match_opts *o, const match_spec *ms, const pairside *ps, const gr_result *res,
+                            const match_counts *mc)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, "results");
+    for (int j = 0; j < ms->f.ny; j++) cJSON_AddItemToArray(arr, gr_result_json(&res[j]));
+    cJSON *m = cJSON_AddObjectToObject(root, "matched_sample");
+    cJSON_AddNumberToObject(m, "bandwidth_km", o->bw);
+    cJSON_AddNumberToObject(m, "treated_pairs", (double)mc->treated);
+    cJSON_AddNumberToObject(m, "treated_pairs_matched", (double)mc->matched);
+    cJSON_AddNumberToObject(m, "control_pairs", (double)mc->controls);
+    cJSON_AddNumberToObject(m, "matches", (double)ps->comp.n);
+    cJSON_AddNumberToObject(m, "stacked_rows", (double)mc->rows);
+    cJSON_AddStringToObject(root, "formula", o->formula);
+    cJSON_AddStringToObject(root, "data", o->data);
+    if (o->where) cJSON_AddStringToObject(root, "where", o->where);
+    cJSON_AddItemToObject(root, "provenance", cJSON_Duplicate(o->prov, 1));
+    int rc = gr_write_json(o->json, root);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Collective (agreed). The table and the matched-sample line (rank 0, unless quiet), and the JSON. */
+static int match_report(MPI_Comm comm, const match_opts *o, const match_spec *ms, const pairside *ps,
+                        const gr_result *res, int64_t N, int rank)
+{
+    match_counts mc = {.rows = N};
+    MPI_Allreduce(MPI_IN_PLACE, &mc.rows, 1, MPI_INT64_T, MPI_SUM, comm);
+    for (int64_t k = 0; k < ps->m; k++) mc.treated += ps->treated[k] && ps->has[k];
+    mc.matched = count_distinct(ps->comp.n, ps->comp.treated, ps->m);
+    mc.controls = count_distinct(ps->comp.n, ps->comp.control, ps->m);
+    int rc = GR_OK;
+    if (rank == 0) {
+        if (!gr_quiet) {
+            char title[256];
+            snprintf(title, sizeof title, "%s", o->title ? o->title : "Spatial matching");
+            gr_print_table(stdout, res, ms->f.ny, title);
+            printf("Matched sample (d = %s km): %lld of %lld partner pairs with >= 1 match, %lld control pairs, "
+                   "%lld matches, %lld stacked rows\n", o->bwname, (long long)mc.matched, (long long)mc.treated,
+                   (long long)mc.controls, (long long)ps->comp.n, (long long)mc.rows);
+        }
+        if (o->json) rc = write_match_json(o, ms, ps, res, &mc);
+    }
+    return gr_agree(comm, rc);
+}
+
+static int run_match(MPI_Comm comm, const match_opts *o, int rank)
+{
+    match_spec ms;
+    memset(&ms, 0, sizeof ms);
+    int rc = match_spec_parse(o, &ms);
+    gr_panel p;
+    if (rc || (rc = gr_panel_open(comm, o->data, &p))) { match_spec_free(&ms); return rc; }
+    gr_columns cs = {.p = &p};
+    double *keep = gr_malloc((size_t)(p.nrows ? p.nrows : 1), sizeof *keep);
     pairside ps;
     memset(&ps, 0, sizeof ps);
-    if (!rc) rc = pairside_build(comm, &p, keep, o->bw, o->bwname, o->where, &ps);
-    /* base columns on the local rows, then the stacked copy */
-    int nb = f.ny + f.nx + f.nfe + ncl;
-    double **base = gr_calloc((size_t)nb, sizeof *base);
-    double **stack = gr_calloc((size_t)nb, sizeof *stack);
-    int32_t *mult = NULL;
+    int nb = ms.f.ny + ms.f.nx + ms.f.nfe + ms.ncl;
+    double **base = gr_calloc((size_t)nb, sizeof *base), **stack = gr_calloc((size_t)nb, sizeof *stack);
     int64_t N = 0;
     gr_result *res = NULL;
+    rc = match_sample(comm, &ms, &cs, keep);
+    if (!rc) rc = pairside_build(comm, &p, keep, o->bw, o->bwname, o->where, &ps);
+    if (!rc) rc = match_base_columns(comm, &ms, &cs, base, nb);
     if (!rc) {
-        for (int b = 0; b < nb; b++) base[b] = gr_malloc((size_t)(n ? n : 1), sizeof(double));
-        double *tmp = gr_malloc((size_t)(n ? n : 1), sizeof *tmp);
-        for (int j = 0; j < f.ny && !rc; j++) rc = gr_columns_eval(&cs, f.y[j], base[j]);
-        for (int j = 0; j < f.nx && !rc; j++)
-            for (int q = 0; q < f.x[j].nfactors && !rc; q++) {
-                rc = gr_columns_eval(&cs, f.x[j].factors[q], q == 0 ? base[f.ny + j] : tmp);
-                if (q > 0) for (int64_t i = 0; i < n; i++) base[f.ny + j][i] *= tmp[i];
-            }
-        free(tmp);
-        rc = gr_agree(comm, rc);
-        for (int k = 0; k < f.nfe && !rc; k++) rc = gr_columns_fe_key(comm, &cs, f.fe[k].nvars, f.fe[k].vars, base[f.ny + f.nx + k]);
-        for (int c = 0; c < ncl && !rc; c++) {
-            double *dst = base[f.ny + f.nx + f.nfe + c];
-            memcpy(dst, gr_columns_get(&cs, cl[c]), (size_t)n * sizeof *dst);
-            for (int64_t i = 0; i < n; i++) if (!isfinite(dst[i])) dst[i] = NAN;
-        }
-        rc = gr_agree(comm, rc);
+        N = match_stack(&ps, &p, keep, base, nb, stack);
+        rc = match_fit(comm, o, &ms, stack, N, &res);
     }
-    if (!rc) {
-        mult = gr_malloc((size_t)ps.m, sizeof *mult);
-        gr_design_multiplicity(&ps.comp, ps.m, mult);
-        for (int64_t i = 0; i < n; i++) if (keep[i] != 0) N += mult[p.pair[i]];
-        for (int b = 0; b < nb; b++) {
-            stack[b] = gr_malloc((size_t)(N ? N : 1), sizeof(double));
-            int64_t q = 0;
-            for (int64_t i = 0; i < n; i++)
-                if (keep[i] != 0)
-                    for (int32_t r = 0; r < mult[p.pair[i]]; r++) stack[b][q++] = base[b][i];
-        }
-        char label[96];
-        snprintf(label, sizeof label, "Matched %s km", o->bwname);
-        char **xl = gr_malloc((size_t)(f.nx ? f.nx : 1), sizeof *xl), **fl = gr_malloc((size_t)(f.nfe ? f.nfe : 1), sizeof *fl);
-        char *cn[2] = {cl[0], cl[1]};
-        for (int j = 0; j < f.nx; j++) xl[j] = f.x[j].label;
-        for (int k = 0; k < f.nfe; k++) fl[k] = f.fe[k].label;
-        int32_t *fc[16] = {0}, *cc[2] = {0};
-        int64_t nfc[16], ncc[2];
-        gr_model_data md = {.n = N, .ny = f.ny, .y = stack, .ylabel = f.ylabel, .nx = f.nx, .x = stack + f.ny,
-                            .xlabel = xl, .intercept = f.intercept, .nfe = f.nfe, .fecode = fc, .fencode = nfc,
-                            .fename = fl, .ncl = ncl, .clcode = cc, .clncode = ncc, .clname = cn, .label = label};
-        gr_model_opts mo = {.absorb = {.tol = o->fe_tol, .maxiter = 10000, .method = GR_FE_CG},
-                            .fit = {.solver = GR_SOLVER_CHOL, .collin_tol = 1e-10}, .vcov = GR_VCOV_CLUSTER};
-        if (f.nfe > 16) rc = gr_fail(GR_EINPUT, "formula", "at most 16 fixed-effect dimensions");
-        if (!rc) rc = gr_model_codes_from_keys(comm, N, f.nfe, stack + f.ny + f.nx, fc, nfc);
-        if (!rc) rc = gr_model_codes_from_keys(comm, N, ncl, stack + f.ny + f.nx + f.nfe, cc, ncc);
-        if (!rc) rc = gr_model_fit(comm, &md, 0, &mo, &res);
-        for (int k = 0; k < f.nfe && k < 16; k++) free(fc[k]);
-        for (int c = 0; c < ncl; c++) free(cc[c]);
-        free(xl); free(fl);
-    }
-    if (!rc) {
-        int64_t Ntot = N;
-        MPI_Allreduce(MPI_IN_PLACE, &Ntot, 1, MPI_INT64_T, MPI_SUM, comm);
-        int64_t ntr_all = 0;
-        for (int64_t k = 0; k < ps.m; k++) ntr_all += ps.treated[k] && ps.has[k];
-        int64_t ntm = count_distinct(ps.comp.n, ps.comp.treated, ps.m), nct = count_distinct(ps.comp.n, ps.comp.control, ps.m);
-        if (rank == 0) {
-            if (!gr_quiet) {
-                char title[256];
-                snprintf(title, sizeof title, "%s", o->title ? o->title : "Spatial matching");
-                gr_print_table(stdout, res, f.ny, title);
-                printf("Matched sample (d = %s km): %lld of %lld partner pairs with >= 1 match, %lld control pairs, "
-                       "%lld matches, %lld stacked rows\n", o->bwname, (long long)ntm, (long long)ntr_all, (long long)nct,
-                       (long long)ps.comp.n, (long long)Ntot);
-            }
-            if (o->json) {
-                cJSON *root = cJSON_CreateObject();
-                cJSON *arr = cJSON_AddArrayToObject(root, "results");
-                for (int j = 0; j < f.ny; j++) cJSON_AddItemToArray(arr, gr_result_json(&res[j]));
-                cJSON *ms = cJSON_AddObjectToObject(root, "matched_sample");
-                cJSON_AddNumberToObject(ms, "bandwidth_km", o->bw);
-                cJSON_AddNumberToObject(ms, "treated_pairs", (double)ntr_all);
-                cJSON_AddNumberToObject(ms, "treated_pairs_matched", (double)ntm);
-                cJSON_AddNumberToObject(ms, "control_pairs", (double)nct);
-                cJSON_AddNumberToObject(ms, "matches", (double)ps.comp.n);
-                cJSON_AddNumberToObject(ms, "stacked_rows", (double)Ntot);
-                cJSON_AddStringToObject(root, "formula", o->formula);
-                cJSON_AddStringToObject(root, "data", o->data);
-                if (o->where) cJSON_AddStringToObject(root, "where", o->where);
-                cJSON_AddItemToObject(root, "provenance", cJSON_Duplicate(o->prov, 1));
-                rc = gr_write_json(o->json, root);
-                cJSON_Delete(root);
-            }
-        }
-        rc = gr_agree(comm, rc);
-    }
-    if (res) { for (int j = 0; j < f.ny; j++) gr_result_free(&res[j]); free(res); }
+    if (!rc) rc = match_report(comm, o, &ms, &ps, res, N, rank);
+    if (res) { for (int j = 0; j < ms.f.ny; j++) gr_result_free(&res[j]); free(res); }
     for (int b = 0; b < nb; b++) { free(base[b]); free(stack[b]); }
-    free(base); free(stack); free(mult); free(keep);
+    free(base); free(stack); free(keep);
     pairside_free(&ps);
     gr_columns_free(&cs);
     gr_panel_close(&p);
-    gr_formula_free(&f);
-    gr_expr_free(where);
+    match_spec_free(&ms);
     return rc;
 }
 
@@ -524,193 +594,274 @@ static int plot_binned(const rdg_opts *o, const gr_rd_result *r, int nb, const d
     return gr_svg_close(&s, 1);
 }
 
+/* What rdgrid estimates: the fixed effects of --residualize, the outcome and --where. */
+typedef struct {
+    resid_spec rs;
+    gr_expr *ye, *where;
+} rdg_spec;
+
+static void rdg_spec_free(rdg_spec *sp)
+{
+    resid_free(&sp->rs);
+    gr_expr_free(sp->ye);
+    gr_expr_free(sp->where);
+}
+
+/* Local (the same on every rank). --residualize ('none': o->resid = NULL), --y and --where into sp (zeroed
+ * by the caller; rdg_spec_free it, also on failure). */
+static int rdg_spec_parse(rdg_opts *o, rdg_spec *sp)
+{
+    if (!strcmp(o->resid, "none")) o->resid = NULL;
+    else GR_CALL(resid_parse(o->resid, &sp->rs));
+    GR_CALL(gr_expr_parse(o->y, "--y", &sp->ye));
+    if (o->where) GR_CALL(gr_expr_parse(o->where, "--where", &sp->where));
+    return GR_OK;
+}
+
+/* Collective (agreed). Load the columns of the outcome, --where and the fixed effects into cs; the outcome
+ * into y and the kept rows (--where true, outcome finite) into keep (p->nrows each). */
+static int rdg_sample(MPI_Comm comm, rdg_spec *sp, gr_columns *cs, double *y, double *keep)
+{
+    int64_t n = cs->p->nrows;
+    int rc = gr_columns_load_expr(cs, sp->ye, "--y");
+    if (!rc && sp->where) rc = gr_columns_load_expr(cs, sp->where, "--where");
+    for (int d = 0; d < sp->rs.ndim && !rc; d++)
+        for (int v = 0; v < sp->rs.nvars[d] && !rc; v++) rc = gr_columns_load(cs, sp->rs.vars[d][v], "--residualize");
+    rc = gr_agree(comm, rc);
+    for (int64_t i = 0; i < n; i++) keep[i] = 1;
+    if (!rc) rc = gr_columns_eval(cs, sp->ye, y);
+    if (!rc && sp->where) rc = gr_columns_eval(cs, sp->where, keep);
+    for (int64_t i = 0; i < n; i++) keep[i] = isfinite(keep[i]) && keep[i] != 0 && isfinite(y[i]);
+    return gr_agree(comm, rc);
+}
+
+/* Collective (agreed). The codes of each --residualize dimension on the local rows into codes[d]
+ * (allocated here; the caller frees them, also on failure); rows with a missing code are no longer kept. */
+static int rdg_fe_codes(MPI_Comm comm, const resid_spec *rs, gr_columns *cs, double *keep, int32_t **codes,
+                        int64_t *ncodes)
+{
+    int64_t n = cs->p->nrows;
+    int rc = GR_OK;
+    for (int d = 0; d < rs->ndim && !rc; d++) {
+        codes[d] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
+        rc = gr_columns_codes(comm, cs, rs->nvars[d], (char *const *)rs->vars[d], codes[d], &ncodes[d]);
+        for (int64_t i = 0; i < n && !rc; i++) if (codes[d][i] < 0) keep[i] = 0;
+    }
+    return gr_agree(comm, rc);
+}
+
+/* Collective. Replace the outcome y of the kept rows (of n) by its residual on the fixed effects of rs
+ * (codes from rdg_fe_codes), demeaned over all kept rows; warns on rank 0 when that does not converge. */
+static int rdg_residualize(MPI_Comm comm, const rdg_opts *o, resid_spec *rs, int32_t **codes, const int64_t *ncodes,
+                           int64_t n, double *y, const double *keep, int rank)
+{
+    int64_t nk = 0;
+    for (int64_t i = 0; i < n; i++) nk += keep[i] != 0;
+    int32_t *kk[MAX_FE];
+    double *yc = gr_malloc((size_t)(nk ? nk : 1), sizeof *yc);
+    char *names[MAX_FE];
+    for (int d = 0; d < rs->ndim; d++) {
+        kk[d] = gr_malloc((size_t)(nk ? nk : 1), sizeof(int32_t));
+        names[d] = rs->label[d];
+    }
+    int64_t q = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (keep[i] != 0) {
+            for (int d = 0; d < rs->ndim; d++) kk[d][q] = codes[d][i];
+            yc[q++] = y[i];
+        }
+    gr_absorber ab;
+    const gr_absorb_opts ao = {.tol = 1e-9, .maxiter = 100000, .method = GR_FE_CG, .rm_singletons = 0};
+    int rc = gr_absorber_init(comm, nk, rs->ndim, kk, ncodes, names, NULL, &ao, &ab);
+    if (!rc) rc = gr_absorber_demean(&ab, 1, &yc, NULL, NULL);
+    if (!rc) {
+        q = 0;
+        for (int64_t i = 0; i < n; i++) if (keep[i] != 0) y[i] = yc[q++];
+        if (!ab.converged && rank == 0)
+            gr_warn("residualizing on %s did not converge in %d iterations", o->resid, ab.iterations);
+    }
+    gr_absorber_free(&ab);
+    for (int d = 0; d < rs->ndim; d++) free(kk[d]);  /* NULL once the absorber took them */
+    free(yc);
+    return rc;
+}
+
+/* The stacked RD sample: running variable, outcome, pair (as a double) and dense cluster id of each of
+ * the N local stacked rows; G clusters over all ranks. */
+typedef struct {
+    double *sx, *sy, *scl;
+    int64_t *cid, N, G;
+} rdg_stack;
+
+static void rdg_stack_free(rdg_stack *st) { free(st->sx); free(st->sy); free(st->scl); free(st->cid); }
+
+/* Collective (agreed). Each kept row once per comparison its pair is in, with running variable -dist(i,k)
+ * for the control pair kj and +dist(i,k) for the partner pair ij, into st (allocated here). */
+static int rdg_stack_rows(MPI_Comm comm, const pairside *ps, const gr_panel *p, const double *keep, const double *y,
+                          rdg_stack *st)
+{
+    /* running-variable values of each pair (CSR) */
+    int64_t m = ps->m, n = p->nrows, N = 0, *start = gr_calloc((size_t)m + 1, sizeof *start);
+    for (int64_t c = 0; c < ps->comp.n; c++) { start[ps->comp.control[c] + 1]++; start[ps->comp.treated[c] + 1]++; }
+    for (int64_t k = 0; k < m; k++) start[k + 1] += start[k];
+    int64_t *fill = gr_malloc((size_t)m, sizeof *fill);
+    double *xv = gr_malloc((size_t)(start[m] ? start[m] : 1), sizeof *xv);
+    memcpy(fill, start, (size_t)m * sizeof *fill);
+    for (int64_t c = 0; c < ps->comp.n; c++) {
+        xv[fill[ps->comp.control[c]]++] = -ps->comp.dist_km[c];
+        xv[fill[ps->comp.treated[c]]++] = ps->comp.dist_km[c];
+    }
+    for (int64_t i = 0; i < n; i++) if (keep[i] != 0) N += start[p->pair[i] + 1] - start[p->pair[i]];
+    st->N = N;
+    st->sx = gr_malloc((size_t)(N ? N : 1), sizeof *st->sx); st->sy = gr_malloc((size_t)(N ? N : 1), sizeof *st->sy);
+    st->scl = gr_malloc((size_t)(N ? N : 1), sizeof *st->scl); st->cid = gr_malloc((size_t)(N ? N : 1), sizeof *st->cid);
+    int64_t q = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (keep[i] == 0) continue;
+        int32_t pr = p->pair[i];
+        for (int64_t r = start[pr]; r < start[pr + 1]; r++) { st->sx[q] = xv[r]; st->sy[q] = y[i]; st->scl[q] = pr; q++; }
+    }
+    free(start); free(fill); free(xv);
+    return gr_agree(comm, gr_rd_dense_ids(comm, N, st->scl, st->cid, &st->G));
+}
+
+/* Collective. Binned outcome sums bs[0 .. 2 * o->bins) and counts bs[2 * o->bins ..) over all ranks, of
+ * the stacked rows within the first bandwidth (bs: 4 * o->bins zeros). */
+static void rdg_bins(MPI_Comm comm, const rdg_opts *o, const rdg_stack *st, double *bs)
+{
+    int nb = o->bins;
+    double *bc = bs + 2 * nb, h = o->h[0], w = h / nb;
+    const double *sx = st->sx, *sy = st->sy;
+    for (int64_t q = 0; q < st->N; q++) {
+        if (!(fabs(sx[q]) <= h)) continue;
+        int k = sx[q] < 0 ? (int)floor((sx[q] + h) / w) : nb + (int)floor(sx[q] / w);
+        if (sx[q] < 0 && k > nb - 1) k = nb - 1;
+        if (k < 0) k = 0;
+        if (k > 2 * nb - 1) k = 2 * nb - 1;
+        bs[k] += sy[q]; bc[k] += 1;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, bs, 4 * nb, MPI_DOUBLE, MPI_SUM, comm);
+}
+
+/* Rank 0: the table of estimates by bandwidth on stdout. */
+static void print_rdgrid(const rdg_opts *o, const pairside *ps, const gr_rd_result *res, int64_t ntr, int64_t Ntot,
+                         const char *hmaxname)
+{
+    printf("Regular RD on city pairs: %s, %s kernel, SE clustered by pair, outcome %s%s%s%s\n", o->y,
+           gr_rd_kernel_name(o->kernel), o->resid ? "residualized on " : "raw", o->resid ? o->resid : "",
+           o->where ? ", where " : "", o->where ? o->where : "");
+    printf("%lld partner pairs in the sample; %lld with a neighbour within %s km; %lld comparisons; %lld stacked rows\n",
+           (long long)ntr, (long long)count_distinct(ps->comp.n, ps->comp.treated, ps->m), hmaxname,
+           (long long)ps->comp.n, (long long)Ntot);
+    printf("%10s %10s %10s %10s %10s %8s %9s %9s %9s %8s\n", "d (km)", "estimate", "std.err", "ci_low", "ci_high", "p",
+           "N left", "N right", "clusters", "matches");
+    for (int b = 0; b < o->nh; b++) {
+        int64_t nm = 0;
+        for (int64_t c = 0; c < ps->comp.n; c++) nm += ps->comp.dist_km[c] <= o->h[b];
+        const char *st = res[b].p_value < 0.01 ? "***" : res[b].p_value < 0.05 ? "**" : res[b].p_value < 0.1 ? "*" : "";
+        printf("%10s %10.4f %10.4f %10.4f %10.4f %8.4f %9lld %9lld %9lld %8lld %s\n", o->hname[b], res[b].estimate,
+               res[b].std_error, res[b].ci_low, res[b].ci_high, res[b].p_value, (long long)res[b].n_eff[0],
+               (long long)res[b].n_eff[1], (long long)(res[b].n_clusters[0] + res[b].n_clusters[1]), (long long)nm, st);
+    }
+    printf("95%% intervals: normal approximation; N left/right: stacked rows with positive kernel weight.\n");
+}
+
+/* Rank 0: the estimates as JSON to --json's file (or stdout with '-'). */
+static int write_rdgrid_json(const rdg_opts *o, const pairside *ps, const gr_rd_result *res, int64_t ntr,
+                             int64_t Ntot)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "y", o->y);
+    cJSON_AddStringToObject(root, "residualize", o->resid ? o->resid : "none");
+    cJSON_AddStringToObject(root, "kernel", gr_rd_kernel_name(o->kernel));
+    if (o->where) cJSON_AddStringToObject(root, "where", o->where);
+    cJSON_AddNumberToObject(root, "treated_pairs", (double)ntr);
+    cJSON_AddNumberToObject(root, "comparisons", (double)ps->comp.n);
+    cJSON_AddNumberToObject(root, "stacked_rows", (double)Ntot);
+    cJSON *arr = cJSON_AddArrayToObject(root, "results");
+    for (int b = 0; b < o->nh; b++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddNumberToObject(r, "bandwidth_km", o->h[b]);
+        cJSON_AddNumberToObject(r, "estimate", res[b].estimate);
+        cJSON_AddNumberToObject(r, "std_error", res[b].std_error);
+        cJSON_AddNumberToObject(r, "ci_low", res[b].ci_low);
+        cJSON_AddNumberToObject(r, "ci_high", res[b].ci_high);
+        cJSON_AddNumberToObject(r, "p_value", res[b].p_value);
+        cJSON_AddNumberToObject(r, "n_left", (double)res[b].n_eff[0]);
+        cJSON_AddNumberToObject(r, "n_right", (double)res[b].n_eff[1]);
+        cJSON_AddNumberToObject(r, "clusters_left", (double)res[b].n_clusters[0]);
+        cJSON_AddNumberToObject(r, "clusters_right", (double)res[b].n_clusters[1]);
+        cJSON_AddItemToArray(arr, r);
+    }
+    cJSON_AddStringToObject(root, "data", o->data);
+    cJSON_AddItemToObject(root, "provenance", cJSON_Duplicate(o->prov, 1));
+    int rc = gr_write_json(o->json, root);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Collective (agreed). Binned means at the first bandwidth, then on rank 0 the table (unless quiet), the
+ * plots and the JSON. */
+static int rdg_report(MPI_Comm comm, const rdg_opts *o, const pairside *ps, const rdg_stack *st,
+                      const gr_rd_result *res, const char *hmaxname, int rank)
+{
+    int nb = o->bins, rc = GR_OK;
+    double *bs = gr_calloc((size_t)(4 * nb), sizeof *bs);
+    rdg_bins(comm, o, st, bs);
+    int64_t Ntot = st->N;
+    MPI_Allreduce(MPI_IN_PLACE, &Ntot, 1, MPI_INT64_T, MPI_SUM, comm);
+    if (rank == 0) {
+        int64_t ntr = 0;
+        for (int64_t k = 0; k < ps->m; k++) ntr += ps->treated[k] && ps->has[k];
+        if (!gr_quiet) print_rdgrid(o, ps, res, ntr, Ntot, hmaxname);
+        if (o->svg) rc = plot_coef(o, res);
+        if (!rc && o->binned) rc = plot_binned(o, &res[0], nb, bs, bs + 2 * nb);
+        if (!rc && o->json) rc = write_rdgrid_json(o, ps, res, ntr, Ntot);
+    }
+    free(bs);
+    return gr_agree(comm, rc);
+}
+
 static int run_rdgrid(MPI_Comm comm, rdg_opts *o, int rank)
 {
-    resid_spec rs;
-    memset(&rs, 0, sizeof rs);
-    gr_expr *ye = NULL, *where = NULL;
-    int rc = GR_OK;
-    if (!strcmp(o->resid, "none")) o->resid = NULL;
-    else rc = resid_parse(o->resid, &rs);
-    if (!rc) rc = gr_expr_parse(o->y, "--y", &ye);
-    if (!rc && o->where) rc = gr_expr_parse(o->where, "--where", &where);
-    if (rc) { resid_free(&rs); gr_expr_free(ye); return rc; }
+    rdg_spec sp;
+    memset(&sp, 0, sizeof sp);
+    int rc = rdg_spec_parse(o, &sp);
     double hmax = 0;
     for (int b = 0; b < o->nh; b++) hmax = fmax(hmax, o->h[b]);
     char hmaxname[32];
     snprintf(hmaxname, sizeof hmaxname, "%g", hmax);
     gr_panel p;
-    if ((rc = gr_panel_open(comm, o->data, &p))) { resid_free(&rs); gr_expr_free(ye); gr_expr_free(where); return rc; }
+    if (rc || (rc = gr_panel_open(comm, o->data, &p))) { rdg_spec_free(&sp); return rc; }
     gr_columns cs = {.p = &p};
-    rc = gr_columns_load_expr(&cs, ye, "--y");
-    if (!rc && where) rc = gr_columns_load_expr(&cs, where, "--where");
-    for (int d = 0; d < rs.ndim && !rc; d++)
-        for (int v = 0; v < rs.nvars[d] && !rc; v++) rc = gr_columns_load(&cs, rs.vars[d][v], "--residualize");
-    rc = gr_agree(comm, rc);
     int64_t n = p.nrows;
     double *y = gr_malloc((size_t)(n ? n : 1), sizeof *y), *keep = gr_malloc((size_t)(n ? n : 1), sizeof *keep);
-    for (int64_t i = 0; i < n; i++) keep[i] = 1;
-    if (!rc) rc = gr_columns_eval(&cs, ye, y);
-    if (!rc && where) rc = gr_columns_eval(&cs, where, keep);
-    for (int64_t i = 0; i < n; i++) keep[i] = isfinite(keep[i]) && keep[i] != 0 && isfinite(y[i]);
-    rc = gr_agree(comm, rc);
-    /* residualize on the fixed effects over all kept rows */
-    int fe_iter = 0, fe_conv = 1;
     int32_t *codes[MAX_FE] = {0};
     int64_t ncodes[MAX_FE] = {0};
-    for (int d = 0; d < rs.ndim && !rc; d++) {
-        codes[d] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
-        rc = gr_columns_codes(comm, &cs, rs.nvars[d], rs.vars[d], codes[d], &ncodes[d]);
-        for (int64_t i = 0; i < n && !rc; i++) if (codes[d][i] < 0) keep[i] = 0;
-    }
-    rc = gr_agree(comm, rc);
-    if (!rc && rs.ndim > 0) {
-        int64_t nk = 0;
-        for (int64_t i = 0; i < n; i++) nk += keep[i] != 0;
-        int32_t *kk[MAX_FE];
-        double *yc = gr_malloc((size_t)(nk ? nk : 1), sizeof *yc);
-        char *names[MAX_FE];
-        for (int d = 0; d < rs.ndim; d++) {
-            kk[d] = gr_malloc((size_t)(nk ? nk : 1), sizeof(int32_t));
-            names[d] = rs.label[d];
-        }
-        int64_t q = 0;
-        for (int64_t i = 0; i < n; i++)
-            if (keep[i] != 0) {
-                for (int d = 0; d < rs.ndim; d++) kk[d][q] = codes[d][i];
-                yc[q++] = y[i];
-            }
-        gr_absorber ab;
-        const gr_absorb_opts ao = {.tol = 1e-9, .maxiter = 100000, .method = GR_FE_CG, .rm_singletons = 0};
-        rc = gr_absorber_init(comm, nk, rs.ndim, kk, ncodes, names, NULL, &ao, &ab);
-        if (!rc) rc = gr_absorber_demean(&ab, 1, &yc, NULL, NULL);
-        fe_iter = ab.iterations;
-        fe_conv = ab.converged;
-        if (!rc) {
-            q = 0;
-            for (int64_t i = 0; i < n; i++) if (keep[i] != 0) y[i] = yc[q++];
-            if (!fe_conv && rank == 0) gr_warn("residualizing on %s did not converge in %d iterations", o->resid, fe_iter);
-        }
-        gr_absorber_free(&ab);
-        for (int d = 0; d < rs.ndim; d++) free(kk[d]);  /* NULL once the absorber took them */
-        free(yc);
-    }
-    for (int d = 0; d < rs.ndim; d++) free(codes[d]);
     pairside ps;
     memset(&ps, 0, sizeof ps);
-    if (!rc) rc = pairside_build(comm, &p, keep, hmax, hmaxname, o->where, &ps);
+    rdg_stack st;
+    memset(&st, 0, sizeof st);
     gr_rd_result *res = gr_calloc((size_t)o->nh, sizeof *res);
-    double *sx = NULL, *sy = NULL, *scl = NULL;
-    int64_t *cid = NULL, N = 0, G = 0;
-    if (!rc) {
-        /* running-variable values of each pair (CSR) */
-        int64_t m = ps.m, *start = gr_calloc((size_t)m + 1, sizeof *start);
-        for (int64_t c = 0; c < ps.comp.n; c++) { start[ps.comp.control[c] + 1]++; start[ps.comp.treated[c] + 1]++; }
-        for (int64_t k = 0; k < m; k++) start[k + 1] += start[k];
-        int64_t *fill = gr_malloc((size_t)m, sizeof *fill);
-        double *xv = gr_malloc((size_t)(start[m] ? start[m] : 1), sizeof *xv);
-        memcpy(fill, start, (size_t)m * sizeof *fill);
-        for (int64_t c = 0; c < ps.comp.n; c++) {
-            xv[fill[ps.comp.control[c]]++] = -ps.comp.dist_km[c];
-            xv[fill[ps.comp.treated[c]]++] = ps.comp.dist_km[c];
-        }
-        for (int64_t i = 0; i < n; i++) if (keep[i] != 0) N += start[p.pair[i] + 1] - start[p.pair[i]];
-        sx = gr_malloc((size_t)(N ? N : 1), sizeof *sx); sy = gr_malloc((size_t)(N ? N : 1), sizeof *sy);
-        scl = gr_malloc((size_t)(N ? N : 1), sizeof *scl); cid = gr_malloc((size_t)(N ? N : 1), sizeof *cid);
-        int64_t q = 0;
-        for (int64_t i = 0; i < n; i++) {
-            if (keep[i] == 0) continue;
-            int32_t pr = p.pair[i];
-            for (int64_t r = start[pr]; r < start[pr + 1]; r++) { sx[q] = xv[r]; sy[q] = y[i]; scl[q] = pr; q++; }
-        }
-        free(start); free(fill); free(xv);
-        rc = gr_rd_dense_ids(comm, N, scl, cid, &G);
-        rc = gr_agree(comm, rc);
-        for (int b = 0; b < o->nh && !rc; b++) {
-            char where_b[64];
-            snprintf(where_b, sizeof where_b, "--bandwidth %s", o->hname[b]);
-            rc = gr_rd_estimate_mpi(comm, N, sy, sx, cid, G, 0.0, o->h[b], o->kernel, GR_RD_CLUSTER, where_b, &res[b]);
-        }
+    rc = rdg_sample(comm, &sp, &cs, y, keep);
+    if (!rc) rc = rdg_fe_codes(comm, &sp.rs, &cs, keep, codes, ncodes);
+    if (!rc && sp.rs.ndim > 0) rc = rdg_residualize(comm, o, &sp.rs, codes, ncodes, n, y, keep, rank);
+    if (!rc) rc = pairside_build(comm, &p, keep, hmax, hmaxname, o->where, &ps);
+    if (!rc) rc = rdg_stack_rows(comm, &ps, &p, keep, y, &st);
+    for (int b = 0; b < o->nh && !rc; b++) {
+        char where_b[64];
+        snprintf(where_b, sizeof where_b, "--bandwidth %s", o->hname[b]);
+        rc = gr_rd_estimate_mpi(comm, st.N, st.sy, st.sx, st.cid, st.G, 0.0, o->h[b], o->kernel, GR_RD_CLUSTER, where_b,
+                                &res[b]);
     }
-    /* binned means at the first bandwidth (collective), then output on rank 0 */
-    if (!rc) {
-        int nb = o->bins;
-        double *bs = gr_calloc((size_t)(4 * nb), sizeof *bs), *bc = bs + 2 * nb, h = o->h[0], w = h / nb;
-        for (int64_t q = 0; q < N; q++) {
-            if (!(fabs(sx[q]) <= h)) continue;
-            int k = sx[q] < 0 ? (int)floor((sx[q] + h) / w) : nb + (int)floor(sx[q] / w);
-            if (sx[q] < 0 && k > nb - 1) k = nb - 1;
-            if (k < 0) k = 0;
-            if (k > 2 * nb - 1) k = 2 * nb - 1;
-            bs[k] += sy[q]; bc[k] += 1;
-        }
-        MPI_Allreduce(MPI_IN_PLACE, bs, 4 * nb, MPI_DOUBLE, MPI_SUM, comm);
-        int64_t Ntot = N;
-        MPI_Allreduce(MPI_IN_PLACE, &Ntot, 1, MPI_INT64_T, MPI_SUM, comm);
-        if (rank == 0) {
-            int64_t ntr = 0;
-            for (int64_t k = 0; k < ps.m; k++) ntr += ps.treated[k] && ps.has[k];
-            if (!gr_quiet) {
-                printf("Regular RD on city pairs: %s, %s kernel, SE clustered by pair, outcome %s%s%s%s\n", o->y,
-                       gr_rd_kernel_name(o->kernel), o->resid ? "residualized on " : "raw", o->resid ? o->resid : "",
-                       o->where ? ", where " : "", o->where ? o->where : "");
-                printf("%lld partner pairs in the sample; %lld with a neighbour within %s km; %lld comparisons; %lld stacked rows\n",
-                       (long long)ntr, (long long)count_distinct(ps.comp.n, ps.comp.treated, ps.m), hmaxname,
-                       (long long)ps.comp.n, (long long)Ntot);
-                printf("%10s %10s %10s %10s %10s %8s %9s %9s %9s %8s\n", "d (km)", "estimate", "std.err", "ci_low", "ci_high", "p",
-                       "N left", "N right", "clusters", "matches");
-                for (int b = 0; b < o->nh; b++) {
-                    int64_t nm = 0;
-                    for (int64_t c = 0; c < ps.comp.n; c++) nm += ps.comp.dist_km[c] <= o->h[b];
-                    const char *st = res[b].p_value < 0.01 ? "***" : res[b].p_value < 0.05 ? "**" : res[b].p_value < 0.1 ? "*" : "";
-                    printf("%10s %10.4f %10.4f %10.4f %10.4f %8.4f %9lld %9lld %9lld %8lld %s\n", o->hname[b], res[b].estimate,
-                           res[b].std_error, res[b].ci_low, res[b].ci_high, res[b].p_value, (long long)res[b].n_eff[0],
-                           (long long)res[b].n_eff[1], (long long)(res[b].n_clusters[0] + res[b].n_clusters[1]), (long long)nm, st);
-                }
-                printf("95%% intervals: normal approximation; N left/right: stacked rows with positive kernel weight.\n");
-            }
-            if (o->svg) rc = plot_coef(o, res);
-            if (!rc && o->binned) rc = plot_binned(o, &res[0], nb, bs, bc);
-            if (!rc && o->json) {
-                cJSON *root = cJSON_CreateObject();
-                cJSON_AddStringToObject(root, "y", o->y);
-                cJSON_AddStringToObject(root, "residualize", o->resid ? o->resid : "none");
-                cJSON_AddStringToObject(root, "kernel", gr_rd_kernel_name(o->kernel));
-                if (o->where) cJSON_AddStringToObject(root, "where", o->where);
-                cJSON_AddNumberToObject(root, "treated_pairs", (double)ntr);
-                cJSON_AddNumberToObject(root, "comparisons", (double)ps.comp.n);
-                cJSON_AddNumberToObject(root, "stacked_rows", (double)Ntot);
-                cJSON *arr = cJSON_AddArrayToObject(root, "results");
-                for (int b = 0; b < o->nh; b++) {
-                    cJSON *r = cJSON_CreateObject();
-                    cJSON_AddNumberToObject(r, "bandwidth_km", o->h[b]);
-                    cJSON_AddNumberToObject(r, "estimate", res[b].estimate);
-                    cJSON_AddNumberToObject(r, "std_error", res[b].std_error);
-                    cJSON_AddNumberToObject(r, "ci_low", res[b].ci_low);
-                    cJSON_AddNumberToObject(r, "ci_high", res[b].ci_high);
-                    cJSON_AddNumberToObject(r, "p_value", res[b].p_value);
-                    cJSON_AddNumberToObject(r, "n_left", (double)res[b].n_eff[0]);
-                    cJSON_AddNumberToObject(r, "n_right", (double)res[b].n_eff[1]);
-                    cJSON_AddNumberToObject(r, "clusters_left", (double)res[b].n_clusters[0]);
-                    cJSON_AddNumberToObject(r, "clusters_right", (double)res[b].n_clusters[1]);
-                    cJSON_AddItemToArray(arr, r);
-                }
-                cJSON_AddStringToObject(root, "data", o->data);
-                cJSON_AddItemToObject(root, "provenance", cJSON_Duplicate(o->prov, 1));
-                rc = gr_write_json(o->json, root);
-                cJSON_Delete(root);
-            }
-        }
-        free(bs);
-        rc = gr_agree(comm, rc);
-    }
-    free(res); free(sx); free(sy); free(scl); free(cid); free(y); free(keep);
+    if (!rc) rc = rdg_report(comm, o, &ps, &st, res, hmaxname, rank);
+    for (int d = 0; d < sp.rs.ndim; d++) free(codes[d]);
+    free(res); free(y); free(keep);
+    rdg_stack_free(&st);
     pairside_free(&ps);
     gr_columns_free(&cs);
     gr_panel_close(&p);
-    resid_free(&rs);
-    gr_expr_free(ye);
-    gr_expr_free(where);
+    rdg_spec_free(&sp);
     return rc;
 }
 

@@ -305,19 +305,23 @@ int gr_panel_attr(gr_panel *p, const char *name, char *buf, size_t len)
     return GR_OK;
 }
 
-static int open_body(gr_panel *p)
+/* The root attributes format and format_version. */
+static int check_format(gr_panel *p)
 {
-    const char *fname = p->path;
     char fmt[128] = "", ver[64] = "";
     if (read_root_attr_string(p->file, "format", fmt, sizeof fmt) < 0 || strcmp(fmt, GR_FORMAT_NAME))
-        return gr_fail(GR_EFORMAT, fname, "not a gravrd panel (root attribute format='%s', expected '%s')", fmt,
+        return gr_fail(GR_EFORMAT, p->path, "not a gravrd panel (root attribute format='%s', expected '%s')", fmt,
                        GR_FORMAT_NAME);
     if (read_root_attr_string(p->file, "format_version", ver, sizeof ver) < 0 || atof(ver) != GR_FORMAT_VERSION)
-        return gr_fail(GR_EFORMAT, fname, "format_version '%s' not supported (expected %d)", ver,
+        return gr_fail(GR_EFORMAT, p->path, "format_version '%s' not supported (expected %d)", ver,
                        GR_FORMAT_VERSION);
-    int rc = read_table(p->file, fname, "cities", &p->cities);
-    if (!rc) rc = read_table(p->file, fname, "pairs", &p->pairs);
-    if (rc) return rc;
+    return GR_OK;
+}
+
+/* The names of the /panel datasets (at least one) and the labels of those that have them. */
+static int read_column_names(gr_panel *p)
+{
+    const char *fname = p->path;
     if (!link_exists(p->file, "/panel")) return gr_fail(GR_EFORMAT, fname, "missing group /panel");
     name_list names;
     list_group(p->file, "/panel", &names);
@@ -329,10 +333,16 @@ static int open_body(gr_panel *p)
     for (int c = 0; c < p->ncols; c++) {
         char lpath[600];
         snprintf(lpath, sizeof lpath, "/labels/panel/%s", p->colnames[c]);
-        if (link_exists(p->file, lpath) &&
-            (rc = read_strings(p->file, fname, lpath, &p->collabels[c], &p->ncollabels[c])) != GR_OK)
-            return rc;
+        if (link_exists(p->file, lpath))
+            GR_CALL(read_strings(p->file, fname, lpath, &p->collabels[c], &p->ncollabels[c]));
     }
+    return GR_OK;
+}
+
+/* Every /panel column is a numeric 1-D dataset, all of one length: p->nrows_total (not 0). */
+static int check_column_lengths(gr_panel *p)
+{
+    const char *fname = p->path;
     for (int c = 0; c < p->ncols; c++) {
         char path[512];
         snprintf(path, sizeof path, "/panel/%s", p->colnames[c]);
@@ -352,58 +362,77 @@ static int open_body(gr_panel *p)
                            (long long)p->nrows_total);
     }
     if (p->nrows_total == 0) return gr_fail(GR_EFORMAT, fname, "/panel has no rows");
-    /* exporter index */
-    if (link_exists(p->file, "/index/exporter_offsets")) {
-        hid_t d = H5Dopen2(p->file, "/index/exporter_offsets", H5P_DEFAULT);
-        int64_t n = d >= 0 ? dataset_length(d) : -1;
-        if (d >= 0) H5Dclose(d);
-        if (n < 2) return gr_fail(GR_EFORMAT, fname, "/index/exporter_offsets: expected at least 2 entries");
-        p->n_exporters = (int)(n - 1);
-        p->exporter_offsets = gr_malloc((size_t)n, sizeof(int64_t));
-        rc = read_block(p->file, fname, "/index/exporter_offsets", H5T_NATIVE_INT64, 0, n, p->exporter_offsets);
-        if (rc) return rc;
-        if (p->exporter_offsets[0] != 0 || p->exporter_offsets[n - 1] != p->nrows_total)
-            return gr_fail(GR_EFORMAT, fname, "/index/exporter_offsets must run from 0 to %lld rows",
-                           (long long)p->nrows_total);
-        for (int64_t e = 0; e + 1 < n; e++)
-            if (p->exporter_offsets[e + 1] < p->exporter_offsets[e])
-                return gr_fail(GR_EFORMAT, fname, "/index/exporter_offsets decreases at exporter %lld",
-                               (long long)e);
-        if (p->cities.nrows > 0 && p->n_exporters != p->cities.nrows)
-            return gr_fail(GR_EFORMAT, fname, "/index/exporter_offsets has %d exporters but /cities has %lld rows",
-                           p->n_exporters, (long long)p->cities.nrows);
-        gr_partition_exporters(p->n_exporters, p->exporter_offsets, p->rank, p->nranks, &p->exp_begin,
-                               &p->exp_end);
-        p->row_begin = p->exporter_offsets[p->exp_begin];
-        p->nrows = p->exporter_offsets[p->exp_end] - p->row_begin;
-    } else {
+    return GR_OK;
+}
+
+/* This rank's rows: whole exporters by /index/exporter_offsets (checked: from 0 to nrows_total, not
+ * decreasing, one per city) when the file has it, else an even block. */
+static int partition_rows(gr_panel *p)
+{
+    const char *fname = p->path;
+    if (!link_exists(p->file, "/index/exporter_offsets")) {
         p->row_begin = p->nrows_total * p->rank / p->nranks;
         p->nrows = p->nrows_total * (p->rank + 1) / p->nranks - p->row_begin;
+        return GR_OK;
     }
-    /* pair ids of the local rows */
-    if (p->pairs.nrows > 0) {
-        int pc = -1;
-        for (int c = 0; c < p->ncols; c++)
-            if (!strcmp(p->colnames[c], "pair")) pc = c;
-        if (pc < 0) return gr_fail(GR_EFORMAT, fname, "file has a /pairs table but no /panel/pair");
-        p->pair = gr_malloc((size_t)p->nrows, sizeof *p->pair);
-        rc = read_block(p->file, fname, "/panel/pair", H5T_NATIVE_INT32, p->row_begin, p->nrows, p->pair);
-        if (rc) return rc;
-        int ie = gr_table_find(&p->pairs, "exporter");
-        for (int64_t i = 0; i < p->nrows; i++) {
-            if (p->pair[i] < 0 || p->pair[i] >= p->pairs.nrows)
-                return gr_fail(GR_EFORMAT, fname, "/panel/pair row %lld: id %d out of range [0, %lld)",
-                               (long long)(p->row_begin + i), p->pair[i], (long long)p->pairs.nrows);
-            if (ie >= 0 && p->n_exporters > 0) {
-                double ex = p->pairs.cols[ie][p->pair[i]];
-                if (ex < p->exp_begin || ex >= p->exp_end)
-                    return gr_fail(GR_EFORMAT, fname,
-                                   "/panel row %lld: exporter %g outside the index range [%d, %d) (rows not sorted "
-                                   "by exporter?)",
-                                   (long long)(p->row_begin + i), ex, p->exp_begin, p->exp_end);
-            }
+    hid_t d = H5Dopen2(p->file, "/index/exporter_offsets", H5P_DEFAULT);
+    int64_t n = d >= 0 ? dataset_length(d) : -1;
+    if (d >= 0) H5Dclose(d);
+    if (n < 2) return gr_fail(GR_EFORMAT, fname, "/index/exporter_offsets: expected at least 2 entries");
+    p->n_exporters = (int)(n - 1);
+    p->exporter_offsets = gr_malloc((size_t)n, sizeof(int64_t));
+    GR_CALL(read_block(p->file, fname, "/index/exporter_offsets", H5T_NATIVE_INT64, 0, n, p->exporter_offsets));
+    if (p->exporter_offsets[0] != 0 || p->exporter_offsets[n - 1] != p->nrows_total)
+        return gr_fail(GR_EFORMAT, fname, "/index/exporter_offsets must run from 0 to %lld rows",
+                       (long long)p->nrows_total);
+    for (int64_t e = 0; e + 1 < n; e++)
+        if (p->exporter_offsets[e + 1] < p->exporter_offsets[e])
+            return gr_fail(GR_EFORMAT, fname, "/index/exporter_offsets decreases at exporter %lld", (long long)e);
+    if (p->cities.nrows > 0 && p->n_exporters != p->cities.nrows)
+        return gr_fail(GR_EFORMAT, fname, "/index/exporter_offsets has %d exporters but /cities has %lld rows",
+                       p->n_exporters, (long long)p->cities.nrows);
+    gr_partition_exporters(p->n_exporters, p->exporter_offsets, p->rank, p->nranks, &p->exp_begin, &p->exp_end);
+    p->row_begin = p->exporter_offsets[p->exp_begin];
+    p->nrows = p->exporter_offsets[p->exp_end] - p->row_begin;
+    return GR_OK;
+}
+
+/* The pair ids of the local rows (a file with /pairs): in range, and of exporters this rank owns. */
+static int read_local_pairs(gr_panel *p)
+{
+    const char *fname = p->path;
+    int pc = -1;
+    for (int c = 0; c < p->ncols; c++)
+        if (!strcmp(p->colnames[c], "pair")) pc = c;
+    if (pc < 0) return gr_fail(GR_EFORMAT, fname, "file has a /pairs table but no /panel/pair");
+    p->pair = gr_malloc((size_t)p->nrows, sizeof *p->pair);
+    GR_CALL(read_block(p->file, fname, "/panel/pair", H5T_NATIVE_INT32, p->row_begin, p->nrows, p->pair));
+    int ie = gr_table_find(&p->pairs, "exporter");
+    for (int64_t i = 0; i < p->nrows; i++) {
+        if (p->pair[i] < 0 || p->pair[i] >= p->pairs.nrows)
+            return gr_fail(GR_EFORMAT, fname, "/panel/pair row %lld: id %d out of range [0, %lld)",
+                           (long long)(p->row_begin + i), p->pair[i], (long long)p->pairs.nrows);
+        if (ie >= 0 && p->n_exporters > 0) {
+            double ex = p->pairs.cols[ie][p->pair[i]];
+            if (ex < p->exp_begin || ex >= p->exp_end)
+                return gr_fail(GR_EFORMAT, fname,
+                               "/panel row %lld: exporter %g outside the index range [%d, %d) (rows not sorted "
+                               "by exporter?)",
+                               (long long)(p->row_begin + i), ex, p->exp_begin, p->exp_end);
         }
     }
+    return GR_OK;
+}
+
+static int open_body(gr_panel *p)
+{
+    GR_CALL(check_format(p));
+    GR_CALL(read_table(p->file, p->path, "cities", &p->cities));
+    GR_CALL(read_table(p->file, p->path, "pairs", &p->pairs));
+    GR_CALL(read_column_names(p));
+    GR_CALL(check_column_lengths(p));
+    GR_CALL(partition_rows(p));
+    if (p->pairs.nrows > 0) GR_CALL(read_local_pairs(p));
     return GR_OK;
 }
 

@@ -2,11 +2,11 @@
  * (estimator in rd.c, docs/rd.md). */
 #include "commands.h"
 #include "expr.h"
+#include "frame.h"
 #include "opts.h"
 #include "panel.h"
 #include "rd.h"
 #include <cjson/cJSON.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,61 +75,58 @@ static int parse(int argc, char **argv, rd_opts *o, gr_opts *s, int rank)
     return GR_OK;
 }
 
-/* label resolution for --where string literals: the panel's label table of that column */
-static int where_label(void *ctx, const char *column, const char *label, double *code)
+/* The sample rd estimates on: this rank's rows where --where holds (a frame, frame.h), with their outcome,
+ * running variable and dense cluster ids. */
+typedef struct rd_sample {
+    int64_t n;          /* local rows */
+    int64_t n_where;    /* rows of all ranks that --where removed */
+    double *y, *x;      /* n values each */
+    int64_t *cid, ncl;  /* n dense cluster ids (gr_rd_dense_ids) and their count; NULL, 0 without --cluster */
+} rd_sample;
+
+enum { RD_WHERE, RD_Y, RD_RUNNING, RD_CLUSTER, RD_NEXPR };
+
+/* Local (the same on every rank). Parse --where, --y, --running and --cluster into e[RD_NEXPR] (all NULL on
+ * entry; those not given stay NULL; the caller frees them, also on failure), so that syntax errors come
+ * before the file is read. */
+static int parse_exprs(const rd_opts *o, gr_expr *e[RD_NEXPR])
 {
-    gr_panel *p = ctx;
-    int n;
-    char **labels = gr_panel_labels(p, column, &n);
-    if (!labels) return gr_fail(GR_EINPUT, "--where", "column '%s' has no string labels to compare with \"%s\"", column, label);
-    for (int k = 0; k < n; k++)
-        if (labels[k] && !strcmp(labels[k], label)) {
-            *code = k;
-            return GR_OK;
-        }
-    return gr_fail(GR_EINPUT, "--where", "column '%s' has no label \"%s\"", column, label);
+    const char *text[RD_NEXPR] = {o->where, o->y, o->running, o->cluster};
+    static const char *const opt[RD_NEXPR] = {"--where", "--y", "--running", "--cluster"};
+    for (int k = 0; k < RD_NEXPR; k++)
+        if (text[k]) GR_CALL(gr_expr_parse(text[k], opt[k], &e[k]));
+    return GR_OK;
 }
 
-/* Apply --where: keep rows where the expression is non-zero (NaN = dropped). Compacts y, x, c in place
- * and returns the new local row count in *n. Collective (reads columns). */
-static int apply_where(gr_panel *p, const char *text, int64_t *n, double *y, double *x, double *c)
+/* Collective. The cluster expression on the frame's rows as dense ids 0..G-1 into s->cid (allocated here). */
+static int cluster_ids(gr_frame *f, gr_expr *cluster, rd_sample *s)
 {
-    gr_expr *e = NULL;
-    int st = gr_expr_parse(text, "--where", &e);
-    if (st == GR_OK) {
-        for (int k = 0; k < gr_expr_ncolumns(e) && st == GR_OK; k++)
-            if (!gr_panel_has_column(p, gr_expr_column(e, k)))
-                st = gr_fail(GR_EINPUT, "--where", "unknown column '%s' in %s", gr_expr_column(e, k), p->path);
-    }
-    if (st == GR_OK) st = gr_expr_bind_labels(e, where_label, p);
-    if ((st = gr_agree(p->comm, st)) != GR_OK) {
-        gr_expr_free(e);
-        return st;
-    }
-    int nc = gr_expr_ncolumns(e);
-    double **cols = gr_calloc((size_t)(nc > 0 ? nc : 1), sizeof *cols);
-    for (int k = 0; k < nc && st == GR_OK; k++) st = gr_agree(p->comm, gr_panel_column(p, gr_expr_column(e, k), &cols[k]));
-    double *keep = NULL;
-    if (st == GR_OK) {
-        keep = gr_malloc((size_t)(*n > 0 ? *n : 1), sizeof *keep);
-        st = gr_agree(p->comm, gr_expr_eval(e, *n, cols, keep));
-    }
-    if (st == GR_OK) {
-        int64_t m = 0;
-        for (int64_t i = 0; i < *n; i++) {
-            if (!(keep[i] != 0) || isnan(keep[i])) continue;
-            y[m] = y[i];
-            x[m] = x[i];
-            if (c) c[m] = c[i];
-            m++;
-        }
-        *n = m;
-    }
-    for (int k = 0; k < nc; k++) free(cols[k]);
-    free(cols);
-    free(keep);
-    gr_expr_free(e);
-    return st;
+    double *v = gr_malloc((size_t)(f->n ? f->n : 1), sizeof *v);
+    s->cid = gr_malloc((size_t)(f->n ? f->n : 1), sizeof *s->cid);
+    int rc = gr_frame_eval(f, cluster, "--cluster", v);
+    if (rc == GR_OK) rc = gr_agree(f->comm, gr_rd_dense_ids(f->comm, f->n, v, s->cid, &s->ncl));
+    free(v);
+    return rc;
+}
+
+/* Collective. Open the frame of p's rows where e[RD_WHERE] holds (all rows without it) and evaluate the
+ * outcome, running variable and clusters on it into s (zeroed by the caller; its arrays are the caller's
+ * to free, also on failure). Missing values stay NaN: gr_rd_estimate_mpi drops and counts them. */
+static int load_sample(MPI_Comm comm, gr_panel *p, gr_expr *e[RD_NEXPR], rd_sample *s)
+{
+    gr_frame f;
+    int rc = gr_agree(comm, gr_frame_open(comm, p, e[RD_WHERE], NULL, &f));
+    if (rc != GR_OK) goto fail;
+    s->n = f.n;
+    s->n_where = p->nrows_total - f.nobs;
+    s->y = gr_malloc((size_t)(f.n ? f.n : 1), sizeof *s->y);
+    s->x = gr_malloc((size_t)(f.n ? f.n : 1), sizeof *s->x);
+    GR_TRY(gr_frame_eval(&f, e[RD_Y], "--y", s->y));
+    GR_TRY(gr_frame_eval(&f, e[RD_RUNNING], "--running", s->x));
+    if (e[RD_CLUSTER]) GR_TRY(cluster_ids(&f, e[RD_CLUSTER], s));
+fail:
+    gr_frame_free(&f);
+    return rc;
 }
 
 static cJSON *result_json(const rd_opts *o, const gr_rd_result *r, int64_t n_where, const double t[3],
@@ -197,126 +194,120 @@ static int write_file(const char *path, const char *text)
     return GR_OK;
 }
 
+/* Collective. One estimate per bandwidth into res[o->nh]; the seconds each took into t_est[o->nh]. */
+static int estimate_all(MPI_Comm comm, const rd_opts *o, const rd_sample *d, gr_rd_result *res, double *t_est)
+{
+    for (int b = 0; b < o->nh; b++) {
+        double t1 = gr_now();
+        char where[64];
+        snprintf(where, sizeof where, "bandwidth %g", o->h[b]);
+        GR_CALL(gr_rd_estimate_mpi(comm, d->n, d->y, d->x, d->cid, d->ncl, o->cutoff, o->h[b], o->kernel, o->vcov,
+                                   where, &res[b]));
+        t_est[b] = gr_now() - t1;
+    }
+    return GR_OK;
+}
+
+/* Rank 0: the text table on stdout, one line per bandwidth. */
+static void print_table(const rd_opts *o, const rd_sample *d, const gr_rd_result *res)
+{
+    const gr_rd_result *r = &res[0];
+    printf("gravrd rd: %s on %s at cutoff %g (%s kernel, %s variance%s%s)\n", o->y, o->running, o->cutoff,
+           gr_rd_kernel_name(o->kernel), gr_rd_vcov_name(o->vcov), o->cluster ? " by " : "",
+           o->cluster ? o->cluster : "");
+    printf("rows: %lld used, %lld dropped for missing values", (long long)r->n_used, (long long)r->n_dropped);
+    if (o->where) printf(", %lld excluded by --where", (long long)d->n_where);
+    printf("; %lld left / %lld right of the cutoff\n", (long long)r->n_side[0], (long long)r->n_side[1]);
+    printf("%12s %12s %12s %9s %10s %12s %12s %8s %8s\n", "bandwidth", "estimate", "std.error", "z", "p-value",
+           "ci95.low", "ci95.high", "N.left", "N.right");
+    for (int b = 0; b < o->nh; b++) {
+        r = &res[b];
+        printf("%12.6g %12.6g %12.6g %9.4f %10.3g %12.6g %12.6g %8lld %8lld\n", r->h, r->estimate, r->std_error,
+               r->z, r->p_value, r->ci_low, r->ci_high, (long long)r->n_eff[0], (long long)r->n_eff[1]);
+    }
+    fflush(stdout);
+}
+
+/* Rank 0: the JSON of the results (an object for one bandwidth, else an array) to --json's file, or to
+ * stdout with '-'. t_read and t_total are seconds; t_est[b] those of bandwidth b. */
+static int write_json(const rd_opts *o, const gr_opts *s, MPI_Comm comm, const rd_sample *d,
+                      const gr_rd_result *res, double t_read, const double *t_est, double t_total)
+{
+    cJSON *doc, *prov = gr_opts_provenance(s, comm);
+    if (o->nh == 1) {
+        doc = result_json(o, &res[0], d->n_where, (double[3]){t_read, t_est[0], t_total}, prov);
+    } else {
+        doc = cJSON_CreateArray();
+        for (int b = 0; b < o->nh; b++)
+            cJSON_AddItemToArray(doc, result_json(o, &res[b], d->n_where, (double[3]){t_read, t_est[b], t_total}, prov));
+    }
+    cJSON_Delete(prov);
+    int st = GR_OK;
+    char *text = cJSON_Print(doc);
+    if (!text) st = gr_fail(GR_ENOMEM, "--json", "cannot format the results");
+    else if (!strcmp(o->json, "-")) {
+        puts(text);
+        fflush(stdout);
+    } else
+        st = write_file(o->json, text);
+    free(text);
+    cJSON_Delete(doc);
+    return st;
+}
+
+/* Collective. Options and expressions parsed on every rank (GR_OPTS_EXIT: --help or --version printed);
+ * a failure is printed once, by rank 0. Returns the command's exit status in *exit_status when it ends here. */
+static int start(int argc, char **argv, int rank, rd_opts *o, gr_opts *s, gr_expr *e[RD_NEXPR], int *exit_status)
+{
+    for (int k = 0; k < RD_NEXPR; k++) e[k] = NULL;
+    int st = parse(argc, argv, o, s, rank);
+    if (st == GR_OK && s->echo && rank == 0) gr_opts_echo(s, stderr);
+    if (st == GR_OK) st = parse_exprs(o, e);
+    if (st == GR_OK) return GR_OK;
+    for (int k = 0; k < RD_NEXPR; k++) gr_expr_free(e[k]);
+    gr_opts_free(s);
+    if (st == GR_OPTS_EXIT) {
+        *exit_status = 0;
+        return st;
+    }
+    if (rank != 0) gr_clear_error(); /* every rank parsed the same line: print once */
+    *exit_status = gr_report(st);
+    return st;
+}
+
 int cmd_rd(int argc, char **argv, MPI_Comm comm)
 {
     double t0 = gr_now();
-    int rank;
+    int rank, exit_status;
     MPI_Comm_rank(comm, &rank);
     rd_opts o;
     gr_opts s;
-    int st = parse(argc, argv, &o, &s, rank);
-    if (st == GR_OPTS_EXIT) {
-        gr_opts_free(&s);
-        return 0;
-    }
-    if (st != GR_OK) {
-        gr_opts_free(&s);
-        if (rank != 0) gr_clear_error(); /* every rank parsed the same line: print once */
-        return gr_report(st);
-    }
-    if (s.echo && rank == 0) gr_opts_echo(&s, stderr);
-    if (o.where) { /* syntax errors before touching the file */
-        gr_expr *e = NULL;
-        st = gr_expr_parse(o.where, "--where", &e);
-        gr_expr_free(e);
-        if (st != GR_OK) {
-            gr_opts_free(&s);
-            if (rank != 0) gr_clear_error();
-            return gr_report(st);
-        }
-    }
+    gr_expr *e[RD_NEXPR];
+    if (start(argc, argv, rank, &o, &s, e, &exit_status) != GR_OK) return exit_status;
 
     gr_panel p;
-    st = gr_panel_open(comm, o.data, &p);
-    if (st != GR_OK) {
-        gr_opts_free(&s);
-        return gr_report(st);
-    }
-    double *y = NULL, *x = NULL, *cv = NULL;
-    int64_t *cid = NULL, ncl = 0, n = p.nrows;
-    const char *need[3] = {o.y, o.running, o.cluster};
-    const char *opt[3] = {"--y", "--running", "--cluster"};
-    for (int k = 0; k < 3 && st == GR_OK; k++)
-        if (need[k] && !gr_panel_has_column(&p, need[k]))
-            st = gr_fail(GR_EINPUT, opt[k], "unknown column '%s' in %s", need[k], o.data);
-    st = gr_agree(comm, st);
-    if (st == GR_OK) st = gr_agree(comm, gr_panel_column(&p, o.y, &y));
-    if (st == GR_OK) st = gr_agree(comm, gr_panel_column(&p, o.running, &x));
-    if (st == GR_OK && o.cluster) st = gr_agree(comm, gr_panel_column(&p, o.cluster, &cv));
-    int64_t n_where = 0;
-    if (st == GR_OK && o.where) {
-        int64_t before = n;
-        st = apply_where(&p, o.where, &n, y, x, cv);
-        double ex = (double)(before - n);
-        if (st == GR_OK) MPI_Allreduce(MPI_IN_PLACE, &ex, 1, MPI_DOUBLE, MPI_SUM, comm);
-        n_where = (int64_t)ex;
-    }
-    if (st == GR_OK && o.cluster) {
-        cid = gr_malloc((size_t)(n > 0 ? n : 1), sizeof *cid);
-        st = gr_agree(comm, gr_rd_dense_ids(comm, n, cv, cid, &ncl));
-    }
-    double t_read = gr_now() - t0;
-
+    rd_sample d = {0};
     gr_rd_result *res = gr_calloc((size_t)o.nh, sizeof *res);
     double *t_est = gr_calloc((size_t)o.nh, sizeof *t_est);
-    for (int b = 0; b < o.nh && st == GR_OK; b++) {
-        double t1 = gr_now();
-        char where[64];
-        snprintf(where, sizeof where, "bandwidth %g", o.h[b]);
-        st = gr_rd_estimate_mpi(comm, n, y, x, cid, ncl, o.cutoff, o.h[b], o.kernel, o.vcov, where, &res[b]);
-        t_est[b] = gr_now() - t1;
-    }
-    double t_total = gr_now() - t0;
-
-    if (st == GR_OK && rank == 0) {
-        int to_stdout = o.json && !strcmp(o.json, "-");
-        if (!to_stdout) {
-            const gr_rd_result *r = &res[0];
-            printf("gravrd rd: %s on %s at cutoff %g (%s kernel, %s variance%s%s)\n", o.y, o.running, o.cutoff,
-                   gr_rd_kernel_name(o.kernel), gr_rd_vcov_name(o.vcov), o.cluster ? " by " : "",
-                   o.cluster ? o.cluster : "");
-            printf("rows: %lld used, %lld dropped for missing values", (long long)r->n_used, (long long)r->n_dropped);
-            if (o.where) printf(", %lld excluded by --where", (long long)n_where);
-            printf("; %lld left / %lld right of the cutoff\n", (long long)r->n_side[0], (long long)r->n_side[1]);
-            printf("%12s %12s %12s %9s %10s %12s %12s %8s %8s\n", "bandwidth", "estimate", "std.error", "z", "p-value",
-                   "ci95.low", "ci95.high", "N.left", "N.right");
-            for (int b = 0; b < o.nh; b++) {
-                r = &res[b];
-                printf("%12.6g %12.6g %12.6g %9.4f %10.3g %12.6g %12.6g %8lld %8lld\n", r->h, r->estimate, r->std_error,
-                       r->z, r->p_value, r->ci_low, r->ci_high, (long long)r->n_eff[0], (long long)r->n_eff[1]);
-            }
-            fflush(stdout);
+    int st = gr_panel_open(comm, o.data, &p);
+    if (st == GR_OK) {
+        st = load_sample(comm, &p, e, &d);
+        double t_read = gr_now() - t0;
+        if (st == GR_OK) st = estimate_all(comm, &o, &d, res, t_est);
+        double t_total = gr_now() - t0;
+        if (st == GR_OK && rank == 0) {
+            if (!o.json || strcmp(o.json, "-")) print_table(&o, &d, res);
+            if (o.json) st = write_json(&o, &s, comm, &d, res, t_read, t_est, t_total);
         }
-        if (o.json) {
-            cJSON *doc, *prov = gr_opts_provenance(&s, comm);
-            if (o.nh == 1) {
-                doc = result_json(&o, &res[0], n_where, (double[3]){t_read, t_est[0], t_total}, prov);
-            } else {
-                doc = cJSON_CreateArray();
-                for (int b = 0; b < o.nh; b++)
-                    cJSON_AddItemToArray(doc, result_json(&o, &res[b], n_where, (double[3]){t_read, t_est[b], t_total},
-                                                          prov));
-            }
-            cJSON_Delete(prov);
-            char *text = cJSON_Print(doc);
-            if (!text) st = gr_fail(GR_ENOMEM, "--json", "cannot format the results");
-            else if (to_stdout) {
-                puts(text);
-                fflush(stdout);
-            } else
-                st = write_file(o.json, text);
-            free(text);
-            cJSON_Delete(doc);
-        }
+        st = gr_agree(comm, st);
+        gr_panel_close(&p);
     }
-    st = gr_agree(comm, st);
     free(res);
     free(t_est);
-    free(y);
-    free(x);
-    free(cv);
-    free(cid);
-    gr_panel_close(&p);
+    free(d.y);
+    free(d.x);
+    free(d.cid);
+    for (int k = 0; k < RD_NEXPR; k++) gr_expr_free(e[k]);
     gr_opts_free(&s);
     return gr_report(st);
 }

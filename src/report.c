@@ -23,70 +23,87 @@ static void fmt_count(char *buf, size_t len, int64_t v)
     buf[o] = 0;
 }
 
-void gr_print_table(FILE *f, const gr_result *res, int nres, const char *title)
+enum { TABLE_W0 = 24, TABLE_W = 16 };  /* widths of the label column and of each model's column */
+
+/* The union of the models' terms, in order of first appearance (*nt of them; the strings are the
+ * results'; free the array). */
+static const char **union_terms(const gr_result *res, int nres, int *nt)
 {
-    const int w0 = 24, w = 16;
-    /* union of terms, in order of first appearance */
-    int nt = 0;
-    const char **terms = gr_malloc(64 + 1, sizeof *terms);
     int cap = 64;
+    const char **terms = gr_malloc((size_t)cap + 1, sizeof *terms);
+    *nt = 0;
     for (int m = 0; m < nres; m++)
         for (int j = 0; j < res[m].k; j++) {
             int found = 0;
-            for (int t = 0; t < nt; t++) if (!strcmp(terms[t], res[m].terms[j])) found = 1;
+            for (int t = 0; t < *nt; t++) if (!strcmp(terms[t], res[m].terms[j])) found = 1;
             if (!found) {
-                if (nt == cap) { cap *= 2; terms = gr_realloc(terms, (size_t)cap + 1, sizeof *terms); }
-                terms[nt++] = res[m].terms[j];
+                if (*nt == cap) { cap *= 2; terms = gr_realloc(terms, (size_t)cap + 1, sizeof *terms); }
+                terms[(*nt)++] = res[m].terms[j];
             }
         }
-    int width = w0 + w * nres;
-    char line[4096];
-    memset(line, '=', (size_t)(width < 4095 ? width : 4095));
-    line[width < 4095 ? width : 4095] = 0;
-    if (title) fprintf(f, "%s\n", title);
-    fprintf(f, "%s\n", line);
-    fprintf(f, "%-*s", w0, "Dependent variable");
-    for (int m = 0; m < nres; m++) fprintf(f, "%*.*s", w, w - 1, res[m].yname);
-    fprintf(f, "\n%-*s", w0, "Sample");
-    for (int m = 0; m < nres; m++) fprintf(f, "%*.*s", w, w - 1, res[m].sample_label);
-    fprintf(f, "\n%s\n", line);
+    return terms;
+}
+
+/* Index of `term` in r->terms (the last one if repeated), or -1. */
+static int term_index(const gr_result *r, const char *term)
+{
+    int j = -1;
+    for (int l = 0; l < r->k; l++) if (!strcmp(r->terms[l], term)) j = l;
+    return j;
+}
+
+/* Two lines per term: the coefficients with stars, then the standard errors in parentheses. */
+static void print_coef_rows(FILE *f, const gr_result *res, int nres, const char **terms, int nt)
+{
+    const int w0 = TABLE_W0, w = TABLE_W;
     for (int t = 0; t < nt; t++) {
         char cell[64];
         fprintf(f, "%-*.*s", w0, w0 - 1, terms[t]);
         for (int m = 0; m < nres; m++) {
-            int j = -1;
-            for (int l = 0; l < res[m].k; l++) if (!strcmp(res[m].terms[l], terms[t])) j = l;
+            int j = term_index(&res[m], terms[t]);
             if (j < 0) snprintf(cell, sizeof cell, " ");
             else snprintf(cell, sizeof cell, "%.4f%s", res[m].coef[j], stars(res[m].pval[j]));
             fprintf(f, "%*s", w, cell);
         }
         fprintf(f, "\n%-*s", w0, "");
         for (int m = 0; m < nres; m++) {
-            int j = -1;
-            for (int l = 0; l < res[m].k; l++) if (!strcmp(res[m].terms[l], terms[t])) j = l;
+            int j = term_index(&res[m], terms[t]);
             if (j < 0) snprintf(cell, sizeof cell, " ");
             else snprintf(cell, sizeof cell, "(%.4f)", res[m].se[j]);
             fprintf(f, "%*s", w, cell);
         }
         fprintf(f, "\n");
     }
-    /* fixed effects: union of names */
+}
+
+/* 1 if model r absorbs a fixed effect named `name`. */
+static int has_fe(const gr_result *r, const char *name)
+{
+    for (int k = 0; k < r->nfe; k++) if (!strcmp(r->fenames[k], name)) return 1;
+    return 0;
+}
+
+/* One line per fixed effect of any model (the union of names, in order of first appearance): Yes / No. */
+static void print_fe_rows(FILE *f, const gr_result *res, int nres)
+{
+    const int w0 = TABLE_W0, w = TABLE_W;
     for (int m = 0; m < nres; m++)
         for (int k = 0; k < res[m].nfe; k++) {
             int seen = 0;
-            for (int m2 = 0; m2 < m && !seen; m2++)
-                for (int k2 = 0; k2 < res[m2].nfe; k2++) if (!strcmp(res[m2].fenames[k2], res[m].fenames[k])) seen = 1;
+            for (int m2 = 0; m2 < m && !seen; m2++) seen = has_fe(&res[m2], res[m].fenames[k]);
             if (seen) continue;
             char lab[128];
             snprintf(lab, sizeof lab, "%s FE", res[m].fenames[k]);
             fprintf(f, "%-*.*s", w0, w0 - 1, lab);
-            for (int m2 = 0; m2 < nres; m2++) {
-                int has = 0;
-                for (int k2 = 0; k2 < res[m2].nfe; k2++) if (!strcmp(res[m2].fenames[k2], res[m].fenames[k])) has = 1;
-                fprintf(f, "%*s", w, has ? "Yes" : "No");
-            }
+            for (int m2 = 0; m2 < nres; m2++) fprintf(f, "%*s", w, has_fe(&res[m2], res[m].fenames[k]) ? "Yes" : "No");
             fprintf(f, "\n");
         }
+}
+
+/* The lines under the coefficients: standard errors, weights (when any model has them), R2s, F, N. */
+static void print_stat_rows(FILE *f, const gr_result *res, int nres)
+{
+    const int w0 = TABLE_W0, w = TABLE_W;
     fprintf(f, "%-*s", w0, "Standard errors");
     for (int m = 0; m < nres; m++) {
         char cell[96];
@@ -116,6 +133,27 @@ void gr_print_table(FILE *f, const gr_result *res, int nres, const char *title)
         fmt_count(cell, sizeof cell, res[m].nobs);
         fprintf(f, "%*s", w, cell);
     }
+}
+
+void gr_print_table(FILE *f, const gr_result *res, int nres, const char *title)
+{
+    const int w0 = TABLE_W0, w = TABLE_W;
+    int nt;
+    const char **terms = union_terms(res, nres, &nt);
+    int width = w0 + w * nres;
+    char line[4096];
+    memset(line, '=', (size_t)(width < 4095 ? width : 4095));
+    line[width < 4095 ? width : 4095] = 0;
+    if (title) fprintf(f, "%s\n", title);
+    fprintf(f, "%s\n", line);
+    fprintf(f, "%-*s", w0, "Dependent variable");
+    for (int m = 0; m < nres; m++) fprintf(f, "%*.*s", w, w - 1, res[m].yname);
+    fprintf(f, "\n%-*s", w0, "Sample");
+    for (int m = 0; m < nres; m++) fprintf(f, "%*.*s", w, w - 1, res[m].sample_label);
+    fprintf(f, "\n%s\n", line);
+    print_coef_rows(f, res, nres, terms, nt);
+    print_fe_rows(f, res, nres);
+    print_stat_rows(f, res, nres);
     fprintf(f, "\n%s\n", line);
     fprintf(f, "Standard errors in parentheses. *** p<0.01, ** p<0.05, * p<0.1.\n");
     for (int m = 0; m < nres; m++)

@@ -382,113 +382,133 @@ void gr_sim_world_free(gr_sim_world *w)
     memset(w, 0, sizeof *w);
 }
 
-int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
+/* The city attributes while the world is built: N values each (labels: N names, nprov provinces, 2
+ * regions), handed to the cities table by cities_table. */
+typedef struct {
+    int N, nprov;
+    double *id, *name, *prov, *region, *lat, *lon, *adcode, *gdp, *gdppc, *pop, *minority;
+    double *gi, *ef18, *ef21, *road, *inet, *dialect, *in_program;
+    char **name_lab, **prov_lab, **reg_lab;
+} city_cols;
+
+/* The cities, sorted by city_cmp: read from cfg->cities_csv or synthetic; *E eastern and *W western.
+ * Checks the sizes; *cs (E + W entries, the caller frees it) is NULL on failure. */
+static int world_cities(const gr_sim_config *cfg, city_t **cs, int *E, int *W)
 {
-    memset(w, 0, sizeof *w);
-    uint64_t seed = cfg->seed;
-    city_t *cs = NULL;
-    int E, W;
+    *cs = NULL;
     if (cfg->cities_csv) {
-        GR_CALL(csv_cities(cfg->cities_csv, &cs, &E, &W));
+        GR_CALL(csv_cities(cfg->cities_csv, cs, E, W));
     } else {
-        E = cfg->n_east; W = cfg->n_west;
-        if (E < 1 || W < 1 || cfg->n_months < 1)
+        *E = cfg->n_east; *W = cfg->n_west;
+        if (*E < 1 || *W < 1 || cfg->n_months < 1)
             return gr_fail(GR_EINPUT, "simulate", "sizes must be positive");
         /* city ids, and counts of cities and partners below them, are ints */
-        if ((int64_t)E + W > INT_MAX)
-            return gr_fail(GR_EINPUT, "simulate", "%d + %d cities do not fit an int", E, W);
-        cs = gr_calloc((size_t)(E + W), sizeof *cs);
-        synthetic_cities(seed, E, W, cs);
+        if ((int64_t)*E + *W > INT_MAX)
+            return gr_fail(GR_EINPUT, "simulate", "%d + %d cities do not fit an int", *E, *W);
+        *cs = gr_calloc((size_t)(*E + *W), sizeof **cs);
+        synthetic_cities(cfg->seed, *E, *W, *cs);
     }
     if (cfg->n_months < 1) {
-        for (int i = 0; i < E + W; i++) free(cs[i].name);
-        free(cs);
+        for (int i = 0; i < *E + *W; i++) free((*cs)[i].name);
+        free(*cs);
+        *cs = NULL;
         return gr_fail(GR_EINPUT, "simulate", "months must be positive");
     }
-    qsort(cs, (size_t)(E + W), sizeof *cs, city_cmp);
-    const int N = E + W, M = cfg->n_months;
-    w->seed = seed; w->n_east = E; w->n_west = W; w->n_cities = N; w->n_months = M;
+    qsort(*cs, (size_t)(*E + *W), sizeof **cs, city_cmp);
+    return GR_OK;
+}
 
-    /* ---- cities ---- */
-    gr_table *ct = &w->cities;
-    ct->nrows = N;
-    double *id = dvec(N), *name = dvec(N), *prov = dvec(N), *region = dvec(N), *lat = dvec(N), *lon = dvec(N);
-    double *adcode = dvec(N), *gdp = dvec(N), *gdppc = dvec(N), *pop = dvec(N), *minority = dvec(N);
-    double *gi = dvec(N), *ef18 = dvec(N), *ef21 = dvec(N), *road = dvec(N), *inet = dvec(N);
-    double *dialect = dvec(N), *in_program = dvec(N);
-    char **name_lab = labels_new(N), **prov_lab = labels_new(NPROV), **reg_lab = labels_new(2);
-    int prov_code[NPROV], nprov = 0;
+/* Allocate cc's columns for N cities (zeros; no labels yet). */
+static void city_cols_alloc(city_cols *cc, int N)
+{
+    memset(cc, 0, sizeof *cc);
+    cc->N = N;
+    cc->id = dvec(N); cc->name = dvec(N); cc->prov = dvec(N); cc->region = dvec(N); cc->lat = dvec(N);
+    cc->lon = dvec(N); cc->adcode = dvec(N); cc->gdp = dvec(N); cc->gdppc = dvec(N); cc->pop = dvec(N);
+    cc->minority = dvec(N); cc->gi = dvec(N); cc->ef18 = dvec(N); cc->ef21 = dvec(N); cc->road = dvec(N);
+    cc->inet = dvec(N); cc->dialect = dvec(N); cc->in_program = dvec(N);
+    cc->name_lab = labels_new(N); cc->prov_lab = labels_new(NPROV); cc->reg_lab = labels_new(2);
+}
+
+/* Geography, province codes (in order of first appearance) and the drawn attributes of each city: GDP,
+ * population, minority share, GI products, e-commerce firms, roads, internet users. The city names move
+ * into cc->name_lab. */
+static void city_attributes(const gr_sim_config *cfg, const city_t *cs, city_cols *cc)
+{
+    uint64_t seed = cfg->seed;
+    int prov_code[NPROV];
     for (int p = 0; p < NPROV; p++) prov_code[p] = -1;
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < cc->N; i++) {
         const city_t *C = &cs[i];
         const prov_t *P = &PROV[C->prov];
         if (prov_code[C->prov] < 0) {
-            prov_code[C->prov] = nprov;
+            prov_code[C->prov] = cc->nprov;
             char buf[64];
             if (cfg->cities_csv) snprintf(buf, sizeof buf, "%s", P->zh);
             else snprintf(buf, sizeof buf, "%s-%d", P->region ? "west" : "east",
                           P->region ? C->prov - 8 : C->prov + 1);
-            prov_lab[nprov++] = gr_strdup(buf);
+            cc->prov_lab[cc->nprov++] = gr_strdup(buf);
         }
-        id[i] = i; name[i] = i; name_lab[i] = C->name;
-        prov[i] = prov_code[C->prov]; region[i] = C->region; lat[i] = C->lat; lon[i] = C->lon;
-        adcode[i] = (double)C->adcode;
+        cc->id[i] = i; cc->name[i] = i; cc->name_lab[i] = C->name;
+        cc->prov[i] = prov_code[C->prov]; cc->region[i] = C->region; cc->lat[i] = C->lat; cc->lon[i] = C->lon;
+        cc->adcode[i] = (double)C->adcode;
         double z[10];
         for (int k = 0; k < 10; k++) z[k] = gr_sim_normal(seed, GR_SIM_S_CITY, (uint64_t)i, (uint64_t)k);
         int single = P->muni && C->alloc == 1;
+        double *gdppc = cc->gdppc, *pop = cc->pop, *minority = cc->minority;
         gdppc[i] = P->gdppc * exp(single ? 0 : 0.35 * z[0]);
         pop[i] = P->pop * P->n / (double)C->alloc * exp(single ? 0 : 0.45 * z[1]);
-        gdp[i] = pop[i] * gdppc[i] * 10.0; /* millions x 10,000 yuan = 10 billion yuan */
+        cc->gdp[i] = pop[i] * gdppc[i] * 10.0; /* millions x 10,000 yuan = 10 billion yuan */
         minority[i] = logistic(log(P->minority / (1 - P->minority)) + 0.9 * z[2]);
         double gmean = (C->region ? 6.0 : 4.0) * exp(1.5 * (minority[i] - 0.15) + 0.4 * z[3]);
-        gi[i] = poisson(gmean, gr_sim_uniform(seed, GR_SIM_S_CITY, (uint64_t)i, 100), z[4]);
-        ef18[i] = floor(40.0 * pop[i] * pow(gdppc[i] / 6.0, 1.5) * exp(0.5 * z[5]) + 0.5);
-        ef21[i] = ef18[i] + floor(ef18[i] * 2.0 * exp(0.25 * z[6]) + 0.5);
-        road[i] = (C->region ? 0.55 : 0.95) * pow(gdppc[i] / 6.0, 0.4) * exp(0.3 * z[7]);
-        inet[i] = fmin(98, fmax(15, 60 + 12 * log(gdppc[i] / 6.0) + 6 * z[8]));
+        cc->gi[i] = poisson(gmean, gr_sim_uniform(seed, GR_SIM_S_CITY, (uint64_t)i, 100), z[4]);
+        cc->ef18[i] = floor(40.0 * pop[i] * pow(gdppc[i] / 6.0, 1.5) * exp(0.5 * z[5]) + 0.5);
+        cc->ef21[i] = cc->ef18[i] + floor(cc->ef18[i] * 2.0 * exp(0.25 * z[6]) + 0.5);
+        cc->road[i] = (C->region ? 0.55 : 0.95) * pow(gdppc[i] / 6.0, 0.4) * exp(0.3 * z[7]);
+        cc->inet[i] = fmin(98, fmax(15, 60 + 12 * log(gdppc[i] / 6.0) + 6 * z[8]));
     }
-    reg_lab[0] = gr_strdup("east"); reg_lab[1] = gr_strdup("west");
-    free(cs);
+    cc->reg_lab[0] = gr_strdup("east"); cc->reg_lab[1] = gr_strdup("west");
+}
 
-    /* dialect districts: about one per 4 cities of a province, cities joining the nearest of
-     * randomly chosen seed cities */
-    {
-        int next = 0, *members = gr_malloc((size_t)N, sizeof(int));
-        for (int pc = 0; pc < nprov; pc++) {
-            int m = 0;
-            for (int i = 0; i < N; i++)
-                if ((int)prov[i] == pc) members[m++] = i;  /* a province code < NPROV */
-            int k = (int)lround(m / 4.0);  /* m <= N */
-            if (k < 1) k = 1;
-            rank_t *r = gr_malloc((size_t)m, sizeof *r);
-            for (int q = 0; q < m; q++) {
-                r[q].key = gr_sim_uniform(seed, GR_SIM_S_DIALECT, (uint64_t)members[q], 0);
-                r[q].id = members[q];
-            }
-            qsort(r, (size_t)m, sizeof *r, rank_cmp);
-            for (int q = 0; q < m; q++) {
-                int i = members[q], best = 0;
-                double bd = INFINITY;
-                for (int s = 0; s < k; s++) {
-                    double d = gr_haversine_km(lat[i], lon[i], lat[r[s].id], lon[r[s].id]);
-                    if (d < bd) { bd = d; best = s; }
-                }
-                dialect[i] = next + best;
-            }
-            next += k;
-            free(r);
+/* Dialect districts: about one per 4 cities of a province, cities joining the nearest of randomly chosen
+ * seed cities; numbered across provinces into cc->dialect. */
+static void dialect_districts(uint64_t seed, city_cols *cc)
+{
+    int N = cc->N, next = 0, *members = gr_malloc((size_t)N, sizeof(int));
+    const double *lat = cc->lat, *lon = cc->lon;
+    for (int pc = 0; pc < cc->nprov; pc++) {
+        int m = 0;
+        for (int i = 0; i < N; i++)
+            if ((int)cc->prov[i] == pc) members[m++] = i;  /* a province code < NPROV */
+        int k = (int)lround(m / 4.0);  /* m <= N */
+        if (k < 1) k = 1;
+        rank_t *r = gr_malloc((size_t)m, sizeof *r);
+        for (int q = 0; q < m; q++) {
+            r[q].key = gr_sim_uniform(seed, GR_SIM_S_DIALECT, (uint64_t)members[q], 0);
+            r[q].id = members[q];
         }
-        free(members);
+        qsort(r, (size_t)m, sizeof *r, rank_cmp);
+        for (int q = 0; q < m; q++) {
+            int i = members[q], best = 0;
+            double bd = INFINITY;
+            for (int s = 0; s < k; s++) {
+                double d = gr_haversine_km(lat[i], lon[i], lat[r[s].id], lon[r[s].id]);
+                if (d < bd) { bd = d; best = s; }
+            }
+            cc->dialect[i] = next + best;
+        }
+        next += k;
+        free(r);
     }
+    free(members);
+}
 
-    /* city effects used by the panel */
-    w->city_fx = dvec((int64_t)N * GR_SIM_NCITYFX);
-    for (int i = 0; i < N; i++)
-        for (int k = 0; k < GR_SIM_NCITYFX; k++)
-            w->city_fx[(int64_t)i * GR_SIM_NCITYFX + k] =
-                gr_sim_normal(seed, GR_SIM_S_CITY, (uint64_t)i, (uint64_t)(20 + k));
-
-    /* ---- program cities ---- */
+/* Program cities: PE of the E eastern and PW of the W western cities (scaled from the study's counts),
+ * chosen on size (east) or poverty and minority share (west) plus noise into cc->in_program; and the
+ * number of undirected partner pairs into w->n_partners. */
+static void program_cities(uint64_t seed, int E, int W, city_cols *cc, gr_sim_world *w)
+{
+    int N = cc->N;
     /* below E and W (the factors are < 1): fit an int */
     int PE = (int)lround((double)GR_SIM_PROG_EAST * E / GR_SIM_EAST);
     int PW = (int)lround((double)GR_SIM_PROG_WEST * W / GR_SIM_WEST);
@@ -499,82 +519,108 @@ int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
     int64_t K = llround((double)GR_SIM_PARTNERS * (PE + PW) / (GR_SIM_PROG_EAST + GR_SIM_PROG_WEST));
     if (K < (PE > PW ? PE : PW)) K = PE > PW ? PE : PW;
     if (K > (int64_t)PE * PW) K = (int64_t)PE * PW;
-    {
-        double *lg = dvec(N), *lpc = dvec(N), *mn = dvec(N), *prop = dvec(N);
-        for (int i = 0; i < N; i++) { lg[i] = log(gdp[i]); lpc[i] = log(gdppc[i]); mn[i] = minority[i]; }
-        zscore(lg, E); zscore(lpc + E, W); zscore(mn + E, W);
-        for (int i = 0; i < N; i++) {
-            double u = gr_sim_normal(seed, GR_SIM_S_PROGRAM, (uint64_t)i, 0);
-            prop[i] = i < E ? 0.8 * lg[i] + u : -0.8 * lpc[i] + 0.4 * mn[i] + u;
-        }
-        choose_top(prop, 0, E, PE, in_program);
-        choose_top(prop, E, W, PW, in_program);
-        free(lg); free(lpc); free(mn); free(prop);
+    double *lg = dvec(N), *lpc = dvec(N), *mn = dvec(N), *prop = dvec(N);
+    for (int i = 0; i < N; i++) { lg[i] = log(cc->gdp[i]); lpc[i] = log(cc->gdppc[i]); mn[i] = cc->minority[i]; }
+    zscore(lg, E); zscore(lpc + E, W); zscore(mn + E, W);
+    for (int i = 0; i < N; i++) {
+        double u = gr_sim_normal(seed, GR_SIM_S_PROGRAM, (uint64_t)i, 0);
+        prop[i] = i < E ? 0.8 * lg[i] + u : -0.8 * lpc[i] + 0.4 * mn[i] + u;
     }
-    /* K <= max(PE, PW, 128/137 (PE + PW)) <= E + W <= INT_MAX (checked above) */
+    choose_top(prop, 0, E, PE, cc->in_program);
+    choose_top(prop, E, W, PW, cc->in_program);
+    free(lg); free(lpc); free(mn); free(prop);
+    /* K <= max(PE, PW, 128/137 (PE + PW)) <= E + W <= INT_MAX (checked in world_cities) */
     w->n_prog_east = PE; w->n_prog_west = PW; w->n_partners = (int)K;
+}
 
-    /* ---- undirected pair quantities (E x W, row-major) ---- */
+/* The undirected pair quantities (E x W, row-major; allocated here): distance, its log (floored at 1 km),
+ * the log GDP gap, and the latent affinity (latent_affinity). */
+typedef struct { int E, W; double *dist, *ld, *gd, *aff; } pair_geo;
+
+static void pair_geo_free(pair_geo *g) { free(g->dist); free(g->ld); free(g->gd); free(g->aff); }
+
+/* The latent affinity: a few long waves in (x_e, y_e, x_w, y_w), interaction part only, orthogonal to log
+ * distance, unit variance. */
+static void latent_affinity(uint64_t seed, const city_cols *cc, pair_geo *g)
+{
+    enum { NW = 4 };
+    int E = g->E, W = g->W;
     int64_t EW = (int64_t)E * W;
-    double *dist = dvec(EW), *ld = dvec(EW), *aff = dvec(EW), *gd = dvec(EW);
+    const double *lat = cc->lat, *lon = cc->lon;
+    double om[NW][4], ph[NW], *aff = g->aff;
+    for (int k = 0; k < NW; k++) {
+        double nrm = 0;
+        for (int d = 0; d < 4; d++) {
+            om[k][d] = gr_sim_normal(seed, GR_SIM_S_AFFINITY, (uint64_t)k, (uint64_t)d);
+            nrm += om[k][d] * om[k][d];
+        }
+        double L = 1800.0 + 1700.0 * gr_sim_uniform(seed, GR_SIM_S_AFFINITY, (uint64_t)k, 10);
+        for (int d = 0; d < 4; d++) om[k][d] *= 2 * SIM_PI / (L * sqrt(nrm));
+        ph[k] = 2 * SIM_PI * gr_sim_uniform(seed, GR_SIM_S_AFFINITY, (uint64_t)k, 11);
+    }
+    const double cx = KM_PER_DEG * cos(33.0 * SIM_PI / 180), cy = KM_PER_DEG;
+    for (int e = 0; e < E; e++)
+        for (int v = 0; v < W; v++) {
+            double x[4] = {lon[e] * cx, lat[e] * cy, lon[E + v] * cx, lat[E + v] * cy}, f = 0;
+            for (int k = 0; k < NW; k++)
+                f += sin(om[k][0] * x[0] + om[k][1] * x[1] + om[k][2] * x[2] + om[k][3] * x[3] + ph[k]);
+            aff[(int64_t)e * W + v] = f;
+        }
+    double_center(aff, E, W);
+    double *ldc = dvec(EW);
+    memcpy(ldc, g->ld, (size_t)EW * sizeof(double));
+    double_center(ldc, E, W);
+    double sxy = 0, sxx = 0;
+    for (int64_t q = 0; q < EW; q++) { sxy += aff[q] * ldc[q]; sxx += ldc[q] * ldc[q]; }
+    double b = sxx > 1e-12 ? sxy / sxx : 0, ss = 0;
+    for (int64_t q = 0; q < EW; q++) { aff[q] -= b * ldc[q]; ss += aff[q] * aff[q]; }
+    double sd = sqrt(ss / (double)EW);
+    for (int64_t q = 0; q < EW; q++) aff[q] = sd > 1e-9 ? aff[q] / sd : 0;
+    free(ldc);
+}
+
+/* The pair quantities of g (allocated here) for E eastern and W western cities. */
+static void pair_geometry(uint64_t seed, int E, int W, const city_cols *cc, pair_geo *g)
+{
+    int64_t EW = (int64_t)E * W;
+    g->E = E; g->W = W;
+    g->dist = dvec(EW); g->ld = dvec(EW); g->aff = dvec(EW); g->gd = dvec(EW);
     for (int e = 0; e < E; e++)
         for (int v = 0; v < W; v++) {
             int64_t q = (int64_t)e * W + v;
-            dist[q] = gr_haversine_km(lat[e], lon[e], lat[E + v], lon[E + v]);
-            ld[q] = log(fmax(dist[q], 1.0));
-            gd[q] = log(gdp[e]) - log(gdp[E + v]);
+            g->dist[q] = gr_haversine_km(cc->lat[e], cc->lon[e], cc->lat[E + v], cc->lon[E + v]);
+            g->ld[q] = log(fmax(g->dist[q], 1.0));
+            g->gd[q] = log(cc->gdp[e]) - log(cc->gdp[E + v]);
         }
-    /* latent affinity: a few long waves in (x_e, y_e, x_w, y_w), interaction part only, orthogonal
-     * to log distance, unit variance */
-    {
-        enum { NW = 4 };
-        double om[NW][4], ph[NW];
-        for (int k = 0; k < NW; k++) {
-            double nrm = 0;
-            for (int d = 0; d < 4; d++) {
-                om[k][d] = gr_sim_normal(seed, GR_SIM_S_AFFINITY, (uint64_t)k, (uint64_t)d);
-                nrm += om[k][d] * om[k][d];
-            }
-            double L = 1800.0 + 1700.0 * gr_sim_uniform(seed, GR_SIM_S_AFFINITY, (uint64_t)k, 10);
-            for (int d = 0; d < 4; d++) om[k][d] *= 2 * SIM_PI / (L * sqrt(nrm));
-            ph[k] = 2 * SIM_PI * gr_sim_uniform(seed, GR_SIM_S_AFFINITY, (uint64_t)k, 11);
-        }
-        const double cx = KM_PER_DEG * cos(33.0 * SIM_PI / 180), cy = KM_PER_DEG;
-        for (int e = 0; e < E; e++)
-            for (int v = 0; v < W; v++) {
-                double x[4] = {lon[e] * cx, lat[e] * cy, lon[E + v] * cx, lat[E + v] * cy}, f = 0;
-                for (int k = 0; k < NW; k++)
-                    f += sin(om[k][0] * x[0] + om[k][1] * x[1] + om[k][2] * x[2] + om[k][3] * x[3] + ph[k]);
-                aff[(int64_t)e * W + v] = f;
-            }
-        double_center(aff, E, W);
-        double *ldc = dvec(EW);
-        memcpy(ldc, ld, (size_t)EW * sizeof(double));
-        double_center(ldc, E, W);
-        double sxy = 0, sxx = 0;
-        for (int64_t q = 0; q < EW; q++) { sxy += aff[q] * ldc[q]; sxx += ldc[q] * ldc[q]; }
-        double b = sxx > 1e-12 ? sxy / sxx : 0, ss = 0;
-        for (int64_t q = 0; q < EW; q++) { aff[q] -= b * ldc[q]; ss += aff[q] * aff[q]; }
-        double sd = sqrt(ss / (double)EW);
-        for (int64_t q = 0; q < EW; q++) aff[q] = sd > 1e-9 ? aff[q] / sd : 0;
-        free(ldc);
-    }
-    /* partner choice score: affinity (the confounder), distance and GDP gap (observables), noise */
-    unsigned char *part = gr_calloc((size_t)EW, 1);
-    {
-        double *zl = dvec(EW), *zg = dvec(EW), *score = dvec(EW);
-        memcpy(zl, ld, (size_t)EW * sizeof(double));
-        memcpy(zg, gd, (size_t)EW * sizeof(double));
-        zscore(zl, EW); zscore(zg, EW);
-        for (int64_t q = 0; q < EW; q++)
-            score[q] = GR_SIM_SELECTION * aff[q] + 0.5 * zl[q] + 0.4 * zg[q] +
-                       gr_sim_normal(seed, GR_SIM_S_SELECT, (uint64_t)q, 0);
-        choose_partners(score, in_program, E, W, w->n_partners, part);
-        free(zl); free(zg); free(score);
-    }
+    latent_affinity(seed, cc, g);
+}
 
-    /* ---- directed pairs: exporter-major; east exporters first ---- */
-    int64_t NP = 2 * EW;
+/* Partner pairs (part[E * W], allocated here): a choice score of affinity (the confounder), distance and
+ * GDP gap (observables) and noise, then choose_partners among the program cities. */
+static unsigned char *partner_pairs(uint64_t seed, const pair_geo *g, const city_cols *cc, int K)
+{
+    int64_t EW = (int64_t)g->E * g->W;
+    unsigned char *part = gr_calloc((size_t)EW, 1);
+    double *zl = dvec(EW), *zg = dvec(EW), *score = dvec(EW);
+    memcpy(zl, g->ld, (size_t)EW * sizeof(double));
+    memcpy(zg, g->gd, (size_t)EW * sizeof(double));
+    zscore(zl, EW); zscore(zg, EW);
+    for (int64_t q = 0; q < EW; q++)
+        score[q] = GR_SIM_SELECTION * g->aff[q] + 0.5 * zl[q] + 0.4 * zg[q] +
+                   gr_sim_normal(seed, GR_SIM_S_SELECT, (uint64_t)q, 0);
+    choose_partners(score, cc->in_program, g->E, g->W, K, part);
+    free(zl); free(zg); free(score);
+    return part;
+}
+
+/* The pairs table: directed pairs, exporter-major, east exporters first; partner flag, control type
+ * (counted into w->control_count), distance, GDP gap, migration and offline trade, latent affinity. */
+static void pairs_table(uint64_t seed, const pair_geo *g, const unsigned char *part, const city_cols *cc,
+                        gr_sim_world *w)
+{
+    int E = g->E, W = g->W;
+    int64_t EW = (int64_t)E * W, NP = 2 * EW;
+    const double *gdp = cc->gdp, *gdppc = cc->gdppc, *pop = cc->pop, *dist = g->dist;
     w->n_pairs = NP;
     gr_table *pt = &w->pairs;
     pt->nrows = NP;
@@ -589,8 +635,8 @@ int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
         int64_t q = (int64_t)e * W + v;
         int ex = dir ? E + v : e, im = dir ? e : E + v;
         pid[k] = (double)k; pex[k] = ex; pim[k] = im; pdir[k] = dir;
-        ppart[k] = part[q]; pdist[k] = dist[q]; pgd[k] = gd[q]; paff[k] = aff[q];
-        int ie = in_program[e] > 0, iw = in_program[E + v] > 0;
+        ppart[k] = part[q]; pdist[k] = dist[q]; pgd[k] = g->gd[q]; paff[k] = g->aff[q];
+        int ie = cc->in_program[e] > 0, iw = cc->in_program[E + v] > 0;
         int ctl = part[q] ? 0 : ie && iw ? 4 : ie ? 2 : iw ? 3 : 1;
         pctl[k] = ctl;
         w->control_count[ctl]++;
@@ -602,11 +648,10 @@ int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
                    0.9 * GR_SIM_PARTNER_MIGRATION * part[q];
         /* offline trade (million yuan): gravity plus the same latent affinity, no partnership */
         double lo = -3.0 + 1.0 * log(gdp[ex]) + 0.9 * log(gdp[im]) - 1.0 * log(dist[q] / 1000.0) +
-                    GR_SIM_AFFINITY_TRADE * aff[q] + 0.8 * gr_sim_normal(seed, GR_SIM_S_OFFLINE, (uint64_t)k, 0);
+                    GR_SIM_AFFINITY_TRADE * g->aff[q] + 0.8 * gr_sim_normal(seed, GR_SIM_S_OFFLINE, (uint64_t)k, 0);
         poff12[k] = exp(lo);
         poff17[k] = exp(lo + 0.35 + 0.15 * gr_sim_normal(seed, GR_SIM_S_OFFLINE, (uint64_t)k, 1));
     }
-    free(dist); free(ld); free(aff); free(gd); free(part);
     add_col(pt, "pair", pid, 1); add_col(pt, "exporter", pex, 1); add_col(pt, "importer", pim, 1);
     char **dir_lab = gr_malloc(2, sizeof *dir_lab);
     dir_lab[0] = gr_strdup("East to west");
@@ -616,9 +661,20 @@ int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
     add_col(pt, "control_type", pctl, 1); add_col(pt, "gdp_diff", pgd, 0); add_col(pt, "migration", pmig, 0);
     add_col(pt, "migration_post", pmigp, 0); add_col(pt, "offline_trade_2012", poff12, 0);
     add_col(pt, "offline_trade_2017", poff17, 0); add_col(pt, "latent_affinity", paff, 0);
+}
 
-    /* ---- city-month effects (absorbed by the exporter- and importer-month fixed effects) ---- */
+/* The city effects used by the panel (w->city_fx) and the city-month effects absorbed by the exporter-
+ * and importer-month fixed effects (w->exp_fx, w->imp_fx): size, trend, season. */
+static void city_effects(uint64_t seed, const city_cols *cc, gr_sim_world *w)
+{
     static const double season[12] = {0.00, -0.30, 0.02, 0.00, 0.00, 0.12, 0.00, 0.00, 0.00, 0.05, 0.35, 0.10};
+    int N = cc->N, E = w->n_east, W = w->n_west, M = w->n_months;
+    const double *gdp = cc->gdp;
+    w->city_fx = dvec((int64_t)N * GR_SIM_NCITYFX);
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < GR_SIM_NCITYFX; k++)
+            w->city_fx[(int64_t)i * GR_SIM_NCITYFX + k] =
+                gr_sim_normal(seed, GR_SIM_S_CITY, (uint64_t)i, (uint64_t)(20 + k));
     double mlg[2] = {0, 0};
     for (int i = 0; i < N; i++) mlg[i >= E] += log(gdp[i]) / (i < E ? E : W);
     w->exp_fx = dvec((int64_t)N * M);
@@ -635,21 +691,50 @@ int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
                 0.06 * gr_sim_normal(seed, GR_SIM_S_CITYMONTH, (uint64_t)i, (uint64_t)m * 4 + 1);
         }
     }
+}
 
-    /* ---- city table ---- */
-    gr_table_add(ct, "city", id, 1, NULL, 0);
-    gr_table_add(ct, "name", name, 1, name_lab, N);
-    gr_table_add(ct, "province", prov, 1, prov_lab, nprov);
-    gr_table_add(ct, "region", region, 1, reg_lab, 2);
-    add_col(ct, "adcode", adcode, 1); add_col(ct, "lat", lat, 0); add_col(ct, "lon", lon, 0);
-    add_col(ct, "in_program", in_program, 1); add_col(ct, "gdp", gdp, 0);
-    add_col(ct, "gdp_per_capita", gdppc, 0); add_col(ct, "population", pop, 0);
-    add_col(ct, "minority_share", minority, 0); add_col(ct, "gi_products", gi, 1);
-    add_col(ct, "ecommerce_firms_2018", ef18, 1); add_col(ct, "ecommerce_firms_2021", ef21, 1);
-    add_col(ct, "road_density", road, 0); add_col(ct, "internet_users", inet, 0);
-    add_col(ct, "dialect", dialect, 1);
+/* The cities table from cc (which it takes: its columns and labels are the table's now). */
+static void cities_table(city_cols *cc, gr_table *ct)
+{
+    ct->nrows = cc->N;
+    gr_table_add(ct, "city", cc->id, 1, NULL, 0);
+    gr_table_add(ct, "name", cc->name, 1, cc->name_lab, cc->N);
+    gr_table_add(ct, "province", cc->prov, 1, cc->prov_lab, cc->nprov);
+    gr_table_add(ct, "region", cc->region, 1, cc->reg_lab, 2);
+    add_col(ct, "adcode", cc->adcode, 1); add_col(ct, "lat", cc->lat, 0); add_col(ct, "lon", cc->lon, 0);
+    add_col(ct, "in_program", cc->in_program, 1); add_col(ct, "gdp", cc->gdp, 0);
+    add_col(ct, "gdp_per_capita", cc->gdppc, 0); add_col(ct, "population", cc->pop, 0);
+    add_col(ct, "minority_share", cc->minority, 0); add_col(ct, "gi_products", cc->gi, 1);
+    add_col(ct, "ecommerce_firms_2018", cc->ef18, 1); add_col(ct, "ecommerce_firms_2021", cc->ef21, 1);
+    add_col(ct, "road_density", cc->road, 0); add_col(ct, "internet_users", cc->inet, 0);
+    add_col(ct, "dialect", cc->dialect, 1);
+    memset(cc, 0, sizeof *cc);
+}
 
-    /* ---- panel offsets: exporter c's rows are its pairs x months ---- */
+int gr_sim_world_build(const gr_sim_config *cfg, gr_sim_world *w)
+{
+    memset(w, 0, sizeof *w);
+    uint64_t seed = cfg->seed;
+    city_t *cs;
+    int E, W;
+    GR_CALL(world_cities(cfg, &cs, &E, &W));
+    const int N = E + W, M = cfg->n_months;
+    w->seed = seed; w->n_east = E; w->n_west = W; w->n_cities = N; w->n_months = M;
+    city_cols cc;
+    city_cols_alloc(&cc, N);
+    city_attributes(cfg, cs, &cc);
+    free(cs);
+    dialect_districts(seed, &cc);
+    program_cities(seed, E, W, &cc, w);
+    pair_geo g;
+    pair_geometry(seed, E, W, &cc, &g);
+    unsigned char *part = partner_pairs(seed, &g, &cc, w->n_partners);
+    pairs_table(seed, &g, part, &cc, w);
+    pair_geo_free(&g);
+    free(part);
+    city_effects(seed, &cc, w);
+    cities_table(&cc, &w->cities);
+    /* panel offsets: exporter c's rows are its pairs x months */
     w->exporter_offsets = gr_malloc((size_t)N + 1, sizeof(int64_t));
     w->exporter_offsets[0] = 0;
     for (int i = 0; i < N; i++) w->exporter_offsets[i + 1] = w->exporter_offsets[i] + (int64_t)(i < E ? W : E) * M;
