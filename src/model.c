@@ -49,20 +49,41 @@ static void sel_apply(const row_sel *s, const void *src, void *dst, size_t size)
     }
 }
 
-/* Flags of each row from the regressors, codes and weights (outcomes apart). Fails on a negative or
- * infinite weight. */
+/* Flag bits of a value: ROW_MISSING for NaN, ROW_INF for +-inf (x - x is NaN exactly when x is not
+ * finite; no branch, so the loops below vectorise). */
+static inline int value_flags(double x)
+{
+    return (x != x) | (((x - x) != (x - x)) & (x == x)) << 1;
+}
+
+/* Flags of each row from the regressors and codes, in one pass over the rows (each row's values read
+ * together), then the weights. Fails on a negative or infinite weight. */
 static int row_flags(const gr_model_data *d, unsigned char *flag)
 {
     int64_t n = d->n;
-    memset(flag, 0, (size_t)n);
-    for (int j = 0; j < d->nx; j++) {
-        const double *x = d->x[j];
-        for (int64_t i = 0; i < n; i++) flag[i] |= (unsigned char)((x[i] != x[i]) | (isinf(x[i]) ? ROW_INF : 0));
+    const int nx = d->nx, nfe = d->nfe, ncl = d->ncl;
+    if (nx <= 16 && nfe <= 16) {
+        const double *x[16];
+        const int32_t *fc[16], *cc[2];
+        for (int j = 0; j < nx; j++) x[j] = d->x[j];
+        for (int k = 0; k < nfe; k++) fc[k] = d->fecode[k];
+        for (int c = 0; c < ncl; c++) cc[c] = d->clcode[c];
+        for (int64_t i = 0; i < n; i++) {
+            int f = 0;
+            for (int j = 0; j < nx; j++) f |= value_flags(x[j][i]);
+            for (int k = 0; k < nfe; k++) f |= fc[k][i] < 0;
+            for (int c = 0; c < ncl; c++) f |= cc[c][i] < 0;
+            flag[i] = (unsigned char)f;
+        }
+    } else {
+        memset(flag, 0, (size_t)n);
+        for (int j = 0; j < nx; j++)
+            for (int64_t i = 0; i < n; i++) flag[i] |= (unsigned char)value_flags(d->x[j][i]);
+        for (int k = 0; k < nfe; k++)
+            for (int64_t i = 0; i < n; i++) flag[i] |= (unsigned char)(d->fecode[k][i] < 0);
+        for (int c = 0; c < ncl; c++)
+            for (int64_t i = 0; i < n; i++) flag[i] |= (unsigned char)(d->clcode[c][i] < 0);
     }
-    for (int k = 0; k < d->nfe; k++)
-        for (int64_t i = 0; i < n; i++) flag[i] |= (unsigned char)(d->fecode[k][i] < 0);
-    for (int c = 0; c < d->ncl; c++)
-        for (int64_t i = 0; i < n; i++) flag[i] |= (unsigned char)(d->clcode[c][i] < 0);
     for (int64_t i = 0; d->w && i < n; i++) {
         double w = d->w[i];
         if (w != w) flag[i] |= ROW_MISSING;
@@ -82,13 +103,16 @@ static void outcome_masks(MPI_Comm comm, const gr_model_data *d, const unsigned 
     int64_t n = d->n;
     for (int j = 0; j < d->ny; j++) {
         const double *y = d->y[j];
+        unsigned char *kj = keep[j];
         int64_t cnt[3] = {0, 0, 0};
         for (int64_t i = 0; i < n; i++) {
-            int f = flag[i] | (y[i] != y[i]) | (isinf(y[i]) ? ROW_INF : 0);
-            keep[j][i] = f == 0;
-            cnt[0] += (f & ROW_MISSING) != 0;
-            cnt[1] += (f & (ROW_MISSING | ROW_INF)) == ROW_INF;
-            cnt[2] += f == ROW_ZERO_WEIGHT;
+            int f = flag[i] | value_flags(y[i]);
+            kj[i] = f == 0;
+            if (f) {  /* rare: count it */
+                cnt[0] += (f & ROW_MISSING) != 0;
+                cnt[1] += (f & (ROW_MISSING | ROW_INF)) == ROW_INF;
+                cnt[2] += f == ROW_ZERO_WEIGHT;
+            }
         }
         MPI_Allreduce(MPI_IN_PLACE, cnt, 3, MPI_INT64_T, MPI_SUM, comm);
         res[j].n_missing = cnt[0];
