@@ -28,7 +28,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = 1
 export OMPI_MCA_rmaps_base_oversubscribe = 1
 export OPENBLAS_NUM_THREADS = 1
 
-.PHONY: all deps run test asan bench clean
+.PHONY: all deps run test asan bench clean readme readme-check
 all: bin/gravrd
 
 deps:
@@ -79,6 +79,14 @@ asan:
 bench: deps
 	$(MAKE) --no-print-directory bin/gravrd $(PANEL)
 	./bench/run.sh $(PANEL)
+
+# README.md's sample outputs, regenerated from the program: `readme` rewrites the marked blocks,
+# `readme-check` compares them and fails with a diff (tests/readme_outputs.sh; make test runs it_readme.sh)
+readme: bin/gravrd
+	./tests/readme_outputs.sh --write
+
+readme-check: bin/gravrd
+	./tests/readme_outputs.sh --check
 
 clean:
 	rm -rf build bin
