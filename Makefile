@@ -2,11 +2,11 @@
 # `make run`  : install missing Debian packages (as root), build, simulate the default panel, run the study's tables.
 # `make test` : install, build, run every test; ends with "N passed, N failed".
 
-PKGS      = mpi hdf5-openmpi scalapack-openmpi lapacke openblas cmocka libcjson
+PKGS      = mpi hdf5-openmpi scalapack-openmpi lapacke openblas cmocka libcjson yaml-0.1
 # gcc + libc6-dev: mpicc only wraps a compiler, and libopenmpi-dev does not pull one in without recommends.
 # git is optional (the version hash falls back to "unknown"); make itself must already be there.
 DEB_PKGS  = gcc libc6-dev libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libscalapack-openmpi-dev \
-            libopenblas-dev liblapacke-dev libcmocka-dev libcjson-dev libgsl-dev pkg-config \
+            libopenblas-dev liblapacke-dev libcmocka-dev libcjson-dev libgsl-dev libyaml-dev pkg-config \
             python3 python3-h5py
 CC        = mpicc
 VERSION   = 0.1.0

@@ -14,4 +14,5 @@ int cmd_design(int argc, char **argv, MPI_Comm comm);
 int cmd_match(int argc, char **argv, MPI_Comm comm);
 int cmd_balance(int argc, char **argv, MPI_Comm comm);
 int cmd_rdgrid(int argc, char **argv, MPI_Comm comm);
+int cmd_grid(int argc, char **argv, MPI_Comm comm);
 #endif

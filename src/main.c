@@ -17,6 +17,7 @@
 #pragma weak cmd_match
 #pragma weak cmd_balance
 #pragma weak cmd_rdgrid
+#pragma weak cmd_grid
 
 typedef int (*cmd_fn)(int, char **, MPI_Comm);
 static const struct { const char *name; cmd_fn fn; const char *help; } commands[] = {
@@ -31,6 +32,7 @@ static const struct { const char *name; cmd_fn fn; const char *help; } commands[
     {"match", cmd_match, "spatial matching: treated pairs and nearby control pairs, estimated"},
     {"rdgrid", cmd_rdgrid, "regular RD on city pairs over a grid of bandwidths"},
     {"rd", cmd_rd, "local-linear regression discontinuity on any data set"},
+    {"grid", cmd_grid, "a grid of specifications from one YAML config: check it, list its ids (--dry-run)"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

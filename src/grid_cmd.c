@@ -1,0 +1,141 @@
+/* grid_cmd.c: `gravrd grid CONFIG --dry-run [--only IDS] [--shard K/N] [--data FILE.h5]`: load and check a
+ * grid configuration (grid.h, docs/grid.md) and list its specifications. Running them is not implemented
+ * yet: without --dry-run the command refuses with one line. */
+#include "commands.h"
+#include "grid.h"
+#include "opts.h"
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *config, *data, *shard;
+    int dry_run;
+    gr_opt_list only;
+} grid_cli;
+
+static const gr_opt grid_table[] = {
+    {.name = "config", .kind = GR_OPT_ARG, GR_OPT_AT(grid_cli, config), .metavar = "CONFIG.yaml",
+     .help = "the grid configuration (docs/grid.md)", .flags = GR_OPT_REQUIRED},
+    {.name = "dry-run", .kind = GR_OPT_FLAG, GR_OPT_AT(grid_cli, dry_run),
+     .help = "check the config and the panel's columns, list the specifications; estimate nothing"},
+    {.name = "only", .kind = GR_OPT_LIST, .elem = GR_OPT_STRING, GR_OPT_AT(grid_cli, only), .metavar = "ID",
+     .help = "only the specifications with these ids (comma-separated, may be repeated)",
+     .flags = GR_OPT_COMMA | GR_OPT_REPEAT | GR_OPT_UNIQUE},
+    {.name = "shard", .kind = GR_OPT_STRING, GR_OPT_AT(grid_cli, shard), .metavar = "K/N",
+     .help = "every N-th specification of the expansion, starting with the K-th (1 <= K <= N)"},
+    {.name = "data", .kind = GR_OPT_STRING, GR_OPT_AT(grid_cli, data), .metavar = "FILE.h5",
+     .help = "panel file, instead of the config's data:"},
+    {0}};
+
+static const gr_opts_cmd grid_cmd_def = {
+    "grid",
+    "A grid of fixed-effects specifications from one YAML config: base settings (the options of\n"
+    "'gravrd estimate'), axes whose values fill {axis} placeholders or carry settings, crossed or zipped.\n"
+    "Every specification gets a stable id (a hash of its resolved settings). --dry-run checks the config\n"
+    "(keys, types, placeholders, formulas, where clauses, the panel's columns) and prints one line per\n"
+    "specification: id, label, formula, where, other settings (tab-separated), then the count.",
+    grid_table,
+    "Running the specifications (without --dry-run) is not implemented yet. Format: docs/grid.md.", 0};
+
+/* "K/N" with 1 <= K <= N <= GR_GRID_MAX_SPECS. */
+static int parse_shard(const char *t, long *k, long *n)
+{
+    const char *slash = strchr(t, '/');
+    char a[32] = "";
+    if (slash && (size_t)(slash - t) < sizeof a) memcpy(a, t, (size_t)(slash - t));
+    if (!slash || gr_parse_long(a, 1, GR_GRID_MAX_SPECS, k) || gr_parse_long(slash + 1, 1, GR_GRID_MAX_SPECS, n) || *k > *n)
+        return gr_fail(GR_EUSAGE, "--shard", "expected K/N with 1 <= K <= N (e.g. 2/8), got '%s'", t);
+    return GR_OK;
+}
+
+/* Each --only item is an id: 16 hex digits. */
+static int check_ids(const gr_opt_list *only)
+{
+    for (int i = 0; i < only->n; i++) {
+        const char *s = only->str[i];
+        int ok = strlen(s) == GR_GRID_ID_LEN;
+        for (int c = 0; ok && c < GR_GRID_ID_LEN; c++) ok = isxdigit((unsigned char)s[c]) && !isupper((unsigned char)s[c]);
+        if (!ok) return gr_fail(GR_EUSAGE, "--only", "expected ids of %d lower-case hex digits, got '%s'", GR_GRID_ID_LEN, s);
+    }
+    return GR_OK;
+}
+
+/* The settings other than formula and where that the specification sets, "cluster=pair vcov=hc1". */
+static void other_settings(const gr_grid_spec *s, char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int k = 0; k < GR_GRID_NKEYS && n < len; k++)
+        if (k != GR_GRID_FORMULA && k != GR_GRID_WHERE && s->text[k])
+            n += (size_t)snprintf(buf + n, len - n, "%s%s=%s", n ? " " : "", gr_grid_key_name((gr_grid_key)k), s->text[k]);
+    if (!buf[0]) snprintf(buf, len, "-");
+}
+
+/* Local. Mark the selected specifications (--only, then --shard on the expansion's positions). */
+static int select_specs(const gr_grid *g, const grid_cli *o, long k, long n, unsigned char *sel, int *nsel)
+{
+    *nsel = 0;
+    for (int i = 0; i < g->nspecs; i++) sel[i] = o->only.n == 0;
+    for (int j = 0; j < o->only.n; j++) {
+        int i = gr_grid_find(g, o->only.str[j]);
+        if (i < 0) return gr_fail(GR_EUSAGE, "--only", "no specification of %s has id %s", g->path, o->only.str[j]);
+        sel[i] = 1;
+    }
+    for (int i = 0; i < g->nspecs; i++) {
+        if (i % n != k - 1) sel[i] = 0;
+        *nsel += sel[i];
+    }
+    return GR_OK;
+}
+
+/* Rank 0: the listing. */
+static void print_specs(const gr_grid *g, const grid_cli *o, const unsigned char *sel, int nsel)
+{
+    printf("# %s%s%s (data %s)\n", g->path, g->title ? ": " : "", g->title ? g->title : "", g->data);
+    printf("# id\tlabel\tformula\twhere\tsettings\n");
+    char other[2048];
+    for (int i = 0; i < g->nspecs; i++) {
+        if (!sel[i]) continue;
+        const gr_grid_spec *s = &g->specs[i];
+        other_settings(s, other, sizeof other);
+        printf("%s\t%s\t%s\t%s\t%s\n", s->id, s->label[0] ? s->label : "-", s->text[GR_GRID_FORMULA],
+               s->text[GR_GRID_WHERE] ? s->text[GR_GRID_WHERE] : "-", other);
+    }
+    if (o->only.n || o->shard)
+        printf("# %d of %d specifications selected (%s%s%s)\n", nsel, g->nspecs, o->only.n ? "--only" : "",
+               o->only.n && o->shard ? ", " : "", o->shard ? "--shard" : "");
+    else
+        printf("# %d specifications\n", g->nspecs);
+}
+
+int cmd_grid(int argc, char **argv, MPI_Comm comm)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    gr_opts s;
+    grid_cli o;
+    int rc = gr_opts_parse(&s, &grid_cmd_def, &o, argc, argv, rank);
+    if (rc == GR_OPTS_EXIT) { gr_opts_free(&s); return 0; }
+    long k = 1, n = 1;
+    if (!rc && o.shard) rc = parse_shard(o.shard, &k, &n);
+    if (!rc) rc = check_ids(&o.only);
+    if (!rc && !o.dry_run)
+        rc = gr_fail(GR_EUSAGE, "grid", "running a grid is not implemented yet; --dry-run checks the config and lists "
+                     "its specifications");
+    if (!rc && s.echo && rank == 0) gr_opts_echo(&s, stderr);
+    gr_grid g;
+    memset(&g, 0, sizeof g);
+    if (!rc) rc = gr_grid_load(comm, o.config, o.data, &g);
+    if (!rc) rc = gr_grid_check_columns(comm, &g);
+    unsigned char *sel = gr_malloc((size_t)(g.nspecs ? g.nspecs : 1), 1);
+    int nsel = 0;
+    if (!rc) rc = select_specs(&g, &o, k, n, sel, &nsel);  /* the same on every rank */
+    if (!rc && rank == 0) print_specs(&g, &o, sel, nsel);
+    rc = gr_agree(comm, rc);
+    free(sel);
+    gr_grid_free(&g);
+    gr_opts_free(&s);
+    return gr_report(rc);
+}
