@@ -602,7 +602,7 @@ static void draw_legend(gr_svg *svg, const map_layout *L, int reg_east, int reg_
     gr_svg_text(svg, lx + 20, ly, 12, "start", "black", "segment (hull, >= 2 cities)");
     ly += 20;
     gr_svg_line(svg, lx, ly - 4, lx + 14, ly - 4, "#b2182b", 1.5, 0.8, NULL);
-    gr_svg_text(svg, lx + 20, ly, 12, "start", "black", "partner pair (%d)", npartner);
+    gr_svg_text(svg, lx + 20, ly, 12, "start", "black", "partner pair (%d undirected)", npartner);
     ly += 26;
     gr_svg_text(svg, lx, ly, 11, "start", "#555", "colour = segment (neighbours");
     gr_svg_text(svg, lx, ly + 14, 11, "start", "#555", "get different colours)");
