@@ -61,7 +61,7 @@ build/tests/%: tests/%.c $(OBJ) | build/tests
 
 $(PANEL): | data
 	$(MAKE) --no-print-directory bin/gravrd
-	./bin/gravrd simulate --out $(PANEL) --seed 2
+	./bin/gravrd simulate --out $(PANEL)
 
 run: deps
 	$(MAKE) --no-print-directory bin/gravrd $(PANEL)

@@ -27,6 +27,7 @@ typedef struct gr_fit {
     double *XtXk;           /* nkept x nkept cross-product, all ranks */
     const double *sw;       /* sqrt of the weights (n, owned) or NULL */
     int has_fe;
+    int intercept;          /* 1 if the first regressor is the constant GR_INTERCEPT_LABEL */
     const char *label;      /* the sample, for warnings */
 } gr_fit;
 
@@ -47,7 +48,11 @@ typedef struct gr_fit_inference {
 
 /* Collective. Fit the demeaned outcome y (n values, overwritten by the sqrt(w)-scaled residuals) with
  * ytss its (weighted) centred sum of squares before demeaning, and fill r: terms, coefficients, standard
- * errors, t and p values, R2s, F, the t degrees of freedom, the collinear terms, solve and vcov timings. */
+ * errors, t and p values, R2s, F, the t degrees of freedom, the collinear terms, solve and vcov timings.
+ * Refuses (GR_EINPUT, one line naming r->yname and the sample; the same on every rank) a degenerate fit:
+ * non-finite sums of squares, coefficients or standard errors; a constant outcome; an outcome absorbed
+ * by the fixed effects or fitted exactly (docs/estimator.md). Statistics that are not defined (R2 and F
+ * without a constant or fixed effects, F or adjusted R2 without degrees of freedom) are NaN. */
 int gr_fit_outcome(const gr_fit *fd, double *y, double ytss, const gr_fit_inference *inf, const gr_fit_opts *o,
                    gr_result *r);
 

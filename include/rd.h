@@ -36,13 +36,22 @@ typedef struct gr_rd_result {
     int64_t n_clusters[2];          /* clusters with a row of weight > 0 (cluster vcov), else 0 */
     int64_t n_used;                 /* usable rows (finite y and x, and cluster id if clustered) */
     int64_t n_dropped;              /* rows dropped for a missing y, x or cluster id */
+    double nearest[2];              /* |x - c| of the nearest row with weight > 0 on each side */
+    int extrapolated;               /* 1 if a side has no such row within RD_GAP_SHARE * h of the cutoff */
 } gr_rd_result;
+
+/* A side whose nearest weighted row lies farther than this share of the bandwidth from the cutoff
+ * leaves its intercept an extrapolation over an empty region: the result is marked `extrapolated`
+ * (docs/rd.md, "Degenerate cases"). */
+#define RD_GAP_SHARE 0.5
 
 /* Local: estimate from the n rows given (one process). y, x: n values, NaN = missing (row dropped and
  * counted). cluster: dense ids in [0, n_clusters) or -1 = missing; required (non-NULL) iff vcov is
  * GR_RD_CLUSTER, ignored otherwise. Returns GR_OK and fills *out, or GR_EINPUT (h <= 0 or not finite,
  * cutoff outside the range of x, a side with fewer than 3 weighted rows, 2 distinct x values or,
- * clustered, 2 clusters) / GR_ENUM (singular fit) via gr_fail naming `where`. */
+ * clustered, 2 clusters, h more than 1e100 times the farthest |x - c|, an outcome that is an exact line of
+ * x on both sides: *out then still holds the estimate, intercepts, slopes and counts, not the variance)
+ * via gr_fail naming `where`. */
 int gr_rd_estimate(int64_t n, const double *y, const double *x, const int64_t *cluster,
                    int64_t n_clusters, double cutoff, double h, gr_rd_kernel kernel, gr_rd_vcov vcov,
                    const char *where, gr_rd_result *out);

@@ -209,6 +209,30 @@ static int parse_design(int argc, char **argv, design_opts *o, gr_opts *s, int r
     return GR_OK;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The number of distinct unordered city pairs {i, j} among the rows of the pairs table that pass `sel`
+ * (the pairs table holds directed pairs: ij and ji are two rows). */
+static int64_t undirected_count(const gr_table *pairs, int64_t m, const unsigned char *sel)
+{
+    int ce = gr_table_find(pairs, "exporter"), ci = gr_table_find(pairs, "importer");
+    if (ce < 0 || ci < 0) return -1;  /* checked by gr_design_pairs before */
+    int64_t *key = gr_malloc((size_t)(m ? m : 1), sizeof *key), nk = 0, u = 0;
+    for (int64_t k = 0; k < m; k++) {
+        if (sel && !sel[k]) continue;
+        int64_t a = (int64_t)pairs->cols[ce][k], b = (int64_t)pairs->cols[ci][k];
+        key[nk++] = (a < b ? a : b) * ((int64_t)1 << 31) + (a < b ? b : a);  /* city ids are int32 */
+    }
+    qsort(key, (size_t)nk, sizeof *key, cmp_i64);
+    for (int64_t k = 0; k < nk; k++) u += k == 0 || key[k] != key[k - 1];
+    free(key);
+    return u;
+}
+
 static void print_counts(const design_opts *o, const gr_table *pairs, int64_t m, const double *segpair,
                          const unsigned char *treated, const double *ntreated, int ncol, char names[][GR_NAME_MAX],
                          double **cols)
@@ -232,8 +256,10 @@ static void print_counts(const design_opts *o, const gr_table *pairs, int64_t m,
         double v = ct >= 0 ? pairs->cols[ct][k] : NAN;
         if (v >= 1 && v <= 4 && v == floor(v)) ctl[(int)v]++; else ctl[5]++;
     }
-    printf("design: %s, d = %s km: %lld pairs, %lld partner pairs, %lld segment pairs\n", o->data, o->bwname,
-           (long long)m, (long long)ntr, (long long)nsp);
+    printf("design: %s, d = %s km: %lld directed pairs (%lld undirected), %lld directed partner pairs (%lld "
+           "undirected), %lld segment pairs\n", o->data, o->bwname, (long long)m, (long long)undirected_count(pairs, m, NULL),
+           (long long)ntr, (long long)undirected_count(pairs, m, treated), (long long)nsp);
+    printf("(below, as in match, rdgrid and balance, pairs are directed: ij and ji count apart)\n");
     printf("segment pairs by partner pairs inside:  0: %lld   1: %lld   2+: %lld\n", (long long)by[0], (long long)by[1],
            (long long)by[2]);
     printf("partner pairs in segment pairs with 2+ partner pairs: %lld\n", (long long)tr_multi);

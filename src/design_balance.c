@@ -39,7 +39,8 @@ static const gr_opt balance_table[] = {
      .def = DEFAULT_VARS},
     {.name = "where", .kind = GR_OPT_STRING, GR_OPT_AT(bal_opts, where), .metavar = "EXPR",
      .help = "keep pairs where EXPR is true (pairs columns, e.g. 'dir == 1')"},
-    {.name = "json", .kind = GR_OPT_STRING, GR_OPT_AT(bal_opts, json), .metavar = "FILE|-", .help = "the table as JSON"},
+    {.name = "json", .kind = GR_OPT_STRING, GR_OPT_AT(bal_opts, json), .metavar = "FILE|-",
+     .help = "the table as JSON ('-': stdout, then no table)"},
     {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(bal_opts, quiet), .help = "no table"},
     {0}};
 
@@ -366,7 +367,7 @@ static int run_balance(MPI_Comm comm, const bal_opts *o, int rank)
     rc = bal_pairs_open(comm, o, &p, &bp);
     if (!rc) rc = bal_fit_cells(comm, o, &p, &bp, vars, nv, cells);
     if (!rc && rank == 0) {
-        if (!gr_quiet) print_balance(o, vars, nv, cells);
+        if (!gr_quiet && !(o->json && !strcmp(o->json, "-"))) print_balance(o, vars, nv, cells);  /* '-': JSON alone */
         if (o->json) rc = write_balance_json(o, vars, nv, cells);
     }
     rc = gr_agree(comm, rc);

@@ -112,7 +112,7 @@ static const gr_opt match_table[] = {
     {.name = "fe-tol", .kind = GR_OPT_DOUBLE, GR_OPT_AT(match_opts, fe_tol), .metavar = "X",
      .help = "demeaning tolerance", .def = "1e-8", .flags = GR_OPT_POSITIVE},
     {.name = "json", .kind = GR_OPT_STRING, GR_OPT_AT(match_opts, json), .metavar = "FILE|-",
-     .help = "write the result and the matched-sample summary as JSON"},
+     .help = "write the result and the matched-sample summary as JSON ('-': stdout, then no table)"},
     {.name = "title", .kind = GR_OPT_STRING, GR_OPT_AT(match_opts, title), .metavar = "TEXT",
      .help = "title above the table"},
     {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(match_opts, quiet), .help = "no table, no warnings"},
@@ -303,12 +303,12 @@ static int match_report(MPI_Comm comm, const match_opts *o, const match_spec *ms
     mc.controls = count_distinct(ps->comp.n, ps->comp.control, ps->m);
     int rc = GR_OK;
     if (rank == 0) {
-        if (!gr_quiet) {
+        if (!gr_quiet && !(o->json && !strcmp(o->json, "-"))) {  /* with --json -, stdout holds the JSON alone */
             char title[256];
             snprintf(title, sizeof title, "%s", o->title ? o->title : "Spatial matching");
             gr_print_table(stdout, res, ms->f.ny, title);
-            printf("Matched sample (d = %s km): %lld of %lld partner pairs with >= 1 match, %lld control pairs, "
-                   "%lld matches, %lld stacked rows\n", o->bwname, (long long)mc.matched, (long long)mc.treated,
+            printf("Matched sample (d = %s km): %lld of %lld directed partner pairs with >= 1 match, %lld control "
+                   "pairs, %lld matches, %lld stacked rows\n", o->bwname, (long long)mc.matched, (long long)mc.treated,
                    (long long)mc.controls, (long long)ps->comp.n, (long long)mc.rows);
         }
         if (o->json) rc = write_match_json(o, ms, ps, res, &mc);
@@ -406,7 +406,8 @@ static const gr_opt rdgrid_table[] = {
      .help = "estimate and 95% interval by bandwidth"},
     {.name = "binned-svg", .kind = GR_OPT_STRING, GR_OPT_AT(rdg_opts, binned), .metavar = "FILE",
      .help = "binned RD plot at the first bandwidth"},
-    {.name = "json", .kind = GR_OPT_STRING, GR_OPT_AT(rdg_opts, json), .metavar = "FILE|-", .help = "results as JSON"},
+    {.name = "json", .kind = GR_OPT_STRING, GR_OPT_AT(rdg_opts, json), .metavar = "FILE|-",
+     .help = "results as JSON ('-': stdout, then no table)"},
     {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(rdg_opts, quiet), .help = "no table"},
     {0}};
 
@@ -534,25 +535,49 @@ static int plot_coef(const rdg_opts *o, const gr_rd_result *r)
     double *px = gr_malloc((size_t)o->nh, sizeof *px), *py = gr_malloc((size_t)o->nh, sizeof *py);
     int *ord = gr_malloc((size_t)o->nh, sizeof *ord);
     for (int b = 0; b < o->nh; b++) ord[b] = b;
+    int marked = 0;
     for (int a = 1; a < o->nh; a++)  /* insertion sort by bandwidth */
         for (int b = a; b > 0 && o->h[ord[b]] < o->h[ord[b - 1]]; b--) { int t = ord[b]; ord[b] = ord[b - 1]; ord[b - 1] = t; }
     for (int q = 0; q < o->nh; q++) {
         int b = ord[q];
         double X = fx(&f, o->h[b]);
-        gr_svg_line(&s, X, fy(&f, r[b].ci_low), X, fy(&f, r[b].ci_high), "#1f77b4", 2.5, 1, NULL);
-        gr_svg_line(&s, X - 6, fy(&f, r[b].ci_low), X + 6, fy(&f, r[b].ci_low), "#1f77b4", 2, 1, NULL);
-        gr_svg_line(&s, X - 6, fy(&f, r[b].ci_high), X + 6, fy(&f, r[b].ci_high), "#1f77b4", 2, 1, NULL);
+        const char *col = r[b].extrapolated ? "#aaaaaa" : "#1f77b4";  /* extrapolated: grey, hollow marker */
+        gr_svg_line(&s, X, fy(&f, r[b].ci_low), X, fy(&f, r[b].ci_high), col, 2.5, 1, r[b].extrapolated ? "4 3" : NULL);
+        gr_svg_line(&s, X - 6, fy(&f, r[b].ci_low), X + 6, fy(&f, r[b].ci_low), col, 2, 1, NULL);
+        gr_svg_line(&s, X - 6, fy(&f, r[b].ci_high), X + 6, fy(&f, r[b].ci_high), col, 2, 1, NULL);
         px[q] = X; py[q] = fy(&f, r[b].estimate);
     }
     if (o->nh > 1) gr_svg_polyline(&s, o->nh, px, py, "#1f77b4", 1);
     for (int q = 0; q < o->nh; q++) {
         int b = ord[q];
-        char tip[128];
-        snprintf(tip, sizeof tip, "d = %s km: %.4f (%.4f)", o->hname[b], r[b].estimate, r[b].std_error);
-        gr_svg_circle(&s, px[q], py[q], 5, "#d62728", "white", 1, tip);
+        char tip[160];
+        snprintf(tip, sizeof tip, "d = %s km: %.4f (%.4f)%s", o->hname[b], r[b].estimate, r[b].std_error,
+                 r[b].extrapolated ? ", extrapolated: no rows near the cutoff" : "");
+        gr_svg_circle(&s, px[q], py[q], 5, r[b].extrapolated ? "white" : "#d62728",
+                      r[b].extrapolated ? "#d62728" : "white", r[b].extrapolated ? 2 : 1, tip);
+        marked |= r[b].extrapolated;
     }
+    if (marked)
+        gr_svg_text(&s, f.W - f.R - 8, f.T + 18, 12, "end", "#b00000", "hollow, grey: extrapolated (no rows within d/2 "
+                    "of the cutoff on a side)");
     free(px); free(py); free(ord);
     return gr_svg_close(&s, 1);
+}
+
+/* The fitted line of each side, solid over the span of its rows with positive weight (from the nearest
+ * row to the bandwidth); extended to the cutoff (dashed, the intercept) only when the estimate is not
+ * extrapolated: no line is drawn across a region without rows. */
+static void draw_fits(gr_svg *s, const frame *f, const gr_rd_result *r, double h)
+{
+    for (int side = 0; side < 2; side++) {
+        double sg = side ? 1 : -1, a = sg * r->nearest[side], b = sg * h;
+        const char *col = side ? "#d62728" : "#1f77b4";
+        gr_svg_line(s, fx(f, a), fy(f, r->intercept[side] + r->slope[side] * a), fx(f, b),
+                    fy(f, r->intercept[side] + r->slope[side] * b), col, 2.5, 1, NULL);
+        if (!r->extrapolated)
+            gr_svg_line(s, fx(f, 0), fy(f, r->intercept[side]), fx(f, a), fy(f, r->intercept[side] + r->slope[side] * a),
+                        col, 1.5, 1, "4 3");
+    }
 }
 
 static int plot_binned(const rdg_opts *o, const gr_rd_result *r, int nb, const double *sum, const double *cnt)
@@ -562,7 +587,8 @@ static int plot_binned(const rdg_opts *o, const gr_rd_result *r, int nb, const d
         if (cnt[k] > 0) { lo = fmin(lo, sum[k] / cnt[k]); hi = fmax(hi, sum[k] / cnt[k]); }
     for (int side = 0; side < 2; side++)
         for (int e = 0; e < 2; e++) {
-            double u = side ? (e ? h : 0) : (e ? 0 : -h);
+            double inner = r->extrapolated ? r->nearest[side] : 0;  /* what draw_fits draws */
+            double u = side ? (e ? h : inner) : (e ? -inner : -h);
             double v = r->intercept[side] + r->slope[side] * u;
             lo = fmin(lo, v); hi = fmax(hi, v);
         }
@@ -585,12 +611,12 @@ static int plot_binned(const rdg_opts *o, const gr_rd_result *r, int nb, const d
         snprintf(tip, sizeof tip, "bin [%.1f, %.1f): mean %.4f, %.0f rows", -h + k * w, -h + (k + 1) * w, sum[k] / cnt[k], cnt[k]);
         gr_svg_circle(&s, fx(&f, xc), fy(&f, sum[k] / cnt[k]), 4.5, k < nb ? "#1f77b4" : "#d62728", "white", 1, tip);
     }
-    for (int side = 0; side < 2; side++) {
-        double a = side ? 0 : -h, b = side ? h : 0;
-        gr_svg_line(&s, fx(&f, a), fy(&f, r->intercept[side] + r->slope[side] * a), fx(&f, b),
-                    fy(&f, r->intercept[side] + r->slope[side] * b), side ? "#d62728" : "#1f77b4", 2.5, 1, NULL);
-    }
-    gr_svg_text(&s, f.W - f.R - 8, f.T + 18, 12, "end", "#333333", "estimate %.4f (SE %.4f)", r->estimate, r->std_error);
+    draw_fits(&s, &f, r, h);
+    gr_svg_text(&s, f.W - f.R - 8, f.T + 18, 12, "end", "#333333", "estimate %.4f (SE %.4f)%s", r->estimate,
+                r->std_error, r->extrapolated ? ", extrapolated" : "");
+    if (r->extrapolated)
+        gr_svg_text(&s, f.W - f.R - 8, f.T + 36, 12, "end", "#b00000", "no rows within %.1f km (left) / %.1f km (right) "
+                    "of the cutoff: lines not drawn across the gap", r->nearest[0], r->nearest[1]);
     return gr_svg_close(&s, 1);
 }
 
@@ -743,27 +769,44 @@ static void rdg_bins(MPI_Comm comm, const rdg_opts *o, const rdg_stack *st, doub
     MPI_Allreduce(MPI_IN_PLACE, bs, 4 * nb, MPI_DOUBLE, MPI_SUM, comm);
 }
 
-/* Rank 0: the table of estimates by bandwidth on stdout. */
+/* Rank 0: the table of estimates by bandwidth on stdout. An estimate extrapolated across an empty region
+ * (rd.h: no stacked row within RD_GAP_SHARE of the bandwidth on a side) gets no stars and a mark. */
 static void print_rdgrid(const rdg_opts *o, const pairside *ps, const gr_rd_result *res, int64_t ntr, int64_t Ntot,
                          const char *hmaxname)
 {
     printf("Regular RD on city pairs: %s, %s kernel, SE clustered by pair, outcome %s%s%s%s\n", o->y,
            gr_rd_kernel_name(o->kernel), o->resid ? "residualized on " : "raw", o->resid ? o->resid : "",
            o->where ? ", where " : "", o->where ? o->where : "");
-    printf("%lld partner pairs in the sample; %lld with a neighbour within %s km; %lld comparisons; %lld stacked rows\n",
-           (long long)ntr, (long long)count_distinct(ps->comp.n, ps->comp.treated, ps->m), hmaxname,
-           (long long)ps->comp.n, (long long)Ntot);
+    printf("%lld directed partner pairs in the sample; %lld with a neighbour within %s km; %lld comparisons; "
+           "%lld stacked rows\n", (long long)ntr, (long long)count_distinct(ps->comp.n, ps->comp.treated, ps->m),
+           hmaxname, (long long)ps->comp.n, (long long)Ntot);
     printf("%10s %10s %10s %10s %10s %8s %9s %9s %9s %8s\n", "d (km)", "estimate", "std.err", "ci_low", "ci_high", "p",
            "N left", "N right", "clusters", "matches");
+    int marked = 0;
     for (int b = 0; b < o->nh; b++) {
         int64_t nm = 0;
         for (int64_t c = 0; c < ps->comp.n; c++) nm += ps->comp.dist_km[c] <= o->h[b];
-        const char *st = res[b].p_value < 0.01 ? "***" : res[b].p_value < 0.05 ? "**" : res[b].p_value < 0.1 ? "*" : "";
+        double p = res[b].p_value;
+        const char *st = res[b].extrapolated ? "extrapolated" : p < 0.01 ? "***" : p < 0.05 ? "**" : p < 0.1 ? "*" : "";
         printf("%10s %10.4f %10.4f %10.4f %10.4f %8.4f %9lld %9lld %9lld %8lld %s\n", o->hname[b], res[b].estimate,
-               res[b].std_error, res[b].ci_low, res[b].ci_high, res[b].p_value, (long long)res[b].n_eff[0],
+               res[b].std_error, res[b].ci_low, res[b].ci_high, p, (long long)res[b].n_eff[0],
                (long long)res[b].n_eff[1], (long long)(res[b].n_clusters[0] + res[b].n_clusters[1]), (long long)nm, st);
+        marked |= res[b].extrapolated;
     }
     printf("95%% intervals: normal approximation; N left/right: stacked rows with positive kernel weight.\n");
+    if (marked)
+        printf("extrapolated: no stacked row within d/2 km of the cutoff on a side, so the fitted lines are extended "
+               "across an empty region to 0 km; no stars (docs/rd.md).\n");
+}
+
+/* Rank 0: a warning for each bandwidth whose estimate is extrapolated across an empty region. */
+static void warn_rdgrid(const rdg_opts *o, const gr_rd_result *res)
+{
+    for (int b = 0; b < o->nh; b++)
+        if (res[b].extrapolated)
+            gr_warn("--bandwidth %s: no stacked row within %g km of the cutoff on a side (nearest: %.1f km left, %.1f km "
+                    "right): the estimate is extrapolated across the empty region (marked in the table and JSON)",
+                    o->hname[b], RD_GAP_SHARE * o->h[b], res[b].nearest[0], res[b].nearest[1]);
 }
 
 /* Rank 0: the estimates as JSON to --json's file (or stdout with '-'). */
@@ -791,6 +834,9 @@ static int write_rdgrid_json(const rdg_opts *o, const pairside *ps, const gr_rd_
         cJSON_AddNumberToObject(r, "n_right", (double)res[b].n_eff[1]);
         cJSON_AddNumberToObject(r, "clusters_left", (double)res[b].n_clusters[0]);
         cJSON_AddNumberToObject(r, "clusters_right", (double)res[b].n_clusters[1]);
+        cJSON_AddNumberToObject(r, "nearest_left_km", res[b].nearest[0]);
+        cJSON_AddNumberToObject(r, "nearest_right_km", res[b].nearest[1]);
+        cJSON_AddBoolToObject(r, "extrapolated", res[b].extrapolated);
         cJSON_AddItemToArray(arr, r);
     }
     cJSON_AddStringToObject(root, "data", o->data);
@@ -813,7 +859,8 @@ static int rdg_report(MPI_Comm comm, const rdg_opts *o, const pairside *ps, cons
     if (rank == 0) {
         int64_t ntr = 0;
         for (int64_t k = 0; k < ps->m; k++) ntr += ps->treated[k] && ps->has[k];
-        if (!gr_quiet) print_rdgrid(o, ps, res, ntr, Ntot, hmaxname);
+        warn_rdgrid(o, res);
+        if (!gr_quiet && !(o->json && !strcmp(o->json, "-"))) print_rdgrid(o, ps, res, ntr, Ntot, hmaxname);
         if (o->svg) rc = plot_coef(o, res);
         if (!rc && o->binned) rc = plot_binned(o, &res[0], nb, bs, bs + 2 * nb);
         if (!rc && o->json) rc = write_rdgrid_json(o, ps, res, ntr, Ntot);

@@ -102,7 +102,7 @@ static const gr_opt est_table[] = {
      .def = "cholesky", .help = "distributed Cholesky of X'X, or distributed QR of X (ScaLAPACK)"},
     {.name = "collin-tol", .kind = GR_OPT_DOUBLE, GR_OPT_AT(est_cli, collin_tol), .metavar = "X", .def = "1e-10",
      .flags = GR_OPT_POSITIVE, .help = "collinearity tolerance"},
-    {.name = "json", S(json, "FILE|-", "write the results as JSON ('-': stdout)")},
+    {.name = "json", S(json, "FILE|-", "write the results as JSON ('-': stdout, which then holds only the JSON: no table)")},
     {.name = "title", S(title, "TEXT", "title printed above the table")},
     {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(est_cli, quiet), .help = "no table, no warnings (errors still printed)"},
     {0}};
@@ -317,13 +317,15 @@ static int fit_frame(gr_frame *fr, gr_frame *root, const gr_spec *s, const plan 
     return GR_OK;
 }
 
-/* Label of split value `val` of column `col`: its label when the column has a label table. */
-static void split_label(gr_panel *p, const char *col, double val, char *buf, size_t len)
+/* Label of split value `val` of column `col`: its label when the column has a label table; then the
+ * --where filter, if any ("East to west; where: control_type != 2"), as the table's Sample row shows it. */
+static void split_label(gr_panel *p, const char *col, double val, const char *where, char *buf, size_t len)
 {
-    int nlab = 0;
+    int nlab = 0, used;
     char **labs = gr_panel_labels(p, col, &nlab);
-    if (labs && val >= 0 && val < nlab && val == floor(val)) snprintf(buf, len, "%s", labs[(int)val]);
-    else snprintf(buf, len, "%s = %g", col, val);
+    if (labs && val >= 0 && val < nlab && val == floor(val)) used = snprintf(buf, len, "%s", labs[(int)val]);
+    else used = snprintf(buf, len, "%s = %g", col, val);
+    if (where && used >= 0 && (size_t)used < len) snprintf(buf + used, len - (size_t)used, "; where: %s", where);
 }
 
 /* Collective. The table on rank 0 and the JSON (results, memory figures, provenance). */
@@ -341,7 +343,8 @@ static int write_output(MPI_Comm comm, const est_cmd *o, gr_panel *p, gr_result 
     MPI_Allreduce(MPI_IN_PLACE, &mem_peak, 1, MPI_DOUBLE, MPI_MAX, comm);
     MPI_Allreduce(MPI_IN_PLACE, &mem_data, 1, MPI_DOUBLE, MPI_MAX, comm);
     if (rank != 0) return GR_OK;
-    if (!gr_quiet) gr_print_table(stdout, all, nres, o->title);
+    int json_stdout = o->json && !strcmp(o->json, "-");  /* stdout then carries the JSON alone: no table */
+    if (!gr_quiet && !json_stdout) gr_print_table(stdout, all, nres, o->title);
     if (!o->json) return GR_OK;
     cJSON *root;
     if (nres == 1) root = gr_result_json(&all[0]);
@@ -382,8 +385,8 @@ static int fit_sample(gr_frame *root, const gr_spec *s, const plan *pl, const do
                       gr_result *res)
 {
     if (full) return fit_frame(root, root, s, pl, res);
-    char label[160];
-    split_label(root->p, s->split, val, label, sizeof label);
+    char label[4400];
+    split_label(root->p, s->split, val, s->where_text, label, sizeof label);
     unsigned char *mask = gr_malloc((size_t)(root->n ? root->n : 1), 1);
     for (int64_t i = 0; i < root->n; i++) mask[i] = splitcol[i] == val;
     gr_frame sub;
@@ -412,7 +415,11 @@ static int run(MPI_Comm comm, est_cmd *o)
     double *splitcol = NULL, *vals = NULL;
     int nvals = 0, ny = s->f.ny, nres = 0;
     int rc = plan_check(&pl, s, &p);
-    if (!rc) rc = gr_frame_open(comm, &p, s->where, "Full sample", &root);
+    char *root_label = gr_malloc(strlen(s->where_text ? s->where_text : "") + 16, 1);  /* the Sample row */
+    if (s->where_text) sprintf(root_label, "where: %s", s->where_text);  /* sized above */
+    else strcpy(root_label, "Full sample");
+    if (!rc) rc = gr_frame_open(comm, &p, s->where, root_label, &root);
+    free(root_label);
     rc = gr_agree(comm, rc);
     for (int q = 0; s->where && q < gr_expr_ncolumns(s->where); q++)
         if (!used_after(&pl, -1, gr_expr_column(s->where, q))) gr_frame_drop_raw(&root, gr_expr_column(s->where, q));

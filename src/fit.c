@@ -1,6 +1,9 @@
 /* fit.c: least squares on demeaned columns (see fit.h): cross-products, collinear and absorbed
- * regressors (linalg.c), the ScaLAPACK solve (linalg.c), fit statistics, the variance (vcov.c). */
+ * regressors (linalg.c), the ScaLAPACK solve (linalg.c), fit statistics, the variance (vcov.c).
+ * Degenerate fits are refused with one line rather than printed as NaN, infinities or zero standard
+ * errors (docs/estimator.md, "Degenerate fits"). */
 #include "fit.h"
+#include "formula.h"
 #include <cblas.h>
 #include <gsl/gsl_cdf.h>
 #include <math.h>
@@ -64,7 +67,12 @@ int gr_fit_init(MPI_Comm comm, int64_t n, int kx, double *X, char *const *xlabel
     }
     double *XtX = gr_malloc((size_t)kx * kx, sizeof *XtX);
     int rc = gr_crossprod(comm, n, kx, X, NULL, XtX, NULL, NULL);  /* agreed across ranks */
+    for (int j = 0; j < kx && !rc; j++)  /* XtX and xtss are the same on every rank: no agreement needed */
+        if (!isfinite(XtX[j + j * kx]) || (xtss && !isfinite(xtss[j])))
+            rc = gr_fail(GR_EINPUT, fd->label, "regressor '%s': its sum of squares is not finite (values too large "
+                         "for a least-squares fit in double precision)", xlabel[j]);
     if (rc) { free(XtX); return rc; }
+    fd->intercept = !strcmp(xlabel[0], GR_INTERCEPT_LABEL);
     int nkept = fd->nkept = drop_regressors(fd, XtX, xtss, o->collin_tol);
     if (nkept == 0)
         rc = gr_fail(GR_EINPUT, "formula", "every regressor is constant, collinear or absorbed by the fixed effects "
@@ -96,8 +104,8 @@ static void fill_terms(const gr_fit *fd, const double *beta, const double *V, do
         r->terms[a] = gr_strdup(fd->xlabel[l]);
         r->coef[a] = beta[a];
         r->se[a] = sqrt(V[a + a * nk]);
-        r->tval[a] = r->coef[a] / r->se[a];
-        r->pval[a] = 2.0 * gsl_cdf_tdist_Q(fabs(r->tval[a]), df_t);
+        r->tval[a] = r->se[a] > 0 ? r->coef[a] / r->se[a] : NAN;  /* no test against a zero standard error */
+        r->pval[a] = r->se[a] > 0 ? 2.0 * gsl_cdf_tdist_Q(fabs(r->tval[a]), df_t) : NAN;
         a++;
     }
     r->collin = gr_malloc((size_t)(fd->kx ? fd->kx : 1), sizeof *r->collin);
@@ -143,25 +151,69 @@ static void local_xty(const gr_fit *fd, const double *y, double *xy)
 
 /* R2, adjusted R2 (fixest's K), within R2 (from the explained sum of squares b'X'y: no cancellation
  * when the fit is poor, so it agrees across rank counts), and fixest's F ("f" fitstat: all coefficients
- * and fixed effects against the constant-only model, with the variance's parameter count and t df). */
+ * and fixed effects against the constant-only model, with the variance's parameter count and t df).
+ * What is not defined is NaN: R2, adjusted R2 and F without a constant or fixed effects (there is no
+ * constant-only model to compare with), the adjusted R2 without residual degrees of freedom, F without
+ * numerator or denominator degrees of freedom. */
 static void fill_stats(const gr_fit *fd, const double *beta, const double *Xty, double yty, double rss, double ytss,
                        const gr_fit_inference *inf, double df_t, gr_result *r)
 {
     double N = (double)fd->nobs;
     int64_t K_full = fd->nkept + inf->K_fe, K_vcov = fd->nkept + inf->K_fe_vcov;
+    int centred = fd->has_fe || fd->intercept;
     r->nobs = fd->nobs;
     r->rss = rss;
     r->rmse = sqrt(rss / N);
-    r->r2 = 1.0 - rss / ytss;
-    r->adj_r2 = 1.0 - (1.0 - r->r2) * (N - 1) / (N - (double)K_full);
+    r->r2 = centred ? 1.0 - rss / ytss : NAN;
+    r->adj_r2 = centred && N - (double)K_full > 0 ? 1.0 - (1.0 - r->r2) * (N - 1) / (N - (double)K_full) : NAN;
     double ess_within = 0;
     for (int a = 0; a < fd->nkept; a++) ess_within += beta[a] * Xty[a];
     r->within_r2 = fd->has_fe ? ess_within / yty : NAN;
     double df1 = (double)(K_vcov - 1), df2 = df_t;
     r->f_df1 = df1;
     r->f_df2 = df2;
-    r->f_stat = df1 > 0 ? ((ytss - rss) / df1) / (rss / df2) : NAN;
-    r->f_pval = df1 > 0 ? gsl_cdf_fdist_Q(r->f_stat, df1, df2) : NAN;
+    double F = centred && df1 > 0 && df2 > 0 ? ((ytss - rss) / df1) / (rss / df2) : NAN;
+    r->f_stat = isfinite(F) && F >= 0 ? F : NAN;
+    r->f_pval = isnan(r->f_stat) ? NAN : gsl_cdf_fdist_Q(r->f_stat, df1, df2);
+}
+
+static const char *outcome_name(const gr_result *r) { return r->yname ? r->yname : "(outcome)"; }
+
+/* Before the solve: refuse an outcome whose sums of squares are not finite, a constant one (centred sum
+ * of squares 0) and, with fixed effects, one they absorb (demeaned sum of squares at most collin_tol
+ * times the centred one, the rule for absorbed regressors). ytss and yty are the same on every rank. */
+static int check_outcome(const gr_fit *fd, double ytss, double yty, double tol, const gr_result *r)
+{
+    const char *y = outcome_name(r);
+    if (!isfinite(ytss) || !isfinite(yty))
+        return gr_fail(GR_EINPUT, fd->label, "outcome '%s': its sum of squares is not finite (values too large for "
+                       "a least-squares fit in double precision)", y);
+    if (!(ytss > 0))
+        return gr_fail(GR_EINPUT, fd->label, "outcome '%s' is constant (total sum of squares 0): nothing to estimate", y);
+    if (fd->has_fe && yty <= tol * ytss)
+        return gr_fail(GR_EINPUT, fd->label, "outcome '%s' is fully explained by the fixed effects (demeaned sum of "
+                       "squares %.3g of %.3g): nothing left to estimate", y, yty, ytss);
+    return GR_OK;
+}
+
+/* After the solve: refuse an exact fit (residual sum of squares at most collin_tol times the sum of
+ * squares the regressors had to explain: the demeaned one with fixed effects, the centred one with a
+ * constant, the raw one otherwise), whose standard errors would be 0, and non-finite results. */
+static int check_fit(const gr_fit *fd, double rss, double ytss, double yty, double tol, const double *beta,
+                     const double *V, const gr_result *r)
+{
+    const char *y = outcome_name(r);
+    int nk = fd->nkept, finite = isfinite(rss);
+    for (int a = 0; a < nk; a++) finite &= isfinite(beta[a]) && isfinite(V[a + a * nk]);
+    if (!finite)
+        return gr_fail(GR_EINPUT, fd->label, "outcome '%s': the fit gave non-finite coefficients or standard errors "
+                       "(values too large or too small for double precision)", y);
+    double ref = fd->has_fe || !fd->intercept ? yty : ytss;
+    if (rss <= tol * ref)
+        return gr_fail(GR_EINPUT, fd->label, "outcome '%s' is fitted exactly by the regressors%s (residual sum of "
+                       "squares %.3g of %.3g): standard errors would be 0 and tests undefined", y,
+                       fd->has_fe ? " and fixed effects" : "", rss, ref);
+    return GR_OK;
 }
 
 int gr_fit_outcome(const gr_fit *fd, double *y, double ytss, const gr_fit_inference *inf, const gr_fit_opts *o,
@@ -178,7 +230,8 @@ int gr_fit_outcome(const gr_fit *fd, double *y, double ytss, const gr_fit_infere
     double *beta = gr_malloc((size_t)(nk ? nk : 1), sizeof *beta);
     double *B = gr_malloc((size_t)(nk ? nk : 1) * (nk ? nk : 1), sizeof *B);
     double *V = gr_calloc((size_t)(nk ? nk : 1) * (nk ? nk : 1), sizeof *V);
-    int rc = gr_solve(fd->comm, o->solver, fd->n, nk, fd->Xk, y, fd->XtXk, xy, beta, B);
+    int rc = check_outcome(fd, ytss, yty, o->collin_tol, r);
+    if (!rc) rc = gr_solve(fd->comm, o->solver, fd->n, nk, fd->Xk, y, fd->XtXk, xy, beta, B);
     double df_t = 0;
     if (!rc) {
         double rss = residuals(fd, beta, y);  /* the residuals go in the outcome's own column */
@@ -188,6 +241,7 @@ int gr_fit_outcome(const gr_fit *fd, double *y, double ytss, const gr_fit_infere
         rc = gr_vcov_compute(fd->comm, &inf->vcov, fd->n, fd->nobs, nk, fd->Xk, y, B, rss, nk + inf->K_fe_vcov, V,
                              &df_t);
         r->t_vcov = gr_now() - t1;
+        if (!rc) rc = check_fit(fd, rss, ytss, yty, o->collin_tol, beta, V, r);
         if (!rc) {
             fill_terms(fd, beta, V, df_t, r);
             fill_stats(fd, beta, xy, yty, rss, ytss, inf, df_t, r);

@@ -222,10 +222,15 @@ static int cluster_ids(MPI_Comm comm, const gr_model_data *d, const gr_model_opt
         GR_CALL(gr_agree(comm, gr_codes_combine(comm, n, cl[2], &vs->G[2], cl[1], vs->G[1])));
         GR_CALL(gr_agree(comm, gr_codes_dense(comm, n, cl[2], vs->G[2], cl[2], &vs->G[2])));
     }
-    for (int c = 0; c < ncl; c++)
-        if (vs->G[c] < 2)
-            return gr_fail(GR_EINPUT, "--cluster", "'%s' has a single cluster in %s: clustered standard errors need "
-                           "at least 2", o->cluster_on_fe ? d->fename[0] : d->clname[c], d->label ? d->label : "the sample");
+    for (int c = 0; c < ncl; c++) {
+        if (vs->G[c] >= 2) continue;
+        if (o->cluster_on_fe)  /* no --cluster was given: the default variance clusters by the first fixed effect */
+            return gr_fail(GR_EINPUT, d->label ? d->label : "sample", "fixed effect '%s' has a single level, and the "
+                           "default variance clusters by the first fixed effect: clustered standard errors need at "
+                           "least 2 clusters (give --vcov iid or hc1, or --cluster COL)", d->fename[0]);
+        return gr_fail(GR_EINPUT, "--cluster", "'%s' has a single cluster in %s: clustered standard errors need "
+                       "at least 2", d->clname[c], d->label ? d->label : "the sample");
+    }
     for (int c = 0; c < ncl; c++) {
         int *nk = gr_calloc((size_t)(d->nfe + 1), sizeof *nk);
         GR_CALL(gr_absorber_nested_in(ab, cl[c], vs->G[c], nk));
@@ -303,6 +308,31 @@ static void warn_dropped(const gr_result *r)
         gr_warn("%s: %lld rows with zero weight removed", r->sample_label, (long long)r->n_zero_weight);
 }
 
+/* Collective (the same status on every rank). Refuse an outcome that takes one value on every row the
+ * absorber kept (checked exactly, on the values before demeaning: its centred sum of squares can be a
+ * rounding error above 0). Y holds nys columns of ab->n_in rows. */
+static int check_constant(MPI_Comm comm, const gr_absorber *ab, const double *Y, int nys, const int *ys,
+                          const gr_model_data *d)
+{
+    double *mm = gr_malloc((size_t)(2 * nys), sizeof *mm);  /* per outcome: min, -max */
+    for (int j = 0; j < nys; j++) {
+        const double *y = Y + (size_t)j * ab->n_in;
+        double lo = INFINITY, nhi = INFINITY;
+        for (int64_t i = 0; i < ab->n_in; i++)
+            if (!ab->kept || ab->kept[i]) { lo = fmin(lo, y[i]); nhi = fmin(nhi, -y[i]); }
+        mm[2 * j] = lo;
+        mm[2 * j + 1] = nhi;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, mm, 2 * nys, MPI_DOUBLE, MPI_MIN, comm);
+    int rc = GR_OK;
+    for (int j = 0; j < nys && !rc; j++)
+        if (mm[2 * j] == -mm[2 * j + 1])
+            rc = gr_fail(GR_EINPUT, d->label ? d->label : "sample", "outcome '%s' is constant (%g on all %lld rows): "
+                         "nothing to estimate", d->ylabel[ys[j]], mm[2 * j], (long long)ab->nobs);
+    free(mm);
+    return rc;
+}
+
 /* Fit the outcomes ys[0..nys) that share the rows `keep`: gather, absorb, cluster, demean, fit. */
 static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep, const int *ys, int nys, int take,
                      const gr_model_opts *o, gr_result *res)
@@ -322,6 +352,7 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
         if (ab.fe.nlevels[k] == 1 && rank == 0)
             gr_warn("fixed effect '%s' has a single level in %s: it acts as an intercept", d->fename[k],
                     d->label ? d->label : "the sample");
+    if (!rc) rc = check_constant(comm, &ab, g.Y, nys, ys, d);
     gr_vcov_spec vs;
     memset(&vs, 0, sizeof vs);
     int *nested = gr_calloc((size_t)(d->nfe + 1), sizeof *nested);

@@ -83,11 +83,21 @@ double gr_rd_kernel_weight(gr_rd_kernel k, double u)
 }
 
 /* pass-1 layout: per side s, P1(s, j) for j in the enum below; then globals */
-enum { S_N, S_NEFF, S_W, S_WV, S_WVV, S_WY, S_WVY, S_NSTAT };
+enum { S_N, S_NEFF, S_W, S_WV, S_WVV, S_WY, S_WVY, S_WYY, S_NSTAT };
 #define P1(s, j) ((s) * S_NSTAT + (j))
 enum { G_USED = 2 * S_NSTAT, G_DROPPED, P1_LEN };
+/* pass-1 minima (reduced with MPI_MIN): min x, min -x over usable rows; per side the distance to the
+ * cutoff of the nearest row with positive weight */
+enum { R_MINX, R_MINNEGX, R_NEAR_LEFT, R_NEAR_RIGHT, R_LEN };
 /* pass-2 layout (hc): per side M00, M01, M11 */
 enum { M_00, M_01, M_11, M_NSTAT };
+
+/* Outcomes whose residuals are at most this share of their sum of squares on both sides are an exact
+ * linear function of the running variable (docs/rd.md, "Degenerate cases"). */
+#define RD_EXACT_TSS 1e-10  /* of the centred sum of squares (as estimate's --collin-tol) */
+#define RD_EXACT_RAW 1e-24  /* of the raw sum of squares: residuals at rounding level (1e-12 of the values) */
+/* A bandwidth above this multiple of the farthest distance to the cutoff makes (x - c)/h underflow. */
+#define RD_H_MAX_RATIO 1e100
 
 static int row_usable(double y, double x, const int64_t *cluster, int64_t i, int clustered)
 {
@@ -96,106 +106,138 @@ static int row_usable(double y, double x, const int64_t *cluster, int64_t i, int
     return 1;
 }
 
-static int estimate(MPI_Comm comm, int64_t n, const double *y, const double *x, const int64_t *cluster,
-                    int64_t n_clusters, double c, double h, gr_rd_kernel kernel, gr_rd_vcov vcov,
-                    const char *where, gr_rd_result *out)
-{
-    memset(out, 0, sizeof *out);
-    out->cutoff = c;
-    out->h = h;
-    out->kernel = kernel;
-    out->vcov = vcov;
-    const int clustered = vcov == GR_RD_CLUSTER;
-    if (!where) where = "rd";
+/* One estimation: the rows and the settings (what gr_rd_estimate_mpi was given). */
+typedef struct {
+    MPI_Comm comm;
+    int64_t n;
+    const double *y, *x;
+    const int64_t *cluster;
+    int64_t n_clusters;
+    double c, h;
+    gr_rd_kernel kernel;
+    gr_rd_vcov vcov;
+    int clustered;
+    const char *where;
+} rd_job;
 
-    /* checks on arguments every rank shares: all ranks fail together, before any reduction */
+static const char *const side_name[2] = {"left of", "at or right of"};
+
+/* Checks on arguments every rank shares: all ranks fail together, before any reduction. */
+static int check_args(const rd_job *J)
+{
     int st = GR_OK;
-    if (!(h > 0) || !isfinite(h))
-        st = gr_fail(GR_EINPUT, where, "bandwidth must be a positive finite number, got %g", h);
-    else if (!isfinite(c))
-        st = gr_fail(GR_EINPUT, where, "cutoff must be a finite number, got %g", c);
-    else if (clustered && n_clusters < 0)
-        st = gr_fail(GR_EINPUT, where, "negative number of clusters");
-    else if (clustered && !cluster && n > 0)
-        st = gr_fail(GR_EINPUT, where, "cluster variance needs cluster ids");
+    if (!(J->h > 0) || !isfinite(J->h))
+        st = gr_fail(GR_EINPUT, J->where, "bandwidth must be a positive finite number, got %g", J->h);
+    else if (!isfinite(J->c))
+        st = gr_fail(GR_EINPUT, J->where, "cutoff must be a finite number, got %g", J->c);
+    else if (J->clustered && J->n_clusters < 0)
+        st = gr_fail(GR_EINPUT, J->where, "negative number of clusters");
+    else if (J->clustered && !J->cluster && J->n > 0)
+        st = gr_fail(GR_EINPUT, J->where, "cluster variance needs cluster ids");
     else
-        for (int64_t i = 0; clustered && i < n; i++)
-            if (cluster[i] >= n_clusters) {
-                st = gr_fail(GR_EINPUT, where, "cluster id %lld out of range [0, %lld)", (long long)cluster[i],
-                             (long long)n_clusters);
+        for (int64_t i = 0; J->clustered && i < J->n; i++)
+            if (J->cluster[i] >= J->n_clusters) {
+                st = gr_fail(GR_EINPUT, J->where, "cluster id %lld out of range [0, %lld)", (long long)J->cluster[i],
+                             (long long)J->n_clusters);
                 break;
             }
-    GR_CALL(agree(comm, st));
+    return agree(J->comm, st);
+}
 
-    /* pass 1 */
-    double s1[P1_LEN] = {0};
-    double range[2] = {INFINITY, INFINITY}; /* min x, min -x */
-    for (int64_t i = 0; i < n; i++) {
-        if (!row_usable(y[i], x[i], cluster, i, clustered)) {
+/* Pass 1: the kernel-weighted moments per side into s1 and the minima into range, reduced over ranks. */
+static int pass1(const rd_job *J, double s1[P1_LEN], double range[R_LEN])
+{
+    const double c = J->c, h = J->h;
+    for (int k = 0; k < R_LEN; k++) range[k] = INFINITY;
+    for (int64_t i = 0; i < J->n; i++) {
+        double xi = J->x[i], yi = J->y[i];
+        if (!row_usable(yi, xi, J->cluster, i, J->clustered)) {
             s1[G_DROPPED] += 1;
             continue;
         }
         s1[G_USED] += 1;
-        if (x[i] < range[0]) range[0] = x[i];
-        if (-x[i] < range[1]) range[1] = -x[i];
-        int s = x[i] >= c;
+        if (xi < range[R_MINX]) range[R_MINX] = xi;
+        if (-xi < range[R_MINNEGX]) range[R_MINNEGX] = -xi;
+        int s = xi >= c;
         s1[P1(s, S_N)] += 1;
-        double v = (x[i] - c) / h, w = gr_rd_kernel_weight(kernel, v);
+        double v = (xi - c) / h, w = gr_rd_kernel_weight(J->kernel, v);
         if (!(w > 0)) continue;
+        double dist = s ? xi - c : c - xi;
+        if (dist < range[R_NEAR_LEFT + s]) range[R_NEAR_LEFT + s] = dist;
         s1[P1(s, S_NEFF)] += 1;
         s1[P1(s, S_W)] += w;
         s1[P1(s, S_WV)] += w * v;
         s1[P1(s, S_WVV)] += w * v * v;
-        s1[P1(s, S_WY)] += w * y[i];
-        s1[P1(s, S_WVY)] += w * v * y[i];
+        s1[P1(s, S_WY)] += w * yi;
+        s1[P1(s, S_WVY)] += w * v * yi;
+        s1[P1(s, S_WYY)] += w * yi * yi;
     }
     /* an MPI failure is global (or fatal under the default error handler): no agreement between the two */
-    if ((st = reduce_sum(comm, s1, P1_LEN)) == GR_OK) st = reduce_min(comm, range, 2);
-    GR_CALL(agree(comm, st));
+    int st = reduce_sum(J->comm, s1, P1_LEN);
+    if (st == GR_OK) st = reduce_min(J->comm, range, R_LEN);
+    return agree(J->comm, st);
+}
 
+/* The line of each side from the pass-1 sums: intercepts, slopes, the first row of each side's inverse
+ * Gram matrix (Ginv0), the distance of the nearest weighted row. Every decision depends only on reduced
+ * (identical) sums, so the ranks agree by construction. */
+static int fit_sides(const rd_job *J, const double s1[P1_LEN], const double range[R_LEN], gr_rd_result *out,
+                     double Ginv0[2][2])
+{
+    const double c = J->c, h = J->h;
     out->n_used = (int64_t)s1[G_USED];
     out->n_dropped = (int64_t)s1[G_DROPPED];
-    static const char *side_name[2] = {"left of", "at or right of"};
-    /* From here on every decision depends only on reduced (identical) sums: ranks agree by construction. */
     if (out->n_used == 0)
-        return agree(comm, gr_fail(GR_EINPUT, where, "no observations with both outcome and running variable present"
-                                                     " (%lld dropped as missing)", (long long)out->n_dropped));
-    if (!(range[0] < c) || !(-range[1] >= c))
-        return agree(comm, gr_fail(GR_EINPUT, where, "cutoff %g is outside the range of the running variable [%g, %g]",
-                                   c, range[0], -range[1]));
-    double Ginv0[2][2]; /* first row of the inverse Gram matrix of each side */
+        return gr_fail(GR_EINPUT, J->where, "no observations with both outcome and running variable present"
+                                            " (%lld dropped as missing)", (long long)out->n_dropped);
+    double xmin = range[R_MINX], xmax = -range[R_MINNEGX];
+    if (!(xmin < c) || !(xmax >= c))
+        return gr_fail(GR_EINPUT, J->where, "cutoff %g is outside the range of the running variable [%g, %g]", c, xmin, xmax);
+    double far = fmax(c - xmin, xmax - c);
+    if (h > RD_H_MAX_RATIO * far)
+        return gr_fail(GR_EINPUT, J->where, "too large: more than 1e100 times the farthest distance of a row from the "
+                       "cutoff (%g), so (x - c)/h underflows in double precision; the kernel weights hardly change "
+                       "beyond %g (1e15 times that distance)", far, 1e15 * far);
     for (int s = 0; s < 2; s++) {
         out->n_side[s] = (int64_t)s1[P1(s, S_N)];
         out->n_eff[s] = (int64_t)s1[P1(s, S_NEFF)];
         if (out->n_eff[s] < 3)
-            return agree(comm, gr_fail(GR_EINPUT, where,
-                                       "%lld observation(s) %s the cutoff within bandwidth %g; need at least 3",
-                                       (long long)out->n_eff[s], side_name[s], h));
+            return gr_fail(GR_EINPUT, J->where, "%lld observation(s) %s the cutoff within bandwidth %g; need at least 3",
+                           (long long)out->n_eff[s], side_name[s], h);
         double a = s1[P1(s, S_W)], b = s1[P1(s, S_WV)], d = s1[P1(s, S_WVV)];
         double det = a * d - b * b;
         if (!(det > 1e-12 * a * d))
-            return agree(comm, gr_fail(GR_EINPUT, where,
-                                       "the running variable takes a single value %s the cutoff within bandwidth %g",
-                                       side_name[s], h));
+            return gr_fail(GR_EINPUT, J->where, "the running variable takes a single value %s the cutoff within "
+                           "bandwidth %g", side_name[s], h);
         double ry = s1[P1(s, S_WY)], rvy = s1[P1(s, S_WVY)];
         out->intercept[s] = (d * ry - b * rvy) / det;
         out->slope[s] = (a * rvy - b * ry) / det / h; /* per unit of x */
         Ginv0[s][0] = d / det;
         Ginv0[s][1] = -b / det;
+        out->nearest[s] = range[R_NEAR_LEFT + s];
     }
+    out->extrapolated = out->nearest[0] > RD_GAP_SHARE * h || out->nearest[1] > RD_GAP_SHARE * h;
     out->estimate = out->intercept[1] - out->intercept[0];
+    return GR_OK;
+}
 
-    /* pass 2: meat */
-    int64_t len2 = clustered ? n_clusters * 2 * 3 : 2 * M_NSTAT;
-    double *s2 = gr_calloc((size_t)(len2 > 0 ? len2 : 1), sizeof *s2);
-    for (int64_t i = 0; i < n; i++) {
-        if (!row_usable(y[i], x[i], cluster, i, clustered)) continue;
-        int s = x[i] >= c;
-        double v = (x[i] - c) / h, w = gr_rd_kernel_weight(kernel, v);
+/* Pass 2: the residuals' sums, reduced over ranks, into s2 (len2 doubles, zeroed): per side the meat
+ * w^2 e^2 (1, v, v^2) (hc), or per (cluster, side) the scores w e, w e v and a row count; then, last, the
+ * weighted residual sum of squares of each side. */
+static int pass2(const rd_job *J, const gr_rd_result *out, double *s2, int64_t len2)
+{
+    const double c = J->c, h = J->h;
+    double *rss = s2 + len2 - 2;
+    for (int64_t i = 0; i < J->n; i++) {
+        double xi = J->x[i], yi = J->y[i];
+        if (!row_usable(yi, xi, J->cluster, i, J->clustered)) continue;
+        int s = xi >= c;
+        double v = (xi - c) / h, w = gr_rd_kernel_weight(J->kernel, v);
         if (!(w > 0)) continue;
-        double e = y[i] - out->intercept[s] - out->slope[s] * (x[i] - c);
-        if (clustered) {
-            double *g = s2 + (cluster[i] * 2 + s) * 3;
+        double e = yi - out->intercept[s] - out->slope[s] * (xi - c);
+        rss[s] += w * e * e;
+        if (J->clustered) {
+            double *g = s2 + (J->cluster[i] * 2 + s) * 3;
             g[0] += w * e;
             g[1] += w * e * v;
             g[2] += 1;
@@ -206,14 +248,31 @@ static int estimate(MPI_Comm comm, int64_t n, const double *y, const double *x, 
             s2[s * M_NSTAT + M_11] += we2 * v * v;
         }
     }
-    st = agree(comm, reduce_sum(comm, s2, len2));
-    if (st != GR_OK) {
-        free(s2);
-        return st;
-    }
+    return agree(J->comm, reduce_sum(J->comm, s2, len2));
+}
+
+/* 1 if side s's line fits its rows exactly: weighted residual sum of squares at most RD_EXACT_TSS of the
+ * side's centred sum of squares or RD_EXACT_RAW of its raw one (rounding level). */
+static int side_exact(const double s1[P1_LEN], int s, double rss)
+{
+    double sw = s1[P1(s, S_W)], sy = s1[P1(s, S_WY)], syy = s1[P1(s, S_WYY)];
+    double tss = syy - sy * sy / sw;
+    return rss <= RD_EXACT_TSS * tss || rss <= RD_EXACT_RAW * syy;
+}
+
+/* The variance from the pass-2 sums: per-side meat M, small-sample factors, then se, z, p and the
+ * interval. Refuses an outcome fitted exactly on both sides (the standard error would be 0). */
+static int variance(const rd_job *J, const double s1[P1_LEN], const double *s2, int64_t len2,
+                    const double Ginv0[2][2], gr_rd_result *out)
+{
+    const double *rss = s2 + len2 - 2;
+    if (side_exact(s1, 0, rss[0]) && side_exact(s1, 1, rss[1]))
+        return gr_fail(GR_EINPUT, J->where, "the outcome is an exact linear function of the running variable on both "
+                       "sides within bandwidth %g (e.g. constant, or the running variable itself): the standard error "
+                       "would be 0 and there is nothing to test", J->h);
     double M[2][3] = {{0}};
-    if (clustered) {
-        for (int64_t g = 0; g < n_clusters; g++)
+    if (J->clustered) {
+        for (int64_t g = 0; g < J->n_clusters; g++)
             for (int s = 0; s < 2; s++) {
                 const double *q = s2 + (g * 2 + s) * 3;
                 if (q[2] <= 0) continue;
@@ -226,17 +285,15 @@ static int estimate(MPI_Comm comm, int64_t n, const double *y, const double *x, 
         for (int s = 0; s < 2; s++)
             for (int j = 0; j < 3; j++) M[s][j] = s2[s * M_NSTAT + j];
     }
-    free(s2);
     double var = 0;
     for (int s = 0; s < 2; s++) {
         double ns = (double)out->n_eff[s], factor = 1.0;
-        if (vcov == GR_RD_HC1) factor = ns / (ns - 2.0);
-        if (clustered) {
+        if (J->vcov == GR_RD_HC1) factor = ns / (ns - 2.0);
+        if (J->clustered) {
             double g = (double)out->n_clusters[s];
             if (g < 2)
-                return agree(comm, gr_fail(GR_EINPUT, where,
-                                           "%lld cluster(s) %s the cutoff within bandwidth %g; cluster variance needs at least 2",
-                                           (long long)out->n_clusters[s], side_name[s], h));
+                return gr_fail(GR_EINPUT, J->where, "%lld cluster(s) %s the cutoff within bandwidth %g; cluster "
+                               "variance needs at least 2", (long long)out->n_clusters[s], side_name[s], J->h);
             factor = (ns - 1.0) / (ns - 2.0) * g / (g - 1.0);
         }
         double p = Ginv0[s][0], q = Ginv0[s][1];
@@ -252,18 +309,42 @@ static int estimate(MPI_Comm comm, int64_t n, const double *y, const double *x, 
     return GR_OK;
 }
 
+/* Collective when J->comm is a communicator: the whole estimate (check, pass 1, the lines, pass 2, the
+ * variance). Failures after pass 1 depend only on reduced sums: every rank fails alike. */
+static int estimate(const rd_job *J, gr_rd_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->cutoff = J->c;
+    out->h = J->h;
+    out->kernel = J->kernel;
+    out->vcov = J->vcov;
+    GR_CALL(check_args(J));
+    double s1[P1_LEN] = {0}, range[R_LEN], Ginv0[2][2];
+    GR_CALL(pass1(J, s1, range));
+    GR_CALL(agree(J->comm, fit_sides(J, s1, range, out, Ginv0)));
+    int64_t len2 = (J->clustered ? J->n_clusters * 2 * 3 : 2 * M_NSTAT) + 2;
+    double *s2 = gr_calloc((size_t)len2, sizeof *s2);
+    int st = pass2(J, out, s2, len2);
+    if (st == GR_OK) st = agree(J->comm, variance(J, s1, s2, len2, Ginv0, out));
+    free(s2);
+    return st;
+}
+
 int gr_rd_estimate(int64_t n, const double *y, const double *x, const int64_t *cluster, int64_t n_clusters,
                    double cutoff, double h, gr_rd_kernel kernel, gr_rd_vcov vcov, const char *where,
                    gr_rd_result *out)
 {
-    return estimate(MPI_COMM_NULL, n, y, x, cluster, n_clusters, cutoff, h, kernel, vcov, where, out);
+    return gr_rd_estimate_mpi(MPI_COMM_NULL, n, y, x, cluster, n_clusters, cutoff, h, kernel, vcov, where, out);
 }
 
 int gr_rd_estimate_mpi(MPI_Comm comm, int64_t n, const double *y, const double *x, const int64_t *cluster,
                        int64_t n_clusters, double cutoff, double h, gr_rd_kernel kernel, gr_rd_vcov vcov,
                        const char *where, gr_rd_result *out)
 {
-    return estimate(comm, n, y, x, cluster, n_clusters, cutoff, h, kernel, vcov, where, out);
+    const rd_job J = {.comm = comm, .n = n, .y = y, .x = x, .cluster = cluster, .n_clusters = n_clusters, .c = cutoff,
+                      .h = h, .kernel = kernel, .vcov = vcov, .clustered = vcov == GR_RD_CLUSTER,
+                      .where = where ? where : "rd"};
+    return estimate(&J, out);
 }
 
 int gr_rd_dense_ids(MPI_Comm comm, int64_t n, const double *values, int64_t *ids, int64_t *n_clusters)

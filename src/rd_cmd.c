@@ -163,6 +163,9 @@ static cJSON *result_json(const rd_opts *o, const gr_rd_result *r, int64_t n_whe
     cJSON_AddNumberToObject(j, "slope_right", r->slope[1]);
     cJSON_AddNumberToObject(j, "n_side_left", (double)r->n_side[0]);
     cJSON_AddNumberToObject(j, "n_side_right", (double)r->n_side[1]);
+    cJSON_AddNumberToObject(j, "nearest_left", r->nearest[0]);
+    cJSON_AddNumberToObject(j, "nearest_right", r->nearest[1]);
+    cJSON_AddBoolToObject(j, "extrapolated", r->extrapolated);  /* a side has no row within h/2 of the cutoff */
     cJSON_AddNumberToObject(j, "n_used", (double)r->n_used);
     cJSON_AddNumberToObject(j, "n_dropped_missing", (double)r->n_dropped);
     cJSON_AddNumberToObject(j, "n_excluded_where", (double)n_where);
@@ -220,12 +223,29 @@ static void print_table(const rd_opts *o, const rd_sample *d, const gr_rd_result
     printf("; %lld left / %lld right of the cutoff\n", (long long)r->n_side[0], (long long)r->n_side[1]);
     printf("%12s %12s %12s %9s %10s %12s %12s %8s %8s\n", "bandwidth", "estimate", "std.error", "z", "p-value",
            "ci95.low", "ci95.high", "N.left", "N.right");
+    int marked = 0;
     for (int b = 0; b < o->nh; b++) {
         r = &res[b];
-        printf("%12.6g %12.6g %12.6g %9.4f %10.3g %12.6g %12.6g %8lld %8lld\n", r->h, r->estimate, r->std_error,
-               r->z, r->p_value, r->ci_low, r->ci_high, (long long)r->n_eff[0], (long long)r->n_eff[1]);
+        printf("%12.6g %12.6g %12.6g %9.4f %10.3g %12.6g %12.6g %8lld %8lld%s\n", r->h, r->estimate, r->std_error,
+               r->z, r->p_value, r->ci_low, r->ci_high, (long long)r->n_eff[0], (long long)r->n_eff[1],
+               r->extrapolated ? "  extrapolated" : "");
+        marked |= r->extrapolated;
     }
+    if (marked)
+        printf("extrapolated: a side has no observation within half the bandwidth of the cutoff; its intercept is "
+               "extrapolated across the empty region (docs/rd.md)\n");
     fflush(stdout);
+}
+
+/* Rank 0: a warning for each bandwidth whose estimate is extrapolated across an empty region. */
+static void warn_extrapolated(const gr_rd_result *res, int nh)
+{
+    for (int b = 0; b < nh; b++)
+        if (res[b].extrapolated)
+            gr_warn("bandwidth %g: no observation within %g of the cutoff on the %s (nearest: %g left, %g right): the "
+                    "estimate is extrapolated across the empty region", res[b].h, RD_GAP_SHARE * res[b].h,
+                    res[b].nearest[0] > RD_GAP_SHARE * res[b].h ? (res[b].nearest[1] > RD_GAP_SHARE * res[b].h ?
+                    "left and right" : "left") : "right", res[b].nearest[0], res[b].nearest[1]);
 }
 
 /* Rank 0: the JSON of the results (an object for one bandwidth, else an array) to --json's file, or to
@@ -296,6 +316,7 @@ int cmd_rd(int argc, char **argv, MPI_Comm comm)
         if (st == GR_OK) st = estimate_all(comm, &o, &d, res, t_est);
         double t_total = gr_now() - t0;
         if (st == GR_OK && rank == 0) {
+            warn_extrapolated(res, o.nh);
             if (!o.json || strcmp(o.json, "-")) print_table(&o, &d, res);
             if (o.json) st = write_json(&o, &s, comm, &d, res, t_read, t_est, t_total);
         }

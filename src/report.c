@@ -23,7 +23,18 @@ static void fmt_count(char *buf, size_t len, int64_t v)
     buf[o] = 0;
 }
 
-enum { TABLE_W0 = 24, TABLE_W = 16 };  /* widths of the label column and of each model's column */
+enum { TABLE_W0 = 24, TABLE_W = 16 };  /* least widths of the label column and of each model's column */
+
+/* A number for a table cell: `dec` decimals between 1e-4 and 1e6 in magnitude (and for 0), else
+ * scientific notation with `dec - 1` decimals, so that no value prints as a long string of digits or as
+ * 0.0000 when it is not 0; "-" when not finite (not computable). */
+static void fmt_num(char *buf, size_t len, double v, int dec)
+{
+    double a = fabs(v);
+    if (!isfinite(v)) snprintf(buf, len, "-");
+    else if (v == 0 || (a >= 1e-4 && a < 1e6)) snprintf(buf, len, "%.*f", dec, v);
+    else snprintf(buf, len, "%.*e", dec > 1 ? dec - 1 : 1, v);
+}
 
 /* The union of the models' terms, in order of first appearance (*nt of them; the strings are the
  * results'; free the array). */
@@ -52,30 +63,6 @@ static int term_index(const gr_result *r, const char *term)
     return j;
 }
 
-/* Two lines per term: the coefficients with stars, then the standard errors in parentheses. */
-static void print_coef_rows(FILE *f, const gr_result *res, int nres, const char **terms, int nt)
-{
-    const int w0 = TABLE_W0, w = TABLE_W;
-    for (int t = 0; t < nt; t++) {
-        char cell[64];
-        fprintf(f, "%-*.*s", w0, w0 - 1, terms[t]);
-        for (int m = 0; m < nres; m++) {
-            int j = term_index(&res[m], terms[t]);
-            if (j < 0) snprintf(cell, sizeof cell, " ");
-            else snprintf(cell, sizeof cell, "%.4f%s", res[m].coef[j], stars(res[m].pval[j]));
-            fprintf(f, "%*s", w, cell);
-        }
-        fprintf(f, "\n%-*s", w0, "");
-        for (int m = 0; m < nres; m++) {
-            int j = term_index(&res[m], terms[t]);
-            if (j < 0) snprintf(cell, sizeof cell, " ");
-            else snprintf(cell, sizeof cell, "(%.4f)", res[m].se[j]);
-            fprintf(f, "%*s", w, cell);
-        }
-        fprintf(f, "\n");
-    }
-}
-
 /* 1 if model r absorbs a fixed effect named `name`. */
 static int has_fe(const gr_result *r, const char *name)
 {
@@ -83,84 +70,168 @@ static int has_fe(const gr_result *r, const char *name)
     return 0;
 }
 
-/* One line per fixed effect of any model (the union of names, in order of first appearance): Yes / No. */
-static void print_fe_rows(FILE *f, const gr_result *res, int nres)
+/* The table's cells of one model (row by row), each formatted once for measuring and printing. */
+enum { CELL_Y, CELL_SAMPLE, CELL_SE, CELL_WEIGHTS, CELL_ADJR2, CELL_WR2, CELL_F, CELL_FDF, CELL_N, NCELL };
+typedef struct { char c[NCELL][256]; } model_cells;
+
+static void coef_cell(const gr_result *r, int j, char *buf, size_t len)
 {
-    const int w0 = TABLE_W0, w = TABLE_W;
+    if (j < 0) { snprintf(buf, len, " "); return; }
+    char v[64];
+    fmt_num(v, sizeof v, r->coef[j], 4);
+    snprintf(buf, len, "%s%s", v, isfinite(r->pval[j]) ? stars(r->pval[j]) : "");  /* no stars without a test */
+}
+
+static void se_cell(const gr_result *r, int j, char *buf, size_t len)
+{
+    if (j < 0) { snprintf(buf, len, " "); return; }
+    char v[64];
+    fmt_num(v, sizeof v, r->se[j], 4);
+    snprintf(buf, len, "(%s)", v);
+}
+
+static void fill_cells(const gr_result *r, model_cells *mc)
+{
+    snprintf(mc->c[CELL_Y], sizeof mc->c[0], "%s", r->yname);
+    snprintf(mc->c[CELL_SAMPLE], sizeof mc->c[0], "%s", r->sample_label);
+    if (r->ncl > 0) snprintf(mc->c[CELL_SE], sizeof mc->c[0], "%s%s%s", r->clnames[0], r->ncl > 1 ? "&" : "",
+                             r->ncl > 1 ? r->clnames[1] : "");
+    else snprintf(mc->c[CELL_SE], sizeof mc->c[0], "%s", r->vcov_label);
+    snprintf(mc->c[CELL_WEIGHTS], sizeof mc->c[0], "%s", r->weights ? r->weights : "none");
+    if (isfinite(r->adj_r2)) snprintf(mc->c[CELL_ADJR2], sizeof mc->c[0], "%.3f", r->adj_r2);
+    else snprintf(mc->c[CELL_ADJR2], sizeof mc->c[0], "-");
+    if (r->nfe == 0) snprintf(mc->c[CELL_WR2], sizeof mc->c[0], " ");  /* not defined without fixed effects */
+    else if (isfinite(r->within_r2)) snprintf(mc->c[CELL_WR2], sizeof mc->c[0], "%.3f", r->within_r2);
+    else snprintf(mc->c[CELL_WR2], sizeof mc->c[0], "-");
+    fmt_num(mc->c[CELL_F], sizeof mc->c[0], r->f_stat, 2);
+    if (isfinite(r->f_df1) && isfinite(r->f_df2))
+        snprintf(mc->c[CELL_FDF], sizeof mc->c[0], "(%.0f, %.0f)", r->f_df1, r->f_df2);
+    else snprintf(mc->c[CELL_FDF], sizeof mc->c[0], "-");
+    fmt_count(mc->c[CELL_N], sizeof mc->c[0], r->nobs);
+}
+
+/* Widths: w0 fits every row label, w[m] every cell of model m, each with at least one space before it;
+ * never below TABLE_W0 and TABLE_W, so that ordinary tables keep their layout. */
+static void column_widths(const gr_result *res, int nres, const model_cells *mc, const char **terms, int nt,
+                          int *w0, int *w)
+{
+    *w0 = TABLE_W0;
+    for (int t = 0; t < nt; t++) if ((int)strlen(terms[t]) + 1 > *w0) *w0 = (int)strlen(terms[t]) + 1;
+    for (int m = 0; m < nres; m++)
+        for (int k = 0; k < res[m].nfe; k++)
+            if ((int)strlen(res[m].fenames[k]) + 4 > *w0) *w0 = (int)strlen(res[m].fenames[k]) + 4;  /* " FE" */
+    for (int m = 0; m < nres; m++) {
+        char cell[128];
+        w[m] = TABLE_W;
+        for (int c = 0; c < NCELL; c++) if ((int)strlen(mc[m].c[c]) + 1 > w[m]) w[m] = (int)strlen(mc[m].c[c]) + 1;
+        for (int t = 0; t < nt; t++) {
+            int j = term_index(&res[m], terms[t]);
+            coef_cell(&res[m], j, cell, sizeof cell);
+            if ((int)strlen(cell) + 1 > w[m]) w[m] = (int)strlen(cell) + 1;
+            se_cell(&res[m], j, cell, sizeof cell);
+            if ((int)strlen(cell) + 1 > w[m]) w[m] = (int)strlen(cell) + 1;
+        }
+    }
+}
+
+/* Two lines per term: the coefficients with stars, then the standard errors in parentheses. */
+static void print_coef_rows(FILE *f, const gr_result *res, int nres, const char **terms, int nt, int w0, const int *w)
+{
+    for (int t = 0; t < nt; t++) {
+        char cell[128];
+        fprintf(f, "%-*s", w0, terms[t]);
+        for (int m = 0; m < nres; m++) {
+            coef_cell(&res[m], term_index(&res[m], terms[t]), cell, sizeof cell);
+            fprintf(f, "%*s", w[m], cell);
+        }
+        fprintf(f, "\n%-*s", w0, "");
+        for (int m = 0; m < nres; m++) {
+            se_cell(&res[m], term_index(&res[m], terms[t]), cell, sizeof cell);
+            fprintf(f, "%*s", w[m], cell);
+        }
+        fprintf(f, "\n");
+    }
+}
+
+/* One line per fixed effect of any model (the union of names, in order of first appearance): Yes / No. */
+static void print_fe_rows(FILE *f, const gr_result *res, int nres, int w0, const int *w)
+{
     for (int m = 0; m < nres; m++)
         for (int k = 0; k < res[m].nfe; k++) {
             int seen = 0;
             for (int m2 = 0; m2 < m && !seen; m2++) seen = has_fe(&res[m2], res[m].fenames[k]);
             if (seen) continue;
-            char lab[128];
-            snprintf(lab, sizeof lab, "%s FE", res[m].fenames[k]);
-            fprintf(f, "%-*.*s", w0, w0 - 1, lab);
-            for (int m2 = 0; m2 < nres; m2++) fprintf(f, "%*s", w, has_fe(&res[m2], res[m].fenames[k]) ? "Yes" : "No");
+            fprintf(f, "%s FE%*s", res[m].fenames[k], w0 - (int)strlen(res[m].fenames[k]) - 3, "");
+            for (int m2 = 0; m2 < nres; m2++) fprintf(f, "%*s", w[m2], has_fe(&res[m2], res[m].fenames[k]) ? "Yes" : "No");
             fprintf(f, "\n");
         }
 }
 
-/* The lines under the coefficients: standard errors, weights (when any model has them), R2s, F, N. */
-static void print_stat_rows(FILE *f, const gr_result *res, int nres)
+/* One row: the label, then cell c of every model. */
+static void print_row(FILE *f, const char *label, const model_cells *mc, int nres, int c, int w0, const int *w)
 {
-    const int w0 = TABLE_W0, w = TABLE_W;
-    fprintf(f, "%-*s", w0, "Standard errors");
-    for (int m = 0; m < nres; m++) {
-        char cell[96];
-        if (res[m].ncl > 0) snprintf(cell, sizeof cell, "%s%s%s", res[m].clnames[0], res[m].ncl > 1 ? "&" : "",
-                                     res[m].ncl > 1 ? res[m].clnames[1] : "");
-        else snprintf(cell, sizeof cell, "%s", res[m].vcov_label);
-        fprintf(f, "%*.*s", w, w - 1, cell);
-    }
-    int weighted = 0;
-    for (int m = 0; m < nres; m++) weighted |= res[m].weights != NULL;
-    if (weighted) {
-        fprintf(f, "\n%-*s", w0, "Weights");
-        for (int m = 0; m < nres; m++) fprintf(f, "%*.*s", w, w - 1, res[m].weights ? res[m].weights : "none");
-    }
-    fprintf(f, "\n%-*s", w0, "Adjusted R2");
-    for (int m = 0; m < nres; m++) fprintf(f, "%*.3f", w, res[m].adj_r2);
-    fprintf(f, "\n%-*s", w0, "Within R2");
-    for (int m = 0; m < nres; m++) {
-        if (isnan(res[m].within_r2)) fprintf(f, "%*s", w, "");
-        else fprintf(f, "%*.3f", w, res[m].within_r2);
-    }
-    fprintf(f, "\n%-*s", w0, "F-statistic");
-    for (int m = 0; m < nres; m++) fprintf(f, "%*.2f", w, res[m].f_stat);
-    fprintf(f, "\n%-*s", w0, "Observations");
-    for (int m = 0; m < nres; m++) {
-        char cell[32];
-        fmt_count(cell, sizeof cell, res[m].nobs);
-        fprintf(f, "%*s", w, cell);
-    }
+    fprintf(f, "%-*s", w0, label);
+    for (int m = 0; m < nres; m++) fprintf(f, "%*s", w[m], mc[m].c[c]);
+    fprintf(f, "\n");
 }
 
-void gr_print_table(FILE *f, const gr_result *res, int nres, const char *title)
+/* The lines under the coefficients: standard errors, weights (when any model has them), R2s, F and its
+ * degrees of freedom, N. */
+static void print_stat_rows(FILE *f, const gr_result *res, int nres, const model_cells *mc, int w0, const int *w)
 {
-    const int w0 = TABLE_W0, w = TABLE_W;
-    int nt;
-    const char **terms = union_terms(res, nres, &nt);
-    int width = w0 + w * nres;
-    char line[4096];
-    memset(line, '=', (size_t)(width < 4095 ? width : 4095));
-    line[width < 4095 ? width : 4095] = 0;
-    if (title) fprintf(f, "%s\n", title);
-    fprintf(f, "%s\n", line);
-    fprintf(f, "%-*s", w0, "Dependent variable");
-    for (int m = 0; m < nres; m++) fprintf(f, "%*.*s", w, w - 1, res[m].yname);
-    fprintf(f, "\n%-*s", w0, "Sample");
-    for (int m = 0; m < nres; m++) fprintf(f, "%*.*s", w, w - 1, res[m].sample_label);
-    fprintf(f, "\n%s\n", line);
-    print_coef_rows(f, res, nres, terms, nt);
-    print_fe_rows(f, res, nres);
-    print_stat_rows(f, res, nres);
-    fprintf(f, "\n%s\n", line);
+    print_row(f, "Standard errors", mc, nres, CELL_SE, w0, w);
+    int weighted = 0;
+    for (int m = 0; m < nres; m++) weighted |= res[m].weights != NULL;
+    if (weighted) print_row(f, "Weights", mc, nres, CELL_WEIGHTS, w0, w);
+    print_row(f, "Adjusted R2", mc, nres, CELL_ADJR2, w0, w);
+    print_row(f, "Within R2", mc, nres, CELL_WR2, w0, w);
+    print_row(f, "F-statistic", mc, nres, CELL_F, w0, w);
+    print_row(f, "F (df1, df2)", mc, nres, CELL_FDF, w0, w);
+    print_row(f, "Observations", mc, nres, CELL_N, w0, w);
+}
+
+/* The notes under the table: stars, which F, what "-" means, models that did not converge. */
+static void print_notes(FILE *f, const gr_result *res, int nres, const model_cells *mc)
+{
     fprintf(f, "Standard errors in parentheses. *** p<0.01, ** p<0.05, * p<0.1.\n");
+    fprintf(f, "F-statistic: fixest's F (coefficients and fixed effects vs. a constant); df2 = t-test df (clusters - 1 "
+               "if clustered).\n");
+    int dash = 0;
+    for (int m = 0; m < nres; m++)
+        dash |= !strcmp(mc[m].c[CELL_ADJR2], "-") || !strcmp(mc[m].c[CELL_WR2], "-") || !strcmp(mc[m].c[CELL_F], "-");
+    if (dash)
+        fprintf(f, "-: not computable (no constant or fixed effects to compare with, or no degrees of freedom left; "
+                   "docs/estimator.md).\n");
     for (int m = 0; m < nres; m++)
         if (!res[m].converged)
             fprintf(f, "WARNING: model %d (%s, %s): demeaning did not converge\n", m + 1, res[m].yname,
                     res[m].sample_label);
-    free(terms);
+}
+
+void gr_print_table(FILE *f, const gr_result *res, int nres, const char *title)
+{
+    int nt;
+    const char **terms = union_terms(res, nres, &nt);
+    model_cells *mc = gr_malloc((size_t)(nres ? nres : 1), sizeof *mc);
+    int *w = gr_malloc((size_t)(nres ? nres : 1), sizeof *w), w0;
+    for (int m = 0; m < nres; m++) fill_cells(&res[m], &mc[m]);
+    column_widths(res, nres, mc, terms, nt, &w0, w);
+    int width = w0;
+    for (int m = 0; m < nres; m++) width += w[m];
+    char *line = gr_malloc((size_t)width + 1, 1);
+    memset(line, '=', (size_t)width);
+    line[width] = 0;
+    if (title) fprintf(f, "%s\n", title);
+    fprintf(f, "%s\n", line);
+    print_row(f, "Dependent variable", mc, nres, CELL_Y, w0, w);
+    print_row(f, "Sample", mc, nres, CELL_SAMPLE, w0, w);
+    fprintf(f, "%s\n", line);
+    print_coef_rows(f, res, nres, terms, nt, w0, w);
+    print_fe_rows(f, res, nres, w0, w);
+    print_stat_rows(f, res, nres, mc, w0, w);
+    fprintf(f, "%s\n", line);
+    print_notes(f, res, nres, mc);
+    free(terms); free(mc); free(w); free(line);
 }
 
 static cJSON *num(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
@@ -184,7 +255,11 @@ cJSON *gr_result_json(const gr_result *r)
     cJSON_AddItemToObject(o, "r2", num(r->r2));
     cJSON_AddItemToObject(o, "adj_r2", num(r->adj_r2));
     cJSON_AddItemToObject(o, "within_r2", num(r->within_r2));
+    /* which F: fixest's fitstat "f" (docs/vcov.md); null when not computable */
     cJSON_AddItemToObject(o, "f_stat", num(r->f_stat));
+    cJSON_AddItemToObject(o, "f_df1", num(r->f_df1));
+    cJSON_AddItemToObject(o, "f_df2", num(r->f_df2));
+    cJSON_AddStringToObject(o, "f_type", "fixest_f");
     cJSON_AddItemToObject(o, "f_p_value", num(r->f_pval));
     cJSON_AddItemToObject(o, "rmse", num(r->rmse));
     cJSON_AddItemToObject(o, "df_t", num(r->df_t));

@@ -434,7 +434,17 @@ static void colour_segments(const seg_input *in, const seg_result *r, double bw,
     free(cx); free(cy); free(cnt);
 }
 
-static int render_svg(gr_svg *svg, const char *path, const seg_opts *o, const seg_input *in, const seg_result *r)
+/* Where the map goes on the canvas: the projection, the padded bounds, the map's size and the canvas's. */
+typedef struct {
+    proj pr;
+    double lonmin, lonmax, latmin, latmax;
+    double mw, mh, W, H;
+    double top, legend_w;
+} map_layout;
+
+/* The bounds of the cities, padded, and an equirectangular projection that keeps the aspect ratio
+ * inside maxw x maxh; the canvas fits around the map. */
+static void map_layout_fit(const seg_input *in, map_layout *L)
 {
     const double left = 70, legend_w = 240, top = 74, bottom = 40, maxw = 900, maxh = 760;
     double lonmin = 180, lonmax = -180, latmin = 90, latmax = -90;
@@ -448,56 +458,62 @@ static int render_svg(gr_svg *svg, const char *path, const seg_opts *o, const se
     lonmin -= pad; lonmax += pad; latmin -= pad; latmax += pad;
     if (latmin < -90) latmin = -90;
     if (latmax > 90) latmax = 90;
-    proj pr;
-    pr.lon0 = lonmin;
-    pr.lat1 = latmax;
-    pr.kx = cos(0.5 * (latmin + latmax) * 3.14159265358979323846 / 180);
-    if (pr.kx < 0.1) pr.kx = 0.1;
+    proj *pr = &L->pr;
+    pr->lon0 = lonmin;
+    pr->lat1 = latmax;
+    pr->kx = cos(0.5 * (latmin + latmax) * 3.14159265358979323846 / 180);
+    if (pr->kx < 0.1) pr->kx = 0.1;
     /* the map keeps its aspect ratio inside maxw x maxh; the canvas fits around it */
-    double sx = maxw / ((lonmax - lonmin) * pr.kx), sy = maxh / (latmax - latmin);
-    pr.scale = sx < sy ? sx : sy;
-    double mw = (lonmax - lonmin) * pr.kx * pr.scale, mh = (latmax - latmin) * pr.scale;
-    pr.left = left;
-    pr.top = top;
-    double W = left + mw + 30 + legend_w, H = top + mh + bottom;
-    if (H < 420) H = 420;
+    double sx = maxw / ((lonmax - lonmin) * pr->kx), sy = maxh / (latmax - latmin);
+    pr->scale = sx < sy ? sx : sy;
+    L->mw = (lonmax - lonmin) * pr->kx * pr->scale;
+    L->mh = (latmax - latmin) * pr->scale;
+    pr->left = left;
+    pr->top = top;
+    L->W = left + L->mw + 30 + legend_w;
+    L->H = top + L->mh + bottom;
+    if (L->H < 420) L->H = 420;
+    L->lonmin = lonmin; L->lonmax = lonmax; L->latmin = latmin; L->latmax = latmax;
+    L->top = top;
+    L->legend_w = legend_w;
+}
 
-    char title[256];
-    int npartner = 0;
-    if (in->partner)
-        for (int64_t k = 0; k < in->m; k++)
-            if (in->partner[k] == 1 && in->exp[k] >= 0 && in->imp[k] >= 0 && in->exp[k] < in->imp[k]) npartner++;
-    snprintf(title, sizeof title, "Spatial-RD segments at d = %s km", o->bwname[0]);
-    int rc = gr_svg_open(svg, path, W, H, title);
-    if (rc) return rc;
-    gr_svg_text(svg, left, 32, 20, "start", "black", "%s", title);
-    gr_svg_text(svg, left, 54, 13, "start", "#444",
-                "%d cities, %d segments (complete linkage within provinces, diameter <= %s km; largest %.1f km)",
-                in->n, r->nseg, o->bwname[0], r->max_diam);
-
-    /* frame and graticule */
-    const double right = legend_w;
-    gr_svg_rect(svg, pr.left, pr.top, mw, mh, "#f7f9fc", "#888", 1);
+/* The map's frame and its graticule with degree labels. */
+static void draw_graticule(gr_svg *svg, const map_layout *L)
+{
+    const proj *pr = &L->pr;
+    double lonmin = L->lonmin, lonmax = L->lonmax, latmin = L->latmin, latmax = L->latmax, mw = L->mw, mh = L->mh;
+    gr_svg_rect(svg, pr->left, pr->top, mw, mh, "#f7f9fc", "#888", 1);
     double step = nice_step(lonmax - lonmin > latmax - latmin ? lonmax - lonmin : latmax - latmin);
     for (double g = ceil(lonmin / step) * step; g <= lonmax; g += step) {
-        gr_svg_line(svg, px(&pr, g), pr.top, px(&pr, g), pr.top + mh, "#d0d6e0", 0.7, 1, "3 3");
-        gr_svg_text(svg, px(&pr, g), pr.top + mh + 16, 11, "middle", "#555", "%g\u00b0%s", fabs(g),
+        gr_svg_line(svg, px(pr, g), pr->top, px(pr, g), pr->top + mh, "#d0d6e0", 0.7, 1, "3 3");
+        gr_svg_text(svg, px(pr, g), pr->top + mh + 16, 11, "middle", "#555", "%g\u00b0%s", fabs(g),
                     g >= 0 ? "E" : "W");
     }
     for (double g = ceil(latmin / step) * step; g <= latmax; g += step) {
-        gr_svg_line(svg, pr.left, py(&pr, g), pr.left + mw, py(&pr, g), "#d0d6e0", 0.7, 1, "3 3");
-        gr_svg_text(svg, pr.left - 6, py(&pr, g) + 4, 11, "end", "#555", "%g\u00b0%s", fabs(g), g >= 0 ? "N" : "S");
+        gr_svg_line(svg, pr->left, py(pr, g), pr->left + mw, py(pr, g), "#d0d6e0", 0.7, 1, "3 3");
+        gr_svg_text(svg, pr->left - 6, py(pr, g) + 4, 11, "end", "#555", "%g\u00b0%s", fabs(g), g >= 0 ? "N" : "S");
     }
+}
 
-    /* segment shapes: hull for >= 3 cities, a thick bar for 2 */
-    int *colour = gr_malloc((size_t)r->nseg + 1, sizeof *colour);
-    colour_segments(in, r, o->bw[0], colour);
+/* The cities of each segment: members memb[start[s] .. start[s + 1]) (arrays owned by the caller). */
+static void segment_members(const seg_input *in, const seg_result *r, int **start_out, int **memb_out)
+{
     int *start = gr_calloc((size_t)r->nseg + 2, sizeof *start), *memb = gr_malloc((size_t)in->n, sizeof *memb);
     int *fill = gr_malloc((size_t)r->nseg + 1, sizeof *fill);
     for (int i = 0; i < in->n; i++) start[r->seg[i] + 1]++;
     for (int s = 0; s < r->nseg; s++) start[s + 1] += start[s];
     memcpy(fill, start, (size_t)r->nseg * sizeof *fill);
     for (int i = 0; i < in->n; i++) memb[fill[r->seg[i]]++] = i;
+    free(fill);
+    *start_out = start;
+    *memb_out = memb;
+}
+
+/* Segment shapes: hull for >= 3 cities, a thick bar for 2. */
+static void draw_segments(gr_svg *svg, const map_layout *L, const seg_input *in, const seg_result *r,
+                          const int *colour, const int *start, const int *memb)
+{
     pt2 *pts = gr_malloc((size_t)in->n + 1, sizeof *pts), *hull = gr_malloc((size_t)in->n + 2, sizeof *hull);
     double *hx = gr_malloc((size_t)in->n + 2, sizeof *hx), *hy = gr_malloc((size_t)in->n + 2, sizeof *hy);
     for (int s = 0; s < r->nseg; s++) {
@@ -505,8 +521,8 @@ static int render_svg(gr_svg *svg, const char *path, const seg_opts *o, const se
         if (k < 2) continue;
         for (int j = 0; j < k; j++) {
             int i = memb[start[s] + j];
-            pts[j].x = px(&pr, in->lon[i]);
-            pts[j].y = py(&pr, in->lat[i]);
+            pts[j].x = px(&L->pr, in->lon[i]);
+            pts[j].y = py(&L->pr, in->lat[i]);
         }
         int nh = convex_hull(pts, k, hull);
         const char *c = gr_svg_color(colour[s]);
@@ -517,26 +533,40 @@ static int render_svg(gr_svg *svg, const char *path, const seg_opts *o, const se
             gr_svg_line(svg, hull[0].x, hull[0].y, hull[nh > 1 ? 1 : 0].x, hull[nh > 1 ? 1 : 0].y, c, 14, 0.35, NULL);
         }
     }
+    free(pts); free(hull); free(hx); free(hy);
+}
 
-    /* partner pairs, each unordered pair once */
-    if (in->partner)
-        for (int64_t k = 0; k < in->m; k++) {
-            int e = in->exp[k], i = in->imp[k];
-            if (in->partner[k] != 1 || e < 0 || i < 0 || e >= i) continue;
-            gr_svg_line(svg, px(&pr, in->lon[e]), py(&pr, in->lat[e]), px(&pr, in->lon[i]), py(&pr, in->lat[i]),
-                        "#b2182b", 0.8, 0.4, NULL);
-        }
+/* Partner pairs, each unordered pair once. */
+static void draw_partners(gr_svg *svg, const map_layout *L, const seg_input *in)
+{
+    if (!in->partner) return;
+    for (int64_t k = 0; k < in->m; k++) {
+        int e = in->exp[k], i = in->imp[k];
+        if (in->partner[k] != 1 || e < 0 || i < 0 || e >= i) continue;
+        gr_svg_line(svg, px(&L->pr, in->lon[e]), py(&L->pr, in->lat[e]), px(&L->pr, in->lon[i]), py(&L->pr, in->lat[i]),
+                    "#b2182b", 0.8, 0.4, NULL);
+    }
+}
 
-    /* cities: eastern circles, western squares, coloured by segment */
-    int reg_east = -1, reg_west = -1;
+/* The region ids named "east" and "west" (-1 when absent). */
+static void east_west_regions(const seg_input *in, int *reg_east, int *reg_west)
+{
+    *reg_east = -1;
+    *reg_west = -1;
     for (int g = 0; g < nregions(in); g++) {
         char nm[64];
         region_name(in, g, nm, sizeof nm);
-        if (!strcmp(nm, "east")) reg_east = g;
-        if (!strcmp(nm, "west")) reg_west = g;
+        if (!strcmp(nm, "east")) *reg_east = g;
+        if (!strcmp(nm, "west")) *reg_west = g;
     }
+}
+
+/* Cities: eastern circles, western squares, coloured by segment. */
+static void draw_cities(gr_svg *svg, const map_layout *L, const seg_input *in, const seg_result *r, const int *colour,
+                        const int *start, int reg_west)
+{
     for (int i = 0; i < in->n; i++) {
-        double x = px(&pr, in->lon[i]), y = py(&pr, in->lat[i]);
+        double x = px(&L->pr, in->lon[i]), y = py(&L->pr, in->lat[i]);
         const char *c = gr_svg_color(colour[r->seg[i]]);
         char nb[32], tip[256];
         snprintf(tip, sizeof tip, "%s: segment %d (%d cities)", city_name(in, i, nb, sizeof nb), r->seg[i],
@@ -549,9 +579,13 @@ static int render_svg(gr_svg *svg, const char *path, const seg_opts *o, const se
             gr_svg_circle(svg, x, y, 4.0, c, "#222", 0.7, tip);
         }
     }
+}
 
-    /* legend */
-    double lx = W - right + 12, ly = top + 20;
+/* The legend box on the right. */
+static void draw_legend(gr_svg *svg, const map_layout *L, int reg_east, int reg_west, int npartner)
+{
+    const double right = L->legend_w;
+    double lx = L->W - right + 12, ly = L->top + 20;
     gr_svg_rect(svg, lx - 12, ly - 22, right - 30, 200, "white", "#999", 0.8);
     gr_svg_text(svg, lx, ly, 13, "start", "black", "Legend");
     ly += 24;
@@ -568,24 +602,59 @@ static int render_svg(gr_svg *svg, const char *path, const seg_opts *o, const se
     gr_svg_text(svg, lx + 20, ly, 12, "start", "black", "segment (hull, >= 2 cities)");
     ly += 20;
     gr_svg_line(svg, lx, ly - 4, lx + 14, ly - 4, "#b2182b", 1.5, 0.8, NULL);
-    gr_svg_text(svg, lx + 20, ly, 12, "start", "black", "partner pair (%d)", npartner);
+    gr_svg_text(svg, lx + 20, ly, 12, "start", "black", "partner pair (%d undirected)", npartner);
     ly += 26;
     gr_svg_text(svg, lx, ly, 11, "start", "#555", "colour = segment (neighbours");
     gr_svg_text(svg, lx, ly + 14, 11, "start", "#555", "get different colours)");
     gr_svg_text(svg, lx, ly + 34, 11, "start", "#555", "equirectangular projection,");
-    gr_svg_text(svg, lx, ly + 48, 11, "start", "#555", "x scaled by cos(%.0f\u00b0)", 0.5 * (latmin + latmax));
-    /* scale bar: a round length near a sixth of the map width */
+    gr_svg_text(svg, lx, ly + 48, 11, "start", "#555", "x scaled by cos(%.0f\u00b0)", 0.5 * (L->latmin + L->latmax));
+}
+
+/* Scale bar: a round length near a sixth of the map width. */
+static void draw_scale_bar(gr_svg *svg, const map_layout *L)
+{
+    const proj *pr = &L->pr;
     const double kmdeg = GR_EARTH_RADIUS_KM * 3.14159265358979323846 / 180;
     const double nice[] = {10, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000};
     double km = nice[0];
     for (size_t k = 0; k < sizeof nice / sizeof *nice; k++)
-        if (nice[k] / kmdeg * pr.scale <= mw / 6) km = nice[k];
-    double len = km / kmdeg * pr.scale, by = pr.top + mh - 14;
-    gr_svg_rect(svg, pr.left + 8, by - 16, len + 70, 26, "white", "none", 0);
-    gr_svg_line(svg, pr.left + 14, by, pr.left + 14 + len, by, "black", 2, 1, NULL);
-    gr_svg_text(svg, pr.left + 20 + len, by + 4, 11, "start", "black", "%g km", km);
+        if (nice[k] / kmdeg * pr->scale <= L->mw / 6) km = nice[k];
+    double len = km / kmdeg * pr->scale, by = pr->top + L->mh - 14;
+    gr_svg_rect(svg, pr->left + 8, by - 16, len + 70, 26, "white", "none", 0);
+    gr_svg_line(svg, pr->left + 14, by, pr->left + 14 + len, by, "black", 2, 1, NULL);
+    gr_svg_text(svg, pr->left + 20 + len, by + 4, 11, "start", "black", "%g km", km);
+}
 
-    free(colour); free(start); free(memb); free(fill); free(pts); free(hull); free(hx); free(hy);
+/* The map of the first bandwidth's segments: frame, graticule, segment shapes, partner pairs, cities,
+ * legend and scale bar, in that order (later ones drawn on top). */
+static int render_svg(gr_svg *svg, const char *path, const seg_opts *o, const seg_input *in, const seg_result *r)
+{
+    map_layout L;
+    map_layout_fit(in, &L);
+    char title[256];
+    int npartner = 0;
+    if (in->partner)
+        for (int64_t k = 0; k < in->m; k++)
+            if (in->partner[k] == 1 && in->exp[k] >= 0 && in->imp[k] >= 0 && in->exp[k] < in->imp[k]) npartner++;
+    snprintf(title, sizeof title, "Spatial-RD segments at d = %s km", o->bwname[0]);
+    int rc = gr_svg_open(svg, path, L.W, L.H, title);
+    if (rc) return rc;
+    gr_svg_text(svg, L.pr.left, 32, 20, "start", "black", "%s", title);
+    gr_svg_text(svg, L.pr.left, 54, 13, "start", "#444",
+                "%d cities, %d segments (complete linkage within provinces, diameter <= %s km; largest %.1f km)",
+                in->n, r->nseg, o->bwname[0], r->max_diam);
+    draw_graticule(svg, &L);
+    int *colour = gr_malloc((size_t)r->nseg + 1, sizeof *colour), *start, *memb;
+    colour_segments(in, r, o->bw[0], colour);
+    segment_members(in, r, &start, &memb);
+    draw_segments(svg, &L, in, r, colour, start, memb);
+    draw_partners(svg, &L, in);
+    int reg_east, reg_west;
+    east_west_regions(in, &reg_east, &reg_west);
+    draw_cities(svg, &L, in, r, colour, start, reg_west);
+    draw_legend(svg, &L, reg_east, reg_west, npartner);
+    draw_scale_bar(svg, &L);
+    free(colour); free(start); free(memb);
     return GR_OK;
 }
 
