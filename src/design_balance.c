@@ -196,7 +196,12 @@ static int bal_pairs_open(MPI_Comm comm, const bal_opts *o, gr_panel *p, bal_pai
         rc = lp_eval(lp, o->where, "--where", bp->keep);
         for (int64_t i = 0; i < lp->n; i++) bp->keep[i] = isfinite(bp->keep[i]) && bp->keep[i] != 0;
     }
-    return gr_agree(comm, rc);
+    rc = gr_agree(comm, rc);
+    int64_t kept = 0;  /* an empty sample is an error, not a table of n/a */
+    for (int64_t i = 0; i < lp->n && !rc; i++) kept += bp->keep[i] != 0;
+    if (!rc) MPI_Allreduce(MPI_IN_PLACE, &kept, 1, MPI_INT64_T, MPI_SUM, comm);
+    if (!rc && kept == 0) rc = gr_fail(GR_EINPUT, "--where", "no pairs satisfy '%s'", o->where ? o->where : "");
+    return rc;
 }
 
 /* The rows of one regression: fixed-effect keys, partner flag and outcome of the kept pairs. */

@@ -717,7 +717,7 @@ static const bad_case cases[] = {
      "weights must be positive", 0, NULL},
     /* estimate: a constant outcome is degenerate (no R2, no F) */
     {"estimate: constant outcome", cmd_estimate, {"estimate", "--data", P, "--formula", "month ~ partner", "--where", "month == 2"}, 1,
-     "month.*constant", 0, "a constant outcome exits 0 and prints adjusted R2 -inf and F-statistic -38 (or -nan with fixed effects)"},
+     "month.*constant", 0, NULL},
     /* match: every regressor absorbed */
     {"match: regressors absorbed", cmd_match, {"match", "--data", P, "--bandwidth", "200", "--formula", "log(trade) ~ partner | pair"}, 1,
      "formula: every regressor", 0, NULL},
@@ -741,7 +741,7 @@ static const bad_case cases[] = {
      "1 cluster\\(s\\) left of the cutoff", 0, NULL},
     /* balance: --where keeps no pair */
     {"balance: empty sample", cmd_balance, {"balance", "--data", P, "--bandwidth", "100", "--where", "dir == 7"}, 1,
-     "--where: no (pairs|rows)", 0, "balance exits 0 with a table of n/a when --where keeps no pair"},
+     "--where: no (pairs|rows)", 0, NULL},
 
     /* ---- options ---- */
     /* simulate: --months out of range */
