@@ -5,9 +5,10 @@
 PKGS      = mpi hdf5-openmpi scalapack-openmpi lapacke openblas cmocka libcjson yaml-0.1
 # gcc + libc6-dev: mpicc only wraps a compiler, and libopenmpi-dev does not pull one in without recommends.
 # git is optional (the version hash falls back to "unknown"); make itself must already be there.
+# clang-14 + libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for `make fuzz` and tests/it_fuzz.sh.
 DEB_PKGS  = gcc libc6-dev libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libscalapack-openmpi-dev \
             libopenblas-dev liblapacke-dev libcmocka-dev libcjson-dev libgsl-dev libyaml-dev pkg-config \
-            python3 python3-h5py
+            python3 python3-h5py clang-14 libclang-rt-14-dev
 CC        = mpicc
 VERSION   = 0.1.0
 GIT_HASH := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -90,3 +91,6 @@ readme-check: bin/gravrd
 
 clean:
 	rm -rf build bin
+
+# `make fuzz`, `make fuzz-build`: libFuzzer targets for the parsers (tests/fuzz/fuzz.mk)
+include tests/fuzz/fuzz.mk

@@ -10,8 +10,9 @@
 #include <string.h>
 
 #define BLK 1024
-#define MAX_NEST 200      /* bounds the parser's recursion */
-#define MAX_TEXT 20000    /* bounds the tree depth (left-deep chains) for the recursive passes */
+#define MAX_NEST 200      /* bounds the parser's recursion (parentheses, calls, unary operators, '^' chains) */
+#define MAX_TEXT 20000    /* bounds the tree depth (left-deep chains) for the recursive passes; applies to the
+                           * input and to its canonical text, so that every canonical text parses again */
 
 /* operators (tree node ops and program opcodes share these values) */
 enum {
@@ -336,8 +337,15 @@ static node *p_power(parser *P)
     if (!a) return NULL;
     if (P->tok == T_CARET) {
         int pos = posi(P->tstart);
+        /* right-associative: a chain x^x^...^x recurses once per '^', so it counts as nesting (it would
+         * otherwise bound neither the recursion nor the evaluation stack, one 1024-row block per level) */
+        if (++P->nest > MAX_NEST) {
+            perr_at(P, P->tstart, P->tlen, "expression nested more than %d levels deep", MAX_NEST);
+            return NULL;
+        }
         next(P);
-        node *b = p_unary(P);  /* right-associative; allows 2^-1 */
+        node *b = p_unary(P);  /* allows 2^-1 */
+        P->nest--;
         if (!b) return NULL;
         node *n = node_new(P, N_BIN, pos);
         n->op = OP_POW;
@@ -724,9 +732,16 @@ int gr_expr_parse_span(const char *text, size_t len, int offset, const char *wha
         parser_free(&P);
         return st;
     }
-    gr_expr *e = gr_calloc(1, sizeof *e);
     sbuf b = {0};
     print_node(&b, &P, root, PR_OR);
+    if (b.n > MAX_TEXT) {  /* spacing ("a<b" -> "a < b") and number spelling can lengthen the text */
+        int st = gr_fail(GR_EINPUT, P.what, "expression longer than %d characters in canonical form (%zu)",
+                         MAX_TEXT, b.n);
+        free(b.s);
+        parser_free(&P);
+        return st;
+    }
+    gr_expr *e = gr_calloc(1, sizeof *e);
     e->text = b.s;
     mark_vars(root);
     compile(e, root);

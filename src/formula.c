@@ -72,6 +72,7 @@ static int check_balance(const fctx *F)
 }
 
 /* First position in [from, to) holding character c at parenthesis depth 0 outside strings, or `to`.
+ * A '|' that is half of the expression operator "||" (an outcome "a || b ~ x") is not a '|'.
  * Assumes [from, to) starts at depth 0 (balance checked). */
 static size_t find_top(const fctx *F, size_t from, size_t to, char c)
 {
@@ -81,6 +82,8 @@ static size_t find_top(const fctx *F, size_t from, size_t to, char c)
         if (d == '"') {
             i++;
             while (i < to && F->s[i] != '"') i++;
+        } else if (d == '|' && i + 1 < to && F->s[i + 1] == '|') {
+            i++;
         } else if (d == c && depth == 0) return i;
         else if (d == '(') depth++;
         else if (d == ')') depth--;
@@ -352,12 +355,13 @@ static int parse_rhs(const fctx *F, gr_formula *f, size_t start, size_t end)
         if (p < end && (is_dig((unsigned char)F->s[p]) || F->s[p] == '.')) {
             size_t q = p;
             while (q < end && (is_dig((unsigned char)F->s[q]) || F->s[q] == '.')) q++;
-            char buf[32];
-            size_t l = q - p < sizeof buf - 1 ? q - p : sizeof buf - 1;
-            memcpy(buf, F->s + p, l);
-            buf[l] = 0;
+            char *buf = gr_malloc(q - p + 1, 1);  /* all of it: "000...01" cut short would read 0 */
+            memcpy(buf, F->s + p, q - p);
+            buf[q - p] = 0;
             double v;
-            if (gr_parse_double(buf, &v) != 0 || (v != 0 && v != 1)) {
+            int bad = gr_parse_double(buf, &v) != 0;
+            free(buf);
+            if (bad || (v != 0 && v != 1)) {
                 st = ferr(F, p, "a number can only stand alone as a term (0 or 1 for the intercept)");
                 break;
             }

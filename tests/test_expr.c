@@ -707,6 +707,54 @@ static void test_random_garbage(void **state)
     gr_clear_error();
 }
 
+/* Found by fuzzing (tests/fuzz/): every accepted expression's canonical text parses again, also when the
+ * spacing makes it longer than the input ("a<b&&..." of 18,000 characters prints as 30,000); and a chain
+ * x^x^...^x counts as nesting (it recursed once per '^' without bound, and evaluation kept one 1024-row
+ * block per level). */
+static void test_fuzz_regressions(void **state)
+{
+    (void)state;
+    gr_expr *e = NULL, *e2 = NULL;
+    char *text = malloc(20001);
+    text[0] = 0;
+    for (int i = 0; i < 3000; i++) strcat(text, "a<b&&");
+    strcat(text, "a");  /* 15,001 characters; canonical "a < b && ..." 27,001 */
+    gr_clear_error();
+    int st = gr_expr_parse(text, "--where", &e);
+    if (st == GR_OK) {
+        st = gr_expr_parse(gr_expr_text(e), "--where", &e2);
+        gr_expr_free(e2);
+        gr_expr_free(e);
+        fail_msg("accepted, but its canonical text does not parse again (%d: %s)", st, gr_errmsg());
+    }
+    assert_int_equal(st, GR_EINPUT);
+    assert_non_null(strstr(gr_errmsg(), "in canonical form"));
+    text[0] = 0;
+    for (int i = 0; i < 1000; i++) strcat(text, "a<b&&");  /* 5,001 -> 9,001 characters: fine */
+    strcat(text, "a");
+    gr_clear_error();
+    assert_int_equal(gr_expr_parse(text, "--where", &e), GR_OK);
+    assert_int_equal(gr_expr_parse(gr_expr_text(e), "--where", &e2), GR_OK);
+    assert_string_equal(gr_expr_text(e2), gr_expr_text(e));
+    gr_expr_free(e2);
+    gr_expr_free(e);
+
+    text[0] = 0;
+    for (int i = 0; i < 250; i++) strcat(text, "x^");
+    strcat(text, "x");
+    assert_parse_error(text, 400, "nested more than 200 levels");  /* the 200th caret */
+    text[0] = 0;
+    for (int i = 0; i < 150; i++) strcat(text, "x^");
+    strcat(text, "2");
+    gr_clear_error();
+    assert_int_equal(gr_expr_parse(text, "--where", &e), GR_OK);
+    double x = 1, out = 0, *cols[1] = {&x};
+    assert_int_equal(gr_expr_eval(e, 1, cols, &out), GR_OK);
+    assert_true(out == 1);
+    gr_expr_free(e);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -722,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_random_expressions),
         cmocka_unit_test(test_random_garbage),
+        cmocka_unit_test(test_fuzz_regressions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -360,6 +360,40 @@ static void test_random_garbage(void **state)
     gr_clear_error();
 }
 
+/* Found by fuzzing (tests/fuzz/) and review: an outcome holding the expression operator "||" is the same
+ * outcome with or without c(...) (the '|' of "||" is not the fixed-effect bar); a "1" or "0" term keeps
+ * all its digits (a long "000...01" was cut to 31 zeros and read as 0). */
+static void test_fuzz_regressions(void **state)
+{
+    (void)state;
+    gr_formula f;
+    parse_ok("a || b ~ x", &f);
+    assert_int_equal(f.ny, 1);
+    assert_string_equal(f.ylabel[0], "a || b");
+    assert_int_equal(f.intercept, 1);
+    gr_formula_free(&f);
+    parse_ok("c( 1 ||1615)~ yccc", &f);
+    assert_string_equal(f.ylabel[0], "1 || 1615");
+    gr_formula_free(&f);
+    parse_ok("1 || 1615 ~ yccc", &f);  /* what the fuzzer rebuilt from the line above */
+    assert_string_equal(f.ylabel[0], "1 || 1615");
+    gr_formula_free(&f);
+    parse_ok("x > 0 || y > 0 ~ z | fe", &f);
+    assert_string_equal(f.ylabel[0], "x > 0 || y > 0");
+    assert_fes(&f, "fe");
+    gr_formula_free(&f);
+    assert_fails("y ~ x || z", 7, "between regressors");
+    assert_fails("y ~ x | fe || g", 12, "between fixed effects");
+
+    parse_ok("y ~ 000000000000000000000000000000000001 + x", &f);
+    assert_int_equal(f.intercept, 1);
+    assert_terms(&f, "x");
+    gr_formula_free(&f);
+    parse_ok("y ~ x - 0000000000000000000000000000000000001", &f);
+    assert_int_equal(f.intercept, 0);
+    gr_formula_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_I_and_functions),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_random_garbage),
+        cmocka_unit_test(test_fuzz_regressions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
