@@ -1,19 +1,31 @@
-/* jcmp: compare a gravrd --json result with an expected-value file, one TAP line per check.
+/* jcmp: the one JSON comparator of the test suite. Two modes:
  *
- * Usage: jcmp RESULT.json EXPECTED
- * EXPECTED lines ('#' starts a comment; "# case: NAME" names the case, default: file basename):
- *   <path> <value> <tol>        numeric: |got - value| <= tol * |value|  (tol 0: exact equality;
- *                                value 0: |got| <= tol)
- *   <path> <value> <tol> abs    numeric, absolute tolerance: |got - value| <= tol
- *   <path> <string>             string equality (the JSON value must be a string)
- * <path>: members joined by '.', each optionally followed by [N] (array index) or [key=value]
- * (the element of an array of objects whose member "key" is the string value, e.g.
- * coefficients[term=log(dist_km)].std_error, results[1].r2, fixef_sizes.exporter^month).
- * Prints "ok - <case> <path>" or "not ok - <case> <path>: why"; exits 0 if every check passed,
- * 1 if any failed, 2 if a file cannot be read or parsed (also printed as a "not ok" line). */
+ * 1. jcmp RESULT.json EXPECTED: compare a gravrd --json result with an expected-value file, one TAP
+ *    line per check. EXPECTED lines ('#' starts a comment; "# case: NAME" names the case, default: the
+ *    file's basename):
+ *      <path> <value> <tol>        numeric: |got - value| <= tol * |value|  (tol 0: exact equality;
+ *                                   value 0: |got| <= tol)
+ *      <path> <value> <tol> abs    numeric, absolute tolerance: |got - value| <= tol
+ *      <path> <string>             string equality (the JSON value must be a string)
+ *    <path>: members joined by '.', each optionally followed by [N] (array index) or [key=value]
+ *    (the element of an array of objects whose member "key" is the string value, e.g.
+ *    coefficients[term=log(dist_km)].std_error, results[1].r2, fixef_sizes.exporter^month, [0].estimate
+ *    when the document is an array). Prints "ok - <case> <path>" or "not ok - <case> <path>: why";
+ *    exits 0 if every check passed, 1 if any failed, 2 if a file cannot be read or parsed (also printed
+ *    as a "not ok" line).
+ *
+ * 2. jcmp --close TOL [--abs ATOL] [--ignore KEY]... A.json B.json: two JSON documents agree. Same
+ *    structure (object members both ways, array lengths, value types); strings, booleans and nulls
+ *    equal; numbers a, b agree when |a - b| <= TOL * max(|a|, |b|) or |a - b| <= ATOL (default 0; TOL 0
+ *    is exact equality). --ignore KEY skips every member named KEY at any depth; a KEY ending in '*'
+ *    skips every member whose name starts with the rest (t_*). Prints nothing when they agree, else one
+ *    line per difference "PATH: what" (at most 8, then a count); exits 0 if they agree, 1 if not, 2 on
+ *    bad usage or a file that cannot be read or parsed. tests/lib.sh's json_close wraps it with the
+ *    usual ignores (timings, provenance, memory figures). */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,12 +108,9 @@ static const cJSON *resolve(const cJSON *root, const char *path, char *why, size
     return cur;
 }
 
-int main(int argc, char **argv)
+/* Mode 1: check RESULT.json (argv[1]) against the expected-value file argv[2]; exit status as above. */
+static int expected_main(char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: jcmp RESULT.json EXPECTED\n");
-        return 2;
-    }
     char casename[256];
     const char *base = strrchr(argv[2], '/');
     snprintf(casename, sizeof casename, "%s", base ? base + 1 : argv[2]);
@@ -171,4 +180,146 @@ int main(int argc, char **argv)
     cJSON_Delete(root);
     if (nchecks == 0) { printf("not ok - %s: no checks in %s\n", casename, argv[2]); return 2; }
     return bad_input ? 2 : (nfail ? 1 : 0);
+}
+
+/* ---- mode 2: --close ---- */
+
+typedef struct {
+    double tol, atol;
+    const char **ignore;
+    int nignore;
+    int ndiff;
+} close_ctx;
+
+enum { PATH_MAX_LEN = 2048, MAX_SHOWN = 8 };
+
+static int ignored(const close_ctx *c, const char *name)
+{
+    for (int i = 0; i < c->nignore; i++) {
+        const char *k = c->ignore[i];
+        size_t n = strlen(k);
+        if (n > 0 && k[n - 1] == '*' ? strncmp(name, k, n - 1) == 0 : strcmp(name, k) == 0) return 1;
+    }
+    return 0;
+}
+
+static void differ(close_ctx *c, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void differ(close_ctx *c, const char *path, const char *fmt, ...)
+{
+    if (c->ndiff++ >= MAX_SHOWN) return;
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s: ", *path ? path : "(top)");
+    vprintf(fmt, ap);
+    putchar('\n');
+    va_end(ap);
+}
+
+static const char *kind(const cJSON *x)
+{
+    return cJSON_IsNumber(x) ? "a number" : cJSON_IsString(x) ? "a string" : cJSON_IsBool(x) ? "a boolean"
+         : cJSON_IsNull(x) ? "null" : cJSON_IsArray(x) ? "an array" : cJSON_IsObject(x) ? "an object" : "invalid";
+}
+
+static void close_walk(close_ctx *c, const cJSON *a, const cJSON *b, char *path, size_t len);
+
+/* Objects: every member of either side but the ignored ones is on both sides and agrees. */
+static void close_object(close_ctx *c, const cJSON *a, const cJSON *b, char *path, size_t len)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, a) {
+        if (ignored(c, x->string)) continue;
+        snprintf(path + len, PATH_MAX_LEN - len, "%s%s", len ? "." : "", x->string);
+        const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, x->string);
+        if (!y) differ(c, path, "only in the first file");
+        else close_walk(c, x, y, path, strlen(path));
+    }
+    cJSON_ArrayForEach(x, b) {
+        if (ignored(c, x->string) || cJSON_GetObjectItemCaseSensitive(a, x->string)) continue;
+        snprintf(path + len, PATH_MAX_LEN - len, "%s%s", len ? "." : "", x->string);
+        differ(c, path, "only in the second file");
+    }
+    path[len] = '\0';
+}
+
+static void close_number(close_ctx *c, double a, double b, const char *path)
+{
+    double d = fabs(a - b), s = fmax(fabs(a), fabs(b));
+    if (a == b || d <= c->tol * s || d <= c->atol) return;
+    if (isnan(d)) differ(c, path, "%.17g vs %.17g", a, b);
+    else differ(c, path, "%.17g vs %.17g (relative difference %.3g, tolerance %g%s)", a, b, s > 0 ? d / s : d,
+                c->tol, c->atol > 0 ? ", or absolute" : "");
+}
+
+static void close_walk(close_ctx *c, const cJSON *a, const cJSON *b, char *path, size_t len)
+{
+    if (strcmp(kind(a), kind(b)) != 0) { differ(c, path, "%s vs %s", kind(a), kind(b)); return; }
+    if (cJSON_IsObject(a)) close_object(c, a, b, path, len);
+    else if (cJSON_IsArray(a)) {
+        int na = cJSON_GetArraySize(a), nb = cJSON_GetArraySize(b);
+        if (na != nb) { differ(c, path, "array of %d vs %d elements", na, nb); return; }
+        for (int i = 0; i < na; i++) {
+            snprintf(path + len, PATH_MAX_LEN - len, "[%d]", i);
+            close_walk(c, cJSON_GetArrayItem(a, i), cJSON_GetArrayItem(b, i), path, strlen(path));
+        }
+        path[len] = '\0';
+    } else if (cJSON_IsNumber(a)) close_number(c, a->valuedouble, b->valuedouble, path);
+    else if (cJSON_IsString(a) && strcmp(a->valuestring, b->valuestring) != 0)
+        differ(c, path, "\"%s\" vs \"%s\"", a->valuestring, b->valuestring);
+    else if (cJSON_IsBool(a) && cJSON_IsTrue(a) != cJSON_IsTrue(b))
+        differ(c, path, "%s vs %s", cJSON_IsTrue(a) ? "true" : "false", cJSON_IsTrue(b) ? "true" : "false");
+}
+
+static cJSON *load(const char *path)
+{
+    char *text = slurp(path);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (!root) printf("cannot read or parse JSON %s\n", path);
+    return root;
+}
+
+static int parse_tol(const char *s, double *out)
+{
+    char *end;
+    *out = strtod(s, &end);
+    return s[0] != '\0' && *end == '\0' && *out >= 0 && isfinite(*out);
+}
+
+/* Mode 2: jcmp --close TOL [--abs ATOL] [--ignore KEY]... A.json B.json (argv[0] is "--close"). */
+static int close_main(int argc, char **argv)
+{
+    const char *usage = "usage: jcmp --close TOL [--abs ATOL] [--ignore KEY]... A.json B.json\n";
+    close_ctx c = {0};
+    c.ignore = calloc((size_t)argc, sizeof *c.ignore);
+    if (!c.ignore) return 2;
+    int i = 2, bad = argc < 4 || !parse_tol(argv[1], &c.tol);
+    for (; !bad && i < argc - 2; i += 2) {
+        if (strcmp(argv[i], "--ignore") == 0) c.ignore[c.nignore++] = argv[i + 1];
+        else if (strcmp(argv[i], "--abs") == 0) bad = !parse_tol(argv[i + 1], &c.atol);
+        else bad = 1;
+    }
+    if (bad || i != argc - 2) { fputs(usage, stderr); free(c.ignore); return 2; }
+    cJSON *a = load(argv[argc - 2]), *b = a ? load(argv[argc - 1]) : NULL;
+    int rc = 2;
+    if (a && b) {
+        char path[PATH_MAX_LEN] = "";
+        close_walk(&c, a, b, path, 0);
+        if (c.ndiff > MAX_SHOWN) printf("... %d differences in all\n", c.ndiff);
+        rc = c.ndiff ? 1 : 0;
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    free(c.ignore);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "--close") == 0) return close_main(argc - 1, argv + 1);
+    if (argc != 3) {
+        fprintf(stderr, "usage: jcmp RESULT.json EXPECTED\n       jcmp --close TOL [--abs ATOL] [--ignore KEY]... A.json B.json\n");
+        return 2;
+    }
+    return expected_main(argv);
 }
