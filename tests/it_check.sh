@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # it_check.sh: bad input is rejected with one clear "gravrd: error:" line, a non-zero exit and no hang, on 1
 # and 3 ranks: bad CSVs for `import` (tests/bad/*.csv) and bad panel files for `check` (made from a good
-# import of tests/bad/base.csv by tests/bad/mkbad.c, which edits a copy with serial HDF5).
+# import of tests/bad/base.csv by tests/bad/mkbad.c, which edits a copy with serial HDF5). The rejections
+# run in-process, every case on 1 and then 3 ranks, in one launch of build/tests/test_commands (case_add).
 source "$(dirname "$0")/lib.sh"
 BAD="$ROOT/tests/bad"
+C="$TMP/cases"
 
 check "error records, traces and gr_agree on a sub-communicator (tests/test_errors.c, 3 ranks)" timeout 120 mpirun -n 3 --oversubscribe "$ROOT/build/tests/test_errors"
 # the fixture generator
@@ -14,12 +16,10 @@ MK="$TMP/mkbad"
 
 # a good panel: 4 cities, 12 directed pairs, 3 years; one missing value and one missing label
 good="$TMP/good.h5"
-check "import base.csv" timeout 120 mpirun -n 2 --oversubscribe "$GR" import "$BAD/base.csv" "$good" \
+check "import base.csv" mpi 2 "$GR" import "$BAD/base.csv" "$good" \
   --exporter origin --importer dest --time year
-for n in 1 3; do
-  check "check good file ($n ranks)" timeout 120 mpirun -n $n --oversubscribe "$GR" check "$good"
-done
-if timeout 60 mpirun -n 1 "$GR" check "$good" >"$TMP/sum" 2>&1 &&
+case_add "$C" 1,3 ok "check good file ({P} ranks)" check "$good"
+if timeout 60 "$GR" check "$good" >"$TMP/sum" 2>&1 &&
    grep -qE '^cities: 4  pairs: 12  rows: 36 ' "$TMP/sum" && grep -qE '^  value +float64 +missing 1$' "$TMP/sum" &&
    grep -qE '^  grp +int32, 2 labels +missing 1$' "$TMP/sum" && grep -q '^row key: pair,year (unique)' "$TMP/sum"; then
   ok "check summary: counts, types, missing values, row key"
@@ -31,17 +31,14 @@ bad() {
   local f="$TMP/$name.h5"
   cp "$good" "$f"
   if [ $# -gt 0 ] && ! "$MK" "$1" "$f" "${@:2}" >"$TMP/mk.log" 2>&1; then fail "make $name" "$(cat "$TMP/mk.log")"; return; fi
-  for n in 1 3; do check_fails "check rejects $name ($n ranks)" "gravrd: error: .*$pat" mpirun -n $n --oversubscribe "$GR" check "$f"; done
+  case_add "$C" 1,3 "fail:gravrd: error: .*$pat" "check rejects $name ({P} ranks)" check "$f"
 }
-for n in 1 3; do
-  check_fails "check rejects a missing file ($n ranks)" "gravrd: error: $TMP/nope.h5: no such file" mpirun -n $n --oversubscribe "$GR" check "$TMP/nope.h5"
-  check_fails "check rejects a text file ($n ranks)" "gravrd: error: .*not_hdf5.txt: not an HDF5 file" mpirun -n $n --oversubscribe "$GR" check "$BAD/not_hdf5.txt"
-  check_fails "check rejects a zero-byte file ($n ranks)" "gravrd: error: .*empty.csv: empty file" mpirun -n $n --oversubscribe "$GR" check "$BAD/empty.csv"
-done
+case_add "$C" 1,3 "fail:gravrd: error: $TMP/nope.h5: no such file" "check rejects a missing file ({P} ranks)" check "$TMP/nope.h5"
+case_add "$C" 1,3 "fail:gravrd: error: .*not_hdf5.txt: not an HDF5 file" "check rejects a text file ({P} ranks)" check "$BAD/not_hdf5.txt"
+case_add "$C" 1,3 "fail:gravrd: error: .*empty.csv: empty file" "check rejects a zero-byte file ({P} ranks)" check "$BAD/empty.csv"
 "$MK" empty "$TMP/empty_hdf5.h5"
-for n in 1 3; do
-  check_fails "check rejects an empty HDF5 file ($n ranks)" "gravrd: error: .*empty_hdf5.h5: not a gravrd panel" mpirun -n $n --oversubscribe "$GR" check "$TMP/empty_hdf5.h5"
-done
+case_add "$C" 1,3 "fail:gravrd: error: .*empty_hdf5.h5: not a gravrd panel" "check rejects an empty HDF5 file ({P} ranks)" \
+  check "$TMP/empty_hdf5.h5"
 bad wrong_version "format_version '2' not supported" version 2
 bad no_panel_group "missing group /panel" delete /panel
 bad no_panel_pair "no /panel/pair" delete /panel/pair
@@ -60,14 +57,12 @@ bad negative_pair "/panel/pair row 0: id -1 out of range" set /panel/pair 0 -1
 bad city_out_of_range "/pairs/importer row 3: city id 4 out of range \[0, 4\)" set /pairs/importer 3 4
 bad label_out_of_range "/panel/grp row 7: label code 2 out of range \[0, 2\)" set /panel/grp 7 2
 
-# bad CSVs: import fails with file:line: column, and leaves no output behind
+# bad CSVs: import fails with file:line: column, and leaves no output behind (checked after the launch)
+csvnames=()
 badcsv() {
   local name=$1 file=$2 pat=$3; shift 3
-  for n in 1 3; do
-    local out="$TMP/csv_$name$n.h5"
-    check_fails "import rejects $name ($n ranks)" "gravrd: error: $pat" mpirun -n $n --oversubscribe "$GR" import "$BAD/$file" "$out" "$@"
-    if [ -e "$out" ] || ls "$out".tmp.* >/dev/null 2>&1; then fail "import $name leaves no file ($n ranks)"; else ok "import $name leaves no file ($n ranks)"; fi
-  done
+  case_add "$C" 1,3 "fail:gravrd: error: $pat" "import rejects $name ({P} ranks)" import "$BAD/$file" "$TMP/csv_$name{P}.h5" "$@"
+  csvnames+=("$name")
 }
 S=(--exporter origin --importer dest --time year)
 badcsv nonnumeric nonnumeric.csv ".*nonnumeric.csv:3: column 'value': expected a number .*found 'n/a'" "${S[@]}"
@@ -81,11 +76,19 @@ badcsv unknown_column base.csv ".*base.csv: column 'nope' is not in the header" 
 badcsv missing_input nope.csv ".*nope.csv: cannot open for reading"
 badcsv bad_option base.csv "import: unknown option '--bogus' \(see 'gravrd import --help'\)" --bogus
 badcsv lone_exporter base.csv "import: --exporter and --importer go together" --exporter origin
+# an output directory that does not exist
+case_add "$C" 2 "fail:gravrd: error: $TMP/nodir/x.h5: cannot create" "import into a missing directory" import "$BAD/base.csv" "$TMP/nodir/x.h5"
+
+cases_run "$C" 3
+for name in "${csvnames[@]}"; do
+  for n in 1 3; do
+    out="$TMP/csv_$name$n.h5"
+    if [ -e "$out" ] || ls "$out".tmp.* >/dev/null 2>&1; then fail "import $name leaves no file ($n ranks)"; else ok "import $name leaves no file ($n ranks)"; fi
+  done
+done
 # duplicates without --key only warn, and the file records no row key
-if timeout 60 mpirun -n 1 "$GR" import "$BAD/duplicate_key.csv" "$TMP/dupwarn.h5" "${S[@]}" >"$TMP/o" 2>&1 &&
+if timeout 60 "$GR" import "$BAD/duplicate_key.csv" "$TMP/dupwarn.h5" "${S[@]}" >"$TMP/o" 2>&1 &&
    grep -q "gravrd: warning: .*lines 2 and 4 share pair and year; no row key recorded" "$TMP/o" &&
-   timeout 60 mpirun -n 1 "$GR" check "$TMP/dupwarn.h5" >"$TMP/o2" 2>&1 && grep -q "^row key: none recorded" "$TMP/o2"; then
+   timeout 60 "$GR" check "$TMP/dupwarn.h5" >"$TMP/o2" 2>&1 && grep -q "^row key: none recorded" "$TMP/o2"; then
   ok "duplicate pair-time rows without --key: warning, no row key, check passes"
 else fail "duplicate pair-time rows without --key" "$(head -c 300 "$TMP/o" "$TMP/o2")"; fi
-# an output directory that does not exist
-check_fails "import into a missing directory" "gravrd: error: $TMP/nodir/x.h5: cannot create" mpirun -n 2 --oversubscribe "$GR" import "$BAD/base.csv" "$TMP/nodir/x.h5"

@@ -3,24 +3,13 @@
 # tests/fixtures/make_refs.R; fixest's published vignette numbers for the trade data), on 1 and 3
 # ranks, and the same results to 1e-10 on 1-4 ranks.
 source "$(dirname "$0")/lib.sh"
-JCMP="$ROOT/build/tests/jcmp"
 [ -x "$JCMP" ] || { fail "comparator $JCMP is built" "run make test"; exit 1; }
 
-# json_close A B TOL: every number outside "timings"/"provenance" agrees to TOL relative
-json_close() {
-  awk -v tol="$3" '
-    FNR == 1 { f++; rest = 0 }
-    /"timings"/ { skip = 1 } skip && /}/ { skip = 0; next } skip { next }
-    /"provenance"/ { rest = 1 } rest { next }  # the provenance object comes last
-    /"provenance"|"read"|"solver"|"peak_rss|"data_bytes|"replicated_table_bytes/ { next }
-    { if (match($0, /-?[0-9][0-9.]*([eE][-+]?[0-9]+)?,?$/)) { v = substr($0, RSTART, RLENGTH); sub(/,$/, "", v);
-        v += 0  # numbers, not strings, in the comparisons below
-        if (f == 1) a[FNR] = v; else { n++; d = v - a[FNR]; if (d < 0) d = -d; s = (a[FNR] < 0 ? -a[FNR] : a[FNR]);
-          if (d > tol * (s > 1e-300 ? s : 1)) { bad++; if (bad < 4) print "# differ at line " FNR ": " a[FNR] " vs " v } } } }
-    END { exit (bad > 0 || n == 0) }' "$1" "$2"
-}
-
+# The estimates against the references (1 and 3 ranks) and the rank sweeps (1-4 ranks) run in-process in one
+# launch of build/tests/test_commands (tests/lib.sh case_add); their JSON results are checked afterwards.
+C="$TMP/cases"
 declare -A imported
+refcases=()
 for exp in "$ROOT"/tests/fixtures/ref/*.expected; do
   case=$(basename "$exp" .expected)
   data=$(sed -n 's/^# data: //p' "$exp")
@@ -28,41 +17,69 @@ for exp in "$ROOT"/tests/fixtures/ref/*.expected; do
   formula=${line%% | options: *}
   opts=${line#* | options: }
   [ "$opts" = "$line" ] && opts=""
-  where=""
-  grep -q '^# prefilter: exporter != importer' "$exp" && where="exporter != importer"
+  where=()
+  grep -q '^# prefilter: exporter != importer' "$exp" && where=(--where "exporter != importer")
   case "$data" in ../shared/*) need_shared "$case" || continue; src="$ROOT/$data";; *) src="$ROOT/$data";; esac
   h5="$TMP/$(basename "$src" .csv).h5"
   if [ -z "${imported[$h5]:-}" ]; then
     "$GR" import "$src" "$h5" >"$TMP/imp.log" 2>&1 || { fail "import $data" "$(tail -1 "$TMP/imp.log")"; continue; }
     imported[$h5]=1
   fi
-  for P in 1 3; do
-    # shellcheck disable=SC2086
-    if mpi $P "$GR" estimate --quiet --data "$h5" --formula "$formula" ${where:+--where "$where"} $opts \
-         --fe-tol 1e-12 --json "$TMP/$case.$P.json" >"$TMP/run.log" 2>&1; then
-      "$JCMP" "$TMP/$case.$P.json" "$exp" | sed "s/^\(not \)\{0,1\}ok - /&[P=$P] /"
-    else
-      fail "$case [P=$P] runs" "$(tail -2 "$TMP/run.log" | tr '\n' ' ')"
-    fi
-  done
+  # shellcheck disable=SC2086
+  case_add "$C" 1,3 ok "$case [P={P}] runs" estimate --quiet --data "$h5" --formula "$formula" "${where[@]}" $opts \
+    --fe-tol 1e-12 --json "$TMP/$case.{P}.json"
+  refcases+=("$case:$exp")
 done
 
 # the same numbers whatever the number of ranks (1e-10), both solvers, on the unbalanced case
 h5="$TMP/case1.h5"
 for solver in cholesky qr; do
-  for P in 1 2 3 4; do
-    mpi $P "$GR" estimate --quiet --data "$h5" --formula 'c(y, y2) ~ x1 + x2 | exporter^month + importer^month' \
-      --cluster exporter,importer --solver $solver --json "$TMP/rank.$solver.$P.json" >"$TMP/run.log" 2>&1 \
-      || fail "rank run $solver P=$P" "$(tail -1 "$TMP/run.log")"
-  done
-  for P in 2 3 4; do
-    if json_close "$TMP/rank.$solver.1.json" "$TMP/rank.$solver.$P.json" 1e-10; then ok "$solver: 1 and $P ranks agree to 1e-10"
-    else fail "$solver: 1 and $P ranks agree to 1e-10"; fi
+  case_add "$C" 1,2,3,4 ok "rank run $solver P={P}" estimate --quiet --data "$h5" \
+    --formula 'c(y, y2) ~ x1 + x2 | exporter^month + importer^month' --cluster exporter,importer --solver $solver \
+    --json "$TMP/rank.$solver.{P}.json"
+done
+
+# ---- bad input: each a clear one-line error or a named warning, never a crash, hang or NaN table ----
+C1="$TMP/case1.h5"
+E=(estimate --data "$C1")
+case_add "$C" 2 "fail:unknown column 'nosuch'" "unknown column" "${E[@]}" --formula 'y ~ x1 + nosuch | exporter'
+case_add "$C" 1 "fail:formula: at character [0-9]+" "malformed formula says where" "${E[@]}" --formula 'y ~ x1 + | exporter'
+case_add "$C" 1 "fail:formula: at character" "formula without ~" "${E[@]}" --formula 'y x1'
+case_add "$C" 2 "fail:no rows satisfy" "all rows filtered out" "${E[@]}" --formula 'y ~ x1 | exporter' --where 'x1 > 1e9'
+case_add "$C" 2 "fail:single cluster" "a cluster variable with one cluster" "${E[@]}" --formula 'y ~ x1 | exporter' \
+  --where 'pair == 1' --cluster pair
+case_add "$C" 1 "fail:every regressor is constant, collinear or absorbed" "every regressor absorbed" "${E[@]}" --formula 'y ~ x4 | pair'
+case_add "$C" 2 "fail:no such file" "missing data file" estimate --data "$TMP/none.h5" --formula 'y ~ x1'
+case_add "$C" 1 "fail:expected iid, hc1 or cluster" "bad --vcov" "${E[@]}" --formula 'y ~ x1' --vcov robust
+case_add "$C" 1 "fail:expected a positive number" "bad --fe-tol" "${E[@]}" --formula 'y ~ x1 | exporter' --fe-tol -1
+
+# a structured panel and the features together (text labels in --where, interaction with a city
+# column, several outcomes, --fsplit, two-way clustering): the same on 1-4 ranks to 1e-10
+SIM="$TMP/sim.h5"
+if "$GR" simulate --out "$SIM" --east 12 --west 15 --months 6 --seed 3 >/dev/null 2>&1; then
+  case_add "$C" 1,2,3,4 ok "structured panel P={P} runs" estimate --data "$SIM" --quiet --json "$TMP/sim.{P}.json" \
+    --formula 'c(log(trade), deals) ~ partner + partner:exp_gdp + log(distance_km) | exporter^month + importer' \
+    --where 'dir == "West to east" || control_type in (1, 2)' --fsplit dir --cluster pair,exporter
+else
+  fail "simulate a small panel"
+fi
+
+cases_run "$C" 4
+for rc in "${refcases[@]}"; do
+  case=${rc%%:*} exp=${rc#*:}
+  for P in 1 3; do
+    [ -f "$TMP/$case.$P.json" ] && "$JCMP" "$TMP/$case.$P.json" "$exp" | sed "s/^\(not \)\{0,1\}ok - /&[P=$P] /"
   done
 done
-if json_close "$TMP/rank.cholesky.1.json" "$TMP/rank.qr.1.json" 1e-10; then ok "cholesky and qr solvers agree to 1e-10"
-else fail "cholesky and qr solvers agree to 1e-10"; fi
-grep -q '"solver":.*"scalapack-qr"' "$TMP/rank.qr.2.json" && ok "json reports the qr solver" || fail "json reports the qr solver"
+for solver in cholesky qr; do
+  for P in 2 3 4; do
+    check_close "$solver: 1 and $P ranks agree to 1e-10" "$TMP/rank.$solver.1.json" "$TMP/rank.$solver.$P.json" 1e-10
+  done
+done
+check_close "cholesky and qr solvers agree to 1e-10" "$TMP/rank.cholesky.1.json" "$TMP/rank.qr.1.json" 1e-10 --ignore solver
+printf 'results[0].solver scalapack-qr\nresults[1].solver scalapack-qr\n' >"$TMP/qr.expected"
+if "$JCMP" "$TMP/rank.qr.2.json" "$TMP/qr.expected" >"$TMP/qr.out" 2>&1; then ok "json reports the qr solver"
+else fail "json reports the qr solver" "$(grep -v '^ok' "$TMP/qr.out" | head -n 2 | tr '\n' ' ')"; fi
 
 # level codes and dense ids (tests/test_levels.c) on several ranks: each rank holds a slice of the rows
 for P in 2 3 4; do
@@ -82,17 +99,6 @@ if CMOCKA_MESSAGE_OUTPUT=TAP mpi 4 "$ROOT/build/tests/test_model" >"$TMP/md.out"
   ok "absorber, fit and model against dense least squares on 1-4 ranks (one launch of 4)"
 else fail "absorber, fit and model on 1-4 ranks" "$(grep -m2 'not ok\|rror' "$TMP/md.out" | tr '\n' ' ')"; fi
 
-# ---- bad input: each a clear one-line error or a named warning, never a crash, hang or NaN table ----
-C1="$TMP/case1.h5"
-check_fails "unknown column" "unknown column 'nosuch'" mpi 2 "$GR" estimate --data "$C1" --formula 'y ~ x1 + nosuch | exporter'
-check_fails "malformed formula says where" "formula: at character [0-9]+" "$GR" estimate --data "$C1" --formula 'y ~ x1 + | exporter'
-check_fails "formula without ~" "formula: at character" "$GR" estimate --data "$C1" --formula 'y x1'
-check_fails "all rows filtered out" "no rows satisfy" mpi 2 "$GR" estimate --data "$C1" --formula 'y ~ x1 | exporter' --where 'x1 > 1e9'
-check_fails "a cluster variable with one cluster" "single cluster" mpi 2 "$GR" estimate --data "$C1" --formula 'y ~ x1 | exporter' --where 'pair == 1' --cluster pair
-check_fails "every regressor absorbed" "every regressor is constant, collinear or absorbed" "$GR" estimate --data "$C1" --formula 'y ~ x4 | pair'
-check_fails "missing data file" "no such file" mpi 2 "$GR" estimate --data "$TMP/none.h5" --formula 'y ~ x1'
-check_fails "bad --vcov" "expected iid, hc1 or cluster" "$GR" estimate --data "$C1" --formula 'y ~ x1' --vcov robust
-check_fails "bad --fe-tol" "expected a positive number" "$GR" estimate --data "$C1" --formula 'y ~ x1 | exporter' --fe-tol -1
 # named warnings, with a finite table
 if mpi 2 "$GR" estimate --data "$C1" --formula 'y ~ x1 + x2 + x4 | exporter^month + pair' --cluster pair >"$TMP/w.out" 2>&1 \
    && grep -q "regressor 'x4' removed: constant or absorbed" "$TMP/w.out" && ! grep -v '^gravrd: warning' "$TMP/w.out" | grep -qiw nan; then
@@ -117,19 +123,10 @@ for m in cg irons-tuck; do
   else fail "chain graph converges with $m"; fi
 done
 
-# a structured panel and the features together (text labels in --where, interaction with a city
-# column, several outcomes, --fsplit, two-way clustering): the same on 1-4 ranks to 1e-10
-SIM="$TMP/sim.h5"
-if "$GR" simulate --out "$SIM" --east 12 --west 15 --months 6 --seed 3 >/dev/null 2>&1; then
-  for P in 1 2 3 4; do
-    mpi $P "$GR" estimate --data "$SIM" --quiet --json "$TMP/sim.$P.json" \
-      --formula 'c(log(trade), deals) ~ partner + partner:exp_gdp + log(distance_km) | exporter^month + importer' \
-      --where 'dir == "West to east" || control_type in (1, 2)' --fsplit dir --cluster pair,exporter >"$TMP/run.log" 2>&1 \
-      || fail "structured panel P=$P runs" "$(tail -1 "$TMP/run.log")"
-  done
+# the structured panel (above): the same on 1-4 ranks to 1e-10
+if [ -s "$SIM" ]; then
   for P in 2 3 4; do
-    if json_close "$TMP/sim.1.json" "$TMP/sim.$P.json" 1e-10; then ok "structured panel, split and two-way: 1 and $P ranks agree to 1e-10"
-    else fail "structured panel, split and two-way: 1 and $P ranks agree to 1e-10"; fi
+    check_close "structured panel, split and two-way: 1 and $P ranks agree to 1e-10" "$TMP/sim.1.json" "$TMP/sim.$P.json" 1e-10
   done
   # pair-level terms and keys are worked out once per pair and spread over the rows: the same model on
   # a copy of the panel where every column is stored per row (dump, then import) gives the same numbers
@@ -139,14 +136,11 @@ if "$GR" simulate --out "$SIM" --east 12 --west 15 --months 6 --seed 3 >/dev/nul
      && "$GR" import "$TMP/rows.csv" "$TMP/rows.h5" --exporter exporter --importer importer --time month --pair pair_id >/dev/null 2>&1 \
      && mpi 2 "$GR" estimate --quiet --data "$SIM" --formula "$M" --cluster pair --json "$TMP/pl.json" >/dev/null 2>&1 \
      && mpi 2 "$GR" estimate --quiet --data "$TMP/rows.h5" --formula "$M" --cluster pair --json "$TMP/rl.json" >/dev/null 2>&1; then
-    if json_close "$TMP/pl.json" "$TMP/rl.json" 1e-10; then
-      ok "pair-level terms and keys equal the same columns stored per row (1e-10)"
-    else fail "pair-level terms and keys equal the same columns stored per row (1e-10)"; fi
+    check_close "pair-level terms and keys equal the same columns stored per row (1e-10)" "$TMP/pl.json" "$TMP/rl.json" 1e-10 \
+      --ignore data
   else
     fail "pair-level against per-row columns runs" "$(tail -1 "$TMP/run.log" 2>/dev/null)"
   fi
-else
-  fail "simulate a small panel"
 fi
 
 # the SSE2 demeaning kernels (forced) give what the AVX2 ones give, on the simulated panel with segments
@@ -156,7 +150,6 @@ for d in "$SIM:log(trade) ~ partner + log(distance_km) | exporter^month + import
   data=${d%%:*} form=${d#*:}
   mpi 2 "$GR" estimate --quiet --data "$data" --formula "$form" --json "$TMP/avx.json" >/dev/null 2>&1
   GRAVRD_NO_AVX2=1 mpi 2 -x GRAVRD_NO_AVX2 "$GR" estimate --quiet --data "$data" --formula "$form" --json "$TMP/sse.json" >/dev/null 2>&1
-  if json_close "$TMP/avx.json" "$TMP/sse.json" 1e-12; then ok "SSE2 and AVX2 demeaning agree ($(basename "$data"))"
-  else fail "SSE2 and AVX2 demeaning agree ($(basename "$data"))"; fi
+  check_close "SSE2 and AVX2 demeaning agree ($(basename "$data"))" "$TMP/avx.json" "$TMP/sse.json" 1e-12
 done
 

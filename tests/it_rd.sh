@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # it_rd.sh: `gravrd rd` on the rdrobust Senate data: identical on 1-4 ranks, equal to the statsmodels
 # reference (tests/fixtures/rd_senate_ref.txt, made by tests/fixtures/make_rd_ref.py), --where equal to
-# a pre-filtered file, and one-line non-zero errors for bad input.
+# a pre-filtered file, and one-line non-zero errors for bad input. The runs on 1-4 ranks and the error
+# cases go in-process in one launch of build/tests/test_commands (tests/lib.sh case_add); the results
+# are compared with build/tests/jcmp.
 source "$(dirname "$0")/lib.sh"
 need_shared "it_rd.sh" || { ok "it_rd skipped (no shared data)"; exit 0; }
 CSV="$SHARED/rdrobust_senate.csv"
@@ -10,110 +12,86 @@ H5="$TMP/senate.h5"
 check "import senate csv" "$GR" import "$CSV" "$H5"
 [ -f "$H5" ] || { fail "senate panel missing"; exit 0; }
 
-# values of a key in a JSON result (cJSON prints one key per line), in order
-jget() { awk -v k="\"$1\":" '$1 == k { v = $2; sub(/,$/, "", v); print v }' "$2"; }
-# relclose TOL A B: |a-b| <= tol*max(|b|,1e-300), for whitespace-separated lists of equal length
-relclose() {
-  awk -v tol="$1" -v a="$2" -v b="$3" 'BEGIN { n = split(a, x, " "); m = split(b, y, " ");
-    if (n != m || n == 0) { print "length " n " vs " m; exit 1 }
-    for (i = 1; i <= n; i++) { d = x[i] - y[i]; if (d < 0) d = -d; s = y[i] < 0 ? -y[i] : y[i];
-      if (s < 1e-300) s = 1e-300; if (d > tol * s) { printf "item %d: %.17g vs %.17g\n", i, x[i], y[i]; exit 1 } } }'
-}
-
-BW="--bandwidth 10 --bandwidth 17.754 --bandwidth 30"
+C="$TMP/cases"
+R=(rd --data "$H5" --y vote --running margin)
+BW=(--bandwidth 10 --bandwidth 17.754 --bandwidth 30)
 for k in triangular uniform epanechnikov; do
   for v in hc0 hc1 cluster; do
-    cl=""; [ "$v" = cluster ] && cl="--cluster state"
-    for n in 1 2 3 4; do
-      mpi "$n" "$GR" rd --data "$H5" --y vote --running margin $BW --kernel "$k" --vcov "$v" $cl \
-        --json "$TMP/r_${k}_${v}_$n.json" >"$TMP/out" 2>&1 || { fail "rd $k $v on $n ranks" "$(tail -n 2 "$TMP/out")"; continue; }
-    done
+    cl=(); [ "$v" = cluster ] && cl=(--cluster state)
+    case_add "$C" 1,2,3,4 ok "rd $k $v on {P} ranks" "${R[@]}" "${BW[@]}" --kernel "$k" --vcov "$v" "${cl[@]}" \
+      --json "$TMP/r_${k}_${v}_{P}.json"
+  done
+done
+for n in 1 3; do
+  case_add "$C" $n ok "rd --where 'year >= 1950' on $n rank(s) runs" "${R[@]}" --bandwidth 20 --cluster state \
+    --where 'year >= 1950' --json "$TMP/where_$n.json"
+done
+# errors: non-zero, exactly one "gravrd: error:" line naming the problem, also on 3 ranks
+one_error() { case_add "$C" "$1" "fail1:$3" "$2" "${@:4}"; }
+one_error 1,3 "rd unknown column ({P} ranks)" "--running: unknown column 'nosuch'" rd --data "$H5" --y vote --running nosuch --bandwidth 10
+one_error 1,3 "rd unknown cluster column ({P} ranks)" "--cluster: unknown column 'county'" "${R[@]}" --bandwidth 10 --cluster county
+one_error 1,3 "rd bandwidth 0 ({P} ranks)" "--bandwidth: expected a positive number, got '0'" "${R[@]}" --bandwidth 0
+one_error 1,3 "rd bandwidth with no rows on one side ({P} ranks)" "observation\(s\) left of the cutoff within bandwidth 0.001" \
+  "${R[@]}" --bandwidth 0.001
+one_error 1,3 "rd cutoff outside the data ({P} ranks)" "cutoff 250 is outside the range" "${R[@]}" --bandwidth 10 --cutoff 250
+one_error 1,3 "rd missing file ({P} ranks)" "nosuch.h5" rd --data "$TMP/nosuch.h5" --y vote --running margin --bandwidth 10
+one_error 1,3 "rd bad --where ({P} ranks)" "--where: .*character" "${R[@]}" --bandwidth 10 --where 'year >'
+one_error 1,3 "rd --where on unknown column ({P} ranks)" "--where: unknown column 'yr'" "${R[@]}" --bandwidth 10 --where 'yr > 1'
+one_error 1 "rd --vcov cluster without --cluster" "cluster needs --cluster" "${R[@]}" --bandwidth 10 --vcov cluster
+one_error 1 "rd unknown kernel" "--kernel: expected triangular" "${R[@]}" --bandwidth 10 --kernel gauss
+one_error 1 "rd --json into a missing directory" "cannot create" "${R[@]}" --bandwidth 10 --json "$TMP/no/dir/r.json"
+cases_run "$C" 4
+
+# jcmp_ok NAME RESULT EXPECTED-FILE: one check from the comparator's lines
+jcmp_ok() {
+  if "$JCMP" "$2" "$3" >"$TMP/jcmp.out" 2>&1; then ok "$1"; else fail "$1" "$(grep -v '^ok' "$TMP/jcmp.out" | head -n 3 | tr '\n' ' ')"; fi
+}
+for k in triangular uniform epanechnikov; do
+  for v in hc0 hc1 cluster; do
     one="$TMP/r_${k}_${v}_1.json"
     [ -f "$one" ] || { fail "rd $k $v: no result on 1 rank"; continue; }
-    # across rank counts: estimate, std error, z, p-value identical to 1e-10
+    # across rank counts: the whole result identical to 1e-10 (estimate, std error, z, p-value, N, fits)
     for n in 2 3 4; do
-      f="$TMP/r_${k}_${v}_$n.json"
-      for key in estimate std_error t_value p_value; do
-        if why=$(relclose 1e-10 "$(jget $key "$f")" "$(jget $key "$one")"); then :; else
-          fail "rd $k $v: $key on $n ranks equals 1 rank" "$why"; continue 2; fi
-      done
-      [ "$(jget n_left "$f") $(jget n_right "$f")" = "$(jget n_left "$one") $(jget n_right "$one")" ] \
-        || { fail "rd $k $v: N on $n ranks"; continue; }
-      ok "rd $k $v: $n ranks identical to 1 rank (1e-10)"
+      check_close "rd $k $v: $n ranks identical to 1 rank (1e-10)" "$TMP/r_${k}_${v}_$n.json" "$one" 1e-10
     done
     # against the statsmodels reference, 1e-6 relative; N left / right exact
-    want_est=$(awk -v k="$k" -v v="$v" '$1 == k && $3 == v { print $4 }' "$REF")
-    want_se=$(awk -v k="$k" -v v="$v" '$1 == k && $3 == v { print $5 }' "$REF")
-    want_n=$(awk -v k="$k" -v v="$v" '$1 == k && $3 == v { print $6, $7 }' "$REF" | tr '\n' ' ')
-    got_n=$(paste -d' ' <(jget n_left "$one") <(jget n_right "$one") | tr '\n' ' ')
-    if why=$(relclose 1e-6 "$(jget estimate "$one")" "$want_est") && why2=$(relclose 1e-6 "$(jget std_error "$one")" "$want_se") \
-       && [ "$got_n" = "$want_n" ]; then ok "rd $k $v matches statsmodels reference (3 bandwidths)";
-    else fail "rd $k $v matches statsmodels reference" "${why:-} ${why2:-} N: $got_n vs $want_n"; fi
+    awk -v k="$k" -v v="$v" '$1 == k && $3 == v {
+      printf "[%d].bandwidth %s 1e-12\n[%d].coefficients[term=rd_effect].estimate %s 1e-6\n", n, $2, n, $4
+      printf "[%d].coefficients[term=rd_effect].std_error %s 1e-6\n[%d].n_left %s 0\n[%d].n_right %s 0\n", n, $5, n, $6, n, $7; n++ }' \
+      "$REF" >"$TMP/ref.expected"
+    if [ "$(grep -c . "$TMP/ref.expected")" = 15 ]; then jcmp_ok "rd $k $v matches statsmodels reference (3 bandwidths)" "$one" "$TMP/ref.expected"
+    else fail "rd $k $v matches statsmodels reference" "no 3 rows for $k $v in $REF"; fi
   done
 done
 
 # published rdrobust output (Stata/R `rdrobust vote margin`: h = 17.754 (printed rounded), Conventional
 # 7.4141, effective N 360 / 323). Our estimate at h = 17.754 exactly is 7.414152; the printed h is rounded
 # to 3 decimals and the estimate moves by ~5e-5 per 0.001 of h, so allow 1e-4 (docs/rd.md).
-f="$TMP/r_triangular_hc1_1.json"
-if [ -f "$f" ] && awk -v e="$(jget estimate "$f" | sed -n 2p)" 'BEGIN { d = e - 7.4141; exit !(d < 1e-4 && d > -1e-4) }' \
-   && [ "$(jget n_left "$f" | sed -n 2p) $(jget n_right "$f" | sed -n 2p)" = "360 323" ]; then
-  ok "rd triangular h=17.754 reproduces rdrobust's published 7.4141 (within 1e-4) with 360/323 effective obs"
-else fail "rd published rdrobust value" "$(jget estimate "$f" 2>/dev/null | tr '\n' ' ')"; fi
+printf '[1].bandwidth 17.754 0\n[1].coefficients[0].estimate 7.4141 1e-4 abs\n[1].n_left 360 0\n[1].n_right 323 0\n' >"$TMP/pub.expected"
+jcmp_ok "rd triangular h=17.754 reproduces rdrobust's published 7.4141 (within 1e-4) with 360/323 effective obs" \
+  "$TMP/r_triangular_hc1_1.json" "$TMP/pub.expected"
 
-# --where equals estimating on a pre-filtered CSV
+# --where equals estimating on a pre-filtered CSV: the same result (1e-12) but for the echo of --where and
+# the count of rows it excluded, which must be the count of rows the filter removed
 awk -F, 'NR == 1 || $2 >= 1950' "$CSV" >"$TMP/late.csv"
 if "$GR" import "$TMP/late.csv" "$TMP/late.h5" >"$TMP/out" 2>&1; then
   "$GR" rd --data "$TMP/late.h5" --y vote --running margin --bandwidth 20 --cluster state --json "$TMP/late.json" >/dev/null 2>&1
+  echo "n_excluded_where $(( $(wc -l <"$CSV") - $(wc -l <"$TMP/late.csv") )) 0" >"$TMP/excl.expected"
   for n in 1 3; do
-    mpi "$n" "$GR" rd --data "$H5" --y vote --running margin --bandwidth 20 --cluster state --where 'year >= 1950' \
-      --json "$TMP/where_$n.json" >"$TMP/out" 2>&1
-    if [ -f "$TMP/where_$n.json" ] && [ -f "$TMP/late.json" ] && \
-       why=$(relclose 1e-12 "$(jget estimate "$TMP/where_$n.json") $(jget std_error "$TMP/where_$n.json")" \
-                            "$(jget estimate "$TMP/late.json") $(jget std_error "$TMP/late.json")") && \
-       [ "$(jget n_excluded_where "$TMP/where_$n.json")" = "$(( $(wc -l <"$CSV") - $(wc -l <"$TMP/late.csv") ))" ]; then
-      ok "rd --where 'year >= 1950' on $n rank(s) equals the pre-filtered file"
-    else fail "rd --where on $n rank(s) equals the pre-filtered file" "${why:-} $(tail -n 2 "$TMP/out")"; fi
+    name="rd --where 'year >= 1950' on $n rank(s) equals the pre-filtered file"
+    if [ -f "$TMP/where_$n.json" ] && [ -f "$TMP/late.json" ] && "$JCMP" "$TMP/where_$n.json" "$TMP/excl.expected" >"$TMP/excl.out" 2>&1 &&
+       json_close "$TMP/where_$n.json" "$TMP/late.json" 1e-12 --ignore where --ignore n_excluded_where; then ok "$name"
+    else fail "$name" "$(grep -v '^ok' "$TMP/excl.out" | head -n 1) $(head -n 2 "$TMP/json_close.out" 2>/dev/null | tr '\n' ' ')"; fi
   done
 else fail "import filtered csv" "$(tail -n 2 "$TMP/out")"; fi
 
-# text table: one row per bandwidth, JSON array for several bandwidths
-"$GR" rd --data "$H5" --y vote --running margin $BW >"$TMP/table" 2>&1
+# text table: one row per bandwidth, JSON array for several bandwidths (the default kernel and variance:
+# the 1-rank triangular hc1 result above)
+"$GR" "${R[@]}" "${BW[@]}" >"$TMP/table" 2>&1
 [ "$(grep -cE '^ +(10|17\.754|30) ' "$TMP/table")" = 3 ] && ok "rd table has one row per bandwidth" || fail "rd table" "$(cat "$TMP/table")"
-"$GR" rd --data "$H5" --y vote --running margin $BW --json - >"$TMP/arr.json" 2>&1
-[ "$(head -c 1 "$TMP/arr.json")" = "[" ] && [ "$(jget bandwidth "$TMP/arr.json" | tr '\n' ' ')" = "10 17.754 30 " ] \
-  && ok "rd --json - prints an array of 3 results" || fail "rd --json array" "$(head -c 200 "$TMP/arr.json")"
+"$GR" "${R[@]}" "${BW[@]}" --json - >"$TMP/arr.json" 2>&1
+if [ "$(head -c 1 "$TMP/arr.json")" = "[" ] && json_close "$TMP/arr.json" "$TMP/r_triangular_hc1_1.json" 1e-12; then
+  ok "rd --json - prints an array of 3 results"
+else fail "rd --json array" "$(head -c 200 "$TMP/arr.json") $(head -n 2 "$TMP/json_close.out" | tr '\n' ' ')"; fi
 ls "$TMP"/*.tmp.* >/dev/null 2>&1 && fail "rd leaves no temporary files" || ok "rd leaves no temporary files"
-
-# errors: non-zero, exactly one "gravrd: error:" line naming the problem, also on 3 ranks
-one_error() {
-  local name=$1 pat=$2; shift 2
-  if [ "$1" = mpi ]; then "$@" >"$TMP/out" 2>&1; else timeout 120 "$@" >"$TMP/out" 2>&1; fi; local rc=$?
-  local lines; lines=$(grep -c '^gravrd: error:' "$TMP/out")
-  if [ $rc -eq 0 ]; then fail "$name" "exited 0"; elif [ $rc -ge 124 ]; then fail "$name" "timed out or crashed (rc=$rc)";
-  elif [ "$lines" != 1 ]; then fail "$name" "$lines error lines: $(head -c 300 "$TMP/out")";
-  elif ! grep -E '^gravrd: error:' "$TMP/out" | grep -qE -- "$pat"; then fail "$name" "message lacks /$pat/: $(head -c 300 "$TMP/out")";
-  else ok "$name"; fi
-}
-for n in 1 3; do
-  one_error "rd unknown column ($n ranks)" "--running: unknown column 'nosuch'" \
-    mpi "$n" "$GR" rd --data "$H5" --y vote --running nosuch --bandwidth 10
-  one_error "rd unknown cluster column ($n ranks)" "--cluster: unknown column 'county'" \
-    mpi "$n" "$GR" rd --data "$H5" --y vote --running margin --bandwidth 10 --cluster county
-  one_error "rd bandwidth 0 ($n ranks)" "--bandwidth: expected a positive number, got '0'" \
-    mpi "$n" "$GR" rd --data "$H5" --y vote --running margin --bandwidth 0
-  one_error "rd bandwidth with no rows on one side ($n ranks)" "observation\(s\) left of the cutoff within bandwidth 0.001" \
-    mpi "$n" "$GR" rd --data "$H5" --y vote --running margin --bandwidth 0.001
-  one_error "rd cutoff outside the data ($n ranks)" "cutoff 250 is outside the range" \
-    mpi "$n" "$GR" rd --data "$H5" --y vote --running margin --bandwidth 10 --cutoff 250
-  one_error "rd missing file ($n ranks)" "nosuch.h5" \
-    mpi "$n" "$GR" rd --data "$TMP/nosuch.h5" --y vote --running margin --bandwidth 10
-  one_error "rd bad --where ($n ranks)" "--where: .*character" \
-    mpi "$n" "$GR" rd --data "$H5" --y vote --running margin --bandwidth 10 --where 'year >'
-  one_error "rd --where on unknown column ($n ranks)" "--where: unknown column 'yr'" \
-    mpi "$n" "$GR" rd --data "$H5" --y vote --running margin --bandwidth 10 --where 'yr > 1'
-done
-one_error "rd --vcov cluster without --cluster" "cluster needs --cluster" "$GR" rd --data "$H5" --y vote --running margin --bandwidth 10 --vcov cluster
-one_error "rd unknown kernel" "--kernel: expected triangular" "$GR" rd --data "$H5" --y vote --running margin --bandwidth 10 --kernel gauss
-one_error "rd --json into a missing directory" "cannot create" "$GR" rd --data "$H5" --y vote --running margin --bandwidth 10 --json "$TMP/no/dir/r.json"
 check "rd --help exits 0" "$GR" rd --help
