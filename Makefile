@@ -1,6 +1,7 @@
 # gravrd: MPI-parallel fixed-effects estimator for city-pair trade panels.
 # `make run`  : install missing Debian packages (as root), build, simulate the default panel, run the study's tables.
-# `make test` : install, build, run every test; ends with "N passed, N failed".
+# `make test` : install, build, run every test; ends with "N passed, N failed, N skipped".
+# `make asan` : the tests on an AddressSanitizer + UBSan build (then rebuilds the normal one).
 
 PKGS      = mpi hdf5-openmpi scalapack-openmpi lapacke openblas cmocka libcjson yaml-0.1
 # gcc + libc6-dev: mpicc only wraps a compiler, and libopenmpi-dev does not pull one in without recommends.
@@ -68,14 +69,23 @@ run: deps
 	$(MAKE) --no-print-directory bin/gravrd $(PANEL)
 	./jobs/main.sh $(PANEL)
 
+# `make test` tests the normal build: one left by `make asan` (interrupted) is cleaned first
 test: deps
+	@if [ -f bin/gravrd ] && nm bin/gravrd 2>/dev/null | grep -q __asan_init; then \
+	  echo "make test: bin/gravrd is a sanitizer build (make asan): rebuilding"; $(MAKE) --no-print-directory clean; fi
 	$(MAKE) --no-print-directory bin/gravrd $(TBIN)
 	./tests/run.sh
 
-asan:
+# the whole suite on an AddressSanitizer + UBSan build; every sanitizer report (written to build/sanitizer/,
+# whatever the test did with the program's output) is a failure (tests/run.sh). Leaves the normal build.
+SAN_LOGS = $(CURDIR)/build/sanitizer
+asan: deps
 	$(MAKE) --no-print-directory clean
 	$(MAKE) --no-print-directory OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" bin/gravrd $(TBIN)
-	ASAN_OPTIONS=detect_leaks=0 ./tests/run.sh
+	mkdir -p $(SAN_LOGS)
+	GR_SANITIZER_LOGS=$(SAN_LOGS) ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOGS)/asan \
+	  UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SAN_LOGS)/ubsan ./tests/run.sh; rc=$$?; \
+	  $(MAKE) --no-print-directory clean && $(MAKE) --no-print-directory bin/gravrd $(TBIN) && exit $$rc
 
 bench: deps
 	$(MAKE) --no-print-directory bin/gravrd $(PANEL)
