@@ -4,8 +4,9 @@
 # time waiting for processes to start); count the TAP lines of each; print each one's failures, comments
 # and summary in a fixed order (binaries, then scripts, alphabetically); end with "N passed, N failed,
 # N skipped". Each script has its own $TMP (tests/lib.sh). The slowest ones of the last run
-# (build/tests/durations) start first. GR_SANITIZER_LOGS (make asan): a directory where every file is a
-# sanitizer report, counted as a failure.
+# (build/tests/durations) start first. GR_TEST_LOGS: a directory to keep each one's whole output in
+# (NAME.log). GR_SANITIZER_LOGS (make asan): a directory where every file is a sanitizer report, counted
+# as a failure.
 cd "$(dirname "$0")/.." || exit 2
 export CMOCKA_MESSAGE_OUTPUT=TAP OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
@@ -54,6 +55,7 @@ for i in "${!names[@]}"; do
   f=$(grep -E '^not ok ' "$log" | grep -cv '# SKIP')
   if [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ]; then f=1; echo "not ok - $name produced no test result (rc=$rc)"; fi
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "not ok - $name exited $rc"; fi
+  [ -n "${GR_TEST_LOGS:-}" ] && mkdir -p "$GR_TEST_LOGS" && cp "$log" "$GR_TEST_LOGS/$name.log"
   grep -E '^(not ok|# )' "$log" | sed "s|^|[$name] |"
   p=$((p - $(grep -cE '^ok .*# SKIP' "$log")))
   echo "$name: $p passed, $f failed, $s skipped ($(awk -v m="$ms" 'BEGIN { printf "%.1f", m / 1000 }') s)"

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "commands.h"
 #include "gr.h"
@@ -170,6 +171,17 @@ static void judge(const char *name, const char *expect, int p, const int *st, co
     fflush(stdout);
 }
 
+/* Collective over MPI_COMM_WORLD: wait for every rank, sleeping instead of spinning: the ranks outside a
+ * case would otherwise take turns on the cores with the ones running it. */
+static void sleepy_barrier(void)
+{
+    MPI_Request req;
+    int done = 0;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    for (MPI_Test(&req, &done, MPI_STATUS_IGNORE); !done; MPI_Test(&req, &done, MPI_STATUS_IGNORE))
+        nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 1000000}, NULL);
+}
+
 /* Collective over MPI_COMM_WORLD: statuses and captured outputs of all ranks to rank 0 (st, all). */
 static void gather(int status, const char *out, int *st, char **all)
 {
@@ -212,6 +224,7 @@ static void run_case(const char *name, const char *expect, int p, int argc, char
     }
     int *st = rank == 0 ? gr_malloc((size_t)nranks, sizeof *st) : NULL;
     char *all = NULL;
+    sleepy_barrier();
     gather(status, out, st, &all);
     if (rank == 0) judge(name, expect, p, st, all);
     free(st);
