@@ -1,6 +1,7 @@
 /* import.c: `gravrd import`: a long CSV into a panel file (docs/format.md). Rank 0 parses the CSV and
  * builds every column in file order; the status is agreed first, then metadata are broadcast and each
  * rank receives and writes its block of rows through gr_writer. */
+#include "cleanup.h"
 #include "commands.h"
 #include "csv.h"
 #include "gr.h"
@@ -700,6 +701,10 @@ int cmd_import(int argc, char **argv, MPI_Comm comm)
     }
     if (!st && s.echo && rank == 0)
         gr_opts_echo(&s, stderr);
+    if (!st) /* the CSV is only read: refuse an output that is it (same path, link or inode) before parsing */
+        gr_input_add(o.in);
+    if (!st && rank == 0)
+        st = gr_refuse_input(o.out, NULL);
     st = gr_agree(comm, st);
     plan p;
     memset(&p, 0, sizeof p);

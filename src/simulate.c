@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "simulate.h"
+#include "cleanup.h"
 #include "commands.h"
 #include "opts.h"
 
@@ -309,6 +310,8 @@ int cmd_simulate(int argc, char **argv, MPI_Comm comm)
     if (!rc && (int64_t)cfg.n_east * cfg.n_west * 2 > 0x7fffffffLL)
         rc = gr_fail(GR_EUSAGE, "simulate", "--east x --west too large: pair ids must fit in int32");
     if (!rc && s.echo && rank == 0) gr_opts_echo(&s, stderr);
+    if (!rc && o.cities) gr_input_add(o.cities);  /* --out must not overwrite it */
+    if (!rc && rank == 0) rc = gr_refuse_input(o.out, NULL);
     gr_opts_free(&s);
     rc = gr_agree(comm, rc);
     if (rc) return gr_report(rc);
