@@ -20,6 +20,11 @@
  * MPI_Init. */
 void gr_cleanup_init(int rank);
 
+/* Local. The command is over and its outcome reported: from here on a signal still removes what is
+ * registered and ends the process with 128 + signal, but prints nothing (mpirun stops the ranks that are
+ * still finalizing when one rank exits non-zero: that must not add a line to the command's own). */
+void gr_cleanup_end(void);
+
 /* Local. Register a temporary path (copied) for removal on a signal; GR_EIO when GR_CLEANUP_MAX are
  * registered already. gr_cleanup_remove forgets it (after the rename or the unlink); unknown paths are
  * ignored. */

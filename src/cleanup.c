@@ -21,6 +21,7 @@
 static char reg_path[GR_CLEANUP_MAX][GR_TMP_PATH_MAX];
 static atomic_int reg_used[GR_CLEANUP_MAX];
 static int cleanup_rank;
+static atomic_int cleanup_quiet;
 
 int gr_cleanup_add(const char *path)
 {
@@ -48,11 +49,17 @@ static void put_safe(char *buf, size_t *n, size_t cap, const char *s)
 
 static void on_signal(int sig)
 {
-    int removed = 0;
+    int removed = 0;  /* registered temporaries: gone after this, whichever rank unlinked each */
     for (int i = 0; i < GR_CLEANUP_MAX; i++)
-        if (atomic_load(&reg_used[i]) && unlink(reg_path[i]) == 0) removed++;
-    if (cleanup_rank == 0) {
-        const char *name = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "a signal";
+        if (atomic_load(&reg_used[i])) {
+            unlink(reg_path[i]);
+            removed++;
+        }
+    if (cleanup_rank == 0 && !atomic_load(&cleanup_quiet)) {
+        const char *name = sig == SIGTERM  ? "SIGTERM"
+                           : sig == SIGINT ? "SIGINT"
+                           : sig == SIGHUP ? "SIGHUP"
+                                           : "a signal";
         char msg[160];
         size_t n = 0;
         put_safe(msg, &n, sizeof msg, "gravrd: error: interrupted by ");
@@ -63,6 +70,8 @@ static void on_signal(int sig)
     }
     _exit(128 + sig);
 }
+
+void gr_cleanup_end(void) { atomic_store(&cleanup_quiet, 1); }
 
 void gr_cleanup_init(int rank)
 {
@@ -189,6 +198,13 @@ int gr_refuse_input(const char *out, const char *also)
 
 /* ---------------- checked text outputs ---------------- */
 
+/* The reason of a failed write: the system's words for errno e, or a guess when it was not kept (stdio
+ * reports an earlier failed write only through the stream's error flag). */
+static const char *why_lost(int e)
+{
+    return e ? strerror(e) : "part of the output was lost (disk full?)";
+}
+
 int gr_outfile_open(gr_outfile *o, const char *path)
 {
     memset(o, 0, sizeof *o);
@@ -227,12 +243,11 @@ int gr_outfile_finish(gr_outfile *o)
     FILE *f = o->f;
     o->f = NULL;
     errno = 0;
-    int bad = ferror(f);
-    if (!bad && fflush(f) != 0) bad = 1;
+    int bad = fflush(f) != 0;  /* first: a failed flush tells the reason of an earlier failed write too */
     if (bad && !o->err) o->err = errno;
+    bad |= ferror(f);
     if (f == stdout) {
-        if (bad) return gr_fail(GR_EIO, "standard output", "write failed: %s", o->err ? strerror(o->err) : "part of the output was lost (disk full?)");
-        return GR_OK;
+        return bad ? gr_fail(GR_EIO, "standard output", "write failed: %s", why_lost(o->err)) : GR_OK;
     }
     errno = 0;
     if (!bad && !o->direct && fsync(fileno(f)) != 0 && errno != EINVAL) { bad = 1; o->err = errno; }
@@ -244,7 +259,7 @@ int gr_outfile_finish(gr_outfile *o)
         gr_cleanup_remove(o->tmp);
         o->tmp[0] = 0;
     }
-    return gr_fail(GR_EIO, o->path, "write failed: %s", o->err ? strerror(o->err) : "part of the output was lost (disk full?)");
+    return gr_fail(GR_EIO, o->path, "write failed: %s", why_lost(o->err));
 }
 
 int gr_outfile_commit(gr_outfile *o)
@@ -296,5 +311,5 @@ int gr_stdout_check(void)
     int e = errno;
     if (!bad && !ferror(stdout)) return GR_OK;
     clearerr(stdout);
-    return gr_fail(GR_EIO, "standard output", "write failed: %s", e ? strerror(e) : "part of the output was lost (disk full?)");
+    return gr_fail(GR_EIO, "standard output", "write failed: %s", why_lost(e));
 }

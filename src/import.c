@@ -389,13 +389,49 @@ static int assign_pairs(import_build *b, double **pe, double **pi, double **pv, 
     return GR_OK;
 }
 
+/* Rank 0: CSV column j of row r as text for a message: the field as read ("NA" when missing). */
+static void field_text(const import_build *b, int j, int64_t r, char *buf, size_t len)
+{
+    if (b->csv.is_string[j])
+        snprintf(buf, len, "%.60s", b->csv.str[j][r] ? b->csv.str[j][r] : "NA");
+    else if (isnan(b->csv.num[j][r]))
+        snprintf(buf, len, "NA");
+    else
+        snprintf(buf, len, "%.17g", b->csv.num[j][r]);
+}
+
+/* Rank 0: GR_EINPUT for the first row of the CSV (by line) that repeats the pair and row key of an earlier
+ * one, rows rk[i - 1] and rk[i] (same pair and key, sorted): "<csv>:<line>: duplicate row: same pair and
+ * key columns as line <line> (pair A -> B, year 2001)". */
+static int duplicate_error(const import_build *b, const rowkey *rk, int64_t i)
+{
+    char what[1024], key[1024], v[80];
+    int64_t r = rk[i].idx, r0 = rk[i - 1].idx;
+    size_t lv = (size_t)snprintf(what, sizeof what, "pair %.60s -> %.60s", b->csv.str[b->je][r], b->csv.str[b->ji][r]);
+    size_t lk = (size_t)snprintf(key, sizeof key, "pair");
+    int cols[MAX_KEY + 1], nc = 0;
+    if (b->jp >= 0)
+        cols[nc++] = b->jp;
+    for (int m = 0; m < b->nk; m++)
+        cols[nc++] = b->jk[m];
+    for (int c = 0; c < nc && lv < sizeof what && lk < sizeof key; c++) { /* stops at a full (truncated) text */
+        field_text(b, cols[c], r, v, sizeof v);
+        lv += (size_t)snprintf(what + lv, sizeof what - lv, ", %.60s %s", b->csv.names[cols[c]], v);
+        if (cols[c] != b->jp)
+            lk += (size_t)snprintf(key + lk, sizeof key - lk, ", %.60s", b->csv.names[cols[c]]);
+    }
+    char lw[4200];
+    snprintf(lw, sizeof lw, "%s:%lld", b->o->in, (long long)b->csv.line[r]);
+    return gr_fail(GR_EINPUT, lw, "duplicate row: same pair and key columns as line %lld (%s): (%s) must "
+                   "identify a row", (long long)b->csv.line[r0], what, key);
+}
+
 /* Rank 0 (structured): the panel's row order in b->order: by pair, then the row key, then CSV order.
- * Two rows with the same pair and key: with --key an error naming both lines; with only --time a
- * warning, and the file records no row key (b->keyed = 0). */
+ * Two rows with the same pair and row key (--time, --key) are an error naming the first such row of the
+ * CSV, its pair and key and both lines (duplicate_error); the key is then recorded as row_key. */
 static int order_rows(import_build *b)
 {
-    const import_opts *o = b->o;
-    int64_t n = b->n;
+    int64_t n = b->n, first = -1;
     rowkey *rk = gr_calloc((size_t)n, sizeof *rk);
     for (int64_t r = 0; r < n; r++) {
         rk[r].idx = r;
@@ -405,21 +441,15 @@ static int order_rows(import_build *b)
     }
     qsort(rk, (size_t)n, sizeof *rk, cmp_rows);
     b->keyed = b->nk > 0;
+    /* the duplicate with the lowest line: rows of one key sort by line, so it follows its first row */
     for (int64_t i = 1; i < n && b->keyed; i++)
-        if (same_key(&rk[i], &rk[i - 1], b->nk)) {
-            if (o->key.n > 0) {
-                char lw[4200];
-                snprintf(lw, sizeof lw, "%s:%lld", o->in, (long long)b->csv.line[rk[i].idx]);
-                int st = gr_fail(GR_EINPUT, lw, "duplicate row: same pair and key columns as line %lld",
-                                 (long long)b->csv.line[rk[i - 1].idx]);
-                free(rk);
-                return st;
-            }
-            gr_warn("%s: lines %lld and %lld share pair and %s; no row key recorded (give --key COL,... "
-                    "to name the columns that identify a row)",
-                    o->in, (long long)b->csv.line[rk[i - 1].idx], (long long)b->csv.line[rk[i].idx], o->time_col);
-            b->keyed = 0;
-        }
+        if (same_key(&rk[i], &rk[i - 1], b->nk) && (first < 0 || rk[i].idx < rk[first].idx))
+            first = i;
+    if (first >= 0) {
+        int st = duplicate_error(b, rk, first);
+        free(rk);
+        return st;
+    }
     for (int64_t i = 0; i < n; i++)
         b->order[i] = rk[i].idx;
     free(rk);
@@ -746,11 +776,12 @@ static const gr_opt import_table[] = {
     {.name = "importer", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, imp_col), .metavar = "COL",
      .help = "importer city column (with --exporter)"},
     {.name = "time", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, time_col), .metavar = "COL",
-     .help = "time column: rows of a pair are sorted by it; (pair, time) identifies a row"},
+     .help = "time column: rows of a pair are sorted by it; (pair, time) identifies a row (a duplicate is an "
+             "error)"},
     {.name = "pair", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, pair_col), .metavar = "COL",
      .help = "pairs are the distinct values of COL (default: exporter x importer)"},
     {.name = "key", .kind = GR_OPT_LIST, .elem = GR_OPT_STRING, GR_OPT_AT(import_opts, key), .metavar = "COL",
-     .help = "more columns that, with pair and time, identify a row (checked unique)",
+     .help = "more columns that, with pair and time, identify a row (a duplicate is an error)",
      .flags = GR_OPT_COMMA | GR_OPT_REPEAT},
     {.name = "string", .kind = GR_OPT_LIST, .elem = GR_OPT_STRING, GR_OPT_AT(import_opts, force), .metavar = "COL",
      .help = "store these columns as strings (label codes) even if numeric", .flags = GR_OPT_COMMA | GR_OPT_REPEAT},

@@ -99,6 +99,7 @@ int main(int argc, char **argv)
      * successful command printed must have reached standard output (a full disk, /dev/full) */
     int out = gr_agree(MPI_COMM_WORLD, rc == 0 ? gr_stdout_check() : GR_OK);
     if (out != GR_OK && rc == 0) rc = gr_report(out);
+    gr_cleanup_end();  /* mpirun may stop this rank while it finalizes when another exits non-zero */
     MPI_Finalize();
     return rc;
 }

@@ -874,7 +874,8 @@ static int write_block(gr_writer *w, hid_t file, const char *path, hid_t filetyp
         if (ms >= 0) H5Sclose(ms);
         if (dxpl >= 0) H5Pclose(dxpl);
     }
-    if (d >= 0 && H5Dclose(d) < 0 && !rc) rc = gr_fail(GR_EIO, w->path, "cannot close dataset %s: %s", path, h5_reason(why));
+    if (d >= 0 && H5Dclose(d) < 0 && !rc)
+        rc = gr_fail(GR_EIO, w->path, "cannot close dataset %s: %s", path, h5_reason(why));
     if (dcpl >= 0) H5Pclose(dcpl);
     if (fs >= 0) H5Sclose(fs);
     H5Gclose(g);
