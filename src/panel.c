@@ -660,10 +660,9 @@ int gr_panel_pair_values(gr_panel *p, const char *name, double **out)
 }
 
 /* ---------------- writer ---------------- */
-/* ---------------- writer ---------------- */
 
 /* Local. The innermost message of HDF5's current error stack (for a failed write, the MPI-IO layer's
- * reason, e.g. "No space left on device") into buf[len]; "" when there is none. */
+ * reason where HDF5 passes it on) into buf (256 bytes); "" when there is none. */
 static herr_t innermost_error(unsigned n, const H5E_error2_t *e, void *data)
 {
     char *buf = data;
@@ -686,7 +685,7 @@ static const char *h5_reason(char *buf)
 
 #define RESERVE_MARGIN (64 << 10) /* bytes reserved beyond each estimate (metadata not yet allocated) */
 
-/* Local, rank 0 (w->fd open). Reserve the disk blocks of the temporary's first size + `more` + (the
+/* Local, rank 0 (w->fd open). Reserve the disk blocks of the temporary's current size + `more` + (the
  * metadata HDF5 holds in memory) + RESERVE_MARGIN bytes without changing its size. GR_EIO with the
  * system's reason (ENOSPC: "No space left on device") when the disk cannot hold them; GR_OK also where
  * the file system cannot reserve (the writes then meet a full disk inside HDF5). */
@@ -727,9 +726,9 @@ static int writer_precreate(gr_writer *w)
 }
 
 /* Collective. Fill w for writing `path` through the temporary <path>.tmp.<pid>.<host> of rank 0, which
- * every rank registers for removal on a signal; with `create`, rank 0 creates it (writer_precreate).
- * On failure nothing is left. */
-static int writer_init(MPI_Comm comm, const char *path, gr_writer *w, int create)
+ * every rank registers for removal on a signal and rank 0 creates (writer_precreate). On failure nothing
+ * is left. */
+static int writer_init(MPI_Comm comm, const char *path, gr_writer *w)
 {
     memset(w, 0, sizeof *w);
     w->comm = comm;
@@ -743,12 +742,12 @@ static int writer_init(MPI_Comm comm, const char *path, gr_writer *w, int create
     if (w->rank == 0) rc = gr_tmp_name(path, (long)getpid(), w->tmp_path, sizeof w->tmp_path);
     MPI_Bcast(w->tmp_path, (int)sizeof w->tmp_path, MPI_CHAR, 0, comm); /* a fixed 4200 bytes */
     if (!rc) rc = gr_cleanup_add(w->tmp_path);
-    if (!rc && create && w->rank == 0) rc = writer_precreate(w);
+    if (!rc && w->rank == 0) rc = writer_precreate(w);
     rc = gr_agree(comm, rc);
     if (rc) {
         if (w->fd >= 0) close(w->fd);
         w->fd = -1;
-        if (w->rank == 0 && create) unlink(w->tmp_path);
+        if (w->rank == 0) unlink(w->tmp_path);
         gr_cleanup_remove(w->tmp_path);
         w->tmp_path[0] = 0;
     }
@@ -777,7 +776,7 @@ static void writer_discard(gr_writer *w)
 
 int gr_writer_open(MPI_Comm comm, const char *path, gr_writer *w)
 {
-    GR_CALL(writer_init(comm, path, w, 1));
+    GR_CALL(writer_init(comm, path, w));
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
     int rc = GR_OK;
     if (fapl < 0 || fcpl < 0 || H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
@@ -1079,7 +1078,7 @@ int gr_file_copy_with_columns(MPI_Comm comm, const char *src, const char *dst, i
                  ? gr_fail(GR_EUSAGE, dst, "--out must not be the input panel (%s)", src) : GR_OK;
     GR_CALL(gr_agree(comm, rc));
     gr_writer w;
-    GR_CALL(writer_init(comm, dst, &w, 1));
+    GR_CALL(writer_init(comm, dst, &w));
     rc = rank == 0 ? copy_file(src, w.tmp_path) : GR_OK;
     rc = gr_agree(comm, rc);
     if (!rc) {
