@@ -41,8 +41,12 @@ int gr_tmp_name(const char *path, long pid, char *buf, size_t len);
  * ESRCH), each named in a warning. Those of another host or of a live process are left alone. */
 void gr_tmp_sweep(const char *path);
 
-/* Local. Remember `path` as an input file of this run: no output may be written over it. */
+/* Local. While a command reads `path` (from gr_input_add until the matching gr_input_remove), no output may
+ * be written over it. The panel reader registers its file from gr_panel_open to gr_panel_close; commands
+ * register the other files they read (import's CSV, simulate --cities). A path may be added more than once;
+ * each remove forgets one. */
 void gr_input_add(const char *path);
+void gr_input_remove(const char *path);
 /* Local. 1 if a and b name the same file: the same path, the same realpath, or the same device and
  * inode (so also through a symbolic or a hard link); else 0. */
 int gr_same_file(const char *a, const char *b);
@@ -80,4 +84,7 @@ int gr_write_text(const char *path, const char *text);
  * when anything printed was lost (a full disk, /dev/full). main calls it on every rank after a
  * successful command; commands that print much (dump) call it as they go. */
 int gr_stdout_check(void);
+/* Collective over comm, at the end of a command whose status `rc` all ranks agreed on: when rc is GR_OK,
+ * rank 0 (the rank that prints) checks standard output with gr_stdout_check; returns the agreed status. */
+int gr_stdout_agree(MPI_Comm comm, int rc);
 #endif

@@ -51,11 +51,15 @@ typedef struct gr_panel {
     char ***collabels;          /* label table of each /panel column (NULL for numeric ones) */
     int *ncollabels;
     double t_read;              /* seconds spent reading /panel datasets so far (gr_panel_column*) */
+    int is_input;               /* path registered as an input (cleanup.h) until gr_panel_close */
 } gr_panel;
 
 /* Collective. Open `path`, check format name and version, read the replicated tables and the
  * exporter index, and assign this rank a contiguous block of whole exporters balanced by row
- * count (rows split evenly when the file has no index). Ranks may get no rows. */
+ * count (rows split evenly when the file has no index). Ranks may get no rows. A file that cannot be
+ * read is named in the system's words ("no such file", "permission denied", "not a regular file (it is a
+ * directory)") before HDF5 sees it. Until gr_panel_close, `path` is an input that no output may overwrite
+ * (gr_input_add, cleanup.h). */
 int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p);
 void gr_panel_close(gr_panel *p);
 

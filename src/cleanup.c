@@ -165,15 +165,27 @@ void gr_tmp_sweep(const char *path)
 
 /* ---------------- inputs ---------------- */
 
-#define MAX_INPUTS 16
-static char *inputs[MAX_INPUTS];
+static char **inputs;  /* the paths being read, as given (relative ones to the working directory) */
 static int ninputs;
 
 void gr_input_add(const char *path)
 {
-    for (int i = 0; i < ninputs; i++)
-        if (!strcmp(inputs[i], path)) return;
-    if (ninputs < MAX_INPUTS) inputs[ninputs++] = gr_strdup(path);
+    inputs = gr_realloc(inputs, (size_t)ninputs + 1, sizeof *inputs);
+    inputs[ninputs++] = gr_strdup(path);
+}
+
+void gr_input_remove(const char *path)
+{
+    for (int i = ninputs - 1; i >= 0; i--)
+        if (!strcmp(inputs[i], path)) {
+            free(inputs[i]);
+            inputs[i] = inputs[--ninputs];
+            break;
+        }
+    if (ninputs == 0) {
+        free(inputs);
+        inputs = NULL;
+    }
 }
 
 int gr_same_file(const char *a, const char *b)
@@ -312,4 +324,11 @@ int gr_stdout_check(void)
     if (!bad && !ferror(stdout)) return GR_OK;
     clearerr(stdout);
     return gr_fail(GR_EIO, "standard output", "write failed: %s", why_lost(e));
+}
+
+int gr_stdout_agree(MPI_Comm comm, int rc)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    return gr_agree(comm, rc == GR_OK && rank == 0 ? gr_stdout_check() : rc);
 }

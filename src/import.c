@@ -831,7 +831,8 @@ int cmd_import(int argc, char **argv, MPI_Comm comm)
     }
     if (!st && s.echo && rank == 0)
         gr_opts_echo(&s, stderr);
-    if (!st) /* the CSV is only read: refuse an output that is it (same path, link or inode) before parsing */
+    int is_input = !st;
+    if (is_input) /* the CSV is only read: refuse an output that is it (same path, link or inode) before parsing */
         gr_input_add(o.in);
     if (!st && rank == 0)
         st = gr_refuse_input(o.out, NULL);
@@ -853,6 +854,9 @@ int cmd_import(int argc, char **argv, MPI_Comm comm)
                    (long long)p.nrows, p.ncols, (long long)p.cities.nrows, (long long)p.pairs.nrows, o.in, o.out,
                    gr_now() - t0);
     }
+    st = gr_stdout_agree(comm, st); /* the summary line reached standard output */
+    if (is_input)
+        gr_input_remove(o.in);
     plan_free(&p);
     gr_opts_free(&s);
     return gr_report(st);

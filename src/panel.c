@@ -449,7 +449,7 @@ static int check_panel_file(const char *path)
         if (errno == EACCES) return gr_fail(GR_EIO, path, "permission denied");
         return gr_fail(GR_EIO, path, "cannot open: %s", strerror(errno));
     }
-    if (S_ISDIR(st.st_mode)) return gr_fail(GR_EIO, path, "is a directory (expected an HDF5 panel file)");
+    if (S_ISDIR(st.st_mode)) return gr_fail(GR_EIO, path, "not a regular file (it is a directory)");
     if (!S_ISREG(st.st_mode)) return gr_fail(GR_EIO, path, "not a regular file");
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
@@ -471,7 +471,8 @@ int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p)
     MPI_Comm_size(comm, &p->nranks);
     snprintf(p->path, sizeof p->path, "%s", path);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    gr_input_add(path);  /* no output of this run may overwrite it */
+    gr_input_add(path);  /* no output may overwrite it until gr_panel_close */
+    p->is_input = 1;
     /* check on rank 0 first so that every rank takes the same path */
     int rc = gr_agree(comm, p->rank == 0 ? check_panel_file(path) : GR_OK);
     if (rc) return rc;
@@ -490,6 +491,8 @@ int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p)
 void gr_panel_close(gr_panel *p)
 {
     if (p->file >= 0) H5Fclose(p->file);
+    if (p->is_input) gr_input_remove(p->path);
+    p->is_input = 0;
     p->file = -1;
     gr_table_free(&p->cities);
     gr_table_free(&p->pairs);
@@ -1045,14 +1048,15 @@ void gr_writer_abort(gr_writer *w)
 
 /* ---------------- copy of a panel with added table columns ---------------- */
 
-/* Local. Copy the file `from` to `to` (created); GR_EIO with the system's reason on any failure. */
-static int copy_file(const char *from, const char *to)
+/* Local. Copy the file `from` to `to` (created), the temporary of `target`; GR_EIO naming `from` or `target`
+ * with the system's reason on any failure. */
+static int copy_file(const char *from, const char *to, const char *target)
 {
     FILE *in = fopen(from, "rb");
     if (!in) return gr_fail(GR_EIO, from, "cannot open for copying: %s", strerror(errno));
     FILE *out = fopen(to, "wb");
     if (!out) {
-        int rc = gr_fail(GR_EIO, to, "cannot create: %s", strerror(errno));
+        int rc = gr_fail(GR_EIO, target, "cannot create %s: %s", to, strerror(errno));
         fclose(in);
         return rc;
     }
@@ -1060,11 +1064,11 @@ static int copy_file(const char *from, const char *to)
     size_t n;
     int rc = GR_OK;
     while (rc == GR_OK && (n = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, n, out) != n) rc = gr_fail(GR_EIO, to, "write failed: %s", strerror(errno));
+        if (fwrite(buf, 1, n, out) != n) rc = gr_fail(GR_EIO, target, "cannot write %s: %s", to, strerror(errno));
     if (!rc && ferror(in)) rc = gr_fail(GR_EIO, from, "read failed: %s", strerror(errno));
     fclose(in);
-    if (!rc && fflush(out) != 0) rc = gr_fail(GR_EIO, to, "write failed: %s", strerror(errno));
-    if (fclose(out) != 0 && !rc) rc = gr_fail(GR_EIO, to, "write failed: %s", strerror(errno));
+    if (!rc && fflush(out) != 0) rc = gr_fail(GR_EIO, target, "cannot write %s: %s", to, strerror(errno));
+    if (fclose(out) != 0 && !rc) rc = gr_fail(GR_EIO, target, "cannot write %s: %s", to, strerror(errno));
     return rc;
 }
 
@@ -1079,7 +1083,7 @@ int gr_file_copy_with_columns(MPI_Comm comm, const char *src, const char *dst, i
     GR_CALL(gr_agree(comm, rc));
     gr_writer w;
     GR_CALL(writer_init(comm, dst, &w));
-    rc = rank == 0 ? copy_file(src, w.tmp_path) : GR_OK;
+    rc = rank == 0 ? copy_file(src, w.tmp_path, dst) : GR_OK;
     rc = gr_agree(comm, rc);
     if (!rc) {
         hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);

@@ -285,5 +285,5 @@ int cmd_rd(int argc, char **argv, MPI_Comm comm)
     free(d.cid);
     for (int k = 0; k < RD_NEXPR; k++) gr_expr_free(e[k]);
     gr_opts_free(&s);
-    return gr_report(st);
+    return gr_report(gr_stdout_agree(comm, st)); /* the table reached standard output */
 }

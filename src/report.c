@@ -1,5 +1,6 @@
 /* report.c: regression tables and JSON results (see report.h). */
 #include "report.h"
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,7 +227,15 @@ int gr_write_json(const char *path, const cJSON *root)
 {
     char *text = cJSON_Print(root);
     if (!text) return gr_fail(GR_ENOMEM, path, "cannot render JSON");
-    int rc = gr_write_text(path, text);
+    int rc = GR_OK;
+    if (!strcmp(path, "-")) {
+        errno = 0;
+        if (fputs(text, stdout) < 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0 || ferror(stdout))
+            rc = gr_fail(GR_EIO, "standard output", "write of the JSON record failed: %s",
+                         errno ? strerror(errno) : "part of it was lost (disk full?)");
+    } else {
+        rc = gr_write_text(path, text);
+    }
     free(text);
     return rc;
 }

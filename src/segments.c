@@ -716,5 +716,5 @@ int cmd_segments(int argc, char **argv, MPI_Comm comm)
     rc = gr_agree(comm, rc);
     if (!rc) rc = run_segments(&o, comm);
     gr_opts_free(&s);
-    return gr_report(rc);
+    return gr_report(gr_stdout_agree(comm, rc)); /* the table reached standard output */
 }

@@ -57,8 +57,10 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=2m tmpfs "$FULL" 2>/dev/null; th
       "$GR" import "$TMP/in.csv" "$FULL/x.h5" "${IMP[@]}"
     expect "import, full disk ($free KB free, 3 ranks)" nonzero "x.h5: cannot write .*No space left on device" "$FULL/x.h5" \
       mpirun -n 3 --oversubscribe "$GR" import "$TMP/in.csv" "$FULL/x.h5" "${IMP[@]}"
-    expect "segments --out, full disk ($free KB free)" 1 "No space left on device" "$FULL/x.h5" \
+    expect "segments --out, full disk ($free KB free)" 1 "x.h5: cannot write .*No space left on device" "$FULL/x.h5" \
       "$GR" segments --data "$P" --bandwidth 100 --out "$FULL/x.h5"
+    expect "design --out, full disk ($free KB free, 3 ranks)" nonzero "x.h5: cannot write .*No space left on device" \
+      "$FULL/x.h5" mpirun -n 3 --oversubscribe "$GR" design --data "$P" --bandwidth 100 --quiet --out "$FULL/x.h5"
     [ -z "$(leftovers "$FULL")" ] && ok "full disk ($free KB free): nothing left but the filler" \
       || fail "full disk ($free KB free): nothing left but the filler" "$(leftovers "$FULL")"
   done
@@ -93,7 +95,7 @@ if [ -c /dev/full ]; then
   TOFULL=(sh -c 'exec "$@" >/dev/full' _)
   expect "dump to /dev/full" 1 "standard output: write failed: No space left on device" - "${TOFULL[@]}" "$GR" dump "$P"
   expect "estimate table to /dev/full" 1 "standard output: write failed" - "${TOFULL[@]}" "$GR" estimate --data "$P" "${FORM[@]}"
-  expect "estimate --json - to /dev/full" 1 "standard output: write failed: No space left on device" - \
+  expect "estimate --json - to /dev/full" 1 "standard output: write of the JSON record failed: No space left on device" - \
     "${TOFULL[@]}" "$GR" estimate --data "$P" "${FORM[@]}" --json -
   expect "check to /dev/full" 1 "standard output: write failed" - "${TOFULL[@]}" "$GR" check "$P"
 else
@@ -242,7 +244,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 else
   echo "# SKIP: not root or no setpriv: permission case skipped"
 fi
-expect "a directory as the panel: is a directory" 1 "dir.h5: is a directory" - "$GR" check "$U/dir.h5"
+expect "a directory as the panel: is a directory" 1 "dir.h5: not a regular file \(it is a directory\)" - "$GR" check "$U/dir.h5"
 expect "a missing panel: no such file" 1 "nope.h5: no such file" - "$GR" dump "$U/nope.h5"
 printf 'not hdf5\n' >"$U/text.h5"
 expect "a text file: not an HDF5 file" 1 "text.h5: not an HDF5 file" - "$GR" check "$U/text.h5"
