@@ -475,7 +475,10 @@ int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p)
     p->is_input = 1;
     /* check on rank 0 first so that every rank takes the same path */
     int rc = gr_agree(comm, p->rank == 0 ? check_panel_file(path) : GR_OK);
-    if (rc) return rc;
+    if (rc) {
+        gr_panel_close(p);
+        return rc;
+    }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
     H5Pset_all_coll_metadata_ops(fapl, 1);
@@ -714,7 +717,8 @@ static int writer_reserve(gr_writer *w, int64_t more)
     return gr_agree(w->comm, w->rank == 0 ? reserve_space(w, more) : GR_OK);
 }
 
-/* Local, rank 0. Check that the target is no input of this run, remove stale temporaries, create the
+/* Local, rank 0. Check that the target is no input being read and not a directory, device or FIFO (the
+ * rename would replace it), remove stale temporaries, create the
  * temporary (so that a missing or read-only directory is reported with the system's reason before HDF5
  * takes over) and check that the disk has room for a start (reserve_space). Keeps the file open in w->fd. */
 static int writer_precreate(gr_writer *w)
@@ -722,6 +726,8 @@ static int writer_precreate(gr_writer *w)
     GR_CALL(gr_refuse_input(w->path, NULL));
     struct stat st;
     if (stat(w->path, &st) == 0 && S_ISDIR(st.st_mode)) return gr_fail(GR_EIO, w->path, "is a directory");
+    if (stat(w->path, &st) == 0 && !S_ISREG(st.st_mode)) /* a device such as /dev/full, a FIFO: never replaced */
+        return gr_fail(GR_EIO, w->path, "not a regular file: a panel is written to a file, renamed into place");
     gr_tmp_sweep(w->path);
     w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
     if (w->fd < 0) return gr_fail(GR_EIO, w->path, "cannot create %s: %s", w->tmp_path, strerror(errno));

@@ -107,8 +107,10 @@ if mknod -m 666 "$DEVFULL" c 1 7 2>/dev/null && [ -c "$DEVFULL" ]; then
     "$GR" estimate --data "$P" "${FORM[@]}" --quiet --json "$DEVFULL"
   expect "rd --json /dev/full (a node of it)" 1 "devfull: write failed: No space left on device" - \
     "$GR" rd --data "$P" --y trade --running distance_km --cutoff 1500 --bandwidth 800 --json "$DEVFULL"
-  [ -c "$DEVFULL" ] && ok "a device given as --json target stays a device" \
-    || fail "a device given as --json target stays a device" "replaced by: $(ls -l "$DEVFULL")"
+  expect "simulate --out a device is refused" 1 "devfull: not a regular file" - \
+    "$GR" simulate --out "$DEVFULL" --east 2 --west 2 --months 2
+  [ -c "$DEVFULL" ] && ok "a device given as --json or --out target stays a device" \
+    || fail "a device given as --json or --out target stays a device" "replaced by: $(ls -l "$DEVFULL")"
   ls "$TMP" | grep -q '^devfull\.tmp' && fail "--json to a device: no temporary" || ok "--json to a device: no temporary"
 else
   echo "# SKIP: cannot create a device node (needs root): --json to /dev/full skipped"
