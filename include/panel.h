@@ -51,11 +51,15 @@ typedef struct gr_panel {
     char ***collabels;          /* label table of each /panel column (NULL for numeric ones) */
     int *ncollabels;
     double t_read;              /* seconds spent reading /panel datasets so far (gr_panel_column*) */
+    int is_input;               /* path registered as an input (cleanup.h) until gr_panel_close */
 } gr_panel;
 
 /* Collective. Open `path`, check format name and version, read the replicated tables and the
  * exporter index, and assign this rank a contiguous block of whole exporters balanced by row
- * count (rows split evenly when the file has no index). Ranks may get no rows. */
+ * count (rows split evenly when the file has no index). Ranks may get no rows. A file that cannot be
+ * read is named in the system's words ("no such file", "permission denied", "not a regular file (it is a
+ * directory)") before HDF5 sees it. Until gr_panel_close, `path` is an input that no output may overwrite
+ * (gr_input_add, cleanup.h). */
 int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p);
 void gr_panel_close(gr_panel *p);
 
@@ -91,15 +95,24 @@ void gr_partition_exporters(int n_exporters, const int64_t *offsets, int rank, i
                             int *begin, int *end);
 
 /* ---- writing ---- */
+/* Disk space: before HDF5 writes anything, rank 0 reserves the blocks it will need (fallocate, the file's
+ * size unchanged) for the data about to be written plus the metadata HDF5 holds, with a margin. A full
+ * disk is then found by that one call, agreed on by every rank and reported as one error, instead of
+ * inside a collective HDF5 call (where HDF5 1.10 leaves the other ranks waiting, or crashes later in
+ * MPI_Finalize). The space the failed temporary held is released before it is closed. */
 typedef struct gr_writer {
     MPI_Comm comm;
     int rank, nranks;
     hid_t file;
+    int fd;              /* rank 0: the temporary, for the space reservations; -1 elsewhere */
     char path[4096], tmp_path[4200];
     int64_t nrows_total, row_begin, nrows;  /* panel layout set by gr_writer_panel_layout */
 } gr_writer;
 
-/* Collective. Create a temporary file beside `path`; nothing appears at `path` until commit. */
+/* Collective. Create a temporary file <path>.tmp.<pid>.<host> beside `path` (after removing stale ones of
+ * dead processes of this host, cleanup.h), registered for removal on SIGTERM / SIGINT / SIGHUP; nothing
+ * appears at `path` until commit. GR_EUSAGE when `path` is an input of this run (cleanup.h); on any
+ * failure nothing is left open or on disk. */
 int gr_writer_open(MPI_Comm comm, const char *path, gr_writer *w);
 /* Collective. Write a replicated table as /<group>/<col> (+ labels). All ranks pass the same table. */
 int gr_writer_table(gr_writer *w, const char *group, const gr_table *t);
@@ -115,15 +128,17 @@ int gr_writer_exporter_offsets(gr_writer *w, int n_exporters, const int64_t *off
 /* Collective. Root attributes (same value on all ranks). */
 int gr_writer_attr_string(gr_writer *w, const char *name, const char *value);
 int gr_writer_attr_double(gr_writer *w, const char *name, double value);
-/* Collective. Close and atomically rename the temporary file to `path`. */
+/* Collective. Flush, close and atomically rename the temporary file to `path`. On failure (a full disk at
+ * the final flush) the temporary is closed and removed; nothing is left open for MPI_Finalize. */
 int gr_writer_commit(gr_writer *w);
-/* Collective. Close and remove the temporary file (after any failure). */
+/* Collective. Close and remove the temporary file (after any failure); every HDF5 object is closed. */
 void gr_writer_abort(gr_writer *w);
 
 /* Collective. Write a copy of the panel file `src` to `dst` with replicated-table columns added (or
  * replaced): column c goes to /<groups[c]>/<names[c]> with n[c] values (int32 where is_int[c], NaN
- * written as -1, else float64). The copy is made as <dst>.tmp.<pid>, changed there and renamed to dst;
- * src is only read. GR_EUSAGE when dst is src (same path, realpath or inode). All ranks pass the same. */
+ * written as -1, else float64). The copy is made as <dst>.tmp.<pid>.<host>, changed there and renamed to
+ * dst; src is only read. GR_EUSAGE when dst is src (same path, realpath or inode) or another input of this
+ * run. All ranks pass the same. */
 int gr_file_copy_with_columns(MPI_Comm comm, const char *src, const char *dst, int ncols, const char *const *groups,
                               const char *const *names, const int64_t *n, const double *const *values,
                               const int *is_int);

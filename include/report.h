@@ -13,6 +13,8 @@ void gr_print_table(FILE *f, const gr_result *res, int nres, const char *title);
 /* JSON object of one result (caller owns it). */
 cJSON *gr_result_json(const gr_result *r);
 
-/* Write `root` to `path` ("-" = stdout) through a temporary file renamed into place. */
+/* Write `root` to `path` ("-" = stdout) through a gr_outfile (cleanup.h): a temporary renamed into place
+ * when every write, flush and close succeeded; GR_EIO with the reason otherwise (nothing left at `path`),
+ * GR_EUSAGE when `path` is an input file of this run (e.g. the panel). */
 int gr_write_json(const char *path, const cJSON *root);
 #endif

@@ -1,21 +1,24 @@
 /* svg.h: a tiny SVG writer for maps and plots. Coordinates are SVG user units (y grows downward).
- * The file is written to a temporary name beside the target and appears only on gr_svg_close(s, 1).
- * Drawing calls cannot fail individually; write errors are reported once by gr_svg_close. Local. */
+ * The file is written through a gr_outfile (cleanup.h): to a temporary name beside the target, removed
+ * on a signal, that appears at the target only on gr_svg_close(s, 1). Drawing calls cannot fail
+ * individually; write errors are reported once by gr_svg_close. Local. */
 #ifndef GR_SVG_H
 #define GR_SVG_H
 #include <stdio.h>
+#include "cleanup.h"
 #include "gr.h"
 
 typedef struct gr_svg {
-    FILE *f;
-    char path[4096], tmp[4200];
+    FILE *f;          /* out.f while open */
+    gr_outfile out;
     double width, height;
 } gr_svg;
 
-/* Create the temporary file and write the header (white background). Returns GR_OK or GR_EIO. */
+/* Create the temporary file and write the header (white background). Returns GR_OK, GR_EIO, or
+ * GR_EUSAGE when `path` is an input file of this run (nothing is created then). */
 int gr_svg_open(gr_svg *s, const char *path, double width, double height, const char *title);
-/* Finish the document. commit=1: flush and rename to the target (GR_EIO on any write, close or
- * rename failure, and the temporary is removed); commit=0: discard. */
+/* Finish the document. commit=1: flush, sync and rename to the target (GR_EIO naming the reason on any
+ * write, close or rename failure, and the temporary is removed); commit=0: discard. */
 int gr_svg_close(gr_svg *s, int commit);
 
 /* Shapes. Colours are SVG colour strings ("#1f77b4", "none"); stroke width 0 draws no stroke. */

@@ -3,6 +3,7 @@
  * (control pairs sharing an attribute with a treated pair of their segment pair), computed by derived.c
  * from segpair_<d> (stored, or derived too) as estimate computes them on the fly (docs/design.md).
  * The panel is only read; --out writes a copy of it with the columns stored. */
+#include "cleanup.h"
 #include "commands.h"
 #include "derived.h"
 #include "design.h"
@@ -396,5 +397,5 @@ int cmd_design(int argc, char **argv, MPI_Comm comm)
     free(treated);
     gr_panel_close(&p);
     gr_opts_free(&s);
-    return gr_report(rc);
+    return gr_report(gr_stdout_agree(comm, rc)); /* the report reached standard output */
 }

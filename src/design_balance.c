@@ -2,6 +2,7 @@
  * pair observable regressed on the partnership flag with exporter, importer and segment-pair fixed
  * effects for each bandwidth, and without segment pairs (the plain gravity comparison). The pairs
  * table is replicated; each rank fits the pairs of the exporters it owns (docs/design.md). */
+#include "cleanup.h"
 #include "commands.h"
 #include "design.h"
 #include "expr.h"
@@ -397,5 +398,5 @@ int cmd_balance(int argc, char **argv, MPI_Comm comm)
     if (!(rc = gr_agree(comm, rc))) rc = gr_agree(comm, run_balance(comm, &o, rank));
     cJSON_Delete(o.prov);
     gr_opts_free(&s);
-    return gr_report(rc);
+    return gr_report(gr_stdout_agree(comm, rc)); /* the table reached standard output */
 }

@@ -3,6 +3,7 @@
  * fixed-effects OLS) and `gravrd rdgrid` (regular RD with the signed i-k distance as running variable,
  * over a grid of bandwidths). Rows stay on their exporter's rank; the stacking is local because the
  * pairs table is replicated (docs/design.md). */
+#include "cleanup.h"
 #include "commands.h"
 #include "columns.h"
 #include "design.h"
@@ -365,7 +366,7 @@ int cmd_match(int argc, char **argv, MPI_Comm comm)
     if (!(rc = gr_agree(comm, rc))) rc = gr_agree(comm, run_match(comm, &o, rank));
     cJSON_Delete(o.prov);
     gr_opts_free(&s);
-    return gr_report(rc);
+    return gr_report(gr_stdout_agree(comm, rc)); /* the table reached standard output */
 }
 
 /* ================= gravrd rdgrid ================= */
@@ -926,5 +927,5 @@ int cmd_rdgrid(int argc, char **argv, MPI_Comm comm)
     if (!(rc = gr_agree(comm, rc))) rc = gr_agree(comm, run_rdgrid(comm, &o, rank));
     cJSON_Delete(o.prov);
     gr_opts_free(&s);
-    return gr_report(rc);
+    return gr_report(gr_stdout_agree(comm, rc)); /* the table reached standard output */
 }

@@ -1,5 +1,7 @@
 /* dump.c: `gravrd dump`: print columns of a panel file (or its cities / pairs table) as CSV on rank 0.
- * Every rank reads its block; rank 0 gathers the blocks in rank (= row) order. */
+ * Every rank reads its block; rank 0 gathers the blocks in rank (= row) order. A write to standard output
+ * that fails (a full disk, /dev/full) stops the output and is the command's error. */
+#include "cleanup.h"
 #include "commands.h"
 #include "gr.h"
 #include "opts.h"
@@ -94,7 +96,7 @@ static int dump_table(const gr_panel *p, const char *group, char **cols, int nco
         }
         putchar('\n');
         int64_t rows = limit >= 0 && limit < t->nrows ? limit : t->nrows;
-        for (int64_t i = 0; i < rows; i++) {
+        for (int64_t i = 0; i < rows && !ferror(stdout); i++) {
             for (int c = 0; c < n; c++) {
                 if (c)
                     putchar(',');
@@ -102,10 +104,9 @@ static int dump_table(const gr_panel *p, const char *group, char **cols, int nco
             }
             putchar('\n');
         }
-        fflush(stdout);
     }
     free(idx);
-    return GR_OK;
+    return p->rank == 0 ? gr_stdout_check() : GR_OK;
 }
 
 static int dump_panel(gr_panel *p, char **cols, int ncols, long limit)
@@ -167,7 +168,7 @@ static int dump_panel(gr_panel *p, char **cols, int ncols, long limit)
             put_field(stdout, names[c]);
         }
         putchar('\n');
-        for (int64_t i = 0; i < total; i++) {
+        for (int64_t i = 0; i < total && !ferror(stdout); i++) { /* a failed write ends the output */
             for (int c = 0; c < n; c++) {
                 if (c)
                     putchar(',');
@@ -175,7 +176,7 @@ static int dump_panel(gr_panel *p, char **cols, int ncols, long limit)
             }
             putchar('\n');
         }
-        fflush(stdout);
+        rc = gr_stdout_check();
     }
     for (int c = 0; c < n; c++)
         free(all[c]);

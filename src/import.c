@@ -1,6 +1,7 @@
 /* import.c: `gravrd import`: a long CSV into a panel file (docs/format.md). Rank 0 parses the CSV and
  * builds every column in file order; the status is agreed first, then metadata are broadcast and each
  * rank receives and writes its block of rows through gr_writer. */
+#include "cleanup.h"
 #include "commands.h"
 #include "csv.h"
 #include "gr.h"
@@ -208,245 +209,374 @@ static int need_col(const gr_csv *csv, const char *name, const char *opt)
     return j;
 }
 
-/* Rank 0: parse the CSV and build every column. */
-static int build_plan(const import_opts *o, plan *p)
+/* ---- building the plan (rank 0) ---- */
+
+/* The state of build_plan on rank 0: the CSV, the columns the options name, the codes of its string
+ * columns and the panel's row order. Freed by build_free. */
+typedef struct {
+    const import_opts *o;
+    int structured;       /* --exporter and --importer given */
+    gr_csv csv;
+    int64_t n;            /* CSV rows */
+    int je, ji, jt, jp;   /* CSV columns of --exporter, --importer, --time, --pair (-1: not given) */
+    int jk[MAX_KEY], nk;  /* the row key: --time, then the --key columns */
+    char ***lab;          /* labels of each string column (NULL for numeric ones) */
+    int *nlab;
+    int32_t **code;       /* label code of each string column's rows, -1 = missing */
+    char **city;          /* sorted distinct exporters and importers (point into the CSV) */
+    int ncity;
+    int64_t *order;       /* the CSV row of each panel row */
+    int32_t *pair_of;     /* the pair id of each CSV row (structured) */
+    int keyed;            /* the row key identifies the rows (structured): recorded as row_key */
+} import_build;
+
+static void build_free(import_build *b)
 {
-    int structured = o->exp_col != NULL;
+    for (int j = 0; b->lab && j < b->csv.ncols; j++) {
+        free_list(b->lab[j], b->nlab[j]);
+        free(b->code[j]);
+    }
+    free(b->lab);
+    free(b->nlab);
+    free(b->code);
+    free(b->city);
+    free(b->order);
+    free(b->pair_of);
+    gr_csv_free(&b->csv);
+}
+
+/* Numeric value of CSV column j at row i; for string columns the label code (NaN when missing). */
+static double csv_value(const import_build *b, int j, int64_t i)
+{
+    if (!b->csv.is_string[j])
+        return b->csv.num[j][i];
+    return b->code[j][i] < 0 ? NAN : (double)b->code[j][i];
+}
+
+/* Rank 0: read the CSV (--string columns, and the exporter and importer columns, as strings). */
+static int read_csv(import_build *b)
+{
+    const import_opts *o = b->o;
     char **force = gr_malloc((size_t)o->force.n + 2, sizeof *force);
     int nf = 0;
     for (int i = 0; i < o->force.n; i++)
         force[nf++] = o->force.str[i];
-    if (structured) {
+    if (b->structured) {
         force[nf++] = (char *)o->exp_col;
         force[nf++] = (char *)o->imp_col;
     }
-    gr_csv csv;
-    int st = gr_csv_read(o->in, o->delim, force, nf, &csv);
+    int st = gr_csv_read(o->in, o->delim, force, nf, &b->csv);
     free(force);
     if (st)
         return st;
-    int64_t n = csv.nrows;
-    if (n > INT_MAX) {
-        gr_csv_free(&csv);
-        return gr_fail(GR_EINPUT, o->in, "%lld rows; at most %d supported", (long long)n, INT_MAX);
-    }
-    int je = -1, ji = -1, jt = -1, jp = -1, jk[MAX_KEY], nk = 0;
-    if (structured && ((je = need_col(&csv, o->exp_col, "--exporter")) < 0 ||
-                       (ji = need_col(&csv, o->imp_col, "--importer")) < 0))
-        goto fail_input;
-    if (o->time_col && (jt = need_col(&csv, o->time_col, "--time")) < 0)
-        goto fail_input;
-    if (o->pair_col && (jp = need_col(&csv, o->pair_col, "--pair")) < 0)
-        goto fail_input;
-    if (jt >= 0)
-        jk[nk++] = jt;
+    b->n = b->csv.nrows;
+    if (b->n > INT_MAX)
+        return gr_fail(GR_EINPUT, o->in, "%lld rows; at most %d supported", (long long)b->n, INT_MAX);
+    return GR_OK;
+}
+
+/* Rank 0: the CSV columns the options name (GR_EINPUT naming the option for one that is not in the
+ * header) and the row key: --time, then the --key columns not already in it. */
+static int find_columns(import_build *b)
+{
+    const import_opts *o = b->o;
+    const gr_csv *csv = &b->csv;
+    b->je = b->ji = b->jt = b->jp = -1;
+    if (b->structured && ((b->je = need_col(csv, o->exp_col, "--exporter")) < 0 ||
+                          (b->ji = need_col(csv, o->imp_col, "--importer")) < 0))
+        return gr_errcode();
+    if (o->time_col && (b->jt = need_col(csv, o->time_col, "--time")) < 0)
+        return gr_errcode();
+    if (o->pair_col && (b->jp = need_col(csv, o->pair_col, "--pair")) < 0)
+        return gr_errcode();
+    if (b->jt >= 0)
+        b->jk[b->nk++] = b->jt;
     for (int i = 0; i < o->key.n; i++) {
-        int j = need_col(&csv, o->key.str[i], "--key");
+        int j = need_col(csv, o->key.str[i], "--key");
         if (j < 0)
-            goto fail_input;
+            return gr_errcode();
         int dup = 0;
-        for (int m = 0; m < nk; m++)
-            dup |= jk[m] == j;
+        for (int m = 0; m < b->nk; m++)
+            dup |= b->jk[m] == j;
         if (dup)
             continue;
-        if (nk == MAX_KEY) {
-            st = gr_fail(GR_EUSAGE, "--key", "at most %d key columns (with --time)", MAX_KEY);
-            goto fail;
-        }
-        jk[nk++] = j;
+        if (b->nk == MAX_KEY)
+            return gr_fail(GR_EUSAGE, "--key", "at most %d key columns (with --time)", MAX_KEY);
+        b->jk[b->nk++] = j;
     }
-    if (structured && gr_csv_find(&csv, "pair") >= 0) {
-        st = gr_fail(GR_EINPUT, o->in, "column name 'pair' is reserved for the pair id of a structured panel; "
-                                       "rename the CSV column");
-        goto fail;
-    }
+    if (b->structured && gr_csv_find(csv, "pair") >= 0)
+        return gr_fail(GR_EINPUT, o->in, "column name 'pair' is reserved for the pair id of a structured panel; "
+                                         "rename the CSV column");
+    return GR_OK;
+}
 
-    /* labels and codes of every string column (exporter/importer share the city labels) */
-    int nc = csv.ncols;
-    char ***lab = gr_calloc(nc, sizeof *lab);
-    int *nlab = gr_calloc(nc, sizeof *nlab);
-    int32_t **code = gr_calloc(nc, sizeof *code);
-    char **city = NULL;
-    int ncity = 0;
-    if (structured) {
-        for (int64_t i = 0; i < n; i++)
+/* Rank 0: labels (sorted distinct values) and codes of every string column; the exporter and importer
+ * columns share the city labels, and a missing city is an error naming its line. */
+static int encode_strings(import_build *b)
+{
+    const import_opts *o = b->o;
+    const gr_csv *csv = &b->csv;
+    int nc = csv->ncols, st;
+    b->lab = gr_calloc(nc, sizeof *b->lab);
+    b->nlab = gr_calloc(nc, sizeof *b->nlab);
+    b->code = gr_calloc(nc, sizeof *b->code);
+    if (b->structured) {
+        for (int64_t i = 0; i < b->n; i++)
             for (int s = 0; s < 2; s++)
-                if (!csv.str[s ? ji : je][i]) {
+                if (!csv->str[s ? b->ji : b->je][i]) {
                     char lw[4200];
-                    snprintf(lw, sizeof lw, "%s:%lld", o->in, (long long)csv.line[i]);
-                    st = gr_fail(GR_EINPUT, lw, "column '%s': missing %s city", csv.names[s ? ji : je],
-                                 s ? "importer" : "exporter");
-                    goto fail_codes;
+                    snprintf(lw, sizeof lw, "%s:%lld", o->in, (long long)csv->line[i]);
+                    return gr_fail(GR_EINPUT, lw, "column '%s': missing %s city", csv->names[s ? b->ji : b->je],
+                                   s ? "importer" : "exporter");
                 }
-        if ((st = distinct(csv.str[je], csv.str[ji], n, "--exporter/--importer", &city, &ncity)))
-            goto fail_codes;
+        if ((st = distinct(csv->str[b->je], csv->str[b->ji], b->n, "--exporter/--importer", &b->city, &b->ncity)))
+            return st;
     }
     for (int j = 0; j < nc; j++) {
-        if (!csv.is_string[j])
+        if (!csv->is_string[j])
             continue;
-        if (j == je || j == ji) {
-            lab[j] = dup_labels(city, ncity);
-            nlab[j] = ncity;
+        if (j == b->je || j == b->ji) {
+            b->lab[j] = dup_labels(b->city, b->ncity);
+            b->nlab[j] = b->ncity;
         } else {
             char **d, lw[4200];
-            snprintf(lw, sizeof lw, "%s: column '%s'", o->in, csv.names[j]);
-            if ((st = distinct(csv.str[j], NULL, n, lw, &d, &nlab[j])))
-                goto fail_codes;
-            lab[j] = dup_labels(d, nlab[j]);
+            snprintf(lw, sizeof lw, "%s: column '%s'", o->in, csv->names[j]);
+            if ((st = distinct(csv->str[j], NULL, b->n, lw, &d, &b->nlab[j])))
+                return st;
+            b->lab[j] = dup_labels(d, b->nlab[j]);
             free(d);
         }
-        code[j] = encode(csv.str[j], n, lab[j], nlab[j]);
+        b->code[j] = encode(csv->str[j], b->n, b->lab[j], b->nlab[j]);
     }
-#define VAL(j, i) (csv.is_string[j] ? (code[j][i] < 0 ? NAN : (double)code[j][i]) : csv.num[j][i])
+    return GR_OK;
+}
 
-    /* row order, pairs, index */
-    int64_t *order = gr_malloc((size_t)(n ? n : 1), sizeof *order);
-    int32_t *pair_of = NULL; /* by CSV row */
-    int64_t npairs = 0;
-    p->nrows = n;
-    if (!structured) {
-        for (int64_t i = 0; i < n; i++)
-            order[i] = i;
-    } else {
-        rowkey *rk = gr_calloc((size_t)n, sizeof *rk);
-        for (int64_t i = 0; i < n; i++) {
-            rk[i].exp = code[je][i];
-            rk[i].imp = code[ji][i];
-            rk[i].pv = jp >= 0 ? VAL(jp, i) : 0;
-            rk[i].idx = i;
-            if (jp >= 0 && isnan(rk[i].pv)) {
-                char lw[4200];
-                snprintf(lw, sizeof lw, "%s:%lld", o->in, (long long)csv.line[i]);
-                st = gr_fail(GR_EINPUT, lw, "column '%s': missing pair id", csv.names[jp]);
-                free(rk);
-                free(order);
-                goto fail_codes;
-            }
+/* Rank 0 (structured): the pairs, i.e. the distinct (exporter, importer[, --pair value]) in sorted order:
+ * the pair id of every CSV row in b->pair_of, and each pair's exporter, importer and --pair value in
+ * pe, pi, pv (*npairs of each; the caller frees them). GR_EINPUT naming the line of a missing --pair. */
+static int assign_pairs(import_build *b, double **pe, double **pi, double **pv, int64_t *npairs)
+{
+    int64_t n = b->n, np = 0;
+    rowkey *rk = gr_calloc((size_t)n, sizeof *rk);
+    for (int64_t i = 0; i < n; i++) {
+        rk[i].exp = b->code[b->je][i];
+        rk[i].imp = b->code[b->ji][i];
+        rk[i].pv = b->jp >= 0 ? csv_value(b, b->jp, i) : 0;
+        rk[i].idx = i;
+        if (b->jp >= 0 && isnan(rk[i].pv)) {
+            char lw[4200];
+            snprintf(lw, sizeof lw, "%s:%lld", b->o->in, (long long)b->csv.line[i]);
+            free(rk);
+            return gr_fail(GR_EINPUT, lw, "column '%s': missing pair id", b->csv.names[b->jp]);
         }
-        qsort(rk, (size_t)n, sizeof *rk, cmp_pair_def);
-        pair_of = gr_malloc((size_t)n, sizeof *pair_of);
-        double *pe = gr_malloc((size_t)n, sizeof *pe), *pi = gr_malloc((size_t)n, sizeof *pi),
-               *pvv = gr_malloc((size_t)n, sizeof *pvv);
-        for (int64_t i = 0; i < n; i++) {
-            if (i == 0 || rk[i].exp != rk[i - 1].exp || rk[i].imp != rk[i - 1].imp ||
-                cmp_d(rk[i].pv, rk[i - 1].pv) != 0) {
-                pe[npairs] = rk[i].exp;
-                pi[npairs] = rk[i].imp;
-                pvv[npairs] = rk[i].pv;
-                npairs++;
-            }
-            pair_of[rk[i].idx] = (int32_t)(npairs - 1);
+    }
+    qsort(rk, (size_t)n, sizeof *rk, cmp_pair_def);
+    b->pair_of = gr_malloc((size_t)n, sizeof *b->pair_of);
+    *pe = gr_malloc((size_t)n, sizeof **pe);
+    *pi = gr_malloc((size_t)n, sizeof **pi);
+    *pv = gr_malloc((size_t)n, sizeof **pv);
+    for (int64_t i = 0; i < n; i++) {
+        if (i == 0 || rk[i].exp != rk[i - 1].exp || rk[i].imp != rk[i - 1].imp || cmp_d(rk[i].pv, rk[i - 1].pv) != 0) {
+            (*pe)[np] = rk[i].exp;
+            (*pi)[np] = rk[i].imp;
+            (*pv)[np] = rk[i].pv;
+            np++;
         }
-        /* rows: by pair (= exporter, importer[, pair value]), then the key columns, then CSV order */
-        for (int64_t i = 0; i < n; i++) {
-            int64_t r = rk[i].idx;
-            rk[i].pair = pair_of[r];
-            for (int m = 0; m < MAX_KEY; m++)
-                rk[i].k[m] = m < nk ? VAL(jk[m], r) : 0;
-        }
-        qsort(rk, (size_t)n, sizeof *rk, cmp_rows);
-        int keyed = nk > 0;
-        for (int64_t i = 1; i < n && keyed; i++)
-            if (same_key(&rk[i], &rk[i - 1], nk)) {
-                if (o->key.n > 0) {
-                    char lw[4200];
-                    snprintf(lw, sizeof lw, "%s:%lld", o->in, (long long)csv.line[rk[i].idx]);
-                    st = gr_fail(GR_EINPUT, lw, "duplicate row: same pair and key columns as line %lld",
-                                 (long long)csv.line[rk[i - 1].idx]);
-                    free(rk);
-                    free(order);
-                    free(pe); free(pi); free(pvv);
-                    goto fail_codes;
-                }
-                gr_warn("%s: lines %lld and %lld share pair and %s; no row key recorded (give --key COL,... "
-                        "to name the columns that identify a row)",
-                        o->in, (long long)csv.line[rk[i - 1].idx], (long long)csv.line[rk[i].idx], o->time_col);
-                keyed = 0;
-            }
-        for (int64_t i = 0; i < n; i++)
-            order[i] = rk[i].idx;
+        b->pair_of[rk[i].idx] = (int32_t)(np - 1);
+    }
+    free(rk);
+    *npairs = np;
+    return GR_OK;
+}
+
+/* Rank 0: CSV column j of row r as text for a message: the field as read ("NA" when missing). */
+static void field_text(const import_build *b, int j, int64_t r, char *buf, size_t len)
+{
+    if (b->csv.is_string[j])
+        snprintf(buf, len, "%.60s", b->csv.str[j][r] ? b->csv.str[j][r] : "NA");
+    else if (isnan(b->csv.num[j][r]))
+        snprintf(buf, len, "NA");
+    else
+        snprintf(buf, len, "%.17g", b->csv.num[j][r]);
+}
+
+/* Rank 0: GR_EINPUT for the first row of the CSV (by line) that repeats the pair and row key of an earlier
+ * one, rows rk[i - 1] and rk[i] (same pair and key, sorted): "<csv>:<line>: duplicate row: same pair and
+ * key columns as line <line> (pair A -> B, year 2001)". */
+static int duplicate_error(const import_build *b, const rowkey *rk, int64_t i)
+{
+    char what[1024], key[1024], v[80];
+    int64_t r = rk[i].idx, r0 = rk[i - 1].idx;
+    size_t lv = (size_t)snprintf(what, sizeof what, "pair %.60s -> %.60s", b->csv.str[b->je][r], b->csv.str[b->ji][r]);
+    size_t lk = (size_t)snprintf(key, sizeof key, "pair");
+    int cols[MAX_KEY + 1], nc = 0;
+    if (b->jp >= 0)
+        cols[nc++] = b->jp;
+    for (int m = 0; m < b->nk; m++)
+        cols[nc++] = b->jk[m];
+    for (int c = 0; c < nc && lv < sizeof what && lk < sizeof key; c++) { /* stops at a full (truncated) text */
+        field_text(b, cols[c], r, v, sizeof v);
+        lv += (size_t)snprintf(what + lv, sizeof what - lv, ", %.60s %s", b->csv.names[cols[c]], v);
+        if (cols[c] != b->jp)
+            lk += (size_t)snprintf(key + lk, sizeof key - lk, ", %.60s", b->csv.names[cols[c]]);
+    }
+    char lw[4200];
+    snprintf(lw, sizeof lw, "%s:%lld", b->o->in, (long long)b->csv.line[r]);
+    return gr_fail(GR_EINPUT, lw, "duplicate row: same pair and key columns as line %lld (%s): (%s) must "
+                   "identify a row", (long long)b->csv.line[r0], what, key);
+}
+
+/* Rank 0 (structured): the panel's row order in b->order: by pair, then the row key, then CSV order.
+ * Two rows with the same pair and row key (--time, --key) are an error naming the first such row of the
+ * CSV, its pair and key and both lines (duplicate_error); the key is then recorded as row_key. */
+static int order_rows(import_build *b)
+{
+    int64_t n = b->n, first = -1;
+    rowkey *rk = gr_calloc((size_t)n, sizeof *rk);
+    for (int64_t r = 0; r < n; r++) {
+        rk[r].idx = r;
+        rk[r].pair = b->pair_of[r];
+        for (int m = 0; m < MAX_KEY; m++)
+            rk[r].k[m] = m < b->nk ? csv_value(b, b->jk[m], r) : 0;
+    }
+    qsort(rk, (size_t)n, sizeof *rk, cmp_rows);
+    b->keyed = b->nk > 0;
+    /* the duplicate with the lowest line: rows of one key sort by line, so it follows its first row */
+    for (int64_t i = 1; i < n && b->keyed; i++)
+        if (same_key(&rk[i], &rk[i - 1], b->nk) && (first < 0 || rk[i].idx < rk[first].idx))
+            first = i;
+    if (first >= 0) {
+        int st = duplicate_error(b, rk, first);
         free(rk);
-
-        /* tables */
-        double *cid = gr_malloc((size_t)ncity, sizeof *cid), *cname = gr_malloc((size_t)ncity, sizeof *cname);
-        for (int k = 0; k < ncity; k++)
-            cid[k] = cname[k] = k;
-        p->cities.nrows = ncity;
-        p->pairs.nrows = npairs;
-        gr_table_add(&p->cities, "city", cid, 1, NULL, 0);
-        gr_table_add(&p->cities, "name", cname, 1, dup_labels(city, ncity), ncity);
-        double *pid = gr_malloc((size_t)npairs, sizeof *pid);
-        for (int64_t k = 0; k < npairs; k++)
-            pid[k] = (double)k;
-        gr_table_add(&p->pairs, "pair", pid, 1, NULL, 0);
-        gr_table_add(&p->pairs, "exporter", gr_realloc(pe, npairs, sizeof *pe), 1, NULL, 0);
-        gr_table_add(&p->pairs, "importer", gr_realloc(pi, npairs, sizeof *pi), 1, NULL, 0);
-        if (jp >= 0 && strcmp(csv.names[jp], "pair") && strcmp(csv.names[jp], "exporter") &&
-            strcmp(csv.names[jp], "importer"))
-            gr_table_add(&p->pairs, csv.names[jp], gr_realloc(pvv, npairs, sizeof *pvv), csv.is_string[jp],
-                         csv.is_string[jp] ? dup_labels(lab[jp], nlab[jp]) : NULL, nlab[jp]);
-        else
-            free(pvv);
-        p->n_exp = ncity;
-        p->offsets = gr_calloc((size_t)ncity + 1, sizeof *p->offsets);
-        for (int64_t i = 0; i < n; i++)
-            p->offsets[code[je][i] + 1]++;
-        for (int k = 0; k < ncity; k++)
-            p->offsets[k + 1] += p->offsets[k];
-
-        int32_t *pc = gr_malloc((size_t)n, sizeof *pc);
-        for (int64_t i = 0; i < n; i++)
-            pc[i] = pair_of[order[i]];
-        plan_add(p, "pair", 1, NULL, pc, NULL, 0);
-
-        char keybuf[1024] = "";
-        if (keyed)
-            for (int m = 0; m < nk; m++)
-                snprintf(keybuf + strlen(keybuf), sizeof keybuf - strlen(keybuf), "%s%s", m ? "," : "",
-                         csv.names[jk[m]]);
-        plan_attr(p, "exporter_column", o->exp_col);
-        plan_attr(p, "importer_column", o->imp_col);
-        if (o->pair_col)
-            plan_attr(p, "pair_column", o->pair_col);
-        plan_attr(p, "row_key", keybuf);
+        return st;
     }
-    if (o->time_col)
-        plan_attr(p, "time_column", o->time_col);
-    plan_attr(p, "source", o->in);
+    for (int64_t i = 0; i < n; i++)
+        b->order[i] = rk[i].idx;
+    free(rk);
+    return GR_OK;
+}
 
-    /* panel columns in CSV order */
-    for (int j = 0; j < nc; j++) {
-        if (csv.is_string[j]) {
+/* Rank 0 (structured): the /cities and /pairs tables, the exporter index, the panel's pair column and
+ * the attributes that describe the structure. Takes pe, pi and pv (npairs values each). */
+static void add_structure(const import_build *b, plan *p, double *pe, double *pi, double *pv, int64_t npairs)
+{
+    const import_opts *o = b->o;
+    const gr_csv *csv = &b->csv;
+    int ncity = b->ncity, jp = b->jp;
+    double *cid = gr_malloc((size_t)ncity, sizeof *cid), *cname = gr_malloc((size_t)ncity, sizeof *cname);
+    for (int k = 0; k < ncity; k++)
+        cid[k] = cname[k] = k;
+    p->cities.nrows = ncity;
+    p->pairs.nrows = npairs;
+    gr_table_add(&p->cities, "city", cid, 1, NULL, 0);
+    gr_table_add(&p->cities, "name", cname, 1, dup_labels(b->city, ncity), ncity);
+    double *pid = gr_malloc((size_t)npairs, sizeof *pid);
+    for (int64_t k = 0; k < npairs; k++)
+        pid[k] = (double)k;
+    gr_table_add(&p->pairs, "pair", pid, 1, NULL, 0);
+    gr_table_add(&p->pairs, "exporter", gr_realloc(pe, npairs, sizeof *pe), 1, NULL, 0);
+    gr_table_add(&p->pairs, "importer", gr_realloc(pi, npairs, sizeof *pi), 1, NULL, 0);
+    if (jp >= 0 && strcmp(csv->names[jp], "pair") && strcmp(csv->names[jp], "exporter") &&
+        strcmp(csv->names[jp], "importer"))
+        gr_table_add(&p->pairs, csv->names[jp], gr_realloc(pv, npairs, sizeof *pv), csv->is_string[jp],
+                     csv->is_string[jp] ? dup_labels(b->lab[jp], b->nlab[jp]) : NULL, b->nlab[jp]);
+    else
+        free(pv);
+    p->n_exp = ncity;
+    p->offsets = gr_calloc((size_t)ncity + 1, sizeof *p->offsets);
+    for (int64_t i = 0; i < b->n; i++)
+        p->offsets[b->code[b->je][i] + 1]++;
+    for (int k = 0; k < ncity; k++)
+        p->offsets[k + 1] += p->offsets[k];
+
+    int32_t *pc = gr_malloc((size_t)b->n, sizeof *pc);
+    for (int64_t i = 0; i < b->n; i++)
+        pc[i] = b->pair_of[b->order[i]];
+    plan_add(p, "pair", 1, NULL, pc, NULL, 0);
+
+    char keybuf[1024] = "";
+    if (b->keyed)
+        for (int m = 0; m < b->nk; m++)
+            snprintf(keybuf + strlen(keybuf), sizeof keybuf - strlen(keybuf), "%s%s", m ? "," : "",
+                     csv->names[b->jk[m]]);
+    plan_attr(p, "exporter_column", o->exp_col);
+    plan_attr(p, "importer_column", o->imp_col);
+    if (o->pair_col)
+        plan_attr(p, "pair_column", o->pair_col);
+    plan_attr(p, "row_key", keybuf);
+}
+
+/* Rank 0 (structured): pairs, row order and tables (assign_pairs, order_rows, add_structure). */
+static int build_structure(import_build *b, plan *p)
+{
+    double *pe = NULL, *pi = NULL, *pv = NULL;
+    int64_t npairs = 0;
+    int st = assign_pairs(b, &pe, &pi, &pv, &npairs);
+    if (!st)
+        st = order_rows(b);
+    if (st) {
+        free(pe);
+        free(pi);
+        free(pv);
+        return st;
+    }
+    add_structure(b, p, pe, pi, pv, npairs);
+    return GR_OK;
+}
+
+/* Rank 0: the panel columns in CSV order, rows in b->order; string columns as codes with their labels
+ * (which move to the plan). */
+static void add_panel_columns(import_build *b, plan *p)
+{
+    const gr_csv *csv = &b->csv;
+    int64_t n = b->n;
+    for (int j = 0; j < csv->ncols; j++) {
+        if (csv->is_string[j]) {
             int32_t *v = gr_malloc((size_t)n, sizeof *v);
             for (int64_t i = 0; i < n; i++)
-                v[i] = code[j][order[i]];
-            plan_add(p, csv.names[j], 1, NULL, v, lab[j], nlab[j]);
-            lab[j] = NULL;
+                v[i] = b->code[j][b->order[i]];
+            plan_add(p, csv->names[j], 1, NULL, v, b->lab[j], b->nlab[j]);
+            b->lab[j] = NULL;
         } else {
             double *v = gr_malloc((size_t)n, sizeof *v);
             for (int64_t i = 0; i < n; i++)
-                v[i] = csv.num[j][order[i]];
-            plan_add(p, csv.names[j], 0, v, NULL, NULL, 0);
+                v[i] = csv->num[j][b->order[i]];
+            plan_add(p, csv->names[j], 0, v, NULL, NULL, 0);
         }
     }
-#undef VAL
-    free(order);
-    free(pair_of);
-fail_codes:
-    for (int j = 0; j < nc; j++) {
-        free_list(lab[j], nlab[j]);
-        free(code[j]);
+}
+
+/* Rank 0: parse the CSV and build every column of the plan: read_csv, find_columns, encode_strings, then
+ * for a structured import build_structure (pairs, row order, tables), then the panel columns. */
+static int build_plan(const import_opts *o, plan *p)
+{
+    import_build b;
+    memset(&b, 0, sizeof b);
+    b.o = o;
+    b.structured = o->exp_col != NULL;
+    int st = read_csv(&b);
+    if (!st)
+        st = find_columns(&b);
+    if (!st)
+        st = encode_strings(&b);
+    if (!st) {
+        b.order = gr_malloc((size_t)(b.n ? b.n : 1), sizeof *b.order);
+        p->nrows = b.n;
+        if (b.structured) {
+            st = build_structure(&b, p);
+        } else {
+            for (int64_t i = 0; i < b.n; i++)
+                b.order[i] = i;
+        }
     }
-    free(lab);
-    free(nlab);
-    free(code);
-    free(city);
-fail:
-    gr_csv_free(&csv);
+    if (!st) {
+        if (o->time_col)
+            plan_attr(p, "time_column", o->time_col);
+        plan_attr(p, "source", o->in);
+        add_panel_columns(&b, p);
+    }
+    build_free(&b);
     return st;
-fail_input:
-    st = gr_errcode();
-    goto fail;
 }
 
 /* ---- broadcasting the plan ---- */
@@ -646,11 +776,12 @@ static const gr_opt import_table[] = {
     {.name = "importer", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, imp_col), .metavar = "COL",
      .help = "importer city column (with --exporter)"},
     {.name = "time", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, time_col), .metavar = "COL",
-     .help = "time column: rows of a pair are sorted by it; (pair, time) identifies a row"},
+     .help = "time column: rows of a pair are sorted by it; (pair, time) identifies a row (a duplicate is an "
+             "error)"},
     {.name = "pair", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, pair_col), .metavar = "COL",
      .help = "pairs are the distinct values of COL (default: exporter x importer)"},
     {.name = "key", .kind = GR_OPT_LIST, .elem = GR_OPT_STRING, GR_OPT_AT(import_opts, key), .metavar = "COL",
-     .help = "more columns that, with pair and time, identify a row (checked unique)",
+     .help = "more columns that, with pair and time, identify a row (a duplicate is an error)",
      .flags = GR_OPT_COMMA | GR_OPT_REPEAT},
     {.name = "string", .kind = GR_OPT_LIST, .elem = GR_OPT_STRING, GR_OPT_AT(import_opts, force), .metavar = "COL",
      .help = "store these columns as strings (label codes) even if numeric", .flags = GR_OPT_COMMA | GR_OPT_REPEAT},
@@ -700,6 +831,11 @@ int cmd_import(int argc, char **argv, MPI_Comm comm)
     }
     if (!st && s.echo && rank == 0)
         gr_opts_echo(&s, stderr);
+    int is_input = !st;
+    if (is_input) /* the CSV is only read: refuse an output that is it (same path, link or inode) before parsing */
+        gr_input_add(o.in);
+    if (!st && rank == 0)
+        st = gr_refuse_input(o.out, NULL);
     st = gr_agree(comm, st);
     plan p;
     memset(&p, 0, sizeof p);
@@ -718,6 +854,9 @@ int cmd_import(int argc, char **argv, MPI_Comm comm)
                    (long long)p.nrows, p.ncols, (long long)p.cities.nrows, (long long)p.pairs.nrows, o.in, o.out,
                    gr_now() - t0);
     }
+    st = gr_stdout_agree(comm, st); /* the summary line reached standard output */
+    if (is_input)
+        gr_input_remove(o.in);
     plan_free(&p);
     gr_opts_free(&s);
     return gr_report(st);

@@ -1,4 +1,5 @@
 /* main.c: MPI start-up and dispatch to the subcommands (commands.h). */
+#include "cleanup.h"
 #include "commands.h"
 #include "opts.h"
 #include <malloc.h>
@@ -78,6 +79,7 @@ int main(int argc, char **argv)
     gr_opts_set_command_line(argc, argv);
     int rank, rc = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    gr_cleanup_init(rank);  /* SIGTERM / SIGINT / SIGHUP remove the temporary files of any writer */
     char about[2048];
     gr_opts_cmd top;
     gr_opts s;
@@ -95,7 +97,11 @@ int main(int argc, char **argv)
         rc = dispatch(argc - s.next, argv + s.next, rank);
     }
     gr_opts_free(&s);
-    /* every rank reaches here with the same collective agreement on rc in well-formed commands */
+    /* every rank reaches here with the same collective agreement on rc in well-formed commands; what a
+     * successful command printed must have reached standard output (a full disk, /dev/full) */
+    int out = gr_agree(MPI_COMM_WORLD, rc == 0 ? gr_stdout_check() : GR_OK);
+    if (out != GR_OK && rc == 0) rc = gr_report(out);
+    gr_cleanup_end();  /* mpirun may stop this rank while it finalizes when another exits non-zero */
     MPI_Finalize();
     return rc;
 }

@@ -3,7 +3,7 @@
  * table columns. The reader never writes to the file: a derived column (derived.h: segment_<d>,
  * segpair_<d>, ntreated_<d>, same_<attr>_<d>) that a name refers to and the file does not store is
  * computed by derived.c and added to the in-memory cities / pairs tables (derive_missing). */
-#define _XOPEN_SOURCE 700 /* realpath */
+#define _GNU_SOURCE /* fallocate (FALLOC_FL_KEEP_SIZE), truncate */
 #include "panel.h"
 #include <errno.h>
 #include <limits.h>
@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include "cleanup.h"
 #include "derived.h"
 
 #define CHUNK_ROWS 65536
@@ -436,6 +438,30 @@ static int open_body(gr_panel *p)
     return GR_OK;
 }
 
+/* Local (rank 0). The file at `path` exists, is a regular file this process may read, is not empty and
+ * is HDF5: else the reason in the system's words ("no such file", "permission denied", "is a
+ * directory"), so that HDF5's "not an HDF5 file" is said only of a readable file that is not one. */
+static int check_panel_file(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) return gr_fail(GR_EIO, path, "no such file");
+        if (errno == EACCES) return gr_fail(GR_EIO, path, "permission denied");
+        return gr_fail(GR_EIO, path, "cannot open: %s", strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode)) return gr_fail(GR_EIO, path, "not a regular file (it is a directory)");
+    if (!S_ISREG(st.st_mode)) return gr_fail(GR_EIO, path, "not a regular file");
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        if (errno == EACCES || errno == EPERM) return gr_fail(GR_EIO, path, "permission denied");
+        return gr_fail(GR_EIO, path, "cannot open: %s", strerror(errno));
+    }
+    close(fd);
+    if (st.st_size == 0) return gr_fail(GR_EFORMAT, path, "empty file (expected an HDF5 panel)");
+    if (H5Fis_hdf5(path) <= 0) return gr_fail(GR_EFORMAT, path, "not an HDF5 file");
+    return GR_OK;
+}
+
 int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p)
 {
     memset(p, 0, sizeof *p);
@@ -445,17 +471,14 @@ int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p)
     MPI_Comm_size(comm, &p->nranks);
     snprintf(p->path, sizeof p->path, "%s", path);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    int rc = GR_OK;
+    gr_input_add(path);  /* no output may overwrite it until gr_panel_close */
+    p->is_input = 1;
     /* check on rank 0 first so that every rank takes the same path */
-    if (p->rank == 0) {
-        struct stat st;
-        if (stat(path, &st) != 0) rc = gr_fail(GR_EIO, path, "no such file");
-        else if (!S_ISREG(st.st_mode)) rc = gr_fail(GR_EIO, path, "not a regular file");
-        else if (st.st_size == 0) rc = gr_fail(GR_EFORMAT, path, "empty file (expected an HDF5 panel)");
-        else if (H5Fis_hdf5(path) <= 0) rc = gr_fail(GR_EFORMAT, path, "not an HDF5 file");
+    int rc = gr_agree(comm, p->rank == 0 ? check_panel_file(path) : GR_OK);
+    if (rc) {
+        gr_panel_close(p);
+        return rc;
     }
-    rc = gr_agree(comm, rc);
-    if (rc) return rc;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
     H5Pset_all_coll_metadata_ops(fapl, 1);
@@ -471,6 +494,8 @@ int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p)
 void gr_panel_close(gr_panel *p)
 {
     if (p->file >= 0) H5Fclose(p->file);
+    if (p->is_input) gr_input_remove(p->path);
+    p->is_input = 0;
     p->file = -1;
     gr_table_free(&p->cities);
     gr_table_free(&p->pairs);
@@ -642,46 +667,144 @@ int gr_panel_pair_values(gr_panel *p, const char *name, double **out)
 
 /* ---------------- writer ---------------- */
 
-/* Collective. Fill w for writing `path` through the temporary <path>.tmp.<pid of rank 0>. */
-static void writer_init(MPI_Comm comm, const char *path, gr_writer *w)
+/* Local. The innermost message of HDF5's current error stack (for a failed write, the MPI-IO layer's
+ * reason where HDF5 passes it on) into buf (256 bytes); "" when there is none. */
+static herr_t innermost_error(unsigned n, const H5E_error2_t *e, void *data)
+{
+    char *buf = data;
+    if (n == 0 && e->desc) snprintf(buf, 256, "%s", e->desc);
+    return 0;
+}
+
+static const char *h5_reason(char *buf)
+{
+    buf[0] = 0;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_error, buf);
+    const char *s = strstr(buf, "MPI error string is '");
+    if (s) {  /* "MPI_File_write_at failed: MPI error string is 'X'": keep X */
+        memmove(buf, s + 21, strlen(s + 21) + 1);
+        char *q = strrchr(buf, '\'');
+        if (q) *q = 0;
+    }
+    return buf;
+}
+
+#define RESERVE_MARGIN (64 << 10) /* bytes reserved beyond each estimate (metadata not yet allocated) */
+
+/* Local, rank 0 (w->fd open). Reserve the disk blocks of the temporary's current size + `more` + (the
+ * metadata HDF5 holds in memory) + RESERVE_MARGIN bytes without changing its size. GR_EIO with the
+ * system's reason (ENOSPC: "No space left on device") when the disk cannot hold them; GR_OK also where
+ * the file system cannot reserve (the writes then meet a full disk inside HDF5). */
+static int reserve_space(gr_writer *w, int64_t more)
+{
+    struct stat st;
+    if (w->fd < 0 || fstat(w->fd, &st) != 0) return GR_OK;
+    size_t mdc = 0;
+    if (w->file >= 0 && H5Fget_mdc_size(w->file, NULL, NULL, &mdc, NULL) < 0) mdc = 0;
+    off_t len = st.st_size + (off_t)more + (off_t)mdc + RESERVE_MARGIN;
+#ifdef FALLOC_FL_KEEP_SIZE
+    if (fallocate(w->fd, FALLOC_FL_KEEP_SIZE, 0, len) != 0 && errno != EOPNOTSUPP && errno != ENOSYS)
+        return gr_fail(GR_EIO, w->path, "cannot write %s: %s", w->tmp_path, strerror(errno));
+#else
+    (void)len;
+#endif
+    return GR_OK;
+}
+
+/* Collective. reserve_space on rank 0, agreed: every rank stops before HDF5 when the disk is full. */
+static int writer_reserve(gr_writer *w, int64_t more)
+{
+    return gr_agree(w->comm, w->rank == 0 ? reserve_space(w, more) : GR_OK);
+}
+
+/* Local, rank 0. Check that the target is no input being read and not a directory, device or FIFO (the
+ * rename would replace it), remove stale temporaries, create the
+ * temporary (so that a missing or read-only directory is reported with the system's reason before HDF5
+ * takes over) and check that the disk has room for a start (reserve_space). Keeps the file open in w->fd. */
+static int writer_precreate(gr_writer *w)
+{
+    GR_CALL(gr_refuse_input(w->path, NULL));
+    struct stat st;
+    if (stat(w->path, &st) == 0 && S_ISDIR(st.st_mode)) return gr_fail(GR_EIO, w->path, "is a directory");
+    if (stat(w->path, &st) == 0 && !S_ISREG(st.st_mode)) /* a device such as /dev/full, a FIFO: never replaced */
+        return gr_fail(GR_EIO, w->path, "not a regular file: a panel is written to a file, renamed into place");
+    gr_tmp_sweep(w->path);
+    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (w->fd < 0) return gr_fail(GR_EIO, w->path, "cannot create %s: %s", w->tmp_path, strerror(errno));
+    return reserve_space(w, 0);
+}
+
+/* Collective. Fill w for writing `path` through the temporary <path>.tmp.<pid>.<host> of rank 0, which
+ * every rank registers for removal on a signal and rank 0 creates (writer_precreate). On failure nothing
+ * is left. */
+static int writer_init(MPI_Comm comm, const char *path, gr_writer *w)
 {
     memset(w, 0, sizeof *w);
     w->comm = comm;
     w->file = -1;
+    w->fd = -1;
     MPI_Comm_rank(comm, &w->rank);
     MPI_Comm_size(comm, &w->nranks);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     snprintf(w->path, sizeof w->path, "%s", path);
-    long pid = (long)getpid();
-    MPI_Bcast(&pid, 1, MPI_LONG, 0, comm);
-    snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp.%ld", path, pid);
+    int rc = GR_OK;
+    if (w->rank == 0) rc = gr_tmp_name(path, (long)getpid(), w->tmp_path, sizeof w->tmp_path);
+    MPI_Bcast(w->tmp_path, (int)sizeof w->tmp_path, MPI_CHAR, 0, comm); /* a fixed 4200 bytes */
+    if (!rc) rc = gr_cleanup_add(w->tmp_path);
+    if (!rc && w->rank == 0) rc = writer_precreate(w);
+    rc = gr_agree(comm, rc);
+    if (rc) {
+        if (w->fd >= 0) close(w->fd);
+        w->fd = -1;
+        if (w->rank == 0) unlink(w->tmp_path);
+        gr_cleanup_remove(w->tmp_path);
+        w->tmp_path[0] = 0;
+    }
+    return rc;
+}
+
+/* Collective. Close the file (if open) and remove the temporary. HDF5 1.10 frees a file whose close fails
+ * (the final metadata flush, on a full disk) but keeps its id, and MPI_Finalize then crashes closing
+ * that id again; truncating the doomed temporary first gives the flush room, so the close succeeds. */
+static void writer_discard(gr_writer *w)
+{
+    int open_here = w->file >= 0, open_any = 0;
+    MPI_Allreduce(&open_here, &open_any, 1, MPI_INT, MPI_MAX, w->comm);
+    if (open_any) {
+        if (w->rank == 0 && truncate(w->tmp_path, 0) != 0) { /* best effort: the close may still succeed */ }
+        MPI_Barrier(w->comm);
+        if (open_here) H5Fclose(w->file);
+        w->file = -1;
+        MPI_Barrier(w->comm);
+    }
+    if (w->fd >= 0) close(w->fd);
+    w->fd = -1;
+    if (w->rank == 0 && w->tmp_path[0]) unlink(w->tmp_path);
+    gr_cleanup_remove(w->tmp_path);
 }
 
 int gr_writer_open(MPI_Comm comm, const char *path, gr_writer *w)
 {
-    writer_init(comm, path, w);
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
-    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
-    H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-    w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
-    H5Pclose(fapl);
-    H5Pclose(fcpl);
-    int rc = w->file < 0 ? gr_fail(GR_EIO, path, "cannot create %s (directory missing or not writable?)", w->tmp_path)
-                         : GR_OK;
+    GR_CALL(writer_init(comm, path, w));
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
+    int rc = GR_OK;
+    if (fapl < 0 || fcpl < 0 || H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
+        H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0)
+        rc = gr_fail(GR_EIO, path, "cannot set up the HDF5 property lists");
+    if (!rc) w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
+    char why[256];
+    if (!rc && w->file < 0) rc = gr_fail(GR_EIO, path, "cannot create %s: %s", w->tmp_path, h5_reason(why));
     rc = gr_agree(comm, rc);
-    if (rc) {
-        if (w->file >= 0) H5Fclose(w->file);
-        w->file = -1;
-        if (w->rank == 0) unlink(w->tmp_path);
-        return rc;
-    }
-    rc = gr_writer_attr_string(w, "format", GR_FORMAT_NAME);
+    if (!rc) rc = writer_reserve(w, 0); /* H5Fcreate truncated the file: the first reservation is gone */
+    if (!rc) rc = gr_writer_attr_string(w, "format", GR_FORMAT_NAME);
     if (!rc) rc = gr_writer_attr_double(w, "format_version", GR_FORMAT_VERSION);
+    if (rc) writer_discard(w);
     return rc;
 }
 
-/* Open or create group `path` (one level below root, or /labels/<g>). */
+/* Open or create group `path` (one level below root, or /labels/<g>); -1 on failure, nothing left open. */
 static hid_t ensure_group(hid_t file, const char *path)
 {
     char buf[512];
@@ -692,13 +815,18 @@ static hid_t ensure_group(hid_t file, const char *path)
             char save = *s;
             *s = 0;
             if (g >= 0) H5Gclose(g);
-            if (H5Lexists(file, buf, H5P_DEFAULT) > 0) {
+            htri_t there = H5Lexists(file, buf, H5P_DEFAULT);
+            if (there > 0) {
                 g = H5Gopen2(file, buf, H5P_DEFAULT);
-            } else {
+            } else if (there == 0) {
                 hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
-                H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-                g = H5Gcreate2(file, buf, H5P_DEFAULT, gcpl, H5P_DEFAULT);
-                H5Pclose(gcpl);
+                if (gcpl >= 0 && H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) >= 0)
+                    g = H5Gcreate2(file, buf, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+                else
+                    g = -1;
+                if (gcpl >= 0) H5Pclose(gcpl);
+            } else {
+                g = -1;
             }
             if (g < 0) return -1;
             *s = save;
@@ -708,41 +836,56 @@ static hid_t ensure_group(hid_t file, const char *path)
     return g;
 }
 
-/* Collective. Create 1-D dataset `path` of ntotal rows and write [off, off+n) from buf. */
+/* The dataset creation list of write_block: chunked and compressed for panel columns. -1 on failure. */
+static hid_t block_dcpl(int64_t ntotal, int chunked)
+{
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (dcpl < 0) return -1;
+    int bad = 0;
+    if (chunked && ntotal > 0) {
+        hsize_t chunk = ntotal < CHUNK_ROWS ? (hsize_t)ntotal : CHUNK_ROWS;
+        bad |= H5Pset_chunk(dcpl, 1, &chunk) < 0 || H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, 1) < 0;
+    }
+    bad |= H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0;
+    if (bad) {
+        H5Pclose(dcpl);
+        return -1;
+    }
+    return dcpl;
+}
+
+/* Collective. Create 1-D dataset `path` of ntotal rows and write [off, off+n) from buf. Every object it
+ * opens is closed before it returns, on success and on failure alike. */
 static int write_block(gr_writer *w, hid_t file, const char *path, hid_t filetype, hid_t memtype, int64_t ntotal,
                        int64_t off, int64_t n, const void *buf, int chunked)
 {
-    char gpath[512];
+    char gpath[512], why[256];
+    GR_CALL(writer_reserve(w, ntotal * (int64_t)H5Tget_size(filetype)));
     snprintf(gpath, sizeof gpath, "%s", path);
     char *slash = strrchr(gpath, '/');
     *slash = 0;
     hid_t g = ensure_group(file, gpath);
-    if (g < 0) return gr_fail(GR_EIO, w->path, "cannot create group %s", gpath);
+    if (g < 0) return gr_fail(GR_EIO, w->path, "cannot create group %s: %s", gpath, h5_reason(why));
     hsize_t dim = (hsize_t)ntotal;
-    hid_t fs = H5Screate_simple(1, &dim, NULL);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    if (chunked && ntotal > 0) {
-        hsize_t chunk = ntotal < CHUNK_ROWS ? (hsize_t)ntotal : CHUNK_ROWS;
-        H5Pset_chunk(dcpl, 1, &chunk);
-        H5Pset_shuffle(dcpl);
-        H5Pset_deflate(dcpl, 1);
-    }
-    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-    if (H5Lexists(g, slash + 1, H5P_DEFAULT) > 0) H5Ldelete(g, slash + 1, H5P_DEFAULT);
-    hid_t d = H5Dcreate2(g, slash + 1, filetype, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    hid_t fs = H5Screate_simple(1, &dim, NULL), dcpl = block_dcpl(ntotal, chunked), d = -1;
     int rc = GR_OK;
-    if (d < 0) {
-        rc = gr_fail(GR_EIO, w->path, "cannot create dataset %s", path);
-    } else {
-        hid_t dxpl = collective_dxpl();
-        hid_t ms = select_block(fs, off, n);
-        if (H5Dwrite(d, memtype, ms, fs, dxpl, buf) < 0) rc = gr_fail(GR_EIO, w->path, "cannot write %s", path);
-        H5Sclose(ms);
-        H5Pclose(dxpl);
-        H5Dclose(d);
+    if (fs < 0 || dcpl < 0) rc = gr_fail(GR_EIO, w->path, "cannot set up dataset %s", path);
+    if (!rc && H5Lexists(g, slash + 1, H5P_DEFAULT) > 0 && H5Ldelete(g, slash + 1, H5P_DEFAULT) < 0)
+        rc = gr_fail(GR_EIO, w->path, "cannot replace dataset %s: %s", path, h5_reason(why));
+    if (!rc && (d = H5Dcreate2(g, slash + 1, filetype, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0)
+        rc = gr_fail(GR_EIO, w->path, "cannot create dataset %s: %s", path, h5_reason(why));
+    if (!rc) {
+        hid_t dxpl = collective_dxpl(), ms = select_block(fs, off, n);
+        if (dxpl < 0 || ms < 0) rc = gr_fail(GR_EIO, w->path, "cannot set up the write of %s", path);
+        else if (H5Dwrite(d, memtype, ms, fs, dxpl, buf) < 0)
+            rc = gr_fail(GR_EIO, w->path, "cannot write %s: %s", path, h5_reason(why));
+        if (ms >= 0) H5Sclose(ms);
+        if (dxpl >= 0) H5Pclose(dxpl);
     }
-    H5Pclose(dcpl);
-    H5Sclose(fs);
+    if (d >= 0 && H5Dclose(d) < 0 && !rc)
+        rc = gr_fail(GR_EIO, w->path, "cannot close dataset %s: %s", path, h5_reason(why));
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (fs >= 0) H5Sclose(fs);
     H5Gclose(g);
     return rc;
 }
@@ -757,11 +900,13 @@ static int write_strings(gr_writer *w, hid_t file, const char *path, char **labe
     char *buf = gr_calloc((size_t)(n ? n : 1) * width, 1);
     for (int k = 0; k < n; k++) memcpy(buf + (size_t)k * width, labels[k], strlen(labels[k]));
     hid_t st = H5Tcopy(H5T_C_S1);
-    H5Tset_size(st, width);
-    H5Tset_strpad(st, H5T_STR_NULLPAD);
-    H5Tset_cset(st, H5T_CSET_UTF8);
-    int rc = write_block(w, file, path, st, st, n, 0, w->rank == 0 ? n : 0, buf, 0);
-    H5Tclose(st);
+    int rc;
+    if (st < 0 || H5Tset_size(st, width) < 0 || H5Tset_strpad(st, H5T_STR_NULLPAD) < 0 ||
+        H5Tset_cset(st, H5T_CSET_UTF8) < 0)
+        rc = gr_fail(GR_EIO, w->path, "cannot set up the string type of %s", path);
+    else
+        rc = write_block(w, file, path, st, st, n, 0, w->rank == 0 ? n : 0, buf, 0);
+    if (st >= 0) H5Tclose(st);
     free(buf);
     return rc;
 }
@@ -798,8 +943,9 @@ int gr_writer_table(gr_writer *w, const char *group, const gr_table *t)
             snprintf(path, sizeof path, "/labels/%s/%s", group, t->names[c]);
             rc = write_strings(w, w->file, path, t->labels[c], t->nlabels[c]);
         }
+        rc = gr_agree(w->comm, rc);  /* every rank writes every column collectively: stop together */
     }
-    return gr_agree(w->comm, rc);
+    return rc;
 }
 
 int gr_writer_panel_layout(gr_writer *w, int64_t nrows_total, int64_t row_begin, int64_t nrows)
@@ -842,12 +988,15 @@ int gr_writer_exporter_offsets(gr_writer *w, int n_exporters, const int64_t *off
 
 static int write_attr(gr_writer *w, const char *name, hid_t type, const void *value)
 {
-    if (H5Aexists(w->file, name) > 0) H5Adelete(w->file, name);
+    char why[256];
+    if (H5Aexists(w->file, name) > 0 && H5Adelete(w->file, name) < 0)
+        return gr_fail(GR_EIO, w->path, "cannot replace attribute %s: %s", name, h5_reason(why));
     hid_t s = H5Screate(H5S_SCALAR);
+    if (s < 0) return gr_fail(GR_EIO, w->path, "cannot set up attribute %s", name);
     hid_t a = H5Acreate2(w->file, name, type, s, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = (a < 0 || H5Awrite(a, type, value) < 0) ? gr_fail(GR_EIO, w->path, "cannot write attribute %s", name)
-                                                      : GR_OK;
-    if (a >= 0) H5Aclose(a);
+    int rc = (a < 0 || H5Awrite(a, type, value) < 0)
+                 ? gr_fail(GR_EIO, w->path, "cannot write attribute %s: %s", name, h5_reason(why)) : GR_OK;
+    if (a >= 0 && H5Aclose(a) < 0 && !rc) rc = gr_fail(GR_EIO, w->path, "cannot close attribute %s", name);
     H5Sclose(s);
     return rc;
 }
@@ -855,9 +1004,10 @@ static int write_attr(gr_writer *w, const char *name, hid_t type, const void *va
 int gr_writer_attr_string(gr_writer *w, const char *name, const char *value)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(value) + 1);
-    int rc = write_attr(w, name, t, value);
-    H5Tclose(t);
+    int rc = (t < 0 || H5Tset_size(t, strlen(value) + 1) < 0)
+                 ? gr_fail(GR_EIO, w->path, "cannot set up the type of attribute %s", name)
+                 : write_attr(w, name, t, value);
+    if (t >= 0) H5Tclose(t);
     return gr_agree(w->comm, rc);
 }
 
@@ -868,74 +1018,93 @@ int gr_writer_attr_double(gr_writer *w, const char *name, double value)
 
 int gr_writer_commit(gr_writer *w)
 {
-    int rc = H5Fclose(w->file) < 0 ? gr_fail(GR_EIO, w->path, "cannot close %s", w->tmp_path) : GR_OK;
+    /* Flush first: a flush that fails (disk full) leaves the file open and whole, and the discard can
+     * then close it; a close that fails could not be undone (writer_discard). */
+    char why[256];
+    int rc = writer_reserve(w, 0);
+    if (!rc)
+        rc = H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0
+                 ? gr_fail(GR_EIO, w->path, "cannot write %s: %s", w->tmp_path, h5_reason(why)) : GR_OK;
+    rc = gr_agree(w->comm, rc);
+    if (rc) {
+        writer_discard(w);
+        return rc;
+    }
+    rc = H5Fclose(w->file) < 0 ? gr_fail(GR_EIO, w->path, "cannot close %s: %s", w->tmp_path, h5_reason(why)) : GR_OK;
     w->file = -1;
+    if (w->fd >= 0) { /* give back the reserved blocks beyond the end (truncating to the same size does) */
+        struct stat st;
+        if (!rc && fstat(w->fd, &st) == 0 && ftruncate(w->fd, st.st_size) != 0) { /* only space is lost */ }
+        close(w->fd);
+        w->fd = -1;
+    }
     rc = gr_agree(w->comm, rc);
     if (!rc && w->rank == 0 && rename(w->tmp_path, w->path) != 0)
-        rc = gr_fail(GR_EIO, w->path, "cannot rename %s into place", w->tmp_path);
+        rc = gr_fail(GR_EIO, w->path, "cannot rename %s into place: %s", w->tmp_path, strerror(errno));
     rc = gr_agree(w->comm, rc);
     if (rc && w->rank == 0) unlink(w->tmp_path);
+    gr_cleanup_remove(w->tmp_path);
     return rc;
 }
 
 void gr_writer_abort(gr_writer *w)
 {
-    if (w->file >= 0) H5Fclose(w->file);
-    w->file = -1;
-    MPI_Barrier(w->comm);
-    if (w->rank == 0) unlink(w->tmp_path);
+    writer_discard(w);
 }
 
 /* ---------------- copy of a panel with added table columns ---------------- */
 
-static int copy_file(const char *from, const char *to)
+/* Local. Copy the file `from` to `to` (created), the temporary of `target`; GR_EIO naming `from` or `target`
+ * with the system's reason on any failure. */
+static int copy_file(const char *from, const char *to, const char *target)
 {
     FILE *in = fopen(from, "rb");
-    if (!in) return gr_fail(GR_EIO, from, "cannot open for copying");
+    if (!in) return gr_fail(GR_EIO, from, "cannot open for copying: %s", strerror(errno));
     FILE *out = fopen(to, "wb");
-    if (!out) { fclose(in); return gr_fail(GR_EIO, to, "cannot create: %s", strerror(errno)); }
+    if (!out) {
+        int rc = gr_fail(GR_EIO, target, "cannot create %s: %s", to, strerror(errno));
+        fclose(in);
+        return rc;
+    }
     char buf[1 << 16];
     size_t n;
     int rc = GR_OK;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, n, out) != n) { rc = gr_fail(GR_EIO, to, "write failed (disk full?)"); break; }
-    if (ferror(in)) rc = gr_fail(GR_EIO, from, "read failed");
+    while (rc == GR_OK && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) rc = gr_fail(GR_EIO, target, "cannot write %s: %s", to, strerror(errno));
+    if (!rc && ferror(in)) rc = gr_fail(GR_EIO, from, "read failed: %s", strerror(errno));
     fclose(in);
-    if (fclose(out) != 0 && !rc) rc = gr_fail(GR_EIO, to, "write failed");
+    if (!rc && fflush(out) != 0) rc = gr_fail(GR_EIO, target, "cannot write %s: %s", to, strerror(errno));
+    if (fclose(out) != 0 && !rc) rc = gr_fail(GR_EIO, target, "cannot write %s: %s", to, strerror(errno));
     return rc;
-}
-
-/* Rank 0. GR_EUSAGE when dst names the file src (the same path, the same realpath, or the same inode,
- * e.g. through a link); GR_OK when dst does not exist yet or is another file. */
-static int refuse_same_file(const char *src, const char *dst)
-{
-    struct stat a, b;
-    if (!strcmp(src, dst)) return gr_fail(GR_EUSAGE, dst, "--out must not be the input panel (%s)", src);
-    if (stat(dst, &b) != 0) return GR_OK;
-    char rs[PATH_MAX], rd[PATH_MAX];
-    int same_path = realpath(src, rs) && realpath(dst, rd) && !strcmp(rs, rd);
-    int same_inode = stat(src, &a) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-    if (same_path || same_inode) return gr_fail(GR_EUSAGE, dst, "--out must not be the input panel (%s)", src);
-    return GR_OK;
 }
 
 int gr_file_copy_with_columns(MPI_Comm comm, const char *src, const char *dst, int ncols, const char *const *groups,
                               const char *const *names, const int64_t *n, const double *const *values,
                               const int *is_int)
 {
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    int rc = rank == 0 && gr_same_file(src, dst)
+                 ? gr_fail(GR_EUSAGE, dst, "--out must not be the input panel (%s)", src) : GR_OK;
+    GR_CALL(gr_agree(comm, rc));
     gr_writer w;
-    writer_init(comm, dst, &w);
-    int rc = w.rank == 0 ? refuse_same_file(src, dst) : GR_OK;
-    if (!rc && w.rank == 0) rc = copy_file(src, w.tmp_path);
+    GR_CALL(writer_init(comm, dst, &w));
+    rc = rank == 0 ? copy_file(src, w.tmp_path, dst) : GR_OK;
     rc = gr_agree(comm, rc);
-    if (rc) { if (w.rank == 0) unlink(w.tmp_path); return rc; }
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
-    w.file = H5Fopen(w.tmp_path, H5F_ACC_RDWR, fapl);
-    H5Pclose(fapl);
-    rc = gr_agree(comm, w.file < 0 ? gr_fail(GR_EIO, dst, "cannot open the copy %s for writing", w.tmp_path) : GR_OK);
+    if (!rc) {
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+        if (fapl >= 0 && H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) >= 0)
+            w.file = H5Fopen(w.tmp_path, H5F_ACC_RDWR, fapl);
+        if (fapl >= 0) H5Pclose(fapl);
+        char why[256];
+        rc = gr_agree(comm, w.file < 0 ? gr_fail(GR_EIO, dst, "cannot open the copy %s for writing: %s", w.tmp_path,
+                                                 h5_reason(why)) : GR_OK);
+    }
     for (int c = 0; c < ncols && !rc; c++)
         rc = gr_agree(comm, write_table_column(&w, w.file, groups[c], names[c], n[c], values[c], is_int[c]));
-    if (rc) { gr_writer_abort(&w); return rc; }
+    if (rc) {
+        writer_discard(&w);
+        return rc;
+    }
     return gr_writer_commit(&w);
 }

@@ -1,5 +1,6 @@
 /* rd_cmd.c: `gravrd rd`, local linear sharp RD at one or more fixed bandwidths on a panel file
  * (estimator in rd.c, docs/rd.md). */
+#include "cleanup.h"
 #include "commands.h"
 #include "expr.h"
 #include "frame.h"
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define RD_MAX_BANDWIDTHS 256
 
@@ -177,26 +177,6 @@ static cJSON *result_json(const rd_opts *o, const gr_rd_result *r, int64_t n_whe
     return j;
 }
 
-/* rank 0: write text to path via a temporary name and rename */
-static int write_file(const char *path, const char *text)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return gr_fail(GR_EIO, path, "cannot create %s (directory missing or not writable?)", tmp);
-    int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
-    bad |= fclose(f) != 0;
-    if (bad) {
-        remove(tmp);
-        return gr_fail(GR_EIO, path, "write failed");
-    }
-    if (rename(tmp, path) != 0) {
-        remove(tmp);
-        return gr_fail(GR_EIO, path, "cannot rename %s into place", tmp);
-    }
-    return GR_OK;
-}
-
 /* Collective. One estimate per bandwidth into res[o->nh]; the seconds each took into t_est[o->nh]. */
 static int estimate_all(MPI_Comm comm, const rd_opts *o, const rd_sample *d, gr_rd_result *res, double *t_est)
 {
@@ -265,11 +245,7 @@ static int write_json(const rd_opts *o, const gr_opts *s, MPI_Comm comm, const r
     int st = GR_OK;
     char *text = cJSON_Print(doc);
     if (!text) st = gr_fail(GR_ENOMEM, "--json", "cannot format the results");
-    else if (!strcmp(o->json, "-")) {
-        puts(text);
-        fflush(stdout);
-    } else
-        st = write_file(o->json, text);
+    else st = gr_write_text(o->json, text); /* a checked temporary renamed into place, or stdout for '-' */
     free(text);
     cJSON_Delete(doc);
     return st;
@@ -330,5 +306,5 @@ int cmd_rd(int argc, char **argv, MPI_Comm comm)
     free(d.cid);
     for (int k = 0; k < RD_NEXPR; k++) gr_expr_free(e[k]);
     gr_opts_free(&s);
-    return gr_report(st);
+    return gr_report(gr_stdout_agree(comm, st)); /* the table reached standard output */
 }

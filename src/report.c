@@ -1,9 +1,10 @@
 /* report.c: regression tables and JSON results (see report.h). */
 #include "report.h"
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include "cleanup.h"
 
 static const char *stars(double p)
 {
@@ -303,19 +304,12 @@ int gr_write_json(const char *path, const cJSON *root)
     if (!text) return gr_fail(GR_ENOMEM, path, "cannot render JSON");
     int rc = GR_OK;
     if (!strcmp(path, "-")) {
-        if (fputs(text, stdout) < 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
-            rc = gr_fail(GR_EIO, "standard output", "write of the JSON record failed");
+        errno = 0;
+        if (fputs(text, stdout) < 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0 || ferror(stdout))
+            rc = gr_fail(GR_EIO, "standard output", "write of the JSON record failed: %s",
+                         errno ? strerror(errno) : "part of it was lost (disk full?)");
     } else {
-        char tmp[4200];
-        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-        FILE *f = fopen(tmp, "w");
-        if (!f) rc = gr_fail(GR_EIO, path, "cannot create (directory missing or not writable?)");
-        else {
-            int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
-            if (fclose(f) != 0 || bad) rc = gr_fail(GR_EIO, path, "write failed");
-            else if (rename(tmp, path) != 0) rc = gr_fail(GR_EIO, path, "cannot rename into place");
-            if (rc) unlink(tmp);  /* best effort: the error above is the one reported */
-        }
+        rc = gr_write_text(path, text);
     }
     free(text);
     return rc;

@@ -3,11 +3,11 @@
  * table (the study's Online Appendix Table A.4), optional JSON and an SVG map. The panel is only read;
  * --out writes a copy of it with the columns stored. Every rank computes (the tables are replicated);
  * rank 0 prints and renders. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <cJSON.h>
 #include "commands.h"
 #include "derived.h"
@@ -660,14 +660,12 @@ static int render_svg(gr_svg *svg, const char *path, const seg_opts *o, const se
 
 /* ---------------- staged text output (JSON file) ---------------- */
 
-static int write_text_tmp(const char *path, const char *text, char *tmp, size_t tmplen)
+/* Rank 0: write text to a checked temporary of `path` (cleanup.h), left for finish_outputs to commit. */
+static int write_text_tmp(const char *path, const char *text, gr_outfile *out)
 {
-    snprintf(tmp, tmplen, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return gr_fail(GR_EIO, path, "cannot create %s", tmp);
-    int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
-    if (fclose(f) != 0 || bad) { remove(tmp); return gr_fail(GR_EIO, path, "write failed"); }
-    return GR_OK;
+    GR_CALL(gr_outfile_open(out, path));
+    if (fputs(text, out->f) < 0 || fputc('\n', out->f) == EOF) out->err = errno;
+    return gr_outfile_finish(out);
 }
 
 /* ---------------- command ---------------- */
@@ -698,27 +696,24 @@ static int write_copy(MPI_Comm comm, const seg_opts *o, const gr_panel *p, seg_r
 
 /* Rank 0: render the SVG and the JSON to temporaries (committed by finish_outputs). */
 static int stage_outputs(const seg_opts *o, const seg_input *in, seg_result *res, MPI_Comm comm, gr_svg *svg,
-                         char **json, char *json_tmp, size_t tmplen)
+                         char **json, gr_outfile *json_out)
 {
     int rc = GR_OK;
     if (o->svg) rc = render_svg(svg, o->svg, o, in, &res[0]);
     if (!rc && o->json) {
         *json = build_json(o, in, res, comm);
-        if (strcmp(o->json, "-")) rc = write_text_tmp(o->json, *json, json_tmp, tmplen);
+        if (strcmp(o->json, "-")) rc = write_text_tmp(o->json, *json, json_out);
     }
     return rc;
 }
 
 /* Rank 0: commit the staged outputs when rc is GR_OK, else discard them. */
-static int finish_outputs(const seg_opts *o, gr_svg *svg, const char *json_tmp, int rc)
+static int finish_outputs(const seg_opts *o, gr_svg *svg, gr_outfile *json_out, int rc)
 {
     int orc = GR_OK;
     if (o->svg) orc = gr_svg_close(svg, rc == GR_OK);
-    if (json_tmp[0]) {
-        if (rc == GR_OK && orc == GR_OK && rename(json_tmp, o->json) != 0)
-            orc = gr_fail(GR_EIO, o->json, "cannot rename %s", json_tmp);
-        if (rc != GR_OK || orc != GR_OK) remove(json_tmp);
-    }
+    if (rc == GR_OK && orc == GR_OK) orc = gr_outfile_commit(json_out);
+    else gr_outfile_discard(json_out);
     return rc ? rc : orc;
 }
 
@@ -745,12 +740,14 @@ static int run_segments(const seg_opts *o, MPI_Comm comm)
     /* stage the outputs on rank 0 before writing the copy, so bad paths create nothing */
     gr_svg svg;
     memset(&svg, 0, sizeof svg);
-    char *json = NULL, json_tmp[4200] = "";
-    if (!rc && rank == 0) rc = stage_outputs(o, &in, res, comm, &svg, &json, json_tmp, sizeof json_tmp);
+    char *json = NULL;
+    gr_outfile json_out;
+    memset(&json_out, 0, sizeof json_out);
+    if (!rc && rank == 0) rc = stage_outputs(o, &in, res, comm, &svg, &json, &json_out);
     rc = gr_agree(comm, rc);
     if (!rc && o->out) rc = write_copy(comm, o, &p, res);
     rc = gr_agree(comm, rc);
-    if (rank == 0) rc = finish_outputs(o, &svg, json_tmp, rc);
+    if (rank == 0) rc = finish_outputs(o, &svg, &json_out, rc);
     rc = gr_agree(comm, rc);
     if (!rc && rank == 0) {
         if (o->json && !strcmp(o->json, "-")) {
@@ -788,5 +785,5 @@ int cmd_segments(int argc, char **argv, MPI_Comm comm)
     rc = gr_agree(comm, rc);
     if (!rc) rc = run_segments(&o, comm);
     gr_opts_free(&s);
-    return gr_report(rc);
+    return gr_report(gr_stdout_agree(comm, rc)); /* the table reached standard output */
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "simulate.h"
+#include "cleanup.h"
 #include "commands.h"
 #include "opts.h"
 
@@ -309,15 +310,24 @@ int cmd_simulate(int argc, char **argv, MPI_Comm comm)
     if (!rc && (int64_t)cfg.n_east * cfg.n_west * 2 > 0x7fffffffLL)
         rc = gr_fail(GR_EUSAGE, "simulate", "--east x --west too large: pair ids must fit in int32");
     if (!rc && s.echo && rank == 0) gr_opts_echo(&s, stderr);
+    const char *cities = !rc ? o.cities : NULL;
+    if (cities) gr_input_add(cities);  /* --out must not overwrite it */
+    if (!rc && rank == 0) rc = gr_refuse_input(o.out, NULL);
     gr_opts_free(&s);
     rc = gr_agree(comm, rc);
-    if (rc) return gr_report(rc);
+    if (rc) {
+        if (cities) gr_input_remove(cities);
+        return gr_report(rc);
+    }
     const char *out = o.out;
 
     double t0 = gr_now();
     gr_sim_world w;
     rc = gr_agree(comm, gr_sim_world_build(&cfg, &w));
-    if (rc) return gr_report(rc);
+    if (rc) {
+        if (cities) gr_input_remove(cities);
+        return gr_report(rc);
+    }
     char geo[4200];
     snprintf(geo, sizeof geo, "%s", cfg.cities_csv ? cfg.cities_csv : "synthetic");
     rc = gr_sim_write(comm, &w, out, geo, seed_text);
@@ -327,5 +337,7 @@ int cmd_simulate(int argc, char **argv, MPI_Comm comm)
                w.n_prog_west, (long long)w.n_pairs, w.n_partners, (long long)w.exporter_offsets[w.n_cities],
                gr_now() - t0);
     gr_sim_world_free(&w);
+    rc = gr_stdout_agree(comm, rc);  /* the summary line reached standard output */
+    if (cities) gr_input_remove(cities);
     return rc ? gr_report(rc) : 0;
 }

@@ -1,9 +1,7 @@
 /* svg.c: the tiny SVG writer (svg.h). */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 #include "svg.h"
 
 static void put_escaped(FILE *f, const char *t)
@@ -22,11 +20,8 @@ static void put_escaped(FILE *f, const char *t)
 int gr_svg_open(gr_svg *s, const char *path, double width, double height, const char *title)
 {
     memset(s, 0, sizeof *s);
-    if (strlen(path) >= sizeof s->path) return gr_fail(GR_EIO, path, "path too long");
-    snprintf(s->path, sizeof s->path, "%s", path);
-    snprintf(s->tmp, sizeof s->tmp, "%s.tmp.%ld", path, (long)getpid());
-    s->f = fopen(s->tmp, "w");
-    if (!s->f) return gr_fail(GR_EIO, path, "cannot create %s: %s", s->tmp, strerror(errno));
+    GR_CALL(gr_outfile_open(&s->out, path));
+    s->f = s->out.f;
     s->width = width;
     s->height = height;
     fprintf(s->f,
@@ -45,18 +40,10 @@ int gr_svg_open(gr_svg *s, const char *path, double width, double height, const 
 
 int gr_svg_close(gr_svg *s, int commit)
 {
-    if (!s->f) return commit ? gr_fail(GR_EIO, s->path, "SVG file was not open") : GR_OK;
-    int rc = GR_OK;
-    if (commit) {
-        fputs("</svg>\n", s->f);
-        if (ferror(s->f) || fflush(s->f) != 0) rc = gr_fail(GR_EIO, s->path, "write failed: %s", strerror(errno));
-    }
-    if (fclose(s->f) != 0 && rc == GR_OK && commit) rc = gr_fail(GR_EIO, s->path, "close failed: %s", strerror(errno));
+    if (!s->f) return commit ? gr_fail(GR_EIO, s->out.path[0] ? s->out.path : "SVG", "SVG file was not open") : GR_OK;
+    if (commit) fputs("</svg>\n", s->f);
     s->f = NULL;
-    if (commit && rc == GR_OK && rename(s->tmp, s->path) != 0)
-        rc = gr_fail(GR_EIO, s->path, "cannot rename %s: %s", s->tmp, strerror(errno));
-    if (!commit || rc != GR_OK) remove(s->tmp);  /* best effort: a failure is already recorded, or none matters */
-    return rc;
+    return gr_outfile_close(&s->out, commit);
 }
 
 static void stroke_attrs(FILE *f, const char *stroke, double width)
