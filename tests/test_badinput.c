@@ -527,7 +527,7 @@ static const bad_case cases[] = {
     /* estimate: a panel file without read permission is reported as unreadable (not as some other problem) */
     {"estimate: unreadable panel", cmd_estimate, {"estimate", "--data", "unreadable.h5", "--formula", FORMULA}, 1,
      "unreadable\\.h5: .*(permission denied|cannot (open|read))", 0,
-     "an unreadable panel is reported as 'unreadable.h5: not an HDF5 file' (H5Fis_hdf5 cannot open it), not as a permission problem"},
+     NULL},
     /* segments: a zero-byte file */
     {"segments: empty file", cmd_segments, {"segments", "--data", "zero.h5", "-b", "100"}, 1, "zero\\.h5: empty file", 0, NULL},
     /* design: an HDF5 panel cut to a third of its bytes */
@@ -861,7 +861,7 @@ static const bad_case cases[] = {
      "standard output: write of the JSON record failed", F_STDOUT_FULL, NULL},
     /* dump: CSV on a full standard output */
     {"dump: stdout on /dev/full", cmd_dump, {"dump", P}, 1, "standard output|write", F_STDOUT_FULL,
-     "dump exits 0 when standard output cannot be written (/dev/full); the write error is ignored"},
+     NULL},
     /* estimate: the table on a full standard output */
     {"estimate: table on /dev/full", cmd_estimate, {"estimate", "--data", P, "--formula", FORMULA}, 1, "standard output|write", F_STDOUT_FULL,
      "estimate exits 0 when its table cannot be written to standard output (/dev/full)"},
@@ -870,16 +870,16 @@ static const bad_case cases[] = {
      "check exits 0 when its summary cannot be written to standard output (/dev/full)"},
     /* segments: the table on a full standard output */
     {"segments: table on /dev/full", cmd_segments, {"segments", "--data", P, "-b", "100"}, 1, "standard output|write", F_STDOUT_FULL,
-     "segments exits 0 when its table cannot be written to standard output (/dev/full)"},
+     NULL},
     /* rd: the table on a full standard output */
     {"rd: table on /dev/full", cmd_rd, {"rd", "--data", P, "--y", "trade", "--running", "distance_km", "--cutoff", "500", "--bandwidth", "400"}, 1,
-     "standard output|write", F_STDOUT_FULL, "rd exits 0 when its table cannot be written to standard output (/dev/full)"},
+     "standard output|write", F_STDOUT_FULL, NULL},
     /* simulate: --out a character device (a private /dev/full) must fail and leave the device alone */
     {"simulate: --out /dev/full", cmd_simulate, {"simulate", "--out", "full", "--east", "2", "--west", "2", "--months", "2"}, 1, "full: ", 0,
-     "simulate --out /dev/full renames its temporary file over the device (a regular file replaces /dev/full; as root this destroys the real one) and exits 0"},
+     NULL},
     /* estimate: --json to a character device */
     {"estimate: --json /dev/full", cmd_estimate, {"estimate", "--data", P, "--formula", FORMULA, "--json", "full"}, 1, "full: ", 0,
-     "estimate --json /dev/full renames the JSON over the device and exits 0 (the same for every --json/--svg writer)"},
+     NULL},
     /* segments: --out the input panel is refused */
     {"segments: --out is the input", cmd_segments, {"segments", "--data", P, "-b", "100", "--out", P}, 2, "--out must not be the input panel", 0, NULL},
     /* segments: --out the input under another spelling */
@@ -889,28 +889,28 @@ static const bad_case cases[] = {
      "link\\.h5: --out must not be the input panel", 0, NULL},
     /* import: the output is the input CSV */
     {"import: output is the input", cmd_import, {"import", "good.csv", "good.csv"}, 2, "good\\.csv: .*input", 0,
-     "import CSV CSV replaces the CSV with the HDF5 panel and exits 0"},
+     NULL},
     /* estimate: --json is the --data panel */
     {"estimate: --json is the input", cmd_estimate, {"estimate", "--data", P, "--formula", FORMULA, "--json", P}, 2, "panel\\.h5: .*input", 0,
-     "estimate --json PANEL overwrites the panel with the JSON and exits 0"},
+     NULL},
     /* rd: --json is the --data panel */
     {"rd: --json is the input", cmd_rd, {"rd", "--data", P, "--y", "trade", "--running", "distance_km", "--cutoff", "500", "--bandwidth", "400", "--json", P}, 2,
-     "panel\\.h5: .*input", 0, "rd --json PANEL overwrites the panel and exits 0"},
+     "panel\\.h5: .*input", 0, NULL},
     /* rdgrid: --svg is the --data panel */
     {"rdgrid: --svg is the input", cmd_rdgrid, {"rdgrid", "--data", P, "--y", "log(trade)", "--bandwidth", "200", "--svg", P}, 2, "panel\\.h5: .*input", 0,
-     "rdgrid --svg PANEL overwrites the panel and exits 0"},
+     NULL},
     /* segments: --svg is the --data panel */
     {"segments: --svg is the input", cmd_segments, {"segments", "--data", P, "-b", "100", "--svg", P}, 2, "panel\\.h5: .*input", 0,
-     "segments --svg PANEL overwrites the panel and exits 0 (--out is refused, --svg and --json are not)"},
+     NULL},
     /* balance: --json is the --data panel */
     {"balance: --json is the input", cmd_balance, {"balance", "--data", P, "--bandwidth", "100", "--json", P}, 2, "panel\\.h5: .*input", 0,
-     "balance --json PANEL overwrites the panel and exits 0"},
+     NULL},
     /* match: --json is the --data panel */
     {"match: --json is the input", cmd_match, {"match", "--data", P, "--bandwidth", "200", "--formula", FORMULA, "--json", P}, 2, "panel\\.h5: .*input", 0,
-     "match --json PANEL overwrites the panel and exits 0"},
+     NULL},
     /* simulate: --out is the --cities table */
     {"simulate: --out is the --cities table", cmd_simulate, {"simulate", "--out", "cities.csv", "--cities", "cities.csv"}, 2, "cities\\.csv: .*input", F_SHARED,
-     "simulate --out C --cities C replaces the city table with the panel and exits 0"},
+     NULL},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
