@@ -3,6 +3,7 @@
  * range, exporter within the rank's block); check adds dataset types, required datasets, id and label-code
  * ranges, exact exporter/offset agreement row by row and row-key uniqueness, each rank on its own block.
  * HDF5 metadata calls are made identically on every rank (the file is opened with collective metadata). */
+#include "cleanup.h"
 #include "commands.h"
 #include "gr.h"
 #include "opts.h"
@@ -428,5 +429,5 @@ int cmd_check(int argc, char **argv, MPI_Comm comm)
     }
     free(info);
     gr_panel_close(&p);
-    return gr_report(st);
+    return gr_report(gr_stdout_agree(comm, st));
 }

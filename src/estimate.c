@@ -1,6 +1,7 @@
 /* estimate.c: `gravrd estimate`: the options become a specification (spec.h); its sample is a frame on
  * the panel (frame.h: --where, then one sub-frame per --split value); each frame's evaluated columns go
  * to the model (model.h: absorber, then fit); report.c prints the table and writes the JSON. */
+#include "cleanup.h"
 #include "commands.h"
 #include "frame.h"
 #include "model.h"
@@ -454,5 +455,5 @@ int cmd_estimate(int argc, char **argv, MPI_Comm comm)
     rc = gr_agree(comm, rc);  /* one message, from the lowest failing rank */
     gr_spec_free(&o.spec);
     gr_opts_free(&o.opts);
-    return gr_report(rc);
+    return gr_report(gr_stdout_agree(comm, rc));
 }

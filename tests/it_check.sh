@@ -72,6 +72,7 @@ badcsv header_only header_only.csv ".*header_only.csv: no data rows"
 badcsv unclosed_quote unclosed_quote.csv ".*unclosed_quote.csv:2: field 5: quoted field is not closed"
 badcsv missing_exporter missing_exporter.csv ".*missing_exporter.csv:3: column 'origin': missing exporter" "${S[@]}"
 badcsv duplicate_key duplicate_key.csv ".*duplicate_key.csv:4: duplicate row: same pair and key columns as line 2" "${S[@]}" --key grp,year
+badcsv duplicate_time duplicate_key.csv ".*duplicate_key.csv:4: duplicate row: same pair and key columns as line 2 \(pair AA -> BB, year 2001\)" "${S[@]}"
 badcsv unknown_column base.csv ".*base.csv: column 'nope' is not in the header" --exporter nope --importer dest
 badcsv missing_input nope.csv ".*nope.csv: cannot open for reading"
 badcsv bad_option base.csv "import: unknown option '--bogus' \(see 'gravrd import --help'\)" --bogus
@@ -86,9 +87,3 @@ for name in "${csvnames[@]}"; do
     if [ -e "$out" ] || ls "$out".tmp.* >/dev/null 2>&1; then fail "import $name leaves no file ($n ranks)"; else ok "import $name leaves no file ($n ranks)"; fi
   done
 done
-# duplicates without --key only warn, and the file records no row key
-if timeout 60 "$GR" import "$BAD/duplicate_key.csv" "$TMP/dupwarn.h5" "${S[@]}" >"$TMP/o" 2>&1 &&
-   grep -q "gravrd: warning: .*lines 2 and 4 share pair and year; no row key recorded" "$TMP/o" &&
-   timeout 60 "$GR" check "$TMP/dupwarn.h5" >"$TMP/o2" 2>&1 && grep -q "^row key: none recorded" "$TMP/o2"; then
-  ok "duplicate pair-time rows without --key: warning, no row key, check passes"
-else fail "duplicate pair-time rows without --key" "$(head -c 300 "$TMP/o" "$TMP/o2")"; fi

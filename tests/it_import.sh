@@ -81,7 +81,7 @@ structure_add() {
     --columns exp_name,"$2",imp_name,"$3",exporter,pair
 }
 roundtrip_add agtpa agtpa_applications.csv --exporter exporter --importer importer --time year --pair pair_id
-roundtrip_add fixest fixest_trade.csv --exporter Origin --importer Destination --time Year
+roundtrip_add fixest fixest_trade.csv --exporter Origin --importer Destination --time Year --key Product
 roundtrip_add senate rdrobust_senate.csv
 structure_add agtpa exporter importer
 structure_add fixest Origin Destination

@@ -864,10 +864,10 @@ static const bad_case cases[] = {
      NULL},
     /* estimate: the table on a full standard output */
     {"estimate: table on /dev/full", cmd_estimate, {"estimate", "--data", P, "--formula", FORMULA}, 1, "standard output|write", F_STDOUT_FULL,
-     "estimate exits 0 when its table cannot be written to standard output (/dev/full)"},
+     NULL},
     /* check: the summary on a full standard output */
     {"check: summary on /dev/full", cmd_check, {"check", P}, 1, "standard output|write", F_STDOUT_FULL,
-     "check exits 0 when its summary cannot be written to standard output (/dev/full)"},
+     NULL},
     /* segments: the table on a full standard output */
     {"segments: table on /dev/full", cmd_segments, {"segments", "--data", P, "-b", "100"}, 1, "standard output|write", F_STDOUT_FULL,
      NULL},
