@@ -317,11 +317,14 @@ static int check_constant(MPI_Comm comm, const gr_absorber *ab, const double *Y,
     double *mm = gr_malloc((size_t)(2 * nys), sizeof *mm);  /* per outcome: min, -max */
     for (int j = 0; j < nys; j++) {
         const double *y = Y + (size_t)j * ab->n_in;
-        double lo = INFINITY, nhi = INFINITY;
-        for (int64_t i = 0; i < ab->n_in; i++)
-            if (!ab->kept || ab->kept[i]) { lo = fmin(lo, y[i]); nhi = fmin(nhi, -y[i]); }
+        double lo = INFINITY, hi = -INFINITY;  /* the values are finite here: plain compares vectorise */
+        if (!ab->kept)
+            for (int64_t i = 0; i < ab->n_in; i++) { double v = y[i]; lo = v < lo ? v : lo; hi = v > hi ? v : hi; }
+        else
+            for (int64_t i = 0; i < ab->n_in; i++)
+                if (ab->kept[i]) { double v = y[i]; lo = v < lo ? v : lo; hi = v > hi ? v : hi; }
         mm[2 * j] = lo;
-        mm[2 * j + 1] = nhi;
+        mm[2 * j + 1] = -hi;
     }
     MPI_Allreduce(MPI_IN_PLACE, mm, 2 * nys, MPI_DOUBLE, MPI_MIN, comm);
     int rc = GR_OK;
