@@ -4,7 +4,7 @@
 # Builds a minimal Debian 12 root (debootstrap --variant=minbase, with only make and git added, as a new
 # user's machine), copies a clean `git archive` of HEAD to /work/main and ../shared to /work/shared inside it,
 # and runs `make test` and then `make run` there with chroot, printing each command's exit status, wall time
-# and last lines. Needs root and the debootstrap package; takes about 10-25 minutes (package downloads and
+# and last lines. Needs root and the debootstrap package; takes a few minutes (package downloads and
 # the whole test suite). Not part of `make test`. Exits 0 only if both commands exit 0.
 #
 # ROOTDIR (default: a new /var/tmp/gravrd-fresh.XXXXXX) is reused if it already holds a root, which skips
