@@ -6,6 +6,7 @@
 #ifndef GR_ABSORBER_H
 #define GR_ABSORBER_H
 #include "fe.h"
+#include "rowsel.h"
 
 typedef struct gr_absorb_opts {
     double tol;             /* demeaning tolerance (fixest's fixef.tol: 1e-6) */
@@ -26,6 +27,7 @@ typedef struct gr_absorber {
     int64_t n_in;           /* rows it was set up on (the caller's rows) */
     int64_t n;              /* rows kept: n_in less the singletons */
     unsigned char *kept;    /* kept[i] for the n_in input rows; NULL when every row was kept */
+    gr_rowsel sel;          /* the same rows as a selection (valid when kept is not NULL) */
     int64_t nobs;           /* kept rows over all ranks */
     int64_t n_singletons;   /* rows removed as singletons, over all ranks */
     gr_fe fe;               /* level ids of the kept rows (fe.nfe may be 0: demeaning is then the identity) */

@@ -8,6 +8,7 @@
 #define GR_FRAME_H
 #include "columns.h"
 #include "formula.h"
+#include "rowsel.h"
 
 typedef struct gr_frame_entry {
     char *key;              /* canonical text; "codes:a^b" for codes */
@@ -22,6 +23,7 @@ typedef struct gr_frame {
     gr_columns cs;              /* raw panel columns loaded for evaluation (root frames only) */
     struct gr_frame *parent;    /* NULL: a root frame, whose rows are panel rows */
     unsigned char *mask;        /* rows of the parent (root: of the panel) in this frame; NULL: all */
+    gr_rowsel sel;              /* the same rows as a selection (valid when mask is not NULL) */
     int64_t n;                  /* local rows */
     int64_t nobs;               /* rows over all ranks */
     char *label;                /* "Full sample", "dir = 1", ... */

@@ -8,25 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Keep the rows with keep[i] of v[0..n) (elements of `size` bytes), in place. */
-static void compact_bytes(char *v, size_t size, int64_t n, const unsigned char *keep)
-{
-    int64_t m = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (keep[i]) {
-            if (m != i) memcpy(v + (size_t)m * size, v + (size_t)i * size, size);
-            m++;
-        }
-}
-
 void gr_absorber_compact(const gr_absorber *ab, double *v)
 {
-    if (ab->kept) compact_bytes((char *)v, sizeof *v, ab->n_in, ab->kept);
+    if (ab->kept) gr_rowsel_apply(&ab->sel, v, v, sizeof *v);
 }
 
 void gr_absorber_compact_i32(const gr_absorber *ab, int32_t *v)
 {
-    if (ab->kept) compact_bytes((char *)v, sizeof *v, ab->n_in, ab->kept);
+    if (ab->kept) gr_rowsel_apply(&ab->sel, v, v, sizeof *v);
 }
 
 /* One round of singleton removal on the current structure: marks the rows to drop in keep (n rows of
@@ -40,6 +29,8 @@ static int drop_singletons_once(gr_absorber *ab, unsigned char *keep, int64_t *r
     GR_CALL(gr_fe_singletons(fe, keep, removed));
     if (*removed == 0) return GR_OK;
     int nfe = fe->nfe;
+    gr_rowsel sel;
+    gr_rowsel_init(&sel, n, keep);
     int32_t *ids[16];
     int64_t nl[16];
     char *names[16];
@@ -48,11 +39,11 @@ static int drop_singletons_once(gr_absorber *ab, unsigned char *keep, int64_t *r
         fe->id[k] = NULL;  /* the compacted ids become the codes of the rebuilt structure */
         nl[k] = fe->nlevels[k];
         names[k] = gr_strdup(fe->names[k]);
-        compact_bytes((char *)ids[k], sizeof(int32_t), n, keep);
+        gr_rowsel_apply(&sel, ids[k], ids[k], sizeof(int32_t));
     }
-    if (ab->w) compact_bytes((char *)ab->w, sizeof *ab->w, n, keep);
-    int64_t m = 0;
-    for (int64_t i = 0; i < n; i++) m += keep[i];
+    if (ab->w) gr_rowsel_apply(&sel, ab->w, ab->w, sizeof *ab->w);
+    int64_t m = sel.m;
+    gr_rowsel_free(&sel);
     gr_fe_free(fe);
     int rc = gr_fe_from_codes(ab->comm, nfe, m, ids, nl, names, 1, fe);
     for (int k = 0; k < nfe; k++) { free(ids[k]); free(names[k]); }  /* ids[k] is NULL once taken */
@@ -65,7 +56,7 @@ static int remove_singletons(gr_absorber *ab)
     unsigned char *keep = gr_malloc((size_t)(ab->n_in ? ab->n_in : 1), 1);
     int rc = GR_OK;
     for (;;) {
-        int64_t removed = 0, n_before = ab->fe.n;
+        int64_t removed = 0;
         rc = gr_agree(ab->comm, drop_singletons_once(ab, keep, &removed));
         if (rc || removed == 0) break;
         ab->n_singletons += removed;
@@ -76,10 +67,10 @@ static int remove_singletons(gr_absorber *ab)
             int64_t q = 0;
             for (int64_t i = 0; i < ab->n_in; i++)
                 if (ab->kept[i]) ab->kept[i] = keep[q++];
-            (void)n_before;
         }
     }
     free(keep);
+    if (ab->kept) gr_rowsel_init(&ab->sel, ab->n_in, ab->kept);  /* how later columns drop the same rows */
     return rc;
 }
 
@@ -238,6 +229,7 @@ void gr_absorber_free(gr_absorber *ab)
 {
     gr_fe_free(&ab->fe);
     free(ab->kept);
+    gr_rowsel_free(&ab->sel);
     free(ab->w);
     for (int i = 0; i < ab->ncache; i++) { free(ab->cache[i].key); free(ab->cache[i].v); }
     free(ab->cache);

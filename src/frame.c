@@ -29,20 +29,6 @@ static void store(gr_frame *f, const char *key, const double *v, const int32_t *
     e->ncode = ncode;
 }
 
-static void select_f64(const unsigned char *mask, int64_t n, const double *src, double *dst)
-{
-    int64_t m = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (mask[i]) dst[m++] = src[i];
-}
-
-static void select_i32(const unsigned char *mask, int64_t n, const int32_t *src, int32_t *dst)
-{
-    int64_t m = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (mask[i]) dst[m++] = src[i];
-}
-
 static int64_t count_rows(MPI_Comm comm, int64_t n, const unsigned char *mask, int64_t *nobs)
 {
     int64_t m = 0;
@@ -73,6 +59,7 @@ int gr_frame_open(MPI_Comm comm, gr_panel *p, gr_expr *where, const char *label,
     f->n = count_rows(comm, n, f->mask, &f->nobs);
     if (f->nobs == 0) return gr_fail(GR_EINPUT, "--where", "no rows satisfy '%s'", gr_expr_text(where));
     if (f->nobs == p->nrows_total) { free(f->mask); f->mask = NULL; }  /* every row: no selection needed */
+    else gr_rowsel_init(&f->sel, n, f->mask);
     return GR_OK;
 }
 
@@ -86,6 +73,7 @@ int gr_frame_sub(gr_frame *parent, const unsigned char *mask, const char *label,
     f->mask = gr_malloc((size_t)(parent->n ? parent->n : 1), 1);
     memcpy(f->mask, mask, (size_t)parent->n);
     f->n = count_rows(f->comm, parent->n, f->mask, &f->nobs);
+    gr_rowsel_init(&f->sel, parent->n, f->mask);
     return GR_OK;
 }
 
@@ -111,14 +99,14 @@ int gr_frame_eval(gr_frame *f, gr_expr *e, const char *context, double *out)
         double *pv;
         int owned;
         rc = parent_values(f->parent, e, context, &pv, &owned);
-        if (!rc) select_f64(f->mask, f->parent->n, pv, out);
+        if (!rc) gr_rowsel_apply(&f->sel, pv, out, sizeof *out);
         if (owned) free(pv);
     } else if (!f->mask) {
         rc = gr_columns_eval_rows(&f->cs, e, out, context);
     } else {
         double *all = gr_malloc((size_t)(f->p->nrows ? f->p->nrows : 1), sizeof *all);
         rc = gr_columns_eval_rows(&f->cs, e, all, context);
-        if (!rc) select_f64(f->mask, f->p->nrows, all, out);
+        if (!rc) gr_rowsel_apply(&f->sel, all, out, sizeof *out);
         free(all);
     }
     rc = gr_agree(f->comm, rc);
@@ -162,7 +150,7 @@ int gr_frame_codes(gr_frame *f, int nvars, char *const *vars, int32_t *out, int6
         int32_t *all = gr_malloc((size_t)(np ? np : 1), sizeof *all);
         rc = f->parent ? gr_frame_codes(f->parent, nvars, vars, all, ncodes)
                        : gr_columns_codes(f->comm, &f->cs, nvars, vars, all, ncodes);
-        if (!rc) select_i32(f->mask, np, all, out);
+        if (!rc) gr_rowsel_apply(&f->sel, all, out, sizeof *out);
         free(all);
     } else {
         rc = gr_columns_codes(f->comm, &f->cs, nvars, vars, out, ncodes);
@@ -182,6 +170,7 @@ void gr_frame_free(gr_frame *f)
     for (int i = 0; i < f->nentries; i++) { free(f->entries[i].key); free(f->entries[i].v); free(f->entries[i].code); }
     free(f->entries);
     free(f->mask);
+    gr_rowsel_free(&f->sel);
     free(f->label);
     gr_columns_free(&f->cs);
     memset(f, 0, sizeof *f);

@@ -4,50 +4,12 @@
 #include "model.h"
 #include "formula.h"
 #include "levels.h"
+#include "rowsel.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { ROW_MISSING = 1, ROW_INF = 2, ROW_ZERO_WEIGHT = 4 };
-
-/* The rows a group keeps: the rows to drop, in increasing order, so each array closes its gaps one run
- * of kept rows at a time (a memmove per run, not a test per element). */
-typedef struct row_sel {
-    int64_t n, m;       /* rows before and after */
-    int64_t nd, *drop;
-} row_sel;
-
-static void sel_init(row_sel *s, int64_t n, const unsigned char *keep)
-{
-    int64_t cap = 1024;
-    s->n = n;
-    s->nd = 0;
-    s->drop = gr_malloc((size_t)cap, sizeof *s->drop);
-    for (int64_t i = 0; i < n; i++)
-        if (!keep[i]) {
-            if (s->nd == cap) s->drop = gr_realloc(s->drop, (size_t)(cap *= 2), sizeof *s->drop);
-            s->drop[s->nd++] = i;
-        }
-    s->m = n - s->nd;
-}
-
-/* dst[0..m) = the kept elements of src[0..n) (elements of `size` bytes); dst may be src (in place)
- * or lie below it (dst <= src: the copy never overtakes what is still to be read). */
-static void sel_apply(const row_sel *s, const void *src, void *dst, size_t size)
-{
-    const char *from = src;
-    char *to = dst;
-    int64_t start = 0, out = 0;
-    for (int64_t d = 0; d <= s->nd; d++) {
-        int64_t end = d < s->nd ? s->drop[d] : s->n;
-        if (end > start) {
-            if (to + out * size != from + start * size)
-                memmove(to + (size_t)out * size, from + (size_t)start * size, (size_t)(end - start) * size);
-            out += end - start;
-        }
-        start = end + 1;
-    }
-}
 
 /* Flag bits of a value: ROW_MISSING for NaN, ROW_INF for +-inf (x - x is NaN exactly when x is not
  * finite; no branch, so the loops below vectorise). */
@@ -146,17 +108,17 @@ typedef struct group_data {
 } group_data;
 
 /* A block of k columns on the selected rows: d's own block compacted in place when `take`, else a copy. */
-static double *select_block(const row_sel *s, double *const *cols, int k, int take, int extra_front)
+static double *select_block(const gr_rowsel *s, double *const *cols, int k, int take, int extra_front)
 {
     double *B = take ? cols[0] : gr_malloc((size_t)(s->m ? s->m : 1) * (size_t)(k + extra_front), sizeof *B);
-    for (int j = 0; j < k; j++) sel_apply(s, cols[j], B + (size_t)(j + extra_front) * s->m, sizeof *B);
+    for (int j = 0; j < k; j++) gr_rowsel_apply(s, cols[j], B + (size_t)(j + extra_front) * s->m, sizeof *B);
     return B;
 }
 
-static int32_t *select_codes(const row_sel *s, int32_t *code, int take)
+static int32_t *select_codes(const gr_rowsel *s, int32_t *code, int take)
 {
     int32_t *c = take ? code : gr_malloc((size_t)(s->m ? s->m : 1), sizeof *c);
-    sel_apply(s, code, c, sizeof *c);
+    gr_rowsel_apply(s, code, c, sizeof *c);
     return c;
 }
 
@@ -165,8 +127,8 @@ static int32_t *select_codes(const row_sel *s, int32_t *code, int take)
 static void group_gather(gr_model_data *d, const unsigned char *keep, const int *ys, int nys, int take,
                          group_data *g)
 {
-    row_sel s;
-    sel_init(&s, d->n, keep);
+    gr_rowsel s;
+    gr_rowsel_init(&s, d->n, keep);
     memset(g, 0, sizeof *g);
     g->n = s.m;
     g->nys = nys;
@@ -190,7 +152,7 @@ static void group_gather(gr_model_data *d, const unsigned char *keep, const int 
         for (int c = 0; c < d->ncl; c++) d->clcode[c] = NULL;
         d->w = NULL;
     }
-    free(s.drop);
+    gr_rowsel_free(&s);
 }
 
 /* Cluster ids on the absorber's rows: dense ids of each variable (or the first fixed effect's level ids),

@@ -188,9 +188,10 @@ mkdir -p "$RO" "$RW"; cp "$F" "$RO/p.h5"; chmod 444 "$RO/p.h5"; chmod 555 "$RO";
 AS=()
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then AS=(setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$RW"); fi
 who=""; [ ${#AS[@]} -gt 0 ] && who=", as nobody"
-check "design on a read-only panel (--out elsewhere)$who" "${AS[@]}" mpirun -n 2 --oversubscribe "$GR" design --data "$RO/p.h5" \
+GRN="$GR"; [ ${#AS[@]} -gt 0 ] && GRN=$(nobody_gr)
+check "design on a read-only panel (--out elsewhere)$who" "${AS[@]}" mpirun -n 2 --oversubscribe "$GRN" design --data "$RO/p.h5" \
   --bandwidth 100 --same dialect --out "$RW/d.h5"
-check "estimate with derived columns on a read-only panel$who" "${AS[@]}" mpirun -n 2 --oversubscribe "$GR" estimate \
+check "estimate with derived columns on a read-only panel$who" "${AS[@]}" mpirun -n 2 --oversubscribe "$GRN" estimate \
   --data "$RO/p.h5" "${RESTRICT[@]}"
 [ "$(md5 "$RO/p.h5")" = "$sumF" ] && [ "$(stat -c %a "$RO/p.h5")" = 444 ] && ok "read-only panel byte-identical" \
   || fail "read-only panel byte-identical"

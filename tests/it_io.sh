@@ -240,9 +240,9 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
   mkdir -p "$U/home"; chmod 777 "$U/home"
   AS=(setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$U/home" TMPDIR=/tmp)
   expect "a chmod 000 panel read as nobody: permission denied" 1 "p.h5: permission denied" - \
-    "${AS[@]}" "$GR" check "$U/p.h5"
+    "${AS[@]}" "$(nobody_gr)" check "$U/p.h5"
   expect "a chmod 000 panel, estimate as nobody: permission denied" 1 "p.h5: permission denied" - \
-    "${AS[@]}" "$GR" estimate --data "$U/p.h5" "${FORM[@]}"
+    "${AS[@]}" "$(nobody_gr)" estimate --data "$U/p.h5" "${FORM[@]}"
 else
   echo "# SKIP: not root or no setpriv: permission case skipped"
 fi

@@ -165,9 +165,10 @@ mkdir -p "$RO" "$RW"; cp "$S" "$RO/p.h5"; chmod 444 "$RO/p.h5"; chmod 555 "$RO";
 AS=()
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then AS=(setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$RW"); fi
 who=""; [ ${#AS[@]} -gt 0 ] && who=", as nobody"
-check "segments on a read-only panel (--out, --svg elsewhere)$who" "${AS[@]}" mpirun -n 2 --oversubscribe "$GR" segments \
+GRN="$GR"; [ ${#AS[@]} -gt 0 ] && GRN=$(nobody_gr)
+check "segments on a read-only panel (--out, --svg elsewhere)$who" "${AS[@]}" mpirun -n 2 --oversubscribe "$GRN" segments \
   --data "$RO/p.h5" -b 100 --out "$RW/p_seg.h5" --svg "$RW/map.svg"
-check "estimate with derived columns on a read-only panel$who" "${AS[@]}" mpirun -n 2 --oversubscribe "$GR" estimate \
+check "estimate with derived columns on a read-only panel$who" "${AS[@]}" mpirun -n 2 --oversubscribe "$GRN" estimate \
   --data "$RO/p.h5" --quiet --formula 'log(trade) ~ log(distance_km) | exp_segment_250 + imp_segment_250 + month' --cluster segpair_250
 [ "$(md5 "$RO/p.h5")" = "$sum_syn" ] && [ "$(stat -c %a "$RO/p.h5")" = 444 ] && ok "read-only panel byte-identical" \
   || fail "read-only panel byte-identical"

@@ -101,6 +101,14 @@ check_fails() {
   elif ! grep -qE -- "$pat" "$TMP/out"; then fail "$name" "message lacks /$pat/: $(head -c 300 "$TMP/out")";
   else ok "$name"; fi
 }
+# nobody_gr: the path of a copy of the gravrd binary that user nobody can run (tests that drop to nobody
+# as root). The checkout may sit under a directory nobody cannot traverse (a clone in a 0700 mktemp
+# directory), so the copy lives in $TMP, which is made traversable (0711).
+nobody_gr() {
+  local d="$TMP/nobody-bin"
+  if [ ! -x "$d/gravrd" ]; then mkdir -p "$d" && cp "$GR" "$d/gravrd" && chmod 755 "$d" "$d/gravrd" && chmod 711 "$TMP"; fi
+  echo "$d/gravrd"
+}
 need_shared() { if [ ! -d "$SHARED" ]; then echo "# SKIP: ../shared/data absent, skipping $1"; return 1; fi; return 0; }
 
 json_close() {
