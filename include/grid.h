@@ -53,6 +53,7 @@ typedef struct gr_grid {
     char *data;                     /* the panel file (the config's data:, or the override) */
     int data_line;                  /* 0 when overridden */
     char *title;                    /* NULL: none */
+    int group_size;                 /* ranks per task group (group-size:); 0 when not given */
     int naxes;
     gr_grid_axis *axes;             /* in the order of the file */
     int nspecs;

@@ -425,21 +425,23 @@ static int parse_zip(pctx *P, yaml_document_t *d, const yaml_node_t *list)
     return GR_OK;
 }
 
-/* The top-level mapping: data, title, base, axes, cross, zip (the last two after axes, whatever the order). */
+/* The top-level mapping: data, title, base, axes, cross, zip (the last two after axes, whatever the order),
+ * group-size, and the layout sections table and plot (mappings read by `gravrd table` / `gravrd plot`). */
 static int parse_top(pctx *P, yaml_document_t *d, const yaml_node_t *root, gr_grid *g)
 {
-    static const char *const top[] = {"data", "title", "base", "axes", "cross", "zip"};
+    enum { NTOP = 9 };
+    static const char *const top[NTOP] = {"data", "title", "base", "axes", "cross", "zip", "group-size", "table", "plot"};
     if (root->type != YAML_MAPPING_NODE)
         return cfail(P->path, yline(root), "expected a mapping with the keys data, title, base, axes, cross, zip; got %s",
                      ykind(root));
     GR_CALL(check_keys(P, d, root, "the top level"));
-    const yaml_node_t *node[6] = {NULL};
-    int kline[6] = {0};
+    const yaml_node_t *node[NTOP] = {NULL};
+    int kline[NTOP] = {0};
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = ynode(d, p->key);
         int i = 0;
-        while (i < 6 && strcmp((const char *)k->data.scalar.value, top[i])) i++;
-        if (i == 6) return unknown_key(P, yline(k), (const char *)k->data.scalar.value, "the top level", top, 6);
+        while (i < NTOP && strcmp((const char *)k->data.scalar.value, top[i])) i++;
+        if (i == NTOP) return unknown_key(P, yline(k), (const char *)k->data.scalar.value, "the top level", top, NTOP);
         node[i] = ynode(d, p->value);
         kline[i] = yline(k);
     }
@@ -447,6 +449,16 @@ static int parse_top(pctx *P, yaml_document_t *d, const yaml_node_t *root, gr_gr
         if (node[i] && (node[i]->type != YAML_SCALAR_NODE || ynull(node[i])))
             return cfail(P->path, yline(node[i]), "%s: expected a text, got %s", top[i],
                          ynull(node[i]) ? "nothing" : ykind(node[i]));
+    for (int i = 7; i < 9; i++)
+        if (node[i] && node[i]->type != YAML_MAPPING_NODE)
+            return cfail(P->path, yline(node[i]), "%s: expected a mapping, got %s", top[i], ykind(node[i]));
+    if (node[6]) {
+        long gs = 0;
+        if (node[6]->type != YAML_SCALAR_NODE || gr_parse_long((const char *)node[6]->data.scalar.value, 1, 4096, &gs))
+            return cfail(P->path, yline(node[6]), "group-size: expected a whole number of ranks from 1 to 4096, got '%s'",
+                         node[6]->type == YAML_SCALAR_NODE ? (const char *)node[6]->data.scalar.value : ykind(node[6]));
+        g->group_size = (int)gs;
+    }
     if (node[0] && !g->data) { g->data = ytext(node[0]); g->data_line = yline(node[0]); }
     if (!g->data) return cfail(P->path, 1, "no data: (the panel file) given");
     if (node[1]) g->title = ytext(node[1]);
