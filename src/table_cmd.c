@@ -879,7 +879,9 @@ static void head_rows(table *T, const gr_grid *g, const layout *L, const results
     trow *r = add_row(T, ROW_HEAD, "Sample");
     for (int c = 0; c < P->ncols; c++) {
         const cJSON *m = col_result(R, &P->cols[c]);
-        if (m) set_cell(r, c, jstr(m, "sample"));
+        int alone = (c == 0 || P->cols[c - 1].spec != P->cols[c].spec) &&
+                    (c + 1 == P->ncols || P->cols[c + 1].spec != P->cols[c].spec);
+        if (m && !alone) set_cell(r, c, jstr(m, "sample"));  /* only the specifications with several samples */
     }
 }
 
