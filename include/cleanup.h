@@ -25,6 +25,13 @@ void gr_cleanup_init(int rank);
  * still finalizing when one rank exits non-zero: that must not add a line to the command's own). */
 void gr_cleanup_end(void);
 
+/* Local. Soft stop (gravrd grid): with on = 1, the first SIGTERM, SIGINT or SIGHUP is only recorded, for
+ * the command to notice between tasks (gr_cleanup_stop_signal) and stop in order; a second one acts as
+ * above (temporaries removed, exit 128 + signal). on = 0 restores the immediate exit. */
+void gr_cleanup_soft(int on);
+/* Local. The signal recorded in soft mode (SIGTERM...), or 0. */
+int gr_cleanup_stop_signal(void);
+
 /* Local. Register a temporary path (copied) for removal on a signal; GR_EIO when GR_CLEANUP_MAX are
  * registered already. gr_cleanup_remove forgets it (after the rename or the unlink); unknown paths are
  * ignored. */

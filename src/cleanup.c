@@ -22,6 +22,8 @@ static char reg_path[GR_CLEANUP_MAX][GR_TMP_PATH_MAX];
 static atomic_int reg_used[GR_CLEANUP_MAX];
 static int cleanup_rank;
 static atomic_int cleanup_quiet;
+static atomic_int soft_mode;     /* 1: the first signal only records itself (gr_cleanup_soft) */
+static atomic_int soft_signal;   /* the signal recorded in soft mode, 0 if none */
 
 int gr_cleanup_add(const char *path)
 {
@@ -49,6 +51,10 @@ static void put_safe(char *buf, size_t *n, size_t cap, const char *s)
 
 static void on_signal(int sig)
 {
+    if (atomic_load(&soft_mode) && atomic_load(&soft_signal) == 0) {
+        atomic_store(&soft_signal, sig);  /* the command stops at its next check (a second signal ends it) */
+        return;
+    }
     int removed = 0;  /* registered temporaries: gone after this, whichever rank unlinked each */
     for (int i = 0; i < GR_CLEANUP_MAX; i++)
         if (atomic_load(&reg_used[i])) {
@@ -72,6 +78,10 @@ static void on_signal(int sig)
 }
 
 void gr_cleanup_end(void) { atomic_store(&cleanup_quiet, 1); }
+
+void gr_cleanup_soft(int on) { atomic_store(&soft_mode, on); }
+
+int gr_cleanup_stop_signal(void) { return atomic_load(&soft_signal); }
 
 void gr_cleanup_init(int rank)
 {

@@ -1,6 +1,7 @@
 /* report.c: regression tables and JSON results (see report.h). */
 #include "report.h"
 #include <errno.h>
+#include <gsl/gsl_cdf.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +252,10 @@ cJSON *gr_result_json(const gr_result *r)
         cJSON_AddItemToObject(c, "std_error", num(r->se[j]));
         cJSON_AddItemToObject(c, "t_value", num(r->tval[j]));
         cJSON_AddItemToObject(c, "p_value", num(r->pval[j]));
+        /* fixest's confint: estimate -+ t(0.975, df_t) x std_error (the t of the p-value) */
+        double q = r->df_t > 0 ? gsl_cdf_tdist_Qinv(0.025, r->df_t) : NAN;
+        cJSON_AddItemToObject(c, "conf_low", num(r->coef[j] - q * r->se[j]));
+        cJSON_AddItemToObject(c, "conf_high", num(r->coef[j] + q * r->se[j]));
         cJSON_AddItemToArray(coefs, c);
     }
     cJSON_AddItemToObject(o, "r2", num(r->r2));
