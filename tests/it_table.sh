@@ -102,6 +102,39 @@ cp "$TMP/s.jsonl" "$TMP/keep.jsonl"
 check_fails "--out the results file itself: refused" "output would overwrite the input file" "$GR" table "$TMP/s.jsonl" --config "$FX/small.yaml" --out "$TMP/s.jsonl"
 cmp -s "$TMP/s.jsonl" "$TMP/keep.jsonl" && ok "the results file is unchanged" || fail "results file changed"
 
+# select:, terms:, digits:, stats: n_clusters; a Standard errors row when the specifications differ
+cat >"$TMP/sel.yaml" <<'Y'
+data: data/default.h5
+base:
+  formula: "{y} ~ partner + log(distance_km) | exporter^month + importer^month"
+  cluster: pair
+axes:
+  y: [log(trade), log(deals)]
+  se:
+    - {label: pair}
+    - {label: robust, vcov: hc1, cluster: ~}
+    - {label: exporter, cluster: exporter}
+table:
+  columns: [se]
+  select: {y: log(deals), se: [pair, robust]}
+  terms: [log(distance_km)]
+  stats: [n_clusters, nobs]
+  digits: 4
+Y
+"$GR" grid "$TMP/sel.yaml" --data "$PANEL" --out "$TMP/gsel" >"$TMP/grid.out" 2>&1 || fail "gravrd grid sel.yaml" "$(tail -n 2 "$TMP/grid.out")"
+"$GR" table "$TMP/gsel" --config "$TMP/sel.yaml" >"$TMP/sel.md" 2>"$TMP/sel.err"
+read -r d1 d2 <<<"$(python3 -c '
+import json, sys
+r = {x["axes"]["se"]: x for x in map(json.loads, open(sys.argv[1])) if x["axes"]["y"] == "log(deals)"}
+print(*["%.4f" % next(c["estimate"] for c in r[k]["results"][0]["coefficients"] if c["term"] == "log(distance_km)") for k in ("pair", "robust")])
+' "$TMP/gsel/results.jsonl")"
+grep -q '^|  | pair | robust |$' "$TMP/sel.md" && grep -q "^| log(distance_km) | $d1\*\{0,3\} | $d2\*\{0,3\} |\$" "$TMP/sel.md" &&
+  [ "$(grep -c '^| ' "$TMP/sel.md")" = 9 ] && grep -q '^| Clusters | [0-9,]* |  |$' "$TMP/sel.md" &&
+  grep -q '^| Standard errors | clustered by pair | heteroskedasticity-robust (HC1) |$' "$TMP/sel.md" &&
+  grep -q '^Standard errors in parentheses\.' "$TMP/sel.md" &&
+  ok "select:, terms:, digits: 4, stats: [n_clusters, nobs]; a Standard errors row when they differ" ||
+  fail "select / terms / digits / stats" "$(cat "$TMP/sel.md" "$TMP/sel.err" | head -c 900)"
+
 # ---- bad inputs: one line "gravrd: error: ...", exit non-zero, nothing on stdout
 # bad NAME EXPECTED-LINE(ERE) ARG...: also exactly one line on stderr
 bad() {
