@@ -175,7 +175,7 @@ int cmd_grid(int argc, char **argv, MPI_Comm comm)
     free(sel);
     gr_grid_free(&g);
     gr_opts_free(&s);
-    if (rc || !sum.stop_signal) return rc ? gr_report(rc) : sum.failed ? 4 : 0;
+    if (rc || !sum.stop_signal) return rc ? gr_report(rc) : sum.failed + sum.resumed_failed ? 4 : 0;
     if (rank == 0)
         fprintf(stderr, "gravrd: error: interrupted by %s: %d of %d specifications done; --resume finishes\n",
                 sum.stop_signal == SIGTERM ? "SIGTERM" : sum.stop_signal == SIGINT ? "SIGINT" : "a signal",
