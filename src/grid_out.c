@@ -135,6 +135,9 @@ char *gr_grid_record(const gr_grid *g, const gr_grid_spec *s, const char *hash, 
     cJSON *set = cJSON_AddObjectToObject(r, "settings");
     for (int k = 0; k < GR_GRID_NKEYS; k++)
         if (s->text[k]) cJSON_AddStringToObject(set, gr_grid_key_name((gr_grid_key)k), s->text[k]);
+    if (!s->text[GR_GRID_VCOV])  /* the variance in effect: fixest's default worked out (spec.h) */
+        cJSON_AddStringToObject(set, "vcov", s->spec.model.vcov == GR_VCOV_IID ? "iid"
+                                             : s->spec.model.vcov == GR_VCOV_HC1 ? "hc1" : "cluster");
     cJSON *arr = cJSON_AddArrayToObject(r, "results");
     for (int j = 0; !reason && j < nres; j++) cJSON_AddItemToArray(arr, gr_result_json(&res[j]));
     char *text = cJSON_PrintUnformatted(r);
