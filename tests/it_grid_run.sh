@@ -121,6 +121,15 @@ ls "$TMP/r1" | grep -q tmp && fail "no temporary files left" "$(ls "$TMP/r1")" |
 n_novcov=$(python3 -c 'import json,sys; print(sum("vcov" not in json.loads(l)["settings"] for l in open(sys.argv[1])))' "$TMP/r1/results.jsonl")
 [ "$n_novcov" = 0 ] && ok "records: settings always hold vcov" || fail "records: settings always hold vcov" "$n_novcov records without it"
 
+# --resume of the complete run: nothing new, and still exit 4 (docs/results.md: 0 means none failed;
+# results.jsonl holds the 10 failed records)
+cp -a "$TMP/r1" "$TMP/r1again"
+mpi 1 "$GR" grid "$CFG" --data "$P" --out "$TMP/r1again" --resume >"$TMP/again.out" 2>"$TMP/again.err"; rc=$?
+cmp -s "$TMP/r1/results.jsonl" "$TMP/r1again/results.jsonl" && ok "--resume of a complete run with failed records: results.jsonl unchanged" ||
+  fail "--resume of a complete run: results.jsonl unchanged"
+[ $rc = 4 ] && ok "--resume of a complete run with $NFAILED failed records: exit 4" ||
+  fail "--resume of a complete run with $NFAILED failed records: exit 4" "rc=$rc: $(one "$TMP/again.err")"
+
 # ---- --only and --shard run exactly what they select ----
 "$GR" grid "$CFG" --dry-run --data "$P" | grep -v '^#' | cut -f1 >"$TMP/all.ids"
 id1=$(sed -n 5p "$TMP/all.ids"); id2=$(sed -n 12p "$TMP/all.ids")  # fsplit (done), no rows (failed)
