@@ -2,8 +2,8 @@
 # it_resume.sh: a grid sweep killed at random moments and resumed (docs/results.md). The reference is an
 # uninterrupted run of tests/fixtures/grid/resume.yaml (120 specifications) on 2 ranks. Then runs are
 # stopped after a random number of records plus a random delay (bash RANDOM seeded from SEED below, so a
-# failure can be replayed: the draws are printed): SIGTERM to the ranks (exit 143, one line, whole lines,
-# no temporaries, manifest interrupted), SIGTERM to mpirun (Open MPI forwards it after 1 s: whatever
+# failure can be replayed: the draws are printed): SIGTERM or SIGINT to the ranks (exit 143 / 130, one
+# line, whole lines, no temporaries, manifest interrupted), two SIGTERMs (the second exits at once), SIGTERM to mpirun (Open MPI forwards it after 1 s: whatever
 # finished is whole), SIGKILL of the ranks (whole lines, or one partial last line). Each is finished with
 # --resume and its sorted records, "timings" removed, are byte-identical to the reference's. Also: a
 # second run without --resume into a non-empty DIR is refused (one line, exit 2, nothing changed);
@@ -59,25 +59,32 @@ interrupt() {
   if ! kill -0 $pid 2>/dev/null || [ -z "$ranks" ]; then
     wait $pid; fail "$name: the run ended before the signal" "rc=$? after $(lines "$dir/results.jsonl") lines"; return
   fi
-  if [ "$target" = mpirun ]; then kill -"$sig" $pid; else kill -"$sig" $ranks; fi
+  if [ "$target" = mpirun ]; then kill -"$sig" $pid
+  elif [ "$target" = ranks-twice ]; then kill -"$sig" $ranks; kill -"$sig" $ranks  # the second one ends at once
+  else kill -"$sig" $ranks; fi
   wait $pid; local r=$?
   local nl; nl=$(lines "$dir/results.jsonl")
   echo "# $name: exit $r, $nl whole lines"
   case $sig in
-    TERM)
-      local w; w=$($RES lines "$dir/results.jsonl") || why="$w;"
+    TERM|INT)
+      local w want=143; [ "$sig" = INT ] && want=130
+      w=$($RES lines "$dir/results.jsonl") || why="$w;"
       [ -z "$(tmpfiles "$dir")" ] || why="$why temporaries left: $(tmpfiles "$dir");"
-      if [ "$target" = ranks ]; then
-        [ $r = 143 ] || why="$why exit $r, expected 143;"
+      if [ "$target" = ranks-twice ]; then
+        [ $r = $want ] || why="$why exit $r, expected $want;"
+        [ "$(grep -c '^gravrd: error:' "$TMP/$name.out")" -le 2 ] && grep -q "^gravrd: error: interrupted by SIG$sig" "$TMP/$name.out" ||
+          why="$why message: $(grep '^gravrd' "$TMP/$name.out" | head -c 200);"
+      elif [ "$target" = ranks ]; then
+        [ $r = $want ] || why="$why exit $r, expected $want;"
         [ "$(grep -c '^gravrd: error:' "$TMP/$name.out")" = 1 ] &&
-          grep -q "^gravrd: error: interrupted by SIGTERM: $nl of $N specifications done; --resume finishes$" "$TMP/$name.out" ||
+          grep -q "^gravrd: error: interrupted by SIG$sig: $nl of $N specifications done; --resume finishes$" "$TMP/$name.out" ||
           why="$why message: $(grep '^gravrd' "$TMP/$name.out" | head -c 200);"
         local m; m=$($RES manifest "$dir/manifest.json" interrupted=true done="$nl" not_done=$((N - nl)) selected=$N) || why="$why $m;"
         m=$($RES csv "$dir/results.jsonl" "$dir/results.csv" y bw excluded direction) || why="$why results.csv: $m;"
       else
         [ $r != 0 ] || why="$why exit 0 after SIGTERM to mpirun;"
       fi
-      [ -z "$why" ] && ok "$name: SIG$sig to $target: $([ "$target" = ranks ] && echo "exit 143, one line, manifest interrupted, results.csv, ")whole lines, no temporaries" ||
+      [ -z "$why" ] && ok "$name: SIG$sig to $target: $([ "$target" = mpirun ] || echo "exit $want, ")$([ "$target" = ranks ] && echo "one line, manifest interrupted, results.csv, ")whole lines, no temporaries" ||
         fail "$name: SIG$sig to $target" "$why" ;;
     KILL)
       local w; w=$($RES lines "$dir/results.jsonl" --partial-ok) && [ $r != 0 ] && ok "$name: SIGKILL of the ranks: exit $r, $w" ||
@@ -89,6 +96,8 @@ interrupt term1 TERM ranks
 interrupt term2 TERM ranks
 interrupt term3 TERM ranks
 interrupt term4 TERM mpirun
+interrupt int1 INT ranks
+interrupt twice1 TERM ranks-twice
 interrupt kill1 KILL ranks
 interrupt kill2 KILL ranks
 interrupt kill3 KILL ranks
