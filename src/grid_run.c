@@ -611,6 +611,8 @@ static void work_loop(runner *R)
         if (R->fatal) break;
     }
     gr_absorber_work(&s1, &c1);
+    if (getenv("GRAVRD_GRID_TRACE") && R->grank == 0)
+        fprintf(stderr, "grid trace: group of world rank %d done at %.3f s\n", R->wrank, gr_now() - R->t_start);
     if (R->grank != 0) return;
     R->w.setups = (double)(s1 - s0);
     R->w.columns = (double)(c1 - c0);
