@@ -75,4 +75,8 @@ int gr_absorber_nested_in(const gr_absorber *ab, const int32_t *cl, int64_t G, i
 int64_t gr_absorber_dof(const gr_absorber *ab, const int *nested);
 
 void gr_absorber_free(gr_absorber *ab);
+
+/* Local. What this process has done so far over all absorbers: set-ups and columns demeaned (a grid
+ * reports its shared work from the differences). */
+void gr_absorber_work(int64_t *setups, int64_t *columns);
 #endif

@@ -31,6 +31,8 @@ typedef struct gr_grid_spec {
     int index;                      /* 0-based position in the expansion order */
     char *label;                    /* "y=log(trade), bw=50, direction=west to east" (axis order) */
     int *pick;                      /* pick[a] = index of the value taken from axis a */
+    char **axis_label;              /* axis_label[a] = the label of that value, placeholders filled */
+    int naxis_label;
     char *text[GR_GRID_NKEYS];      /* the resolved setting texts (placeholders filled), NULL when unset;
                                      * text[GR_GRID_WHERE] is the canonical and-ed where */
     int line[GR_GRID_NKEYS];        /* config line each setting came from (0: default) */
@@ -82,6 +84,9 @@ int gr_grid_find(const gr_grid *g, const char *id);
 /* Local. The canonical text an id hashes (keys sorted, one "key=value" line each), into buf (len bytes,
  * truncated); for docs and tests. */
 void gr_grid_canonical(const gr_grid_spec *s, char *buf, size_t len);
+
+/* Local. The 64-bit FNV-1a hash of text (what ids are made of). */
+uint64_t gr_grid_hash(const char *text);
 
 /* Release everything g owns and zero it. Safe on a zeroed grid. */
 void gr_grid_free(gr_grid *g);

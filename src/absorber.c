@@ -8,6 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* what this process demeaned, over every absorber (gr_absorber_work) */
+static int64_t process_setups, process_columns;
+
+void gr_absorber_work(int64_t *setups, int64_t *columns)
+{
+    *setups = process_setups;
+    *columns = process_columns;
+}
+
 void gr_absorber_compact(const gr_absorber *ab, double *v)
 {
     if (ab->kept) gr_rowsel_apply(&ab->sel, v, v, sizeof *v);
@@ -85,6 +94,7 @@ int gr_absorber_init(MPI_Comm comm, int64_t n, int nfe, int32_t **codes, const i
     ab->w = w ? *w : NULL;
     if (w) *w = NULL;
     ab->setups = 1;
+    process_setups++;
     ab->converged = 1;
     if (nfe > 16) return gr_fail(GR_EINPUT, "formula", "at most 16 fixed-effect dimensions, got %d", nfe);
     int rc = gr_agree(comm, gr_fe_from_codes(comm, nfe, n, codes, ncodes, names, 1, &ab->fe));
@@ -174,6 +184,7 @@ int gr_absorber_demean(gr_absorber *ab, int ncols, double **cols, double *tss, d
     rc = gr_agree(ab->comm, rc);
     ab->t_demean += gr_now() - t0;
     ab->columns_demeaned += ncols;
+    process_columns += ncols;
     if (iters > ab->iterations) ab->iterations = iters;
     if (!conv) ab->converged = 0;
     return rc;

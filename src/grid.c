@@ -781,6 +781,8 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
+uint64_t gr_grid_hash(const char *text) { return fnv1a(text); }
+
 /* Resolve specification `idx` (values pick[]) into *s: label, texts with their lines, gr_spec, id. */
 static int resolve_spec(const pctx *P, const int *pick, int idx, const char *data, gr_grid_spec *s)
 {
@@ -789,12 +791,17 @@ static int resolve_spec(const pctx *P, const int *pick, int idx, const char *dat
     s->pick = gr_malloc((size_t)(P->naxes ? P->naxes : 1), sizeof *s->pick);
     memcpy(s->pick, pick, (size_t)P->naxes * sizeof *pick);
     sbuf lab = {0};
+    s->axis_label = gr_calloc((size_t)(P->naxes ? P->naxes : 1), sizeof *s->axis_label);
+    s->naxis_label = P->naxes;
     for (int a = 0; a < P->naxes; a++) {
         if (a) sb_str(&lab, ", ");
         sb_str(&lab, P->ax[a].name);
         sb_str(&lab, "=");
         const aval *v = &P->ax[a].v[pick[a]];
-        GR_CALL(subst(P, pick, v->label, v->line, &lab, 1));
+        sbuf one = {0};
+        GR_CALL(subst(P, pick, v->label, v->line, &one, 1));
+        s->axis_label[a] = one.s ? one.s : gr_strdup("");
+        sb_str(&lab, s->axis_label[a]);
     }
     s->label = lab.s ? lab.s : gr_strdup("");
     if (P->naxes) snprintf(R.spec_ctx, sizeof R.spec_ctx, " (specification %d: %s)", idx + 1, s->label);
@@ -1060,6 +1067,8 @@ void gr_grid_free(gr_grid *g)
         gr_spec_free(&s->spec);
         free(s->label);
         free(s->pick);
+        for (int a = 0; a < s->naxis_label; a++) free(s->axis_label[a]);
+        free(s->axis_label);
         for (int k = 0; k < GR_GRID_NKEYS; k++) free(s->text[k]);
         for (int j = 0; j < s->nwhere; j++) free(s->where_part[j]);
         free(s->where_part);

@@ -2,7 +2,11 @@
  * grid configuration (grid.h, docs/grid.md) and list its specifications. Running them is not implemented
  * yet: without --dry-run the command refuses with one line. */
 #include "commands.h"
+#include "cleanup.h"
 #include "grid.h"
+#include "grid_run.h"
+#include <cjson/cJSON.h>
+#include <signal.h>
 #include "opts.h"
 #include <ctype.h>
 #include <stdio.h>
@@ -10,8 +14,10 @@
 #include <string.h>
 
 typedef struct {
-    const char *config, *data, *shard;
-    int dry_run;
+    const char *config, *data, *shard, *out;
+    int dry_run, resume, no_merge;
+    int64_t group_size;
+    double progress;
     gr_opt_list only;
 } grid_cli;
 
@@ -27,6 +33,17 @@ static const gr_opt grid_table[] = {
      .help = "every N-th specification of the expansion, starting with the K-th (1 <= K <= N)"},
     {.name = "data", .kind = GR_OPT_STRING, GR_OPT_AT(grid_cli, data), .metavar = "FILE.h5",
      .help = "panel file, instead of the config's data:"},
+    {.name = "out", .kind = GR_OPT_STRING, GR_OPT_AT(grid_cli, out), .metavar = "DIR", .def = "grid-out",
+     .help = "output directory: results.jsonl, results.csv, manifest.json (docs/results.md)"},
+    {.name = "resume", .kind = GR_OPT_FLAG, GR_OPT_AT(grid_cli, resume),
+     .help = "keep the results DIR/results.jsonl holds (same id and spec hash) and run the rest"},
+    {.name = "group-size", .kind = GR_OPT_INT, GR_OPT_AT(grid_cli, group_size), .metavar = "N",
+     .flags = GR_OPT_RANGE, .lo = 1, .hi = 4096,
+     .help = "ranks per task group (default: the config's group-size, else 1)"},
+    {.name = "no-merge", .kind = GR_OPT_FLAG, GR_OPT_AT(grid_cli, no_merge),
+     .help = "one model per specification, even when specifications differ only in the outcome (benchmarks)"},
+    {.name = "progress", .kind = GR_OPT_DOUBLE, GR_OPT_AT(grid_cli, progress), .metavar = "SECONDS", .def = "5",
+     .flags = GR_OPT_POSITIVE, .help = "seconds between progress lines when stderr is not a terminal"},
     {0}};
 
 static const gr_opts_cmd grid_cmd_def = {
@@ -37,7 +54,9 @@ static const gr_opts_cmd grid_cmd_def = {
     "(keys, types, placeholders, formulas, where clauses, the panel's columns) and prints one line per\n"
     "specification: id, label, formula, where, other settings (tab-separated), then the count.",
     grid_table,
-    "Running the specifications (without --dry-run) is not implemented yet. Format: docs/grid.md.", 0};
+    "Without --dry-run the specifications are estimated on task groups of ranks; each finished one is\n"
+    "appended to DIR/results.jsonl. Exit status: 0 all done, 4 some failed (recorded), 1 error, 2 usage,\n"
+    "143/130 stopped by SIGTERM/SIGINT (--resume finishes). Formats: docs/grid.md, docs/results.md.", 0};
 
 /* "K/N" with 1 <= K <= N <= GR_GRID_MAX_SPECS. */
 static int parse_shard(const char *t, long *k, long *n)
@@ -110,6 +129,22 @@ static void print_specs(const gr_grid *g, const grid_cli *o, const unsigned char
         printf("# %d specifications\n", g->nspecs);
 }
 
+/* Collective. Run the selected specifications (grid_run.h), signals stopping it in order. */
+static int run_grid(MPI_Comm comm, gr_grid *g, const grid_cli *o, gr_opts *s, const unsigned char *sel,
+                    gr_grid_summary *sum)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    gr_grid_run_opts ro = {.out = o->out, .resume = o->resume, .selected = sel, .merge = !o->no_merge,
+                           .progress_seconds = o->progress,
+                           .group_size = o->group_size ? (int)o->group_size : g->group_size ? g->group_size : 1};
+    ro.provenance = rank == 0 ? gr_opts_provenance(s, comm) : NULL;
+    gr_cleanup_soft(1);
+    int rc = gr_grid_run(comm, g, &ro, sum);
+    gr_cleanup_soft(0);
+    return rc;
+}
+
 int cmd_grid(int argc, char **argv, MPI_Comm comm)
 {
     int rank;
@@ -121,9 +156,6 @@ int cmd_grid(int argc, char **argv, MPI_Comm comm)
     long k = 1, n = 1;
     if (!rc && o.shard) rc = parse_shard(o.shard, &k, &n);
     if (!rc) rc = check_ids(&o.only);
-    if (!rc && !o.dry_run)
-        rc = gr_fail(GR_EUSAGE, "grid", "running a grid is not implemented yet; --dry-run checks the config and lists "
-                     "its specifications");
     if (!rc && s.echo && rank == 0) gr_opts_echo(&s, stderr);
     gr_grid g;
     memset(&g, 0, sizeof g);
@@ -132,10 +164,18 @@ int cmd_grid(int argc, char **argv, MPI_Comm comm)
     unsigned char *sel = gr_malloc((size_t)(g.nspecs ? g.nspecs : 1), 1);
     int nsel = 0;
     if (!rc) rc = select_specs(&g, &o, k, n, sel, &nsel);  /* the same on every rank */
-    if (!rc && rank == 0) print_specs(&g, &o, sel, nsel);
+    if (!rc && rank == 0 && o.dry_run) print_specs(&g, &o, sel, nsel);
     rc = gr_agree(comm, rc);
+    gr_grid_summary sum;
+    memset(&sum, 0, sizeof sum);
+    if (!rc && !o.dry_run) rc = run_grid(comm, &g, &o, &s, sel, &sum);
     free(sel);
     gr_grid_free(&g);
     gr_opts_free(&s);
-    return gr_report(rc);
+    if (rc || !sum.stop_signal) return rc ? gr_report(rc) : sum.failed ? 4 : 0;
+    if (rank == 0)
+        fprintf(stderr, "gravrd: error: interrupted by %s: %d of %d specifications done; --resume finishes\n",
+                sum.stop_signal == SIGTERM ? "SIGTERM" : sum.stop_signal == SIGINT ? "SIGINT" : "a signal",
+                sum.resumed + sum.done + sum.failed, sum.selected);
+    return 128 + sum.stop_signal;
 }
