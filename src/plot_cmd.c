@@ -250,7 +250,7 @@ typedef struct {
 typedef struct {
     char path[4096], manifest[4200];
     cJSON **rec;         /* rec[i]: the last record of g->specs[i], NULL: none */
-    int nrec, nfailed, nno_term, nnonfinite, ignored_last;
+    int nrec, nfailed, nno_term, ncollinear, nnonfinite, ignored_last;
     char *term;
     point *pt;
     int npt;
@@ -412,7 +412,14 @@ static void spec_points(results *r, int i, const char *term)
             else r->pt[r->npt++] = p;
         }
     }
-    if (!found) r->nno_term++;
+    if (found) return;
+    int collinear = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(
+                              cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "dropped"), "collinear"))
+        collinear |= cJSON_IsString(c) && !strcmp(c->valuestring, term);
+    if (collinear) r->ncollinear++;
+    else r->nno_term++;
 }
 
 /* Local (rank 0). The points of term (--term, plot: term, or the first term) of the selected
@@ -691,6 +698,7 @@ static void left_out_note(const results *r, char *buf, size_t len)
     size_t k = (size_t)snprintf(buf, len, "left out:");
     size_t k0 = k;
     if (r->nfailed && k < len) k += (size_t)snprintf(buf + k, len - k, " %d failed", r->nfailed);
+    if (r->ncollinear && k < len) k += (size_t)snprintf(buf + k, len - k, "%s %d where %s was dropped as collinear", k > k0 ? "," : "", r->ncollinear, r->term);
     if (r->nno_term && k < len) k += (size_t)snprintf(buf + k, len - k, "%s %d without the term %s", k > k0 ? "," : "", r->nno_term, r->term);
     if (r->nnonfinite && k < len) k += (size_t)snprintf(buf + k, len - k, "%s %d with no finite estimate or interval", k > k0 ? "," : "", r->nnonfinite);
     if (k == k0) buf[0] = 0;
@@ -774,7 +782,7 @@ static void bw_bars(gr_svg *s, const bw_layout *b, const scale *x, double top, d
     gr_svg_rect(s, x0, top, x1 - x0, h, "none", "#000000", 1);
     for (int j = 0; j < b->nd; j++) {
         char tip[128];
-        snprintf(tip, sizeof tip, "treated: bandwidth=%s count=%ld", b->dname[j], b->treated[j]);
+        snprintf(tip, sizeof tip, "treated: bandwidth=%s; count=%ld", b->dname[j], b->treated[j]);
         double X = at(x, b->d[j]), Y = at(&y, (double)b->treated[j]);
         gr_svg_group_begin(s, tip);
         gr_svg_rect(s, X - 9, Y, 18, top + h - Y, "#b0b0b0", "#000000", 0.8);
@@ -790,7 +798,7 @@ static void bw_point(gr_svg *s, const gr_grid *g, const point *p, const style *s
                      const char *series)
 {
     char tip[512];
-    snprintf(tip, sizeof tip, "point: spec=%s bandwidth=%g series=%s estimate=%.17g conf_low=%.17g conf_high=%.17g",
+    snprintf(tip, sizeof tip, "point: spec=%s; bandwidth=%g; series=%s; estimate=%.17g; conf_low=%.17g; conf_high=%.17g",
              g->specs[p->spec].id, bw, series, p->est, p->lo, p->hi);
     gr_svg_group_begin(s, tip);
     gr_svg_line(s, X, at(y, p->lo), X, at(y, p->hi), st->colour, 1.4, 1, NULL);
@@ -805,7 +813,7 @@ static int draw_bandwidth(const plot_cli *o, const gr_grid *g, const plot_conf *
                           int bw_axis, const bw_layout *b)
 {
     const double L = 84, PW = 560, T = 84, PH = 320, gap = 46, BH = 80;
-    double RW = c->series_axis >= 0 ? 210 : 30, W = L + PW + RW, H = T + PH + gap + BH + 96;
+    double RW = c->series_axis >= 0 ? 210 : 30, W = L + PW + RW, H = T + PH + gap + BH + 76;
     double lo = INFINITY, hi = -INFINITY;
     for (int q = 0; q < r->npt; q++) lo = fmin(lo, r->pt[q].lo), hi = fmax(hi, r->pt[q].hi);
     value_range(&lo, &hi);
@@ -951,8 +959,8 @@ static int choice_row(const gr_grid *g, const choice_rows *cr, int k, const poin
     return row + 1 + s;
 }
 
-/* The labels of the choice panel, right-aligned at x. */
-static void choice_labels(gr_svg *s, const gr_grid *g, const choice_rows *cr, double x, double top, double rh)
+/* The labels of the choice panel, right-aligned at x; lines between the groups up to x1. */
+static void choice_labels(gr_svg *s, const gr_grid *g, const choice_rows *cr, double x, double x1, double top, double rh)
 {
     char cb[64];
     int row = 0;
@@ -964,7 +972,7 @@ static void choice_labels(gr_svg *s, const gr_grid *g, const choice_rows *cr, do
             gr_svg_text(s, x, Y, 10, "end", "#333333", "%s", clip(a >= 0 ? g->axes[a].value_label[v] : cr->sample[v], 40, cb, sizeof cb));
         }
         row += 1 + nv;
-        if (k + 1 < cr->ngroups) gr_svg_line(s, x + 4, top + rh * row, s->width - 20, top + rh * row, "#d0d0d0", 0.6, 1, NULL);
+        if (k + 1 < cr->ngroups) gr_svg_line(s, x + 4, top + rh * row, x1, top + rh * row, "#d0d0d0", 0.6, 1, NULL);
     }
 }
 
@@ -1002,8 +1010,8 @@ static void curve_point(gr_svg *s, const gr_grid *g, const point *p, int rank, d
     int sig = p->p < 0.05;
     double lw = fmin(1.5, fmax(0.35, colw * 0.5)), rad = fmin(3.5, fmax(1.1, colw * 0.35));
     char tip[600];
-    snprintf(tip, sizeof tip, "curve: rank=%d spec=%s sample=%s estimate=%.17g conf_low=%.17g conf_high=%.17g "
-             "p_value=%.17g significant=%d", rank, g->specs[p->spec].id, p->sample, p->est, p->lo, p->hi, p->p, sig);
+    snprintf(tip, sizeof tip, "curve: rank=%d; spec=%s; sample=%s; estimate=%.17g; conf_low=%.17g; conf_high=%.17g; "
+             "p_value=%.17g; significant=%d", rank, g->specs[p->spec].id, p->sample, p->est, p->lo, p->hi, p->p, sig);
     gr_svg_group_begin(s, tip);
     gr_svg_line(s, X, at(y, p->lo), X, at(y, p->hi), sig ? "#000000" : "#a0a0a0", lw, 1, NULL);
     gr_svg_circle(s, X, at(y, p->est), rad, sig ? "#000000" : "#ffffff", "#000000", fmin(1, fmax(0.3, rad * 0.3)), NULL);
@@ -1034,7 +1042,7 @@ static int draw_curve(const plot_cli *o, const gr_grid *g, const results *r, int
     curve_legend(&s, L, 74, mp >= 0 ? g->specs[r->pt[mp].spec].label : NULL);
     gr_svg_rect(&s, L, T, PW, PH, "none", "#000000", 1);
     value_ticks(&s, &y, L, L + PW);
-    gr_svg_text(&s, L - 7, T - 8, 12, "end", "#000000", "%s", clip(r->term, 24, cb, sizeof cb));
+    gr_svg_text(&s, L, T - 8, 12, "start", "#000000", "coefficient on %s", clip(r->term, 60, cb, sizeof cb));
     double step = n > 10 ? nice_step(n, 8) : 1;  /* rank ticks: 1, then multiples of the step */
     for (double k = 1; k <= n; k = k == 1 && step > 1 ? step : k + step) {
         double X = L + (k - 0.5) * colw;
@@ -1058,13 +1066,13 @@ static int draw_curve(const plot_cli *o, const gr_grid *g, const results *r, int
     if (mp >= 0) {
         double X = L + (mp + 0.5) * colw;
         char tip[200];
-        snprintf(tip, sizeof tip, "main: spec=%s rank=%d", g->specs[r->pt[mp].spec].id, mp + 1);
+        snprintf(tip, sizeof tip, "main: spec=%s; rank=%d", g->specs[r->pt[mp].spec].id, mp + 1);
         gr_svg_group_begin(&s, tip);
         marker(&s, SHAPE_DIAMOND, 0, "#000000", X, at(&y, r->pt[mp].est), 6, 1.6);
         gr_svg_group_end(&s);
     }
     gr_svg_rect(&s, L, Bt, PW, BH, "none", "#000000", 1);
-    choice_labels(&s, g, &cr, L - 6, Bt, RH);
+    choice_labels(&s, g, &cr, L - 6, L + PW, Bt, RH);
     char note[400];
     left_out_note(r, note, sizeof note);
     if (note[0]) gr_svg_text(&s, L, Bt + BH + 24, 10, "start", "#000000", "%s", note);
