@@ -250,7 +250,7 @@ typedef struct {
 typedef struct {
     char path[4096], manifest[4200];
     cJSON **rec;         /* rec[i]: the last record of g->specs[i], NULL: none */
-    int nrec, nfailed, nno_term, ncollinear, nnonfinite, ignored_last;
+    int nrec, nfailed, nno_term, ncollinear, nnonfinite, nmissing, ignored_last;
     char *term;
     point *pt;
     int npt;
@@ -438,8 +438,11 @@ static int results_points(const gr_grid *g, results *r, const char *term, const 
     if (!term) return gr_fail(GR_EINPUT, r->path, "no specification finished ok: nothing to plot");
     r->term = gr_strdup(term);
     r->pt = gr_malloc((size_t)(cap ? cap : 1), sizeof *r->pt);
-    for (int i = 0; i < g->nspecs; i++)
-        if (r->rec[i] && (!sel || sel[i])) spec_points(r, i, r->term);
+    for (int i = 0; i < g->nspecs; i++) {
+        if (sel && !sel[i]) continue;
+        if (r->rec[i]) spec_points(r, i, r->term);
+        else r->nmissing++;
+    }
     if (r->npt) return GR_OK;
     char terms[600];
     terms_list(g, r, terms, sizeof terms);
@@ -697,7 +700,8 @@ static void left_out_note(const results *r, char *buf, size_t len)
 {
     size_t k = (size_t)snprintf(buf, len, "left out:");
     size_t k0 = k;
-    if (r->nfailed && k < len) k += (size_t)snprintf(buf + k, len - k, " %d failed", r->nfailed);
+    if (r->nmissing && k < len) k += (size_t)snprintf(buf + k, len - k, " %d not in the results (not run)", r->nmissing);
+    if (r->nfailed && k < len) k += (size_t)snprintf(buf + k, len - k, "%s %d failed", k > k0 ? "," : "", r->nfailed);
     if (r->ncollinear && k < len) k += (size_t)snprintf(buf + k, len - k, "%s %d where %s was dropped as collinear", k > k0 ? "," : "", r->ncollinear, r->term);
     if (r->nno_term && k < len) k += (size_t)snprintf(buf + k, len - k, "%s %d without the term %s", k > k0 ? "," : "", r->nno_term, r->term);
     if (r->nnonfinite && k < len) k += (size_t)snprintf(buf + k, len - k, "%s %d with no finite estimate or interval", k > k0 ? "," : "", r->nnonfinite);
