@@ -9,7 +9,7 @@ PKGS      = mpi hdf5-openmpi scalapack-openmpi lapacke openblas cmocka libcjson 
 # clang-14 + libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for `make fuzz` and tests/it_fuzz.sh.
 DEB_PKGS  = gcc libc6-dev libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libscalapack-openmpi-dev \
             libopenblas-dev liblapacke-dev libcmocka-dev libcjson-dev libgsl-dev libyaml-dev pkg-config \
-            python3 python3-h5py clang-14 libclang-rt-14-dev
+            python3 python3-h5py clang-14 libclang-rt-14-dev bc
 CC        = mpicc
 VERSION   = 0.1.0
 GIT_HASH := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -30,7 +30,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = 1
 export OMPI_MCA_rmaps_base_oversubscribe = 1
 export OPENBLAS_NUM_THREADS = 1
 
-.PHONY: all deps run test asan bench clean readme readme-check
+.PHONY: all deps run test asan bench bench-grid clean readme readme-check
 all: bin/gravrd
 
 deps:
@@ -91,6 +91,11 @@ asan: deps
 bench: deps
 	$(MAKE) --no-print-directory bin/gravrd $(PANEL)
 	./bench/run.sh $(PANEL)
+
+# the grid runner: the 150-specification grid, the large sweep, Table 3 end to end (minutes)
+bench-grid: deps
+	$(MAKE) --no-print-directory bin/gravrd $(PANEL)
+	./bench/grid.sh $(PANEL)
 
 # README.md's sample outputs, regenerated from the program: `readme` rewrites the marked blocks,
 # `readme-check` compares them and fails with a diff (tests/readme_outputs.sh; make test runs it_readme.sh)

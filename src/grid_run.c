@@ -49,6 +49,7 @@ typedef struct {
     int write_rc, appended, ntodo, groups_done;
     work total;
     double t_start, t_progress;
+    int quiet;                  /* --quiet: no progress line, no summary */
 } runner;
 
 /* ---------------- specification hashes ---------------- */
@@ -174,7 +175,7 @@ static void free_units(runner *R)
 
 static void progress(runner *R, int last)
 {
-    if (gr_quiet || R->wrank != 0) return;
+    if (R->quiet || R->wrank != 0) return;
     double now = gr_now(), el = now - R->t_start;
     int tty = isatty(STDERR_FILENO);
     if (!last && now - R->t_progress < (tty ? 0.2 : R->o->progress_seconds)) return;
@@ -327,6 +328,14 @@ static void run_task(runner *R, gr_frame *sample, const task *t)
     free(res);
 }
 
+/* Collective over the group. 1 if the leader has seen a stop signal (the group stops together). */
+static int stop_now(runner *R)
+{
+    int stop = R->grank == 0 && gr_cleanup_stop_signal() != 0;
+    MPI_Bcast(&stop, 1, MPI_INT, 0, R->comm);
+    return stop;
+}
+
 /* Collective over the group. The unit's sample (a sub-frame of the base frame on its where clause) and
  * its tasks in sequence; the sample's evaluated columns are shared by its tasks. */
 static void run_unit(runner *R, const unit *u)
@@ -358,7 +367,7 @@ static void run_unit(runner *R, const unit *u)
     } else if (rc) {
         R->fatal = rc;
     }
-    for (int t = 0; t < u->ntask && !rc && !R->fatal; t++) {
+    for (int t = 0; t < u->ntask && !rc && !R->fatal && !stop_now(R); t++) {
         run_task(R, sample, &u->t[t]);
         if (R->wrank == 0) drain(R, 0);
     }
@@ -449,7 +458,7 @@ static cJSON *manifest(runner *R, const gr_grid_summary *sum, double t_read, dou
 /* Rank 0: the summary line. */
 static void summary_line(runner *R, const gr_grid_summary *sum, double t_total)
 {
-    if (gr_quiet) return;
+    if (R->quiet) return;
     fprintf(stderr, "grid: %d specifications selected: %d done (%d failed), %d from an earlier run, %d not done; "
             "%.2f s on %d rank%s (%d group%s); demeaned %.0f columns (from scratch: %.0f)%s\n",
             sum->selected, sum->done + sum->failed, sum->failed, sum->resumed, sum->not_done, t_total, R->wsize,
@@ -519,10 +528,10 @@ int gr_grid_run(MPI_Comm world, gr_grid *g, const gr_grid_run_opts *o, gr_grid_s
         if (R.wrank == 0) *R.counter = 0;
         MPI_Barrier(world);  /* the counter is set before anyone takes from it */
         MPI_Win_lock_all(0, R.win);
-        int quiet = gr_quiet;
+        R.quiet = gr_quiet;
         gr_quiet = 1;  /* per-specification warnings (dropped rows...) would drown the progress line */
         work_loop(&R);
-        gr_quiet = quiet;
+        gr_quiet = R.quiet;
         if (R.wrank == 0) drain(&R, 1);
         MPI_Waitall(R.nsend, R.req, MPI_STATUSES_IGNORE);
         MPI_Win_unlock_all(R.win);
