@@ -13,6 +13,7 @@ typedef struct gr_grid_out {
     int fd;                 /* open for appending, -1 when closed */
     int ndone;              /* records found by --resume */
     char (*done_id)[17], (*done_hash)[17];
+    unsigned char *done_failed;  /* the record's status is "failed" */
     double t_sync;          /* when the file was last synced */
 } gr_grid_out;
 
@@ -22,7 +23,7 @@ typedef struct gr_grid_out {
  * killed run, is cut off the file) into o->done_*. GR_EIO naming the path and the reason otherwise. */
 int gr_grid_out_open(gr_grid_out *o, const char *dir, int resume);
 
-/* Local. 1 if --resume found a record of spec `id` with this spec hash. */
+/* Local. 1 if --resume found a record of spec `id` with this spec hash (2 if that record is a failure). */
 int gr_grid_out_is_done(const gr_grid_out *o, const char *id, const char *hash);
 
 /* Local. The record of specification s (one line of JSON, no newline; malloc'd): ok with its nres results,

@@ -1,22 +1,40 @@
 #!/usr/bin/env bash
-# jobs/main.sh PANEL [RANKS]: the study's main specifications on a panel file, as `make run` runs them:
+# jobs/main.sh PANEL [RANKS] [OUTDIR]: the study's main tables on a panel file, as `make run` runs them:
 #   Table 2 (gravity: exporter-month and importer-month FEs) and Table 3 (spatial RD: + segment-pair FEs at
-#   100 km), both directions, east-to-west and west-to-east, log trade and log deals, clustered by pair
-#   (configs/table2.args, configs/table3.args). Works inside a Slurm allocation (jobs/gravrd.sbatch).
-#   PANEL is only read: estimate computes segpair_100 from the cities and pairs tables when the file does
-#   not store it (src/derived.c), so no `gravrd segments` step is needed.
+#   100 km) through `gravrd grid` (configs/table2.yaml, configs/table3.yaml: outcomes x directions, clustered
+#   by pair), printed with `gravrd table`; then the 150-specification bandwidth x control-group sweep
+#   (configs/grid-150.yaml) and its specification curve, OUTDIR/grid-150/spec-curve.svg (`gravrd plot`).
+#   Works inside a Slurm allocation (jobs/gravrd.sbatch). PANEL is only read: segpair_<d> is derived from the
+#   cities and pairs tables when the file does not store it (src/derived.c). OUTDIR (default out/run) is
+#   replaced: each run starts its grids afresh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PANEL=${1:-data/default.h5}
 NP=${2:-${SLURM_NTASKS:-2}}
+OUTDIR=${3:-out/run}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
+export OMPI_MCA_odls_base_sigkill_timeout=30  # a SIGTERM to mpirun lets the grid stop in order (docs/grid.md)
 
-./jobs/run_config.sh configs/table2.args "$PANEL" "$NP"
+# grid NAME: run configs/NAME.yaml into OUTDIR/NAME (quiet: the tables below are the output)
+grid() {
+  rm -rf "${OUTDIR:?}/$1"
+  mpirun -n "$NP" ./bin/gravrd grid "configs/$1.yaml" --data "$PANEL" --out "$OUTDIR/$1" --quiet
+}
+mkdir -p "$OUTDIR"
+grid table2
+./bin/gravrd table "$OUTDIR/table2" --config configs/table2.yaml
 echo
-./jobs/run_config.sh configs/table3.args "$PANEL" "$NP"
+grid table3
+./bin/gravrd table "$OUTDIR/table3" --config configs/table3.yaml
+echo
+grid grid-150
+./bin/gravrd plot "$OUTDIR/grid-150" --config configs/grid-150.yaml --kind curve --out "$OUTDIR/grid-150/spec-curve.svg"
+echo "Specification curve of the 150-specification bandwidth x control-group sweep (configs/grid-150.yaml):"
+echo "$OUTDIR/grid-150/spec-curve.svg; every result in $OUTDIR/*/results.csv."
 truth() { h5dump -a "/$1" "$PANEL" 2>/dev/null | sed -n 's/.*(0): *//p' | head -1; }
 w2e=$(truth truth_partner_w2e)
 if [ -n "$w2e" ]; then
+  echo
   echo "Planted truth in $PANEL: partnership effect on log trade west-to-east $w2e, east-to-west $(truth truth_partner_e2w);"
   echo "on log deals west-to-east $(truth truth_partner_deals_w2e), east-to-west $(truth truth_partner_deals_e2w);" \
        "distance elasticity $(truth truth_distance). Partners were selected on a trade-raising affinity, so"

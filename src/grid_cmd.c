@@ -15,7 +15,7 @@
 
 typedef struct {
     const char *config, *data, *shard, *out;
-    int dry_run, resume, no_merge;
+    int dry_run, resume, no_merge, quiet;
     int64_t group_size;
     double progress;
     gr_opt_list only;
@@ -42,6 +42,8 @@ static const gr_opt grid_table[] = {
      .help = "ranks per task group (default: the config's group-size, else 1)"},
     {.name = "no-merge", .kind = GR_OPT_FLAG, GR_OPT_AT(grid_cli, no_merge),
      .help = "one model per specification, even when specifications differ only in the outcome (benchmarks)"},
+    {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(grid_cli, quiet),
+     .help = "no progress lines and no summary (errors still printed)"},
     {.name = "progress", .kind = GR_OPT_DOUBLE, GR_OPT_AT(grid_cli, progress), .metavar = "SECONDS", .def = "5",
      .flags = GR_OPT_POSITIVE, .help = "seconds between progress lines when stderr is not a terminal"},
     {0}};
@@ -154,6 +156,7 @@ int cmd_grid(int argc, char **argv, MPI_Comm comm)
     int rc = gr_opts_parse(&s, &grid_cmd_def, &o, argc, argv, rank);
     if (rc == GR_OPTS_EXIT) { gr_opts_free(&s); return 0; }
     long k = 1, n = 1;
+    if (!rc) gr_quiet |= o.quiet;
     if (!rc && o.shard) rc = parse_shard(o.shard, &k, &n);
     if (!rc) rc = check_ids(&o.only);
     if (!rc && s.echo && rank == 0) gr_opts_echo(&s, stderr);
@@ -172,7 +175,7 @@ int cmd_grid(int argc, char **argv, MPI_Comm comm)
     free(sel);
     gr_grid_free(&g);
     gr_opts_free(&s);
-    if (rc || !sum.stop_signal) return rc ? gr_report(rc) : sum.failed ? 4 : 0;
+    if (rc || !sum.stop_signal) return rc ? gr_report(rc) : sum.failed + sum.resumed_failed ? 4 : 0;
     if (rank == 0)
         fprintf(stderr, "gravrd: error: interrupted by %s: %d of %d specifications done; --resume finishes\n",
                 sum.stop_signal == SIGTERM ? "SIGTERM" : sum.stop_signal == SIGINT ? "SIGINT" : "a signal",

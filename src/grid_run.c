@@ -399,18 +399,21 @@ static void make_groups(runner *R)
 }
 
 /* Collective. Rank 0 opens the output directory and decides which specifications remain; all agree. */
-static int plan_todo(runner *R, unsigned char *todo)
+static int plan_todo(runner *R, unsigned char *todo, int *resumed_failed)
 {
-    int rc = GR_OK, resumed = 0;
+    int rc = GR_OK;
+    *resumed_failed = 0;
     if (R->wrank == 0) {
         rc = gr_grid_out_open(&R->out, R->o->out, R->o->resume);
         for (int i = 0; i < R->g->nspecs && !rc; i++) {
-            todo[i] = R->o->selected[i] && !gr_grid_out_is_done(&R->out, R->g->specs[i].id, R->hash[i]);
-            resumed += R->o->selected[i] && !todo[i];
+            int done = R->o->selected[i] ? gr_grid_out_is_done(&R->out, R->g->specs[i].id, R->hash[i]) : 0;
+            todo[i] = R->o->selected[i] && !done;
+            *resumed_failed += done == 2;
         }
     }
     GR_CALL(gr_agree(R->world, rc));
     MPI_Bcast(todo, R->g->nspecs, MPI_UNSIGNED_CHAR, 0, R->world);
+    MPI_Bcast(resumed_failed, 1, MPI_INT, 0, R->world);
     return GR_OK;
 }
 
@@ -519,7 +522,7 @@ int gr_grid_run(MPI_Comm world, gr_grid *g, const gr_grid_run_opts *o, gr_grid_s
     if (!rc) rc = gr_agree(world, gr_frame_open(R.comm, &R.p, NULL, "Full sample", &R.base));
     R.base.caching = 1;
     double t_read = gr_now() - R.t_start;
-    if (!rc) { spec_hashes(&R); rc = plan_todo(&R, todo); }
+    if (!rc) { spec_hashes(&R); rc = plan_todo(&R, todo, &sum->resumed_failed); }
     for (int i = 0; i < g->nspecs && !rc; i++) { sum->selected += o->selected[i]; sum->resumed += o->selected[i] && !todo[i]; }
     if (!rc) {
         build_units(&R, todo);
