@@ -8,6 +8,7 @@
 #include "frame.h"
 #include "grid_out.h"
 #include "panel.h"
+#include "pool.h"
 #include "specrun.h"
 #include <math.h>
 #include <stdio.h>
@@ -21,10 +22,10 @@ enum { TAG_MSG = 7301 };
 /* Specifications estimated as one model: they differ only in their outcomes. */
 typedef struct { int nspec; int *spec; double cost; } task;
 /* Tasks on the same sample (where clause): handed out together to one group, in sequence. */
-typedef struct { int ntask; task *t; double cost; int first; } unit;
+typedef struct { int ntask; task *t; double cost; int first; int pool; } unit;  /* pool: share absorbers (pool.h) */
 
 /* The work one group has done (sent to world rank 0 at the end). */
-typedef struct { double ok, failed, setups, columns, scratch; } work;
+typedef struct { double ok, failed, setups, columns, scratch, reused; } work;
 
 typedef struct {
     MPI_Comm world, comm;       /* the world and this rank's task group */
@@ -122,6 +123,48 @@ static double spec_cost(const gr_grid_spec *s)
     return cols * samples / (1.0 + s->nwhere);
 }
 
+/* What decides a model's absorber besides its rows: the fixed effects, weights, split and demeaning options
+ * of the task's first specification (the formula's part after '|'). */
+static char *absorber_key(const gr_grid_spec *s)
+{
+    const char *f = s->text[GR_GRID_FORMULA] ? s->text[GR_GRID_FORMULA] : "", *bar = strstr(f, " | ");
+    static const int k[] = {GR_GRID_WEIGHTS, GR_GRID_SPLIT, GR_GRID_FSPLIT, GR_GRID_FIXEF_RM, GR_GRID_FE_TOL,
+                            GR_GRID_FE_MAXITER, GR_GRID_FE_METHOD};
+    size_t len = strlen(bar ? bar : "") + 16;
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) len += (s->text[k[i]] ? strlen(s->text[k[i]]) : 0) + 1;
+    char *key = gr_malloc(len, 1);
+    size_t n = (size_t)snprintf(key, len, "%s", bar ? bar : "");
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        n += (size_t)snprintf(key + n, len - n, "\x1f%s", s->text[k[i]] ? s->text[k[i]] : "");
+    return key;
+}
+
+static const gr_grid *sort_grid;  /* qsort has no context argument */
+static int cmp_task(const void *a, const void *b)
+{
+    const task *x = a, *y = b;
+    char *kx = absorber_key(&sort_grid->specs[x->spec[0]]), *ky = absorber_key(&sort_grid->specs[y->spec[0]]);
+    int c = strcmp(kx, ky);
+    free(kx);
+    free(ky);
+    return c ? c : (x->spec[0] > y->spec[0]) - (x->spec[0] < y->spec[0]);
+}
+
+/* Sort the unit's tasks so that those with one absorber follow each other; 1 if two of them share one. */
+static int unit_shares_absorbers(const gr_grid *g, unit *u)
+{
+    sort_grid = g;
+    qsort(u->t, (size_t)u->ntask, sizeof *u->t, cmp_task);
+    int shared = 0;
+    for (int t = 1; t < u->ntask && !shared; t++) {
+        char *a = absorber_key(&g->specs[u->t[t - 1].spec[0]]), *b = absorber_key(&g->specs[u->t[t].spec[0]]);
+        shared = !strcmp(a, b);
+        free(a);
+        free(b);
+    }
+    return shared;
+}
+
 static int cmp_unit(const void *a, const void *b)
 {
     const unit *x = a, *y = b;
@@ -163,6 +206,7 @@ static void build_units(runner *R, const unsigned char *todo)
         R->units[u].cost += tasks[t].cost;
     }
     qsort(R->units, (size_t)R->nunits, sizeof *R->units, cmp_unit);
+    for (int u = 0; u < R->nunits; u++) R->units[u].pool = R->o->merge && unit_shares_absorbers(g, &R->units[u]);
     for (int t = 0; t < ntasks; t++) free(tkey[t]);
     free(tkey);
     free(tasks);
@@ -206,9 +250,9 @@ static void handle(runner *R, const char *msg)
 {
     if (msg[0] == 'R') { write_record(R, msg + 1); return; }
     work w;
-    if (sscanf(msg + 1, "%lf %lf %lf %lf %lf", &w.ok, &w.failed, &w.setups, &w.columns, &w.scratch) == 5) {
+    if (sscanf(msg + 1, "%lf %lf %lf %lf %lf %lf", &w.ok, &w.failed, &w.setups, &w.columns, &w.scratch, &w.reused) == 6) {
         R->total.ok += w.ok; R->total.failed += w.failed; R->total.setups += w.setups;
-        R->total.columns += w.columns; R->total.scratch += w.scratch;
+        R->total.columns += w.columns; R->total.scratch += w.scratch; R->total.reused += w.reused;
     }
     R->groups_done++;
 }
@@ -492,6 +536,8 @@ static void run_unit(runner *R, const unit *u)
         free(w);
         free(mask);
     }
+    gr_pool *pool = !rc && u->pool ? gr_pool_new(2) : NULL;
+    sample->pool = pool;
     if (rc && task_failure(rc)) {
         char reason[1024];
         group_reason(R, reason, sizeof reason);
@@ -503,6 +549,9 @@ static void run_unit(runner *R, const unit *u)
         run_task(R, sample, &u->t[t]);
         if (R->wrank == 0) drain(R, 0);
     }
+    R->w.reused += (double)gr_pool_reused(pool);
+    sample->pool = NULL;
+    gr_pool_free(pool);
     gr_frame_free(&sub);
 }
 
@@ -584,6 +633,7 @@ static cJSON *manifest(runner *R, const gr_grid_summary *sum, double t_read, dou
     cJSON_AddNumberToObject(m, "demeaned_columns", R->total.columns);
     cJSON_AddNumberToObject(m, "demeaned_columns_from_scratch", R->total.scratch);
     cJSON_AddNumberToObject(m, "absorber_setups", R->total.setups);
+    cJSON_AddNumberToObject(m, "columns_reused", R->total.reused);
     cJSON *sec = cJSON_AddObjectToObject(m, "seconds");
     cJSON_AddNumberToObject(sec, "total", t_total);
     cJSON_AddNumberToObject(sec, "read", t_read);
@@ -617,7 +667,8 @@ static void work_loop(runner *R)
     R->w.setups = (double)(s1 - s0);
     R->w.columns = (double)(c1 - c0);
     char text[256];
-    snprintf(text, sizeof text, "%.0f %.0f %.0f %.0f %.0f", R->w.ok, R->w.failed, R->w.setups, R->w.columns, R->w.scratch);
+    snprintf(text, sizeof text, "%.0f %.0f %.0f %.0f %.0f %.0f", R->w.ok, R->w.failed, R->w.setups, R->w.columns,
+             R->w.scratch, R->w.reused);
     send_msg(R, 'D', text);
 }
 
