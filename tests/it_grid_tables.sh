@@ -90,3 +90,29 @@ PY
   if [ $? -eq 0 ]; then ok "$cfg.yaml: every record = gravrd $(sed -n 's/^  command: //p' "configs/$cfg.yaml") run directly ($(cat "$TMP/c.cmp") specifications, 1e-12)"
   else fail "$cfg.yaml: records = the command run directly" "$(tail -n 3 "$TMP/c.cmp" | tr '\n' ' ')"; fi
 done
+
+# shared work, counted: Table 3 with four clusterings demeans each sample's 2 outcomes and 2 regressors once
+# (3 samples: 12 columns), takes the other 3 clusterings' 36 columns from the pool, against 72 from scratch;
+# --no-merge demeans all 72; the numbers are the same (1e-12)
+m="$TMP/t_table3-inference/manifest.json"
+if [ -f "$m" ] && python3 -c "import json,sys; m=json.load(open(sys.argv[1])); sys.exit(0 if (m['demeaned_columns'], m['columns_reused'], m['demeaned_columns_from_scratch']) == (12, 36, 72) else 1)" "$m"
+then ok "table3-inference: 12 columns demeaned, 36 from the pool, 72 from scratch"
+else fail "table3-inference: shared work" "$(grep -E 'demeaned|reused' "$m" | tr -d '\n\t')"; fi
+mpi 2 "$GR" grid configs/table3-inference.yaml --data "$D" --out "$TMP/t3nm" --no-merge --quiet >"$TMP/nm.out" 2>&1
+python3 - "$TMP/t_table3-inference/results.jsonl" "$TMP/t3nm/results.jsonl" >"$TMP/nm.cmp" 2>&1 <<'PY'
+import json, sys
+def load(p):
+    out = {}
+    for l in open(p):
+        r = json.loads(l)
+        out[r["spec_id"]] = [(c["estimate"], c["std_error"], x["nobs"]) for x in r["results"] for c in x["coefficients"]]
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert a.keys() == b.keys() and len(a) == 24
+for k in a:
+    for u, v in zip(a[k], b[k]):
+        for s, t in zip(u, v):
+            assert abs(s - t) <= 1e-12 * max(abs(s), abs(t)), (k, u, v)
+print(len(a))
+PY
+[ $? -eq 0 ] && ok "table3-inference: pooled and --no-merge records agree (1e-12)" || fail "table3-inference: pooled vs --no-merge" "$(tail -n 2 "$TMP/nm.cmp")"
