@@ -106,7 +106,7 @@ bad "plot: filter names an unknown value" 1 "$TMP/value_typo.yaml:[0-9]+: plot: 
 bad "plot: main matches several specs" 1 "$TMP/main_ambiguous.yaml:[0-9]+: plot: main: 10 specifications take these values; name a value of axis 'controls' too" \
   "$G" --config "$TMP/main_ambiguous.yaml" --kind curve
 bad "plot: unknown key" 1 "$TMP/badkey.yaml:[0-9]+: plot: unknown key 'colour'" "$G" --config "$TMP/badkey.yaml" --kind curve
-bad "results of another config" 1 "$R: line 1: spec_id [0-9a-f]{16} is no specification of configs/table3.yaml" \
+bad "results of another config" 1 "$R: line [0-9]+: spec_id [0-9a-f]{16} is no specification of configs/table3.yaml" \
   "$G" --config configs/table3.yaml --kind curve
 bad "a broken line before the last" 1 "$TMP/midbroken.jsonl: line 3: not a JSON object" \
   "$TMP/midbroken.jsonl" --config $C --kind curve
