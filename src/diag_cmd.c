@@ -461,9 +461,9 @@ static int run_rank0(const diag_opts *o, const gr_opts *s, const gr_small *in, M
     int rc = GR_OK;
     GR_TRY(prepare(o, in, &d));
     GR_TRY(analyse(o, &d));
-    if (d.rd.n && (double)d.n < 2.0 * d.m) /* allowed, but the p-values rest on very few residual df */
-        gr_warn("%lld rows for %d regressors: %d residual degree(s) of freedom", (long long)d.n, d.m - 1,
-                d.ols.df_resid);
+    if ((double)d.n < 2.0 * d.m) /* allowed, but the p-values rest on very few residual df */
+        gr_warn("%lld rows for %d regressors and a constant: %d residual degree(s) of freedom; t, F and p rest "
+                "on them", (long long)d.n, d.m - 1, d.ols.df_resid);
     if (!o->json || strcmp(o->json, "-")) print_all(o, in, &d);
     if (o->json) GR_TRY(write_json(o, s, in, &d, comm));
     if (o->trace) GR_TRY(write_trace(o, &d));
