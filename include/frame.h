@@ -28,6 +28,7 @@ typedef struct gr_frame {
     int64_t nobs;               /* rows over all ranks */
     char *label;                /* "Full sample", "dir = 1", ... */
     int caching;                /* 1: keep what is evaluated (for sub-frames and later specifications) */
+    struct gr_pool *pool;       /* absorbers the models on this frame share (pool.h; not owned), or NULL */
     int nentries, capentries;
     gr_frame_entry *entries;
 } gr_frame;

@@ -25,6 +25,8 @@ typedef struct gr_model_data {
     int nfe; int32_t **fecode; int64_t *fencode; char **fename;
     int ncl; int32_t **clcode; int64_t *clncode; char **clname;  /* 0-2 cluster variables */
     double *w; const char *wname;               /* observation weights (> 0; 0 drops the row) or NULL */
+    struct gr_pool *pool;                       /* absorbers shared with earlier models of this sample
+                                                 * (pool.h; gravrd grid), or NULL */
     const char *label;                          /* "Full sample", "dir = 1", ... */
 } gr_model_data;
 

@@ -89,8 +89,11 @@ static void other_settings(const gr_grid_spec *s, char *buf, size_t len)
     size_t n = 0;
     buf[0] = 0;
     for (int k = 0; k < GR_GRID_NKEYS && n < len; k++)
-        if (k != GR_GRID_FORMULA && k != GR_GRID_WHERE && s->text[k])
+        if (k != GR_GRID_FORMULA && k != GR_GRID_WHERE && s->text[k]) {
+            size_t at = n;
             n += (size_t)snprintf(buf + n, len - n, "%s%s=%s", n ? " " : "", gr_grid_key_name((gr_grid_key)k), s->text[k]);
+            for (size_t c = at; c < n && c < len; c++) if (buf[c] == '\n') buf[c] = ' ';  /* options: one line */
+        }
     if (!buf[0]) snprintf(buf, len, "-");
 }
 
@@ -121,7 +124,8 @@ static void print_specs(const gr_grid *g, const grid_cli *o, const unsigned char
         if (!sel[i]) continue;
         const gr_grid_spec *s = &g->specs[i];
         other_settings(s, other, sizeof other);
-        printf("%s\t%s\t%s\t%s\t%s\n", s->id, s->label[0] ? s->label : "-", s->text[GR_GRID_FORMULA],
+        printf("%s\t%s\t%s\t%s\t%s\n", s->id, s->label[0] ? s->label : "-",
+               s->text[GR_GRID_FORMULA] ? s->text[GR_GRID_FORMULA] : "-",
                s->text[GR_GRID_WHERE] ? s->text[GR_GRID_WHERE] : "-", other);
     }
     if (o->only.n || o->shard)

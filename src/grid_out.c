@@ -124,8 +124,14 @@ int gr_grid_out_is_done(const gr_grid_out *o, const char *id, const char *hash)
 
 /* ---------------- records ---------------- */
 
-char *gr_grid_record(const gr_grid *g, const gr_grid_spec *s, const char *hash, const gr_result *res, int nres,
-                     const char *reason)
+cJSON *gr_grid_results_json(const gr_result *res, int nres)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int j = 0; j < nres; j++) cJSON_AddItemToArray(arr, gr_result_json(&res[j]));
+    return arr;
+}
+
+char *gr_grid_record(const gr_grid *g, const gr_grid_spec *s, const char *hash, cJSON *results, const char *reason)
 {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "spec_id", s->id);
@@ -139,11 +145,14 @@ char *gr_grid_record(const gr_grid *g, const gr_grid_spec *s, const char *hash, 
     cJSON *set = cJSON_AddObjectToObject(r, "settings");
     for (int k = 0; k < GR_GRID_NKEYS; k++)
         if (s->text[k]) cJSON_AddStringToObject(set, gr_grid_key_name((gr_grid_key)k), s->text[k]);
-    if (!s->text[GR_GRID_VCOV])  /* the variance in effect: fixest's default worked out (spec.h) */
+    if (!s->text[GR_GRID_VCOV] && s->command == GR_GRID_CMD_ESTIMATE)  /* the variance in effect (spec.h) */
         cJSON_AddStringToObject(set, "vcov", s->spec.model.vcov == GR_VCOV_IID ? "iid"
                                              : s->spec.model.vcov == GR_VCOV_HC1 ? "hc1" : "cluster");
-    cJSON *arr = cJSON_AddArrayToObject(r, "results");
-    for (int j = 0; !reason && j < nres; j++) cJSON_AddItemToArray(arr, gr_result_json(&res[j]));
+    if (results && !reason) cJSON_AddItemToObject(r, "results", results);
+    else {
+        cJSON_Delete(results);
+        cJSON_AddArrayToObject(r, "results");
+    }
     char *text = cJSON_PrintUnformatted(r);
     cJSON_Delete(r);
     if (!text) { fprintf(stderr, "gravrd: error: out of memory rendering a record\n"); abort(); }

@@ -4,6 +4,7 @@
 #include "model.h"
 #include "formula.h"
 #include "levels.h"
+#include "pool.h"
 #include "rowsel.h"
 #include <math.h>
 #include <stdlib.h>
@@ -308,31 +309,39 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
     group_data g;
     group_gather(d, keep, ys, nys, take, &g);
     int64_t n_in = g.n;
-    gr_absorber ab;
-    rc = gr_absorber_init(comm, g.n, d->nfe, g.fe, d->fencode, d->fename, &g.w, &o->absorb, &ab);
-    if (!rc && ab.nobs == 0)
+    gr_absorber local, *pab;
+    memset(&local, 0, sizeof local);
+    rc = gr_pool_absorber(d->pool, comm, g.n, d->nfe, g.fe, d->fencode, d->fename, &g.w, &o->absorb, &local, &pab);
+    gr_absorber *ab = pab;  /* pooled (kept for later models of the sample) or local (freed below) */
+    double t_demean0 = ab->t_demean;
+    if (!rc && ab->nobs == 0)
         rc = gr_fail(GR_EINPUT, d->label ? d->label : "sample", "no observations left to estimate %s%s",
-                     d->ylabel[ys[0]], ab.n_singletons ? " (after removing singletons)" : "");
+                     d->ylabel[ys[0]], ab->n_singletons ? " (after removing singletons)" : "");
     for (int k = 0; k < d->nfe && !rc; k++)
-        if (ab.fe.nlevels[k] == 1 && rank == 0)
+        if (ab->fe.nlevels[k] == 1 && rank == 0)
             gr_warn("fixed effect '%s' has a single level in %s: it acts as an intercept", d->fename[k],
                     d->label ? d->label : "the sample");
-    if (!rc) rc = check_constant(comm, &ab, g.Y, nys, ys, d);
+    if (!rc) rc = check_constant(comm, ab, g.Y, nys, ys, d);
     gr_vcov_spec vs;
     memset(&vs, 0, sizeof vs);
     int *nested = gr_calloc((size_t)(d->nfe + 1), sizeof *nested);
-    if (!rc) rc = gr_agree(comm, cluster_ids(comm, d, o, &ab, &g, &vs, nested));
+    if (!rc) rc = gr_agree(comm, cluster_ids(comm, d, o, ab, &g, &vs, nested));
     /* regressors and outcomes demeaned together: one pass of the kernels */
     int kx = g.kx, ncols = kx + nys;
     double **cols = gr_malloc((size_t)ncols, sizeof *cols), *tss = gr_calloc((size_t)ncols, sizeof *tss);
     for (int j = 0; j < kx; j++) cols[j] = g.X + (size_t)j * n_in;
     for (int j = 0; j < nys; j++) cols[kx + j] = g.Y + (size_t)j * n_in;
-    if (!rc) rc = gr_absorber_demean(&ab, ncols, cols, tss, NULL);
-    double t_index = gr_now() - t0 - ab.t_demean;  /* gather, levels, clusters, column moments */
+    const char **labels = gr_malloc((size_t)ncols, sizeof *labels);
+    if (d->intercept) labels[0] = GR_INTERCEPT_LABEL;
+    for (int j = 0; j < d->nx; j++) labels[j + d->intercept] = d->xlabel[j];
+    for (int j = 0; j < nys; j++) labels[kx + j] = d->ylabel[ys[j]];
+    if (!rc) rc = gr_pool_demean(d->pool, ab, ncols, cols, labels, tss);
+    free(labels);
+    double t_index = gr_now() - t0 - (ab->t_demean - t_demean0);  /* gather, levels, clusters, column moments */
     free(cols);
-    restride(g.X, kx, n_in, ab.n);
-    restride(g.Y, nys, n_in, ab.n);
-    if (!ab.converged && rank == 0)
+    restride(g.X, kx, n_in, ab->n);
+    restride(g.Y, nys, n_in, ab->n);
+    if (!ab->converged && rank == 0)
         gr_warn("demeaning did not converge within %d iterations (tolerance %g): results are approximate "
                 "(converged: false)", o->absorb.maxiter, o->absorb.tol);
     gr_fit fd;
@@ -341,13 +350,13 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
     if (d->intercept) xlab[0] = GR_INTERCEPT_LABEL;
     for (int j = 0; j < d->nx; j++) xlab[j + d->intercept] = d->xlabel[j];
     if (!rc) {
-        rc = gr_agree(comm, gr_fit_init(comm, ab.n, kx, g.X, xlab, tss, ab.w, d->nfe > 0, &o->fit, d->label, &fd));
+        rc = gr_agree(comm, gr_fit_init(comm, ab->n, kx, g.X, xlab, tss, ab->w, d->nfe > 0, &o->fit, d->label, &fd));
         g.X = NULL;  /* the fit owns it now */
     }
-    gr_fit_inference inf = {.vcov = vs, .K_fe = gr_absorber_dof(&ab, NULL), .K_fe_vcov = gr_absorber_dof(&ab, nested)};
+    gr_fit_inference inf = {.vcov = vs, .K_fe = gr_absorber_dof(ab, NULL), .K_fe_vcov = gr_absorber_dof(ab, nested)};
     for (int j = 0; j < nys && !rc; j++) {
-        rc = gr_agree(comm, gr_fit_outcome(&fd, g.Y + (size_t)j * ab.n, tss[kx + j], &inf, &o->fit, &res[j]));
-        describe(d, o, &ab, &vs, &res[j]);
+        rc = gr_agree(comm, gr_fit_outcome(&fd, g.Y + (size_t)j * ab->n, tss[kx + j], &inf, &o->fit, &res[j]));
+        describe(d, o, ab, &vs, &res[j]);
         res[j].t_index = t_index;
     }
     gr_fit_free(&fd);
@@ -355,7 +364,7 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
     for (int k = 0; k < d->nfe; k++) free(g.fe[k]);  /* NULL once the absorber took them */
     for (int c = 0; c < d->ncl; c++) free(g.cl[c]);
     for (int c = 0; c < 3; c++) free((int32_t *)vs.cl[c]);
-    gr_absorber_free(&ab);
+    if (ab == &local) gr_absorber_free(&local);
     return rc;
 }
 

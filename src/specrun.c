@@ -177,6 +177,7 @@ static void data_init(gr_model_data *d, const gr_spec *s, gr_frame *fr)
     for (int c = 0; c < s->ncl; c++) d->clname[c] = (char *)s->clnames[c];
     d->wname = s->weights_text;
     d->label = fr->label;
+    d->pool = fr->pool ? fr->pool : fr->parent ? fr->parent->pool : NULL;
 }
 
 static void data_free(gr_model_data *d)

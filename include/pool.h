@@ -1,0 +1,33 @@
+/* pool.h: absorbers kept across the models of one sample (gravrd grid keeps one pool per sample it runs),
+ * so that a model on the same rows with the same fixed-effect codes, weights and options reuses an earlier
+ * model's set-up and every column that model demeaned: specifications that differ in their regressors,
+ * clustering or variance share one absorber. Reuse is decided on the data, never on names: the codes and
+ * weights are compared whole, and a demeaned column is taken only when its input values equal the cached
+ * input's; every decision is agreed across the ranks. A reused column is the very array an earlier
+ * demeaning produced, so the numbers are those of a model run alone (absorber.h: a column gives the same
+ * numbers whether demeaned in one call or several). */
+#ifndef GR_POOL_H
+#define GR_POOL_H
+#include "absorber.h"
+
+typedef struct gr_pool gr_pool;
+
+/* Local. An empty pool holding at most `max_absorbers` (>= 1; the oldest goes first). */
+gr_pool *gr_pool_new(int max_absorbers);
+void gr_pool_free(gr_pool *p);
+
+/* Collective. The absorber for n rows with fixed-effect codes codes[0..nfe) (n int32 each), weights *w (n
+ * values, or NULL) and options o: a pooled one set up on equal codes, weights and options (the arguments are
+ * then freed), or one set up now by gr_absorber_init (which takes codes and *w) and pooled. Without a pool
+ * (p NULL) it is set up in *local. *ab points to the absorber to use; do not free a pooled one. */
+int gr_pool_absorber(gr_pool *p, MPI_Comm comm, int64_t n, int nfe, int32_t **codes, const int64_t *ncodes,
+                     char *const *names, double **w, const gr_absorb_opts *o, gr_absorber *local, gr_absorber **ab);
+
+/* Collective. Demean cols[0..ncols) as gr_absorber_demean(ab, ncols, cols, tss, NULL) does; with a pool and
+ * a pooled ab, a column whose input equals one demeaned before on ab (labels[j] names it) is copied from
+ * there, and the others are demeaned and kept. */
+int gr_pool_demean(gr_pool *p, gr_absorber *ab, int ncols, double **cols, const char *const *labels, double *tss);
+
+/* Local. Columns taken from the pool instead of demeaned, so far. */
+int64_t gr_pool_reused(const gr_pool *p);
+#endif
