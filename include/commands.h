@@ -17,4 +17,6 @@ int cmd_rdgrid(int argc, char **argv, MPI_Comm comm);
 int cmd_grid(int argc, char **argv, MPI_Comm comm);
 int cmd_table(int argc, char **argv, MPI_Comm comm);
 int cmd_plot(int argc, char **argv, MPI_Comm comm);
+int cmd_diag(int argc, char **argv, MPI_Comm comm);
+int cmd_anova(int argc, char **argv, MPI_Comm comm);
 #endif
