@@ -28,7 +28,7 @@ S=$(mktemp -d /tmp/gravrd-readme.XXXXXX)
 trap 'rm -rf "$S"' EXIT
 W="$S/repo"
 mkdir -p "$W/data"
-for d in bin jobs configs; do ln -s "$ROOT/$d" "$W/$d"; done
+for d in bin jobs configs tests; do ln -s "$ROOT/$d" "$W/$d"; done
 [ -d "$ROOT/../shared" ] && ln -s "$(cd "$ROOT/../shared" && pwd)" "$S/shared"
 
 # the default panel, by the Makefile's rule for $(PANEL), when a block uses it
