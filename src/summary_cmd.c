@@ -9,13 +9,14 @@
 #include "opts.h"
 #include "panel.h"
 #include "report.h"
+#include "summary.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SUM_MAX_VARS 64
+#define SUM_MAX_VARS GR_SUMMARY_MAX_VARS
 #define SUM_MAX_GROUPS 1000
 
 enum { LEVEL_ROWS = 0, LEVEL_PAIR };
@@ -63,27 +64,26 @@ typedef struct {
 
 /* ---------------- the command line ---------------- */
 
-/* Local. --vars split at the commas outside parentheses and quotes, each item parsed. */
-static int parse_vars(sum_cmd *o)
+int gr_summary_vars(const char *text, const char *what, int max, gr_expr **out, int *n)
 {
-    const char *s = o->cli.vars;
     int depth = 0, quote = 0;
-    for (const char *a = s, *c = s;; c++) {
+    *n = 0;
+    for (const char *a = text, *c = text;; c++) {
         if (*c == '"') quote = !quote;
         else if (!quote && *c == '(') depth++;
         else if (!quote && *c == ')') depth--;
         if (*c && (*c != ',' || depth > 0 || quote)) continue;
         size_t len = (size_t)(c - a);
         while (len && (*a == ' ' || *a == '\t')) { a++; len--; }
-        if (!len) return gr_fail(GR_EUSAGE, "--vars", "expected a comma-separated list of expressions, got '%s'", s);
-        if (o->nvars == SUM_MAX_VARS) return gr_fail(GR_EUSAGE, "--vars", "at most %d variables", SUM_MAX_VARS);
+        if (!len) return gr_fail(GR_EUSAGE, what, "expected a comma-separated list of expressions, got '%s'", text);
+        if (*n == max) return gr_fail(GR_EUSAGE, what, "at most %d variables", max);
         char *item = gr_malloc(len + 1, 1);
         memcpy(item, a, len);
         item[len] = 0;
-        int rc = gr_expr_parse(item, "--vars", &o->var[o->nvars]);
+        int rc = gr_expr_parse(item, what, &out[*n]);
         free(item);
         if (rc) return rc;
-        o->nvars++;
+        (*n)++;
         if (!*c) return GR_OK;
         a = c + 1;
     }
@@ -94,7 +94,7 @@ static int parse_options(int argc, char **argv, sum_cmd *o, int rank)
 {
     int rc = gr_opts_parse(&o->opts, &sum_cmd_def, &o->cli, argc, argv, rank);
     if (rc) return rc;  /* GR_OPTS_EXIT after --help, or a usage error */
-    GR_CALL(parse_vars(o));
+    GR_CALL(gr_summary_vars(o->cli.vars, "--vars", SUM_MAX_VARS, o->var, &o->nvars));
     if (o->cli.where) GR_CALL(gr_expr_parse(o->cli.where, "--where", &o->where));
     if (o->cli.by) {
         GR_CALL(gr_expr_parse(o->cli.by, "--by", &o->by));
