@@ -32,7 +32,7 @@ static const choice_word method_words[] = {{"cg", GR_FE_CG}, {"irons-tuck", GR_F
 static const choice_word solver_words[] = {{"cholesky", GR_SOLVER_CHOL}, {"qr", GR_SOLVER_QR}, {"chol", GR_SOLVER_CHOL},
                                     {NULL, 0}};
 static const choice_word command_words[] = {{"estimate", GR_GRID_CMD_ESTIMATE}, {"match", GR_GRID_CMD_MATCH},
-                                            {"rdgrid", GR_GRID_CMD_RDGRID}, {NULL, 0}};
+                                            {"rdgrid", GR_GRID_CMD_RDGRID}, {"summary", GR_GRID_CMD_SUMMARY}, {NULL, 0}};
 
 /* ---------------- parse state ---------------- */
 
@@ -800,6 +800,20 @@ static int rdgrid_spec(resolver *R)
     return GR_OK;
 }
 
+/* command: summary (gravrd summary) takes where: and options: (vars:, level:, by:); vars: is required. */
+static int summary_spec(resolver *R)
+{
+    gr_grid_spec *s = R->s;
+    for (int k = 0; k < GR_GRID_NKEYS; k++)
+        if (s->text[k] && k != GR_GRID_WHERE && k != GR_GRID_COMMAND && k != GR_GRID_OPTIONS)
+            return cfail(R->P->path, s->line[k], "%s: not a setting of command summary (it takes where: and options:, "
+                         "e.g. options: {vars: \"trade,deals\", level: rows})%s", key_names[k], R->spec_ctx);
+    if (!s->text[GR_GRID_OPTIONS] || !strstr(s->text[GR_GRID_OPTIONS], "--vars "))
+        return cfail(R->P->path, s->line[GR_GRID_COMMAND], "command summary needs options: vars:%s", R->spec_ctx);
+    s->spec.where_text = s->text[GR_GRID_WHERE];
+    return GR_OK;
+}
+
 static int fill_spec(resolver *R, const char *data)
 {
     gr_grid_spec *s = R->s;
@@ -811,9 +825,10 @@ static int fill_spec(resolver *R, const char *data)
     double x;
     if (t[GR_GRID_COMMAND]) { GR_CALL(choice(R, GR_GRID_COMMAND, command_words, &v)); s->command = (gr_grid_command)v; }
     if (t[GR_GRID_OPTIONS] && s->command == GR_GRID_CMD_ESTIMATE)
-        return cfail(R->P->path, s->line[GR_GRID_OPTIONS], "options: only for command: match or rdgrid (estimate's "
+        return cfail(R->P->path, s->line[GR_GRID_OPTIONS], "options: only for command: match, rdgrid or summary (estimate's "
                      "options are settings of their own: formula:, cluster:, ...)%s", R->spec_ctx);
     if (s->command == GR_GRID_CMD_RDGRID) return rdgrid_spec(R);
+    if (s->command == GR_GRID_CMD_SUMMARY) return summary_spec(R);
     if (!t[GR_GRID_FORMULA])
         return cfail(R->P->path, R->P->base_line ? R->P->base_line : 1, "no formula: give base: formula: (or one in a value of every "
                      "specification)%s", R->spec_ctx);
@@ -891,7 +906,7 @@ static int resolve_spec(const pctx *P, const int *pick, int idx, const char *dat
     }
     GR_CALL(resolve_where(&R));
     GR_CALL(fill_spec(&R, data));
-    if (s->command != GR_GRID_CMD_RDGRID && gr_spec_resolve(&s->spec)) {
+    if (s->command != GR_GRID_CMD_RDGRID && s->command != GR_GRID_CMD_SUMMARY && gr_spec_resolve(&s->spec)) {
         int k = error_key(gr_errmsg());
         if (k == GR_GRID_SPLIT && !s->text[k]) k = GR_GRID_FSPLIT;
         return relocate(P->path, s->line[k] ? s->line[k] : P->base_line, R.ctx[k]);

@@ -451,10 +451,12 @@ static cJSON *rd_result(const cJSON *doc, const cJSON *r)
 }
 
 /* The record's result objects from the command's JSON document: match's "results" as they are (the
- * estimate schema), rdgrid's one per bandwidth (rd_result). */
+ * estimate schema), rdgrid's one per bandwidth (rd_result), summary's as they are (one per sample and
+ * variable). */
 static cJSON *command_results(gr_grid_command cmd, const cJSON *doc)
 {
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "results"), *r;
+    if (cmd == GR_GRID_CMD_SUMMARY) return cJSON_Duplicate(res, 1);  /* summary objects (docs/summary.md) */
     if (cmd == GR_GRID_CMD_MATCH) {
         cJSON *arr = cJSON_Duplicate(res, 1);
         const cJSON *ms = cJSON_GetObjectItemCaseSensitive(doc, "matched_sample");
@@ -466,7 +468,9 @@ static cJSON *command_results(gr_grid_command cmd, const cJSON *doc)
     return arr;
 }
 
-/* Collective over the group. Run a match / rdgrid specification as the command itself (on the group's
+typedef int cmd_fn_t(int, char **, MPI_Comm);
+
+/* Collective over the group. Run a match / rdgrid / summary specification as the command itself (on the group's
  * communicator, its JSON into a file of the output directory, read back by the leader). */
 static void run_command(runner *R, const task *t)
 {
@@ -475,7 +479,11 @@ static void run_command(runner *R, const task *t)
     snprintf(json, sizeof json, "%s/.%s.g%d.json", R->o->out, s->id, R->wrank);
     char *argv[80];
     int argc = 0;
-    argv[argc++] = s->command == GR_GRID_CMD_MATCH ? "match" : "rdgrid";
+    static const char *const name[] = {[GR_GRID_CMD_MATCH] = "match", [GR_GRID_CMD_RDGRID] = "rdgrid",
+                                       [GR_GRID_CMD_SUMMARY] = "summary"};
+    static cmd_fn_t *const fn[] = {[GR_GRID_CMD_MATCH] = cmd_match, [GR_GRID_CMD_RDGRID] = cmd_rdgrid,
+                                   [GR_GRID_CMD_SUMMARY] = cmd_summary};
+    argv[argc++] = (char *)name[s->command];
     argv[argc++] = "--data"; argv[argc++] = R->g->data;
     if (s->text[GR_GRID_FORMULA]) { argv[argc++] = "--formula"; argv[argc++] = s->text[GR_GRID_FORMULA]; }
     if (s->text[GR_GRID_WHERE]) { argv[argc++] = "--where"; argv[argc++] = s->text[GR_GRID_WHERE]; }
@@ -487,7 +495,7 @@ static void run_command(runner *R, const task *t)
     int64_t s0, c0, s1, c1;
     gr_absorber_work(&s0, &c0);
     gr_report_silent = 1;  /* the reason goes into the record */
-    int st = s->command == GR_GRID_CMD_MATCH ? cmd_match(argc, argv, R->comm) : cmd_rdgrid(argc, argv, R->comm);
+    int st = fn[s->command](argc, argv, R->comm);
     gr_report_silent = 0;
     gr_absorber_work(&s1, &c1);
     R->w.scratch += (double)(c1 - c0);  /* a command shares nothing: what it demeaned is what it alone would */

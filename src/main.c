@@ -34,6 +34,7 @@ static const struct { const char *name; cmd_fn fn; const char *help; } commands[
     {"rdgrid", cmd_rdgrid, "regular RD on city pairs over a grid of bandwidths"},
     {"rd", cmd_rd, "local-linear regression discontinuity on any data set"},
     {"grid", cmd_grid, "a grid of specifications from one YAML config: check it, list its ids (--dry-run)"},
+    {"summary", cmd_summary, "summary statistics (N, mean, SD, min, quartiles, max), exact over ranks, by rows or pairs"},
     {"table", cmd_table, "regression tables (md, tex, csv) from a grid's results, laid out by the config's table: section"},
     {"plot", cmd_plot, "SVG pictures of a grid's results: coefficient by bandwidth, specification curve"},
     {"diag", cmd_diag, "correlations, OLS with VIFs, ridge regression and its trace on a CSV or panel columns"},

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "grid.h"
 #include "opts.h"
+#include "summary.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -512,8 +513,10 @@ static int check_record(const char *path, int line, const cJSON *r)
     if (!cJSON_IsArray(res) || cJSON_GetArraySize(res) == 0)
         return gr_fail(GR_EFORMAT, where, "a record with status ok needs a non-empty results list");
     cJSON_ArrayForEach(m, res)
-        if (!cJSON_IsObject(m) || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(m, "coefficients")))
-            return gr_fail(GR_EFORMAT, where, "results: expected objects with a coefficients list (gravrd estimate --json)");
+        if (!cJSON_IsObject(m) || (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(m, "coefficients")) &&
+                                   !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m, "variable"))))
+            return gr_fail(GR_EFORMAT, where, "results: expected objects with a coefficients list (gravrd estimate --json) "
+                           "or summary objects with a variable (gravrd summary --json)");
     return GR_OK;
 }
 
@@ -1069,12 +1072,21 @@ static int resolve_panels(const gr_grid *g, const layout *L, const results *R, t
     return GR_OK;
 }
 
+static int summary_layout(const gr_grid *g, const layout *L, const tpanel *P, int np, int *yes);
+static int summary_table(table *T, const gr_grid *g, layout *L, const results *R, const tpanel *P, int np);
+
 /* The whole table: column numbers, shared header, panels, notes. */
 static int build_table(table *T, const gr_grid *g, layout *L, const results *R)
 {
     tpanel *P = NULL;
-    int np = 0, nfe, rc;
+    int np = 0, nfe, rc, summary = 0;
     GR_CALL(resolve_panels(g, L, R, &P, &np));
+    rc = summary_layout(g, L, P, np, &summary);
+    if (rc || summary) {  /* command: summary: variables as rows, statistics as columns */
+        if (!rc) rc = summary_table(T, g, L, R, P, np);
+        resolved_free(P, np);
+        return rc;
+    }
     const char **fe = fe_union(g, P, np, &nfe);
     GR_TRY(resolve_terms(g, L, P, np));
     GR_TRY(check_labels(L, &L->term_labels, "term-labels", "term", (const char *const *)L->terms, L->nterms));
@@ -1096,6 +1108,153 @@ fail:
     free(fe);
     resolved_free(P, np);
     return rc;
+}
+
+/* ---------------- the summary layout (command: summary; docs/summary.md) ---------------- */
+
+static const char *const sum_keys[] = {"nobs", "mean", "sd", "min", "p25", "p50", "p75", "max"};
+static const char *const sum_heads[] = {"Observations", "Mean", "SD", "Min", "P25", "P50", "P75", "Max"};
+#define NSUM 8
+
+/* *yes = 1 if the specifications shown run command: summary; a table mixing them with others is an error. */
+static int summary_layout(const gr_grid *g, const layout *L, const tpanel *P, int np, int *yes)
+{
+    int nsum = 0, nother = 0;
+    for (int p = 0; p < np; p++)
+        for (int k = 0; k < P[p].nspecs; k++) *(g->specs[P[p].specs[k]].command == GR_GRID_CMD_SUMMARY ? &nsum : &nother) += 1;
+    *yes = nsum > 0;
+    if (nsum && nother)
+        return cfail(L->cfg, L->line, "table: %d specifications shown run command: summary and %d do not: a table shows "
+                     "summary statistics or regressions (keep one kind with select:)", nsum, nother);
+    return GR_OK;
+}
+
+/* 6,710,610.75: `dec` decimals, thousands separated; "-" when not finite. */
+static void fmt_fixed(char *buf, size_t len, double v, int dec)
+{
+    if (!isfinite(v)) { snprintf(buf, len, "-"); return; }
+    char raw[400], *dot;
+    snprintf(raw, sizeof raw, "%.*f", dec, v);
+    dot = strchr(raw, '.');
+    double ip = 0;
+    char *end = dot ? dot : raw + strlen(raw);
+    *end = 0;
+    ip = atof(raw);
+    fmt_count(buf, len, ip);
+    if (raw[0] == '-' && buf[0] != '-') { memmove(buf + 1, buf, strlen(buf) + 1); buf[0] = '-'; }  /* -0.5 */
+    if (dot) { size_t n = strlen(buf); snprintf(buf + n, len - n, ".%s", dot + 1); }
+}
+
+/* The variables of a summary specification (canonical texts, its options' --vars), into names[] (*n). */
+static void summary_vars(const gr_grid_spec *s, char **names, int *n)
+{
+    const char *o = s->text[GR_GRID_OPTIONS] ? strstr(s->text[GR_GRID_OPTIONS], "--vars ") : NULL;
+    *n = 0;
+    if (!o) return;
+    char *line = gr_strdup(o + 7), *nl = strchr(line, '\n');
+    if (nl) *nl = 0;
+    gr_expr *e[GR_SUMMARY_MAX_VARS];
+    int ne = 0;
+    if (gr_summary_vars(line, "vars", GR_SUMMARY_MAX_VARS, e, &ne)) gr_clear_error();  /* the run records it */
+    for (int j = 0; j < ne; j++) { names[(*n)++] = gr_strdup(gr_expr_text(e[j])); gr_expr_free(e[j]); }
+    free(line);
+}
+
+/* terms: (the variables shown, in order) and term-labels: name variables of the specifications shown. */
+static int summary_check(const gr_grid *g, layout *L, const tpanel *P, int np)
+{
+    int cap = 64, n = 0, rc = GR_OK;
+    char **all = gr_malloc((size_t)cap, sizeof *all);
+    for (int p = 0; p < np; p++)
+        for (int k = 0; k < P[p].nspecs; k++) {
+            char *v[GR_SUMMARY_MAX_VARS];
+            int nv;
+            summary_vars(&g->specs[P[p].specs[k]], v, &nv);
+            for (int j = 0; j < nv; j++) {
+                int seen = 0;
+                for (int i = 0; i < n && !seen; i++) seen = !strcmp(all[i], v[j]);
+                if (seen) { free(v[j]); continue; }
+                if (n == cap) { cap *= 2; all = gr_realloc(all, (size_t)cap, sizeof *all); }
+                all[n++] = v[j];
+            }
+        }
+    for (int i = 0; rc == GR_OK && i < L->nterms; i++) {
+        int found = 0;
+        for (int j = 0; j < n && !found; j++) found = !strcmp(all[j], L->terms[i]);
+        if (!found) rc = cfail(L->cfg, L->term_line[i], "table: terms: '%s' is no variable of the specifications shown", L->terms[i]);
+    }
+    if (!rc) rc = check_labels(L, &L->term_labels, "term-labels", "variable", (const char *const *)all, n);
+    for (int i = 0; i < n; i++) free(all[i]);
+    free(all);
+    return rc;
+}
+
+/* One row: the variable's label and its statistics. */
+static void summary_row(table *T, const layout *L, const cJSON *x, int *pair_level)
+{
+    trow *r = add_row(T, ROW_STAT, relabel(&L->term_labels, jstr(x, "variable")));
+    for (int c = 0; c < NSUM; c++) {
+        char b[128];
+        if (c == 0) fmt_count(b, sizeof b, jnum(x, "nobs"));
+        else fmt_fixed(b, sizeof b, jnum(x, sum_keys[c]), L->digits);
+        set_cell(r, c, b);
+        T->dash |= !strcmp(b, "-");
+    }
+    *pair_level |= !strcmp(jstr(x, "level"), "pair");
+}
+
+/* The rows of one record: per sample (a sub-heading when there are several: --by), its variables in the
+ * order of terms: when given, else as computed. The results are sample-major (summary_cmd.c). */
+static void summary_rows(table *T, const layout *L, const cJSON *rec, int *pair_level)
+{
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(rec, "results"), *m, *y;
+    int several = 0;
+    cJSON_ArrayForEach(m, res) several |= strcmp(jstr(m, "sample"), jstr(res->child, "sample")) != 0;
+    const char *cur = NULL;
+    cJSON_ArrayForEach(m, res) {
+        const char *smp = jstr(m, "sample");
+        if (cur && !strcmp(cur, smp)) continue;  /* each sample once, at its first result */
+        cur = smp;
+        if (several) add_row(T, ROW_HEAD, smp);
+        for (int t = 0; t < L->nterms && L->terms_given; t++)
+            for (y = m; y; y = y->next)
+                if (!strcmp(jstr(y, "sample"), smp) && !strcmp(jstr(y, "variable"), L->terms[t])) { summary_row(T, L, y, pair_level); break; }
+        for (y = m; !L->terms_given && y && !strcmp(jstr(y, "sample"), smp); y = y->next) summary_row(T, L, y, pair_level);
+    }
+}
+
+/* The summary table: a header row of the statistics, per panel its title, per specification (a sub-heading
+ * with its column axes' labels when a panel has several) its variables; notes. */
+static int summary_table(table *T, const gr_grid *g, layout *L, const results *R, const tpanel *P, int np)
+{
+    GR_CALL(summary_check(g, L, P, np));
+    T->ncols = NSUM;
+    trow *head = add_row(T, ROW_NUMBERS, "Variable");
+    for (int c = 0; c < NSUM; c++) set_cell(head, c, sum_heads[c]);
+    int pair_level = 0;
+    for (int p = 0; p < np; p++) {
+        const char *pl = P[p].def->label;
+        if (pl) add_row(T, ROW_PANEL, pl)->rule = 1;
+        for (int k = 0; k < P[p].nspecs; k++) {
+            const gr_grid_spec *s = &g->specs[P[p].specs[k]];
+            const cJSON *rec = R->rec[P[p].specs[k]];
+            char sub[1024] = "";
+            for (int j = 0, n = 0; j < L->ncols && n < (int)sizeof sub; j++)  /* n < sizeof sub: fits an int */
+                n += snprintf(sub + n, sizeof sub - (size_t)n, "%s%s", j ? ", " : "", g->axes[L->col[j]].value_label[s->pick[L->col[j]]]);
+            if (P[p].nspecs > 1 && sub[0]) add_row(T, ROW_HEAD, sub);
+            if (rec && !strcmp(jstr(rec, "status"), "ok")) { summary_rows(T, L, rec, &pair_level); continue; }
+            set_cell(add_row(T, ROW_STAT, sub[0] ? sub : s->label), 0, rec ? "failed" : "");
+            if (rec) add_note(T, "%s%s%s: failed: %s (specification %s, %s).", pl ? pl : "", pl ? ", " : "", sub[0] ? sub : "statistics",
+                              jstr(rec, "reason"), s->id, s->label);
+            else add_note(T, "%s%s%s: not in the results yet (specification %s, %s).", pl ? pl : "", pl ? ", " : "",
+                          sub[0] ? sub : "statistics", s->id, s->label);
+        }
+    }
+    add_note(T, "Statistics on the observations where each variable is finite: SD with n - 1; P25, P50, P75 as R's "
+                "quantile(type = 7), exact over all ranks.");
+    if (pair_level) add_note(T, "Pair-level variables (level: pair) count each pair once.");
+    if (T->dash) add_note(T, "-: not computable (null in the results).");
+    return GR_OK;
 }
 
 /* ---------------- rendering ---------------- */
