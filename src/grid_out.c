@@ -260,6 +260,43 @@ static void csv_record(FILE *f, const gr_grid *g, const cJSON *rec)
     csv_field(f, reason ? reason : "", 1);
 }
 
+/* 1 if a record holds summary statistics (command: summary) rather than coefficients. */
+static int is_summary(const cJSON *rec)
+{
+    const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(rec, "results"), 0);
+    return first && cJSON_GetObjectItemCaseSensitive(first, "variable") && !cJSON_GetObjectItemCaseSensitive(first, "coefficients");
+}
+
+/* <dir>/summary.csv: one row per summary specification, sample and variable (only when there are any). */
+static int summary_csv(gr_grid_out *o, const gr_grid *g, const rec_ref *refs, int n)
+{
+    int any = 0;
+    for (int j = 0; j < n && !any; j++) any = is_summary(refs[j].rec);
+    if (!any) return GR_OK;
+    char path[4300];
+    snprintf(path, sizeof path, "%s/summary.csv", o->dir);
+    gr_outfile out;
+    GR_CALL(gr_outfile_open(&out, path));
+    static const char *const num[] = {"nobs", "missing", "mean", "sd", "min", "p25", "p50", "p75", "max"};
+    fputs("spec_id,index,", out.f);
+    for (int a = 0; a < g->naxes; a++) csv_field(out.f, g->axes[a].name, 0);
+    fputs("sample,variable,level,nobs,missing,mean,sd,min,p25,p50,p75,max\n", out.f);
+    for (int j = 0; j < n; j++) {
+        if (!is_summary(refs[j].rec)) continue;
+        const cJSON *rec = refs[j].rec, *axes = cJSON_GetObjectItemCaseSensitive(rec, "axes"), *r;
+        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(rec, "results")) {
+            csv_field(out.f, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "spec_id")), 0);
+            csv_num(out.f, cJSON_GetObjectItemCaseSensitive(rec, "index"), 0);
+            for (int a = 0; a < g->naxes; a++)
+                csv_field(out.f, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(axes, g->axes[a].name)), 0);
+            static const char *const txt[] = {"sample", "variable", "level"};
+            for (int k = 0; k < 3; k++) csv_field(out.f, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, txt[k])), 0);
+            for (int k = 0; k < 9; k++) csv_num(out.f, cJSON_GetObjectItemCaseSensitive(r, num[k]), k == 8);
+        }
+    }
+    return gr_outfile_close(&out, 1);
+}
+
 int gr_grid_out_csv(gr_grid_out *o, const gr_grid *g, int *nok, int *nfailed)
 {
     *nok = *nfailed = 0;
@@ -282,10 +319,11 @@ int gr_grid_out_csv(gr_grid_out *o, const gr_grid *g, int *nok, int *nfailed)
         refs[j] = (rec_ref){id, rec};
     }
     qsort(refs, (size_t)n, sizeof *refs, cmp_ref);
+    int rc = summary_csv(o, g, refs, n);
     char path[4300];
     snprintf(path, sizeof path, "%s/results.csv", o->dir);
     gr_outfile out;
-    int rc = gr_outfile_open(&out, path);
+    if (!rc) rc = gr_outfile_open(&out, path);
     if (!rc) {
         csv_header(out.f, g);
         for (int j = 0; j < n; j++) {

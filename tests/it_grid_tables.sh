@@ -116,3 +116,24 @@ for k in a:
 print(len(a))
 PY
 [ $? -eq 0 ] && ok "table3-inference: pooled and --no-merge records agree (1e-12)" || fail "table3-inference: pooled vs --no-merge" "$(tail -n 2 "$TMP/nm.cmp")"
+
+# Table 1 (command: summary): summary.csv holds every record's statistics, one row per variable (exact)
+python3 - "$TMP/t_table1-summary" >"$TMP/s.cmp" 2>&1 <<'PY'
+import csv, json, sys
+d = sys.argv[1]
+recs = {}
+for l in open(d + "/results.jsonl"):
+    r = json.loads(l); recs[r["spec_id"]] = r
+rows = list(csv.DictReader(open(d + "/summary.csv")))
+want = [(r["spec_id"], x) for r in recs.values() for x in r["results"]]
+assert len(rows) == len(want) and len(rows) == 18, (len(rows), len(want))
+for row in rows:
+    x = [x for sid, x in want if sid == row["spec_id"] and x["variable"] == row["variable"] and x["sample"] == row["sample"]]
+    assert len(x) == 1, row
+    for k in ("nobs", "missing", "mean", "sd", "min", "p25", "p50", "p75", "max"):
+        v = x[0][k]
+        assert (row[k] == "" and v is None) or float(row[k]) == v, (k, row[k], v)
+print(len(rows))
+PY
+[ $? -eq 0 ] && ok "table1-summary: summary.csv = the records' statistics ($(cat "$TMP/s.cmp") rows, exact)" ||
+  fail "table1-summary: summary.csv" "$(tail -n 2 "$TMP/s.cmp" | tr '\n' ' ')"
