@@ -54,7 +54,7 @@ gr_ranks() {
   [ -n "$n" ] || n=${have:-1}
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || gr_die "ranks '$n': expected a positive whole number (GRAVRD_RANKS)"
   if [ -n "${SLURM_JOB_ID:-}" ] && [ -n "$have" ] && [ "$n" -gt "$have" ]; then
-    gr_die "$n ranks asked for, but the allocation has $have tasks: submit with --ntasks=$n (or ask for fewer)"
+    gr_die "$n ranks asked for, but the allocation has $have task(s): submit with --ntasks=$n (or ask for fewer)"
   fi
   GR_NP=$n
   if [ -z "$how" ]; then
@@ -103,7 +103,7 @@ gr_header() {
 # process of the job: the ranks stop in order by themselves; this shell only keeps waiting for them, so
 # the job's status is theirs (143 after SIGTERM: docs/results.md).
 gr_run() {
-  echo "# run: ${GR_LAUNCH[*]} $*"
+  echo "# run:$(printf " %q" "${GR_LAUNCH[@]}" "$@")"
   "${GR_LAUNCH[@]}" "$@" &
   local pid=$!
   trap 'echo "gravrd job: SIGTERM received: waiting for the ranks to stop" >&2' TERM
