@@ -11,8 +11,9 @@
 #                          N (else GRAVRD_RANKS, else the allocation's tasks, else 1) more than the
 #                          allocation's tasks is an error, never oversubscription
 #   gr_header CMD...       the provenance header (version, git, command line, ranks, groups, panel, job)
-#   gr_run CMD...          CMD on GR_NP ranks through GR_LAUNCH; waits for it through SIGTERM/SIGINT (the
-#                          ranks get the signal from Slurm and stop in order); returns its status
+#   gr_run CMD...          CMD on GR_NP ranks through GR_LAUNCH, through gr_wait; returns its status
+#   gr_wait CMD...         CMD (not launched on ranks: a script that launches its own) waited for through
+#                          SIGTERM/SIGINT (the ranks get the signal from Slurm and stop in order)
 #   gr_panel_line FILE     "FILE (N bytes, modified DATE)" for the header
 
 gr_die() { echo "gravrd: error: $*" >&2; exit 1; }
@@ -99,12 +100,11 @@ gr_header() {
   for kv in "$@"; do echo "# ${kv%%=*}: ${kv#*=}"; done
 }
 
-# gr_run CMD...: the launch, waited for through signals. Slurm (scancel, the time limit) signals every
-# process of the job: the ranks stop in order by themselves; this shell only keeps waiting for them, so
-# the job's status is theirs (143 after SIGTERM: docs/results.md).
-gr_run() {
-  echo "# run:$(printf " %q" "${GR_LAUNCH[@]}" "$@")"
-  "${GR_LAUNCH[@]}" "$@" &
+# gr_wait CMD...: CMD in the background, waited for through signals. Slurm (scancel, the time limit)
+# signals every process of the job: the ranks stop in order by themselves; this shell only keeps waiting
+# for them, so the job's status is theirs (143 after SIGTERM: docs/results.md).
+gr_wait() {
+  "$@" &
   local pid=$!
   trap 'echo "gravrd job: SIGTERM received: waiting for the ranks to stop" >&2' TERM
   trap 'echo "gravrd job: SIGINT received: waiting for the ranks to stop" >&2' INT
@@ -113,4 +113,10 @@ gr_run() {
   local rc=$?
   trap - TERM INT
   return "$rc"
+}
+
+# gr_run CMD...: CMD on GR_NP ranks (GR_LAUNCH), through gr_wait; the launch line goes to the log
+gr_run() {
+  echo "# run:$(printf " %q" "${GR_LAUNCH[@]}" "$@")"
+  gr_wait "${GR_LAUNCH[@]}" "$@"
 }

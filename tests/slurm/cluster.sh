@@ -87,15 +87,29 @@ start() {
 
 stop() {
   [ -f "$DIR/started" ] || return 0
-  if grep -q slurmctld "$DIR/started"; then
+  local t
+  if grep -qx slurmctld "$DIR/started"; then
+    # jobs still there (a test that failed half-way) end first: shutting the daemons down leaves them running
+    if [ -n "$(SLURM_CONF=$CONF squeue -h -o %i 2>/dev/null)" ]; then
+      SLURM_CONF=$CONF scancel --full $(SLURM_CONF=$CONF squeue -h -o %i) 2>/dev/null
+      for ((t = 0; t < 200; t++)); do [ -z "$(SLURM_CONF=$CONF squeue -h -o %i 2>/dev/null)" ] && break; sleep 0.1; done
+    fi
     SLURM_CONF=$CONF scontrol shutdown >/dev/null 2>&1
-    local t
-    for ((t = 0; t < 100; t++)); do
+    for ((t = 0; t < 50; t++)); do
       pgrep -F "$DIR/slurmctld.pid" >/dev/null 2>&1 || pgrep -F "$DIR/slurmd.pid" >/dev/null 2>&1 || break
       sleep 0.1
     done
   fi
-  grep -q munged "$DIR/started" && runuser -u munge -- /usr/sbin/munged --stop >/dev/null 2>&1
+  # a daemon the shutdown did not reach (slurmd, when slurmctld went first) is stopped through its pid file
+  local d
+  for d in slurmctld slurmd; do
+    grep -qx "$d" "$DIR/started" && pgrep -F "$DIR/$d.pid" >/dev/null 2>&1 && pkill -TERM -F "$DIR/$d.pid"
+  done
+  for ((t = 0; t < 50; t++)); do
+    pgrep -F "$DIR/slurmctld.pid" >/dev/null 2>&1 || pgrep -F "$DIR/slurmd.pid" >/dev/null 2>&1 || break
+    sleep 0.1
+  done
+  grep -qx munged "$DIR/started" && runuser -u munge -- /usr/sbin/munged --stop >/dev/null 2>&1
   rm -f "$DIR/started"
   return 0
 }

@@ -12,7 +12,8 @@
 . "$(dirname "$0")/../lib.sh"
 T0=$(date +%s.%N)
 CLUSTER=$ROOT/tests/slurm/cluster.sh
-trap '"$CLUSTER" stop; rm -rf "$TMP"' EXIT
+SUBMITTED=$TMP/submitted   # every job id this test submitted: cancelled at exit if still there
+trap '[ -s "$SUBMITTED" ] && scancel $(cat "$SUBMITTED") 2>/dev/null; "$CLUSTER" stop; rm -rf "$TMP"' EXIT
 
 if ! SLURM_CONF=$("$CLUSTER" start 2>"$TMP/cluster.err"); then
   fail "start a single-node Slurm cluster" "$(cat "$TMP/cluster.err")"
@@ -35,6 +36,7 @@ submit() {
   # for concurrent test scripts (isolated singletons sharing one session directory)
   id=$(cd "$SUB" && env -u OMPI_MCA_orte_tmpdir_base -u OMPI_MCA_ess_singleton_isolated sbatch --parsable "$@" 2>"$TMP/sbatch.err") || { fail "sbatch $name" "$(cat "$TMP/sbatch.err")"; id=""; }
   printf -v "ID_$name" '%s' "${id%%;*}"
+  [ -n "$id" ] && echo "${id%%;*}" >>"$SUBMITTED"
 }
 # wait_job ID [SECONDS]: poll until the job has ended (and finished completing); JSTATE, JEXIT
 wait_job() {
