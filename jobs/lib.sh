@@ -80,8 +80,8 @@ gr_ranks() {
 
 gr_panel_line() {
   local f=$1
-  printf '%s (%s bytes, modified %s)\n' "$f" "$(stat -c %s "$f" 2>/dev/null || echo '?')" \
-    "$(date -u -d "@$(stat -c %Y "$f" 2>/dev/null || echo 0)" '+%Y-%m-%dT%H:%M:%SZ')"
+  printf '%s (%s bytes, modified %s)\n' "$f" "$(stat -L -c %s "$f" 2>/dev/null || echo "?")" \
+    "$(date -u -d "@$(stat -L -c %Y "$f" 2>/dev/null || echo 0)" '+%Y-%m-%dT%H:%M:%SZ')"
 }
 
 # gr_header KEY=VALUE...: the provenance header, one "# key: value" line each, the script's own lines
