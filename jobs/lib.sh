@@ -40,7 +40,8 @@ gr_setup() {
   return 0
 }
 
-gr_abspath() { case $1 in /*) printf '%s\n' "$1";; *) printf '%s/%s\n' "$PWD" "$1";; esac; }
+# (lexically: "a/../b" -> "b", links kept; the grid's spec hashes carry the panel path as given to it)
+gr_abspath() { realpath -s -m -- "$1"; }
 
 gr_input() {
   local f=$1 what=$2
