@@ -4,8 +4,10 @@
 #   gr_die MSG...          one line "gravrd: error: MSG" on stderr, exit 1 (under Slurm: the job FAILED)
 #   gr_script NAME ARGS... the script and its command line (for the header)
 #   gr_setup               Open MPI as root, BLAS threads from SLURM_CPUS_PER_TASK (1 when unset), the
-#                          binary ($GR); stays in the submit directory, against which paths resolve
-#   gr_abspath PATH        PATH made absolute against the current (submit) directory, printed
+#                          binary ($GR). The job's directory (the submit directory, or sbatch --chdir)
+#                          is where relative paths resolve
+#   gr_abspath PATH        PATH made absolute against the current (the job's) directory, printed
+#   gr_repopath PATH       PATH relative to GRAVRD_HOME when inside it, else absolute
 #   gr_input FILE WHAT     exit 1 with one line unless FILE is a readable regular file (no simulation)
 #   gr_ranks [N]           the ranks and the launcher: GR_NP, GR_LAUNCH (array), GR_LAUNCHER (words).
 #                          N (else GRAVRD_RANKS, else the allocation's tasks, else 1) more than the
@@ -27,7 +29,6 @@ gr_script() {
 gr_setup() {
   GR=$GRAVRD_HOME/bin/gravrd
   [ -x "$GR" ] || gr_die "$GR: no such program (build it: make -C $GRAVRD_HOME; or set GRAVRD_HOME)"
-  cd "${SLURM_SUBMIT_DIR:-$PWD}" || gr_die "${SLURM_SUBMIT_DIR}: cannot enter the submit directory"
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   local t=${SLURM_CPUS_PER_TASK:-1}
   export OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t
@@ -42,10 +43,16 @@ gr_setup() {
 
 # (lexically: "a/../b" -> "b", links kept; the grid's spec hashes carry the panel path as given to it)
 gr_abspath() { realpath -s -m -- "$1"; }
+# gr_repopath PATH: PATH relative to GRAVRD_HOME when it lies inside (as jobs/main.sh prints its paths,
+# run from the repository root), else absolute
+gr_repopath() {
+  local p; p=$(gr_abspath "$1")
+  case $p in "$GRAVRD_HOME"/*) printf '%s\n' "${p#"$GRAVRD_HOME"/}";; *) printf '%s\n' "$p";; esac
+}
 
 gr_input() {
   local f=$1 what=$2
-  [ -e "$f" ] || gr_die "$what $f: no such file (relative paths are taken from the submit directory, $PWD)"
+  [ -e "$f" ] || gr_die "$what $f: no such file (relative paths are taken from the job's directory, $PWD)"
   [ -f "$f" ] || gr_die "$what $f: not a regular file"
   [ -r "$f" ] || gr_die "$what $f: not readable"
   return 0
@@ -95,7 +102,7 @@ gr_header() {
   echo "# version: $("$GR" --version 2>&1 | head -n 1)"
   echo "# git: $git ($GRAVRD_HOME)"
   echo "# command line: $GR_COMMAND_LINE"
-  echo "# date: $(date -u '+%Y-%m-%dT%H:%M:%SZ'), host $(hostname), submit directory $PWD"
+  echo "# date: $(date -u '+%Y-%m-%dT%H:%M:%SZ'), host $(hostname), directory $PWD"
   echo "# slurm: job ${SLURM_JOB_ID:-none}, array job ${SLURM_ARRAY_JOB_ID:-none} task ${SLURM_ARRAY_TASK_ID:-none} (of ${SLURM_ARRAY_TASK_COUNT:-none}), nodes ${SLURM_JOB_NODELIST:-none}, tasks ${SLURM_NTASKS:-none}, cpus per task ${SLURM_CPUS_PER_TASK:-unset}"
   echo "# ranks: $GR_NP, launcher: $GR_LAUNCHER; BLAS threads: $OPENBLAS_NUM_THREADS"
   for kv in "$@"; do echo "# ${kv%%=*}: ${kv#*=}"; done

@@ -8,14 +8,14 @@
 #   cities and pairs tables when the file does not store it (src/derived.c). OUTDIR (default out/run) is
 #   replaced: each run starts its grids afresh.
 #   The repository is GRAVRD_HOME, else the directory above this script; PANEL and OUTDIR are taken relative
-#   to the current directory. Ranks start through jobs/lib.sh: inside a Slurm allocation srun --mpi=pmix
+#   to the current directory (and printed relative to the repository when inside it). Ranks start through jobs/lib.sh: inside a Slurm allocation srun --mpi=pmix
 #   (else mpirun) with at most the allocation's tasks, outside one mpirun -n RANKS.
 set -euo pipefail
 GRAVRD_HOME=${GRAVRD_HOME:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$GRAVRD_HOME/jobs/lib.sh"
-PANEL=$(gr_abspath "${1:-$GRAVRD_HOME/data/default.h5}")
+PANEL=$(gr_repopath "${1:-$GRAVRD_HOME/data/default.h5}")
 NP=${2:-${SLURM_NTASKS:-2}}
-OUTDIR=$(gr_abspath "${3:-$GRAVRD_HOME/out/run}")
+OUTDIR=$(gr_repopath "${3:-$GRAVRD_HOME/out/run}")
 cd "$GRAVRD_HOME"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
 export OMPI_MCA_odls_base_sigkill_timeout=30  # a SIGTERM to mpirun lets the grid stop in order (docs/grid.md)

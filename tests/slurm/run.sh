@@ -213,7 +213,7 @@ bad() {
   if [ "$(grep -c . <<<"$body")" = 1 ] && grep -qE -- "$ere" <<<"$body"; then ok "$name: one line: $body"
   else fail "$name: one line /$ere/" "$(tr '\n' '|' <<<"$body" | head -c 400)"; fi
 }
-bad "missing panel (a typo)" "$ID_badpanel" "^gravrd: error: panel data/defualt\\.h5: no such file \\(relative paths are taken from the submit directory, $SUB\\)\$"
+bad "missing panel (a typo)" "$ID_badpanel" "^gravrd: error: panel data/defualt\\.h5: no such file \\(relative paths are taken from the job's directory, $SUB\\)\$"
 [ ! -e "$SUB/data" ] && ok "missing panel: nothing simulated" || fail "missing panel: nothing simulated" "$(ls "$SUB/data")"
 bad "missing config" "$ID_badconfig" '^gravrd: error: config configs/tabel2\.yaml: no such file'
 bad "broken config" "$ID_brokenconfig" "^gravrd: error: .*broken\\.yaml:3: formula: at character 23: expected a term after '\\+'"
