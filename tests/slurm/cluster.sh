@@ -5,8 +5,10 @@
 #   start  reuse daemons that answer (the system's /etc/slurm/slurm.conf, or an earlier start of this
 #          script), else write a config under $GR_SLURM_DIR (default /tmp/gravrd-slurm) and start
 #          munged (if munge does not answer), slurmctld and slurmd; waits until the node is idle.
-#          Prints the SLURM_CONF to use and records in $GR_SLURM_DIR/started what it started.
-#   stop   stops only what `start` recorded as started by it (scontrol shutdown; munged --stop).
+#          Prints "SLURM_CONF started" or "SLURM_CONF reused"; records in $GR_SLURM_DIR/started what it
+#          started (a reuse leaves the record of whoever started them).
+#   stop   stops what `start` recorded as started (jobs left are cancelled first; scontrol shutdown,
+#          then the pid files; munged --stop). Call it only after a start that said "started".
 # Exit status 0, or 1 with one line on stderr.
 set -u
 DIR=${GR_SLURM_DIR:-/tmp/gravrd-slurm}
@@ -57,10 +59,7 @@ CONF
 start() {
   local c t
   for c in ${SLURM_CONF:-} /etc/slurm/slurm.conf "$CONF"; do
-    if [ -f "$c" ] && ping_ok "$c"; then
-      [ -f "$DIR/started" ] && : >"$DIR/started"   # running already: this start started nothing
-      echo "$c"; return 0
-    fi
+    if [ -f "$c" ] && ping_ok "$c"; then echo "$c reused"; return 0; fi
   done
   command -v slurmctld >/dev/null && command -v munged >/dev/null || die "slurm-wlm and munge are not installed"
   mkdir -p "$DIR" || die "cannot create $DIR"
@@ -79,7 +78,7 @@ start() {
   SLURM_CONF=$CONF /usr/sbin/slurmd -N localhost || die "slurmd did not start (see $DIR/log/slurmd.log)"
   echo slurmd >>"$DIR/started"
   for ((t = 0; t < 100; t++)); do
-    case $(node_state "$CONF") in idle|mixed|allocated) echo "$CONF"; return 0;; esac
+    case $(node_state "$CONF") in idle|mixed|allocated) echo "$CONF started"; return 0;; esac
     sleep 0.1
   done
   die "the node is not idle after 10 s: $(node_state "$CONF") (see $DIR/log)"

@@ -13,14 +13,16 @@
 T0=$(date +%s.%N)
 CLUSTER=$ROOT/tests/slurm/cluster.sh
 SUBMITTED=$TMP/submitted   # every job id this test submitted: cancelled at exit if still there
-trap '[ -s "$SUBMITTED" ] && scancel $(cat "$SUBMITTED") 2>/dev/null; "$CLUSTER" stop; rm -rf "$TMP"' EXIT
+STARTED=""                 # "started" when this test started the daemons: it stops them at the end
+stop_cluster() { [ "$STARTED" = started ] && "$CLUSTER" stop; STARTED=""; }
+trap '[ -s "$SUBMITTED" ] && scancel $(cat "$SUBMITTED") 2>/dev/null; stop_cluster; rm -rf "$TMP"' EXIT
 
-if ! SLURM_CONF=$("$CLUSTER" start 2>"$TMP/cluster.err"); then
+if ! read -r SLURM_CONF STARTED < <("$CLUSTER" start 2>"$TMP/cluster.err") || [ -z "$SLURM_CONF" ]; then
   fail "start a single-node Slurm cluster" "$(cat "$TMP/cluster.err")"
   echo "0 passed, 1 failed, 0 skipped"; exit 1
 fi
 export SLURM_CONF
-ok "Slurm cluster up ($(sinfo -h -o '%N %c CPUs %T' | head -n 1); config $SLURM_CONF; $(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s)"
+ok "Slurm cluster up, $STARTED ($(sinfo -h -o '%N %c CPUs %T' | head -n 1); config $SLURM_CONF; $(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s)"
 
 body() {
 SMALL=$(sim_cached --months 6) || { fail "simulate the small panel"; return 1; }
@@ -272,7 +274,7 @@ fi
 }
 
 body 2>&1 | tee "$TMP/tap"
-"$CLUSTER" stop
+stop_cluster
 secs=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
 skipped=$(grep -cE '^ok .*# SKIP' "$TMP/tap"); failed=$(grep -c '^not ok' "$TMP/tap")
 passed=$(( $(grep -c '^ok ' "$TMP/tap") - skipped ))
