@@ -110,5 +110,22 @@ readme-check: bin/gravrd
 clean:
 	rm -rf build bin
 
+# `make test-slurm`: the batch scripts in jobs/ on a real single-node Slurm cluster that the test starts
+# (or reuses) and stops (tests/slurm/run.sh, docs/slurm.md; as root: it installs the packages and starts
+# munged, slurmctld and slurmd). Not part of `make test`, which needs no Slurm. About a minute.
+SLURM_DEB_PKGS = slurm-wlm munge
+.PHONY: test-slurm
+test-slurm: deps
+	@missing=""; for p in $(SLURM_DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 \
+	      install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	  else echo "missing packages; run: sudo apt-get install -y$$missing"; exit 1; fi; fi
+	@if [ -f bin/gravrd ] && nm bin/gravrd 2>/dev/null | grep -q __asan_init; then \
+	  echo "make test-slurm: bin/gravrd is a sanitizer build (make asan): rebuilding"; $(MAKE) --no-print-directory clean; fi
+	$(MAKE) --no-print-directory bin/gravrd build/tests/jcmp
+	./tests/slurm/run.sh
+
 # `make fuzz`, `make fuzz-build`: libFuzzer targets for the parsers (tests/fuzz/fuzz.mk)
 include tests/fuzz/fuzz.mk

@@ -7,18 +7,25 @@
 #   Works inside a Slurm allocation (jobs/gravrd.sbatch). PANEL is only read: segpair_<d> is derived from the
 #   cities and pairs tables when the file does not store it (src/derived.c). OUTDIR (default out/run) is
 #   replaced: each run starts its grids afresh.
+#   The repository is GRAVRD_HOME, else the directory above this script; PANEL and OUTDIR are taken relative
+#   to the current directory (and printed relative to the repository when inside it). Ranks start through jobs/lib.sh: inside a Slurm allocation srun --mpi=pmix
+#   (else mpirun) with at most the allocation's tasks, outside one mpirun -n RANKS.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-PANEL=${1:-data/default.h5}
+GRAVRD_HOME=${GRAVRD_HOME:-$(cd "$(dirname "$0")/.." && pwd)}
+. "$GRAVRD_HOME/jobs/lib.sh"
+PANEL=$(gr_repopath "${1:-$GRAVRD_HOME/data/default.h5}")
 NP=${2:-${SLURM_NTASKS:-2}}
-OUTDIR=${3:-out/run}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
+OUTDIR=$(gr_repopath "${3:-$GRAVRD_HOME/out/run}")
+cd "$GRAVRD_HOME"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
 export OMPI_MCA_odls_base_sigkill_timeout=30  # a SIGTERM to mpirun lets the grid stop in order (docs/grid.md)
+if [ -n "${SLURM_JOB_ID:-}" ]; then unset OMPI_MCA_rmaps_base_oversubscribe; else export OMPI_MCA_rmaps_base_oversubscribe=1; fi
+gr_ranks "$NP"
 
 # grid NAME: run configs/NAME.yaml into OUTDIR/NAME (quiet: the tables below are the output)
 grid() {
   rm -rf "${OUTDIR:?}/$1"
-  mpirun -n "$NP" ./bin/gravrd grid "configs/$1.yaml" --data "$PANEL" --out "$OUTDIR/$1" --quiet
+  "${GR_LAUNCH[@]}" ./bin/gravrd grid "configs/$1.yaml" --data "$PANEL" --out "$OUTDIR/$1" --quiet
 }
 mkdir -p "$OUTDIR"
 grid table2
