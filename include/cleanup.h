@@ -26,8 +26,9 @@ void gr_cleanup_init(int rank);
 void gr_cleanup_end(void);
 
 /* Local. Soft stop (gravrd grid): with on = 1, the first SIGTERM, SIGINT or SIGHUP is only recorded, for
- * the command to notice between tasks (gr_cleanup_stop_signal) and stop in order; a second one acts as
- * above (temporaries removed, exit 128 + signal). on = 0 restores the immediate exit. */
+ * the command to notice between tasks (gr_cleanup_stop_signal) and stop in order; the same signal again
+ * within a second is the same request (Slurm's time limit sends SIGTERM twice); any other second signal
+ * acts as above (temporaries removed, exit 128 + signal). on = 0 restores the immediate exit. */
 void gr_cleanup_soft(int on);
 /* Local. The signal recorded in soft mode (SIGTERM...), or 0. */
 int gr_cleanup_stop_signal(void);

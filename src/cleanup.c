@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -24,6 +25,14 @@ static int cleanup_rank;
 static atomic_int cleanup_quiet;
 static atomic_int soft_mode;     /* 1: the first signal only records itself (gr_cleanup_soft) */
 static atomic_int soft_signal;   /* the signal recorded in soft mode, 0 if none */
+static atomic_long soft_ms;      /* when it came (CLOCK_MONOTONIC, milliseconds) */
+
+static long now_ms(void)  /* async-signal-safe */
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 int gr_cleanup_add(const char *path)
 {
@@ -51,9 +60,15 @@ static void put_safe(char *buf, size_t *n, size_t cap, const char *s)
 
 static void on_signal(int sig)
 {
-    if (atomic_load(&soft_mode) && atomic_load(&soft_signal) == 0) {
-        atomic_store(&soft_signal, sig);  /* the command stops at its next check (a second signal ends it) */
-        return;
+    if (atomic_load(&soft_mode)) {
+        if (atomic_load(&soft_signal) == 0) {  /* the command stops at its next check */
+            atomic_store(&soft_ms, now_ms());
+            atomic_store(&soft_signal, sig);
+            return;
+        }
+        /* the same signal again within a second is the same request (Slurm's time limit sends SIGTERM to a
+         * step's tasks twice, tens of milliseconds apart); any other second signal ends the process now */
+        if (sig == atomic_load(&soft_signal) && now_ms() - atomic_load(&soft_ms) < 1000) return;
     }
     int removed = 0;  /* registered temporaries: gone after this, whichever rank unlinked each */
     for (int i = 0; i < GR_CLEANUP_MAX; i++)

@@ -60,7 +60,8 @@ interrupt() {
     wait $pid; fail "$name: the run ended before the signal" "rc=$? after $(lines "$dir/results.jsonl") lines"; return
   fi
   if [ "$target" = mpirun ]; then kill -"$sig" $pid
-  elif [ "$target" = ranks-twice ]; then kill -"$sig" $ranks; kill -"$sig" $ranks  # the second one ends at once
+  elif [ "$target" = ranks-twice ]; then kill -"$sig" $ranks; kill -INT $ranks  # another signal ends it at once
+  elif [ "$target" = ranks-double ]; then kill -"$sig" $ranks; kill -"$sig" $ranks  # the same again: one request
   else kill -"$sig" $ranks; fi
   wait $pid; local r=$?
   local nl; nl=$(lines "$dir/results.jsonl")
@@ -71,10 +72,10 @@ interrupt() {
       w=$($RES lines "$dir/results.jsonl") || why="$w;"
       [ -z "$(tmpfiles "$dir")" ] || why="$why temporaries left: $(tmpfiles "$dir");"
       if [ "$target" = ranks-twice ]; then
-        [ $r = $want ] || why="$why exit $r, expected $want;"
-        [ "$(grep -c '^gravrd: error:' "$TMP/$name.out")" -le 2 ] && grep -q "^gravrd: error: interrupted by SIG$sig" "$TMP/$name.out" ||
+        [ $r = 130 ] || why="$why exit $r, expected 130 (the second signal, SIGINT, ends it at once);"
+        [ "$(grep -c '^gravrd: error:' "$TMP/$name.out")" -le 2 ] && grep -q "^gravrd: error: interrupted by SIGINT" "$TMP/$name.out" ||
           why="$why message: $(grep '^gravrd' "$TMP/$name.out" | head -c 200);"
-      elif [ "$target" = ranks ]; then
+      elif [ "$target" = ranks ] || [ "$target" = ranks-double ]; then
         [ $r = $want ] || why="$why exit $r, expected $want;"
         [ "$(grep -c '^gravrd: error:' "$TMP/$name.out")" = 1 ] &&
           grep -q "^gravrd: error: interrupted by SIG$sig: $nl of $N specifications done; --resume finishes$" "$TMP/$name.out" ||
@@ -98,6 +99,7 @@ interrupt term3 TERM ranks
 interrupt term4 TERM mpirun
 interrupt int1 INT ranks
 interrupt twice1 TERM ranks-twice
+interrupt double1 TERM ranks-double
 interrupt kill1 KILL ranks
 interrupt kill2 KILL ranks
 interrupt kill3 KILL ranks
