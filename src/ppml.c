@@ -203,10 +203,11 @@ static int solve_kept(int kx, const double *A, const double *r, const int *keep,
     return rc;
 }
 
-/* Collective. Weighted least squares of v on the columns of X (n x kx, both demeaned) with weights W:
- * beta (kx, replicated; 0 for regressors collinear with earlier ones at tolerance tol). */
+/* Collective. Weighted least squares of v on the columns of X (n x kx, both demeaned) with weights W (NULL:
+ * 1): beta (kx, replicated; 0 for regressors collinear with earlier ones at tolerance tol). With keep_in
+ * (kx flags, or NULL) the regressors kept are given instead of detected; keep_out (or NULL) gets them. */
 static int wls(MPI_Comm comm, int64_t n, int kx, const double *X, const double *v, const double *W, double tol,
-               double *beta)
+               const int *keep_in, int *keep_out, double *beta)
 {
     if (kx == 0) return GR_OK;
     int kk = kx * kx;
@@ -216,17 +217,19 @@ static int wls(MPI_Comm comm, int64_t n, int kx, const double *X, const double *
         for (int c = 0; c <= a; c++) {
             const double *xc = X + (size_t)c * n;
             double acc = 0;
-            for (int64_t i = 0; i < n; i++) acc += W[i] * xa[i] * xc[i];
+            for (int64_t i = 0; i < n; i++) acc += (W ? W[i] : 1.0) * xa[i] * xc[i];
             A[a + c * kx] = acc;
         }
         double acc = 0;
-        for (int64_t i = 0; i < n; i++) acc += W[i] * xa[i] * v[i];
+        for (int64_t i = 0; i < n; i++) acc += (W ? W[i] : 1.0) * xa[i] * v[i];
         r[a] = acc;
     }
     MPI_Allreduce(MPI_IN_PLACE, A, kk + kx, MPI_DOUBLE, MPI_SUM, comm);
     for (int a = 0; a < kx; a++) for (int c = 0; c < a; c++) A[c + a * kx] = A[a + c * kx];
     int *keep = gr_malloc((size_t)kx, sizeof *keep);
-    gr_collinear(kx, A, tol, keep);
+    if (keep_in) memcpy(keep, keep_in, (size_t)kx * sizeof *keep);
+    else gr_collinear(kx, A, tol, keep);
+    if (keep_out) memcpy(keep_out, keep, (size_t)kx * sizeof *keep);
     int bad = solve_kept(kx, A, r, keep, beta);
     free(keep); free(A);
     if (bad) return gr_fail(GR_ENUM, "ppml", "weighted least-squares step: the cross-product of the regressors is not positive definite");
@@ -261,7 +264,7 @@ static int demean_all(gr_absorber *ab, const sample *s, double *Xt, double *v, d
  * N0 / tol^2 on the rows with y > 0 and 1 elsewhere, fitted z (|z| < tol set to 0); stop when no z < 0,
  * else u = max(z, 0). Rows with z > 0 are separated: sep[i] = 1. *iters gets the iterations. */
 static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_ppml_opts *po, double fe_tol,
-                      unsigned char *sep, int64_t *nsep, int *iters, int64_t *inner)
+                      double collin_tol, unsigned char *sep, int64_t *nsep, int *iters, int64_t *inner)
 {
     int64_t n = s->n, n0 = 0;
     for (int64_t i = 0; i < n; i++) n0 += s->y[i] == 0;
@@ -277,6 +280,7 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
     int64_t nc = gr_fe_ncoef(&ab->fe);
     double **alpha = gr_malloc((size_t)s->kx + 1, sizeof *alpha);
     for (int j = 0; j <= s->kx; j++) alpha[j] = gr_calloc((size_t)(nc ? nc : 1), sizeof **alpha);
+    int *keep = gr_calloc((size_t)s->kx + 1, sizeof *keep);
     for (int64_t i = 0; i < n; i++) { u[i] = s->y[i] == 0; om[i] = s->y[i] > 0 ? K : 1.0; }
     int rc = GR_OK, done = 0;
     double itol = fe_tol < 1e-8 ? fe_tol : 1e-8;
@@ -284,7 +288,18 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
         (*iters)++;
         memcpy(v, u, nn * sizeof *v);
         rc = demean_all(ab, s, Xt, v, om, itol, ab->fe.nfe ? alpha : NULL, NULL, inner);
-        if (!rc) rc = gr_agree(comm, wls(comm, n, s->kx, Xt, v, om, 1e-10, beta));
+        if (!rc && *iters == 1) {  /* which regressors are collinear: decided once, unweighted (the weight K would hide
+                                    * what the rows with y = 0 tell apart) */
+            double *W1 = gr_malloc(nn, sizeof *W1);
+            for (int64_t i = 0; i < n; i++) W1[i] = 1.0;
+            double *Xu = gr_malloc(nn * (size_t)(s->kx ? s->kx : 1), sizeof *Xu), *vu = gr_malloc(nn, sizeof *vu);
+            memcpy(vu, u, nn * sizeof *vu);
+            int64_t dummy = 0;
+            rc = demean_all(ab, s, Xu, vu, W1, itol, NULL, NULL, &dummy);
+            if (!rc) rc = gr_agree(comm, wls(comm, n, s->kx, Xu, vu, NULL, collin_tol, NULL, keep, beta));
+            free(W1); free(Xu); free(vu);
+        }
+        if (!rc) rc = gr_agree(comm, wls(comm, n, s->kx, Xt, v, om, collin_tol, keep, NULL, beta));
         int64_t neg = 0;
         for (int64_t i = 0; i < n && !rc; i++) {
             double fit = v[i];  /* u~ - X~ b: the residual; z = u - residual */
@@ -307,7 +322,7 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
     if (!rc && !done)
         rc = gr_fail(GR_ENUM, "ppml", "the separation check (ReLU) did not settle within %d iterations", po->sep_maxiter);
     for (int j = 0; j <= s->kx; j++) free(alpha[j]);
-    free(alpha); free(u); free(v); free(om); free(Xt); free(beta);
+    free(alpha); free(u); free(v); free(om); free(Xt); free(beta); free(keep);
     ab->w = NULL;
     return gr_agree(comm, rc);
 }
@@ -426,7 +441,7 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
         double *z0 = gr_malloc(nn, sizeof *z0);
         memcpy(z0, st->z, (size_t)n * sizeof *z0);
         rc = demean_all(ab, s, st->Xt, st->z, st->W, itol, ab->fe.nfe ? st->alpha : NULL, st->tss, &st->inner);
-        if (!rc) rc = gr_agree(comm, wls(comm, n, kx, st->Xt, st->z, st->W, o->fit.collin_tol, st->beta));
+        if (!rc) rc = gr_agree(comm, wls(comm, n, kx, st->Xt, st->z, st->W, o->fit.collin_tol, NULL, NULL, st->beta));
         double dev = 0;
         int bad = 0;
         for (int64_t i = 0; i < n && !rc; i++) {
@@ -529,7 +544,7 @@ static int prepare(MPI_Comm comm, const gr_model_data *d, int j, const gr_model_
     GR_CALL(absorber_on(comm, d, s, o, ab));
     if (!po->separation || (s->kx == 0 && s->nfe == 0)) return GR_OK;
     unsigned char *sep = gr_malloc((size_t)(s->n ? s->n : 1), 1);
-    int rc = relu_check(comm, ab, s, po, o->absorb.tol, sep, &r->n_sep_relu, &r->relu_iterations, &r->inner_iterations);
+    int rc = relu_check(comm, ab, s, po, o->absorb.tol, o->fit.collin_tol, sep, &r->n_sep_relu, &r->relu_iterations, &r->inner_iterations);
     if (!rc && r->n_sep_relu > 0) {
         for (int64_t i = 0; i < s->n; i++) sep[i] = !sep[i];
         sample_compact(s, sep);
@@ -541,6 +556,17 @@ static int prepare(MPI_Comm comm, const gr_model_data *d, int j, const gr_model_
     }
     free(sep);
     return rc;
+}
+
+/* Local. The result of a model with fixed effects and no regressor: no coefficient table. */
+static void fe_only(gr_result *r, int64_t nobs)
+{
+    r->nobs = nobs;
+    r->k = 0;
+    r->terms = gr_malloc(1, sizeof *r->terms);
+    r->coef = gr_malloc(1, sizeof(double)); r->se = gr_malloc(1, sizeof(double));
+    r->tval = gr_malloc(1, sizeof(double)); r->pval = gr_malloc(1, sizeof(double));
+    r->collin = gr_malloc(1, sizeof *r->collin);
 }
 
 /* Collective. One outcome: sample, separation, IRLS, the final fit and variance. */
@@ -573,12 +599,13 @@ static int fit_outcome(MPI_Comm comm, const gr_model_data *d, int j, const gr_mo
     char **xlab = gr_malloc((size_t)(s.kx ? s.kx : 1), sizeof *xlab);
     if (d->intercept) xlab[0] = GR_INTERCEPT_LABEL;
     for (int q = 0; q < d->nx; q++) xlab[q + d->intercept] = d->xlabel[q];
-    if (!rc) {
+    if (!rc && s.kx > 0) {
         rc = gr_agree(comm, gr_fit_init(comm, s.n, s.kx, st.Xt, xlab, st.tss, st.W, d->nfe > 0, &o->fit, d->label, &fd));
         st.Xt = NULL;  /* the fit owns it */
     }
     gr_fit_inference inf = {.vcov = vs, .K_fe = gr_absorber_dof(&ab, NULL), .K_fe_vcov = gr_absorber_dof(&ab, nested)};
-    if (!rc) rc = gr_agree(comm, gr_fit_outcome(&fd, st.z, st.tss[s.kx], &inf, &o->fit, r));
+    if (!rc && s.kx > 0) rc = gr_agree(comm, gr_fit_outcome(&fd, st.z, st.tss[s.kx], &inf, &o->fit, r));
+    if (!rc && s.kx == 0) fe_only(r, ab.nobs);  /* y ~ 1 | fe: fixed effects alone (fixest allows it) */
     if (!rc) {
         describe(d, o, &ab, &vs, r);
         poisson_stats(r, &vs);
