@@ -71,3 +71,25 @@ if [ -f "$TMP/sim.1.json" ] && grep -q '"family":[[:space:]]*"poisson"' "$TMP/si
    && grep -q '"irls_iterations":[[:space:]]*[1-9]' "$TMP/sim.1.json" && grep -q '"separated_relu"' "$TMP/sim.1.json"; then
   ok "ppml JSON: family, IRLS iterations, separation counts"
 else fail "ppml JSON: family, IRLS iterations, separation counts"; fi
+# a grid with a family axis: the poisson specification gives fepois's published number, the other OLS's
+if [ -n "${imported[$T]:-}" ]; then
+  cat >"$TMP/g.yaml" <<EOG
+data: $T
+base:
+  formula: "Euros ~ log(dist_km) | Origin + Destination + Product + Year"
+  cluster: Origin
+axes:
+  fam:
+    - {label: ols, formula: "log(Euros) ~ log(dist_km) | Origin + Destination + Product + Year"}
+    - {label: ppml, family: poisson}
+EOG
+  if "$GR" grid "$TMP/g.yaml" --out "$TMP/gout" >"$TMP/g.out" 2>&1 \
+     && grep -q '"family":[[:space:]]*"poisson".*"estimate":[[:space:]]*-1.52787' "$TMP/gout/results.jsonl" \
+     && grep -q '"estimate":[[:space:]]*-2.16987' "$TMP/gout/results.jsonl"; then
+    ok "grid: family: poisson runs PPML (-1.52787), the other specification OLS (-2.16988)"
+  else fail "grid: family: poisson" "$(tail -2 "$TMP/g.out" | tr '\n' ' ')"; fi
+  if printf 'data: %s\nbase:\n  formula: "Euros ~ log(dist_km) | Origin"\n  family: logit\n' "$T" >"$TMP/gb.yaml" \
+     && ! "$GR" grid "$TMP/gb.yaml" --out "$TMP/gbo" >"$TMP/gb.out" 2>&1 && grep -q "gb.yaml:4: .*logit" "$TMP/gb.out"; then
+    ok "grid: a bad family is one line naming the config line"
+  else fail "grid: a bad family" "$(head -2 "$TMP/gb.out" | tr '\n' ' ')"; fi
+fi
