@@ -45,7 +45,9 @@ build/%.o: src/%.c $(wildcard include/*.h) | build
 	@$(CC) $(CFLAGS) -c $< -o $@
 
 # the version line and provenance carry the git hash: rebuild them when the checkout changes
-build/err.o build/main.o: $(wildcard .git/HEAD .git/index)
+# (the git directory, also in a worktree, where .git is a file)
+GIT_DIR := $(shell git rev-parse --git-dir 2>/dev/null)
+build/err.o build/main.o: $(if $(GIT_DIR),$(wildcard $(GIT_DIR)/HEAD $(GIT_DIR)/index $(GIT_DIR)/logs/HEAD))
 
 build build/tests bin data:
 	mkdir -p $@

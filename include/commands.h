@@ -16,4 +16,5 @@ int cmd_balance(int argc, char **argv, MPI_Comm comm);
 int cmd_rdgrid(int argc, char **argv, MPI_Comm comm);
 int cmd_grid(int argc, char **argv, MPI_Comm comm);
 int cmd_table(int argc, char **argv, MPI_Comm comm);
+int cmd_plot(int argc, char **argv, MPI_Comm comm);
 #endif

@@ -37,6 +37,7 @@ int gr_agree(MPI_Comm comm, int status);
 /* Print the recorded error as one line "gravrd: error: <where>: <what>" on stderr if this rank
  * holds a message. Returns exit status 1 (or 2 for usage errors). */
 int gr_report(int status);
+extern int gr_report_silent;  /* 1: gr_report prints nothing (a grid records a command's error instead) */
 
 /* Where an error came from. GR_CALL(expr) evaluates a call returning a status and, if it failed, returns
  * that status from the enclosing function; GR_TRY(expr) stores it in the enclosing `rc` and jumps to the

@@ -17,8 +17,13 @@
 typedef enum {
     GR_GRID_FORMULA = 0, GR_GRID_WHERE, GR_GRID_CLUSTER, GR_GRID_VCOV, GR_GRID_WEIGHTS, GR_GRID_SPLIT,
     GR_GRID_FSPLIT, GR_GRID_FIXEF_RM, GR_GRID_FE_TOL, GR_GRID_FE_MAXITER, GR_GRID_FE_METHOD, GR_GRID_SOLVER,
-    GR_GRID_COLLIN_TOL, GR_GRID_FAMILY /* gaussian | poisson (ppml.h) */, GR_GRID_NKEYS
+    GR_GRID_COLLIN_TOL, GR_GRID_COMMAND, GR_GRID_OPTIONS, GR_GRID_FAMILY /* gaussian | poisson (ppml.h) */,
+    GR_GRID_NKEYS
 } gr_grid_key;
+
+/* What a specification runs: `gravrd estimate` (the default), or another command of the study's design
+ * run as a whole with its own options (command: match / rdgrid, options: {bandwidth: 100, ...}). */
+typedef enum { GR_GRID_CMD_ESTIMATE = 0, GR_GRID_CMD_MATCH, GR_GRID_CMD_RDGRID } gr_grid_command;
 
 /* The key's name in a config ("fe-tol"). */
 const char *gr_grid_key_name(gr_grid_key k);
@@ -36,6 +41,8 @@ typedef struct gr_grid_spec {
     char *text[GR_GRID_NKEYS];      /* the resolved setting texts (placeholders filled), NULL when unset;
                                      * text[GR_GRID_WHERE] is the canonical and-ed where */
     int line[GR_GRID_NKEYS];        /* config line each setting came from (0: default) */
+    gr_grid_command command;        /* text[GR_GRID_OPTIONS]: the command's options, "--name value" lines,
+                                     * sorted by name (placeholders filled) */
     int nwhere;                     /* the where clauses and-ed (canonical texts, sorted) and their lines */
     char **where_part;
     int *where_line;

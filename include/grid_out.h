@@ -13,6 +13,7 @@ typedef struct gr_grid_out {
     int fd;                 /* open for appending, -1 when closed */
     int ndone;              /* records found by --resume */
     char (*done_id)[17], (*done_hash)[17];
+    unsigned char *done_failed;  /* the record's status is "failed" */
     double t_sync;          /* when the file was last synced */
 } gr_grid_out;
 
@@ -22,13 +23,15 @@ typedef struct gr_grid_out {
  * killed run, is cut off the file) into o->done_*. GR_EIO naming the path and the reason otherwise. */
 int gr_grid_out_open(gr_grid_out *o, const char *dir, int resume);
 
-/* Local. 1 if --resume found a record of spec `id` with this spec hash. */
+/* Local. 1 if --resume found a record of spec `id` with this spec hash (2 if that record is a failure). */
 int gr_grid_out_is_done(const gr_grid_out *o, const char *id, const char *hash);
 
-/* Local. The record of specification s (one line of JSON, no newline; malloc'd): ok with its nres results,
- * or failed with `reason` (res ignored). */
-char *gr_grid_record(const gr_grid *g, const gr_grid_spec *s, const char *hash, const gr_result *res, int nres,
-                     const char *reason);
+/* Local. The record of specification s (one line of JSON, no newline; malloc'd): ok with its results (a
+ * cJSON array of result objects, taken; NULL: empty), or failed with `reason`. */
+char *gr_grid_record(const gr_grid *g, const gr_grid_spec *s, const char *hash, cJSON *results, const char *reason);
+
+/* Local. The result objects of res[0..nres) (report.h gr_result_json) as a new cJSON array. */
+cJSON *gr_grid_results_json(const gr_result *res, int nres);
 
 /* Local (rank 0). Append line and a newline with one write (retried on a short write); the data is synced
  * at most once a second (gr_grid_out_sync at the end). GR_EIO naming the file and the reason. */

@@ -21,6 +21,7 @@ typedef struct gr_grid_run_opts {
 /* What happened, on every rank. */
 typedef struct gr_grid_summary {
     int selected, done, failed, resumed, not_done;
+    int resumed_failed;             /* of the resumed, how many are failures (the exit status counts them) */
     int stop_signal;                /* the signal that stopped the run, 0 if none */
 } gr_grid_summary;
 

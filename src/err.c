@@ -84,11 +84,13 @@ int gr_agree(MPI_Comm comm, int status)
     return agree_status_of(worst);
 }
 
+int gr_report_silent;
+
 int gr_report(int status)
 {
     if (status == GR_OK)
         return 0;
-    if (err_msg[0]) {
+    if (err_msg[0] && !gr_report_silent) {
         fprintf(stderr, "gravrd: error: %s\n", err_msg);
         const char *dbg = getenv("GRAVRD_DEBUG");
         for (int i = 0; dbg && *dbg && strcmp(dbg, "0") && i < err_ntrace; i++)

@@ -18,7 +18,7 @@
 
 static const char *const key_names[GR_GRID_NKEYS] = {
     "formula", "where", "cluster", "vcov", "weights", "split", "fsplit", "fixef-rm", "fe-tol", "fe-maxiter",
-    "fe-method", "solver", "collin-tol", "family"};
+    "fe-method", "solver", "collin-tol", "command", "options", "family"};
 
 const char *gr_grid_key_name(gr_grid_key k) { return k >= 0 && k < GR_GRID_NKEYS ? key_names[k] : "?"; }
 
@@ -32,6 +32,8 @@ static const choice_word method_words[] = {{"cg", GR_FE_CG}, {"irons-tuck", GR_F
 static const choice_word solver_words[] = {{"cholesky", GR_SOLVER_CHOL}, {"qr", GR_SOLVER_QR}, {"chol", GR_SOLVER_CHOL},
                                     {NULL, 0}};
 static const choice_word family_words[] = {{"gaussian", GR_FAMILY_GAUSSIAN}, {"poisson", GR_FAMILY_POISSON}, {NULL, 0}};
+static const choice_word command_words[] = {{"estimate", GR_GRID_CMD_ESTIMATE}, {"match", GR_GRID_CMD_MATCH},
+                                            {"rdgrid", GR_GRID_CMD_RDGRID}, {NULL, 0}};
 
 /* ---------------- parse state ---------------- */
 
@@ -216,6 +218,55 @@ static int setting_index(const char *key)
     return -1;
 }
 
+static int cmp_option_line(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* options: a mapping of a command's option names to a scalar or a list of scalars (a repeated option), into
+ * one text of "--name value" lines sorted by name (so the order of the keys does not matter). */
+static int parse_options_map(const pctx *P, yaml_document_t *d, const yaml_node_t *v, const char *in, raw *r)
+{
+    if (v->type != YAML_MAPPING_NODE)
+        return cfail(P->path, yline(v), "%s: options: expected a mapping of option names to values, got %s", in, ykind(v));
+    GR_CALL(check_keys(P, d, v, "options"));
+    int n = 0, cap = 0;
+    char **line = NULL;
+    int rc = GR_OK;
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top && !rc; p++) {
+        const yaml_node_t *k = ynode(d, p->key), *val = ynode(d, p->value);
+        const char *name = (const char *)k->data.scalar.value;
+        int ok = name[0] != 0 && name[0] != '-';
+        for (const char *c = name; *c && ok; c++) ok = islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '-';
+        if (!ok || !strcmp(name, "data") || !strcmp(name, "json")) {
+            rc = cfail(P->path, yline(k), "options: '%s' is not an option name a grid may give (lower-case letters, "
+                       "digits, '-'; not data or json, which the grid sets)", name);
+            break;
+        }
+        const yaml_node_t *one[1] = {val};
+        int nv = val->type == YAML_SEQUENCE_NODE ? (int)(val->data.sequence.items.top - val->data.sequence.items.start) : 1;
+        for (int i = 0; i < nv && !rc; i++) {
+            const yaml_node_t *e = val->type == YAML_SEQUENCE_NODE ? ynode(d, val->data.sequence.items.start[i]) : one[0];
+            if (e->type != YAML_SCALAR_NODE || ynull(e)) {
+                rc = cfail(P->path, yline(e), "options: %s: expected a text or a number, got %s", name,
+                           ynull(e) ? "nothing" : ykind(e));
+                break;
+            }
+            if (n == cap) line = gr_realloc(line, (size_t)(cap = cap ? 2 * cap : 8), sizeof *line);
+            char *t = ytext(e);
+            line[n] = gr_malloc(strlen(name) + strlen(t) + 4, 1);
+            sprintf(line[n++], "--%s %s", name, t);  /* sized above */
+            free(t);
+        }
+    }
+    if (!rc) {
+        qsort(line, (size_t)n, sizeof *line, cmp_option_line);
+        sbuf b = {0};
+        for (int i = 0; i < n; i++) { if (i) sb_str(&b, "\n"); sb_str(&b, line[i]); }
+        r->text = b.s ? b.s : gr_strdup("");
+    }
+    for (int i = 0; i < n; i++) free(line[i]);
+    free(line);
+    return rc;
+}
+
 /* One setting's value node into *r: a text (cluster: also a list of one or two names), or null. */
 static int parse_setting(const pctx *P, yaml_document_t *d, int k, const yaml_node_t *v, const char *in, raw *r)
 {
@@ -240,6 +291,7 @@ static int parse_setting(const pctx *P, yaml_document_t *d, int k, const yaml_no
         r->text = b.s ? b.s : gr_strdup("");
         return GR_OK;
     }
+    if (k == GR_GRID_OPTIONS) return parse_options_map(P, d, v, in, r);
     return cfail(P->path, yline(v), "%s: %s: expected a text, got %s", in, key_names[k], ykind(v));
 }
 
@@ -732,6 +784,23 @@ static int number(const resolver *R, int k, double lo, double hi, int integer, d
 }
 
 /* The typed settings into the gr_spec: texts borrowed, choices and numbers checked. */
+/* command: rdgrid takes no formula (its outcome is options: y:) and, of the settings, only where. */
+static int rdgrid_spec(resolver *R)
+{
+    gr_grid_spec *s = R->s;
+    for (int k = 0; k < GR_GRID_NKEYS; k++)
+        if (s->text[k] && k != GR_GRID_WHERE && k != GR_GRID_COMMAND && k != GR_GRID_OPTIONS)
+            return cfail(R->P->path, s->line[k], "%s: not a setting of command rdgrid (it takes where: and options:, "
+                         "e.g. options: {y: log(trade), bandwidth: 100})%s", key_names[k], R->spec_ctx);
+    if (!s->text[GR_GRID_OPTIONS] || !strstr(s->text[GR_GRID_OPTIONS], "--y ") || !strstr(s->text[GR_GRID_OPTIONS], "--bandwidth "))
+        return cfail(R->P->path, s->line[GR_GRID_COMMAND], "command rdgrid needs options: y: and bandwidth:%s", R->spec_ctx);
+    s->spec.where_text = s->text[GR_GRID_WHERE];
+    s->spec.model.vcov = GR_VCOV_CLUSTER;  /* rdgrid clusters by pair (docs/design.md) */
+    s->spec.ncl = 1;
+    snprintf(s->spec.clnames[0], GR_NAME_MAX, "pair");
+    return GR_OK;
+}
+
 static int fill_spec(resolver *R, const char *data)
 {
     gr_grid_spec *s = R->s;
@@ -739,6 +808,15 @@ static int fill_spec(resolver *R, const char *data)
     gr_spec_defaults(sp);
     sp->data = data;
     char **t = s->text;
+    int v;
+    double x;
+    if (t[GR_GRID_COMMAND]) { GR_CALL(choice(R, GR_GRID_COMMAND, command_words, &v)); s->command = (gr_grid_command)v; }
+    if (t[GR_GRID_OPTIONS] && s->command == GR_GRID_CMD_ESTIMATE)
+        return cfail(R->P->path, s->line[GR_GRID_OPTIONS], "options: only for command: match or rdgrid (estimate's "
+                     "options are settings of their own: formula:, cluster:, ...)%s", R->spec_ctx);
+    if (t[GR_GRID_FAMILY] && s->command != GR_GRID_CMD_ESTIMATE)
+        return cfail(R->P->path, s->line[GR_GRID_FAMILY], "family: only for command: estimate%s", R->spec_ctx);
+    if (s->command == GR_GRID_CMD_RDGRID) return rdgrid_spec(R);
     if (!t[GR_GRID_FORMULA])
         return cfail(R->P->path, R->P->base_line ? R->P->base_line : 1, "no formula: give base: formula: (or one in a value of every "
                      "specification)%s", R->spec_ctx);
@@ -751,8 +829,6 @@ static int fill_spec(resolver *R, const char *data)
     sp->weights_text = t[GR_GRID_WEIGHTS];
     sp->split = t[GR_GRID_SPLIT] ? t[GR_GRID_SPLIT] : t[GR_GRID_FSPLIT];
     sp->fsplit = t[GR_GRID_FSPLIT] != NULL;
-    int v;
-    double x;
     gr_model_opts *m = &sp->model;
     if (t[GR_GRID_VCOV]) { GR_CALL(choice(R, GR_GRID_VCOV, vcov_words, &v)); m->vcov = (gr_vcov_type)v; sp->vcov_set = 1; }
     if (t[GR_GRID_FIXEF_RM]) { GR_CALL(choice(R, GR_GRID_FIXEF_RM, fixef_words, &v)); m->absorb.rm_singletons = v; }
@@ -819,7 +895,7 @@ static int resolve_spec(const pctx *P, const int *pick, int idx, const char *dat
     }
     GR_CALL(resolve_where(&R));
     GR_CALL(fill_spec(&R, data));
-    if (gr_spec_resolve(&s->spec)) {
+    if (s->command != GR_GRID_CMD_RDGRID && gr_spec_resolve(&s->spec)) {
         int k = error_key(gr_errmsg());
         if (k == GR_GRID_SPLIT && !s->text[k]) k = GR_GRID_FSPLIT;
         return relocate(P->path, s->line[k] ? s->line[k] : P->base_line, R.ctx[k]);
@@ -1060,6 +1136,11 @@ void gr_grid_canonical(const gr_grid_spec *s, char *buf, size_t len)
     sb_str(&b, "\nweights="); if (sp->weights) sb_str(&b, gr_expr_text(sp->weights));
     sb_str(&b, "\nwhere="); if (s->text[GR_GRID_WHERE]) sb_str(&b, s->text[GR_GRID_WHERE]);
     sb_str(&b, "\n");
+    if (s->command != GR_GRID_CMD_ESTIMATE) {  /* only then: the ids of estimate specifications stay as they were */
+        sb_str(&b, "command="); sb_str(&b, word_of(command_words, s->command));
+        sb_str(&b, "\noptions="); if (s->text[GR_GRID_OPTIONS]) sb_str(&b, s->text[GR_GRID_OPTIONS]);
+        sb_str(&b, "\n");
+    }
     snprintf(buf, len, "%s", b.s);
     free(b.s);
 }

@@ -15,7 +15,7 @@
 
 typedef struct {
     const char *config, *data, *shard, *out;
-    int dry_run, resume, no_merge;
+    int dry_run, resume, no_merge, quiet;
     int64_t group_size;
     double progress;
     gr_opt_list only;
@@ -42,6 +42,8 @@ static const gr_opt grid_table[] = {
      .help = "ranks per task group (default: the config's group-size, else 1)"},
     {.name = "no-merge", .kind = GR_OPT_FLAG, GR_OPT_AT(grid_cli, no_merge),
      .help = "one model per specification, even when specifications differ only in the outcome (benchmarks)"},
+    {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(grid_cli, quiet),
+     .help = "no progress lines and no summary (errors still printed)"},
     {.name = "progress", .kind = GR_OPT_DOUBLE, GR_OPT_AT(grid_cli, progress), .metavar = "SECONDS", .def = "5",
      .flags = GR_OPT_POSITIVE, .help = "seconds between progress lines when stderr is not a terminal"},
     {0}};
@@ -87,8 +89,11 @@ static void other_settings(const gr_grid_spec *s, char *buf, size_t len)
     size_t n = 0;
     buf[0] = 0;
     for (int k = 0; k < GR_GRID_NKEYS && n < len; k++)
-        if (k != GR_GRID_FORMULA && k != GR_GRID_WHERE && s->text[k])
+        if (k != GR_GRID_FORMULA && k != GR_GRID_WHERE && s->text[k]) {
+            size_t at = n;
             n += (size_t)snprintf(buf + n, len - n, "%s%s=%s", n ? " " : "", gr_grid_key_name((gr_grid_key)k), s->text[k]);
+            for (size_t c = at; c < n && c < len; c++) if (buf[c] == '\n') buf[c] = ' ';  /* options: one line */
+        }
     if (!buf[0]) snprintf(buf, len, "-");
 }
 
@@ -119,7 +124,8 @@ static void print_specs(const gr_grid *g, const grid_cli *o, const unsigned char
         if (!sel[i]) continue;
         const gr_grid_spec *s = &g->specs[i];
         other_settings(s, other, sizeof other);
-        printf("%s\t%s\t%s\t%s\t%s\n", s->id, s->label[0] ? s->label : "-", s->text[GR_GRID_FORMULA],
+        printf("%s\t%s\t%s\t%s\t%s\n", s->id, s->label[0] ? s->label : "-",
+               s->text[GR_GRID_FORMULA] ? s->text[GR_GRID_FORMULA] : "-",
                s->text[GR_GRID_WHERE] ? s->text[GR_GRID_WHERE] : "-", other);
     }
     if (o->only.n || o->shard)
@@ -154,6 +160,7 @@ int cmd_grid(int argc, char **argv, MPI_Comm comm)
     int rc = gr_opts_parse(&s, &grid_cmd_def, &o, argc, argv, rank);
     if (rc == GR_OPTS_EXIT) { gr_opts_free(&s); return 0; }
     long k = 1, n = 1;
+    if (!rc) gr_quiet |= o.quiet;
     if (!rc && o.shard) rc = parse_shard(o.shard, &k, &n);
     if (!rc) rc = check_ids(&o.only);
     if (!rc && s.echo && rank == 0) gr_opts_echo(&s, stderr);
@@ -172,7 +179,7 @@ int cmd_grid(int argc, char **argv, MPI_Comm comm)
     free(sel);
     gr_grid_free(&g);
     gr_opts_free(&s);
-    if (rc || !sum.stop_signal) return rc ? gr_report(rc) : sum.failed ? 4 : 0;
+    if (rc || !sum.stop_signal) return rc ? gr_report(rc) : sum.failed + sum.resumed_failed ? 4 : 0;
     if (rank == 0)
         fprintf(stderr, "gravrd: error: interrupted by %s: %d of %d specifications done; --resume finishes\n",
                 sum.stop_signal == SIGTERM ? "SIGTERM" : sum.stop_signal == SIGINT ? "SIGINT" : "a signal",

@@ -70,6 +70,7 @@ static void read_done(gr_grid_out *o, char *text, size_t len)
     for (size_t i = 0; i < len; i++) cap += text[i] == '\n';
     o->done_id = gr_calloc((size_t)cap + 1, sizeof *o->done_id);
     o->done_hash = gr_calloc((size_t)cap + 1, sizeof *o->done_hash);
+    o->done_failed = gr_calloc((size_t)cap + 1, 1);
     for (char *line = text, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
         *nl = 0;
         cJSON *rec = cJSON_Parse(line);
@@ -77,6 +78,8 @@ static void read_done(gr_grid_out *o, char *text, size_t len)
         if (id && hash) {
             memcpy(o->done_id[o->ndone], id, 17);
             memcpy(o->done_hash[o->ndone], hash, 17);
+            const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "status"));
+            o->done_failed[o->ndone] = st && !strcmp(st, "failed");
             o->ndone++;
         }
         cJSON_Delete(rec);
@@ -113,15 +116,22 @@ int gr_grid_out_open(gr_grid_out *o, const char *dir, int resume)
 
 int gr_grid_out_is_done(const gr_grid_out *o, const char *id, const char *hash)
 {
+    int found = 0;  /* the last record of the id counts */
     for (int i = 0; i < o->ndone; i++)
-        if (!strcmp(o->done_id[i], id) && !strcmp(o->done_hash[i], hash)) return 1;
-    return 0;
+        if (!strcmp(o->done_id[i], id)) found = !strcmp(o->done_hash[i], hash) ? 1 + o->done_failed[i] : 0;
+    return found;
 }
 
 /* ---------------- records ---------------- */
 
-char *gr_grid_record(const gr_grid *g, const gr_grid_spec *s, const char *hash, const gr_result *res, int nres,
-                     const char *reason)
+cJSON *gr_grid_results_json(const gr_result *res, int nres)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int j = 0; j < nres; j++) cJSON_AddItemToArray(arr, gr_result_json(&res[j]));
+    return arr;
+}
+
+char *gr_grid_record(const gr_grid *g, const gr_grid_spec *s, const char *hash, cJSON *results, const char *reason)
 {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "spec_id", s->id);
@@ -135,11 +145,14 @@ char *gr_grid_record(const gr_grid *g, const gr_grid_spec *s, const char *hash, 
     cJSON *set = cJSON_AddObjectToObject(r, "settings");
     for (int k = 0; k < GR_GRID_NKEYS; k++)
         if (s->text[k]) cJSON_AddStringToObject(set, gr_grid_key_name((gr_grid_key)k), s->text[k]);
-    if (!s->text[GR_GRID_VCOV])  /* the variance in effect: fixest's default worked out (spec.h) */
+    if (!s->text[GR_GRID_VCOV] && s->command == GR_GRID_CMD_ESTIMATE)  /* the variance in effect (spec.h) */
         cJSON_AddStringToObject(set, "vcov", s->spec.model.vcov == GR_VCOV_IID ? "iid"
                                              : s->spec.model.vcov == GR_VCOV_HC1 ? "hc1" : "cluster");
-    cJSON *arr = cJSON_AddArrayToObject(r, "results");
-    for (int j = 0; !reason && j < nres; j++) cJSON_AddItemToArray(arr, gr_result_json(&res[j]));
+    if (results && !reason) cJSON_AddItemToObject(r, "results", results);
+    else {
+        cJSON_Delete(results);
+        cJSON_AddArrayToObject(r, "results");
+    }
     char *text = cJSON_PrintUnformatted(r);
     cJSON_Delete(r);
     if (!text) { fprintf(stderr, "gravrd: error: out of memory rendering a record\n"); abort(); }
@@ -301,7 +314,7 @@ int gr_grid_out_manifest(gr_grid_out *o, cJSON *m)
 void gr_grid_out_close(gr_grid_out *o)
 {
     if (o->fd >= 0) close(o->fd);
-    free(o->dir); free(o->done_id); free(o->done_hash);
+    free(o->dir); free(o->done_id); free(o->done_hash); free(o->done_failed);
     memset(o, 0, sizeof *o);
     o->fd = -1;
 }

@@ -4,6 +4,7 @@
 #include "grid_run.h"
 #include "absorber.h"
 #include "cleanup.h"
+#include "commands.h"
 #include "frame.h"
 #include "grid_out.h"
 #include "panel.h"
@@ -85,6 +86,11 @@ static void spec_hashes(runner *R)
 /* The settings of s other than its outcomes, as one text: specifications with equal keys are one model. */
 static char *model_key(const gr_grid_spec *s)
 {
+    if (s->command != GR_GRID_CMD_ESTIMATE) {  /* a command runs whole: a task of its own */
+        char *key = gr_malloc(48, 1);
+        snprintf(key, 48, "command %d", s->index);
+        return key;
+    }
     size_t len = 64;
     for (int k = 0; k < GR_GRID_NKEYS; k++) len += (s->text[k] ? strlen(s->text[k]) : 0) + 2;
     char *key = gr_malloc(len, 1);
@@ -145,7 +151,7 @@ static void build_units(runner *R, const unsigned char *todo)
     R->nunits = 0;
     for (int t = 0; t < ntasks; t++) {
         const char *w = g->specs[tasks[t].spec[0]].text[GR_GRID_WHERE];
-        int u = 0;
+        int u = g->specs[tasks[t].spec[0]].command != GR_GRID_CMD_ESTIMATE ? R->nunits : 0;
         while (u < R->nunits) {
             const char *wu = g->specs[R->units[u].t[0].spec[0]].text[GR_GRID_WHERE];
             if ((!w && !wu) || (w && wu && !strcmp(w, wu))) break;
@@ -270,14 +276,23 @@ static void emit(runner *R, const task *t, const gr_result *res, int nres, const
     int ns = ny ? nres / ny : 0, off = 0;
     for (int i = 0; i < t->nspec; i++) {
         const gr_grid_spec *s = &R->g->specs[t->spec[i]];
-        char *rec = gr_grid_record(R->g, s, R->hash[t->spec[i]], reason ? NULL : res + (size_t)off * ns,
-                                   reason ? 0 : s->spec.f.ny * ns, reason);
+        char *rec = gr_grid_record(R->g, s, R->hash[t->spec[i]],
+                                   reason ? NULL : gr_grid_results_json(res + (size_t)off * ns, s->spec.f.ny * ns), reason);
         send_msg(R, 'R', rec);
         free(rec);
         off += s->spec.f.ny;
         if (reason) R->w.failed++; else R->w.ok++;
         if (!reason && s->spec.f.nfe > 0) R->w.scratch += (double)ns * (s->spec.f.ny + s->spec.f.nx);
     }
+}
+
+/* Leader: the record of a command specification. */
+static void emit_command(runner *R, const task *t, cJSON *results, const char *reason)
+{
+    char *rec = gr_grid_record(R->g, &R->g->specs[t->spec[0]], R->hash[t->spec[0]], results, reason);
+    send_msg(R, 'R', rec);
+    free(rec);
+    if (reason) R->w.failed++; else R->w.ok++;
 }
 
 /* The model of task t: its one specification, or a copy whose formula has every outcome of the task. */
@@ -336,10 +351,127 @@ static int stop_now(runner *R)
     return stop;
 }
 
+/* ---------------- specifications that run another command (match, rdgrid) ---------------- */
+
+/* The options text ("--name value" lines) appended to argv. */
+static void add_options(char *text, char **argv, int *argc, int max)
+{
+    for (char *line = text, *nl; line && *line && *argc + 2 <= max; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        char *sp = strchr(line, ' ');
+        if (sp) *sp = 0;
+        argv[(*argc)++] = line;
+        if (sp) argv[(*argc)++] = sp + 1;
+    }
+}
+
+/* An rdgrid result (one bandwidth) as a result object of the record schema: one coefficient, "RD estimate". */
+static cJSON *rd_result(const cJSON *doc, const cJSON *r)
+{
+    cJSON *o = cJSON_CreateObject(), *coefs = cJSON_AddArrayToObject(o, "coefficients"), *c = cJSON_CreateObject();
+    const char *y = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "y"));
+    double bw = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "bandwidth_km"));
+    double est = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "estimate"));
+    double se = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "std_error"));
+    char sample[64];
+    snprintf(sample, sizeof sample, "bandwidth %g km", bw);
+    cJSON_AddStringToObject(o, "dependent", y ? y : "");
+    cJSON_AddStringToObject(o, "sample", sample);
+    cJSON_AddNumberToObject(o, "nobs", cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "n_left")) +
+                                       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "n_right")));
+    cJSON_AddStringToObject(c, "term", "RD estimate");
+    static const char *const from[] = {"estimate", "std_error", NULL, "p_value", "ci_low", "ci_high"};
+    static const char *const to[] = {"estimate", "std_error", "t_value", "p_value", "conf_low", "conf_high"};
+    for (int k = 0; k < 6; k++) {
+        cJSON *v = from[k] ? cJSON_GetObjectItemCaseSensitive(r, from[k]) : NULL;
+        if (v) cJSON_AddItemToObject(c, to[k], cJSON_Duplicate(v, 0));
+        else cJSON_AddItemToObject(c, to[k], se > 0 && isfinite(est / se) ? cJSON_CreateNumber(est / se) : cJSON_CreateNull());
+    }
+    cJSON_AddItemToArray(coefs, c);
+    cJSON *ncl = cJSON_AddArrayToObject(o, "n_clusters");
+    cJSON_AddItemToArray(ncl, cJSON_CreateNumber(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "clusters_left")) +
+                                                 cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "clusters_right"))));
+    cJSON *cv = cJSON_AddArrayToObject(o, "cluster_vars");
+    cJSON_AddItemToArray(cv, cJSON_CreateString("pair"));
+    cJSON_AddStringToObject(o, "vcov", "cluster");
+    cJSON_AddObjectToObject(o, "fixef_sizes");
+    static const char *const keep[] = {"n_left", "n_right", "clusters_left", "clusters_right", "nearest_left_km",
+                                       "nearest_right_km", "extrapolated"};
+    cJSON *rd = cJSON_AddObjectToObject(o, "rd");
+    for (int k = 0; k < 7; k++) {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(r, keep[k]);
+        if (v) cJSON_AddItemToObject(rd, keep[k], cJSON_Duplicate(v, 1));
+    }
+    return o;
+}
+
+/* The record's result objects from the command's JSON document: match's "results" as they are (the
+ * estimate schema), rdgrid's one per bandwidth (rd_result). */
+static cJSON *command_results(gr_grid_command cmd, const cJSON *doc)
+{
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "results"), *r;
+    if (cmd == GR_GRID_CMD_MATCH) {
+        cJSON *arr = cJSON_Duplicate(res, 1);
+        const cJSON *ms = cJSON_GetObjectItemCaseSensitive(doc, "matched_sample");
+        cJSON_ArrayForEach(r, arr) if (ms) cJSON_AddItemToObject((cJSON *)r, "matched_sample", cJSON_Duplicate(ms, 1));
+        return arr;
+    }
+    cJSON *arr = cJSON_CreateArray();
+    cJSON_ArrayForEach(r, res) cJSON_AddItemToArray(arr, rd_result(doc, r));
+    return arr;
+}
+
+/* Collective over the group. Run a match / rdgrid specification as the command itself (on the group's
+ * communicator, its JSON into a file of the output directory, read back by the leader). */
+static void run_command(runner *R, const task *t)
+{
+    const gr_grid_spec *s = &R->g->specs[t->spec[0]];
+    char json[4400], *opts = gr_strdup(s->text[GR_GRID_OPTIONS] ? s->text[GR_GRID_OPTIONS] : "");
+    snprintf(json, sizeof json, "%s/.%s.g%d.json", R->o->out, s->id, R->wrank);
+    char *argv[80];
+    int argc = 0;
+    argv[argc++] = s->command == GR_GRID_CMD_MATCH ? "match" : "rdgrid";
+    argv[argc++] = "--data"; argv[argc++] = R->g->data;
+    if (s->text[GR_GRID_FORMULA]) { argv[argc++] = "--formula"; argv[argc++] = s->text[GR_GRID_FORMULA]; }
+    if (s->text[GR_GRID_WHERE]) { argv[argc++] = "--where"; argv[argc++] = s->text[GR_GRID_WHERE]; }
+    if (s->text[GR_GRID_CLUSTER]) { argv[argc++] = "--cluster"; argv[argc++] = s->text[GR_GRID_CLUSTER]; }
+    add_options(opts, argv, &argc, 74);
+    argv[argc++] = "--json"; argv[argc++] = json;
+    argv[argc++] = "--quiet";
+    argv[argc] = NULL;
+    int64_t s0, c0, s1, c1;
+    gr_absorber_work(&s0, &c0);
+    gr_report_silent = 1;  /* the reason goes into the record */
+    int st = s->command == GR_GRID_CMD_MATCH ? cmd_match(argc, argv, R->comm) : cmd_rdgrid(argc, argv, R->comm);
+    gr_report_silent = 0;
+    gr_absorber_work(&s1, &c1);
+    R->w.scratch += (double)(c1 - c0);  /* a command shares nothing: what it demeaned is what it alone would */
+    free(opts);
+    st = gr_agree(R->comm, st ? GR_EINPUT : GR_OK);
+    char reason[1024] = "";
+    if (st) group_reason(R, reason, sizeof reason);
+    if (R->grank != 0) return;
+    cJSON *doc = NULL;
+    if (!st) {
+        FILE *f = fopen(json, "rb");
+        char *text = NULL;
+        size_t len = 0;
+        if (f) { FILE *m = open_memstream(&text, &len); int c; while (m && (c = fgetc(f)) != EOF) fputc(c, m); if (m) fclose(m); fclose(f); }
+        doc = text ? cJSON_Parse(text) : NULL;
+        free(text);
+        if (!doc) snprintf(reason, sizeof reason, "%.900s: the command's JSON could not be read back", json);
+    }
+    unlink(json);
+    emit_command(R, t, doc ? command_results(s->command, doc) : NULL, doc ? NULL : reason);
+    cJSON_Delete(doc);
+}
+
 /* Collective over the group. The unit's sample (a sub-frame of the base frame on its where clause) and
  * its tasks in sequence; the sample's evaluated columns are shared by its tasks. */
 static void run_unit(runner *R, const unit *u)
 {
+    if (R->g->specs[u->t[0].spec[0]].command != GR_GRID_CMD_ESTIMATE) { run_command(R, &u->t[0]); return; }
     const gr_spec *s = &R->g->specs[u->t[0].spec[0]].spec;
     gr_frame sub, *sample = &R->base;
     memset(&sub, 0, sizeof sub);
@@ -399,18 +531,21 @@ static void make_groups(runner *R)
 }
 
 /* Collective. Rank 0 opens the output directory and decides which specifications remain; all agree. */
-static int plan_todo(runner *R, unsigned char *todo)
+static int plan_todo(runner *R, unsigned char *todo, int *resumed_failed)
 {
-    int rc = GR_OK, resumed = 0;
+    int rc = GR_OK;
+    *resumed_failed = 0;
     if (R->wrank == 0) {
         rc = gr_grid_out_open(&R->out, R->o->out, R->o->resume);
         for (int i = 0; i < R->g->nspecs && !rc; i++) {
-            todo[i] = R->o->selected[i] && !gr_grid_out_is_done(&R->out, R->g->specs[i].id, R->hash[i]);
-            resumed += R->o->selected[i] && !todo[i];
+            int done = R->o->selected[i] ? gr_grid_out_is_done(&R->out, R->g->specs[i].id, R->hash[i]) : 0;
+            todo[i] = R->o->selected[i] && !done;
+            *resumed_failed += done == 2;
         }
     }
     GR_CALL(gr_agree(R->world, rc));
     MPI_Bcast(todo, R->g->nspecs, MPI_UNSIGNED_CHAR, 0, R->world);
+    MPI_Bcast(resumed_failed, 1, MPI_INT, 0, R->world);
     return GR_OK;
 }
 
@@ -476,6 +611,8 @@ static void work_loop(runner *R)
         if (R->fatal) break;
     }
     gr_absorber_work(&s1, &c1);
+    if (getenv("GRAVRD_GRID_TRACE") && R->grank == 0)
+        fprintf(stderr, "grid trace: group of world rank %d done at %.3f s\n", R->wrank, gr_now() - R->t_start);
     if (R->grank != 0) return;
     R->w.setups = (double)(s1 - s0);
     R->w.columns = (double)(c1 - c0);
@@ -519,7 +656,7 @@ int gr_grid_run(MPI_Comm world, gr_grid *g, const gr_grid_run_opts *o, gr_grid_s
     if (!rc) rc = gr_agree(world, gr_frame_open(R.comm, &R.p, NULL, "Full sample", &R.base));
     R.base.caching = 1;
     double t_read = gr_now() - R.t_start;
-    if (!rc) { spec_hashes(&R); rc = plan_todo(&R, todo); }
+    if (!rc) { spec_hashes(&R); rc = plan_todo(&R, todo, &sum->resumed_failed); }
     for (int i = 0; i < g->nspecs && !rc; i++) { sum->selected += o->selected[i]; sum->resumed += o->selected[i] && !todo[i]; }
     if (!rc) {
         build_units(&R, todo);

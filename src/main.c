@@ -35,6 +35,7 @@ static const struct { const char *name; cmd_fn fn; const char *help; } commands[
     {"rd", cmd_rd, "local-linear regression discontinuity on any data set"},
     {"grid", cmd_grid, "a grid of specifications from one YAML config: check it, list its ids (--dry-run)"},
     {"table", cmd_table, "regression tables (md, tex, csv) from a grid's results, laid out by the config's table: section"},
+    {"plot", cmd_plot, "SVG pictures of a grid's results: coefficient by bandwidth, specification curve"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -597,6 +597,7 @@ typedef struct {
     int nnotes;
     char **notes;
     int dash;              /* a "-" (not computable) was printed */
+    int extrapolated;      /* an RD estimate extrapolated across an empty region was shown (no stars) */
 } table;
 
 static trow *add_row(table *T, row_kind kind, const char *label)
@@ -788,8 +789,9 @@ static int resolve_terms(const gr_grid *g, layout *L, const tpanel *P, int np)
     for (int p = 0; p < np; p++)
         for (int k = 0; k < P[p].nspecs; k++) {
             const gr_formula *f = &g->specs[P[p].specs[k]].spec.f;
-            for (int j = -1; j < f->nx; j++) {
-                const char *t = j < 0 ? (f->intercept ? GR_INTERCEPT_LABEL : NULL) : f->x[j].label;
+            int rd = g->specs[P[p].specs[k]].command == GR_GRID_CMD_RDGRID;  /* its one term (grid_run.c) */
+            for (int j = -1; j < (rd ? 0 : f->nx); j++) {
+                const char *t = rd ? "RD estimate" : j < 0 ? (f->intercept ? GR_INTERCEPT_LABEL : NULL) : f->x[j].label;
                 int seen = !t;
                 for (int i = 0; i < n && !seen; i++) seen = !strcmp(all[i], t);
                 if (seen) continue;
@@ -911,7 +913,11 @@ static void coef_rows(table *T, const layout *L, const results *R, const tpanel 
             strcat(s, ")");
             set_cell(rc, c, v);
             set_cell(rs, c, s);
-            rc->stars[c] = isfinite(est) ? stars_of(jnum(e, "p_value")) : 0;
+            const cJSON *rd = cJSON_GetObjectItemCaseSensitive(m, "rd");
+            int extrap = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rd, "extrapolated"));
+            rc->stars[c] = isfinite(est) && !extrap ? stars_of(jnum(e, "p_value")) : 0;
+            if (extrap) { strcat(v, "+"); set_cell(rc, c, v); }
+            T->extrapolated |= extrap;
             T->dash |= !isfinite(est) || !isfinite(se);
         }
     }
@@ -1083,6 +1089,9 @@ static int build_table(table *T, const gr_grid *g, layout *L, const results *R)
     add_note(T, "Standard errors%s%s in parentheses. *** p<0.01, ** p<0.05, * p<0.1.", uniform ? " " : "", uniform ? se : "");
     for (int p = 0; p < np; p++) panel_rows(T, g, L, R, &P[p], !shared, fe, nfe, !uniform);
     if (T->dash) add_note(T, "-: not computable (null in the results).");
+    if (T->extrapolated)
+        add_note(T, "+: RD estimate extrapolated across an empty region around the cutoff (no row within half the "
+                    "bandwidth on a side); no stars (docs/rd.md).");
 fail:
     free(fe);
     resolved_free(P, np);
