@@ -283,7 +283,7 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
     int *keep = gr_calloc((size_t)s->kx + 1, sizeof *keep);
     for (int64_t i = 0; i < n; i++) { u[i] = s->y[i] == 0; om[i] = s->y[i] > 0 ? K : 1.0; }
     int rc = GR_OK, done = 0;
-    double itol = fe_tol < 1e-8 ? fe_tol : 1e-8;
+    double itol = fe_tol;
     while (!rc && !done && *iters < po->sep_maxiter) {
         (*iters)++;
         memcpy(v, u, nn * sizeof *v);
@@ -391,11 +391,34 @@ static inline double dev_row(double y, double mu, double w)
     return 2.0 * w * ((y > 0 ? y * log(y / mu) : 0.0) - (y - mu));
 }
 
+/* Collective. tss[j]: weighted centred sum of squares of regressor j of s (j < kx) and of v (j = kx), over
+ * all ranks: what fit.c compares the demeaned sums of squares with (absorbed regressors and outcome). */
+static void weighted_tss(MPI_Comm comm, const sample *s, const double *v, const double *W, double *tss)
+{
+    int kx = s->kx;
+    double *acc = gr_calloc((size_t)kx + 2, sizeof *acc);  /* sum W, then sum W c per column */
+    for (int64_t i = 0; i < s->n; i++) acc[0] += W[i];
+    for (int j = 0; j <= kx; j++) {
+        const double *c = j < kx ? s->X + (size_t)j * s->n : v;
+        for (int64_t i = 0; i < s->n; i++) acc[j + 1] += W[i] * c[i];
+    }
+    MPI_Allreduce(MPI_IN_PLACE, acc, kx + 2, MPI_DOUBLE, MPI_SUM, comm);
+    for (int j = 0; j <= kx; j++) {
+        const double *c = j < kx ? s->X + (size_t)j * s->n : v;
+        double mean = acc[j + 1] / acc[0], ss = 0;
+        for (int64_t i = 0; i < s->n; i++) ss += W[i] * (c[i] - mean) * (c[i] - mean);
+        tss[j] = ss;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, tss, kx + 1, MPI_DOUBLE, MPI_SUM, comm);
+    free(acc);
+}
+
 /* The IRLS state of one outcome. */
 typedef struct irls {
     double *mu, *eta, *W, *z, *Xt, *beta;
     double **alpha;
-    double *tss;                /* kx + 1: weighted centred sums of squares of the last demeaning */
+    double *tss;                /* kx + 1: weighted centred sums of squares of the last iteration's columns */
+    double *z0;                 /* the last working outcome before demeaning */
     double dev;
     int iters;
     int64_t inner;
@@ -404,7 +427,7 @@ typedef struct irls {
 static void irls_free(irls *st, int kx)
 {
     for (int j = 0; st->alpha && j <= kx; j++) free(st->alpha[j]);
-    free(st->alpha); free(st->mu); free(st->eta); free(st->W); free(st->z); free(st->Xt); free(st->beta); free(st->tss);
+    free(st->alpha); free(st->mu); free(st->eta); free(st->W); free(st->z); free(st->Xt); free(st->beta); free(st->tss); free(st->z0);
 }
 
 /* Collective. IRLS to convergence: each iteration demeans the working outcome z = eta + (y - mu)/mu and the
@@ -423,14 +446,12 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
     st->Xt = gr_malloc(nn * (size_t)(kx ? kx : 1), sizeof(double));
     st->beta = gr_calloc((size_t)kx + 1, sizeof(double));
     st->tss = gr_calloc((size_t)kx + 1, sizeof(double));
+    st->z0 = gr_malloc(nn, sizeof(double));
     int64_t nc = gr_fe_ncoef(&ab->fe);
     st->alpha = gr_malloc((size_t)kx + 1, sizeof *st->alpha);
     for (int q = 0; q <= kx; q++) st->alpha[q] = gr_calloc((size_t)(nc ? nc : 1), sizeof(double));
-    double sw = 0, swy = 0;
-    for (int64_t i = 0; i < n; i++) { double w = s->w ? s->w[i] : 1.0; sw += w; swy += w * s->y[i]; }
-    double ybar = dsum_all(comm, swy) / dsum_all(comm, sw);
-    for (int64_t i = 0; i < n; i++) { st->mu[i] = 0.5 * (s->y[i] + ybar); st->eta[i] = log(st->mu[i]); }
-    double dev_prev = NAN, itol = o->absorb.tol > 1e-3 ? o->absorb.tol : 1e-3, eps = INFINITY;
+    for (int64_t i = 0; i < n; i++) { st->mu[i] = s->y[i] + 0.1; st->eta[i] = log(st->mu[i]); }  /* glm's start */
+    double dev_prev = NAN, itol = o->absorb.tol > 1e-2 ? o->absorb.tol : 1e-2, eps = INFINITY;
     int rc = GR_OK;
     for (st->iters = 0; !rc && st->iters < po->maxiter;) {
         st->iters++;
@@ -438,9 +459,9 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
             st->W[i] = (s->w ? s->w[i] : 1.0) * st->mu[i];
             st->z[i] = st->eta[i] + (s->y[i] - st->mu[i]) / st->mu[i];
         }
-        double *z0 = gr_malloc(nn, sizeof *z0);
+        double *z0 = st->z0;
         memcpy(z0, st->z, (size_t)n * sizeof *z0);
-        rc = demean_all(ab, s, st->Xt, st->z, st->W, itol, ab->fe.nfe ? st->alpha : NULL, st->tss, &st->inner);
+        rc = demean_all(ab, s, st->Xt, st->z, st->W, itol, ab->fe.nfe ? st->alpha : NULL, NULL, &st->inner);
         if (!rc) rc = gr_agree(comm, wls(comm, n, kx, st->Xt, st->z, st->W, o->fit.collin_tol, NULL, NULL, st->beta));
         double dev = 0;
         int bad = 0;
@@ -453,7 +474,6 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
             st->mu[i] = mu;
             dev += dev_row(s->y[i], mu, s->w ? s->w[i] : 1.0);
         }
-        free(z0);
         if (rc) break;
         MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, comm);
         st->dev = dev = dsum_all(comm, dev);
@@ -464,9 +484,15 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
         if (rc) break;
         eps = isnan(dev_prev) ? INFINITY : fabs(dev - dev_prev) / (0.1 + fabs(dev));
         dev_prev = dev;
-        if (eps < po->tol && itol <= o->absorb.tol) return GR_OK;
-        double next = 0.1 * eps;
-        if (next < itol) itol = next > o->absorb.tol ? next : o->absorb.tol;
+        if (eps < po->tol && itol <= o->absorb.tol) {
+            weighted_tss(comm, s, st->z0, st->W, st->tss);
+            return GR_OK;
+        }
+        /* the demeaning error moves the coefficients by about itol and the deviance by its square: a tenth of
+         * sqrt(eps) keeps the step accurate enough; near convergence, the final tolerance at once */
+        double next = eps < 1e3 * po->tol ? 0 : 0.1 * sqrt(eps);
+        if (next > 1e-2) next = 1e-2;
+        itol = next > o->absorb.tol ? next : o->absorb.tol;
     }
     if (rc) return rc;
     return gr_fail(GR_ENUM, where_of(d), "outcome '%s': IRLS did not converge within %d iterations (last relative "
