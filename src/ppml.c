@@ -432,8 +432,10 @@ static void irls_free(irls *st, int kx)
 
 /* Collective. IRLS to convergence: each iteration demeans the working outcome z = eta + (y - mu)/mu and the
  * regressors with weights W = w mu (warm-started), takes the weighted least-squares step, and updates
- * eta = z - residual, mu = exp(eta). The inner tolerance starts at 1e-3 and follows the deviance change
- * (a tenth of it) down to --fe-tol; convergence needs the deviance criterion at the final inner tolerance.
+ * eta = z - residual, mu = exp(eta), from glm's start mu = y + 0.1. The inner tolerance starts at 1e-2 and
+ * follows a tenth of the square root of the relative deviance change down to --fe-tol (at once when the
+ * change is within 1000 times --ppml-tol); convergence needs the deviance criterion at the final inner
+ * tolerance.
  * On return st->Xt, st->z hold the demeaned design and working outcome of the last iteration. */
 static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_model_opts *o, const gr_ppml_opts *po,
                     const gr_model_data *d, int j, irls *st)
