@@ -138,38 +138,31 @@ static void sum_doubles(MPI_Comm comm, double *x, int64_t m)
     }
 }
 
-/* Collective. Drop, until nothing changes, the rows in a fixed-effect level whose outcome is zero on all its
- * rows (their fitted mean would go to zero: separated, ppmlhdfe's `fe` check) and, with rm_singletons, rows
- * alone in a level (zero_groups, rm_singletons say which). One pass over the dimensions per round; *n_sep and *n_single count the rows. */
-static void drop_fe_groups(MPI_Comm comm, const gr_model_data *d, sample *s, int zero_groups, int rm_singletons,
-                           int64_t *n_sep, int64_t *n_single)
+/* Collective. One round on the absorber's dense levels: keep[i] = 0 for rows in a level whose outcome is zero on
+ * all its rows (with zero_groups: their fitted mean would go to zero, ppmlhdfe's `fe` check) or, with
+ * rm_singletons, alone in a level. *sep and *single get the rows over all ranks. */
+static void fe_group_round(MPI_Comm comm, const gr_absorber *ab, const sample *s, int zero_groups, int rm_singletons,
+                           unsigned char *keep, int64_t *sep, int64_t *single)
 {
-    *n_sep = *n_single = 0;
-    for (;;) {
-        unsigned char *keep = gr_malloc((size_t)(s->n ? s->n : 1), 1);
-        memset(keep, 1, (size_t)s->n);
-        int64_t sep = 0, single = 0;
-        for (int k = 0; k < s->nfe; k++) {
-            int64_t L = d->fencode[k];
-            double *acc = gr_calloc((size_t)(2 * L + 1), sizeof *acc);  /* per level: outcome sum, rows */
-            for (int64_t i = 0; i < s->n; i++) if (keep[i]) { acc[2 * s->fe[k][i]] += s->y[i]; acc[2 * s->fe[k][i] + 1] += 1; }
-            sum_doubles(comm, acc, 2 * L);
-            for (int64_t i = 0; i < s->n; i++) {
-                if (!keep[i]) continue;
-                const double *a = acc + 2 * s->fe[k][i];
-                if (zero_groups && a[0] == 0) { keep[i] = 0; sep++; }
-                else if (rm_singletons && a[1] == 1) { keep[i] = 0; single++; }
-            }
-            free(acc);
+    const gr_fe *fe = &ab->fe;
+    int64_t c[2] = {0, 0};
+    memset(keep, 1, (size_t)s->n);
+    for (int k = 0; k < fe->nfe; k++) {
+        int64_t L = fe->nlevels[k];
+        double *ysum = gr_calloc((size_t)(L ? L : 1), sizeof *ysum);
+        for (int64_t i = 0; i < s->n; i++) ysum[fe->id[k][i]] += s->y[i];
+        if (!(fe->local_only && fe->local_only[k])) sum_doubles(comm, ysum, L);
+        for (int64_t i = 0; i < s->n; i++) {
+            if (!keep[i]) continue;
+            int32_t g = fe->id[k][i];
+            if (zero_groups && ysum[g] == 0) { keep[i] = 0; c[0]++; }
+            else if (rm_singletons && fe->count[k][g] == 1) { keep[i] = 0; c[1]++; }
         }
-        int64_t c[2] = {sep, single};
-        MPI_Allreduce(MPI_IN_PLACE, c, 2, MPI_INT64_T, MPI_SUM, comm);
-        if (c[0] + c[1] > 0) sample_compact(s, keep);
-        free(keep);
-        *n_sep += c[0];
-        *n_single += c[1];
-        if (c[0] + c[1] == 0) break;
+        free(ysum);
     }
+    MPI_Allreduce(MPI_IN_PLACE, c, 2, MPI_INT64_T, MPI_SUM, comm);
+    *sep = c[0];
+    *single = c[1];
 }
 
 /* Local. Solve A b = r for the kept regressors (keep, nk of kx), A symmetric positive definite (kx x kx,
@@ -328,7 +321,7 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
 }
 
 /* Collective. A fresh absorber on the rows of s (codes copied; singletons were removed by
- * drop_fe_groups). */
+ * prepare). */
 static int absorber_on(MPI_Comm comm, const gr_model_data *d, const sample *s, const gr_model_opts *o, gr_absorber *ab)
 {
     int32_t *codes[16];
@@ -563,13 +556,27 @@ static int prepare(MPI_Comm comm, const gr_model_data *d, int j, const gr_model_
     if (dsum_all(comm, ysum) == 0)
         return gr_fail(GR_EINPUT, where_of(d), "outcome '%s' is 0 on all %lld rows: Poisson PML has nothing to "
                        "estimate", d->ylabel[j], (long long)nobs);
-    if (po->separation || o->absorb.rm_singletons)
-        drop_fe_groups(comm, d, s, po->separation, o->absorb.rm_singletons, &r->n_sep_fe, &r->n_singletons);
-    if (sum_all(comm, s->n) == 0)
-        return gr_fail(GR_EINPUT, where_of(d), "outcome '%s': every observation is separated (all %lld rows lie in "
-                       "fixed-effect groups whose outcome is all zero): the estimates do not exist",
-                       d->ylabel[j], (long long)nobs);
+    /* all-zero groups (and singletons), on the absorber's levels, until nothing changes; rebuilt after a drop */
     GR_CALL(absorber_on(comm, d, s, o, ab));
+    unsigned char *keep = gr_malloc((size_t)(s->n ? s->n : 1), 1);
+    while (po->separation || o->absorb.rm_singletons) {
+        int64_t sep = 0, single = 0;
+        fe_group_round(comm, ab, s, po->separation, o->absorb.rm_singletons, keep, &sep, &single);
+        if (sep + single == 0) break;
+        r->n_sep_fe += sep;
+        r->n_singletons += single;
+        sample_compact(s, keep);
+        gr_absorber_free(ab);
+        if (sum_all(comm, s->n) == 0) {
+            free(keep);
+            return gr_fail(GR_EINPUT, where_of(d), "outcome '%s': every observation is separated (all %lld rows lie "
+                           "in fixed-effect groups whose outcome is all zero): the estimates do not exist",
+                           d->ylabel[j], (long long)nobs);
+        }
+        int rc = absorber_on(comm, d, s, o, ab);
+        if (rc) { free(keep); return rc; }
+    }
+    free(keep);
     if (!po->separation || (s->kx == 0 && s->nfe == 0)) return GR_OK;
     unsigned char *sep = gr_malloc((size_t)(s->n ? s->n : 1), 1);
     int rc = relu_check(comm, ab, s, po, o->absorb.tol, o->fit.collin_tol, sep, &r->n_sep_relu, &r->relu_iterations, &r->inner_iterations);
