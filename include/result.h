@@ -19,6 +19,12 @@ typedef struct gr_result {
     double t_read, t_prepare, t_index, t_demean, t_solve, t_vcov;  /* seconds per stage */
     int absorber_setups;                        /* fixed-effect structures set up for this result's sample */
     int64_t columns_demeaned, columns_reused;   /* demeaned columns computed / taken from an absorber's cache */
+    /* PPML (ppml.c, docs/ppml.md); family is NULL for least squares */
+    const char *family;                         /* "poisson" */
+    double deviance;                            /* Poisson deviance at convergence */
+    int irls_iterations, relu_iterations;       /* IRLS iterations; iterations of the separation check */
+    int64_t inner_iterations;                   /* demeaning iterations summed over the IRLS iterations */
+    int64_t n_sep_fe, n_sep_relu;               /* rows dropped: all-zero fixed-effect groups; separated by the ReLU check */
 } gr_result;
 
 /* Local. Free what r owns and zero it. */

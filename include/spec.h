@@ -5,6 +5,7 @@
 #define GR_SPEC_H
 #include "formula.h"
 #include "model.h"
+#include "ppml.h"
 
 typedef struct gr_spec {
     /* as given (borrowed strings) */
@@ -17,6 +18,8 @@ typedef struct gr_spec {
     const char *weights_text;   /* expression giving observation weights (NULL: unweighted) */
     int vcov_set;               /* model.vcov was given (else fixest's default, set by gr_spec_resolve) */
     gr_model_opts model;        /* tolerances, singletons, solver, collinearity, variance */
+    int family;                 /* GR_FAMILY_GAUSSIAN (least squares, default) or GR_FAMILY_POISSON (ppml.h) */
+    gr_ppml_opts ppml;          /* IRLS and separation settings of the Poisson family */
     /* resolved by gr_spec_resolve (owned) */
     gr_formula f;
     gr_expr *where, *weights, *split_expr;

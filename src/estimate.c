@@ -36,6 +36,9 @@ typedef struct {
     int vcov, fixef_rm, drop_singletons, fe_method, solver, quiet;
     int64_t fe_maxiter;
     double fe_tol, collin_tol;
+    int family, separation;     /* --family, --separation (ppml.h) */
+    int64_t ppml_maxiter;
+    double ppml_tol;
 } est_cli;
 
 static const gr_opt_word vcovs[] = {{"iid", GR_VCOV_IID}, {"hc1", GR_VCOV_HC1}, {"cluster", GR_VCOV_CLUSTER},
@@ -43,6 +46,8 @@ static const gr_opt_word vcovs[] = {{"iid", GR_VCOV_IID}, {"hc1", GR_VCOV_HC1}, 
 static const gr_opt_word fixef_rms[] = {{"none", 0}, {"singleton", 1}, {NULL, 0}};
 static const gr_opt_word fe_methods[] = {{"cg", GR_FE_CG}, {"irons-tuck", GR_FE_IRONS_TUCK}, {"it", GR_FE_IRONS_TUCK},
                                          {NULL, 0}};
+static const gr_opt_word families[] = {{"gaussian", GR_FAMILY_GAUSSIAN}, {"poisson", GR_FAMILY_POISSON}, {NULL, 0}};
+static const gr_opt_word separations[] = {{"fe-relu", 1}, {"none", 0}, {NULL, 0}};
 static const gr_opt_word solvers[] = {{"cholesky", GR_SOLVER_CHOL}, {"qr", GR_SOLVER_QR}, {"chol", GR_SOLVER_CHOL},
                                       {NULL, 0}};
 
@@ -71,6 +76,14 @@ static const gr_opt est_table[] = {
      .def = "cholesky", .help = "distributed Cholesky of X'X, or distributed QR of X (ScaLAPACK)"},
     {.name = "collin-tol", .kind = GR_OPT_DOUBLE, GR_OPT_AT(est_cli, collin_tol), .metavar = "X", .def = "1e-10",
      .flags = GR_OPT_POSITIVE, .help = "collinearity tolerance"},
+    {.name = "family", .kind = GR_OPT_CHOICE, GR_OPT_AT(est_cli, family), .metavar = "F", .words = families,
+     .def = "gaussian", .help = "gaussian: least squares; poisson: Poisson PML (fixest's fepois, docs/ppml.md)"},
+    {.name = "ppml-tol", .kind = GR_OPT_DOUBLE, GR_OPT_AT(est_cli, ppml_tol), .metavar = "X", .def = "1e-8",
+     .flags = GR_OPT_POSITIVE, .help = "poisson: IRLS stops when |dev - dev_prev| / (0.1 + |dev|) < X"},
+    {.name = "ppml-maxiter", .kind = GR_OPT_INT, GR_OPT_AT(est_cli, ppml_maxiter), .metavar = "N", .def = "100",
+     .flags = GR_OPT_RANGE, .lo = 1, .hi = 100000, .help = "poisson: IRLS iteration cap (reaching it is an error)"},
+    {.name = "separation", .kind = GR_OPT_CHOICE, GR_OPT_AT(est_cli, separation), .metavar = "M", .words = separations,
+     .def = "fe-relu", .help = "poisson: drop all-zero fixed-effect groups and run the ReLU check, or none"},
     {.name = "json", S(json, "FILE|-", "write the results as JSON ('-': stdout, which then holds only the JSON: no table)")},
     {.name = "title", S(title, "TEXT", "title printed above the table")},
     {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(est_cli, quiet), .help = "no table, no warnings (errors still printed)"},
@@ -115,6 +128,10 @@ static int parse_options(int argc, char **argv, est_cmd *o, int rank)
     m->absorb = (gr_absorb_opts){.tol = c.fe_tol, .maxiter = (int)c.fe_maxiter,  /* <= 1e8: fits */
                                  .method = (gr_fe_method)c.fe_method, .rm_singletons = c.fixef_rm || c.drop_singletons};
     m->fit = (gr_fit_opts){.solver = (gr_solver)c.solver, .collin_tol = c.collin_tol};
+    s->family = c.family;
+    s->ppml.tol = c.ppml_tol;
+    s->ppml.maxiter = (int)c.ppml_maxiter;  /* <= 1e5: fits */
+    s->ppml.separation = c.separation;
     o->json = c.json;
     o->title = c.title;
     gr_quiet |= c.quiet;

@@ -18,7 +18,7 @@
 
 static const char *const key_names[GR_GRID_NKEYS] = {
     "formula", "where", "cluster", "vcov", "weights", "split", "fsplit", "fixef-rm", "fe-tol", "fe-maxiter",
-    "fe-method", "solver", "collin-tol", "command", "options"};
+    "fe-method", "solver", "collin-tol", "command", "options", "family"};
 
 const char *gr_grid_key_name(gr_grid_key k) { return k >= 0 && k < GR_GRID_NKEYS ? key_names[k] : "?"; }
 
@@ -31,6 +31,7 @@ static const choice_word method_words[] = {{"cg", GR_FE_CG}, {"irons-tuck", GR_F
                                     {NULL, 0}};
 static const choice_word solver_words[] = {{"cholesky", GR_SOLVER_CHOL}, {"qr", GR_SOLVER_QR}, {"chol", GR_SOLVER_CHOL},
                                     {NULL, 0}};
+static const choice_word family_words[] = {{"gaussian", GR_FAMILY_GAUSSIAN}, {"poisson", GR_FAMILY_POISSON}, {NULL, 0}};
 static const choice_word command_words[] = {{"estimate", GR_GRID_CMD_ESTIMATE}, {"match", GR_GRID_CMD_MATCH},
                                             {"rdgrid", GR_GRID_CMD_RDGRID}, {"summary", GR_GRID_CMD_SUMMARY}, {NULL, 0}};
 
@@ -349,7 +350,7 @@ static int parse_axis_map(pctx *P, yaml_document_t *d, axis *A, const yaml_node_
         } else {
             static const char *const allowed[] = {"label", "value", "formula", "where", "cluster", "vcov",
                                                   "weights", "split", "fsplit", "fixef-rm", "fe-tol",
-                                                  "fe-maxiter", "fe-method", "solver", "collin-tol"};
+                                                  "fe-maxiter", "fe-method", "solver", "collin-tol", "family"};
             return unknown_key(P, yline(k), key, in, allowed, (int)(sizeof allowed / sizeof allowed[0]));
         }
     }
@@ -827,6 +828,8 @@ static int fill_spec(resolver *R, const char *data)
     if (t[GR_GRID_OPTIONS] && s->command == GR_GRID_CMD_ESTIMATE)
         return cfail(R->P->path, s->line[GR_GRID_OPTIONS], "options: only for command: match, rdgrid or summary (estimate's "
                      "options are settings of their own: formula:, cluster:, ...)%s", R->spec_ctx);
+    if (t[GR_GRID_FAMILY] && s->command != GR_GRID_CMD_ESTIMATE)
+        return cfail(R->P->path, s->line[GR_GRID_FAMILY], "family: only for command: estimate%s", R->spec_ctx);
     if (s->command == GR_GRID_CMD_RDGRID) return rdgrid_spec(R);
     if (s->command == GR_GRID_CMD_SUMMARY) return summary_spec(R);
     if (!t[GR_GRID_FORMULA])
@@ -849,6 +852,7 @@ static int fill_spec(resolver *R, const char *data)
     if (t[GR_GRID_FE_TOL]) { GR_CALL(number(R, GR_GRID_FE_TOL, 0, HUGE_VAL, 0, &x)); m->absorb.tol = x; }
     if (t[GR_GRID_COLLIN_TOL]) { GR_CALL(number(R, GR_GRID_COLLIN_TOL, 0, HUGE_VAL, 0, &x)); m->fit.collin_tol = x; }
     if (t[GR_GRID_FE_MAXITER]) { GR_CALL(number(R, GR_GRID_FE_MAXITER, 1, 1e8, 1, &x)); m->absorb.maxiter = (int)x; }
+    if (t[GR_GRID_FAMILY]) { GR_CALL(choice(R, GR_GRID_FAMILY, family_words, &v)); sp->family = v; }
     return GR_OK;
 }
 
@@ -1131,7 +1135,9 @@ void gr_grid_canonical(const gr_grid_spec *s, char *buf, size_t len)
     /* keys in alphabetical order */
     sb_str(&b, "cluster="); sb_str(&b, cl);
     num_text(m->fit.collin_tol, num, sizeof num);
-    snprintf(line, sizeof line, "\ncollin-tol=%s\nfe-maxiter=%d\nfe-method=%s\n", num, m->absorb.maxiter,
+    /* family only when not the default, so that the ids of least-squares specifications stay what they were */
+    snprintf(line, sizeof line, "\ncollin-tol=%s\n%sfe-maxiter=%d\nfe-method=%s\n", num,
+             sp->family == GR_FAMILY_POISSON ? "family=poisson\n" : "", m->absorb.maxiter,
              word_of(method_words, m->absorb.method));
     sb_str(&b, line);
     num_text(m->absorb.tol, num, sizeof num);

@@ -254,6 +254,7 @@ cJSON *gr_result_json(const gr_result *r)
         cJSON_AddItemToObject(c, "p_value", num(r->pval[j]));
         /* fixest's confint: estimate -+ t(0.975, df_t) x std_error (the t of the p-value) */
         double q = r->df_t > 0 ? gsl_cdf_tdist_Qinv(0.025, r->df_t) : NAN;
+        if (r->family) q = gsl_cdf_ugaussian_Qinv(0.025);  /* PPML: z (normal) intervals, as fixest's fepois */
         cJSON_AddItemToObject(c, "conf_low", num(r->coef[j] - q * r->se[j]));
         cJSON_AddItemToObject(c, "conf_high", num(r->coef[j] + q * r->se[j]));
         cJSON_AddItemToArray(coefs, c);
@@ -282,7 +283,18 @@ cJSON *gr_result_json(const gr_result *r)
     cJSON_AddBoolToObject(o, "converged", r->converged);
     cJSON_AddStringToObject(o, "solver", r->solver ? r->solver : "");
     if (r->weights) cJSON_AddStringToObject(o, "weights", r->weights);
+    if (r->family) {  /* PPML (ppml.c, docs/ppml.md) */
+        cJSON_AddStringToObject(o, "family", r->family);
+        cJSON_AddItemToObject(o, "deviance", num(r->deviance));
+        cJSON_AddNumberToObject(o, "irls_iterations", r->irls_iterations);
+        cJSON_AddNumberToObject(o, "inner_iterations", (double)r->inner_iterations);
+        cJSON_AddNumberToObject(o, "separation_iterations", r->relu_iterations);
+    }
     cJSON *d = cJSON_AddObjectToObject(o, "dropped");
+    if (r->family) {
+        cJSON_AddNumberToObject(d, "separated_fe", (double)r->n_sep_fe);
+        cJSON_AddNumberToObject(d, "separated_relu", (double)r->n_sep_relu);
+    }
     cJSON_AddNumberToObject(d, "singletons", (double)r->n_singletons);
     cJSON_AddNumberToObject(d, "missing", (double)r->n_missing);
     cJSON_AddNumberToObject(d, "non_finite", (double)r->n_nonfinite);

@@ -9,6 +9,8 @@ void gr_spec_defaults(gr_spec *s)
     s->model.absorb = (gr_absorb_opts){.tol = 1e-6, .maxiter = 10000, .method = GR_FE_CG, .rm_singletons = 0};
     s->model.fit = (gr_fit_opts){.solver = GR_SOLVER_CHOL, .collin_tol = 1e-10};
     s->model.vcov = GR_VCOV_IID;
+    s->family = GR_FAMILY_GAUSSIAN;
+    gr_ppml_defaults(&s->ppml);
 }
 
 /* "a" or "a,b" into s->clnames. */

@@ -199,7 +199,8 @@ static int fit_frame(gr_frame *fr, gr_frame *root, const gr_spec *s, const plan 
     double t_read = 0, t_eval = 0;
     int rc = frame_data(fr, root, s, pl, &d, &t_read, &t_eval);
     gr_result *r = NULL;
-    if (!rc) rc = gr_model_fit(fr->comm, &d, 1, &s->model, &r);
+    if (!rc && s->family == GR_FAMILY_POISSON) rc = gr_ppml_fit(fr->comm, &d, &s->model, &s->ppml, &r);  /* ppml.h */
+    else if (!rc) rc = gr_model_fit(fr->comm, &d, 1, &s->model, &r);
     data_free(&d);
     if (rc) return rc;
     for (int j = 0; j < s->f.ny; j++) { r[j].t_read = t_read; r[j].t_prepare = t_eval; res[j] = r[j]; }

@@ -1,0 +1,678 @@
+/* ppml.c: Poisson PML with high-dimensional fixed effects (see ppml.h, docs/ppml.md):
+ *   usable rows -> all-zero fixed-effect groups (and singletons) dropped -> absorber (absorber.c)
+ *   -> separation by the iterative rectifier (ReLU) -> IRLS on the absorber with warm starts and an
+ *   adaptive inner tolerance -> the final weighted fit and sandwich (fit.c, vcov.c), fixest's fepois rules.
+ * Every decision uses quantities reduced over the ranks, so all ranks take the same path. */
+#include "ppml.h"
+#include "formula.h"
+#include "levels.h"
+#include "rowsel.h"
+#include <gsl/gsl_cdf.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void gr_ppml_defaults(gr_ppml_opts *po)
+{
+    *po = (gr_ppml_opts){.tol = 1e-8, .maxiter = 100, .separation = 1, .sep_tol = 1e-5, .sep_maxiter = 1000};
+}
+
+const char *gr_family_name(int family) { return family == GR_FAMILY_POISSON ? "poisson" : "gaussian"; }
+
+int gr_family_parse(const char *word, const char *where, int *family)
+{
+    if (!strcmp(word, "poisson")) *family = GR_FAMILY_POISSON;
+    else if (!strcmp(word, "gaussian") || !strcmp(word, "ols")) *family = GR_FAMILY_GAUSSIAN;
+    else return gr_fail(GR_EUSAGE, where, "expected gaussian or poisson, got '%s'", word);
+    return GR_OK;
+}
+
+/* One outcome's estimation rows and their columns (all owned). X is n x kx, column-major. */
+typedef struct sample {
+    int64_t n;
+    int kx, nfe, ncl;
+    double *y, *X, *w;          /* w: prior (observation) weights, or NULL */
+    int32_t *fe[16], *cl[2];
+} sample;
+
+static void sample_free(sample *s)
+{
+    free(s->y); free(s->X); free(s->w);
+    for (int k = 0; k < s->nfe; k++) free(s->fe[k]);
+    for (int c = 0; c < s->ncl; c++) free(s->cl[c]);
+    memset(s, 0, sizeof *s);
+}
+
+/* Keep the rows with keep[i] of every array of s, in place. */
+static void sample_compact(sample *s, const unsigned char *keep)
+{
+    gr_rowsel sel;
+    gr_rowsel_init(&sel, s->n, keep);
+    gr_rowsel_apply(&sel, s->y, s->y, sizeof *s->y);
+    for (int j = 0; j < s->kx; j++) gr_rowsel_apply(&sel, s->X + (size_t)j * s->n, s->X + (size_t)j * sel.m, sizeof *s->X);
+    if (s->w) gr_rowsel_apply(&sel, s->w, s->w, sizeof *s->w);
+    for (int k = 0; k < s->nfe; k++) gr_rowsel_apply(&sel, s->fe[k], s->fe[k], sizeof(int32_t));
+    for (int c = 0; c < s->ncl; c++) gr_rowsel_apply(&sel, s->cl[c], s->cl[c], sizeof(int32_t));
+    s->n = sel.m;
+    gr_rowsel_free(&sel);
+}
+
+static int64_t sum_all(MPI_Comm comm, int64_t v)
+{
+    MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT64_T, MPI_SUM, comm);
+    return v;
+}
+
+static double dsum_all(MPI_Comm comm, double v)
+{
+    MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_SUM, comm);
+    return v;
+}
+
+static const char *where_of(const gr_model_data *d) { return d->label ? d->label : "sample"; }
+
+/* Collective. The usable rows of outcome j copied into s (intercept first in X); counts of rows dropped as
+ * missing, non-finite and with zero weight into r. Fails (agreed) on a negative or infinite weight and on
+ * a negative outcome. */
+static int sample_gather(MPI_Comm comm, const gr_model_data *d, int j, sample *s, gr_result *r)
+{
+    int64_t n = d->n, cnt[4] = {0, 0, 0, 0}, m = 0;
+    unsigned char *keep = gr_malloc((size_t)(n ? n : 1), 1);
+    double negval = 0;
+    int rc = GR_OK;
+    for (int64_t i = 0; i < n; i++) {
+        double v = d->y[j][i];
+        int miss = isnan(v), inf = isinf(v);
+        for (int q = 0; q < d->nx; q++) { miss |= isnan(d->x[q][i]); inf |= isinf(d->x[q][i]); }
+        for (int k = 0; k < d->nfe; k++) miss |= d->fecode[k][i] < 0;
+        for (int c = 0; c < d->ncl; c++) miss |= d->clcode[c][i] < 0;
+        int zw = 0;
+        if (d->w) {
+            double w = d->w[i];
+            if (isnan(w)) miss = 1;
+            else if (w == 0) zw = 1;
+            else if (!(w > 0) || isinf(w))
+                rc = gr_fail(GR_EINPUT, d->wname ? d->wname : "--weights", "weights must be positive and finite, found %g", w);
+        }
+        cnt[0] += miss; cnt[1] += !miss && inf; cnt[2] += !miss && !inf && zw;
+        keep[i] = !miss && !inf && !zw;
+        if (keep[i] && v < 0) { cnt[3]++; negval = v; }
+        m += keep[i];
+    }
+    MPI_Allreduce(MPI_IN_PLACE, cnt, 4, MPI_INT64_T, MPI_SUM, comm);
+    r->n_missing = cnt[0]; r->n_nonfinite = cnt[1]; r->n_zero_weight = cnt[2];
+    if (!rc && cnt[3] > 0 && negval < 0)
+        rc = gr_fail(GR_EINPUT, where_of(d), "outcome '%s' has %lld negative values (e.g. %g): Poisson PML needs an "
+                     "outcome >= 0 (in levels, zeros kept)", d->ylabel[j], (long long)cnt[3], negval);
+    else if (!rc && cnt[3] > 0)
+        rc = GR_EREMOTE;  /* another rank holds the negative values and reports them */
+    rc = gr_agree(comm, rc);
+    if (rc) { free(keep); return rc; }
+    gr_rowsel sel;
+    gr_rowsel_init(&sel, n, keep);
+    free(keep);
+    memset(s, 0, sizeof *s);
+    s->n = m;
+    s->kx = d->nx + (d->intercept ? 1 : 0);
+    s->nfe = d->nfe;
+    s->ncl = d->ncl;
+    size_t mm = (size_t)(m ? m : 1);
+    s->y = gr_malloc(mm, sizeof *s->y);
+    gr_rowsel_apply(&sel, d->y[j], s->y, sizeof *s->y);
+    s->X = gr_malloc(mm * (size_t)(s->kx ? s->kx : 1), sizeof *s->X);
+    for (int64_t i = 0; d->intercept && i < m; i++) s->X[i] = 1.0;
+    for (int q = 0; q < d->nx; q++) gr_rowsel_apply(&sel, d->x[q], s->X + (size_t)(q + d->intercept) * m, sizeof *s->X);
+    if (d->w) { s->w = gr_malloc(mm, sizeof *s->w); gr_rowsel_apply(&sel, d->w, s->w, sizeof *s->w); }
+    for (int k = 0; k < d->nfe; k++) { s->fe[k] = gr_malloc(mm, sizeof(int32_t)); gr_rowsel_apply(&sel, d->fecode[k], s->fe[k], 4); }
+    for (int c = 0; c < d->ncl; c++) { s->cl[c] = gr_malloc(mm, sizeof(int32_t)); gr_rowsel_apply(&sel, d->clcode[c], s->cl[c], 4); }
+    gr_rowsel_free(&sel);
+    return GR_OK;
+}
+
+/* Collective. Sum x[0..m) over the ranks in place, in pieces whose counts fit an int. */
+static void sum_doubles(MPI_Comm comm, double *x, int64_t m)
+{
+    for (int64_t o = 0; o < m; o += (int64_t)1 << 28) {
+        int len = (int)(m - o < ((int64_t)1 << 28) ? m - o : ((int64_t)1 << 28));
+        MPI_Allreduce(MPI_IN_PLACE, x + o, len, MPI_DOUBLE, MPI_SUM, comm);
+    }
+}
+
+/* Collective. One round on the absorber's dense levels: keep[i] = 0 for rows in a level whose outcome is zero on
+ * all its rows (with zero_groups: their fitted mean would go to zero, ppmlhdfe's `fe` check) or, with
+ * rm_singletons, alone in a level. *sep and *single get the rows over all ranks. */
+static void fe_group_round(MPI_Comm comm, const gr_absorber *ab, const sample *s, int zero_groups, int rm_singletons,
+                           unsigned char *keep, int64_t *sep, int64_t *single)
+{
+    const gr_fe *fe = &ab->fe;
+    int64_t c[2] = {0, 0};
+    memset(keep, 1, (size_t)s->n);
+    for (int k = 0; k < fe->nfe; k++) {
+        int64_t L = fe->nlevels[k];
+        double *ysum = gr_calloc((size_t)(L ? L : 1), sizeof *ysum);
+        for (int64_t i = 0; i < s->n; i++) ysum[fe->id[k][i]] += s->y[i];
+        if (!(fe->local_only && fe->local_only[k])) sum_doubles(comm, ysum, L);
+        for (int64_t i = 0; i < s->n; i++) {
+            if (!keep[i]) continue;
+            int32_t g = fe->id[k][i];
+            if (zero_groups && ysum[g] == 0) { keep[i] = 0; c[0]++; }
+            else if (rm_singletons && fe->count[k][g] == 1) { keep[i] = 0; c[1]++; }
+        }
+        free(ysum);
+    }
+    MPI_Allreduce(MPI_IN_PLACE, c, 2, MPI_INT64_T, MPI_SUM, comm);
+    *sep = c[0];
+    *single = c[1];
+}
+
+/* Local. Solve A b = r for the kept regressors (keep, nk of kx), A symmetric positive definite (kx x kx,
+ * all entries given); b[j] = 0 for dropped j. Returns 0, or -1 if a pivot is not positive. */
+static int solve_kept(int kx, const double *A, const double *r, const int *keep, double *b)
+{
+    int nk = 0, idx[256];
+    for (int j = 0; j < kx; j++) { b[j] = 0; if (keep[j] && nk < 256) idx[nk++] = j; }
+    if (nk == 0) return 0;
+    double *L = gr_calloc((size_t)nk * nk, sizeof *L), *z = gr_malloc((size_t)nk, sizeof *z);
+    int rc = 0;
+    for (int a = 0; a < nk && !rc; a++)
+        for (int c = 0; c <= a && !rc; c++) {
+            double v = A[idx[a] + (size_t)idx[c] * kx];
+            for (int e = 0; e < c; e++) v -= L[a + (size_t)e * nk] * L[c + (size_t)e * nk];
+            if (a == c) { if (!(v > 0)) rc = -1; else L[a + (size_t)a * nk] = sqrt(v); }
+            else L[a + (size_t)c * nk] = v / L[c + (size_t)c * nk];
+        }
+    for (int a = 0; a < nk && !rc; a++) {
+        double v = r[idx[a]];
+        for (int e = 0; e < a; e++) v -= L[a + (size_t)e * nk] * z[e];
+        z[a] = v / L[a + (size_t)a * nk];
+    }
+    for (int a = nk - 1; a >= 0 && !rc; a--) {
+        double v = z[a];
+        for (int e = a + 1; e < nk; e++) v -= L[e + (size_t)a * nk] * z[e];
+        z[a] = v / L[a + (size_t)a * nk];
+        b[idx[a]] = z[a];
+    }
+    free(L); free(z);
+    return rc;
+}
+
+/* Collective. Weighted least squares of v on the columns of X (n x kx, both demeaned) with weights W (NULL:
+ * 1): beta (kx, replicated; 0 for regressors collinear with earlier ones at tolerance tol). With keep_in
+ * (kx flags, or NULL) the regressors kept are given instead of detected; keep_out (or NULL) gets them. */
+static int wls(MPI_Comm comm, int64_t n, int kx, const double *X, const double *v, const double *W, double tol,
+               const int *keep_in, int *keep_out, double *beta)
+{
+    if (kx == 0) return GR_OK;
+    int kk = kx * kx;
+    double *A = gr_calloc((size_t)(kk + kx), sizeof *A), *r = A + kk;
+    for (int a = 0; a < kx; a++) {
+        const double *xa = X + (size_t)a * n;
+        for (int c = 0; c <= a; c++) {
+            const double *xc = X + (size_t)c * n;
+            double acc = 0;
+            for (int64_t i = 0; i < n; i++) acc += (W ? W[i] : 1.0) * xa[i] * xc[i];
+            A[a + c * kx] = acc;
+        }
+        double acc = 0;
+        for (int64_t i = 0; i < n; i++) acc += (W ? W[i] : 1.0) * xa[i] * v[i];
+        r[a] = acc;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, A, kk + kx, MPI_DOUBLE, MPI_SUM, comm);
+    for (int a = 0; a < kx; a++) for (int c = 0; c < a; c++) A[c + a * kx] = A[a + c * kx];
+    int *keep = gr_malloc((size_t)kx, sizeof *keep);
+    if (keep_in) memcpy(keep, keep_in, (size_t)kx * sizeof *keep);
+    else gr_collinear(kx, A, tol, keep);
+    if (keep_out) memcpy(keep_out, keep, (size_t)kx * sizeof *keep);
+    int bad = solve_kept(kx, A, r, keep, beta);
+    free(keep); free(A);
+    if (bad) return gr_fail(GR_ENUM, "ppml", "weighted least-squares step: the cross-product of the regressors is not positive definite");
+    return GR_OK;
+}
+
+/* Collective. Demean v (n) and a copy of X into Xt with weights W on the absorber, warm-started from and
+ * updating alpha (kx + 1 arrays, or NULL); tss (kx + 1, or NULL) gets the weighted centred sums of
+ * squares before demeaning. *inner accumulates the demeaning iterations. */
+static int demean_all(gr_absorber *ab, const sample *s, double *Xt, double *v, double *W, double tol, double **alpha,
+                      double *tss, int64_t *inner)
+{
+    GR_CALL(gr_fe_set_weights(&ab->fe, W));
+    ab->w = W;
+    ab->o.tol = tol;
+    memcpy(Xt, s->X, (size_t)s->n * (size_t)s->kx * sizeof *Xt);
+    int ncols = s->kx + 1;
+    double **cols = gr_malloc((size_t)ncols, sizeof *cols);
+    for (int j = 0; j < s->kx; j++) cols[j] = Xt + (size_t)j * s->n;
+    cols[s->kx] = v;
+    int before = ab->iterations;
+    ab->iterations = 0;
+    int rc = gr_absorber_demean(ab, ncols, cols, tss, alpha);
+    *inner += ab->iterations;
+    if (before > ab->iterations) ab->iterations = before;
+    free(cols);
+    return rc;
+}
+
+/* Collective. The iterative rectifier (Correia, Guimaraes and Zylkin 2019; ppmlhdfe's separation(ir)):
+ * u = 1(y = 0); repeat: weighted least squares of u on the regressors and fixed effects with weight K =
+ * N0 / tol^2 on the rows with y > 0 and 1 elsewhere, fitted z (|z| < tol set to 0); stop when no z < 0,
+ * else u = max(z, 0). Rows with z > 0 are separated: sep[i] = 1. *iters gets the iterations. */
+static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_ppml_opts *po, double fe_tol,
+                      double collin_tol, unsigned char *sep, int64_t *nsep, int *iters, int64_t *inner)
+{
+    int64_t n = s->n, n0 = 0;
+    for (int64_t i = 0; i < n; i++) n0 += s->y[i] == 0;
+    n0 = sum_all(comm, n0);
+    memset(sep, 0, (size_t)(n ? n : 1));
+    *nsep = 0;
+    *iters = 0;
+    if (n0 == 0) return GR_OK;
+    size_t nn = (size_t)(n ? n : 1);
+    double K = (double)n0 / (po->sep_tol * po->sep_tol);
+    double *u = gr_malloc(nn, sizeof *u), *v = gr_malloc(nn, sizeof *v), *om = gr_malloc(nn, sizeof *om);
+    double *Xt = gr_malloc(nn * (size_t)(s->kx ? s->kx : 1), sizeof *Xt), *beta = gr_calloc((size_t)s->kx + 1, sizeof *beta);
+    int64_t nc = gr_fe_ncoef(&ab->fe);
+    double **alpha = gr_malloc((size_t)s->kx + 1, sizeof *alpha);
+    for (int j = 0; j <= s->kx; j++) alpha[j] = gr_calloc((size_t)(nc ? nc : 1), sizeof **alpha);
+    int *keep = gr_calloc((size_t)s->kx + 1, sizeof *keep);
+    for (int64_t i = 0; i < n; i++) { u[i] = s->y[i] == 0; om[i] = s->y[i] > 0 ? K : 1.0; }
+    int rc = GR_OK, done = 0;
+    double itol = fe_tol;
+    while (!rc && !done && *iters < po->sep_maxiter) {
+        (*iters)++;
+        memcpy(v, u, nn * sizeof *v);
+        rc = demean_all(ab, s, Xt, v, om, itol, ab->fe.nfe ? alpha : NULL, NULL, inner);
+        if (!rc && *iters == 1) {  /* which regressors are collinear: decided once, unweighted (the weight K would hide
+                                    * what the rows with y = 0 tell apart) */
+            double *W1 = gr_malloc(nn, sizeof *W1);
+            for (int64_t i = 0; i < n; i++) W1[i] = 1.0;
+            double *Xu = gr_malloc(nn * (size_t)(s->kx ? s->kx : 1), sizeof *Xu), *vu = gr_malloc(nn, sizeof *vu);
+            memcpy(vu, u, nn * sizeof *vu);
+            int64_t dummy = 0;
+            rc = demean_all(ab, s, Xu, vu, W1, itol, NULL, NULL, &dummy);
+            if (!rc) rc = gr_agree(comm, wls(comm, n, s->kx, Xu, vu, NULL, collin_tol, NULL, keep, beta));
+            free(W1); free(Xu); free(vu);
+        }
+        if (!rc) rc = gr_agree(comm, wls(comm, n, s->kx, Xt, v, om, collin_tol, keep, NULL, beta));
+        int64_t neg = 0;
+        for (int64_t i = 0; i < n && !rc; i++) {
+            double fit = v[i];  /* u~ - X~ b: the residual; z = u - residual */
+            for (int j = 0; j < s->kx; j++) fit -= Xt[(size_t)j * n + i] * beta[j];
+            double z = u[i] - fit;
+            if (fabs(z) < po->sep_tol) z = 0;
+            neg += z < 0;
+            v[i] = z;
+        }
+        neg = sum_all(comm, neg);
+        if (neg == 0) done = 1;
+        for (int64_t i = 0; i < n && !rc; i++) {
+            if (done) sep[i] = v[i] > 0 && s->y[i] == 0;
+            else u[i] = v[i] > 0 ? v[i] : 0;
+        }
+    }
+    int64_t c = 0;
+    for (int64_t i = 0; i < n; i++) c += sep[i];
+    *nsep = sum_all(comm, c);
+    if (!rc && !done)
+        rc = gr_fail(GR_ENUM, "ppml", "the separation check (ReLU) did not settle within %d iterations", po->sep_maxiter);
+    for (int j = 0; j <= s->kx; j++) free(alpha[j]);
+    free(alpha); free(u); free(v); free(om); free(Xt); free(beta); free(keep);
+    ab->w = NULL;
+    return gr_agree(comm, rc);
+}
+
+/* Collective. A fresh absorber on the rows of s (codes copied; singletons were removed by
+ * prepare). */
+static int absorber_on(MPI_Comm comm, const gr_model_data *d, const sample *s, const gr_model_opts *o, gr_absorber *ab)
+{
+    int32_t *codes[16];
+    size_t nn = (size_t)(s->n ? s->n : 1);
+    for (int k = 0; k < s->nfe; k++) { codes[k] = gr_malloc(nn, sizeof(int32_t)); memcpy(codes[k], s->fe[k], (size_t)s->n * 4); }
+    gr_absorb_opts ao = o->absorb;
+    ao.rm_singletons = 0;
+    int rc = gr_absorber_init(comm, s->n, s->nfe, codes, d->fencode, d->fename, NULL, &ao, ab);
+    for (int k = 0; k < s->nfe; k++) free(codes[k]);  /* NULL once taken */
+    return rc;
+}
+
+/* Collective. Cluster ids on the sample's rows, as model.c builds them: dense ids per variable (or the first
+ * fixed effect's levels), the intersection for two-way, at least two clusters each; nested[k] per fixed
+ * effect (fixest's rule, docs/vcov.md). */
+static int cluster_ids(MPI_Comm comm, const gr_model_data *d, const gr_model_opts *o, const gr_absorber *ab,
+                       sample *s, gr_vcov_spec *vs, int *nested)
+{
+    int ncl = o->vcov == GR_VCOV_CLUSTER ? (o->cluster_on_fe ? 1 : d->ncl) : 0;
+    int64_t n = ab->n;
+    size_t nn = (size_t)(n ? n : 1);
+    vs->type = o->vcov;
+    vs->ncluster = ncl;
+    vs->min_cluster_df = 1;
+    int32_t **cl = (int32_t **)vs->cl;
+    if (o->cluster_on_fe && ncl == 1) {
+        cl[0] = gr_malloc(nn, sizeof(int32_t));
+        memcpy(cl[0], ab->fe.id[0], (size_t)n * sizeof(int32_t));
+        vs->G[0] = ab->fe.nlevels[0];
+    }
+    for (int c = 0; c < ncl && !o->cluster_on_fe; c++) {
+        cl[c] = s->cl[c];
+        s->cl[c] = gr_malloc(1, sizeof(int32_t));
+        GR_CALL(gr_agree(comm, gr_codes_dense(comm, n, cl[c], d->clncode[c], cl[c], &vs->G[c])));
+    }
+    if (ncl == 2) {
+        cl[2] = gr_malloc(nn, sizeof(int32_t));
+        memcpy(cl[2], cl[0], (size_t)n * sizeof(int32_t));
+        vs->G[2] = vs->G[0];
+        GR_CALL(gr_agree(comm, gr_codes_combine(comm, n, cl[2], &vs->G[2], cl[1], vs->G[1])));
+        GR_CALL(gr_agree(comm, gr_codes_dense(comm, n, cl[2], vs->G[2], cl[2], &vs->G[2])));
+    }
+    for (int c = 0; c < ncl; c++)
+        if (vs->G[c] < 2)
+            return gr_fail(GR_EINPUT, where_of(d), "'%s' has a single cluster in the PPML sample: clustered standard "
+                           "errors need at least 2", o->cluster_on_fe ? d->fename[0] : d->clname[c]);
+    for (int c = 0; c < ncl; c++) {
+        int *nk = gr_calloc((size_t)(d->nfe + 1), sizeof *nk);
+        GR_CALL(gr_absorber_nested_in(ab, cl[c], vs->G[c], nk));
+        for (int k = 0; k < d->nfe; k++) nested[k] |= nk[k];
+        free(nk);
+    }
+    for (int c = 0; c < 3; c++) vs->local_only[c] = cl[c] ? gr_ids_local_only(comm, n, cl[c], vs->G[c]) : 1;
+    return GR_OK;
+}
+
+/* Local. Poisson deviance contribution of one row: 2 w (y log(y/mu) - (y - mu)). */
+static inline double dev_row(double y, double mu, double w)
+{
+    return 2.0 * w * ((y > 0 ? y * log(y / mu) : 0.0) - (y - mu));
+}
+
+/* Collective. tss[j]: weighted centred sum of squares of regressor j of s (j < kx) and of v (j = kx), over
+ * all ranks: what fit.c compares the demeaned sums of squares with (absorbed regressors and outcome). */
+static void weighted_tss(MPI_Comm comm, const sample *s, const double *v, const double *W, double *tss)
+{
+    int kx = s->kx;
+    double *acc = gr_calloc((size_t)kx + 2, sizeof *acc);  /* sum W, then sum W c per column */
+    for (int64_t i = 0; i < s->n; i++) acc[0] += W[i];
+    for (int j = 0; j <= kx; j++) {
+        const double *c = j < kx ? s->X + (size_t)j * s->n : v;
+        for (int64_t i = 0; i < s->n; i++) acc[j + 1] += W[i] * c[i];
+    }
+    MPI_Allreduce(MPI_IN_PLACE, acc, kx + 2, MPI_DOUBLE, MPI_SUM, comm);
+    for (int j = 0; j <= kx; j++) {
+        const double *c = j < kx ? s->X + (size_t)j * s->n : v;
+        double mean = acc[j + 1] / acc[0], ss = 0;
+        for (int64_t i = 0; i < s->n; i++) ss += W[i] * (c[i] - mean) * (c[i] - mean);
+        tss[j] = ss;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, tss, kx + 1, MPI_DOUBLE, MPI_SUM, comm);
+    free(acc);
+}
+
+/* The IRLS state of one outcome. */
+typedef struct irls {
+    double *mu, *eta, *W, *z, *Xt, *beta;
+    double **alpha;
+    double *tss;                /* kx + 1: weighted centred sums of squares of the last iteration's columns */
+    double *z0;                 /* the last working outcome before demeaning */
+    double dev;
+    int iters;
+    int64_t inner;
+} irls;
+
+static void irls_free(irls *st, int kx)
+{
+    for (int j = 0; st->alpha && j <= kx; j++) free(st->alpha[j]);
+    free(st->alpha); free(st->mu); free(st->eta); free(st->W); free(st->z); free(st->Xt); free(st->beta); free(st->tss); free(st->z0);
+}
+
+/* Collective. IRLS to convergence: each iteration demeans the working outcome z = eta + (y - mu)/mu and the
+ * regressors with weights W = w mu (warm-started), takes the weighted least-squares step, and updates
+ * eta = z - residual, mu = exp(eta), from glm's start mu = y + 0.1. The inner tolerance starts at 1e-2 and
+ * follows a tenth of the square root of the relative deviance change down to --fe-tol (at once when the
+ * change is within 1000 times --ppml-tol); convergence needs the deviance criterion at the final inner
+ * tolerance.
+ * On return st->Xt, st->z hold the demeaned design and working outcome of the last iteration. */
+static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_model_opts *o, const gr_ppml_opts *po,
+                    const gr_model_data *d, int j, irls *st)
+{
+    int64_t n = s->n;
+    size_t nn = (size_t)(n ? n : 1);
+    int kx = s->kx;
+    st->mu = gr_malloc(nn, sizeof(double)); st->eta = gr_malloc(nn, sizeof(double));
+    st->W = gr_malloc(nn, sizeof(double)); st->z = gr_malloc(nn, sizeof(double));
+    st->Xt = gr_malloc(nn * (size_t)(kx ? kx : 1), sizeof(double));
+    st->beta = gr_calloc((size_t)kx + 1, sizeof(double));
+    st->tss = gr_calloc((size_t)kx + 1, sizeof(double));
+    st->z0 = gr_malloc(nn, sizeof(double));
+    int64_t nc = gr_fe_ncoef(&ab->fe);
+    st->alpha = gr_malloc((size_t)kx + 1, sizeof *st->alpha);
+    for (int q = 0; q <= kx; q++) st->alpha[q] = gr_calloc((size_t)(nc ? nc : 1), sizeof(double));
+    for (int64_t i = 0; i < n; i++) { st->mu[i] = s->y[i] + 0.1; st->eta[i] = log(st->mu[i]); }  /* glm's start */
+    double dev_prev = NAN, itol = o->absorb.tol > 1e-2 ? o->absorb.tol : 1e-2, eps = INFINITY;
+    int rc = GR_OK;
+    for (st->iters = 0; !rc && st->iters < po->maxiter;) {
+        st->iters++;
+        for (int64_t i = 0; i < n; i++) {
+            st->W[i] = (s->w ? s->w[i] : 1.0) * st->mu[i];
+            st->z[i] = st->eta[i] + (s->y[i] - st->mu[i]) / st->mu[i];
+        }
+        double *z0 = st->z0;
+        memcpy(z0, st->z, (size_t)n * sizeof *z0);
+        rc = demean_all(ab, s, st->Xt, st->z, st->W, itol, ab->fe.nfe ? st->alpha : NULL, NULL, &st->inner);
+        if (!rc) rc = gr_agree(comm, wls(comm, n, kx, st->Xt, st->z, st->W, o->fit.collin_tol, NULL, NULL, st->beta));
+        double dev = 0;
+        int bad = 0;
+        for (int64_t i = 0; i < n && !rc; i++) {
+            double res = st->z[i];
+            for (int q = 0; q < kx; q++) res -= st->Xt[(size_t)q * n + i] * st->beta[q];
+            double eta = z0[i] - res, mu = exp(eta);
+            bad |= !isfinite(eta) || !(mu > 1e-300) || !isfinite(mu);
+            st->eta[i] = eta;
+            st->mu[i] = mu;
+            dev += dev_row(s->y[i], mu, s->w ? s->w[i] : 1.0);
+        }
+        if (rc) break;
+        MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, comm);
+        st->dev = dev = dsum_all(comm, dev);
+        if (bad || !isfinite(dev))
+            rc = gr_fail(GR_ENUM, where_of(d), "outcome '%s': the fitted mean left the range of double precision at "
+                         "IRLS iteration %d (a separated observation the checks did not catch, or values too large)",
+                         d->ylabel[j], st->iters);
+        if (rc) break;
+        eps = isnan(dev_prev) ? INFINITY : fabs(dev - dev_prev) / (0.1 + fabs(dev));
+        dev_prev = dev;
+        if (eps < po->tol && itol <= o->absorb.tol) {
+            weighted_tss(comm, s, st->z0, st->W, st->tss);
+            return GR_OK;
+        }
+        /* the demeaning error moves the coefficients by about itol and the deviance by its square: a tenth of
+         * sqrt(eps) keeps the step accurate enough; near convergence, the final tolerance at once */
+        double next = eps < 1e3 * po->tol ? 0 : 0.1 * sqrt(eps);
+        if (next > 1e-2) next = 1e-2;
+        itol = next > o->absorb.tol ? next : o->absorb.tol;
+    }
+    if (rc) return rc;
+    return gr_fail(GR_ENUM, where_of(d), "outcome '%s': IRLS did not converge within %d iterations (last relative "
+                   "deviance change %.3g, tolerance %.3g): give a larger --ppml-maxiter or check the model",
+                   d->ylabel[j], po->maxiter, eps, po->tol);
+}
+
+/* Local. What the result reports besides the fit: sample, fixed effects, clusters, PPML figures. */
+static void describe(const gr_model_data *d, const gr_model_opts *o, const gr_absorber *ab, const gr_vcov_spec *vs,
+                     gr_result *r)
+{
+    for (int k = 0; k < d->nfe; k++) r->fesizes[k] = ab->fe.nlevels[k];
+    r->ncl = vs->ncluster;
+    r->clnames = gr_calloc(2, sizeof *r->clnames);
+    for (int c = 0; c < vs->ncluster; c++) {
+        r->clnames[c] = gr_strdup(o->cluster_on_fe ? d->fename[0] : d->clname[c]);
+        r->G[c] = vs->G[c];
+    }
+    r->weights = d->w || d->wname ? gr_strdup(d->wname ? d->wname : "weights") : NULL;
+    r->iterations = ab->iterations;
+    r->converged = ab->converged;
+    r->solver = gr_solver_name(o->fit.solver);
+    r->vcov_label = o->vcov == GR_VCOV_IID ? "iid" : o->vcov == GR_VCOV_HC1 ? "hc1"
+                    : vs->ncluster == 2 ? "cluster (two-way)" : "cluster";
+    r->t_demean = ab->t_demean;
+    r->absorber_setups = ab->setups;
+    r->columns_demeaned = ab->columns_demeaned;
+}
+
+/* Local. fixest's fepois conventions on top of fit.c's least-squares output (docs/ppml.md): iid variance
+ * (n-1)/(n-K) (X'WX)^-1 (no dispersion), z tests with the normal distribution, no R2 or F. */
+static void poisson_stats(gr_result *r, const gr_vcov_spec *vs)
+{
+    double N = (double)r->nobs;
+    double f = vs->type == GR_VCOV_IID && r->rss > 0 ? sqrt((N - 1) / r->rss) : 1.0;
+    for (int a = 0; a < r->k; a++) {
+        r->se[a] *= f;
+        r->tval[a] = r->se[a] > 0 ? r->coef[a] / r->se[a] : NAN;
+        r->pval[a] = r->se[a] > 0 ? 2.0 * gsl_cdf_ugaussian_Q(fabs(r->tval[a])) : NAN;
+    }
+    r->r2 = r->adj_r2 = r->within_r2 = r->f_stat = r->f_pval = r->f_df1 = r->f_df2 = r->rmse = NAN;
+    r->df_t = INFINITY;
+    r->family = "poisson";
+}
+
+static void result_init(gr_result *r, const gr_model_data *d, int j)
+{
+    memset(r, 0, sizeof *r);
+    r->yname = gr_strdup(d->ylabel[j]);
+    r->sample_label = gr_strdup(d->label ? d->label : "Full sample");
+    r->nfe = d->nfe;
+    r->fenames = gr_calloc((size_t)(d->nfe ? d->nfe : 1), sizeof *r->fenames);
+    r->fesizes = gr_calloc((size_t)(d->nfe ? d->nfe : 1), sizeof *r->fesizes);
+    for (int k = 0; k < d->nfe; k++) r->fenames[k] = gr_strdup(d->fename[k]);
+    r->converged = 1;
+}
+
+/* Collective. Separation checks on s: all-zero groups (and singletons), then the ReLU; the absorber is set up
+ * on the rows that remain. */
+static int prepare(MPI_Comm comm, const gr_model_data *d, int j, const gr_model_opts *o, const gr_ppml_opts *po,
+                   sample *s, gr_absorber *ab, gr_result *r)
+{
+    double ysum = 0;
+    for (int64_t i = 0; i < s->n; i++) ysum += s->y[i];
+    int64_t nobs = sum_all(comm, s->n);
+    if (dsum_all(comm, ysum) == 0)
+        return gr_fail(GR_EINPUT, where_of(d), "outcome '%s' is 0 on all %lld rows: Poisson PML has nothing to "
+                       "estimate", d->ylabel[j], (long long)nobs);
+    /* all-zero groups (and singletons), on the absorber's levels, until nothing changes; rebuilt after a drop */
+    GR_CALL(absorber_on(comm, d, s, o, ab));
+    unsigned char *keep = gr_malloc((size_t)(s->n ? s->n : 1), 1);
+    while (po->separation || o->absorb.rm_singletons) {
+        int64_t sep = 0, single = 0;
+        fe_group_round(comm, ab, s, po->separation, o->absorb.rm_singletons, keep, &sep, &single);
+        if (sep + single == 0) break;
+        r->n_sep_fe += sep;
+        r->n_singletons += single;
+        sample_compact(s, keep);
+        gr_absorber_free(ab);
+        if (sum_all(comm, s->n) == 0) {
+            free(keep);
+            return gr_fail(GR_EINPUT, where_of(d), "outcome '%s': every observation is separated (all %lld rows lie "
+                           "in fixed-effect groups whose outcome is all zero): the estimates do not exist",
+                           d->ylabel[j], (long long)nobs);
+        }
+        int rc = absorber_on(comm, d, s, o, ab);
+        if (rc) { free(keep); return rc; }
+    }
+    free(keep);
+    if (!po->separation || (s->kx == 0 && s->nfe == 0)) return GR_OK;
+    unsigned char *sep = gr_malloc((size_t)(s->n ? s->n : 1), 1);
+    int rc = relu_check(comm, ab, s, po, o->absorb.tol, o->fit.collin_tol, sep, &r->n_sep_relu, &r->relu_iterations, &r->inner_iterations);
+    if (!rc && r->n_sep_relu > 0) {
+        for (int64_t i = 0; i < s->n; i++) sep[i] = !sep[i];
+        sample_compact(s, sep);
+        gr_absorber_free(ab);
+        if (sum_all(comm, s->n) == 0)
+            rc = gr_fail(GR_EINPUT, where_of(d), "outcome '%s': every observation is separated: the estimates do not "
+                         "exist", d->ylabel[j]);
+        else rc = absorber_on(comm, d, s, o, ab);
+    }
+    free(sep);
+    return rc;
+}
+
+/* Local. The result of a model with fixed effects and no regressor: no coefficient table. */
+static void fe_only(gr_result *r, int64_t nobs)
+{
+    r->nobs = nobs;
+    r->k = 0;
+    r->terms = gr_malloc(1, sizeof *r->terms);
+    r->coef = gr_malloc(1, sizeof(double)); r->se = gr_malloc(1, sizeof(double));
+    r->tval = gr_malloc(1, sizeof(double)); r->pval = gr_malloc(1, sizeof(double));
+    r->collin = gr_malloc(1, sizeof *r->collin);
+}
+
+/* Collective. One outcome: sample, separation, IRLS, the final fit and variance. */
+static int fit_outcome(MPI_Comm comm, const gr_model_data *d, int j, const gr_model_opts *o, const gr_ppml_opts *po,
+                       gr_result *r)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    double t0 = gr_now();
+    sample s;
+    memset(&s, 0, sizeof s);
+    gr_absorber ab;
+    memset(&ab, 0, sizeof ab);
+    int rc = sample_gather(comm, d, j, &s, r);
+    if (!rc) rc = gr_agree(comm, prepare(comm, d, j, o, po, &s, &ab, r));
+    if (!rc && rank == 0 && (r->n_sep_fe || r->n_sep_relu))
+        gr_warn("%s: %s: %lld observations dropped as separated (%lld in fixed-effect groups with an all-zero outcome, "
+                "%lld by the ReLU check)", where_of(d), d->ylabel[j], (long long)(r->n_sep_fe + r->n_sep_relu),
+                (long long)r->n_sep_fe, (long long)r->n_sep_relu);
+    gr_vcov_spec vs;
+    memset(&vs, 0, sizeof vs);
+    int *nested = gr_calloc((size_t)(d->nfe + 1), sizeof *nested);
+    if (!rc) rc = gr_agree(comm, cluster_ids(comm, d, o, &ab, &s, &vs, nested));
+    double t_index = gr_now() - t0 - ab.t_demean;  /* the separation check's demeaning counts under demean */
+    irls st;
+    memset(&st, 0, sizeof st);
+    if (!rc) rc = gr_agree(comm, irls_run(comm, &ab, &s, o, po, d, j, &st));
+    gr_fit fd;
+    memset(&fd, 0, sizeof fd);
+    char **xlab = gr_malloc((size_t)(s.kx ? s.kx : 1), sizeof *xlab);
+    if (d->intercept) xlab[0] = GR_INTERCEPT_LABEL;
+    for (int q = 0; q < d->nx; q++) xlab[q + d->intercept] = d->xlabel[q];
+    if (!rc && s.kx > 0) {
+        rc = gr_agree(comm, gr_fit_init(comm, s.n, s.kx, st.Xt, xlab, st.tss, st.W, d->nfe > 0, &o->fit, d->label, &fd));
+        st.Xt = NULL;  /* the fit owns it */
+    }
+    gr_fit_inference inf = {.vcov = vs, .K_fe = gr_absorber_dof(&ab, NULL), .K_fe_vcov = gr_absorber_dof(&ab, nested)};
+    if (!rc && s.kx > 0) rc = gr_agree(comm, gr_fit_outcome(&fd, st.z, st.tss[s.kx], &inf, &o->fit, r));
+    if (!rc && s.kx == 0) fe_only(r, ab.nobs);  /* y ~ 1 | fe: fixed effects alone (fixest allows it) */
+    if (!rc) {
+        describe(d, o, &ab, &vs, r);
+        poisson_stats(r, &vs);
+        r->deviance = st.dev;
+        r->irls_iterations = st.iters;
+        r->inner_iterations += st.inner;
+        r->t_index = t_index;
+    }
+    gr_fit_free(&fd);
+    irls_free(&st, s.kx);
+    free(xlab); free(nested);
+    for (int c = 0; c < 3; c++) free((int32_t *)vs.cl[c]);
+    ab.w = NULL;  /* ours (st.W), not the absorber's */
+    gr_absorber_free(&ab);
+    sample_free(&s);
+    return rc;
+}
+
+int gr_ppml_fit(MPI_Comm comm, const gr_model_data *d, const gr_model_opts *o, const gr_ppml_opts *po, gr_result **out)
+{
+    int rank, rc = GR_OK;
+    MPI_Comm_rank(comm, &rank);
+    gr_result *res = gr_calloc((size_t)d->ny, sizeof *res);
+    for (int j = 0; j < d->ny; j++) result_init(&res[j], d, j);
+    if (d->nfe > 16) rc = gr_fail(GR_EINPUT, "formula", "at most 16 fixed-effect dimensions, got %d", d->nfe);
+    for (int j = 0; j < d->ny && !rc; j++) rc = fit_outcome(comm, d, j, o, po, &res[j]);
+    rc = gr_agree(comm, rc);
+    if (rc) {
+        for (int j = 0; j < d->ny; j++) gr_result_free(&res[j]);
+        free(res);
+        return rc;
+    }
+    *out = res;
+    return GR_OK;
+}

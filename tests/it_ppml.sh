@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Poisson PML (`estimate --family poisson`, src/ppml.c) against independent references (R glm with FE
+# dummies + sandwich, fixest's fepois conventions: tests/fixtures/ppml/make_ppml_refs.R), fixest's
+# published -1.52787 (0.115678), the separation examples of the ppmlhdfe primer, the same numbers on 1-4
+# ranks to 1e-10 on the default panel, and bad inputs (one line each).
+source "$(dirname "$0")/lib.sh"
+[ -x "$JCMP" ] || { fail "comparator $JCMP is built" "run make test"; exit 1; }
+FX="$ROOT/tests/fixtures/ppml"
+C="$TMP/cases"
+declare -A imported
+refcases=()
+for exp in "$FX"/*.expected; do
+  case=$(basename "$exp" .expected)
+  data=$(sed -n 's/^# data: //p' "$exp")
+  where=$(sed -n 's/^# where: //p' "$exp")
+  line=$(sed -n 's/^# formula: //p' "$exp")
+  formula=${line%% | options: *}
+  opts=${line#* | options: }
+  case "$data" in ../shared/*) need_shared "$case" || continue;; esac
+  src="$ROOT/$data"
+  h5="$TMP/$(basename "$src" .csv).h5"
+  if [ -z "${imported[$h5]:-}" ]; then
+    "$GR" import "$src" "$h5" >"$TMP/imp.log" 2>&1 || { fail "import $data" "$(tail -1 "$TMP/imp.log")"; continue; }
+    imported[$h5]=1
+  fi
+  wopt=()
+  [ -n "$where" ] && wopt=(--where "$where")
+  # shellcheck disable=SC2086
+  case_add "$C" 1,3 ok "ppml $case [P={P}] runs" estimate --quiet --data "$h5" --formula "$formula" "${wopt[@]}" $opts \
+    --fe-tol 1e-12 --ppml-tol 1e-10 --json "$TMP/$case.{P}.json"
+  refcases+=("$case:$exp")
+done
+
+# the default panel, zeros kept (the benchmark's model): the same numbers on 1-4 ranks
+SIM=$(sim_cached) || fail "the default panel"
+M='trade ~ partner + log(distance_km) | exporter^month + importer^month + exp_province^imp_province'
+case_add "$C" 1,2,3,4 ok "ppml default panel P={P}" estimate --quiet --data "$SIM" --formula "$M" --cluster pair \
+  --family poisson --json "$TMP/sim.{P}.json"
+
+# ---- bad input: one clear line each
+T="$TMP/fixest_trade.h5"
+S1="$TMP/sep1.h5"
+if [ -n "${imported[$T]:-}" ]; then
+  case_add "$C" 1,2 "fail1:outcome 'Euros - 3e\+06' has 17185 negative values \(e.g. -[0-9.e+]+\): Poisson PML needs an outcome >= 0" \
+    "negative outcome P={P}" estimate --data "$T" --formula 'Euros - 3e6 ~ log(dist_km) | Origin' --family poisson
+  case_add "$C" 1,2 "fail1:IRLS did not converge within 2 iterations" "iteration cap P={P}" estimate --data "$T" \
+    --formula 'Euros ~ log(dist_km) | Origin + Destination' --family poisson --ppml-maxiter 2
+fi
+case_add "$C" 1,2 "fail1:outcome '0\*y' is 0 on all 6 rows: Poisson PML has nothing to estimate" "all-zero outcome P={P}" \
+  estimate --data "$S1" --formula '0 * y ~ x' --family poisson --vcov iid
+case_add "$C" 1 "fail1:every observation is separated" "everything separated" estimate --data "$S1" \
+  --formula 'y ~ 1 | id' --where 'y == 0 || y == 3' --drop-singletons --family poisson --vcov iid
+case_add "$C" 1 "fail1:--family: expected gaussian or poisson, got 'logit'" "bad --family" estimate --data "$S1" \
+  --formula 'y ~ x' --family logit
+case_add "$C" 1 "fail1:--ppml-tol: expected a positive number" "bad --ppml-tol" estimate --data "$S1" \
+  --formula 'y ~ x' --family poisson --ppml-tol 0
+
+cases_run "$C" 4
+for rc in "${refcases[@]}"; do
+  case=${rc%%:*} exp=${rc#*:}
+  for P in 1 3; do
+    [ -f "$TMP/$case.$P.json" ] && "$JCMP" "$TMP/$case.$P.json" "$exp" | sed "s/^\(not \)\{0,1\}ok - /&[P=$P] /"
+  done
+done
+for P in 2 3 4; do
+  check_close "ppml default panel: 1 and $P ranks agree to 1e-10" "$TMP/sim.1.json" "$TMP/sim.$P.json" 1e-10 \
+    --ignore iterations --ignore inner_iterations  # CG stopping counts may differ by one; the numbers do not
+done
+# the default panel's JSON says what IRLS did
+if [ -f "$TMP/sim.1.json" ] && grep -q '"family":[[:space:]]*"poisson"' "$TMP/sim.1.json" \
+   && grep -q '"irls_iterations":[[:space:]]*[1-9]' "$TMP/sim.1.json" && grep -q '"separated_relu"' "$TMP/sim.1.json"; then
+  ok "ppml JSON: family, IRLS iterations, separation counts"
+else fail "ppml JSON: family, IRLS iterations, separation counts"; fi
+# a grid with a family axis: the poisson specification gives fepois's published number, the other OLS's
+if [ -n "${imported[$T]:-}" ]; then
+  cat >"$TMP/g.yaml" <<EOG
+data: $T
+base:
+  formula: "Euros ~ log(dist_km) | Origin + Destination + Product + Year"
+  cluster: Origin
+axes:
+  fam:
+    - {label: ols, formula: "log(Euros) ~ log(dist_km) | Origin + Destination + Product + Year"}
+    - {label: ppml, family: poisson}
+EOG
+  if "$GR" grid "$TMP/g.yaml" --out "$TMP/gout" >"$TMP/g.out" 2>&1 \
+     && grep -q '"family":[[:space:]]*"poisson".*"estimate":[[:space:]]*-1.52787' "$TMP/gout/results.jsonl" \
+     && grep -q '"estimate":[[:space:]]*-2.16987' "$TMP/gout/results.jsonl"; then
+    ok "grid: family: poisson runs PPML (-1.52787), the other specification OLS (-2.16988)"
+  else fail "grid: family: poisson" "$(tail -2 "$TMP/g.out" | tr '\n' ' ')"; fi
+  if printf 'data: %s\nbase:\n  formula: "Euros ~ log(dist_km) | Origin"\n  family: logit\n' "$T" >"$TMP/gb.yaml" \
+     && ! "$GR" grid "$TMP/gb.yaml" --out "$TMP/gbo" >"$TMP/gb.out" 2>&1 && grep -q "gb.yaml:4: .*logit" "$TMP/gb.out"; then
+    ok "grid: a bad family is one line naming the config line"
+  else fail "grid: a bad family" "$(head -2 "$TMP/gb.out" | tr '\n' ' ')"; fi
+fi
