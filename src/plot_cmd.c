@@ -273,7 +273,10 @@ static void results_paths(const char *arg, results *r)
         snprintf(r->manifest, sizeof r->manifest, "%s/manifest.json", arg);
         return;
     }
-    snprintf(r->path, sizeof r->path, "%s", arg);
+    size_t len = strlen(arg);  /* memcpy: snprintf "%s" draws a false null-argument warning at -O1 */
+    if (len >= sizeof r->path) len = sizeof r->path - 1;
+    memcpy(r->path, arg, len);
+    r->path[len] = 0;
     const char *slash = strrchr(arg, '/');
     if (slash) snprintf(r->manifest, sizeof r->manifest, "%.*s/manifest.json", (int)(slash - arg), arg);
     else snprintf(r->manifest, sizeof r->manifest, "manifest.json");
