@@ -31,8 +31,10 @@ run_grid() {
   local np=$1 cfg=$2 dir=$3 t0 t1; shift 3
   rm -rf "$dir"
   t0=$(now)
-  mpirun -n "$np" "$GR" grid "$cfg" --data "$PANEL" --out "$dir" --quiet "$@" >/dev/null 2>"$OUT/err" \
-    || { echo "bench/grid.sh: grid $cfg on $np ranks failed: $(tail -n 2 "$OUT/err")" >&2; exit 1; }
+  local rc=0
+  mpirun -n "$np" "$GR" grid "$cfg" --data "$PANEL" --out "$dir" --quiet "$@" >/dev/null 2>"$OUT/err" || rc=$?
+  # 4: some specifications failed (recorded; sweep-large has specifications with no residual degrees of freedom)
+  [ $rc = 0 ] || [ $rc = 4 ] || { echo "bench/grid.sh: grid $cfg on $np ranks failed: $(tail -n 2 "$OUT/err")" >&2; exit 1; }
   t1=$(now)
   echo "$t1 - $t0" | bc -l
 }
