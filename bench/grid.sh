@@ -10,7 +10,7 @@
 #      --no-merge (one model per specification, in one process) and one `gravrd estimate` process per
 #      specification, timed on SAMPLE specifications drawn with a fixed seed and scaled to the sweep.
 #   3. configs/table3.yaml end to end on 2 ranks: grid, then `gravrd table` when it exists.
-# QUICK=1: REPS=3 and skips the sweep's 1-rank run.
+# QUICK=1: REPS=3 and skips the sweep's 1-rank run. SKIP150=1 skips section 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PANEL=${1:-data/default.h5}
@@ -43,7 +43,8 @@ mnum() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.arg
 echo "# bench/grid.sh on $PANEL ($(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), $($GR --version | head -1))"
 echo
 
-# 1. the 150-specification grid
+# 1. the 150-specification grid (SKIP150=1 skips it)
+if [ "${SKIP150:-0}" != 1 ]; then
 : >"$OUT/g1"; : >"$OUT/g2"
 for r in $(seq "$REPS"); do
   run_grid 1 configs/grid-150.yaml "$OUT/d1" >>"$OUT/g1"
@@ -62,6 +63,7 @@ echo
 echo "Runs (s): 1 rank $(tr '\n' ' ' <"$OUT/g1"); 2 ranks $(tr '\n' ' ' <"$OUT/g2")"
 echo "Shared work: $dem columns demeaned; $scr when every specification is estimated alone ($(echo "scale=2; $scr / $dem" | bc) x)."
 echo
+fi
 
 # 2. the large sweep
 n=$($GR grid configs/sweep-large.yaml --data "$PANEL" --dry-run | tail -n 1 | sed 's/# \([0-9]*\).*/\1/')
@@ -70,13 +72,15 @@ s2n=$(run_grid 2 configs/sweep-large.yaml "$OUT/s2n" --no-merge)
 if [ "${QUICK:-0}" != 1 ]; then s1=$(run_grid 1 configs/sweep-large.yaml "$OUT/s1"); else s1=; fi
 # from scratch: one estimate process per specification, SAMPLE of them (seed 11), on 2 ranks
 $GR grid configs/sweep-large.yaml --data "$PANEL" --dry-run | grep -v '^#' \
-  | awk -v seed=11 -v k="$SAMPLE" 'BEGIN { srand(seed) } { print rand() "\t" $0 }' | sort -g | head -n "$SAMPLE" | cut -f2- >"$OUT/sample"
+  | awk -v seed=11 'BEGIN { srand(seed) } { print rand() "\t" $0 }' | sort -g >"$OUT/drawn"
+head -n "$SAMPLE" "$OUT/drawn" | cut -f2- >"$OUT/sample"  # (head in a pipe would end sort with SIGPIPE: pipefail)
 t_est=0
 while IFS=$'\t' read -r id label formula where settings; do
   args=(--data "$PANEL" --formula "$formula" --quiet)
   [ "$where" != "-" ] && args+=(--where "$where")
   for kv in $settings; do [ "$kv" != "-" ] && args+=("--${kv%%=*}" "${kv#*=}"); done
-  t0=$(now); mpirun -n 2 "$GR" estimate "${args[@]}" >/dev/null 2>"$OUT/err" || { echo "estimate $id failed: $(tail -n 1 "$OUT/err")" >&2; exit 1; }
+  t0=$(now)  # </dev/null: mpirun would read the rest of the sample list from stdin
+  mpirun -n 2 "$GR" estimate "${args[@]}" </dev/null >/dev/null 2>"$OUT/err" || { echo "estimate $id failed: $(tail -n 1 "$OUT/err")" >&2; exit 1; }
   t_est=$(echo "$t_est + $(now) - $t0" | bc -l)
 done <"$OUT/sample"
 per=$(echo "$t_est / $SAMPLE" | bc -l)
