@@ -58,6 +58,7 @@ run_in() {
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c "$1"' \
     _ "$ROOT" "cd /work/main && $cmd" </dev/null >"$log" 2>&1
   rc=$?
+  grep -E '^(\[[^]]*\] )?not ok' "$log" | head -n 40 | sed 's/^/   ! /'  # every failure, not only the last lines
   tail -n 12 "$log" | sed 's/^/   | /'
   echo "   $name: exit status $rc, wall time $((SECONDS - t0)) s"
   return $rc

@@ -62,9 +62,57 @@ if (!is.null(d$distance_km) && is.null(d$control_type)) {  # the default panel
 }
 EOF
 
+# the same in Python with numpy (np.quantile's default, 'linear', is R's type 7), used when R is not
+# installed (make deps does not install it): an independent reference either way
+cat >"$TMP/stats.py" <<'EOF'
+import csv, math, sys
+import numpy as np
+src, out = sys.argv[1], sys.argv[2]
+rows = list(csv.DictReader(open(src)))
+def col(rs, name):
+    return np.array([float(r[name]) if r[name] != "" else math.nan for r in rs])
+def st(f, key, x):
+    x = x[np.isfinite(x)]
+    v = [x.mean(), x.std(ddof=1), x.min(), *np.quantile(x, [.25, .5, .75]), x.max()] if len(x) else [None] * 7
+    f.write(key + "\t" + str(len(x)) + "".join("\t" + ("NA" if z is None or not math.isfinite(z) else "%.17g" % z) for z in v) + "\n")
+def uniq_pairs(rs):
+    seen, o = set(), []
+    for r in rs:
+        if r["pair"] not in seen: seen.add(r["pair"]); o.append(r)
+    return o
+with np.errstate(divide="ignore", invalid="ignore"):
+    if "distance_km" in rows[0] and "control_type" not in rows[0]:
+        with open(out + "_default.txt", "w") as f:
+            for v in ("trade", "seller_cr"): st(f, "Full sample|" + v, col(rows, v))
+            st(f, "Full sample|log(trade)", np.log(col(rows, "trade")))
+        e = [r for r in rows if r["dir"] == "East to west"]
+        w = 'where: dir == "East to west"|'
+        with open(out + "_where.txt", "w") as f:
+            for v in ("trade", "seller_cr"): st(f, w + v, col(e, v))
+            st(f, w + "log(trade)", np.log(col(e, "trade")))
+        with open(out + "_pair.txt", "w") as f:
+            st(f, w + "distance_km", col(uniq_pairs(e), "distance_km"))
+    else:
+        with open(out + "_by.txt", "w") as f:
+            for g in sorted(set(r["dir"] for r in rows)):
+                e = [r for r in rows if r["dir"] == g]
+                for v in ("trade", "seller_cr"): st(f, g + "|" + v, col(e, v))
+        with open(out + "_bypair.txt", "w") as f:
+            for g in sorted(set(r["control_type"] for r in rows), key=float):
+                e = uniq_pairs([r for r in rows if r["control_type"] == g])
+                gk = "%g" % float(g)
+                st(f, "control_type = " + gk + "|distance_km", col(e, "distance_km"))
+                st(f, "control_type = " + gk + "|migration", col(e, "migration"))
+EOF
+# reference FILE.csv PREFIX: R if installed, else numpy
+reference() {
+  if [ "${GR_SUMMARY_REF:-}" != numpy ] && command -v Rscript >/dev/null 2>&1; then Rscript "$TMP/stats.R" "$1" "$2"
+  else echo "# Rscript not installed: numpy is the reference (np.quantile linear = R type 7)"; /usr/bin/python3 "$TMP/stats.py" "$1" "$2"; fi  # numpy: python3-h5py brings it (make deps)
+}
+
 # ---- the default panel against R, and across ranks ----
 "$GR" dump "$D" --columns trade,seller_cr,dir,pair,distance_km >"$TMP/d.csv" || fail "dump the default panel"
-Rscript "$TMP/stats.R" "$TMP/d.csv" "$TMP/r" 2>"$TMP/r.err" || fail "R on the default panel" "$(head -c 300 "$TMP/r.err")"
+reference "$TMP/d.csv" "$TMP/r" 2>"$TMP/r.err" || fail "reference on the default panel" "$(head -c 300 "$TMP/r.err")"
 for n in 1 3; do
   mpi $n "$GR" summary --data "$D" --vars 'trade, seller_cr, log(trade)' --json "$TMP/def$n.json" --quiet \
     || fail "default panel, $n ranks: gravrd summary exited non-zero"
@@ -80,7 +128,7 @@ check_close "default panel: 1 and 3 ranks agree to 1e-12" "$TMP/def1.json" "$TMP
 
 # ---- the small panel: --by, --level pair --by, 1-4 ranks ----
 "$GR" dump "$S" --columns trade,seller_cr,dir,pair,distance_km,control_type,migration >"$TMP/s.csv" || fail "dump the small panel"
-Rscript "$TMP/stats.R" "$TMP/s.csv" "$TMP/r" 2>"$TMP/r.err" || fail "R on the small panel" "$(head -c 300 "$TMP/r.err")"
+reference "$TMP/s.csv" "$TMP/r" 2>"$TMP/r.err" || fail "reference on the small panel" "$(head -c 300 "$TMP/r.err")"
 for n in 1 2 3 4; do
   mpi $n "$GR" summary --data "$S" --vars trade,seller_cr --by dir --json "$TMP/by$n.json" --quiet
   mpi $n "$GR" summary --data "$S" --vars distance_km,migration --by control_type --level pair --json "$TMP/bp$n.json" --quiet
