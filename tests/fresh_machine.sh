@@ -22,6 +22,7 @@ SHARED=$(cd "$REPO/../shared" 2>/dev/null && pwd) || die "no ../shared beside $R
 MIRROR=${MIRROR:-$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)}
 [ -n "$MIRROR" ] || die "no Debian mirror found in /etc/apt/sources.list.d/debian.sources; set MIRROR"
 ROOT=${1:-$(mktemp -d /var/tmp/gravrd-fresh.XXXXXX)}
+chmod 755 "$ROOT"  # it becomes "/" in the chroot: mktemp's 0700 would keep the tests' nobody out of /usr
 cleanup() { [ "${KEEP:-0}" = 1 ] && echo "fresh_machine: root kept in $ROOT" || rm -rf --one-file-system "$ROOT"; }
 trap cleanup EXIT
 

@@ -10,6 +10,16 @@
 # --resume on a complete DIR does nothing new; a record with a wrong spec_hash is estimated again; a
 # partial last line is cut.
 source "$(dirname "$0")/lib.sh"
+# children PID: the pids whose parent is PID (from /proc: pgrep is in procps, which a bare Debian lacks)
+children() {
+  local p st
+  for p in /proc/[0-9]*; do
+    { read -r st <"$p/stat"; } 2>/dev/null || continue
+    st=${st##*) }  # after "pid (comm) ": "state ppid ..."
+    st=${st#* }
+    [ "${st%% *}" = "$1" ] && echo "${p#/proc/}"
+  done | tr '\n' ' '
+}
 cd "$ROOT" || exit 1
 SEED=${GR_RESUME_SEED:-20261130}
 RANDOM=$SEED
@@ -55,7 +65,7 @@ interrupt() {
   pid=$!
   for ((i = 0; i < 3000; i++)); do [ "$(lines "$dir/results.jsonl")" -ge $k ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.01; done
   sleep "$(printf '0.%03d' $d)"
-  ranks=$(pgrep -P $pid | tr '\n' ' ')
+  ranks=$(children $pid)
   if ! kill -0 $pid 2>/dev/null || [ -z "$ranks" ]; then
     wait $pid; fail "$name: the run ended before the signal" "rc=$? after $(lines "$dir/results.jsonl") lines"; return
   fi
