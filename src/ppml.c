@@ -430,8 +430,9 @@ static void irls_free(irls *st, int kx)
 
 /* Collective. IRLS to convergence: each iteration demeans the working outcome z = eta - offset + (y - mu)/mu and
  * the regressors with weights W = w mu (warm-started), takes the weighted least-squares step, and updates
- * eta = offset + z - residual, mu = exp(eta), from glm's start mu = y + 0.1 (offset 0 without --offset; glm and
- * ppmlhdfe: the offset enters the linear predictor with coefficient 1, the start does not use it). The inner tolerance starts at 1e-2 and
+ * eta = offset + z - residual, mu = exp(eta), from glm's start mu = y + 0.1 (offset 0 without --offset; as in
+ * glm and ppmlhdfe the offset enters the linear predictor with coefficient 1, the start does not use it).
+ * The inner tolerance starts at 1e-2 and
  * follows a tenth of the square root of the relative deviance change down to --fe-tol (at once when the
  * change is within 1000 times --ppml-tol); convergence needs the deviance criterion at the final inner
  * tolerance.
@@ -552,7 +553,9 @@ static void result_init(gr_result *r, const gr_model_data *d, int j)
 }
 
 /* Collective. Separation checks on s: all-zero groups (and singletons), then the ReLU; the absorber is set up
- * on the rows that remain. */
+ * on the rows that remain. An offset plays no part: whether the estimates exist depends on y and the regressors
+ * and fixed effects only, a finite offset shifts every row's index by a finite amount (ppmlhdfe's checks do not
+ * read it either); the offsets of dropped rows go with them (sample_compact). */
 static int prepare(MPI_Comm comm, const gr_model_data *d, int j, const gr_model_opts *o, const gr_ppml_opts *po,
                    sample *s, gr_absorber *ab, gr_result *r)
 {
@@ -665,8 +668,8 @@ static int fit_outcome(MPI_Comm comm, const gr_model_data *d, const double *off,
     return rc;
 }
 
-int gr_ppml_fit(MPI_Comm comm, const gr_model_data *d, const double *off, const gr_model_opts *o, const gr_ppml_opts *po,
-                gr_result **out)
+int gr_ppml_fit(MPI_Comm comm, const gr_model_data *d, const double *off, const gr_model_opts *o,
+                const gr_ppml_opts *po, gr_result **out)
 {
     int rank, rc = GR_OK;
     MPI_Comm_rank(comm, &rank);

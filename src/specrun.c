@@ -233,7 +233,7 @@ static int fit_frame(gr_frame *fr, gr_frame *root, const gr_spec *s, const plan 
     if (!rc && off) rc = offset_check(fr, s, off);
     if (!rc && off && s->family != GR_FAMILY_POISSON) offset_subtract(&d, off);
     gr_result *r = NULL;
-    if (!rc && s->family == GR_FAMILY_POISSON) rc = gr_ppml_fit(fr->comm, &d, off, &s->model, &s->ppml, &r);  /* ppml.h */
+    if (!rc && s->family == GR_FAMILY_POISSON) rc = gr_ppml_fit(fr->comm, &d, off, &s->model, &s->ppml, &r);
     else if (!rc) rc = gr_model_fit(fr->comm, &d, 1, &s->model, &r);
     free(off);
     data_free(&d);
