@@ -32,8 +32,8 @@ typedef struct gr_spec {
 /* Local. fixest's defaults: fe tolerance 1e-6, 10000 iterations, conjugate gradient, no singleton
  * removal, Cholesky, collinearity tolerance 1e-10. */
 void gr_spec_defaults(gr_spec *s);
-/* Local. Parse the formula, --where, --weights, --offset and --split expressions and the --cluster list, and settle
- * the variance: without one given, clustered by --cluster if any, else by the first fixed effect, else iid.
+/* Local. Parse the formula, --where, --weights, --offset and --split expressions and the --cluster list, and
+ * settle the variance: without one given, clustered by --cluster if any, else by the first fixed effect, else iid.
  * GR_EUSAGE or GR_EINPUT (one line) on a bad text. */
 int gr_spec_resolve(gr_spec *s);
 void gr_spec_free(gr_spec *s);

@@ -432,10 +432,9 @@ static void irls_free(irls *st, int kx)
  * the regressors with weights W = w mu (warm-started), takes the weighted least-squares step, and updates
  * eta = offset + z - residual, mu = exp(eta), from glm's start mu = y + 0.1 (offset 0 without --offset; as in
  * glm and ppmlhdfe the offset enters the linear predictor with coefficient 1, the start does not use it).
- * The inner tolerance starts at 1e-2 and
- * follows a tenth of the square root of the relative deviance change down to --fe-tol (at once when the
- * change is within 1000 times --ppml-tol); convergence needs the deviance criterion at the final inner
- * tolerance.
+ * The inner tolerance starts at 1e-2 and follows a tenth of the square root of the relative deviance change
+ * down to --fe-tol (at once when the change is within 1000 times --ppml-tol); convergence needs the deviance
+ * criterion at the final inner tolerance.
  * On return st->Xt, st->z hold the demeaned design and working outcome of the last iteration. */
 static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_model_opts *o, const gr_ppml_opts *po,
                     const gr_model_data *d, int j, irls *st)
