@@ -27,10 +27,12 @@ void gr_ppml_defaults(gr_ppml_opts *po);
 const char *gr_family_name(int family);
 int gr_family_parse(const char *word, const char *where, int *family);
 
-/* Collective. PPML of every outcome of d on its usable rows (finite outcome and regressors, defined codes,
- * positive weight), the same rules and results as gr_model_fit (d is not modified; the caller frees it),
- * *out gets d->ny results. Refused (one line, agreed): a negative outcome, an outcome that is zero on
- * every row, a sample in which every observation is separated, no IRLS convergence within po->maxiter. */
-int gr_ppml_fit(MPI_Comm comm, const gr_model_data *d, const gr_model_opts *o, const gr_ppml_opts *po,
-                gr_result **out);
+/* Collective. PPML of every outcome of d on its usable rows (finite outcome, offset and regressors, defined
+ * codes, positive weight), the same rules and results as gr_model_fit (d is not modified; the caller frees it),
+ * *out gets d->ny results. off: d->n values entering the linear predictor with coefficient 1 (glm's and fixest's
+ * offset, ppmlhdfe's offset()), or NULL; a row where it is not finite is dropped as a non-finite outcome is.
+ * Refused (one line, agreed): a negative outcome, an outcome that is zero on every row, a sample in which
+ * every observation is separated, no IRLS convergence within po->maxiter. */
+int gr_ppml_fit(MPI_Comm comm, const gr_model_data *d, const double *off, const gr_model_opts *o,
+                const gr_ppml_opts *po, gr_result **out);
 #endif

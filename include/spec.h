@@ -16,13 +16,15 @@ typedef struct gr_spec {
     int fsplit;                 /* 1: the full sample too, first */
     const char *cluster_text;   /* "a" or "a,b" (NULL: none) */
     const char *weights_text;   /* expression giving observation weights (NULL: unweighted) */
+    const char *offset_text;    /* expression giving an offset with coefficient 1 (NULL: none): OLS of y - offset
+                                 * (fixest's feols), or in the Poisson linear predictor (fepois, glm) */
     int vcov_set;               /* model.vcov was given (else fixest's default, set by gr_spec_resolve) */
     gr_model_opts model;        /* tolerances, singletons, solver, collinearity, variance */
     int family;                 /* GR_FAMILY_GAUSSIAN (least squares, default) or GR_FAMILY_POISSON (ppml.h) */
     gr_ppml_opts ppml;          /* IRLS and separation settings of the Poisson family */
     /* resolved by gr_spec_resolve (owned) */
     gr_formula f;
-    gr_expr *where, *weights, *split_expr;
+    gr_expr *where, *weights, *split_expr, *offset;
     int ncl;
     char clnames[2][GR_NAME_MAX];
 } gr_spec;
@@ -30,8 +32,8 @@ typedef struct gr_spec {
 /* Local. fixest's defaults: fe tolerance 1e-6, 10000 iterations, conjugate gradient, no singleton
  * removal, Cholesky, collinearity tolerance 1e-10. */
 void gr_spec_defaults(gr_spec *s);
-/* Local. Parse the formula, --where, --weights and --split expressions and the --cluster list, and settle
- * the variance: without one given, clustered by --cluster if any, else by the first fixed effect, else iid.
+/* Local. Parse the formula, --where, --weights, --offset and --split expressions and the --cluster list, and
+ * settle the variance: without one given, clustered by --cluster if any, else by the first fixed effect, else iid.
  * GR_EUSAGE or GR_EINPUT (one line) on a bad text. */
 int gr_spec_resolve(gr_spec *s);
 void gr_spec_free(gr_spec *s);

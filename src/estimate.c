@@ -32,7 +32,7 @@ static double proc_status_bytes(const char *key)
 
 /* The command line as given (opts.h); gr_spec is built from it. */
 typedef struct {
-    const char *data, *formula, *cluster, *where, *split, *fsplit, *weights, *json, *title;
+    const char *data, *formula, *cluster, *where, *split, *fsplit, *weights, *offset, *json, *title;
     int vcov, fixef_rm, drop_singletons, fe_method, solver, quiet;
     int64_t fe_maxiter;
     double fe_tol, collin_tol;
@@ -59,6 +59,8 @@ static const gr_opt est_table[] = {
     {.name = "vcov", .kind = GR_OPT_CHOICE, GR_OPT_AT(est_cli, vcov), .metavar = "TYPE", .words = vcovs,
      .help = "variance (default: clustered by --cluster, else by the first fixed effect, else iid)"},
     {.name = "weights", S(weights, "EXPR", "observation weights (weighted least squares); 0 drops a row")},
+    {.name = "offset", S(offset, "EXPR", "offset with coefficient 1: OLS of y - EXPR, or in the Poisson linear "
+                         "predictor (fixest's offset = ~EXPR); rows where it is not finite are dropped")},
     {.name = "where", S(where, "EXPR", "keep rows where EXPR is true, e.g. 'dir == 1 && control_type != 2'")},
     {.name = "split", S(split, "COL", "one model per value of COL")},
     {.name = "fsplit", S(fsplit, "COL", "the full sample, then one model per value of COL")},
@@ -120,6 +122,7 @@ static int parse_options(int argc, char **argv, est_cmd *o, int rank)
     s->cluster_text = c.cluster;
     s->where_text = c.where;
     s->weights_text = c.weights;
+    s->offset_text = c.offset;
     s->split = c.split ? c.split : c.fsplit;
     s->fsplit = c.fsplit != NULL;
     s->vcov_set = gr_opts_given(&o->opts, "vcov") > 0;
@@ -148,7 +151,8 @@ static int write_output(MPI_Comm comm, const est_cmd *o, gr_panel *p, gr_result 
      * indices the model holds per row: outcomes and regressors (doubles); the pair index, the level ids of
      * each fixed effect and the cluster ids (int32); apart, the replicated cities and pairs tables */
     double mem_peak = proc_status_bytes("VmHWM:") - rss_at_start,
-           mem_data = (double)p->nrows * (8.0 * (s->f.ny + s->f.nx + (s->weights ? 1 : 0)) + 4.0 * (1 + s->f.nfe + s->ncl)),
+           mem_data = (double)p->nrows * (8.0 * (s->f.ny + s->f.nx + (s->weights ? 1 : 0) + (s->offset ? 1 : 0))
+                                          + 4.0 * (1 + s->f.nfe + s->ncl)),
            mem_tables = 8.0 * ((double)p->cities.nrows * p->cities.ncols + (double)p->pairs.nrows * p->pairs.ncols);
     MPI_Allreduce(MPI_IN_PLACE, &mem_peak, 1, MPI_DOUBLE, MPI_MAX, comm);
     MPI_Allreduce(MPI_IN_PLACE, &mem_data, 1, MPI_DOUBLE, MPI_MAX, comm);
@@ -168,6 +172,7 @@ static int write_output(MPI_Comm comm, const est_cmd *o, gr_panel *p, gr_result 
     cJSON_AddNumberToObject(mem, "data_bytes_max_rank", mem_data);
     cJSON_AddNumberToObject(mem, "replicated_table_bytes", mem_tables);
     cJSON_AddStringToObject(root, "formula", s->formula_text);
+    if (s->offset_text) cJSON_AddStringToObject(root, "offset", s->offset_text);  /* as given, like the weights */
     cJSON_AddStringToObject(root, "data", s->data);
     cJSON_AddItemToObject(root, "provenance", gr_opts_provenance(&o->opts, comm));
     rc = gr_write_json(o->json, root);

@@ -18,7 +18,7 @@
 
 static const char *const key_names[GR_GRID_NKEYS] = {
     "formula", "where", "cluster", "vcov", "weights", "split", "fsplit", "fixef-rm", "fe-tol", "fe-maxiter",
-    "fe-method", "solver", "collin-tol", "command", "options", "family"};
+    "fe-method", "solver", "collin-tol", "command", "options", "family", "offset"};
 
 const char *gr_grid_key_name(gr_grid_key k) { return k >= 0 && k < GR_GRID_NKEYS ? key_names[k] : "?"; }
 
@@ -350,7 +350,8 @@ static int parse_axis_map(pctx *P, yaml_document_t *d, axis *A, const yaml_node_
         } else {
             static const char *const allowed[] = {"label", "value", "formula", "where", "cluster", "vcov",
                                                   "weights", "split", "fsplit", "fixef-rm", "fe-tol",
-                                                  "fe-maxiter", "fe-method", "solver", "collin-tol", "family"};
+                                                  "fe-maxiter", "fe-method", "solver", "collin-tol", "family",
+                                                  "offset"};
             return unknown_key(P, yline(k), key, in, allowed, (int)(sizeof allowed / sizeof allowed[0]));
         }
     }
@@ -830,6 +831,8 @@ static int fill_spec(resolver *R, const char *data)
                      "options are settings of their own: formula:, cluster:, ...)%s", R->spec_ctx);
     if (t[GR_GRID_FAMILY] && s->command != GR_GRID_CMD_ESTIMATE)
         return cfail(R->P->path, s->line[GR_GRID_FAMILY], "family: only for command: estimate%s", R->spec_ctx);
+    if (t[GR_GRID_OFFSET] && s->command != GR_GRID_CMD_ESTIMATE)
+        return cfail(R->P->path, s->line[GR_GRID_OFFSET], "offset: only for command: estimate%s", R->spec_ctx);
     if (s->command == GR_GRID_CMD_RDGRID) return rdgrid_spec(R);
     if (s->command == GR_GRID_CMD_SUMMARY) return summary_spec(R);
     if (!t[GR_GRID_FORMULA])
@@ -842,6 +845,7 @@ static int fill_spec(resolver *R, const char *data)
     sp->where_text = t[GR_GRID_WHERE];
     sp->cluster_text = t[GR_GRID_CLUSTER] && *t[GR_GRID_CLUSTER] ? t[GR_GRID_CLUSTER] : NULL;
     sp->weights_text = t[GR_GRID_WEIGHTS];
+    sp->offset_text = t[GR_GRID_OFFSET];
     sp->split = t[GR_GRID_SPLIT] ? t[GR_GRID_SPLIT] : t[GR_GRID_FSPLIT];
     sp->fsplit = t[GR_GRID_FSPLIT] != NULL;
     gr_model_opts *m = &sp->model;
@@ -861,7 +865,8 @@ static int error_key(const char *msg)
 {
     static const struct { const char *prefix; int key; } map[] = {
         {"formula:", GR_GRID_FORMULA}, {"--where:", GR_GRID_WHERE}, {"--cluster:", GR_GRID_CLUSTER},
-        {"--vcov:", GR_GRID_VCOV}, {"--weights:", GR_GRID_WEIGHTS}, {"--split:", GR_GRID_SPLIT}};
+        {"--vcov:", GR_GRID_VCOV}, {"--weights:", GR_GRID_WEIGHTS}, {"--split:", GR_GRID_SPLIT},
+        {"--offset:", GR_GRID_OFFSET}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strncmp(msg, map[i].prefix, strlen(map[i].prefix))) return map[i].key;
     return GR_GRID_FORMULA;
@@ -1145,6 +1150,8 @@ void gr_grid_canonical(const gr_grid_spec *s, char *buf, size_t len)
     sb_str(&b, line);
     canonical_formula(&sp->f, &b);
     sb_str(&b, "\nfsplit="); if (sp->fsplit) sb_str(&b, sp->split);
+    /* offset only when set, so that the ids of specifications without one stay what they were */
+    if (sp->offset) { sb_str(&b, "\noffset="); sb_str(&b, gr_expr_text(sp->offset)); }
     sb_str(&b, "\nsolver="); sb_str(&b, word_of(solver_words, m->fit.solver));
     sb_str(&b, "\nsplit="); if (sp->split && !sp->fsplit) sb_str(&b, sp->split);
     sb_str(&b, "\nvcov="); sb_str(&b, word_of(vcov_words, m->vcov));
@@ -1265,6 +1272,9 @@ static int check_spec(colcheck *C, const gr_grid_spec *s)
     C->what = "weights";
     C->line = s->line[GR_GRID_WEIGHTS];
     GR_CALL(check_expr(C, s->spec.weights));
+    C->what = "offset";
+    C->line = s->line[GR_GRID_OFFSET];
+    GR_CALL(check_expr(C, s->spec.offset));
     C->what = s->spec.fsplit ? "fsplit" : "split";
     C->line = s->line[s->spec.fsplit ? GR_GRID_FSPLIT : GR_GRID_SPLIT];
     GR_CALL(check_expr(C, s->spec.split_expr));

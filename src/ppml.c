@@ -32,12 +32,13 @@ typedef struct sample {
     int64_t n;
     int kx, nfe, ncl;
     double *y, *X, *w;          /* w: prior (observation) weights, or NULL */
+    double *off;                /* offset in the linear predictor (coefficient 1), or NULL */
     int32_t *fe[16], *cl[2];
 } sample;
 
 static void sample_free(sample *s)
 {
-    free(s->y); free(s->X); free(s->w);
+    free(s->y); free(s->X); free(s->w); free(s->off);
     for (int k = 0; k < s->nfe; k++) free(s->fe[k]);
     for (int c = 0; c < s->ncl; c++) free(s->cl[c]);
     memset(s, 0, sizeof *s);
@@ -51,6 +52,7 @@ static void sample_compact(sample *s, const unsigned char *keep)
     gr_rowsel_apply(&sel, s->y, s->y, sizeof *s->y);
     for (int j = 0; j < s->kx; j++) gr_rowsel_apply(&sel, s->X + (size_t)j * s->n, s->X + (size_t)j * sel.m, sizeof *s->X);
     if (s->w) gr_rowsel_apply(&sel, s->w, s->w, sizeof *s->w);
+    if (s->off) gr_rowsel_apply(&sel, s->off, s->off, sizeof *s->off);
     for (int k = 0; k < s->nfe; k++) gr_rowsel_apply(&sel, s->fe[k], s->fe[k], sizeof(int32_t));
     for (int c = 0; c < s->ncl; c++) gr_rowsel_apply(&sel, s->cl[c], s->cl[c], sizeof(int32_t));
     s->n = sel.m;
@@ -71,10 +73,11 @@ static double dsum_all(MPI_Comm comm, double v)
 
 static const char *where_of(const gr_model_data *d) { return d->label ? d->label : "sample"; }
 
-/* Collective. The usable rows of outcome j copied into s (intercept first in X); counts of rows dropped as
- * missing, non-finite and with zero weight into r. Fails (agreed) on a negative or infinite weight and on
- * a negative outcome. */
-static int sample_gather(MPI_Comm comm, const gr_model_data *d, int j, sample *s, gr_result *r)
+/* Collective. The usable rows of outcome j copied into s (intercept first in X; the offset off, d->n values or
+ * NULL, counts as the outcome does: NaN missing, +-inf non-finite); counts of rows dropped as missing,
+ * non-finite and with zero weight into r. Fails (agreed) on a negative or infinite weight and on a negative
+ * outcome. */
+static int sample_gather(MPI_Comm comm, const gr_model_data *d, const double *off, int j, sample *s, gr_result *r)
 {
     int64_t n = d->n, cnt[4] = {0, 0, 0, 0}, m = 0;
     unsigned char *keep = gr_malloc((size_t)(n ? n : 1), 1);
@@ -83,6 +86,7 @@ static int sample_gather(MPI_Comm comm, const gr_model_data *d, int j, sample *s
     for (int64_t i = 0; i < n; i++) {
         double v = d->y[j][i];
         int miss = isnan(v), inf = isinf(v);
+        if (off) { miss |= isnan(off[i]); inf |= isinf(off[i]); }
         for (int q = 0; q < d->nx; q++) { miss |= isnan(d->x[q][i]); inf |= isinf(d->x[q][i]); }
         for (int k = 0; k < d->nfe; k++) miss |= d->fecode[k][i] < 0;
         for (int c = 0; c < d->ncl; c++) miss |= d->clcode[c][i] < 0;
@@ -123,6 +127,7 @@ static int sample_gather(MPI_Comm comm, const gr_model_data *d, int j, sample *s
     for (int64_t i = 0; d->intercept && i < m; i++) s->X[i] = 1.0;
     for (int q = 0; q < d->nx; q++) gr_rowsel_apply(&sel, d->x[q], s->X + (size_t)(q + d->intercept) * m, sizeof *s->X);
     if (d->w) { s->w = gr_malloc(mm, sizeof *s->w); gr_rowsel_apply(&sel, d->w, s->w, sizeof *s->w); }
+    if (off) { s->off = gr_malloc(mm, sizeof *s->off); gr_rowsel_apply(&sel, off, s->off, sizeof *s->off); }
     for (int k = 0; k < d->nfe; k++) { s->fe[k] = gr_malloc(mm, sizeof(int32_t)); gr_rowsel_apply(&sel, d->fecode[k], s->fe[k], 4); }
     for (int c = 0; c < d->ncl; c++) { s->cl[c] = gr_malloc(mm, sizeof(int32_t)); gr_rowsel_apply(&sel, d->clcode[c], s->cl[c], 4); }
     gr_rowsel_free(&sel);
@@ -423,12 +428,13 @@ static void irls_free(irls *st, int kx)
     free(st->alpha); free(st->mu); free(st->eta); free(st->W); free(st->z); free(st->Xt); free(st->beta); free(st->tss); free(st->z0);
 }
 
-/* Collective. IRLS to convergence: each iteration demeans the working outcome z = eta + (y - mu)/mu and the
- * regressors with weights W = w mu (warm-started), takes the weighted least-squares step, and updates
- * eta = z - residual, mu = exp(eta), from glm's start mu = y + 0.1. The inner tolerance starts at 1e-2 and
- * follows a tenth of the square root of the relative deviance change down to --fe-tol (at once when the
- * change is within 1000 times --ppml-tol); convergence needs the deviance criterion at the final inner
- * tolerance.
+/* Collective. IRLS to convergence: each iteration demeans the working outcome z = eta - offset + (y - mu)/mu and
+ * the regressors with weights W = w mu (warm-started), takes the weighted least-squares step, and updates
+ * eta = offset + z - residual, mu = exp(eta), from glm's start mu = y + 0.1 (offset 0 without --offset; as in
+ * glm and ppmlhdfe the offset enters the linear predictor with coefficient 1, the start does not use it).
+ * The inner tolerance starts at 1e-2 and follows a tenth of the square root of the relative deviance change
+ * down to --fe-tol (at once when the change is within 1000 times --ppml-tol); convergence needs the deviance
+ * criterion at the final inner tolerance.
  * On return st->Xt, st->z hold the demeaned design and working outcome of the last iteration. */
 static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_model_opts *o, const gr_ppml_opts *po,
                     const gr_model_data *d, int j, irls *st)
@@ -452,7 +458,7 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
         st->iters++;
         for (int64_t i = 0; i < n; i++) {
             st->W[i] = (s->w ? s->w[i] : 1.0) * st->mu[i];
-            st->z[i] = st->eta[i] + (s->y[i] - st->mu[i]) / st->mu[i];
+            st->z[i] = st->eta[i] - (s->off ? s->off[i] : 0.0) + (s->y[i] - st->mu[i]) / st->mu[i];
         }
         double *z0 = st->z0;
         memcpy(z0, st->z, (size_t)n * sizeof *z0);
@@ -463,7 +469,7 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
         for (int64_t i = 0; i < n && !rc; i++) {
             double res = st->z[i];
             for (int q = 0; q < kx; q++) res -= st->Xt[(size_t)q * n + i] * st->beta[q];
-            double eta = z0[i] - res, mu = exp(eta);
+            double eta = z0[i] - res + (s->off ? s->off[i] : 0.0), mu = exp(eta);
             bad |= !isfinite(eta) || !(mu > 1e-300) || !isfinite(mu);
             st->eta[i] = eta;
             st->mu[i] = mu;
@@ -546,7 +552,9 @@ static void result_init(gr_result *r, const gr_model_data *d, int j)
 }
 
 /* Collective. Separation checks on s: all-zero groups (and singletons), then the ReLU; the absorber is set up
- * on the rows that remain. */
+ * on the rows that remain. An offset plays no part: whether the estimates exist depends on y and the regressors
+ * and fixed effects only, a finite offset shifts every row's index by a finite amount (ppmlhdfe's checks do not
+ * read it either); the offsets of dropped rows go with them (sample_compact). */
 static int prepare(MPI_Comm comm, const gr_model_data *d, int j, const gr_model_opts *o, const gr_ppml_opts *po,
                    sample *s, gr_absorber *ab, gr_result *r)
 {
@@ -605,8 +613,8 @@ static void fe_only(gr_result *r, int64_t nobs)
 }
 
 /* Collective. One outcome: sample, separation, IRLS, the final fit and variance. */
-static int fit_outcome(MPI_Comm comm, const gr_model_data *d, int j, const gr_model_opts *o, const gr_ppml_opts *po,
-                       gr_result *r)
+static int fit_outcome(MPI_Comm comm, const gr_model_data *d, const double *off, int j, const gr_model_opts *o,
+                       const gr_ppml_opts *po, gr_result *r)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
@@ -615,7 +623,7 @@ static int fit_outcome(MPI_Comm comm, const gr_model_data *d, int j, const gr_mo
     memset(&s, 0, sizeof s);
     gr_absorber ab;
     memset(&ab, 0, sizeof ab);
-    int rc = sample_gather(comm, d, j, &s, r);
+    int rc = sample_gather(comm, d, off, j, &s, r);
     if (!rc) rc = gr_agree(comm, prepare(comm, d, j, o, po, &s, &ab, r));
     if (!rc && rank == 0 && (r->n_sep_fe || r->n_sep_relu))
         gr_warn("%s: %s: %lld observations dropped as separated (%lld in fixed-effect groups with an all-zero outcome, "
@@ -659,14 +667,15 @@ static int fit_outcome(MPI_Comm comm, const gr_model_data *d, int j, const gr_mo
     return rc;
 }
 
-int gr_ppml_fit(MPI_Comm comm, const gr_model_data *d, const gr_model_opts *o, const gr_ppml_opts *po, gr_result **out)
+int gr_ppml_fit(MPI_Comm comm, const gr_model_data *d, const double *off, const gr_model_opts *o,
+                const gr_ppml_opts *po, gr_result **out)
 {
     int rank, rc = GR_OK;
     MPI_Comm_rank(comm, &rank);
     gr_result *res = gr_calloc((size_t)d->ny, sizeof *res);
     for (int j = 0; j < d->ny; j++) result_init(&res[j], d, j);
     if (d->nfe > 16) rc = gr_fail(GR_EINPUT, "formula", "at most 16 fixed-effect dimensions, got %d", d->nfe);
-    for (int j = 0; j < d->ny && !rc; j++) rc = fit_outcome(comm, d, j, o, po, &res[j]);
+    for (int j = 0; j < d->ny && !rc; j++) rc = fit_outcome(comm, d, off, j, o, po, &res[j]);
     rc = gr_agree(comm, rc);
     if (rc) {
         for (int j = 0; j < d->ny; j++) gr_result_free(&res[j]);

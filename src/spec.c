@@ -36,6 +36,7 @@ int gr_spec_resolve(gr_spec *s)
     GR_CALL(gr_formula_parse(s->formula_text, &s->f));
     if (s->where_text) GR_CALL(gr_expr_parse(s->where_text, "--where", &s->where));
     if (s->weights_text) GR_CALL(gr_expr_parse(s->weights_text, "--weights", &s->weights));
+    if (s->offset_text) GR_CALL(gr_expr_parse(s->offset_text, "--offset", &s->offset));
     if (s->split) GR_CALL(gr_expr_parse(s->split, "--split", &s->split_expr));
     if (s->split && !gr_expr_is_column(s->split_expr))
         return gr_fail(GR_EUSAGE, "--split", "expected a column name, got '%s'", s->split);
@@ -57,5 +58,6 @@ void gr_spec_free(gr_spec *s)
     gr_expr_free(s->where);
     gr_expr_free(s->weights);
     gr_expr_free(s->split_expr);
-    s->where = s->weights = s->split_expr = NULL;
+    gr_expr_free(s->offset);
+    s->where = s->weights = s->split_expr = s->offset = NULL;
 }

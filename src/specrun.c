@@ -43,7 +43,7 @@ static int distinct_values(MPI_Comm comm, int64_t n, const double *v, double **o
 
 /* ---- the plan: what each frame evaluates, in order, and the raw columns each item reads, so that a raw
  * column is freed after the last item that needs it (the raw and evaluated columns are never all held) */
-enum { IT_SPLIT, IT_Y, IT_X, IT_FE, IT_CL, IT_W };
+enum { IT_SPLIT, IT_Y, IT_X, IT_FE, IT_CL, IT_W, IT_OFF };
 typedef struct {
     int kind, j;
     int nnames;
@@ -62,7 +62,7 @@ static void item_add_expr(item *t, const gr_expr *e)
 static void plan_build(const gr_spec *s, plan *pl)
 {
     const gr_formula *f = &s->f;
-    pl->it = gr_calloc((size_t)(f->ny + f->nx + f->nfe + s->ncl + 2), sizeof *pl->it);
+    pl->it = gr_calloc((size_t)(f->ny + f->nx + f->nfe + s->ncl + 3), sizeof *pl->it);
     pl->n = 0;
     item *t;
     if (s->split_expr) { t = &pl->it[pl->n++]; t->kind = IT_SPLIT; item_add_expr(t, s->split_expr); }
@@ -77,9 +77,11 @@ static void plan_build(const gr_spec *s, plan *pl)
     }
     for (int c = 0; c < s->ncl; c++) { t = &pl->it[pl->n++]; t->kind = IT_CL; t->j = c; t->names[t->nnames++] = s->clnames[c]; }
     if (s->weights) { t = &pl->it[pl->n++]; t->kind = IT_W; item_add_expr(t, s->weights); }
+    if (s->offset) { t = &pl->it[pl->n++]; t->kind = IT_OFF; item_add_expr(t, s->offset); }
 }
 
-static const char *const item_context[] = {"--split", "formula", "formula", "formula", "--cluster", "--weights"};
+static const char *const item_context[] = {"--split", "formula", "formula", "formula", "--cluster", "--weights",
+                                           "--offset"};
 
 /* Collective. Every column the spec names exists in the panel (before anything is read). */
 static int plan_check(const plan *pl, const gr_spec *s, gr_panel *p)
@@ -112,9 +114,10 @@ static void plan_drop_after(const plan *pl, int i, gr_frame *root)
         if (!used_after(pl, i, pl->it[i].names[q])) gr_frame_drop_raw(root, pl->it[i].names[q]);
 }
 
-/* The model's columns on frame fr, item by item (new blocks for outcomes and regressors, codes, weights),
- * freeing raw columns of the root frame after their last use. *t_read: seconds in panel reads. */
-static int frame_data(gr_frame *fr, gr_frame *root, const gr_spec *s, const plan *pl, gr_model_data *d,
+/* The model's columns on frame fr, item by item (new blocks for outcomes and regressors, codes, weights; the
+ * offset into *off, fr->n values, when s has one), freeing raw columns of the root frame after their last use.
+ * *t_read: seconds in panel reads. */
+static int frame_data(gr_frame *fr, gr_frame *root, const gr_spec *s, const plan *pl, gr_model_data *d, double **off,
                       double *t_read, double *t_eval)
 {
     const gr_formula *f = &s->f;
@@ -144,6 +147,10 @@ static int frame_data(gr_frame *fr, gr_frame *root, const gr_spec *s, const plan
         case IT_W:
             d->w = gr_malloc(nn, sizeof *d->w);
             rc = gr_frame_eval(fr, s->weights, "--weights", d->w);
+            break;
+        case IT_OFF:
+            *off = gr_malloc(nn, sizeof **off);
+            rc = gr_frame_eval(fr, s->offset, "--offset", *off);
             break;
         default: break;  /* the split column: evaluated once on the root frame */
         }  /* every frame call above agrees on its status across ranks: no second agreement here */
@@ -191,16 +198,44 @@ static void data_free(gr_model_data *d)
     free(d->clcode); free(d->clncode); free(d->clname);
 }
 
+/* Collective. Refuse an offset that is not finite on any row of the frame (every row would be dropped). */
+static int offset_check(const gr_frame *fr, const gr_spec *s, const double *off)
+{
+    int64_t m = 0;
+    for (int64_t i = 0; i < fr->n; i++) m += isfinite(off[i]) != 0;
+    MPI_Allreduce(MPI_IN_PLACE, &m, 1, MPI_INT64_T, MPI_SUM, fr->comm);
+    if (m > 0) return GR_OK;
+    return gr_fail(GR_EINPUT, "--offset", "'%s' is not finite on any of the %lld rows of %s (NA, or e.g. log of 0): "
+                   "nothing to estimate", s->offset_text, (long long)fr->nobs, fr->label ? fr->label : "the sample");
+}
+
+/* Local. Least squares with an offset is least squares of y - offset (fixest's feols): every outcome column of
+ * d minus off, in place. A row whose offset is not finite gets a non-finite outcome, so the model drops it and
+ * counts it as the outcome's own (NaN: missing; +-inf: non-finite; inf - inf is kept infinite). */
+static void offset_subtract(gr_model_data *d, const double *off)
+{
+    for (int j = 0; j < d->ny; j++) {
+        double *y = d->y[j];
+        for (int64_t i = 0; i < d->n; i++) {
+            double v = y[i] - off[i];
+            y[i] = isnan(v) && isinf(y[i]) && isinf(off[i]) ? INFINITY : v;
+        }
+    }
+}
+
 /* Collective. Fit every outcome on frame fr; res gets s->f.ny results. */
 static int fit_frame(gr_frame *fr, gr_frame *root, const gr_spec *s, const plan *pl, gr_result *res)
 {
     gr_model_data d;
     data_init(&d, s, fr);
-    double t_read = 0, t_eval = 0;
-    int rc = frame_data(fr, root, s, pl, &d, &t_read, &t_eval);
+    double t_read = 0, t_eval = 0, *off = NULL;
+    int rc = frame_data(fr, root, s, pl, &d, &off, &t_read, &t_eval);
+    if (!rc && off) rc = offset_check(fr, s, off);
+    if (!rc && off && s->family != GR_FAMILY_POISSON) offset_subtract(&d, off);
     gr_result *r = NULL;
-    if (!rc && s->family == GR_FAMILY_POISSON) rc = gr_ppml_fit(fr->comm, &d, &s->model, &s->ppml, &r);  /* ppml.h */
+    if (!rc && s->family == GR_FAMILY_POISSON) rc = gr_ppml_fit(fr->comm, &d, off, &s->model, &s->ppml, &r);
     else if (!rc) rc = gr_model_fit(fr->comm, &d, 1, &s->model, &r);
+    free(off);
     data_free(&d);
     if (rc) return rc;
     for (int j = 0; j < s->f.ny; j++) { r[j].t_read = t_read; r[j].t_prepare = t_eval; res[j] = r[j]; }
