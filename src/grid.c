@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yaml.h>
+#include "cfg.h"
 
 #define CONFIG_MAX_BYTES (16 << 20)
 
@@ -100,20 +100,6 @@ static void sb_str(sbuf *b, const char *t) { sb_add(b, t, strlen(t)); }
 
 /* ---------------- errors ---------------- */
 
-/* Record "<path>:<line>: <what>" (GR_EINPUT); line 0 names the file alone. */
-static int cfail(const char *path, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int cfail(const char *path, int line, const char *fmt, ...)
-{
-    char where[4200], what[900];
-    if (line > 0) snprintf(where, sizeof where, "%s:%d", path, line);
-    else snprintf(where, sizeof where, "%s", path);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return gr_fail(GR_EINPUT, where, "%s", what);
-}
-
 /* Turn the error just recorded by another module ("formula: at character 6: ...", "--cluster: ...") into
  * one at <path>:<line>, with `context` appended; its leading "--" dropped (a config has no options). */
 static int relocate(const char *path, int line, const char *context)
@@ -122,7 +108,7 @@ static int relocate(const char *path, int line, const char *context)
     snprintf(msg, sizeof msg, "%s", gr_errmsg());
     gr_clear_error();
     const char *m = strncmp(msg, "--", 2) ? msg : msg + 2;
-    return cfail(path, line, "%s%s", m, context);
+    return gr_cfg_fail(path, line, "%s%s", m, context);
 }
 
 /* ---------------- numbers ---------------- */
@@ -148,13 +134,8 @@ static int decimal_number(const char *text, double *v)
 
 /* ---------------- YAML nodes ---------------- */
 
-static int yline(const yaml_node_t *n) { return (int)n->start_mark.line + 1; }
 static yaml_node_t *ynode(yaml_document_t *d, int i) { return yaml_document_get_node(d, i); }
 
-static const char *ykind(const yaml_node_t *n)
-{
-    return n->type == YAML_SCALAR_NODE ? "a text" : n->type == YAML_SEQUENCE_NODE ? "a list" : "a mapping";
-}
 
 static char *ytext(const yaml_node_t *n)
 {
@@ -183,12 +164,12 @@ static int check_keys(const pctx *P, yaml_document_t *d, const yaml_node_t *map,
     for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
         const yaml_node_t *k = ynode(d, a->key);
         if (k->type != YAML_SCALAR_NODE)
-            return cfail(P->path, yline(k), "%s: expected a key name, got %s", in, ykind(k));
+            return gr_cfg_fail(P->path, gr_yline(k), "%s: expected a key name, got %s", in, gr_ykind(k));
         for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++) {
             const yaml_node_t *kb = ynode(d, b->key);
             if (kb->type == YAML_SCALAR_NODE && !strcmp((char *)kb->data.scalar.value, (char *)k->data.scalar.value))
-                return cfail(P->path, yline(k), "%s: key '%s' given twice (first at line %d)", in,
-                             (char *)k->data.scalar.value, yline(kb));
+                return gr_cfg_fail(P->path, gr_yline(k), "%s: key '%s' given twice (first at line %d)", in,
+                             (char *)k->data.scalar.value, gr_yline(kb));
         }
     }
     return GR_OK;
@@ -208,7 +189,7 @@ static int unknown_key(const pctx *P, int line, const char *key, const char *in,
             near = tolower((unsigned char)key[c]) == allowed[i][c] || (key[c] == '_' && allowed[i][c] == '-');
         if (near) snprintf(hint, sizeof hint, "; did you mean '%s'?", allowed[i]);
     }
-    return cfail(P->path, line, "unknown key '%s' in %s (expected %s%s)", key, in, list, hint);
+    return gr_cfg_fail(P->path, line, "unknown key '%s' in %s (expected %s%s)", key, in, list, hint);
 }
 
 static int setting_index(const char *key)
@@ -225,7 +206,7 @@ static int cmp_option_line(const void *a, const void *b) { return strcmp(*(char 
 static int parse_options_map(const pctx *P, yaml_document_t *d, const yaml_node_t *v, const char *in, raw *r)
 {
     if (v->type != YAML_MAPPING_NODE)
-        return cfail(P->path, yline(v), "%s: options: expected a mapping of option names to values, got %s", in, ykind(v));
+        return gr_cfg_fail(P->path, gr_yline(v), "%s: options: expected a mapping of option names to values, got %s", in, gr_ykind(v));
     GR_CALL(check_keys(P, d, v, "options"));
     int n = 0, cap = 0;
     char **line = NULL;
@@ -236,7 +217,7 @@ static int parse_options_map(const pctx *P, yaml_document_t *d, const yaml_node_
         int ok = name[0] != 0 && name[0] != '-';
         for (const char *c = name; *c && ok; c++) ok = islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '-';
         if (!ok || !strcmp(name, "data") || !strcmp(name, "json")) {
-            rc = cfail(P->path, yline(k), "options: '%s' is not an option name a grid may give (lower-case letters, "
+            rc = gr_cfg_fail(P->path, gr_yline(k), "options: '%s' is not an option name a grid may give (lower-case letters, "
                        "digits, '-'; not data or json, which the grid sets)", name);
             break;
         }
@@ -245,8 +226,8 @@ static int parse_options_map(const pctx *P, yaml_document_t *d, const yaml_node_
         for (int i = 0; i < nv && !rc; i++) {
             const yaml_node_t *e = val->type == YAML_SEQUENCE_NODE ? ynode(d, val->data.sequence.items.start[i]) : one[0];
             if (e->type != YAML_SCALAR_NODE || ynull(e)) {
-                rc = cfail(P->path, yline(e), "options: %s: expected a text or a number, got %s", name,
-                           ynull(e) ? "nothing" : ykind(e));
+                rc = gr_cfg_fail(P->path, gr_yline(e), "options: %s: expected a text or a number, got %s", name,
+                           ynull(e) ? "nothing" : gr_ykind(e));
                 break;
             }
             if (n == cap) line = gr_realloc(line, (size_t)(cap = cap ? 2 * cap : 8), sizeof *line);
@@ -271,7 +252,7 @@ static int parse_options_map(const pctx *P, yaml_document_t *d, const yaml_node_
 static int parse_setting(const pctx *P, yaml_document_t *d, int k, const yaml_node_t *v, const char *in, raw *r)
 {
     r->set = 1;
-    r->line = yline(v);
+    r->line = gr_yline(v);
     if (ynull(v)) return GR_OK;
     if (v->type == YAML_SCALAR_NODE) {
         r->text = ytext(v);
@@ -283,7 +264,7 @@ static int parse_setting(const pctx *P, yaml_document_t *d, int k, const yaml_no
             const yaml_node_t *e = ynode(d, *it);
             if (e->type != YAML_SCALAR_NODE) {
                 free(b.s);
-                return cfail(P->path, yline(e), "%s: cluster: expected column names, got %s", in, ykind(e));
+                return gr_cfg_fail(P->path, gr_yline(e), "%s: cluster: expected column names, got %s", in, gr_ykind(e));
             }
             if (b.n) sb_str(&b, ",");
             sb_add(&b, (const char *)e->data.scalar.value, e->data.scalar.length);
@@ -292,21 +273,21 @@ static int parse_setting(const pctx *P, yaml_document_t *d, int k, const yaml_no
         return GR_OK;
     }
     if (k == GR_GRID_OPTIONS) return parse_options_map(P, d, v, in, r);
-    return cfail(P->path, yline(v), "%s: %s: expected a text, got %s", in, key_names[k], ykind(v));
+    return gr_cfg_fail(P->path, gr_yline(v), "%s: %s: expected a text, got %s", in, key_names[k], gr_ykind(v));
 }
 
 /* A mapping of settings (base:) into set[]. */
 static int parse_settings_map(pctx *P, yaml_document_t *d, const yaml_node_t *map, const char *in, raw *set)
 {
     if (map->type != YAML_MAPPING_NODE)
-        return cfail(P->path, yline(map), "%s: expected a mapping of settings (formula: ..., cluster: ...), got %s",
-                     in, ykind(map));
+        return gr_cfg_fail(P->path, gr_yline(map), "%s: expected a mapping of settings (formula: ..., cluster: ...), got %s",
+                     in, gr_ykind(map));
     GR_CALL(check_keys(P, d, map, in));
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = ynode(d, p->key), *v = ynode(d, p->value);
         const char *key = (const char *)k->data.scalar.value;
         int idx = setting_index(key);
-        if (idx < 0) return unknown_key(P, yline(k), key, in, key_names, GR_GRID_NKEYS);
+        if (idx < 0) return unknown_key(P, gr_yline(k), key, in, key_names, GR_GRID_NKEYS);
         GR_CALL(parse_setting(P, d, idx, v, in, &set[idx]));
     }
     return GR_OK;
@@ -343,20 +324,20 @@ static int parse_axis_map(pctx *P, yaml_document_t *d, axis *A, const yaml_node_
             v->nset++;
         } else if (!strcmp(key, "label") || !strcmp(key, "value")) {
             if (n->type != YAML_SCALAR_NODE || ynull(n))
-                return cfail(P->path, yline(n), "%s: %s: expected a text, got %s", in, key,
-                             ynull(n) ? "nothing" : ykind(n));
+                return gr_cfg_fail(P->path, gr_yline(n), "%s: %s: expected a text, got %s", in, key,
+                             ynull(n) ? "nothing" : gr_ykind(n));
             if (key[0] == 'l') v->label = ytext(n);
-            else scalar_value(n, v, yline(n));
+            else scalar_value(n, v, gr_yline(n));
         } else {
             static const char *const allowed[] = {"label", "value", "formula", "where", "cluster", "vcov",
                                                   "weights", "split", "fsplit", "fixef-rm", "fe-tol",
                                                   "fe-maxiter", "fe-method", "solver", "collin-tol", "family",
                                                   "offset"};
-            return unknown_key(P, yline(k), key, in, allowed, (int)(sizeof allowed / sizeof allowed[0]));
+            return unknown_key(P, gr_yline(k), key, in, allowed, (int)(sizeof allowed / sizeof allowed[0]));
         }
     }
     if (!v->label && v->value) v->label = gr_strdup(v->value);
-    if (!v->label) return cfail(P->path, v->line, "%s: needs a label (or a value)", in);
+    if (!v->label) return gr_cfg_fail(P->path, v->line, "%s: needs a label (or a value)", in);
     return GR_OK;
 }
 
@@ -373,33 +354,33 @@ static int is_name(const char *s, size_t len)
 static int parse_axis(pctx *P, yaml_document_t *d, const yaml_node_t *k, const yaml_node_t *list, axis *A)
 {
     A->name = ytext(k);
-    A->line = yline(k);
+    A->line = gr_yline(k);
     A->zip = -1;
     if (!is_name(A->name, strlen(A->name)))
-        return cfail(P->path, A->line, "axis name '%s': expected letters, digits and '_' (it is written {%s})",
+        return gr_cfg_fail(P->path, A->line, "axis name '%s': expected letters, digits and '_' (it is written {%s})",
                      A->name, A->name);
     if (ynull(list) || (list->type == YAML_SEQUENCE_NODE && list->data.sequence.items.top == list->data.sequence.items.start))
-        return cfail(P->path, yline(list), "axis '%s' is empty (give it at least one value)", A->name);
+        return gr_cfg_fail(P->path, gr_yline(list), "axis '%s' is empty (give it at least one value)", A->name);
     if (list->type != YAML_SEQUENCE_NODE)
-        return cfail(P->path, yline(list), "axis '%s': expected a list of values, got %s", A->name, ykind(list));
+        return gr_cfg_fail(P->path, gr_yline(list), "axis '%s': expected a list of values, got %s", A->name, gr_ykind(list));
     A->n = (int)(list->data.sequence.items.top - list->data.sequence.items.start);
     A->v = gr_calloc((size_t)A->n, sizeof *A->v);
     for (int i = 0; i < A->n; i++) {
         const yaml_node_t *e = ynode(d, list->data.sequence.items.start[i]);
         aval *v = &A->v[i];
-        v->line = yline(e);
+        v->line = gr_yline(e);
         if (e->type == YAML_SCALAR_NODE && !ynull(e)) {
             v->label = ytext(e);
             scalar_value(e, v, v->line);
         } else if (e->type == YAML_MAPPING_NODE) {
             GR_CALL(parse_axis_map(P, d, A, e, v));
         } else {
-            return cfail(P->path, v->line, "axis '%s': a value must be a text, a number or a mapping (label, value, "
-                         "settings), got %s", A->name, ynull(e) ? "nothing" : ykind(e));
+            return gr_cfg_fail(P->path, v->line, "axis '%s': a value must be a text, a number or a mapping (label, value, "
+                         "settings), got %s", A->name, ynull(e) ? "nothing" : gr_ykind(e));
         }
         for (int j = 0; j < i; j++)
             if (!strcmp(A->v[j].label, v->label))
-                return cfail(P->path, v->line, "axis '%s': label '%s' given twice (first at line %d)", A->name, v->label,
+                return gr_cfg_fail(P->path, v->line, "axis '%s': label '%s' given twice (first at line %d)", A->name, v->label,
                              A->v[j].line);
     }
     return GR_OK;
@@ -410,11 +391,11 @@ static int parse_axes(pctx *P, yaml_document_t *d, const yaml_node_t *map)
 {
     if (ynull(map)) return GR_OK;
     if (map->type != YAML_MAPPING_NODE)
-        return cfail(P->path, yline(map), "axes: expected a mapping of axis names to lists of values, got %s", ykind(map));
+        return gr_cfg_fail(P->path, gr_yline(map), "axes: expected a mapping of axis names to lists of values, got %s", gr_ykind(map));
     GR_CALL(check_keys(P, d, map, "axes"));
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         if (P->naxes == GR_GRID_MAX_AXES)
-            return cfail(P->path, yline(ynode(d, p->key)), "axes: at most %d axes", GR_GRID_MAX_AXES);
+            return gr_cfg_fail(P->path, gr_yline(ynode(d, p->key)), "axes: at most %d axes", GR_GRID_MAX_AXES);
         GR_CALL(parse_axis(P, d, ynode(d, p->key), ynode(d, p->value), &P->ax[P->naxes++]));
     }
     return GR_OK;
@@ -430,24 +411,24 @@ static int axis_find(const pctx *P, const char *name, size_t len)
 /* An axis name in cross: or zip: (a text naming an axis). */
 static int axis_ref(const pctx *P, const yaml_node_t *n, const char *in, int *a)
 {
-    if (n->type != YAML_SCALAR_NODE) return cfail(P->path, yline(n), "%s: expected axis names, got %s", in, ykind(n));
+    if (n->type != YAML_SCALAR_NODE) return gr_cfg_fail(P->path, gr_yline(n), "%s: expected axis names, got %s", in, gr_ykind(n));
     const char *name = (const char *)n->data.scalar.value;
     *a = axis_find(P, name, strlen(name));
-    if (*a < 0) return cfail(P->path, yline(n), "%s: no axis '%s' under axes:", in, name);
+    if (*a < 0) return gr_cfg_fail(P->path, gr_yline(n), "%s: no axis '%s' under axes:", in, name);
     return GR_OK;
 }
 
 static int parse_cross(pctx *P, yaml_document_t *d, const yaml_node_t *list)
 {
     P->cross_given = 1;
-    P->cross_line = yline(list);
+    P->cross_line = gr_yline(list);
     if (list->type != YAML_SEQUENCE_NODE)
-        return cfail(P->path, yline(list), "cross: expected a list of axis names, got %s", ykind(list));
+        return gr_cfg_fail(P->path, gr_yline(list), "cross: expected a list of axis names, got %s", gr_ykind(list));
     for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
         int a;
         GR_CALL(axis_ref(P, ynode(d, *it), "cross", &a));
         for (int j = 0; j < P->ncross; j++)
-            if (P->cross[j] == a) return cfail(P->path, yline(ynode(d, *it)), "cross: axis '%s' listed twice", P->ax[a].name);
+            if (P->cross[j] == a) return gr_cfg_fail(P->path, gr_yline(ynode(d, *it)), "cross: axis '%s' listed twice", P->ax[a].name);
         P->cross[P->ncross++] = a;
     }
     return GR_OK;
@@ -456,22 +437,22 @@ static int parse_cross(pctx *P, yaml_document_t *d, const yaml_node_t *list)
 static int parse_zip(pctx *P, yaml_document_t *d, const yaml_node_t *list)
 {
     const char *shape = "zip: expected a list of lists of axis names, e.g. [[bw, cl]], got %s";
-    if (list->type != YAML_SEQUENCE_NODE) return cfail(P->path, yline(list), shape, ykind(list));
+    if (list->type != YAML_SEQUENCE_NODE) return gr_cfg_fail(P->path, gr_yline(list), shape, gr_ykind(list));
     for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
         const yaml_node_t *g = ynode(d, *it);
-        if (g->type != YAML_SEQUENCE_NODE) return cfail(P->path, yline(g), shape, ykind(g));
+        if (g->type != YAML_SEQUENCE_NODE) return gr_cfg_fail(P->path, gr_yline(g), shape, gr_ykind(g));
         int n = (int)(g->data.sequence.items.top - g->data.sequence.items.start), first = -1;
-        if (n < 2) return cfail(P->path, yline(g), "zip: a group pairs two or more axes, got %d", n);
-        P->zip_line[P->nzip] = yline(g);
+        if (n < 2) return gr_cfg_fail(P->path, gr_yline(g), "zip: a group pairs two or more axes, got %d", n);
+        P->zip_line[P->nzip] = gr_yline(g);
         for (int i = 0; i < n; i++) {
             const yaml_node_t *e = ynode(d, g->data.sequence.items.start[i]);
             int a;
             GR_CALL(axis_ref(P, e, "zip", &a));
-            if (P->ax[a].zip >= 0) return cfail(P->path, yline(e), "zip: axis '%s' is in two groups (or twice)", P->ax[a].name);
+            if (P->ax[a].zip >= 0) return gr_cfg_fail(P->path, gr_yline(e), "zip: axis '%s' is in two groups (or twice)", P->ax[a].name);
             P->ax[a].zip = P->nzip;
             if (first < 0) first = a;
             else if (P->ax[a].n != P->ax[first].n)
-                return cfail(P->path, yline(e), "zip: axis '%s' has %d values but '%s' has %d (zipped axes pair their "
+                return gr_cfg_fail(P->path, gr_yline(e), "zip: axis '%s' has %d values but '%s' has %d (zipped axes pair their "
                              "values one to one)", P->ax[a].name, P->ax[a].n, P->ax[first].name, P->ax[first].n);
         }
         P->nzip++;
@@ -486,8 +467,8 @@ static int parse_top(pctx *P, yaml_document_t *d, const yaml_node_t *root, gr_gr
     enum { NTOP = 9 };
     static const char *const top[NTOP] = {"data", "title", "base", "axes", "cross", "zip", "group-size", "table", "plot"};
     if (root->type != YAML_MAPPING_NODE)
-        return cfail(P->path, yline(root), "expected a mapping with the keys data, title, base, axes, cross, zip; got %s",
-                     ykind(root));
+        return gr_cfg_fail(P->path, gr_yline(root), "expected a mapping with the keys data, title, base, axes, cross, zip; got %s",
+                     gr_ykind(root));
     GR_CALL(check_keys(P, d, root, "the top level"));
     const yaml_node_t *node[NTOP] = {NULL};
     int kline[NTOP] = {0};
@@ -495,32 +476,45 @@ static int parse_top(pctx *P, yaml_document_t *d, const yaml_node_t *root, gr_gr
         const yaml_node_t *k = ynode(d, p->key);
         int i = 0;
         while (i < NTOP && strcmp((const char *)k->data.scalar.value, top[i])) i++;
-        if (i == NTOP) return unknown_key(P, yline(k), (const char *)k->data.scalar.value, "the top level", top, NTOP);
+        if (i == NTOP) return unknown_key(P, gr_yline(k), (const char *)k->data.scalar.value, "the top level", top, NTOP);
         node[i] = ynode(d, p->value);
-        kline[i] = yline(k);
+        kline[i] = gr_yline(k);
     }
     for (int i = 0; i < 2; i++)
         if (node[i] && (node[i]->type != YAML_SCALAR_NODE || ynull(node[i])))
-            return cfail(P->path, yline(node[i]), "%s: expected a text, got %s", top[i],
-                         ynull(node[i]) ? "nothing" : ykind(node[i]));
+            return gr_cfg_fail(P->path, gr_yline(node[i]), "%s: expected a text, got %s", top[i],
+                         ynull(node[i]) ? "nothing" : gr_ykind(node[i]));
     for (int i = 7; i < 9; i++)
         if (node[i] && node[i]->type != YAML_MAPPING_NODE)
-            return cfail(P->path, yline(node[i]), "%s: expected a mapping, got %s", top[i], ykind(node[i]));
+            return gr_cfg_fail(P->path, gr_yline(node[i]), "%s: expected a mapping, got %s", top[i], gr_ykind(node[i]));
     if (node[6]) {
         long gs = 0;
         if (node[6]->type != YAML_SCALAR_NODE || gr_parse_long((const char *)node[6]->data.scalar.value, 1, 4096, &gs))
-            return cfail(P->path, yline(node[6]), "group-size: expected a whole number of ranks from 1 to 4096, got '%s'",
-                         node[6]->type == YAML_SCALAR_NODE ? (const char *)node[6]->data.scalar.value : ykind(node[6]));
+            return gr_cfg_fail(P->path, gr_yline(node[6]), "group-size: expected a whole number of ranks from 1 to 4096, got '%s'",
+                         node[6]->type == YAML_SCALAR_NODE ? (const char *)node[6]->data.scalar.value : gr_ykind(node[6]));
         g->group_size = (int)gs;
     }
-    if (node[0] && !g->data) { g->data = ytext(node[0]); g->data_line = yline(node[0]); }
-    if (!g->data) return cfail(P->path, 1, "no data: (the panel file) given");
+    if (node[0] && !g->data) { g->data = ytext(node[0]); g->data_line = gr_yline(node[0]); }
+    if (!g->data) return gr_cfg_fail(P->path, 1, "no data: (the panel file) given");
     if (node[1]) g->title = ytext(node[1]);
     if (node[2]) { P->base_line = kline[2]; GR_CALL(parse_settings_map(P, d, node[2], "base", P->base)); }
     if (node[3]) { P->axes_line = kline[3]; GR_CALL(parse_axes(P, d, node[3])); }
     if (node[4]) GR_CALL(parse_cross(P, d, node[4]));
     if (node[5]) GR_CALL(parse_zip(P, d, node[5]));
     return GR_OK;
+}
+
+/* cfg.h: "<path>:<line>: <what>" (GR_EINPUT); line 0 names the file alone. */
+int gr_cfg_fail(const char *path, int line, const char *fmt, ...)
+{
+    char where[4200], what[1200];
+    if (line > 0) snprintf(where, sizeof where, "%s:%d", path, line);
+    else snprintf(where, sizeof where, "%s", path);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return gr_fail(GR_EINPUT, where, "%s", what);
 }
 
 /* ---------------- placeholders ---------------- */
@@ -541,15 +535,15 @@ static int scan(pctx *P, const char *text, int line, int owner)
 {
     if (!text) return GR_OK;
     for (const char *c = text; *c; c++) {
-        if (*c == '}') return cfail(P->path, line, "'}' without '{' in '%s'", text);
+        if (*c == '}') return gr_cfg_fail(P->path, line, "'}' without '{' in '%s'", text);
         if (*c != '{') continue;
         const char *e = strchr(c + 1, '}');
         if (!e || !is_name(c + 1, (size_t)(e - c - 1)))
-            return cfail(P->path, line, "'{' must start a placeholder {axis} (an axis name, then '}') in '%s'", text);
+            return gr_cfg_fail(P->path, line, "'{' must start a placeholder {axis} (an axis name, then '}') in '%s'", text);
         int a = axis_find(P, c + 1, (size_t)(e - c - 1));
-        if (a < 0) return cfail(P->path, line, "placeholder {%.*s} but no axis '%.*s' under axes:", (int)(e - c - 1), c + 1,
+        if (a < 0) return gr_cfg_fail(P->path, line, "placeholder {%.*s} but no axis '%.*s' under axes:", (int)(e - c - 1), c + 1,
                                 (int)(e - c - 1), c + 1);
-        if (a == owner) return cfail(P->path, line, "axis '%s': a value refers to its own axis {%s}", P->ax[a].name, P->ax[a].name);
+        if (a == owner) return gr_cfg_fail(P->path, line, "axis '%s': a value refers to its own axis {%s}", P->ax[a].name, P->ax[a].name);
         P->ax[a].filled = 1;
         const char *w = c;
         while (w > text && (isalnum((unsigned char)w[-1]) || w[-1] == '_' || w[-1] == '.')) w--;
@@ -584,21 +578,21 @@ static int check_axes(const pctx *P)
         int sets = 0;
         for (int i = 0; i < A->n; i++) sets += A->v[i].nset;
         if (!A->filled && !sets)
-            return cfail(P->path, A->line, "axis '%s' is never used: no {%s} placeholder, and its values set nothing",
+            return gr_cfg_fail(P->path, A->line, "axis '%s' is never used: no {%s} placeholder, and its values set nothing",
                          A->name, A->name);
         for (int i = 0; A->filled && i < A->n; i++) {
             const aval *v = &A->v[i];
             if (!v->value)
-                return cfail(P->path, v->line, "axis '%s': value '%s' has no value: to fill {%s}", A->name, v->label,
+                return gr_cfg_fail(P->path, v->line, "axis '%s': value '%s' has no value: to fill {%s}", A->name, v->label,
                              A->name);
             if (!A->bw_line) continue;
             char back[64];
             if (!(v->is_number && v->number > 0))
-                return cfail(P->path, v->value_line, "axis '%s': bandwidth '%s' is not a positive number of km (it fills "
+                return gr_cfg_fail(P->path, v->value_line, "axis '%s': bandwidth '%s' is not a positive number of km (it fills "
                              "%s{%s} at line %d)", A->name, v->value, A->bw_prefix, A->name, A->bw_line);
             snprintf(back, sizeof back, "%g", v->number);
             if (strcmp(back, v->value))
-                return cfail(P->path, v->value_line, "axis '%s': bandwidth '%s' is not exactly representable in 6 "
+                return gr_cfg_fail(P->path, v->value_line, "axis '%s': bandwidth '%s' is not exactly representable in 6 "
                              "significant digits (the column would be named %s%s)", A->name, v->value, A->bw_prefix, back);
         }
     }
@@ -617,7 +611,7 @@ static int build_units(pctx *P, int64_t *count)
             if (P->ax[a].zip < 0 && !placed[a]) {
                 int in = 0;
                 for (int i = 0; i < P->ncross; i++) in |= P->cross[i] == a;
-                if (!in) return cfail(P->path, P->cross_line, "axis '%s' is in neither cross nor zip (cross lists "
+                if (!in) return gr_cfg_fail(P->path, P->cross_line, "axis '%s' is in neither cross nor zip (cross lists "
                                       "every crossed axis)", P->ax[a].name);
             }
         for (int a = 0; a < P->naxes; a++) if (P->ax[a].zip >= 0) order[n++] = a;  /* groups not listed: at the end */
@@ -635,7 +629,7 @@ static int build_units(pctx *P, int64_t *count)
         P->unit_len[u] = P->ax[a].n;
         *count *= P->ax[a].n;
         if (*count > GR_GRID_MAX_SPECS)
-            return cfail(P->path, P->axes_line, "the axes expand to more than %d specifications", GR_GRID_MAX_SPECS);
+            return gr_cfg_fail(P->path, P->axes_line, "the axes expand to more than %d specifications", GR_GRID_MAX_SPECS);
     }
     return GR_OK;
 }
@@ -644,7 +638,7 @@ static int build_units(pctx *P, int64_t *count)
  * placeholders of other axes (depth bounds a cycle). */
 static int subst(const pctx *P, const int *pick, const char *text, int line, sbuf *out, int depth)
 {
-    if (depth > P->naxes) return cfail(P->path, line, "placeholders refer to each other in a cycle (in '%s')", text);
+    if (depth > P->naxes) return gr_cfg_fail(P->path, line, "placeholders refer to each other in a cycle (in '%s')", text);
     for (const char *c = text; *c; c++) {
         if (*c != '{') { sb_add(out, c, 1); continue; }
         const char *e = strchr(c, '}');  /* checked by scan */
@@ -684,7 +678,7 @@ static int pick_sources(resolver *R)
         for (int k = 0; k < GR_GRID_NKEYS; k++) {
             if (k == GR_GRID_WHERE || !v->set[k].set) continue;
             if (R->from_axis[k])
-                return cfail(P->path, v->set[k].line, "axes '%s' and '%s' both set %s (line %d and this one)%s",
+                return gr_cfg_fail(P->path, v->set[k].line, "axes '%s' and '%s' both set %s (line %d and this one)%s",
                              R->from_axis[k], P->ax[a].name, key_names[k], R->src[k]->line, R->spec_ctx);
             R->src[k] = &v->set[k];
             R->from_axis[k] = P->ax[a].name;
@@ -770,16 +764,16 @@ static int choice(const resolver *R, int k, const choice_word *w, int *out)
         for (int j = 0; j < i; j++) canonical &= w[j].value != w[i].value;
         if (canonical) n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", w[i].word);
     }
-    return cfail(R->P->path, R->s->line[k], "%s: expected one of %s, got '%s'%s", key_names[k], list, t, R->ctx[k]);
+    return gr_cfg_fail(R->P->path, R->s->line[k], "%s: expected one of %s, got '%s'%s", key_names[k], list, t, R->ctx[k]);
 }
 
 static int number(const resolver *R, int k, double lo, double hi, int integer, double *out)
 {
     const char *t = R->s->text[k];
     if (!decimal_number(t, out) || *out < lo || *out > hi || (integer && *out != floor(*out)) || (!integer && *out <= 0))
-        return integer ? cfail(R->P->path, R->s->line[k], "%s: expected an integer from %.0f to %.0f, got '%s'%s",
+        return integer ? gr_cfg_fail(R->P->path, R->s->line[k], "%s: expected an integer from %.0f to %.0f, got '%s'%s",
                                key_names[k], lo, hi, t, R->ctx[k])
-                       : cfail(R->P->path, R->s->line[k], "%s: expected a positive number, got '%s'%s", key_names[k], t,
+                       : gr_cfg_fail(R->P->path, R->s->line[k], "%s: expected a positive number, got '%s'%s", key_names[k], t,
                                R->ctx[k]);
     return GR_OK;
 }
@@ -791,10 +785,10 @@ static int rdgrid_spec(resolver *R)
     gr_grid_spec *s = R->s;
     for (int k = 0; k < GR_GRID_NKEYS; k++)
         if (s->text[k] && k != GR_GRID_WHERE && k != GR_GRID_COMMAND && k != GR_GRID_OPTIONS)
-            return cfail(R->P->path, s->line[k], "%s: not a setting of command rdgrid (it takes where: and options:, "
+            return gr_cfg_fail(R->P->path, s->line[k], "%s: not a setting of command rdgrid (it takes where: and options:, "
                          "e.g. options: {y: log(trade), bandwidth: 100})%s", key_names[k], R->spec_ctx);
     if (!s->text[GR_GRID_OPTIONS] || !strstr(s->text[GR_GRID_OPTIONS], "--y ") || !strstr(s->text[GR_GRID_OPTIONS], "--bandwidth "))
-        return cfail(R->P->path, s->line[GR_GRID_COMMAND], "command rdgrid needs options: y: and bandwidth:%s", R->spec_ctx);
+        return gr_cfg_fail(R->P->path, s->line[GR_GRID_COMMAND], "command rdgrid needs options: y: and bandwidth:%s", R->spec_ctx);
     s->spec.where_text = s->text[GR_GRID_WHERE];
     s->spec.model.vcov = GR_VCOV_CLUSTER;  /* rdgrid clusters by pair (docs/design.md) */
     s->spec.ncl = 1;
@@ -808,10 +802,10 @@ static int summary_spec(resolver *R)
     gr_grid_spec *s = R->s;
     for (int k = 0; k < GR_GRID_NKEYS; k++)
         if (s->text[k] && k != GR_GRID_WHERE && k != GR_GRID_COMMAND && k != GR_GRID_OPTIONS)
-            return cfail(R->P->path, s->line[k], "%s: not a setting of command summary (it takes where: and options:, "
+            return gr_cfg_fail(R->P->path, s->line[k], "%s: not a setting of command summary (it takes where: and options:, "
                          "e.g. options: {vars: \"trade,deals\", level: rows})%s", key_names[k], R->spec_ctx);
     if (!s->text[GR_GRID_OPTIONS] || !strstr(s->text[GR_GRID_OPTIONS], "--vars "))
-        return cfail(R->P->path, s->line[GR_GRID_COMMAND], "command summary needs options: vars:%s", R->spec_ctx);
+        return gr_cfg_fail(R->P->path, s->line[GR_GRID_COMMAND], "command summary needs options: vars:%s", R->spec_ctx);
     s->spec.where_text = s->text[GR_GRID_WHERE];
     return GR_OK;
 }
@@ -827,19 +821,19 @@ static int fill_spec(resolver *R, const char *data)
     double x;
     if (t[GR_GRID_COMMAND]) { GR_CALL(choice(R, GR_GRID_COMMAND, command_words, &v)); s->command = (gr_grid_command)v; }
     if (t[GR_GRID_OPTIONS] && s->command == GR_GRID_CMD_ESTIMATE)
-        return cfail(R->P->path, s->line[GR_GRID_OPTIONS], "options: only for command: match, rdgrid or summary (estimate's "
+        return gr_cfg_fail(R->P->path, s->line[GR_GRID_OPTIONS], "options: only for command: match, rdgrid or summary (estimate's "
                      "options are settings of their own: formula:, cluster:, ...)%s", R->spec_ctx);
     if (t[GR_GRID_FAMILY] && s->command != GR_GRID_CMD_ESTIMATE)
-        return cfail(R->P->path, s->line[GR_GRID_FAMILY], "family: only for command: estimate%s", R->spec_ctx);
+        return gr_cfg_fail(R->P->path, s->line[GR_GRID_FAMILY], "family: only for command: estimate%s", R->spec_ctx);
     if (t[GR_GRID_OFFSET] && s->command != GR_GRID_CMD_ESTIMATE)
-        return cfail(R->P->path, s->line[GR_GRID_OFFSET], "offset: only for command: estimate%s", R->spec_ctx);
+        return gr_cfg_fail(R->P->path, s->line[GR_GRID_OFFSET], "offset: only for command: estimate%s", R->spec_ctx);
     if (s->command == GR_GRID_CMD_RDGRID) return rdgrid_spec(R);
     if (s->command == GR_GRID_CMD_SUMMARY) return summary_spec(R);
     if (!t[GR_GRID_FORMULA])
-        return cfail(R->P->path, R->P->base_line ? R->P->base_line : 1, "no formula: give base: formula: (or one in a value of every "
+        return gr_cfg_fail(R->P->path, R->P->base_line ? R->P->base_line : 1, "no formula: give base: formula: (or one in a value of every "
                      "specification)%s", R->spec_ctx);
     if (t[GR_GRID_SPLIT] && t[GR_GRID_FSPLIT])
-        return cfail(R->P->path, s->line[GR_GRID_FSPLIT], "split and fsplit exclude each other%s", R->spec_ctx);
+        return gr_cfg_fail(R->P->path, s->line[GR_GRID_FSPLIT], "split and fsplit exclude each other%s", R->spec_ctx);
     if (t[GR_GRID_CLUSTER]) tidy_cluster(t[GR_GRID_CLUSTER]);
     sp->formula_text = t[GR_GRID_FORMULA];
     sp->where_text = t[GR_GRID_WHERE];
@@ -947,7 +941,7 @@ static int check_duplicates(const pctx *P, gr_grid *g)
         int line = P->axes_line;
         for (int a = 0; a < P->naxes; a++)
             if (x->pick[a] != y->pick[a]) { line = P->ax[a].v[y->pick[a]].line; break; }
-        rc = cfail(P->path, line, "duplicate id %s: specifications %d (%s) and %d (%s) resolve to the same settings",
+        rc = gr_cfg_fail(P->path, line, "duplicate id %s: specifications %d (%s) and %d (%s) resolve to the same settings",
                    x->id, x->index + 1, x->label, y->index + 1, y->label);
     }
     free(by);
@@ -1009,7 +1003,7 @@ static void pctx_free(pctx *P)
 static int load_yaml(const char *path, const char *text, size_t len, yaml_document_t *doc)
 {
     yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) return cfail(path, 0, "cannot start the YAML parser (out of memory)");
+    if (!yaml_parser_initialize(&parser)) return gr_cfg_fail(path, 0, "cannot start the YAML parser (out of memory)");
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     int rc = GR_OK;
     if (!yaml_parser_load(&parser, doc)) {
@@ -1017,14 +1011,14 @@ static int load_yaml(const char *path, const char *text, size_t len, yaml_docume
         char ctx[160] = "";
         if (parser.context)
             snprintf(ctx, sizeof ctx, " %s (from line %d)", parser.context, (int)(parser.context_mark.line + 1));
-        rc = cfail(path, line, "YAML syntax error: %s%s", parser.problem ? parser.problem : "unreadable", ctx);
+        rc = gr_cfg_fail(path, line, "YAML syntax error: %s%s", parser.problem ? parser.problem : "unreadable", ctx);
         yaml_parser_delete(&parser);
         return rc;
     }
     yaml_document_t next;
     if (yaml_document_get_root_node(doc) && yaml_parser_load(&parser, &next)) {
         yaml_node_t *r = yaml_document_get_root_node(&next);
-        if (r) rc = cfail(path, yline(r), "a second YAML document ('---'); a config is one document");
+        if (r) rc = gr_cfg_fail(path, gr_yline(r), "a second YAML document ('---'); a config is one document");
         yaml_document_delete(&next);
     }
     yaml_parser_delete(&parser);
@@ -1047,7 +1041,7 @@ int gr_grid_parse(const char *path, const char *text, size_t len, const char *da
     int rc = GR_OK;
     int64_t count = 0;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (!root) rc = cfail(path, 1, "the config is empty (expected data:, base:, axes:)");
+    if (!root) rc = gr_cfg_fail(path, 1, "the config is empty (expected data:, base:, axes:)");
     if (!rc) rc = parse_top(P, &doc, root, g);
     yaml_document_delete(&doc);
     if (!rc) rc = scan_all(P);
@@ -1230,9 +1224,9 @@ static int check_name(colcheck *C, const char *name)
         char why[1024];
         snprintf(why, sizeof why, "%s", gr_errmsg());
         gr_clear_error();
-        return cfail(C->g->path, C->line, "%s (%s)", why, ctx);
+        return gr_cfg_fail(C->g->path, C->line, "%s (%s)", why, ctx);
     }
-    return cfail(C->g->path, C->line, "unknown column '%s' in %s (%s)", name, C->p->path, ctx);
+    return gr_cfg_fail(C->g->path, C->line, "unknown column '%s' in %s (%s)", name, C->p->path, ctx);
 }
 
 static int label_code(void *arg, const char *column, const char *label, double *code)
@@ -1244,7 +1238,7 @@ static int label_code(void *arg, const char *column, const char *label, double *
         if (labels[k] && !strcmp(labels[k], label)) { *code = k; return GR_OK; }
     char ctx[800];
     context(C, ctx, sizeof ctx);
-    return cfail(C->g->path, C->line, "column '%s' has %s \"%s\" in %s (%s)", column,
+    return gr_cfg_fail(C->g->path, C->line, "column '%s' has %s \"%s\" in %s (%s)", column,
                  labels ? "no label" : "no text labels to compare with", label, C->p->path, ctx);
 }
 

@@ -19,12 +19,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <yaml.h>
+#include "cfg.h"
 
 enum { KIND_BANDWIDTH = 0, KIND_CURVE = 1 };
 #define PLOT_PI 3.14159265358979323846
@@ -80,38 +79,20 @@ static void conf_free(plot_conf *c)
     for (int a = 0; a < GR_GRID_MAX_AXES; a++) free(c->keep[a]);
 }
 
-static int cfail(const char *path, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int cfail(const char *path, int line, const char *fmt, ...)
-{
-    char where[4200], what[1200];
-    if (line > 0) snprintf(where, sizeof where, "%s:%d", path, line);
-    else snprintf(where, sizeof where, "%s", path);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return gr_fail(GR_EINPUT, where, "%s", what);
-}
-
-static int yline(const yaml_node_t *n) { return (int)n->start_mark.line + 1; }
 static const char *ytext(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
-static const char *ykind(const yaml_node_t *n)
-{
-    return n->type == YAML_SCALAR_NODE ? "a text" : n->type == YAML_SEQUENCE_NODE ? "a list" : "a mapping";
-}
 
 /* Index of the axis named by scalar node n, else an error naming the axes. */
 static int axis_of(const gr_grid *g, const yaml_node_t *n, const char *what, int *out)
 {
     if (n->type != YAML_SCALAR_NODE)
-        return cfail(g->path, yline(n), "plot: %s: expected an axis name, got %s", what, ykind(n));
+        return gr_cfg_fail(g->path, gr_yline(n), "plot: %s: expected an axis name, got %s", what, gr_ykind(n));
     for (int a = 0; a < g->naxes; a++)
         if (!strcmp(g->axes[a].name, ytext(n))) { *out = a; return GR_OK; }
     char names[600] = "";
     size_t k = 0;
     for (int a = 0; a < g->naxes && k < sizeof names; a++)
         k += (size_t)snprintf(names + k, sizeof names - k, "%s%s", a ? ", " : "", g->axes[a].name);
-    return cfail(g->path, yline(n), "plot: %s: no axis '%s' under axes: (axes: %s)", what, ytext(n),
+    return gr_cfg_fail(g->path, gr_yline(n), "plot: %s: no axis '%s' under axes: (axes: %s)", what, ytext(n),
                  g->naxes ? names : "none");
 }
 
@@ -120,14 +101,14 @@ static int value_of(const gr_grid *g, int a, const yaml_node_t *n, const char *w
 {
     const gr_grid_axis *A = &g->axes[a];
     if (n->type != YAML_SCALAR_NODE)
-        return cfail(g->path, yline(n), "plot: %s: axis '%s': expected a value's label, got %s", what, A->name, ykind(n));
+        return gr_cfg_fail(g->path, gr_yline(n), "plot: %s: axis '%s': expected a value's label, got %s", what, A->name, gr_ykind(n));
     for (int v = 0; v < A->nvalues; v++)
         if (!strcmp(A->value_label[v], ytext(n))) { *out = v; return GR_OK; }
     char labels[800] = "";
     size_t k = 0;
     for (int v = 0; v < A->nvalues && k < sizeof labels; v++)
         k += (size_t)snprintf(labels + k, sizeof labels - k, "%s'%s'", v ? ", " : "", A->value_label[v]);
-    return cfail(g->path, yline(n), "plot: %s: axis '%s' has no value '%s' (its values: %s)", what, A->name, ytext(n),
+    return gr_cfg_fail(g->path, gr_yline(n), "plot: %s: axis '%s' has no value '%s' (its values: %s)", what, A->name, ytext(n),
                  labels);
 }
 
@@ -135,12 +116,12 @@ static int value_of(const gr_grid *g, int a, const yaml_node_t *n, const char *w
 static int parse_filter(const gr_grid *g, yaml_document_t *d, const yaml_node_t *m, plot_conf *c)
 {
     if (m->type != YAML_MAPPING_NODE)
-        return cfail(g->path, yline(m), "plot: filter: expected a mapping of axis names to labels, got %s", ykind(m));
+        return gr_cfg_fail(g->path, gr_yline(m), "plot: filter: expected a mapping of axis names to labels, got %s", gr_ykind(m));
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = yaml_document_get_node(d, p->key), *v = yaml_document_get_node(d, p->value);
         int a, val;
         GR_CALL(axis_of(g, k, "filter", &a));
-        if (c->keep[a]) return cfail(g->path, yline(k), "plot: filter: axis '%s' given twice", g->axes[a].name);
+        if (c->keep[a]) return gr_cfg_fail(g->path, gr_yline(k), "plot: filter: axis '%s' given twice", g->axes[a].name);
         c->keep[a] = gr_calloc((size_t)g->axes[a].nvalues, 1);
         if (v->type == YAML_SEQUENCE_NODE) {
             for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
@@ -148,7 +129,7 @@ static int parse_filter(const gr_grid *g, yaml_document_t *d, const yaml_node_t 
                 c->keep[a][val] = 1;
             }
             if (v->data.sequence.items.top == v->data.sequence.items.start)
-                return cfail(g->path, yline(v), "plot: filter: axis '%s': an empty list keeps nothing", g->axes[a].name);
+                return gr_cfg_fail(g->path, gr_yline(v), "plot: filter: axis '%s': an empty list keeps nothing", g->axes[a].name);
         } else {
             GR_CALL(value_of(g, a, v, "filter", &val));
             c->keep[a][val] = 1;
@@ -161,15 +142,15 @@ static int parse_filter(const gr_grid *g, yaml_document_t *d, const yaml_node_t 
 static int parse_main(const gr_grid *g, yaml_document_t *d, const yaml_node_t *m, plot_conf *c)
 {
     if (m->type != YAML_MAPPING_NODE)
-        return cfail(g->path, yline(m), "plot: main: expected a mapping of axis names to labels, got %s", ykind(m));
+        return gr_cfg_fail(g->path, gr_yline(m), "plot: main: expected a mapping of axis names to labels, got %s", gr_ykind(m));
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = yaml_document_get_node(d, p->key), *v = yaml_document_get_node(d, p->value);
         int a;
         GR_CALL(axis_of(g, k, "main", &a));
-        if (c->main_pick[a] >= 0) return cfail(g->path, yline(k), "plot: main: axis '%s' given twice", g->axes[a].name);
+        if (c->main_pick[a] >= 0) return gr_cfg_fail(g->path, gr_yline(k), "plot: main: axis '%s' given twice", g->axes[a].name);
         GR_CALL(value_of(g, a, v, "main", &c->main_pick[a]));
     }
-    c->main_line = yline(m);
+    c->main_line = gr_yline(m);
     return GR_OK;
 }
 
@@ -182,20 +163,20 @@ static int parse_plot_map(const gr_grid *g, yaml_document_t *d, const yaml_node_
         const char *key = k->type == YAML_SCALAR_NODE ? ytext(k) : "";
         int i = 0;
         while (i < 5 && strcmp(key, keys[i])) i++;
-        if (i == 5) return cfail(g->path, yline(k), "plot: unknown key '%s' (expected term, bandwidth, series, filter, main)", key);
+        if (i == 5) return gr_cfg_fail(g->path, gr_yline(k), "plot: unknown key '%s' (expected term, bandwidth, series, filter, main)", key);
         if (i == 0) {
             if (v->type != YAML_SCALAR_NODE || !v->data.scalar.length)
-                return cfail(g->path, yline(v), "plot: term: expected a term of the formula, got %s",
-                             v->type == YAML_SCALAR_NODE ? "nothing" : ykind(v));
+                return gr_cfg_fail(g->path, gr_yline(v), "plot: term: expected a term of the formula, got %s",
+                             v->type == YAML_SCALAR_NODE ? "nothing" : gr_ykind(v));
             free(c->term);
             c->term = gr_strdup(ytext(v));
-            c->term_line = yline(v);
+            c->term_line = gr_yline(v);
         } else if (i == 1) {
             GR_CALL(axis_of(g, v, "bandwidth", &c->bw_axis));
-            c->bw_line = yline(v);
+            c->bw_line = gr_yline(v);
         } else if (i == 2) {
             GR_CALL(axis_of(g, v, "series", &c->series_axis));
-            c->series_line = yline(v);
+            c->series_line = gr_yline(v);
         } else if (i == 3) {
             GR_CALL(parse_filter(g, d, v, c));
         } else {
@@ -203,7 +184,7 @@ static int parse_plot_map(const gr_grid *g, yaml_document_t *d, const yaml_node_
         }
     }
     if (c->bw_axis >= 0 && c->bw_axis == c->series_axis)
-        return cfail(g->path, c->series_line, "plot: series: axis '%s' is the bandwidth axis", g->axes[c->bw_axis].name);
+        return gr_cfg_fail(g->path, c->series_line, "plot: series: axis '%s' is the bandwidth axis", g->axes[c->bw_axis].name);
     return GR_OK;
 }
 
@@ -229,8 +210,8 @@ static int conf_read(const gr_grid *g, plot_conf *c)
         for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top && !rc; p++) {
             const yaml_node_t *k = yaml_document_get_node(&d, p->key), *v = yaml_document_get_node(&d, p->value);
             if (k->type != YAML_SCALAR_NODE || strcmp(ytext(k), "plot")) continue;
-            c->line = yline(k);
-            if (v->type != YAML_MAPPING_NODE) rc = cfail(g->path, yline(v), "plot: expected a mapping, got %s", ykind(v));
+            c->line = gr_yline(k);
+            if (v->type != YAML_MAPPING_NODE) rc = gr_cfg_fail(g->path, gr_yline(v), "plot: expected a mapping, got %s", gr_ykind(v));
             else rc = parse_plot_map(g, &d, v, c);
         }
     yaml_document_delete(&d);
@@ -478,7 +459,7 @@ static int spec_bandwidth(const gr_grid *g, const gr_grid_spec *s, double *bw, c
             if (gr_derived_parse(w, &dn) != GR_OK) { gr_clear_error(); continue; }  /* segment_type: not one */
             if (dn.kind == GR_DERIVED_NONE) continue;
             if (*bw >= 0 && dn.bw != *bw)
-                return cfail(g->path, s->line[k], "specification %d (%s) names the bandwidths %s and %s: kind bandwidth "
+                return gr_cfg_fail(g->path, s->line[k], "specification %d (%s) names the bandwidths %s and %s: kind bandwidth "
                              "needs one per specification", s->index + 1, s->label, name, dn.bwname);
             *bw = dn.bw;
             snprintf(name, 32, "%s", dn.bwname);
@@ -516,14 +497,14 @@ static int bandwidths(const gr_grid *g, const plot_conf *c, const unsigned char 
         if (!sel[i]) continue;
         GR_CALL(spec_bandwidth(g, &g->specs[i], &bw[i], names[i]));
         if (bw[i] < 0)
-            return cfail(g->path, g->specs[i].line[GR_GRID_FORMULA], "specification %d (%s) names no segpair_<d> column: "
+            return gr_cfg_fail(g->path, g->specs[i].line[GR_GRID_FORMULA], "specification %d (%s) names no segpair_<d> column: "
                          "kind bandwidth plots specifications of the spatial RD (filter the others out in plot: filter)",
                          g->specs[i].index + 1, g->specs[i].label);
     }
     int sa = 0, sb = 0;
     if (c->bw_axis >= 0) {
         if (!axis_sets_bandwidth(g, c->bw_axis, sel, bw, &sa, &sb))
-            return cfail(g->path, c->bw_line, "plot: bandwidth: axis '%s' does not set the bandwidth: specifications %d "
+            return gr_cfg_fail(g->path, c->bw_line, "plot: bandwidth: axis '%s' does not set the bandwidth: specifications %d "
                          "and %d take the same value but use segpair_%s and segpair_%s", g->axes[c->bw_axis].name,
                          sa + 1, sb + 1, names[sa], names[sb]);
         *axis = c->bw_axis;
@@ -554,7 +535,7 @@ static int check_points(const gr_grid *g, const plot_conf *c, const results *r, 
     for (int q = 0; q < r->npt; q++) {
         const point *p = &r->pt[q];
         if (p->nsamples > 1)
-            return cfail(g->path, c->line, "%sspecification %d (%s) has %d samples (split): kind bandwidth plots one "
+            return gr_cfg_fail(g->path, c->line, "%sspecification %d (%s) has %d samples (split): kind bandwidth plots one "
                          "estimate per specification", where, g->specs[p->spec].index + 1, g->specs[p->spec].label,
                          p->nsamples);
         for (int j = 0; j < q; j++) {
@@ -562,7 +543,7 @@ static int check_points(const gr_grid *g, const plot_conf *c, const results *r, 
             if (bw[o->spec] != bw[p->spec]) continue;
             if (c->series_axis >= 0 && g->specs[o->spec].pick[c->series_axis] != g->specs[p->spec].pick[c->series_axis])
                 continue;
-            return cfail(g->path, c->line, "%stwo specifications at one point of the plot: %d (%s) and %d (%s) both "
+            return gr_cfg_fail(g->path, c->line, "%stwo specifications at one point of the plot: %d (%s) and %d (%s) both "
                          "have bandwidth %g%s%s; keep one with plot: filter, or draw them apart with plot: series",
                          where, g->specs[o->spec].index + 1, g->specs[o->spec].label, g->specs[p->spec].index + 1,
                          g->specs[p->spec].label, bw[p->spec], c->series_axis >= 0 ? " in series " : "",
@@ -911,7 +892,7 @@ static int main_point(const plot_cli *o, const gr_grid *g, const plot_conf *c, c
         }
         for (int a = 0; a < g->naxes && open < 0; a++) if (c->main_pick[a] < 0 && g->axes[a].nvalues > 1) open = a;
         if (n != 1)
-            return cfail(g->path, c->main_line, "plot: main: %d specifications take these values%s%s%s", n,
+            return gr_cfg_fail(g->path, c->main_line, "plot: main: %d specifications take these values%s%s%s", n,
                          open >= 0 && n > 1 ? "; name a value of axis '" : "", open >= 0 && n > 1 ? g->axes[open].name : "",
                          open >= 0 && n > 1 ? "' too" : "");
     } else {

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <yaml.h>
+#include "cfg.h"
 
 /* ---------------- command line ---------------- */
 
@@ -86,24 +86,7 @@ typedef struct {
     int digits;
 } layout;
 
-static int cfail(const char *path, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int cfail(const char *path, int line, const char *fmt, ...)
-{
-    char where[4200], what[900];
-    snprintf(where, sizeof where, "%s:%d", path, line);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return gr_fail(GR_EINPUT, where, "%s", what);
-}
-
-static int yline(const yaml_node_t *n) { return (int)n->start_mark.line + 1; }
 static const char *ystr(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
-static const char *ykind(const yaml_node_t *n)
-{
-    return n->type == YAML_SCALAR_NODE ? "a text" : n->type == YAML_SEQUENCE_NODE ? "a list" : "a mapping";
-}
 
 static void valset_init(valset *s, const gr_grid *g, int all)
 {
@@ -137,37 +120,37 @@ static void axis_list(const gr_grid *g, char *buf, size_t len)
 static int yaxis(const layout *L, const gr_grid *g, const yaml_node_t *n, const char *in, int *a)
 {
     char list[512];
-    if (n->type != YAML_SCALAR_NODE) return cfail(L->cfg, yline(n), "table: %s: expected an axis name, got %s", in, ykind(n));
+    if (n->type != YAML_SCALAR_NODE) return gr_cfg_fail(L->cfg, gr_yline(n), "table: %s: expected an axis name, got %s", in, gr_ykind(n));
     *a = axis_index(g, ystr(n));
     axis_list(g, list, sizeof list);
-    if (*a < 0) return cfail(L->cfg, yline(n), "table: %s: no axis '%s' in the config (axes: %s)", in, ystr(n), list);
+    if (*a < 0) return gr_cfg_fail(L->cfg, gr_yline(n), "table: %s: no axis '%s' in the config (axes: %s)", in, ystr(n), list);
     return GR_OK;
 }
 
 /* The value of axis a labelled as scalar n says, or an error. */
 static int yvalue(const layout *L, const gr_grid *g, int a, const yaml_node_t *n, const char *in, int *v)
 {
-    if (n->type != YAML_SCALAR_NODE) return cfail(L->cfg, yline(n), "table: %s: expected a value label, got %s", in, ykind(n));
+    if (n->type != YAML_SCALAR_NODE) return gr_cfg_fail(L->cfg, gr_yline(n), "table: %s: expected a value label, got %s", in, gr_ykind(n));
     const gr_grid_axis *ax = &g->axes[a];
     for (*v = 0; *v < ax->nvalues; (*v)++) if (!strcmp(ax->value_label[*v], ystr(n))) return GR_OK;
     char list[512] = "";
     size_t k = 0;
     for (int i = 0; i < ax->nvalues && k < sizeof list; i++) k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", ax->value_label[i]);
-    return cfail(L->cfg, yline(n), "table: %s: axis '%s' has no value '%s' (values: %s)", in, ax->name, ystr(n), list);
+    return gr_cfg_fail(L->cfg, gr_yline(n), "table: %s: axis '%s' has no value '%s' (values: %s)", in, ax->name, ystr(n), list);
 }
 
 /* A list of axis names (columns: or panels: as names) into idx[] (*n of them); no axis twice. */
 static int parse_axis_list(const layout *L, const gr_grid *g, yaml_document_t *d, const yaml_node_t *n, const char *in,
                            int *idx, int *cnt)
 {
-    if (n->type != YAML_SEQUENCE_NODE) return cfail(L->cfg, yline(n), "table: %s: expected a list of axis names, got %s", in, ykind(n));
+    if (n->type != YAML_SEQUENCE_NODE) return gr_cfg_fail(L->cfg, gr_yline(n), "table: %s: expected a list of axis names, got %s", in, gr_ykind(n));
     *cnt = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
         const yaml_node_t *e = yaml_document_get_node(d, *it);
         int a;
         GR_CALL(yaxis(L, g, e, in, &a));
         for (int j = 0; j < *cnt; j++)
-            if (idx[j] == a) return cfail(L->cfg, yline(e), "table: %s: axis '%s' given twice", in, ystr(e));
+            if (idx[j] == a) return gr_cfg_fail(L->cfg, gr_yline(e), "table: %s: axis '%s' given twice", in, ystr(e));
         idx[(*cnt)++] = a;
     }
     return GR_OK;
@@ -186,7 +169,7 @@ static int parse_values_map(const layout *L, const gr_grid *g, yaml_document_t *
         memset(vs->allow[a], 0, (size_t)g->axes[a].nvalues);
         if (v->type == YAML_SEQUENCE_NODE) {
             if (v->data.sequence.items.start == v->data.sequence.items.top)
-                return cfail(L->cfg, yline(v), "table: %s: axis '%s': an empty list keeps nothing", in, ystr(k));
+                return gr_cfg_fail(L->cfg, gr_yline(v), "table: %s: axis '%s': an empty list keeps nothing", in, ystr(k));
             for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
                 GR_CALL(yvalue(L, g, a, yaml_document_get_node(d, *it), in, &x));
                 vs->allow[a][x] = 1;
@@ -204,11 +187,11 @@ static int check_map_keys(const layout *L, yaml_document_t *d, const yaml_node_t
 {
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = yaml_document_get_node(d, p->key);
-        if (k->type != YAML_SCALAR_NODE) return cfail(L->cfg, yline(k), "table: %s: expected a key name, got %s", in, ykind(k));
+        if (k->type != YAML_SCALAR_NODE) return gr_cfg_fail(L->cfg, gr_yline(k), "table: %s: expected a key name, got %s", in, gr_ykind(k));
         for (yaml_node_pair_t *q = m->data.mapping.pairs.start; q < p; q++) {
             const yaml_node_t *kq = yaml_document_get_node(d, q->key);
             if (kq->type == YAML_SCALAR_NODE && !strcmp(ystr(kq), ystr(k)))
-                return cfail(L->cfg, yline(k), "table: %s: key '%s' given twice (first at line %d)", in, ystr(k), yline(kq));
+                return gr_cfg_fail(L->cfg, gr_yline(k), "table: %s: key '%s' given twice (first at line %d)", in, ystr(k), gr_yline(kq));
         }
     }
     return GR_OK;
@@ -222,19 +205,19 @@ static int parse_panel_maps(layout *L, const gr_grid *g, yaml_document_t *d, con
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
         const yaml_node_t *m = yaml_document_get_node(d, *it);
         if (m->type != YAML_MAPPING_NODE)
-            return cfail(L->cfg, yline(m), "table: panels: expected every item to be a mapping {label: ..., <axis>: <value>} "
-                         "like the first, got %s", ykind(m));
+            return gr_cfg_fail(L->cfg, gr_yline(m), "table: panels: expected every item to be a mapping {label: ..., <axis>: <value>} "
+                         "like the first, got %s", gr_ykind(m));
         GR_CALL(check_map_keys(L, d, m, "panels"));
         panel_def *p = &L->panels[L->npanels++];
-        p->line = yline(m);
+        p->line = gr_yline(m);
         valset_init(&p->vs, g, 1);
         for (yaml_node_pair_t *q = m->data.mapping.pairs.start; q < m->data.mapping.pairs.top; q++) {
             const yaml_node_t *k = yaml_document_get_node(d, q->key), *v = yaml_document_get_node(d, q->value);
             if (strcmp(ystr(k), "label")) continue;
-            if (v->type != YAML_SCALAR_NODE) return cfail(L->cfg, yline(v), "table: panels: label: expected a text, got %s", ykind(v));
+            if (v->type != YAML_SCALAR_NODE) return gr_cfg_fail(L->cfg, gr_yline(v), "table: panels: label: expected a text, got %s", gr_ykind(v));
             p->label = gr_strdup(ystr(v));
         }
-        if (!p->label) return cfail(L->cfg, p->line, "table: panels: a panel given as a mapping needs a label:");
+        if (!p->label) return gr_cfg_fail(L->cfg, p->line, "table: panels: a panel given as a mapping needs a label:");
         GR_CALL(parse_values_map(L, g, d, m, "panels", "label", &p->vs));
     }
     return GR_OK;
@@ -272,7 +255,7 @@ static void panels_from_axes(layout *L, const gr_grid *g, const int *pidx, int n
 static int parse_panels(layout *L, const gr_grid *g, yaml_document_t *d, const yaml_node_t *n)
 {
     if (n->type != YAML_SEQUENCE_NODE)
-        return cfail(L->cfg, yline(n), "table: panels: expected a list of axis names or of mappings, got %s", ykind(n));
+        return gr_cfg_fail(L->cfg, gr_yline(n), "table: panels: expected a list of axis names or of mappings, got %s", gr_ykind(n));
     const yaml_node_t *first = n->data.sequence.items.start < n->data.sequence.items.top
                                    ? yaml_document_get_node(d, *n->data.sequence.items.start) : NULL;
     if (first && first->type == YAML_MAPPING_NODE) return parse_panel_maps(L, g, d, n);
@@ -281,14 +264,14 @@ static int parse_panels(layout *L, const gr_grid *g, yaml_document_t *d, const y
     for (int j = 0; j < np; j++)
         for (int c = 0; c < L->ncols; c++)
             if (L->col[c] == pidx[j])
-                return cfail(L->cfg, yline(n), "table: axis '%s' is in both columns and panels", g->axes[pidx[j]].name);
+                return gr_cfg_fail(L->cfg, gr_yline(n), "table: axis '%s' is in both columns and panels", g->axes[pidx[j]].name);
     panels_from_axes(L, g, pidx, np);
     return GR_OK;
 }
 
 static int parse_labelmap(const layout *L, yaml_document_t *d, const yaml_node_t *n, const char *in, labelmap *m)
 {
-    if (n->type != YAML_MAPPING_NODE) return cfail(L->cfg, yline(n), "table: %s: expected a mapping of names to labels, got %s", in, ykind(n));
+    if (n->type != YAML_MAPPING_NODE) return gr_cfg_fail(L->cfg, gr_yline(n), "table: %s: expected a mapping of names to labels, got %s", in, gr_ykind(n));
     GR_CALL(check_map_keys(L, d, n, in));
     int cnt = (int)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     m->key = gr_calloc((size_t)cnt + 1, sizeof *m->key);
@@ -296,28 +279,28 @@ static int parse_labelmap(const layout *L, yaml_document_t *d, const yaml_node_t
     m->line = gr_calloc((size_t)cnt + 1, sizeof *m->line);
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = yaml_document_get_node(d, p->key), *v = yaml_document_get_node(d, p->value);
-        if (v->type != YAML_SCALAR_NODE) return cfail(L->cfg, yline(v), "table: %s: %s: expected a text, got %s", in, ystr(k), ykind(v));
+        if (v->type != YAML_SCALAR_NODE) return gr_cfg_fail(L->cfg, gr_yline(v), "table: %s: %s: expected a text, got %s", in, ystr(k), gr_ykind(v));
         m->key[m->n] = gr_strdup(ystr(k));
         m->val[m->n] = gr_strdup(ystr(v));
-        m->line[m->n++] = yline(k);
+        m->line[m->n++] = gr_yline(k);
     }
     return GR_OK;
 }
 
 static int parse_terms(layout *L, yaml_document_t *d, const yaml_node_t *n)
 {
-    if (n->type != YAML_SEQUENCE_NODE) return cfail(L->cfg, yline(n), "table: terms: expected a list of terms, got %s", ykind(n));
+    if (n->type != YAML_SEQUENCE_NODE) return gr_cfg_fail(L->cfg, gr_yline(n), "table: terms: expected a list of terms, got %s", gr_ykind(n));
     int cnt = (int)(n->data.sequence.items.top - n->data.sequence.items.start);
-    if (cnt == 0) return cfail(L->cfg, yline(n), "table: terms: an empty list shows no coefficient (leave terms: out for every term)");
+    if (cnt == 0) return gr_cfg_fail(L->cfg, gr_yline(n), "table: terms: an empty list shows no coefficient (leave terms: out for every term)");
     L->terms = gr_calloc((size_t)cnt, sizeof *L->terms);
     L->term_line = gr_calloc((size_t)cnt, sizeof *L->term_line);
     L->terms_given = 1;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
         const yaml_node_t *e = yaml_document_get_node(d, *it);
-        if (e->type != YAML_SCALAR_NODE) return cfail(L->cfg, yline(e), "table: terms: expected a term, got %s", ykind(e));
+        if (e->type != YAML_SCALAR_NODE) return gr_cfg_fail(L->cfg, gr_yline(e), "table: terms: expected a term, got %s", gr_ykind(e));
         for (int j = 0; j < L->nterms; j++)
-            if (!strcmp(L->terms[j], ystr(e))) return cfail(L->cfg, yline(e), "table: terms: '%s' given twice", ystr(e));
-        L->term_line[L->nterms] = yline(e);
+            if (!strcmp(L->terms[j], ystr(e))) return gr_cfg_fail(L->cfg, gr_yline(e), "table: terms: '%s' given twice", ystr(e));
+        L->term_line[L->nterms] = gr_yline(e);
         L->terms[L->nterms++] = gr_strdup(ystr(e));
     }
     return GR_OK;
@@ -325,18 +308,18 @@ static int parse_terms(layout *L, yaml_document_t *d, const yaml_node_t *n)
 
 static int parse_stats(layout *L, yaml_document_t *d, const yaml_node_t *n)
 {
-    if (n->type != YAML_SEQUENCE_NODE) return cfail(L->cfg, yline(n), "table: stats: expected a list, got %s", ykind(n));
+    if (n->type != YAML_SEQUENCE_NODE) return gr_cfg_fail(L->cfg, gr_yline(n), "table: stats: expected a list, got %s", gr_ykind(n));
     L->nstats = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
         const yaml_node_t *e = yaml_document_get_node(d, *it);
         int s = 0;
         while (e->type == YAML_SCALAR_NODE && s < NSTATS && strcmp(ystr(e), stat_names[s])) s++;
         if (e->type != YAML_SCALAR_NODE || s == NSTATS)
-            return cfail(L->cfg, yline(e), "table: stats: expected one of adj_r2, r2, within_r2, nobs, n_clusters, got %s%s%s",
-                         e->type == YAML_SCALAR_NODE ? "'" : "", e->type == YAML_SCALAR_NODE ? ystr(e) : ykind(e),
+            return gr_cfg_fail(L->cfg, gr_yline(e), "table: stats: expected one of adj_r2, r2, within_r2, nobs, n_clusters, got %s%s%s",
+                         e->type == YAML_SCALAR_NODE ? "'" : "", e->type == YAML_SCALAR_NODE ? ystr(e) : gr_ykind(e),
                          e->type == YAML_SCALAR_NODE ? "'" : "");
         for (int j = 0; j < L->nstats; j++)
-            if (L->stat[j] == s) return cfail(L->cfg, yline(e), "table: stats: '%s' given twice", ystr(e));
+            if (L->stat[j] == s) return gr_cfg_fail(L->cfg, gr_yline(e), "table: stats: '%s' given twice", ystr(e));
         L->stat[L->nstats++] = s;
     }
     return GR_OK;
@@ -346,8 +329,8 @@ static int parse_digits(layout *L, const yaml_node_t *n)
 {
     long v;
     if (n->type != YAML_SCALAR_NODE || gr_parse_long(ystr(n), 0, 8, &v))
-        return cfail(L->cfg, yline(n), "table: digits: expected a whole number from 0 to 8, got '%s'",
-                     n->type == YAML_SCALAR_NODE ? ystr(n) : ykind(n));
+        return gr_cfg_fail(L->cfg, gr_yline(n), "table: digits: expected a whole number from 0 to 8, got '%s'",
+                     n->type == YAML_SCALAR_NODE ? ystr(n) : gr_ykind(n));
     L->digits = (int)v;
     return GR_OK;
 }
@@ -365,7 +348,7 @@ static int table_nodes(layout *L, yaml_document_t *d, const yaml_node_t *t, cons
         int i = 0;
         while (i < NKEYS && strcmp(ystr(k), table_keys[i])) i++;
         if (i == NKEYS)
-            return cfail(L->cfg, yline(k), "table: unknown key '%s' (expected title, columns, panels, select, terms, "
+            return gr_cfg_fail(L->cfg, gr_yline(k), "table: unknown key '%s' (expected title, columns, panels, select, terms, "
                          "term-labels, fe-labels, stats, digits)", ystr(k));
         node[i] = yaml_document_get_node(d, p->value);
     }
@@ -392,7 +375,7 @@ static int parse_layout(layout *L, const gr_grid *g, yaml_document_t *d, const y
     if (t) GR_CALL(table_nodes(L, d, t, node));
     if (node[K_TITLE]) {
         if (node[K_TITLE]->type != YAML_SCALAR_NODE)
-            return cfail(L->cfg, yline(node[K_TITLE]), "table: title: expected a text, got %s", ykind(node[K_TITLE]));
+            return gr_cfg_fail(L->cfg, gr_yline(node[K_TITLE]), "table: title: expected a text, got %s", gr_ykind(node[K_TITLE]));
         L->title = gr_strdup(ystr(node[K_TITLE]));
     }
     if (node[K_COLUMNS]) GR_CALL(parse_axis_list(L, g, d, node[K_COLUMNS], "columns", L->col, &L->ncols));
@@ -404,7 +387,7 @@ static int parse_layout(layout *L, const gr_grid *g, yaml_document_t *d, const y
     } else panels_from_axes(L, g, NULL, 0);
     if (node[K_SELECT]) {
         if (node[K_SELECT]->type != YAML_MAPPING_NODE)
-            return cfail(L->cfg, yline(node[K_SELECT]), "table: select: expected a mapping of axes to values, got %s", ykind(node[K_SELECT]));
+            return gr_cfg_fail(L->cfg, gr_yline(node[K_SELECT]), "table: select: expected a mapping of axes to values, got %s", gr_ykind(node[K_SELECT]));
         GR_CALL(check_map_keys(L, d, node[K_SELECT], "select"));
         GR_CALL(parse_values_map(L, g, d, node[K_SELECT], "select", NULL, &L->select));
     }
@@ -472,14 +455,14 @@ static int load_layout(const gr_grid *g, layout *L)
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     int ok = yaml_parser_load(&parser, &doc);
     yaml_parser_delete(&parser);
-    if (!ok) { free(text); return cfail(g->path, 1, "YAML syntax error (the file changed since it was loaded?)"); }
+    if (!ok) { free(text); return gr_cfg_fail(g->path, 1, "YAML syntax error (the file changed since it was loaded?)"); }
     const yaml_node_t *root = yaml_document_get_root_node(&doc), *t = NULL;
     for (yaml_node_pair_t *p = root && root->type == YAML_MAPPING_NODE ? root->data.mapping.pairs.start : NULL;
          p && p < root->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = yaml_document_get_node(&doc, p->key);
         if (k->type == YAML_SCALAR_NODE && !strcmp(ystr(k), "table")) {
             t = yaml_document_get_node(&doc, p->value);
-            L->line = yline(k);
+            L->line = gr_yline(k);
         }
     }
     int rc = parse_layout(L, g, &doc, t);
@@ -747,7 +730,7 @@ static int panel_specs(const gr_grid *g, const layout *L, const panel_def *p, in
         char ax[512];
         differing_axes(g, a, b, ax, sizeof ax);
         free(s);
-        return cfail(L->cfg, p->line ? p->line : L->line, "table: specifications %d (%s) and %d (%s) fall in one column%s%s%s: "
+        return gr_cfg_fail(L->cfg, p->line ? p->line : L->line, "table: specifications %d (%s) and %d (%s) fall in one column%s%s%s: "
                      "axis %s varies but is in neither columns nor panels (add it to one, or keep one value with select:)",
                      a->index + 1, a->label, b->index + 1, b->label, p->label ? " of panel '" : "", p->label ? p->label : "",
                      p->label ? "'" : "", ax);
@@ -810,7 +793,7 @@ static int resolve_terms(const gr_grid *g, layout *L, const tpanel *P, int np)
             char list[1024] = "";
             size_t k = 0;
             for (int j = 0; j < n && k < sizeof list; j++) k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", j ? ", " : "", all[j]);
-            rc = cfail(L->cfg, L->term_line[i], "table: terms: '%s' is no term of the specifications shown (terms: %s)", L->terms[i], list);
+            rc = gr_cfg_fail(L->cfg, L->term_line[i], "table: terms: '%s' is no term of the specifications shown (terms: %s)", L->terms[i], list);
         }
     }
     if (!rc && !L->terms_given) {
@@ -848,7 +831,7 @@ static int check_labels(const layout *L, const labelmap *m, const char *in, cons
     for (int i = 0; i < m->n; i++) {
         int found = 0;
         for (int j = 0; j < n && !found; j++) found = !strcmp(names[j], m->key[i]);
-        if (!found) return cfail(L->cfg, m->line[i], "table: %s: '%s' is no %s of the specifications shown", in, m->key[i], what);
+        if (!found) return gr_cfg_fail(L->cfg, m->line[i], "table: %s: '%s' is no %s of the specifications shown", in, m->key[i], what);
     }
     return GR_OK;
 }
@@ -1062,12 +1045,12 @@ static int resolve_panels(const gr_grid *g, const layout *L, const results *R, t
             const panel_def *d = t->def;
             if (!d->line) continue;
             resolved_free(P, *np);
-            return cfail(L->cfg, d->line, "table: panels: panel '%s' has no specification (with select:)", d->label);
+            return gr_cfg_fail(L->cfg, d->line, "table: panels: panel '%s' has no specification (with select:)", d->label);
         }
         t->cols = panel_columns(R, t->specs, t->nspecs, &t->ncols);
         (*np)++;
     }
-    if (*np == 0) { resolved_free(P, 0); return cfail(L->cfg, L->line, "table: select: keeps no specification"); }
+    if (*np == 0) { resolved_free(P, 0); return gr_cfg_fail(L->cfg, L->line, "table: select: keeps no specification"); }
     *out = P;
     return GR_OK;
 }
@@ -1124,7 +1107,7 @@ static int summary_layout(const gr_grid *g, const layout *L, const tpanel *P, in
         for (int k = 0; k < P[p].nspecs; k++) *(g->specs[P[p].specs[k]].command == GR_GRID_CMD_SUMMARY ? &nsum : &nother) += 1;
     *yes = nsum > 0;
     if (nsum && nother)
-        return cfail(L->cfg, L->line, "table: %d specifications shown run command: summary and %d do not: a table shows "
+        return gr_cfg_fail(L->cfg, L->line, "table: %d specifications shown run command: summary and %d do not: a table shows "
                      "summary statistics or regressions (keep one kind with select:)", nsum, nother);
     return GR_OK;
 }
@@ -1181,7 +1164,7 @@ static int summary_check(const gr_grid *g, layout *L, const tpanel *P, int np)
     for (int i = 0; rc == GR_OK && i < L->nterms; i++) {
         int found = 0;
         for (int j = 0; j < n && !found; j++) found = !strcmp(all[j], L->terms[i]);
-        if (!found) rc = cfail(L->cfg, L->term_line[i], "table: terms: '%s' is no variable of the specifications shown", L->terms[i]);
+        if (!found) rc = gr_cfg_fail(L->cfg, L->term_line[i], "table: terms: '%s' is no variable of the specifications shown", L->terms[i]);
     }
     if (!rc) rc = check_labels(L, &L->term_labels, "term-labels", "variable", (const char *const *)all, n);
     for (int i = 0; i < n; i++) free(all[i]);
