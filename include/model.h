@@ -37,6 +37,11 @@ typedef struct gr_model_data {
  * negative weights) are agreed across ranks. */
 int gr_model_fit(MPI_Comm comm, gr_model_data *d, int release, const gr_model_opts *o, gr_result **out);
 
+/* Local. What a result reports besides the fit itself: fixed-effect sizes, clusters, weights, iterations,
+ * solver, variance label and the absorber's work (model.c, ppml.c); not the singletons (each caller's own). */
+void gr_model_describe(const gr_model_data *d, const gr_model_opts *o, const gr_absorber *ab, const gr_vcov_spec *vs,
+                       gr_result *r);
+
 /* Collective. Codes (levels.h) of double keys: code[k] (new, n values; -1 where key[k] is NaN) and the
  * range ncode[k], for callers that build their columns in memory (balance, match). */
 int gr_model_codes_from_keys(MPI_Comm comm, int64_t n, int nkeys, double *const *key, int32_t **code, int64_t *ncode);

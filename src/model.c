@@ -210,11 +210,9 @@ static void restride(double *B, int k, int64_t from, int64_t to)
     for (int j = 1; j < k && from != to; j++) memmove(B + (size_t)j * to, B + (size_t)j * from, (size_t)to * sizeof *B);
 }
 
-/* What every result of the group reports besides the fit itself. */
-static void describe(const gr_model_data *d, const gr_model_opts *o, const gr_absorber *ab, const gr_vcov_spec *vs,
-                     gr_result *r)
+void gr_model_describe(const gr_model_data *d, const gr_model_opts *o, const gr_absorber *ab, const gr_vcov_spec *vs,
+                       gr_result *r)
 {
-    r->n_singletons = ab->n_singletons;
     for (int k = 0; k < d->nfe; k++) r->fesizes[k] = ab->fe.nlevels[k];
     r->ncl = vs->ncluster;
     r->clnames = gr_calloc(2, sizeof *r->clnames);
@@ -356,7 +354,8 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
     gr_fit_inference inf = {.vcov = vs, .K_fe = gr_absorber_dof(ab, NULL), .K_fe_vcov = gr_absorber_dof(ab, nested)};
     for (int j = 0; j < nys && !rc; j++) {
         rc = gr_agree(comm, gr_fit_outcome(&fd, g.Y + (size_t)j * ab->n, tss[kx + j], &inf, &o->fit, &res[j]));
-        describe(d, o, ab, &vs, &res[j]);
+        res[j].n_singletons = ab->n_singletons;
+        gr_model_describe(d, o, ab, &vs, &res[j]);
         res[j].t_index = t_index;
     }
     gr_fit_free(&fd);

@@ -501,28 +501,6 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
                    d->ylabel[j], po->maxiter, eps, po->tol);
 }
 
-/* Local. What the result reports besides the fit: sample, fixed effects, clusters, PPML figures. */
-static void describe(const gr_model_data *d, const gr_model_opts *o, const gr_absorber *ab, const gr_vcov_spec *vs,
-                     gr_result *r)
-{
-    for (int k = 0; k < d->nfe; k++) r->fesizes[k] = ab->fe.nlevels[k];
-    r->ncl = vs->ncluster;
-    r->clnames = gr_calloc(2, sizeof *r->clnames);
-    for (int c = 0; c < vs->ncluster; c++) {
-        r->clnames[c] = gr_strdup(o->cluster_on_fe ? d->fename[0] : d->clname[c]);
-        r->G[c] = vs->G[c];
-    }
-    r->weights = d->w || d->wname ? gr_strdup(d->wname ? d->wname : "weights") : NULL;
-    r->iterations = ab->iterations;
-    r->converged = ab->converged;
-    r->solver = gr_solver_name(o->fit.solver);
-    r->vcov_label = o->vcov == GR_VCOV_IID ? "iid" : o->vcov == GR_VCOV_HC1 ? "hc1"
-                    : vs->ncluster == 2 ? "cluster (two-way)" : "cluster";
-    r->t_demean = ab->t_demean;
-    r->absorber_setups = ab->setups;
-    r->columns_demeaned = ab->columns_demeaned;
-}
-
 /* Local. fixest's fepois conventions on top of fit.c's least-squares output (docs/ppml.md): iid variance
  * (n-1)/(n-K) (X'WX)^-1 (no dispersion), z tests with the normal distribution, no R2 or F. */
 static void poisson_stats(gr_result *r, const gr_vcov_spec *vs)
@@ -650,7 +628,7 @@ static int fit_outcome(MPI_Comm comm, const gr_model_data *d, const double *off,
     if (!rc && s.kx > 0) rc = gr_agree(comm, gr_fit_outcome(&fd, st.z, st.tss[s.kx], &inf, &o->fit, r));
     if (!rc && s.kx == 0) fe_only(r, ab.nobs);  /* y ~ 1 | fe: fixed effects alone (fixest allows it) */
     if (!rc) {
-        describe(d, o, &ab, &vs, r);
+        gr_model_describe(d, o, &ab, &vs, r);
         poisson_stats(r, &vs);
         r->deviance = st.dev;
         r->irls_iterations = st.iters;
