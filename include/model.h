@@ -37,6 +37,9 @@ typedef struct gr_model_data {
  * negative weights) are agreed across ranks. */
 int gr_model_fit(MPI_Comm comm, gr_model_data *d, int release, const gr_model_opts *o, gr_result **out);
 
+/* Local. A fresh result for outcome j of d: names of the outcome, sample and fixed effects (model.c, ppml.c). */
+void gr_model_result_init(gr_result *r, const gr_model_data *d, int j);
+
 /* Local. What a result reports besides the fit itself: fixed-effect sizes, clusters, weights, iterations,
  * solver, variance label and the absorber's work (model.c, ppml.c); not the singletons (each caller's own). */
 void gr_model_describe(const gr_model_data *d, const gr_model_opts *o, const gr_absorber *ab, const gr_vcov_spec *vs,

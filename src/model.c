@@ -231,7 +231,7 @@ void gr_model_describe(const gr_model_data *d, const gr_model_opts *o, const gr_
     r->columns_demeaned = ab->columns_demeaned;
 }
 
-static void result_init(gr_result *r, const gr_model_data *d, int j)
+void gr_model_result_init(gr_result *r, const gr_model_data *d, int j)
 {
     memset(r, 0, sizeof *r);
     r->yname = gr_strdup(d->ylabel[j]);
@@ -385,7 +385,7 @@ int gr_model_fit(MPI_Comm comm, gr_model_data *d, int release, const gr_model_op
     double t0 = gr_now();
     int64_t n = d->n;
     gr_result *res = gr_calloc((size_t)d->ny, sizeof *res);
-    for (int j = 0; j < d->ny; j++) result_init(&res[j], d, j);
+    for (int j = 0; j < d->ny; j++) gr_model_result_init(&res[j], d, j);
     unsigned char *flag = gr_malloc((size_t)(n ? n : 1), 1);
     int rc = gr_agree(comm, row_flags(d, flag));
     unsigned char **keep = gr_malloc((size_t)d->ny, sizeof *keep);

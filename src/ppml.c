@@ -517,18 +517,6 @@ static void poisson_stats(gr_result *r, const gr_vcov_spec *vs)
     r->family = "poisson";
 }
 
-static void result_init(gr_result *r, const gr_model_data *d, int j)
-{
-    memset(r, 0, sizeof *r);
-    r->yname = gr_strdup(d->ylabel[j]);
-    r->sample_label = gr_strdup(d->label ? d->label : "Full sample");
-    r->nfe = d->nfe;
-    r->fenames = gr_calloc((size_t)(d->nfe ? d->nfe : 1), sizeof *r->fenames);
-    r->fesizes = gr_calloc((size_t)(d->nfe ? d->nfe : 1), sizeof *r->fesizes);
-    for (int k = 0; k < d->nfe; k++) r->fenames[k] = gr_strdup(d->fename[k]);
-    r->converged = 1;
-}
-
 /* Collective. Separation checks on s: all-zero groups (and singletons), then the ReLU; the absorber is set up
  * on the rows that remain. An offset plays no part: whether the estimates exist depends on y and the regressors
  * and fixed effects only, a finite offset shifts every row's index by a finite amount (ppmlhdfe's checks do not
@@ -651,7 +639,7 @@ int gr_ppml_fit(MPI_Comm comm, const gr_model_data *d, const double *off, const 
     int rank, rc = GR_OK;
     MPI_Comm_rank(comm, &rank);
     gr_result *res = gr_calloc((size_t)d->ny, sizeof *res);
-    for (int j = 0; j < d->ny; j++) result_init(&res[j], d, j);
+    for (int j = 0; j < d->ny; j++) gr_model_result_init(&res[j], d, j);
     if (d->nfe > 16) rc = gr_fail(GR_EINPUT, "formula", "at most 16 fixed-effect dimensions, got %d", d->nfe);
     for (int j = 0; j < d->ny && !rc; j++) rc = fit_outcome(comm, d, off, j, o, po, &res[j]);
     rc = gr_agree(comm, rc);
