@@ -29,7 +29,7 @@ trap 'rm -rf "$S"' EXIT
 W="$S/repo"
 mkdir -p "$W/data"
 for d in bin jobs configs tests; do ln -s "$ROOT/$d" "$W/$d"; done
-[ -d "$ROOT/../shared" ] && ln -s "$(cd "$ROOT/../shared" && pwd)" "$S/shared"
+[ -d "$ROOT/../shared/data" ] && ln -s "$(cd "$ROOT/../shared" && pwd)" "$S/shared"
 
 # the default panel, by the Makefile's rule for $(PANEL), when a block uses it
 if grep -q 'data/default\.h5' "$README" && ! make -C "$ROOT" --no-print-directory PANEL="$W/data/default.h5" "$W/data/default.h5" >"$S/panel.log" 2>&1; then
