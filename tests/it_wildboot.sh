@@ -84,3 +84,42 @@ then ok "--boot-term: the chosen term only"; else fail "--boot-term: the chosen 
 "$GR" estimate --quiet --data "$H5" --formula 'y ~ x1 + x2 | pair' --cluster g10 --json "$TMP/noboot.json" >/dev/null 2>&1
 if [ -s "$TMP/noboot.json" ] && ! grep -qE 'boot_p_value|"boot":' "$TMP/noboot.json"; then ok "no bootstrap fields without --boot"
 else fail "no bootstrap fields without --boot"; fi
+
+# as grid specifications (keys boot, boot-weights, boot-seed): results.jsonl carries the same numbers as
+# `estimate`, results.csv the bootstrap columns; a specification without boot keeps the id it had before
+cat >"$TMP/boot.yaml" <<YAML
+data: unused.h5
+base:
+  formula: "$M"
+  cluster: pair
+axes:
+  inference:
+    - {label: cr1}
+    - {label: wcr, boot: 999, boot-weights: webb, boot-seed: 11}
+YAML
+cat >"$TMP/noboot.yaml" <<YAML
+data: unused.h5
+base:
+  formula: "$M"
+  cluster: pair
+YAML
+if mpi 2 "$GR" grid "$TMP/boot.yaml" --data "$SIM" --out "$TMP/gridout" >"$TMP/grid.out" 2>&1; then
+  ok "grid with a boot axis runs (2 ranks)"
+  id0=$("$GR" grid "$TMP/noboot.yaml" --dry-run --data "$SIM" | grep -v '^#' | cut -f1)
+  ids=$("$GR" grid "$TMP/boot.yaml" --dry-run --data "$SIM" | grep -v '^#' | cut -f1 | tr '\n' ' ')
+  if [ "$ids" = "$id0 $(echo "$ids" | cut -d' ' -f2) " ] && [ "$(echo "$ids" | cut -d' ' -f2)" != "$id0" ]
+  then ok "spec id without boot unchanged ($id0), with boot a new one"; else fail "spec ids" "'$ids' vs '$id0'"; fi
+  grep '"wcr"' "$TMP/gridout/results.jsonl" | python3 -c 'import json,sys; print(json.dumps(json.loads(sys.stdin.read())["results"][0]))' \
+    >"$TMP/grid_wcr.json" 2>/dev/null
+  check_close "grid record = estimate (boot, 1e-12)" "$TMP/grid_wcr.json" "$TMP/sim.1.json" 1e-12 --ignore absorber_setups \
+    --ignore columns_demeaned --ignore columns_reused --ignore formula --ignore data
+  if head -1 "$TMP/gridout/results.csv" | grep -q 'conf_high,boot_p_value,boot_conf_low,boot_conf_high,nobs' \
+     && [ "$(awk -F, 'NR > 1 && $3 == "wcr" && $13 != ""' "$TMP/gridout/results.csv" | wc -l)" = 2 ]
+  then ok "results.csv: bootstrap columns, filled for the wcr rows"; else fail "results.csv bootstrap columns" "$(head -2 "$TMP/gridout/results.csv")"; fi
+else
+  fail "grid with a boot axis runs (2 ranks)" "$(tail -n 2 "$TMP/grid.out" | tr '\n' ' ')"
+fi
+printf 'data: x.h5\nbase:\n  formula: "%s"\n  cluster: pair\n  boot-weights: webb\n' "$M" >"$TMP/bad1.yaml"
+check_fails "grid: boot-weights without boot" "bad1.yaml:5: boot-weights: needs boot" "$GR" grid "$TMP/bad1.yaml" --dry-run --data "$SIM"
+printf 'data: x.h5\nbase:\n  formula: "%s"\n  vcov: iid\n  boot: 99\n' "$M" >"$TMP/bad2.yaml"
+check_fails "grid: boot without clustering" "bad2.yaml:5: boot: .*one-way clustered" "$GR" grid "$TMP/bad2.yaml" --dry-run --data "$SIM"
