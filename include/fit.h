@@ -8,6 +8,7 @@
 #include "linalg.h"
 #include "result.h"
 #include "vcov.h"
+#include "wildboot.h"
 
 typedef struct gr_fit_opts {
     gr_solver solver;
@@ -44,6 +45,7 @@ typedef struct gr_fit_inference {
     gr_vcov_spec vcov;      /* type and cluster ids (on the fit's rows) */
     int64_t K_fe;           /* fixed-effect parameters for the adjusted R2 (gr_absorber_dof) */
     int64_t K_fe_vcov;      /* the same without dimensions nested in a cluster, for the variance */
+    gr_boot_opts boot;      /* wild cluster restricted bootstrap (wildboot.h); boot.B = 0: none */
 } gr_fit_inference;
 
 /* Collective. Fit the demeaned outcome y (n values, overwritten by the sqrt(w)-scaled residuals) with

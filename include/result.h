@@ -25,6 +25,12 @@ typedef struct gr_result {
     int irls_iterations, relu_iterations;       /* IRLS iterations; iterations of the separation check */
     int64_t inner_iterations;                   /* demeaning iterations summed over the IRLS iterations */
     int64_t n_sep_fe, n_sep_relu;               /* rows dropped: all-zero fixed-effect groups; separated by the ReLU check */
+    /* wild cluster restricted bootstrap (wildboot.c, docs/bootstrap.md); boot_draws is 0 when off */
+    int64_t boot_draws, boot_seed;
+    int boot_enumerated;                        /* 1: every weight vector once */
+    const char *boot_weights;                   /* "rademacher", "webb" */
+    double boot_level, t_boot;                  /* interval level; seconds */
+    double *boot_p, *boot_p_et, *boot_lo, *boot_hi;  /* per term (k); NaN for terms not tested */
 } gr_result;
 
 /* Local. Free what r owns and zero it. */

@@ -10,6 +10,7 @@
 #include "report.h"
 #include "spec.h"
 #include "specrun.h"
+#include "wildboot.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,10 @@ typedef struct {
     int family, separation;     /* --family, --separation (ppml.h) */
     int64_t ppml_maxiter;
     double ppml_tol;
+    int64_t boot, boot_seed;    /* --boot, --boot-seed (wildboot.h) */
+    int boot_weights;
+    double boot_level;
+    const char *boot_term;
 } est_cli;
 
 static const gr_opt_word vcovs[] = {{"iid", GR_VCOV_IID}, {"hc1", GR_VCOV_HC1}, {"cluster", GR_VCOV_CLUSTER},
@@ -48,6 +53,7 @@ static const gr_opt_word fe_methods[] = {{"cg", GR_FE_CG}, {"irons-tuck", GR_FE_
                                          {NULL, 0}};
 static const gr_opt_word families[] = {{"gaussian", GR_FAMILY_GAUSSIAN}, {"poisson", GR_FAMILY_POISSON}, {NULL, 0}};
 static const gr_opt_word separations[] = {{"fe-relu", 1}, {"none", 0}, {NULL, 0}};
+static const gr_opt_word boot_weights[] = {{"rademacher", GR_BOOT_RADEMACHER}, {"webb", GR_BOOT_WEBB}, {NULL, 0}};
 static const gr_opt_word solvers[] = {{"cholesky", GR_SOLVER_CHOL}, {"qr", GR_SOLVER_QR}, {"chol", GR_SOLVER_CHOL},
                                       {NULL, 0}};
 
@@ -86,6 +92,16 @@ static const gr_opt est_table[] = {
      .flags = GR_OPT_RANGE, .lo = 1, .hi = 100000, .help = "poisson: IRLS iteration cap (reaching it is an error)"},
     {.name = "separation", .kind = GR_OPT_CHOICE, GR_OPT_AT(est_cli, separation), .metavar = "M", .words = separations,
      .def = "fe-relu", .help = "poisson: drop all-zero fixed-effect groups and run the ReLU check, or none"},
+    {.name = "boot", .kind = GR_OPT_INT, GR_OPT_AT(est_cli, boot), .metavar = "B", .def = "0", .flags = GR_OPT_RANGE,
+     .lo = 0, .hi = 1000000, .help = "wild cluster restricted bootstrap with B draws (one-way clustering; 0: off; "
+     "every sign vector when 2^G <= B, docs/bootstrap.md)"},
+    {.name = "boot-weights", .kind = GR_OPT_CHOICE, GR_OPT_AT(est_cli, boot_weights), .metavar = "W",
+     .words = boot_weights, .def = "rademacher", .help = "bootstrap weights per cluster"},
+    {.name = "boot-seed", .kind = GR_OPT_INT, GR_OPT_AT(est_cli, boot_seed), .metavar = "S", .def = "1",
+     .flags = GR_OPT_RANGE, .lo = 0, .hi = 9007199254740991.0, .help = "seed of the bootstrap weights"},
+    {.name = "boot-level", .kind = GR_OPT_DOUBLE, GR_OPT_AT(est_cli, boot_level), .metavar = "X", .def = "0.95",
+     .flags = GR_OPT_RANGE, .lo = 0, .hi = 1, .help = "level of the bootstrap interval (test inversion)"},
+    {.name = "boot-term", S(boot_term, "NAME", "bootstrap only this regressor (default: every regressor)")},
     {.name = "json", S(json, "FILE|-", "write the results as JSON ('-': stdout, which then holds only the JSON: no table)")},
     {.name = "title", S(title, "TEXT", "title printed above the table")},
     {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(est_cli, quiet), .help = "no table, no warnings (errors still printed)"},
@@ -135,6 +151,12 @@ static int parse_options(int argc, char **argv, est_cmd *o, int rank)
     s->ppml.tol = c.ppml_tol;
     s->ppml.maxiter = (int)c.ppml_maxiter;  /* <= 1e5: fits */
     s->ppml.separation = c.separation;
+    m->boot = (gr_boot_opts){.B = c.boot, .weights = c.boot_weights, .seed = c.boot_seed, .level = c.boot_level,
+                             .term = c.boot_term};
+    static const char *const boot_only[] = {"boot-weights", "boot-seed", "boot-level", "boot-term"};
+    for (int i = 0; i < 4 && c.boot == 0; i++)
+        if (gr_opts_given(&o->opts, boot_only[i]) > 0)
+            return gr_fail(GR_EUSAGE, "estimate", "--%s needs --boot B (B > 0)", boot_only[i]);
     o->json = c.json;
     o->title = c.title;
     gr_quiet |= c.quiet;
@@ -186,6 +208,8 @@ static int run(MPI_Comm comm, est_cmd *o)
     gr_spec *s = &o->spec;
     GR_CALL(gr_spec_resolve(s));
     o->cli.vcov = s->model.vcov;  /* the echo and the provenance show the variance in effect */
+    GR_CALL(gr_boot_check(&s->model.boot, "--boot", s->model.vcov, s->ncl, s->model.cluster_on_fe,
+                          s->family == GR_FAMILY_POISSON));
     int rank;
     MPI_Comm_rank(comm, &rank);
     if (o->opts.echo && rank == 0) gr_opts_echo(&o->opts, stderr);

@@ -246,6 +246,9 @@ int gr_fit_outcome(const gr_fit *fd, double *y, double ytss, const gr_fit_infere
             fill_terms(fd, beta, V, df_t, r);
             fill_stats(fd, beta, xy, yty, rss, ytss, inf, df_t, r);
         }
+        if (!rc && inf->boot.B > 0)  /* wild cluster restricted bootstrap on the demeaned model (wildboot.c) */
+            rc = gr_wildboot(fd->comm, &inf->boot, &inf->vcov, fd->n, fd->nobs, nk, fd->Xk, y, beta, B,
+                             nk + inf->K_fe_vcov, r);
     }
     free(xy); free(beta); free(B); free(V);
     return rc;

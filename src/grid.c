@@ -4,6 +4,7 @@
  * gr_grid_check_columns. */
 #include "grid.h"
 #include "panel.h"
+#include "wildboot.h"
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -18,7 +19,7 @@
 
 static const char *const key_names[GR_GRID_NKEYS] = {
     "formula", "where", "cluster", "vcov", "weights", "split", "fsplit", "fixef-rm", "fe-tol", "fe-maxiter",
-    "fe-method", "solver", "collin-tol", "command", "options", "family", "offset"};
+    "fe-method", "solver", "collin-tol", "command", "options", "family", "offset", "boot", "boot-weights", "boot-seed"};
 
 const char *gr_grid_key_name(gr_grid_key k) { return k >= 0 && k < GR_GRID_NKEYS ? key_names[k] : "?"; }
 
@@ -32,6 +33,7 @@ static const choice_word method_words[] = {{"cg", GR_FE_CG}, {"irons-tuck", GR_F
 static const choice_word solver_words[] = {{"cholesky", GR_SOLVER_CHOL}, {"qr", GR_SOLVER_QR}, {"chol", GR_SOLVER_CHOL},
                                     {NULL, 0}};
 static const choice_word family_words[] = {{"gaussian", GR_FAMILY_GAUSSIAN}, {"poisson", GR_FAMILY_POISSON}, {NULL, 0}};
+static const choice_word boot_words[] = {{"rademacher", GR_BOOT_RADEMACHER}, {"webb", GR_BOOT_WEBB}, {NULL, 0}};
 static const choice_word command_words[] = {{"estimate", GR_GRID_CMD_ESTIMATE}, {"match", GR_GRID_CMD_MATCH},
                                             {"rdgrid", GR_GRID_CMD_RDGRID}, {"summary", GR_GRID_CMD_SUMMARY}, {NULL, 0}};
 
@@ -332,7 +334,7 @@ static int parse_axis_map(pctx *P, yaml_document_t *d, axis *A, const yaml_node_
             static const char *const allowed[] = {"label", "value", "formula", "where", "cluster", "vcov",
                                                   "weights", "split", "fsplit", "fixef-rm", "fe-tol",
                                                   "fe-maxiter", "fe-method", "solver", "collin-tol", "family",
-                                                  "offset"};
+                                                  "offset", "boot", "boot-weights", "boot-seed"};
             return unknown_key(P, gr_yline(k), key, in, allowed, (int)(sizeof allowed / sizeof allowed[0]));
         }
     }
@@ -810,6 +812,24 @@ static int summary_spec(resolver *R)
     return GR_OK;
 }
 
+/* The wild cluster bootstrap keys (wildboot.h): boot (draws), boot-weights and boot-seed, which need boot. */
+static int boot_settings(resolver *R)
+{
+    gr_grid_spec *s = R->s;
+    gr_boot_opts *b = &s->spec.model.boot;
+    char **t = s->text;
+    double x;
+    int v;
+    *b = (gr_boot_opts){.B = 0, .weights = GR_BOOT_RADEMACHER, .seed = 1, .level = 0.95};
+    if (t[GR_GRID_BOOT]) { GR_CALL(number(R, GR_GRID_BOOT, 0, 1e6, 1, &x)); b->B = (int64_t)x; }
+    if (t[GR_GRID_BOOT_WEIGHTS]) { GR_CALL(choice(R, GR_GRID_BOOT_WEIGHTS, boot_words, &v)); b->weights = v; }
+    if (t[GR_GRID_BOOT_SEED]) { GR_CALL(number(R, GR_GRID_BOOT_SEED, 0, 9007199254740991.0, 1, &x)); b->seed = (int64_t)x; }
+    for (int k = GR_GRID_BOOT_WEIGHTS; k <= GR_GRID_BOOT_SEED; k++)
+        if (t[k] && b->B == 0)
+            return gr_cfg_fail(R->P->path, s->line[k], "%s: needs boot: B (B > 0)%s", key_names[k], R->spec_ctx);
+    return GR_OK;
+}
+
 static int fill_spec(resolver *R, const char *data)
 {
     gr_grid_spec *s = R->s;
@@ -827,6 +847,9 @@ static int fill_spec(resolver *R, const char *data)
         return gr_cfg_fail(R->P->path, s->line[GR_GRID_FAMILY], "family: only for command: estimate%s", R->spec_ctx);
     if (t[GR_GRID_OFFSET] && s->command != GR_GRID_CMD_ESTIMATE)
         return gr_cfg_fail(R->P->path, s->line[GR_GRID_OFFSET], "offset: only for command: estimate%s", R->spec_ctx);
+    for (int k = GR_GRID_BOOT; k <= GR_GRID_BOOT_SEED; k++)
+        if (t[k] && s->command != GR_GRID_CMD_ESTIMATE)
+            return gr_cfg_fail(R->P->path, s->line[k], "%s: only for command: estimate%s", key_names[k], R->spec_ctx);
     if (s->command == GR_GRID_CMD_RDGRID) return rdgrid_spec(R);
     if (s->command == GR_GRID_CMD_SUMMARY) return summary_spec(R);
     if (!t[GR_GRID_FORMULA])
@@ -851,7 +874,7 @@ static int fill_spec(resolver *R, const char *data)
     if (t[GR_GRID_COLLIN_TOL]) { GR_CALL(number(R, GR_GRID_COLLIN_TOL, 0, HUGE_VAL, 0, &x)); m->fit.collin_tol = x; }
     if (t[GR_GRID_FE_MAXITER]) { GR_CALL(number(R, GR_GRID_FE_MAXITER, 1, 1e8, 1, &x)); m->absorb.maxiter = (int)x; }
     if (t[GR_GRID_FAMILY]) { GR_CALL(choice(R, GR_GRID_FAMILY, family_words, &v)); sp->family = v; }
-    return GR_OK;
+    return boot_settings(R);
 }
 
 /* The key of the setting an error of gr_spec_resolve names ("formula: ...", "--cluster: ..."). */
@@ -914,6 +937,10 @@ static int resolve_spec(const pctx *P, const int *pick, int idx, const char *dat
         if (k == GR_GRID_SPLIT && !s->text[k]) k = GR_GRID_FSPLIT;
         return relocate(P->path, s->line[k] ? s->line[k] : P->base_line, R.ctx[k]);
     }
+    const gr_spec *sp = &s->spec;
+    if (s->command == GR_GRID_CMD_ESTIMATE && gr_boot_check(&sp->model.boot, "boot", sp->model.vcov, sp->ncl,
+                                                            sp->model.cluster_on_fe, sp->family == GR_FAMILY_POISSON))
+        return relocate(P->path, s->line[GR_GRID_BOOT], R.ctx[GR_GRID_BOOT]);
     char canon[8192];
     gr_grid_canonical(s, canon, sizeof canon);
     snprintf(s->id, sizeof s->id, "%016llx", (unsigned long long)fnv1a(canon));
@@ -1131,7 +1158,12 @@ void gr_grid_canonical(const gr_grid_spec *s, char *buf, size_t len)
         int o = strcmp(sp->clnames[0], sp->clnames[1]) > 0;
         snprintf(cl, sizeof cl, "%s,%s", sp->clnames[o], sp->clnames[1 - o]);
     }
-    /* keys in alphabetical order */
+    /* keys in alphabetical order; the bootstrap's only when it is on, so that other ids stay what they were */
+    if (m->boot.B > 0) {
+        snprintf(line, sizeof line, "boot=%lld\nboot-seed=%lld\nboot-weights=%s\n", (long long)m->boot.B,
+                 (long long)m->boot.seed, word_of((const choice_word *)boot_words, m->boot.weights));
+        sb_str(&b, line);
+    }
     sb_str(&b, "cluster="); sb_str(&b, cl);
     num_text(m->fit.collin_tol, num, sizeof num);
     /* family only when not the default, so that the ids of least-squares specifications stay what they were */

@@ -213,16 +213,27 @@ static void csv_num(FILE *f, const cJSON *v, int last)
     csv_field(f, buf, last);
 }
 
+/* 1 if a specification of g runs the wild cluster bootstrap: results.csv then has its three columns. */
+static int grid_has_boot(const gr_grid *g)
+{
+    for (int i = 0; i < g->nspecs; i++)
+        if (g->specs[i].spec.model.boot.B > 0) return 1;
+    return 0;
+}
+
+static const char *const boot_cols[] = {"boot_p_value", "boot_conf_low", "boot_conf_high"};
+
 static void csv_header(FILE *f, const gr_grid *g)
 {
     fputs("spec_id,index,", f);
     for (int a = 0; a < g->naxes; a++) csv_field(f, g->axes[a].name, 0);
-    fputs("sample,dependent,term,estimate,std_error,t_value,p_value,conf_low,conf_high,nobs,r2,adj_r2,within_r2,"
-          "n_clusters,iterations,status,reason\n", f);
+    fputs("sample,dependent,term,estimate,std_error,t_value,p_value,conf_low,conf_high,", f);
+    if (grid_has_boot(g)) fputs("boot_p_value,boot_conf_low,boot_conf_high,", f);  /* only with a bootstrap */
+    fputs("nobs,r2,adj_r2,within_r2,n_clusters,iterations,status,reason\n", f);
 }
 
 /* The rows of one record. */
-static void csv_record(FILE *f, const gr_grid *g, const cJSON *rec)
+static void csv_record(FILE *f, const gr_grid *g, const cJSON *rec, int boot)
 {
     const cJSON *axes = cJSON_GetObjectItemCaseSensitive(rec, "axes"), *res = cJSON_GetObjectItemCaseSensitive(rec, "results");
     const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "status"));
@@ -241,6 +252,7 @@ static void csv_record(FILE *f, const gr_grid *g, const cJSON *rec)
             csv_field(f, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "term")), 0);
             static const char *const ck[] = {"estimate", "std_error", "t_value", "p_value", "conf_low", "conf_high"};
             for (int k = 0; k < 6; k++) csv_num(f, cJSON_GetObjectItemCaseSensitive(c, ck[k]), 0);
+            for (int k = 0; k < 3 && boot; k++) csv_num(f, cJSON_GetObjectItemCaseSensitive(c, boot_cols[k]), 0);
             static const char *const rk[] = {"nobs", "r2", "adj_r2", "within_r2"};
             for (int k = 0; k < 4; k++) csv_num(f, cJSON_GetObjectItemCaseSensitive(r, rk[k]), 0);
             csv_num(f, cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r, "n_clusters"), 0), 0);
@@ -255,7 +267,7 @@ static void csv_record(FILE *f, const gr_grid *g, const cJSON *rec)
     csv_num(f, cJSON_GetObjectItemCaseSensitive(rec, "index"), 0);
     for (int a = 0; a < g->naxes; a++)
         csv_field(f, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(axes, g->axes[a].name)), 0);
-    for (int k = 0; k < 15; k++) csv_field(f, "", 0);
+    for (int k = 0; k < 15 + 3 * boot; k++) csv_field(f, "", 0);
     csv_field(f, status, 0);
     csv_field(f, reason ? reason : "", 1);
 }
@@ -326,8 +338,9 @@ int gr_grid_out_csv(gr_grid_out *o, const gr_grid *g, int *nok, int *nfailed)
     if (!rc) rc = gr_outfile_open(&out, path);
     if (!rc) {
         csv_header(out.f, g);
+        int boot = grid_has_boot(g);
         for (int j = 0; j < n; j++) {
-            csv_record(out.f, g, refs[j].rec);
+            csv_record(out.f, g, refs[j].rec, boot);
             const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(refs[j].rec, "status"));
             *nok += st && !strcmp(st, "ok");
             *nfailed += st && !strcmp(st, "failed");

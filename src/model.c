@@ -254,6 +254,7 @@ void gr_result_free(gr_result *r)
     free(r->fenames); free(r->fesizes);
     for (int k = 0; k < r->ncl; k++) free(r->clnames[k]);
     free(r->clnames);
+    free(r->boot_p); free(r->boot_p_et); free(r->boot_lo); free(r->boot_hi);  /* wild bootstrap (wildboot.c) */
     memset(r, 0, sizeof *r);
 }
 
@@ -351,7 +352,8 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
         rc = gr_agree(comm, gr_fit_init(comm, ab->n, kx, g.X, xlab, tss, ab->w, d->nfe > 0, &o->fit, d->label, &fd));
         g.X = NULL;  /* the fit owns it now */
     }
-    gr_fit_inference inf = {.vcov = vs, .K_fe = gr_absorber_dof(ab, NULL), .K_fe_vcov = gr_absorber_dof(ab, nested)};
+    gr_fit_inference inf = {.vcov = vs, .K_fe = gr_absorber_dof(ab, NULL), .K_fe_vcov = gr_absorber_dof(ab, nested),
+                             .boot = o->boot};
     for (int j = 0; j < nys && !rc; j++) {
         rc = gr_agree(comm, gr_fit_outcome(&fd, g.Y + (size_t)j * ab->n, tss[kx + j], &inf, &o->fit, &res[j]));
         res[j].n_singletons = ab->n_singletons;

@@ -257,6 +257,12 @@ cJSON *gr_result_json(const gr_result *r)
         if (r->family) q = gsl_cdf_ugaussian_Qinv(0.025);  /* PPML: z (normal) intervals, as fixest's fepois */
         cJSON_AddItemToObject(c, "conf_low", num(r->coef[j] - q * r->se[j]));
         cJSON_AddItemToObject(c, "conf_high", num(r->coef[j] + q * r->se[j]));
+        if (r->boot_draws > 0) {  /* wild cluster restricted bootstrap (wildboot.c, docs/bootstrap.md) */
+            cJSON_AddItemToObject(c, "boot_p_value", num(r->boot_p[j]));
+            cJSON_AddItemToObject(c, "boot_p_value_equal_tail", num(r->boot_p_et[j]));
+            cJSON_AddItemToObject(c, "boot_conf_low", num(r->boot_lo[j]));
+            cJSON_AddItemToObject(c, "boot_conf_high", num(r->boot_hi[j]));
+        }
         cJSON_AddItemToArray(coefs, c);
     }
     cJSON_AddItemToObject(o, "r2", num(r->r2));
@@ -290,6 +296,15 @@ cJSON *gr_result_json(const gr_result *r)
         cJSON_AddNumberToObject(o, "inner_iterations", (double)r->inner_iterations);
         cJSON_AddNumberToObject(o, "separation_iterations", r->relu_iterations);
     }
+    if (r->boot_draws > 0) {
+        cJSON *b = cJSON_AddObjectToObject(o, "boot");
+        cJSON_AddStringToObject(b, "method", "wild cluster restricted (WCR)");
+        cJSON_AddStringToObject(b, "weights", r->boot_weights);
+        cJSON_AddNumberToObject(b, "draws", (double)r->boot_draws);
+        cJSON_AddBoolToObject(b, "enumerated", r->boot_enumerated);
+        cJSON_AddNumberToObject(b, "seed", (double)r->boot_seed);
+        cJSON_AddNumberToObject(b, "level", r->boot_level);
+    }
     cJSON *d = cJSON_AddObjectToObject(o, "dropped");
     if (r->family) {
         cJSON_AddNumberToObject(d, "separated_fe", (double)r->n_sep_fe);
@@ -308,6 +323,7 @@ cJSON *gr_result_json(const gr_result *r)
     cJSON_AddNumberToObject(t, "demean", r->t_demean);
     cJSON_AddNumberToObject(t, "solve", r->t_solve);
     cJSON_AddNumberToObject(t, "vcov", r->t_vcov);
+    if (r->boot_draws > 0) cJSON_AddNumberToObject(t, "boot", r->t_boot);
     /* work done for this result's sample: fixed-effect set-ups and columns demeaned (shared by outcomes
      * with the same rows) */
     cJSON_AddNumberToObject(t, "absorber_setups", r->absorber_setups);
