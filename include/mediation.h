@@ -38,4 +38,8 @@ typedef struct gr_mediation {
 /* Local. The test from the two models' sinks and coefficients; GR_EINPUT (one line) when the sinks do not
  * describe the same rows and clusters, or the variance is not finite and positive. */
 int gr_mediation_test(const gr_scores *s1, const gr_scores *s2, double b1, double b2, gr_mediation *m);
+/* Local. The terms a `command: mediate` grid specification adds to its formula's (for gravrd table): the
+ * mediators as the formula labels them, then "delta(<term>)". options: the grid's "--name value" lines.
+ * *terms: *n new strings (free each, then the array); none when options has no --mediator. */
+int gr_mediation_terms(const char *formula, const char *options, char ***terms, int *n);
 #endif

@@ -229,25 +229,70 @@ static int split_terms(const char *text, char ***parts, int *n)
 
 /* Local. The formula with the mediators and the offset 0*(m1) + 0*(m2) + ... that gives the model without
  * them the same rows (a row where a mediator is not finite has a non-finite offset and is dropped). */
-static int build_texts(med_cmd *o)
+static int with_texts(const char *f, const char *mediator, char **with, char **offset)
 {
     char **m;
     int nm;
-    GR_CALL(split_terms(o->cli.mediator, &m, &nm));
-    const char *f = o->cli.formula, *bar = strchr(f, '|');
-    size_t lhs = bar ? (size_t)(bar - f) : strlen(f), need = strlen(f) + 4 * strlen(o->cli.mediator) + 16 * (size_t)nm + 8;
-    o->formula_with = gr_malloc(need, 1);
-    o->offset = gr_malloc(need, 1);
+    GR_CALL(split_terms(mediator, &m, &nm));
+    const char *bar = strchr(f, '|');
+    size_t lhs = bar ? (size_t)(bar - f) : strlen(f), need = strlen(f) + 4 * strlen(mediator) + 16 * (size_t)nm + 8;
+    *with = gr_malloc(need, 1);
+    *offset = gr_malloc(need, 1);
     while (lhs > 0 && f[lhs - 1] == ' ') lhs--;
-    int w = snprintf(o->formula_with, need, "%.*s", (int)lhs, f), u = 0;
+    int w = snprintf(*with, need, "%.*s", (int)lhs, f), u = 0;
+    **offset = 0;
     for (int j = 0; j < nm; j++) {
-        w += snprintf(o->formula_with + w, need - (size_t)w, " + %s", m[j]);
-        u += snprintf(o->offset + u, need - (size_t)u, "%s0 * (%s)", j ? " + " : "", m[j]);
+        w += snprintf(*with + w, need - (size_t)w, " + %s", m[j]);
+        u += snprintf(*offset + u, need - (size_t)u, "%s0 * (%s)", j ? " + " : "", m[j]);
     }
-    if (bar) snprintf(o->formula_with + w, need - (size_t)w, " %s", bar);
+    if (bar) snprintf(*with + w, need - (size_t)w, " %s", bar);
     for (int j = 0; j < nm; j++) free(m[j]);
     free(m);
     return GR_OK;
+}
+
+static int build_texts(med_cmd *o) { return with_texts(o->cli.formula, o->cli.mediator, &o->formula_with, &o->offset); }
+
+/* The value of option `name` in a grid's options text ("--name value" lines), or NULL; *len its length. */
+static const char *option_value(const char *text, const char *name, size_t *len)
+{
+    size_t nl = strlen(name);
+    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (!strncmp(line, "--", 2) && !strncmp(line + 2, name, nl) && line[2 + nl] == ' ') {
+            const char *v = line + 3 + nl, *end = strchr(v, '\n');
+            *len = end ? (size_t)(end - v) : strlen(v);
+            return v;
+        }
+    return NULL;
+}
+
+int gr_mediation_terms(const char *formula, const char *options, char ***terms, int *n)
+{
+    *terms = NULL;
+    *n = 0;
+    size_t lm = 0, lt = 0;
+    const char *mv = options ? option_value(options, "mediator", &lm) : NULL, *tv = options ? option_value(options, "term", &lt) : NULL;
+    if (!mv || !formula) return GR_OK;
+    char *med = gr_malloc(lm + 1, 1), *with = NULL, *off = NULL;
+    memcpy(med, mv, lm);
+    med[lm] = 0;
+    gr_formula f0, f1;
+    memset(&f0, 0, sizeof f0);
+    memset(&f1, 0, sizeof f1);
+    int rc = with_texts(formula, med, &with, &off);
+    if (!rc) rc = gr_formula_parse(formula, &f0);
+    if (!rc) rc = gr_formula_parse(with, &f1);
+    if (!rc) {
+        *terms = gr_calloc((size_t)(f1.nx - f0.nx > 0 ? f1.nx - f0.nx : 0) + 1, sizeof **terms);
+        for (int j = f0.nx; j < f1.nx; j++) (*terms)[(*n)++] = gr_strdup(f1.x[j].label);
+        char d[GR_NAME_MAX + 16];
+        snprintf(d, sizeof d, "delta(%.*s)", tv ? (int)lt : 7, tv ? tv : "partner");
+        (*terms)[(*n)++] = gr_strdup(d);
+    }
+    gr_formula_free(&f0);
+    gr_formula_free(&f1);
+    free(med); free(with); free(off);
+    return rc;
 }
 
 static void spec_from_cli(const med_cli *c, const char *formula, const char *offset, gr_spec *s)
