@@ -320,12 +320,20 @@ static int parse_options(int argc, char **argv, med_cmd *o, int rank)
     GR_CALL(build_texts(o));
     spec_from_cli(&o->cli, o->cli.formula, o->offset, &o->without);
     spec_from_cli(&o->cli, o->formula_with, NULL, &o->with);
-    GR_CALL(gr_spec_resolve(&o->with));
+    char why[512];
     if (gr_spec_resolve(&o->without)) {
-        if (!strncmp(gr_errmsg(), "--offset", 8))  /* the mediators as expressions */
-            return gr_fail(GR_EUSAGE, "--mediator", "'%s': each mediator must be a column or an expression such as "
-                           "log(x) (%s)", o->cli.mediator, gr_errmsg());
-        return gr_errcode();
+        if (strncmp(gr_errmsg(), "--offset", 8)) return gr_errcode();
+        snprintf(why, sizeof why, "%s", gr_errmsg());  /* the mediators as expressions (the offset) */
+        gr_clear_error();
+        return gr_fail(GR_EUSAGE, "--mediator", "'%s': each mediator must be a column or an expression such as "
+                       "log(x) (%s)", o->cli.mediator, why);
+    }
+    if (gr_spec_resolve(&o->with)) {
+        if (!strstr(gr_errmsg(), "duplicate term")) return gr_errcode();
+        snprintf(why, sizeof why, "%s", gr_errmsg());
+        gr_clear_error();
+        return gr_fail(GR_EUSAGE, "--mediator", "'%s' is already a regressor of the main model, or given twice (%s)",
+                       o->cli.mediator, why);
     }
     if (o->with.f.ny != 1)
         return gr_fail(GR_EUSAGE, "--formula", "'%s': the test takes one outcome", o->cli.formula);
@@ -334,7 +342,7 @@ static int parse_options(int argc, char **argv, med_cmd *o, int rank)
     for (int j = o->without.f.nx; j < o->with.f.nx; j++)
         for (int q = 0; q < o->without.f.nx; q++)
             if (!strcmp(o->with.f.x[j].label, o->without.f.x[q].label))
-                return gr_fail(GR_EUSAGE, "--mediator", "'%s' is already a regressor of the main model",
+                return gr_fail(GR_EUSAGE, "--mediator", "'%s' is already a regressor of the main model, or given twice",
                                o->with.f.x[j].label);
     int has_term = 0;
     for (int q = 0; q < o->without.f.nx; q++) has_term |= !strcmp(o->without.f.x[q].label, o->cli.term);
