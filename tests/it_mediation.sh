@@ -23,19 +23,22 @@ C="$TMP/cases"
 declare -A MED=([migration]="migration" [search]="log(search_index)" [both]="migration + log(search_index)")
 for k in migration search both; do
   case_add "$C" 1,2,3,4 ok "mediate $k P={P}" mediate --quiet --data "$P" --formula "$F" --mediator "${MED[$k]}" \
-    --cluster pair --where "$W" --json "$TMP/$k.{P}.json"
+    --cluster pair --where "$W" --fe-tol 1e-12 --json "$TMP/$k.{P}.json"
 done
-case_add "$C" 1,3 ok "pair-level migration P={P}" estimate --quiet --data "$P" --cluster pair --where 'month == 1' \
+case_add "$C" 1,3 ok "pair-level migration P={P}" estimate --quiet --data "$P" --cluster pair --where 'month == 1' --fe-tol 1e-12 \
   --formula 'migration ~ partner + log(distance_km) | exporter + importer + segpair_300' --json "$TMP/pair.{P}.json"
 # each model alone: the main model and the model with both mediators
-case_add "$C" 1 ok "estimate without" estimate --quiet --data "$P" --formula "$F" --cluster pair --where "$W" --json "$TMP/e1.json"
-case_add "$C" 1 ok "estimate with both" estimate --quiet --data "$P" --cluster pair --where "$W" --json "$TMP/e2.json" \
+case_add "$C" 1 ok "estimate without" estimate --quiet --data "$P" --formula "$F" --cluster pair --where "$W" --fe-tol 1e-12 --json "$TMP/e1.json"
+case_add "$C" 1 ok "estimate with both" estimate --quiet --data "$P" --cluster pair --where "$W" --fe-tol 1e-12 --json "$TMP/e2.json" \
   --formula "log(trade) ~ partner + log(distance_km) + migration + log(search_index) | exporter^month + importer^month + segpair_300"
 # a mediator missing on some rows: both models on the rows where it is finite (search_index > 20)
 case_add "$C" 1,2 ok "mediator NaN on some rows P={P}" mediate --quiet --data "$P" --formula "$F" --cluster pair --where "$W" \
-  --mediator 'log(search_index - 20)' --json "$TMP/nan.{P}.json"
+  --mediator 'log(search_index - 20)' --fe-tol 1e-12 --json "$TMP/nan.{P}.json"
 case_add "$C" 1 ok "estimate on search_index > 20" estimate --quiet --data "$P" --formula "$F" --cluster pair \
-  --where "$W && search_index > 20" --json "$TMP/e20.json"
+  --where "$W && search_index > 20" --fe-tol 1e-12 --json "$TMP/e20.json"
+# the grid's mediate runs with the default tolerance: the same command, for the comparison below
+case_add "$C" 1 ok "mediate both, default tolerance" mediate --quiet --data "$P" --formula "$F" --cluster pair --where "$W" \
+  --mediator "migration + log(search_index)" --json "$TMP/bothd.json"
 
 # ---- bad input: one line each, on 1 and 2 ranks
 bad() { case_add "$C" 1,2 "fail1:$1" "$2 P={P}" mediate --data "$P" --formula "$F" --where "$W" "${@:3}"; }
@@ -110,7 +113,7 @@ t = sys.argv[1]
 recs = [json.loads(l) for l in open(t + "/g/results.jsonl")]
 med = [r for r in recs if r.get("settings", {}).get("command") == "mediate" or "mediation" in json.dumps(r.get("results", []))]
 both = [r for r in med if r["results"][0]["mediation"]["mediator"] == "migration + log(search_index)"]
-d = json.load(open(t + "/both.1.json"))["mediation"]
+d = json.load(open(t + "/bothd.json"))["mediation"]
 ok = len(med) == 3 and len(both) == 1 and all(r["status"] == "ok" for r in recs) and \
      all(abs(both[0]["results"][0]["mediation"][k] - d[k]) <= 1e-10 * abs(d[k]) for k in ("delta", "std_error", "estimate_with"))
 print(("ok - " if ok else "not ok - ") + "table6 grid: 3 mediate records, + both equals gravrd mediate (1e-10)")
