@@ -20,4 +20,5 @@ int cmd_plot(int argc, char **argv, MPI_Comm comm);
 int cmd_diag(int argc, char **argv, MPI_Comm comm);
 int cmd_anova(int argc, char **argv, MPI_Comm comm);
 int cmd_summary(int argc, char **argv, MPI_Comm comm);
+int cmd_mediate(int argc, char **argv, MPI_Comm comm);
 #endif

@@ -24,7 +24,8 @@ typedef enum {
 
 /* What a specification runs: `gravrd estimate` (the default), or another command of the study's design
  * run as a whole with its own options (command: match / rdgrid / summary, options: {bandwidth: 100, ...}). */
-typedef enum { GR_GRID_CMD_ESTIMATE = 0, GR_GRID_CMD_MATCH, GR_GRID_CMD_RDGRID, GR_GRID_CMD_SUMMARY } gr_grid_command;
+typedef enum { GR_GRID_CMD_ESTIMATE = 0, GR_GRID_CMD_MATCH, GR_GRID_CMD_RDGRID, GR_GRID_CMD_SUMMARY,
+               GR_GRID_CMD_MEDIATE /* gravrd mediate (mediation.h) */ } gr_grid_command;
 
 /* The key's name in a config ("fe-tol"). */
 const char *gr_grid_key_name(gr_grid_key k);

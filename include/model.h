@@ -29,6 +29,8 @@ typedef struct gr_model_data {
     struct gr_pool *pool;                       /* absorbers shared with earlier models of this sample
                                                  * (pool.h; gravrd grid), or NULL */
     const char *label;                          /* "Full sample", "dir = 1", ... */
+    struct gr_scores *scores;                   /* NULL, or a sink for the per-cluster influence of one coefficient
+                                                 * of the first outcome (mediation.h: gravrd mediate) */
 } gr_model_data;
 
 /* Collective. Fit every outcome of d; *out gets d->ny results in outcome order (free each with

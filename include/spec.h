@@ -22,6 +22,7 @@ typedef struct gr_spec {
     gr_model_opts model;        /* tolerances, singletons, solver, collinearity, variance */
     int family;                 /* GR_FAMILY_GAUSSIAN (least squares, default) or GR_FAMILY_POISSON (ppml.h) */
     gr_ppml_opts ppml;          /* IRLS and separation settings of the Poisson family */
+    struct gr_scores *scores;   /* NULL, or the mediation sink handed to the model (mediation.h); not a setting */
     /* resolved by gr_spec_resolve (owned) */
     gr_formula f;
     gr_expr *where, *weights, *split_expr, *offset;

@@ -35,7 +35,8 @@ static const choice_word solver_words[] = {{"cholesky", GR_SOLVER_CHOL}, {"qr", 
 static const choice_word family_words[] = {{"gaussian", GR_FAMILY_GAUSSIAN}, {"poisson", GR_FAMILY_POISSON}, {NULL, 0}};
 static const choice_word boot_words[] = {{"rademacher", GR_BOOT_RADEMACHER}, {"webb", GR_BOOT_WEBB}, {NULL, 0}};
 static const choice_word command_words[] = {{"estimate", GR_GRID_CMD_ESTIMATE}, {"match", GR_GRID_CMD_MATCH},
-                                            {"rdgrid", GR_GRID_CMD_RDGRID}, {"summary", GR_GRID_CMD_SUMMARY}, {NULL, 0}};
+                                            {"rdgrid", GR_GRID_CMD_RDGRID}, {"summary", GR_GRID_CMD_SUMMARY},
+                                            {"mediate", GR_GRID_CMD_MEDIATE}, {NULL, 0}};
 
 /* ---------------- parse state ---------------- */
 
@@ -841,7 +842,7 @@ static int fill_spec(resolver *R, const char *data)
     double x;
     if (t[GR_GRID_COMMAND]) { GR_CALL(choice(R, GR_GRID_COMMAND, command_words, &v)); s->command = (gr_grid_command)v; }
     if (t[GR_GRID_OPTIONS] && s->command == GR_GRID_CMD_ESTIMATE)
-        return gr_cfg_fail(R->P->path, s->line[GR_GRID_OPTIONS], "options: only for command: match, rdgrid or summary (estimate's "
+        return gr_cfg_fail(R->P->path, s->line[GR_GRID_OPTIONS], "options: only for command: match, rdgrid, summary or mediate (estimate's "
                      "options are settings of their own: formula:, cluster:, ...)%s", R->spec_ctx);
     if (t[GR_GRID_FAMILY] && s->command != GR_GRID_CMD_ESTIMATE)
         return gr_cfg_fail(R->P->path, s->line[GR_GRID_FAMILY], "family: only for command: estimate%s", R->spec_ctx);

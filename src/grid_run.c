@@ -457,6 +457,7 @@ static cJSON *command_results(gr_grid_command cmd, const cJSON *doc)
 {
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "results"), *r;
     if (cmd == GR_GRID_CMD_SUMMARY) return cJSON_Duplicate(res, 1);  /* summary objects (docs/summary.md) */
+    if (cmd == GR_GRID_CMD_MEDIATE) return cJSON_Duplicate(res, 1);  /* the estimate schema, with its mediation */
     if (cmd == GR_GRID_CMD_MATCH) {
         cJSON *arr = cJSON_Duplicate(res, 1);
         const cJSON *ms = cJSON_GetObjectItemCaseSensitive(doc, "matched_sample");
@@ -480,9 +481,9 @@ static void run_command(runner *R, const task *t)
     char *argv[80];
     int argc = 0;
     static const char *const name[] = {[GR_GRID_CMD_MATCH] = "match", [GR_GRID_CMD_RDGRID] = "rdgrid",
-                                       [GR_GRID_CMD_SUMMARY] = "summary"};
+                                       [GR_GRID_CMD_SUMMARY] = "summary", [GR_GRID_CMD_MEDIATE] = "mediate"};
     static cmd_fn_t *const fn[] = {[GR_GRID_CMD_MATCH] = cmd_match, [GR_GRID_CMD_RDGRID] = cmd_rdgrid,
-                                   [GR_GRID_CMD_SUMMARY] = cmd_summary};
+                                   [GR_GRID_CMD_SUMMARY] = cmd_summary, [GR_GRID_CMD_MEDIATE] = cmd_mediate};
     argv[argc++] = (char *)name[s->command];
     argv[argc++] = "--data"; argv[argc++] = R->g->data;
     if (s->text[GR_GRID_FORMULA]) { argv[argc++] = "--formula"; argv[argc++] = s->text[GR_GRID_FORMULA]; }

@@ -38,6 +38,7 @@ static const struct { const char *name; cmd_fn fn; const char *help; } commands[
     {"table", cmd_table, "regression tables (md, tex, csv) from a grid's results, laid out by the config's table: section"},
     {"plot", cmd_plot, "SVG pictures of a grid's results: coefficient by bandwidth, specification curve"},
     {"diag", cmd_diag, "correlations, OLS with VIFs, ridge regression and its trace on a CSV or panel columns"},
+    {"mediate", cmd_mediate, "the mediation test: a coefficient without and with mediators, its change and clustered SE"},
     {"anova", cmd_anova, "one-way ANOVA tables with group means and counts on a CSV or panel columns"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])

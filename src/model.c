@@ -2,6 +2,7 @@
  *   usable rows and outcome groups (here) -> absorber per group (absorber.c: levels, singletons,
  *   demeaning) -> clusters and nesting (here, levels.c) -> one fit per outcome (fit.c, vcov.c). */
 #include "model.h"
+#include "mediation.h"
 #include "formula.h"
 #include "levels.h"
 #include "pool.h"
@@ -359,6 +360,8 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
         res[j].n_singletons = ab->n_singletons;
         gr_model_describe(d, o, ab, &vs, &res[j]);
         res[j].t_index = t_index;
+        if (!rc && j == 0 && d->scores)  /* mediation.h: the influence of one coefficient, summed by cluster */
+            rc = gr_agree(comm, gr_scores_collect(d->scores, &fd, g.Y, &vs, fd.nkept + inf.K_fe_vcov));
     }
     gr_fit_free(&fd);
     free(g.X); free(g.Y); free(g.w); free(xlab); free(tss); free(nested);

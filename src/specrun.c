@@ -185,6 +185,7 @@ static void data_init(gr_model_data *d, const gr_spec *s, gr_frame *fr)
     d->wname = s->weights_text;
     d->label = fr->label;
     d->pool = fr->pool ? fr->pool : fr->parent ? fr->parent->pool : NULL;
+    d->scores = s->scores;  /* gravrd mediate (mediation.h); NULL otherwise */
 }
 
 static void data_free(gr_model_data *d)

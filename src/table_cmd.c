@@ -7,6 +7,7 @@
 #include "cleanup.h"
 #include "commands.h"
 #include "grid.h"
+#include "mediation.h"
 #include "opts.h"
 #include "summary.h"
 #include <cjson/cJSON.h>
@@ -770,14 +771,26 @@ typedef struct {           /* one panel, resolved */
  * formulas' terms in order of first appearance. */
 static int resolve_terms(const gr_grid *g, layout *L, const tpanel *P, int np)
 {
-    int cap = 16, n = 0;
-    char **all = gr_malloc((size_t)cap, sizeof *all);
+    int cap = 16, n = 0, capx = 0, nextra = 0;
+    char **all = gr_malloc((size_t)cap, sizeof *all), **extra = NULL;
     for (int p = 0; p < np; p++)
         for (int k = 0; k < P[p].nspecs; k++) {
             const gr_formula *f = &g->specs[P[p].specs[k]].spec.f;
             int rd = g->specs[P[p].specs[k]].command == GR_GRID_CMD_RDGRID;  /* its one term (grid_run.c) */
-            for (int j = -1; j < (rd ? 0 : f->nx); j++) {
-                const char *t = rd ? "RD estimate" : j < 0 ? (f->intercept ? GR_INTERCEPT_LABEL : NULL) : f->x[j].label;
+            const gr_grid_spec *gs = &g->specs[P[p].specs[k]];
+            char **med = NULL;  /* command: mediate: the mediators and delta(term) too (mediation.h) */
+            int nmed = 0;
+            if (gs->command == GR_GRID_CMD_MEDIATE)
+                if (gr_mediation_terms(gs->text[GR_GRID_FORMULA], gs->text[GR_GRID_OPTIONS], &med, &nmed))
+                    gr_clear_error();  /* a bad mediator fails its specification when run; the record says why */
+            for (int j = 0; j < nmed; j++) {
+                if (nextra == capx) { capx = capx ? 2 * capx : 8; extra = gr_realloc(extra, (size_t)capx, sizeof *extra); }
+                extra[nextra++] = med[j];
+            }
+            free(med);
+            for (int j = -1; j < (rd ? 0 : f->nx + nmed); j++) {
+                const char *t = rd ? "RD estimate" : j < 0 ? (f->intercept ? GR_INTERCEPT_LABEL : NULL)
+                              : j < f->nx ? f->x[j].label : extra[nextra - nmed + (j - f->nx)];
                 int seen = !t;
                 for (int i = 0; i < n && !seen; i++) seen = !strcmp(all[i], t);
                 if (seen) continue;
@@ -802,6 +815,8 @@ static int resolve_terms(const gr_grid *g, layout *L, const tpanel *P, int np)
         L->nterms = n;
     }
     free(all);
+    for (int j = 0; j < nextra; j++) free(extra[j]);
+    free(extra);
     return rc;
 }
 

@@ -36,7 +36,7 @@ typedef int (*cmd_fn)(int, char **, MPI_Comm);
 static const struct { const char *name; cmd_fn fn; } commands[] = {
     {"simulate", cmd_simulate}, {"import", cmd_import}, {"check", cmd_check}, {"dump", cmd_dump},
     {"estimate", cmd_estimate}, {"segments", cmd_segments}, {"design", cmd_design}, {"balance", cmd_balance},
-    {"match", cmd_match}, {"rdgrid", cmd_rdgrid}, {"rd", cmd_rd}, {"grid", cmd_grid}, {NULL, NULL}};
+    {"match", cmd_match}, {"rdgrid", cmd_rdgrid}, {"rd", cmd_rd}, {"grid", cmd_grid}, {"mediate", cmd_mediate}, {NULL, NULL}};
 
 static int rank, nranks;
 static char capture_path[64];
