@@ -389,7 +389,7 @@ typedef struct {
     int N, nprov;
     double *id, *name, *prov, *region, *lat, *lon, *adcode, *gdp, *gdppc, *pop, *minority;
     double *gi, *ef18, *ef21, *road, *inet, *dialect, *in_program;
-    double *ef17, *hsr, *fwy, *mobile;  /* lagged firms, high-speed rail start, freeway density, mobiles */
+    double *ef17, *efc17, *hsr, *fwy, *mobile; /* lagged firms (new, cumulative), rail start, freeways, mobiles */
     char **name_lab, **prov_lab, **reg_lab;
 } city_cols;
 
@@ -429,18 +429,21 @@ static void city_cols_alloc(city_cols *cc, int N)
     cc->lon = dvec(N); cc->adcode = dvec(N); cc->gdp = dvec(N); cc->gdppc = dvec(N); cc->pop = dvec(N);
     cc->minority = dvec(N); cc->gi = dvec(N); cc->ef18 = dvec(N); cc->ef21 = dvec(N); cc->road = dvec(N);
     cc->inet = dvec(N); cc->dialect = dvec(N); cc->in_program = dvec(N);
-    cc->ef17 = dvec(N); cc->hsr = dvec(N); cc->fwy = dvec(N); cc->mobile = dvec(N);
+    cc->ef17 = dvec(N); cc->efc17 = dvec(N); cc->hsr = dvec(N); cc->fwy = dvec(N); cc->mobile = dvec(N);
     cc->name_lab = labels_new(N); cc->prov_lab = labels_new(NPROV); cc->reg_lab = labels_new(2);
 }
 
 /* The attributes added for the heterogeneity analyses (their own stream, so the others keep their draws):
- * e-commerce firms of 2017 (the lag of ecommerce_firms_2018), the year high-speed rail service started,
+ * e-commerce firms of 2017 (the lag of ecommerce_firms_2018) and cumulative to 2017 (the lag of
+ * ecommerce_firms_2021), the year high-speed rail service started,
  * freeway density and mobile phones per 100 residents, all tied to GDP per capita (docs/simulator.md). */
 static void more_attributes(uint64_t seed, int i, int west, city_cols *cc)
 {
-    double z[4], lpc = log(cc->gdppc[i] / 6.0);
-    for (int k = 0; k < 4; k++) z[k] = gr_sim_normal(seed, GR_SIM_S_CITY2, (uint64_t)i, (uint64_t)k);
+    double z[5], lpc = log(cc->gdppc[i] / 6.0);
+    for (int k = 0; k < 5; k++) z[k] = gr_sim_normal(seed, GR_SIM_S_CITY2, (uint64_t)i, (uint64_t)k);
     cc->ef17[i] = floor(cc->ef18[i] * exp(-0.25 + 0.3 * z[0]) + 0.5);
+    /* cumulative to 2017: at least the 2017 entrants, at most the 2021 total less the 2018 entrants */
+    cc->efc17[i] = fmax(cc->ef17[i], fmin(cc->ef21[i] - cc->ef18[i], floor(0.4 * cc->ef21[i] * exp(0.2 * z[4]) + 0.5)));
     cc->hsr[i] = fmin(2025, fmax(2008, floor(2013.5 + (west ? 2.5 : -1.5) - 2.5 * lpc + 2.0 * z[1] + 0.5)));
     cc->fwy[i] = (west ? 1.6 : 3.6) * exp(0.5 * lpc + 0.35 * z[2]);
     cc->mobile[i] = fmin(160, fmax(55, 100 + 18 * lpc + 8 * z[3]));
@@ -820,7 +823,8 @@ static void cities_table(city_cols *cc, gr_table *ct)
     add_col(ct, "ecommerce_firms_2018", cc->ef18, 1); add_col(ct, "ecommerce_firms_2021", cc->ef21, 1);
     add_col(ct, "road_density", cc->road, 0); add_col(ct, "internet_users", cc->inet, 0);
     add_col(ct, "dialect", cc->dialect, 1);
-    add_col(ct, "ecommerce_firms_2017", cc->ef17, 1); add_col(ct, "hsr_start_year", cc->hsr, 1);
+    add_col(ct, "ecommerce_firms_2017", cc->ef17, 1); add_col(ct, "ecommerce_firms_cum_2017", cc->efc17, 1);
+    add_col(ct, "hsr_start_year", cc->hsr, 1);
     add_col(ct, "freeway_density", cc->fwy, 0); add_col(ct, "mobile_penetration", cc->mobile, 0);
     memset(cc, 0, sizeof *cc);
 }
