@@ -116,6 +116,16 @@ if "$GR" import "$TMP/m.csv" "$TMP/m.h5" --exporter exporter --importer importer
   check_fails "a split without /cities/region" "derived column 'exp_hi_name_west': /cities has no column 'region'" \
     "$GR" dump "$TMP/m.h5" --columns exp_hi_name_west
 else fail "import a tiny panel" "$(head -c 300 "$TMP/i.out")"; fi
+# import --first-month records the attribute: from 2019-11, month 2 is December 2019 (December), month 3
+# January 2020 (post-COVID, and the month of the 2020 New Year, 2020-01-25)
+printf 'exporter,importer,month,y\nA,B,1,1.5\nA,B,2,2.5\nA,B,3,2.0\n' >"$TMP/f.csv"
+if "$GR" import "$TMP/f.csv" "$TMP/f.h5" --exporter exporter --importer importer --time month --first-month 2019-11 \
+     --quiet >"$TMP/i.out" 2>&1 && "$GR" dump "$TMP/f.h5" --columns month,december,cny_month,post_covid >"$TMP/f.out" 2>&1 &&
+   [ "$(tr '\n' ' ' <"$TMP/f.out")" = "month,december,cny_month,post_covid 1,0,0,0 2,1,0,0 3,0,1,1 " ]; then
+  ok "import --first-month: the month indicators of an imported panel"
+else fail "import --first-month: the month indicators of an imported panel" "$(head -c 300 "$TMP/i.out" "$TMP/f.out")"; fi
+check_fails "import --first-month 2019-13" "--first-month: expected YYYY-MM" \
+  "$GR" import "$TMP/f.csv" "$TMP/g.h5" --exporter exporter --importer importer --time month --first-month 2019-13
 
 # --- 4. planted truths on the default panel ---
 D=$(sim_cached) || { fail "simulate the default panel"; exit 0; }
