@@ -1,9 +1,9 @@
 /* derived.c: the derived columns of derived.h: the spatial-RD ones (segment_<d>, segpair_<d>, ntreated_<d>,
- * same_<attr>_<d>) and the median splits (hi_/lo_<attr>_<set>), computed from the replicated cities and
- * pairs tables, and the month indicators (december, cny_month, post_covid) from /panel/month. This is the one place they
- * are computed: panel.c adds them to its tables on demand, segments.c and design.c report on them and
- * write them to a copy of the panel when asked. Built on spatial.h (segments) and design.h (treated
- * pairs per segment pair, same-attribute flags). Local, no MPI. */
+ * same_<attr>_<d>) and the median splits (hi_/lo_<attr>_<set>), computed from the replicated cities and pairs
+ * tables, and the month indicators (december, cny_month, post_covid) from /panel/month. This is the one place
+ * they are computed: panel.c adds them to its tables on demand, segments.c and design.c report on them and
+ * write them to a copy of the panel when asked. Built on spatial.h (segments) and design.h (treated pairs per
+ * segment pair, same-attribute flags). Local, no MPI. */
 #include "derived.h"
 #include <math.h>
 #include <stdio.h>

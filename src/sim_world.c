@@ -697,7 +697,8 @@ static void migration(uint64_t seed, int64_t q, double d, double pop_w, double g
         }
         x->mig[a][3][k] = sum / 3.0;
     }
-    double le = -6.0 - 1.0 * log(d / 1500.0) + 0.5 * log(pop_e / 5.0) + 1.8 * gr_sim_normal(seed, GR_SIM_S_MIGRATION, uq, 8);
+    double le = -6.0 - 1.0 * log(d / 1500.0) + 0.5 * log(pop_e / 5.0) +
+                1.8 * gr_sim_normal(seed, GR_SIM_S_MIGRATION, uq, 8);
     x->mig_e2w[k] = mig_cap(exp(le)) + GR_SIM_PARTNER_MIGRATION_E2W * partner;
 }
 
@@ -710,7 +711,8 @@ static void pair_extra_fill(uint64_t seed, int64_t q, int dir, int ex, int im, d
     int e = dir ? im : ex, v = dir ? ex : im;
     double mu = exp(-0.3 + 0.9 * (log(gdp[e]) - x->lgdp_mean[0]) + 0.8 * (log(gdp[v]) - x->lgdp_mean[1]) +
                     0.5 * log(d / 1500.0) + 0.6 * gr_sim_normal(seed, GR_SIM_S_FLIGHTS, uq, 0));
-    x->flights[k] = poisson(mu, gr_sim_uniform(seed, GR_SIM_S_FLIGHTS, uq, 1), gr_sim_normal(seed, GR_SIM_S_FLIGHTS, uq, 2));
+    x->flights[k] = poisson(mu, gr_sim_uniform(seed, GR_SIM_S_FLIGHTS, uq, 1),
+                            gr_sim_normal(seed, GR_SIM_S_FLIGHTS, uq, 2));
     x->effect[k] = dir ? GR_SIM_PARTNER_W2E - GR_SIM_MIGRATION_TRADE * GR_SIM_PARTNER_MIGRATION +
                              GR_SIM_HTE_MINORITY * (x->hi_west[v] - x->hte_share)
                        : GR_SIM_PARTNER_E2W;
