@@ -175,5 +175,6 @@ for line in open(sys.argv[1]):
 assert not want, want
 EOF
   grep -E '^(not )?ok - ' "$TMP/t.cmp"
-  grep -q Error "$TMP/t.cmp" && fail "planted truths on the default panel" "$(tail -n 3 "$TMP/t.cmp" | tr '\n' ' ')"
+  if grep -q Error "$TMP/t.cmp"; then fail "planted truths on the default panel" "$(tail -n 3 "$TMP/t.cmp" | tr '\n' ' ')"; fi
 else fail "planted truths on the default panel: grid" "$(tail -n 2 "$TMP/g.out" | tr '\n' ' ')"; fi
+exit 0
