@@ -11,6 +11,8 @@
  * columns built on it use (a stored segpair_100 feeds ntreated_100). The panel reader (panel.c) adds
  * them to its tables when a formula, --where, --cluster or --split names one; `gravrd segments` and
  * `gravrd design` print reports on them and can write them to a copy of the panel (--out).
+ * Also here: median splits of a city or pair attribute (hi_<attr>_<set>, lo_<attr>_<set>) and the month
+ * indicators december, cny_month, post_covid (declared at the end).
  * Everything here is Local (no MPI) and deterministic: every rank computes the same values. */
 #ifndef GR_DERIVED_H
 #define GR_DERIVED_H
@@ -79,4 +81,45 @@ int gr_derived_add(gr_table *cities, gr_table *pairs, const char *group, const c
 
 /* Local. 1 if every value is finite (a derived column is then stored as int32, else as float64). */
 int gr_derived_all_finite(int64_t n, const double *v);
+
+/* ---- Median splits (docs/format.md, "Derived columns"): cities hi_<attr>_<set> / lo_<attr>_<set>, set
+ * west | east | all (by the cities column region), used as exp_hi_<attr>_<set> / imp_...; pairs
+ * hi_<attr>_all / lo_<attr>_all for a pairs column attr. ---- */
+
+/* A parsed median-split name. */
+typedef struct {
+    int hi;                   /* 1: hi_ (attr above the median), 0: lo_ (below) */
+    char attr[GR_NAME_MAX];   /* the column split */
+    char set[8];              /* west, east or all */
+} gr_derived_split;
+
+/* Local, pure. *is_split = 0 (and GR_OK) when `name` does not start with hi_ or lo_; *is_split = 1 with
+ * *out filled when it is hi_|lo_<attr>_<set>, the set being the last '_' part (west, east, all) and attr
+ * non-empty; GR_EINPUT naming `label` (the name as the user wrote it) when it starts with hi_/lo_ but is
+ * not of that form. */
+int gr_derived_split_parse(const char *name, const char *label, gr_derived_split *out, int *is_split);
+
+/* Local, pure. The median split of v[n] over the members of a set (in[i] != 0): the median is taken over
+ * the finite values of the members (the middle one, or the mean of the two middle ones); out[i] = 1 when
+ * i is a member and v[i] is above (hi = 1) / below (hi = 0) the median, 0 for a member at the median or
+ * on the other side and for every non-member, NaN for a member whose value is not finite. *median (may
+ * be NULL) gets the median. GR_EINPUT naming `where` when no member has a finite value (empty set). */
+int gr_derived_median_split(int64_t n, const double *v, const unsigned char *in, int hi, const char *where,
+                            double *median, double *out);
+
+/* ---- Month indicators (panel columns december, cny_month, post_covid) from the /panel column month
+ * (1 = the file's root attribute first_month, "YYYY-MM"). ---- */
+
+/* Local, pure. 1 if `name` is one of december, cny_month, post_covid, else 0. */
+int gr_derived_is_time(const char *name);
+
+/* Local, pure. Turn the month indices v[n] (1 = first_month) into the indicator `name` in place:
+ * december 1 in December; cny_month 1 in the calendar month of the Chinese New Year (Spring Festival)
+ * day of its year (table in derived.c, 2010-2026); post_covid 1 from January 2020 on. A NaN month stays
+ * NaN. GR_EINPUT naming `where`: first_month not "YYYY-MM", a month that is not an integer >= 1, a year
+ * outside the table of New Year dates (cny_month). */
+int gr_derived_time(const char *name, const char *first_month, const char *where, int64_t n, double *v);
+
+/* Local, pure. The month (1-12) of the Chinese New Year in `year`, or 0 outside the table. */
+int gr_derived_cny_month(int year);
 #endif

@@ -67,7 +67,9 @@ void gr_panel_close(gr_panel *p);
  * Resolves, in order: a /panel dataset; a pair column (e.g. partner, exporter, distance_km);
  * exp_<c> / imp_<c> for a city column c of the exporter / importer. A derived column (derived.h:
  * segment_<d>, segpair_<d>, ntreated_<d>, same_<attr>_<d>) that the file does not store is computed
- * from the replicated tables and added to p->cities / p->pairs first (the file is never written).
+ * from the replicated tables and added to p->cities / p->pairs first (the file is never written); so are the
+ * median splits hi_/lo_<attr>_<set>. The month indicators december, cny_month, post_covid are computed from
+ * /panel/month and the root attribute first_month when /panel does not store them.
  * Unknown name (or a derived one that cannot be computed): GR_EINPUT. */
 int gr_panel_column(gr_panel *p, const char *name, double **out);
 /* Collective. As gr_panel_column, into the caller's out[p->nrows]. */

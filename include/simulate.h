@@ -27,12 +27,20 @@
 #define GR_SIM_PARTNER_MIGRATION 0.5 /* additive shift of the migration ratios of partners */
 #define GR_SIM_PARTNER_PRICE_W2E 0.04 /* log unit price of partners' w2e deals: deals effect 0.06 */
 #define GR_SIM_PARTNER_SEARCH 0.12   /* log search index, both directions */
+/* Heterogeneity (Table 5): the direct w2e effect of a partner pair is larger by GR_SIM_HTE_MINORITY when
+ * its western city is a high-minority western city (minority_share above the median over the western
+ * cities, exactly the derived column hi_minority_share_west), centred so that the mean over the partner
+ * pairs stays GR_SIM_PARTNER_W2E (docs/simulator.md). */
+#define GR_SIM_HTE_MINORITY 0.15
+#define GR_SIM_PARTNER_MIGRATION_E2W 0.1 /* additive shift of partners' east-to-west migration ratio */
+#define GR_SIM_MIGRATION_CAP 16.0    /* soft cap of the migration ratios: K tanh(x / K) */
 
 /* Random streams: one per kind of draw, so adding a draw never shifts another. */
 enum {
     GR_SIM_S_GEO = 1, GR_SIM_S_CITY, GR_SIM_S_DIALECT, GR_SIM_S_PROGRAM, GR_SIM_S_SELECT,
     GR_SIM_S_AFFINITY, GR_SIM_S_MIGRATION, GR_SIM_S_OFFLINE, GR_SIM_S_CITYMONTH, GR_SIM_S_PAIR,
-    GR_SIM_S_CELL, GR_SIM_S_ZERO, GR_SIM_S_PRICE, GR_SIM_S_CR, GR_SIM_S_CAT, GR_SIM_S_SEARCH
+    GR_SIM_S_CELL, GR_SIM_S_ZERO, GR_SIM_S_PRICE, GR_SIM_S_CR, GR_SIM_S_CAT, GR_SIM_S_SEARCH,
+    GR_SIM_S_CITY2, GR_SIM_S_FLIGHTS
 };
 
 /* Counter-based generator: a splitmix64-finalizer hash of (seed, stream, a, b). gr_sim_uniform is
@@ -59,6 +67,8 @@ typedef struct gr_sim_world {
     int64_t *exporter_offsets;               /* n_cities + 1 panel row offsets */
     double *exp_fx, *imp_fx;                 /* [city * n_months + m]: exporter / importer-month effects */
     double *city_fx;                         /* [city * GR_SIM_NCITYFX + k]: other city effects */
+    double hte_share;                        /* share of the directed w2e partner pairs whose western city
+                                              * is high-minority (the centring of GR_SIM_HTE_MINORITY) */
 } gr_sim_world;
 #define GR_SIM_NCITYFX 6
 

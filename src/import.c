@@ -7,6 +7,7 @@
 #include "gr.h"
 #include "opts.h"
 #include "panel.h"
+#include "derived.h"
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 typedef struct {
     const char *in, *out, *exp_col, *imp_col, *time_col, *pair_col, *delimiter;
+    const char *first_month; /* --first-month: root attribute first_month (month 1 of a month index) */
     gr_opt_list force, key;  /* --string, --key */
     int quiet;
     char delim;
@@ -573,6 +575,8 @@ static int build_plan(const import_opts *o, plan *p)
         if (o->time_col)
             plan_attr(p, "time_column", o->time_col);
         plan_attr(p, "source", o->in);
+        if (o->first_month)
+            plan_attr(p, "first_month", o->first_month);
         add_panel_columns(&b, p);
     }
     build_free(&b);
@@ -787,6 +791,9 @@ static const gr_opt import_table[] = {
      .help = "store these columns as strings (label codes) even if numeric", .flags = GR_OPT_COMMA | GR_OPT_REPEAT},
     {.name = "delimiter", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, delimiter), .metavar = "C",
      .help = "field separator, one character; 'tab' or '\\t' for a tab", .def = ","},
+    {.name = "first-month", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, first_month), .metavar = "YYYY-MM",
+     .help = "record the root attribute first_month: the calendar month of month 1 of a column `month` (the "
+             "month indicators december, cny_month, post_covid need it; docs/format.md)"},
     {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(import_opts, quiet), .help = "no summary line, no warnings"},
     {0}};
 
@@ -815,6 +822,13 @@ static int parse_opts(int argc, char **argv, import_opts *o, gr_opts *s, int ran
         return gr_fail(GR_EUSAGE, "--importer", "must differ from --exporter");
     if (!o->exp_col && (o->pair_col || o->key.n))
         return gr_fail(GR_EUSAGE, o->pair_col ? "--pair" : "--key", "needs --exporter and --importer");
+    if (o->first_month) {
+        double probe = 1; /* the same check as the month indicators make when they read the attribute */
+        if (gr_derived_time("december", o->first_month, "--first-month", 1, &probe)) {
+            gr_clear_error();
+            return gr_fail(GR_EUSAGE, "--first-month", "expected YYYY-MM (e.g. 2017-01), got '%s'", o->first_month);
+        }
+    }
     return GR_OK;
 }
 

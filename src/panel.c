@@ -545,12 +545,31 @@ static int derive_missing(gr_panel *p, const char *name)
     return rc;
 }
 
+/* The month indicators of derived.h (december, cny_month, post_covid) when /panel does not store them:
+ * from /panel/month and the root attribute first_month. */
+static int is_time_column(const gr_panel *p, const char *name)
+{
+    return gr_derived_is_time(name) && panel_col_index(p, name) < 0 && panel_col_index(p, "month") >= 0;
+}
+
+static int time_column(gr_panel *p, const char *name, double *v)
+{
+    char first[64] = "", where[4200 + GR_NAME_MAX];
+    snprintf(where, sizeof where, "%s: derived column '%s'", p->path, name);
+    if (read_root_attr_string(p->file, "first_month", first, sizeof first) < 0)
+        return gr_agree(p->comm, gr_fail(GR_EINPUT, where, "the file has no root attribute first_month (YYYY-MM "
+                                         "of month 1)"));
+    int rc = gr_panel_column_into(p, "month", v);
+    if (!rc) rc = gr_agree(p->comm, gr_derived_time(name, first, where, p->nrows, v));
+    return rc;
+}
+
 int gr_panel_has_column(gr_panel *p, const char *name)
 {
     int side;
     derive_missing(p, name);
     return panel_col_index(p, name) >= 0 || (p->pair && gr_table_find(&p->pairs, name) >= 0) ||
-           city_side_column(p, name, &side) >= 0;
+           city_side_column(p, name, &side) >= 0 || is_time_column(p, name);
 }
 
 char **gr_panel_labels(const gr_panel *p, const char *name, int *nlabels)
@@ -607,6 +626,8 @@ int gr_panel_column_into(gr_panel *p, const char *name, double *v)
             double id = who[p->pair[i]];
             v[i] = (id >= 0 && id < nc) ? col[(int64_t)id] : NAN;
         }
+    } else if (is_time_column(p, name)) {
+        return time_column(p, name, v);
     } else {
         return gr_fail(GR_EINPUT, p->path, "unknown column '%s'", name);
     }

@@ -10,6 +10,7 @@
 #include "simulate.h"
 #include "csv.h"
 #include "spatial.h"
+#include "derived.h"
 
 /* ---------------- counter-based generator ---------------- */
 
@@ -388,6 +389,7 @@ typedef struct {
     int N, nprov;
     double *id, *name, *prov, *region, *lat, *lon, *adcode, *gdp, *gdppc, *pop, *minority;
     double *gi, *ef18, *ef21, *road, *inet, *dialect, *in_program;
+    double *ef17, *efc17, *hsr, *fwy, *mobile; /* lagged firms (new, cumulative), rail start, freeways, mobiles */
     char **name_lab, **prov_lab, **reg_lab;
 } city_cols;
 
@@ -427,7 +429,24 @@ static void city_cols_alloc(city_cols *cc, int N)
     cc->lon = dvec(N); cc->adcode = dvec(N); cc->gdp = dvec(N); cc->gdppc = dvec(N); cc->pop = dvec(N);
     cc->minority = dvec(N); cc->gi = dvec(N); cc->ef18 = dvec(N); cc->ef21 = dvec(N); cc->road = dvec(N);
     cc->inet = dvec(N); cc->dialect = dvec(N); cc->in_program = dvec(N);
+    cc->ef17 = dvec(N); cc->efc17 = dvec(N); cc->hsr = dvec(N); cc->fwy = dvec(N); cc->mobile = dvec(N);
     cc->name_lab = labels_new(N); cc->prov_lab = labels_new(NPROV); cc->reg_lab = labels_new(2);
+}
+
+/* The attributes added for the heterogeneity analyses (their own stream, so the others keep their draws):
+ * e-commerce firms of 2017 (the lag of ecommerce_firms_2018) and cumulative to 2017 (the lag of
+ * ecommerce_firms_2021), the year high-speed rail service started,
+ * freeway density and mobile phones per 100 residents, all tied to GDP per capita (docs/simulator.md). */
+static void more_attributes(uint64_t seed, int i, int west, city_cols *cc)
+{
+    double z[5], lpc = log(cc->gdppc[i] / 6.0);
+    for (int k = 0; k < 5; k++) z[k] = gr_sim_normal(seed, GR_SIM_S_CITY2, (uint64_t)i, (uint64_t)k);
+    cc->ef17[i] = floor(cc->ef18[i] * exp(-0.25 + 0.3 * z[0]) + 0.5);
+    /* cumulative to 2017: at least the 2017 entrants, at most the 2021 total less the 2018 entrants */
+    cc->efc17[i] = fmax(cc->ef17[i], fmin(cc->ef21[i] - cc->ef18[i], floor(0.4 * cc->ef21[i] * exp(0.2 * z[4]) + 0.5)));
+    cc->hsr[i] = fmin(2025, fmax(2008, floor(2013.5 + (west ? 2.5 : -1.5) - 2.5 * lpc + 2.0 * z[1] + 0.5)));
+    cc->fwy[i] = (west ? 1.6 : 3.6) * exp(0.5 * lpc + 0.35 * z[2]);
+    cc->mobile[i] = fmin(160, fmax(55, 100 + 18 * lpc + 8 * z[3]));
 }
 
 /* Geography, province codes (in order of first appearance) and the drawn attributes of each city: GDP,
@@ -466,6 +485,7 @@ static void city_attributes(const gr_sim_config *cfg, const city_t *cs, city_col
         cc->ef21[i] = cc->ef18[i] + floor(cc->ef18[i] * 2.0 * exp(0.25 * z[6]) + 0.5);
         cc->road[i] = (C->region ? 0.55 : 0.95) * pow(gdppc[i] / 6.0, 0.4) * exp(0.3 * z[7]);
         cc->inet[i] = fmin(98, fmax(15, 60 + 12 * log(gdppc[i] / 6.0) + 6 * z[8]));
+        more_attributes(seed, i, C->region, cc);
     }
     cc->reg_lab[0] = gr_strdup("east"); cc->reg_lab[1] = gr_strdup("west");
 }
@@ -613,6 +633,102 @@ static unsigned char *partner_pairs(uint64_t seed, const pair_geo *g, const city
     return part;
 }
 
+/* The pair columns added for the mechanism and heterogeneity tables (docs/simulator.md): migration ratios
+ * by year (2019-2021, pre- and post-CNY) whose means are migration / migration_post, the east-to-west
+ * migration ratio, direct flights, and the planted direct w2e partner effect of each pair. */
+typedef struct {
+    double *mig[2][4];   /* [pre, post][2019, 2020, 2021, mean] */
+    double *mig_e2w, *flights, *effect;
+    double *hi_west;     /* per city: hi_minority_share_west (derived.h), 0 for eastern cities */
+    double lgdp_mean[2]; /* mean log GDP, east and west */
+    double hte_share;    /* = w->hte_share */
+} pair_extra;
+
+static const char *const MIG_NAMES[2][4] = {
+    {"migration_2019", "migration_2020", "migration_2021", "migration"},
+    {"migration_post_2019", "migration_post_2020", "migration_post_2021", "migration_post"}};
+
+/* Soft cap of a migration ratio: about x below a few units, never above GR_SIM_MIGRATION_CAP (the study's
+ * Table 1 maximum is 15.7, its SD 0.66). */
+static double mig_cap(double x) { return GR_SIM_MIGRATION_CAP * tanh(x / GR_SIM_MIGRATION_CAP); }
+
+/* Allocate x for the world's pairs, mark the high-minority western cities and centre the planted
+ * heterogeneity: w->hte_share = share of the partner pairs whose western city is one of them. */
+static void pair_extra_init(const pair_geo *g, const unsigned char *part, const city_cols *cc, gr_sim_world *w,
+                            pair_extra *x)
+{
+    int E = g->E, W = g->W, N = E + W;
+    int64_t NP = 2 * (int64_t)E * W;
+    memset(x, 0, sizeof *x);
+    for (int a = 0; a < 2; a++)
+        for (int y = 0; y < 4; y++) x->mig[a][y] = dvec(NP);
+    x->mig_e2w = dvec(NP); x->flights = dvec(NP); x->effect = dvec(NP); x->hi_west = dvec(N);
+    unsigned char *west = gr_calloc((size_t)N, 1);
+    for (int i = E; i < N; i++) west[i] = 1;
+    /* cannot fail: every western city has a finite minority share */
+    gr_derived_median_split(N, cc->minority, west, 1, "simulate", NULL, x->hi_west);
+    free(west);
+    double np = 0, nhi = 0;
+    for (int e = 0; e < E; e++)
+        for (int v = 0; v < W; v++)
+            if (part[(int64_t)e * W + v]) { np++; nhi += x->hi_west[E + v]; }
+    w->hte_share = x->hte_share = np > 0 ? nhi / np : 0;
+    for (int i = 0; i < N; i++) x->lgdp_mean[i >= E] += log(cc->gdp[i]) / (i < E ? E : W);
+}
+
+/* The migration ratios of undirected pair q (eastern city e with population pop_e, western city of
+ * population pop_w) into row k of x: per year the common base times year noise, soft-capped, plus the
+ * partner shift; the mean over the three years; and the east-to-west ratio. */
+static void migration(uint64_t seed, int64_t q, double d, double pop_w, double gdppc_e, double pop_e,
+                      int partner, pair_extra *x, int64_t k)
+{
+    uint64_t uq = (uint64_t)q;
+    double lb = -4.4 - 1.3 * log(d / 1500.0) + 0.5 * log(pop_w / 3.0) + 0.4 * log(gdppc_e / 9.0) +
+                2.2 * gr_sim_normal(seed, GR_SIM_S_MIGRATION, uq, 0);
+    double base[2] = {lb, lb - 0.15 + 0.3 * gr_sim_normal(seed, GR_SIM_S_MIGRATION, uq, 1)};
+    double shift[2] = {GR_SIM_PARTNER_MIGRATION, 0.9 * GR_SIM_PARTNER_MIGRATION};
+    for (int a = 0; a < 2; a++) {
+        double sum = 0;
+        for (int y = 0; y < 3; y++) {
+            double s = a ? 0.2 : 0.3, zy = gr_sim_normal(seed, GR_SIM_S_MIGRATION, uq, (uint64_t)(2 + 3 * a + y));
+            double m = mig_cap(exp(base[a] + s * zy - 0.5 * s * s)) + shift[a] * partner;
+            x->mig[a][y][k] = m;
+            sum += m;
+        }
+        x->mig[a][3][k] = sum / 3.0;
+    }
+    double le = -6.0 - 1.0 * log(d / 1500.0) + 0.5 * log(pop_e / 5.0) +
+                1.8 * gr_sim_normal(seed, GR_SIM_S_MIGRATION, uq, 8);
+    x->mig_e2w[k] = mig_cap(exp(le)) + GR_SIM_PARTNER_MIGRATION_E2W * partner;
+}
+
+/* Direct flights (a week, 2019; the same in both directions; no partnership effect) and the planted direct
+ * partner effect of directed pair k (exporter ex, importer im, dir 1 = w2e). */
+static void pair_extra_fill(uint64_t seed, int64_t q, int dir, int ex, int im, double d, const double *gdp,
+                            pair_extra *x, int64_t k)
+{
+    uint64_t uq = (uint64_t)q;
+    int e = dir ? im : ex, v = dir ? ex : im;
+    double mu = exp(-0.3 + 0.9 * (log(gdp[e]) - x->lgdp_mean[0]) + 0.8 * (log(gdp[v]) - x->lgdp_mean[1]) +
+                    0.5 * log(d / 1500.0) + 0.6 * gr_sim_normal(seed, GR_SIM_S_FLIGHTS, uq, 0));
+    x->flights[k] = poisson(mu, gr_sim_uniform(seed, GR_SIM_S_FLIGHTS, uq, 1),
+                            gr_sim_normal(seed, GR_SIM_S_FLIGHTS, uq, 2));
+    x->effect[k] = dir ? GR_SIM_PARTNER_W2E - GR_SIM_MIGRATION_TRADE * GR_SIM_PARTNER_MIGRATION +
+                             GR_SIM_HTE_MINORITY * (x->hi_west[v] - x->hte_share)
+                       : GR_SIM_PARTNER_E2W;
+}
+
+/* Hand x's columns to the pairs table (x->hi_west is freed). */
+static void pair_extra_add(pair_extra *x, gr_table *pt)
+{
+    for (int a = 0; a < 2; a++)
+        for (int y = 0; y < 3; y++) add_col(pt, MIG_NAMES[a][y], x->mig[a][y], 0);
+    add_col(pt, "migration_e2w", x->mig_e2w, 0); add_col(pt, "direct_flights", x->flights, 1);
+    add_col(pt, "truth_partner_effect", x->effect, 0);
+    free(x->hi_west);
+    memset(x, 0, sizeof *x);
+}
+
 /* The pairs table: directed pairs, exporter-major, east exporters first; partner flag, control type
  * (counted into w->control_count), distance, GDP gap, migration and offline trade, latent affinity. */
 static void pairs_table(uint64_t seed, const pair_geo *g, const unsigned char *part, const city_cols *cc,
@@ -625,8 +741,11 @@ static void pairs_table(uint64_t seed, const pair_geo *g, const unsigned char *p
     gr_table *pt = &w->pairs;
     pt->nrows = NP;
     double *pid = dvec(NP), *pex = dvec(NP), *pim = dvec(NP), *pdir = dvec(NP), *ppart = dvec(NP);
-    double *pdist = dvec(NP), *pctl = dvec(NP), *pgd = dvec(NP), *pmig = dvec(NP), *pmigp = dvec(NP);
+    double *pdist = dvec(NP), *pctl = dvec(NP), *pgd = dvec(NP);
     double *poff12 = dvec(NP), *poff17 = dvec(NP), *paff = dvec(NP);
+    pair_extra x;
+    pair_extra_init(g, part, cc, w, &x);
+    double *pmig = x.mig[0][3], *pmigp = x.mig[1][3]; /* the means: migration, migration_post */
     for (int64_t k = 0; k < NP; k++) {
         int e, v, dir;
         /* city indices: below E and W */
@@ -641,11 +760,8 @@ static void pairs_table(uint64_t seed, const pair_geo *g, const unsigned char *p
         pctl[k] = ctl;
         w->control_count[ctl]++;
         /* migration ratios (west-to-east migrants, pair level: the same for both directions) */
-        double lb = -4.4 - 1.3 * log(dist[q] / 1500.0) + 0.5 * log(pop[E + v] / 3.0) +
-                    0.4 * log(gdppc[e] / 9.0) + 2.2 * gr_sim_normal(seed, GR_SIM_S_MIGRATION, (uint64_t)q, 0);
-        pmig[k] = exp(lb) + GR_SIM_PARTNER_MIGRATION * part[q];
-        pmigp[k] = exp(lb - 0.15 + 0.3 * gr_sim_normal(seed, GR_SIM_S_MIGRATION, (uint64_t)q, 1)) +
-                   0.9 * GR_SIM_PARTNER_MIGRATION * part[q];
+        migration(seed, q, dist[q], pop[E + v], gdppc[e], pop[e], part[q], &x, k);
+        pair_extra_fill(seed, q, dir, ex, im, dist[q], gdp, &x, k);
         /* offline trade (million yuan): gravity plus the same latent affinity, no partnership */
         double lo = -3.0 + 1.0 * log(gdp[ex]) + 0.9 * log(gdp[im]) - 1.0 * log(dist[q] / 1000.0) +
                     GR_SIM_AFFINITY_TRADE * g->aff[q] + 0.8 * gr_sim_normal(seed, GR_SIM_S_OFFLINE, (uint64_t)k, 0);
@@ -661,6 +777,7 @@ static void pairs_table(uint64_t seed, const pair_geo *g, const unsigned char *p
     add_col(pt, "control_type", pctl, 1); add_col(pt, "gdp_diff", pgd, 0); add_col(pt, "migration", pmig, 0);
     add_col(pt, "migration_post", pmigp, 0); add_col(pt, "offline_trade_2012", poff12, 0);
     add_col(pt, "offline_trade_2017", poff17, 0); add_col(pt, "latent_affinity", paff, 0);
+    pair_extra_add(&x, pt);
 }
 
 /* The city effects used by the panel (w->city_fx) and the city-month effects absorbed by the exporter-
@@ -708,6 +825,9 @@ static void cities_table(city_cols *cc, gr_table *ct)
     add_col(ct, "ecommerce_firms_2018", cc->ef18, 1); add_col(ct, "ecommerce_firms_2021", cc->ef21, 1);
     add_col(ct, "road_density", cc->road, 0); add_col(ct, "internet_users", cc->inet, 0);
     add_col(ct, "dialect", cc->dialect, 1);
+    add_col(ct, "ecommerce_firms_2017", cc->ef17, 1); add_col(ct, "ecommerce_firms_cum_2017", cc->efc17, 1);
+    add_col(ct, "hsr_start_year", cc->hsr, 1);
+    add_col(ct, "freeway_density", cc->fwy, 0); add_col(ct, "mobile_penetration", cc->mobile, 0);
     memset(cc, 0, sizeof *cc);
 }
 

@@ -19,7 +19,7 @@
 
 const char *const gr_sim_panel_columns[] = {
     "pair", "month", "trade", "deals", "seller_cr", "buyer_cr", "cat_clothing", "cat_food",
-    "cat_household", "cat_electronics", "cat_beauty", "cat_sports", "search_index"};
+    "cat_household", "cat_electronics", "cat_healthcare", "cat_others", "search_index"};
 const int gr_sim_n_panel_columns = (int)(sizeof gr_sim_panel_columns / sizeof gr_sim_panel_columns[0]);
 
 static const double CAT_SHARE[GR_SIM_NCAT] = {0.24, 0.18, 0.28, 0.14, 0.10, 0.06};
@@ -36,6 +36,7 @@ static double direct_w2e(void) { return GR_SIM_PARTNER_W2E - GR_SIM_MIGRATION_TR
 /* Column pointers of the world's tables. */
 typedef struct {
     const double *ex, *im, *dir, *part, *dist, *mig, *aff, *pop, *gdp;
+    const double *effect; /* tables hook: the planted direct partner effect of each pair (sim_world.c) */
 } view_t;
 
 static void view(const gr_sim_world *w, view_t *v)
@@ -50,6 +51,7 @@ static void view(const gr_sim_world *w, view_t *v)
     v->aff = p->cols[gr_table_find(p, "latent_affinity")];
     v->pop = c->cols[gr_table_find(c, "population")];
     v->gdp = c->cols[gr_table_find(c, "gdp")];
+    v->effect = p->cols[gr_table_find(p, "truth_partner_effect")];
 }
 
 /* Directed pair id of exporter c's t-th importer. */
@@ -83,14 +85,14 @@ void gr_sim_block_init(const gr_sim_world *w, int exp_begin, int exp_end, gr_sim
     view_t v;
     view(w, &v);
     const int M = w->n_months;
-    const double rho2 = sqrt(1 - RHO_CELL * RHO_CELL), dw2e = direct_w2e();
+    const double rho2 = sqrt(1 - RHO_CELL * RHO_CELL);
     for (int c = exp_begin; c < exp_end; c++) {
         int nt = n_importers(w, c);
         for (int t = 0; t < nt; t++) {
             int64_t k = pair_of(w, c, t), row = w->exporter_offsets[c] - b->row_begin + (int64_t)t * M;
             int j = (int)v.im[k], w2e = v.dir[k] > 0;
             double grav = GR_SIM_DISTANCE * log(v.dist[k] / 1000.0);
-            double pairfx = (w2e ? dw2e * v.part[k] + GR_SIM_MIGRATION_TRADE * v.mig[k] : 0) +
+            double pairfx = (w2e ? v.effect[k] * v.part[k] + GR_SIM_MIGRATION_TRADE * v.mig[k] : 0) +
                             GR_SIM_AFFINITY_TRADE * v.aff[k] + SIGMA_PAIR * gr_sim_normal(w->seed, GR_SIM_S_PAIR, (uint64_t)k, 0);
             double e = 0;
             for (int m = 0; m < M; m++) {
@@ -213,6 +215,14 @@ int gr_sim_write(MPI_Comm comm, const gr_sim_world *w, const char *out_path, con
         {"truth_partner_cat_untreated_w2e", 0.0},
         {"truth_partner_search", GR_SIM_PARTNER_SEARCH},
         {"truth_partner_offline", 0.0},
+        /* tables hook: the planted heterogeneity and the new pair columns (docs/simulator.md) */
+        {"truth_partner_w2e_x_hi_minority", GR_SIM_HTE_MINORITY},
+        {"truth_partner_w2e_lo_minority", GR_SIM_PARTNER_W2E - GR_SIM_HTE_MINORITY * w->hte_share},
+        {"truth_partner_w2e_x_december", 0.0},
+        {"truth_partner_w2e_x_cny_month", 0.0},
+        {"truth_partner_w2e_x_post_covid", 0.0},
+        {"truth_partner_migration_e2w", GR_SIM_PARTNER_MIGRATION_E2W},
+        {"truth_partner_flights", 0.0},
         {"sim_sigma_pair", SIGMA_PAIR},
         {"sim_sigma_cell", SIGMA_CELL},
         {"sim_rho_cell", RHO_CELL},

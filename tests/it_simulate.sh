@@ -91,7 +91,7 @@ need(len(off) == N + 1 and (off == np.concatenate([[0], np.cumsum(nimp * M)])).a
 pn = f['panel']
 nrows = NP * M
 cols = ['pair', 'month', 'trade', 'deals', 'seller_cr', 'buyer_cr', 'cat_clothing', 'cat_food', 'cat_household',
-        'cat_electronics', 'cat_beauty', 'cat_sports', 'search_index']
+        'cat_electronics', 'cat_healthcare', 'cat_others', 'search_index']
 need(sorted(pn.keys()) == sorted(cols), f'panel columns {sorted(pn.keys())}')
 need(pn['pair'].dtype == np.int32 and pn['month'].dtype == np.int32, 'pair/month int32')
 pr, mo = pn['pair'][:], pn['month'][:]

@@ -75,7 +75,7 @@ grep -q '^|  | all | by direction | by direction | west to east |$' "$TMP/s.md" 
   grep -q '| (-) |' "$TMP/s.md" && grep -q '^-: not computable' "$TMP/s.md" && ! grep -qi 'nan\|inf' "$TMP/s.md" &&
   ok "split: one column per sample; null shown as -, with a note; no NaN" || fail "split / null" "$(sed -n 5,9p "$TMP/s.md")"
 # failed: "failed" and the reason in a note; missing: an empty column and a note
-grep -q '^| partner | 0.120\* | failed |  |  |$' "$TMP/s.md" &&
+grep -q '^| partner | 0.122\* | failed |  |  |$' "$TMP/s.md" &&
   grep -q '^Column (2) of Panel B: log(deals): failed: formula: something went wrong here (specification [0-9a-f]\{16\}, y=log(deals), sample=by direction)\.$' "$TMP/s.md" &&
   grep -q '^Column (3) of Panel B: log(deals): not in the results yet (specification [0-9a-f]\{16\}, y=log(deals), sample=west to east)\.$' "$TMP/s.md" &&
   grep -q '^Observations,"1,141,767",,,$' "$TMP/s.csv" &&
