@@ -508,13 +508,13 @@ static double irls_update(const sample *s, irls *st, int *bad)
 {
     int64_t n = s->n;
     int kx = s->kx;
-    double dev = 0;
+    double dev = 0, eta_lo = log(1e-300), eta_hi = 709.0;  /* exp(709) = 8.2e307 */
     int b = 0;
     for (int64_t i = 0; i < n; i++) {
         double res = st->z[i];
         for (int q = 0; q < kx; q++) res -= st->Xt[(size_t)q * n + i] * st->beta[q];
         double eta = st->z0[i] - res + (s->off ? s->off[i] : 0.0), mu = exp(eta), y = s->y[i];
-        b |= !isfinite(eta) || !(mu > 1e-300) || !isfinite(mu);
+        b |= !(eta > eta_lo && eta < eta_hi);  /* 1e-300 < mu < 8e307 (NaN fails too) */
         dev += (s->w ? s->w[i] : 1.0) * ((st->ylogy[i] - y * eta) - (y - mu));
         working_row(s, i, eta, mu, st->Wn, st->zn, st->z0n);
     }
