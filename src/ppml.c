@@ -201,6 +201,22 @@ static int solve_kept(int kx, const double *A, const double *r, const int *keep,
     return rc;
 }
 
+/* Local. sum a[i] b[i] (c[i] if c, else 1) over [0, m), four running sums (a single chain of dependent additions
+ * would wait on each one). */
+static double dot(const double *restrict a, const double *restrict b, const double *restrict c, int64_t m)
+{
+    double s[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    if (c)
+        for (; i + 4 <= m; i += 4)
+            for (int q = 0; q < 4; q++) s[q] += a[i + q] * b[i + q] * c[i + q];
+    else
+        for (; i + 4 <= m; i += 4)
+            for (int q = 0; q < 4; q++) s[q] += a[i + q] * b[i + q];
+    for (; i < m; i++) s[0] += a[i] * b[i] * (c ? c[i] : 1.0);
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 /* Local. A (kx x kx, lower triangle) += X'WX and r (kx) += X'Wv over rows [i0, i1) of X (n x kx, column-major;
  * W NULL: 1; v NULL: r untouched). */
 static void crossprod_block(int64_t n, int kx, const double *X, const double *v, const double *W, int64_t i0,
@@ -210,17 +226,8 @@ static void crossprod_block(int64_t n, int kx, const double *X, const double *v,
     for (int a = 0; a < kx; a++) {
         const double *xa = X + (size_t)a * n;
         for (int64_t i = i0; i < i1; i++) wx[i - i0] = W ? W[i] * xa[i] : xa[i];
-        for (int c = 0; c <= a; c++) {
-            const double *xc = X + (size_t)c * n;
-            double acc = 0;
-            for (int64_t i = i0; i < i1; i++) acc += wx[i - i0] * xc[i];
-            A[a + c * kx] += acc;
-        }
-        if (v) {
-            double acc = 0;
-            for (int64_t i = i0; i < i1; i++) acc += wx[i - i0] * v[i];
-            r[a] += acc;
-        }
+        for (int c = 0; c <= a; c++) A[a + c * kx] += dot(wx, X + (size_t)c * n + i0, NULL, i1 - i0);
+        if (v) r[a] += dot(wx, v + i0, NULL, i1 - i0);
     }
 }
 
@@ -458,16 +465,16 @@ static void weighted_tss(MPI_Comm comm, const sample *s, const double *v, const 
     int kx = s->kx;
     double *acc = gr_calloc((size_t)kx + 2, sizeof *acc);  /* sum W, then sum W c per column */
     for (int64_t i = 0; i < s->n; i++) acc[0] += W[i];
-    for (int j = 0; j <= kx; j++) {
-        const double *c = j < kx ? s->X + (size_t)j * s->n : v;
-        for (int64_t i = 0; i < s->n; i++) acc[j + 1] += W[i] * c[i];
-    }
+    for (int j = 0; j <= kx; j++) acc[j + 1] = dot(W, j < kx ? s->X + (size_t)j * s->n : v, NULL, s->n);
     MPI_Allreduce(MPI_IN_PLACE, acc, kx + 2, MPI_DOUBLE, MPI_SUM, comm);
-    for (int j = 0; j <= kx; j++) {
+    for (int j = 0; j <= kx; j++) {  /* sum W (c - mean)^2 = sum W c^2 - mean sum W c would cancel: about the mean */
         const double *c = j < kx ? s->X + (size_t)j * s->n : v;
-        double mean = acc[j + 1] / acc[0], ss = 0;
-        for (int64_t i = 0; i < s->n; i++) ss += W[i] * (c[i] - mean) * (c[i] - mean);
-        tss[j] = ss;
+        double mean = acc[j + 1] / acc[0], ss[4] = {0, 0, 0, 0};
+        int64_t i = 0;
+        for (; i + 4 <= s->n; i += 4)
+            for (int q = 0; q < 4; q++) ss[q] += W[i + q] * (c[i + q] - mean) * (c[i + q] - mean);
+        for (; i < s->n; i++) ss[0] += W[i] * (c[i] - mean) * (c[i] - mean);
+        tss[j] = (ss[0] + ss[1]) + (ss[2] + ss[3]);
     }
     MPI_Allreduce(MPI_IN_PLACE, tss, kx + 1, MPI_DOUBLE, MPI_SUM, comm);
     free(acc);
