@@ -73,6 +73,12 @@ static double dsum_all(MPI_Comm comm, double v)
 
 static const char *where_of(const gr_model_data *d) { return d->label ? d->label : "sample"; }
 
+/* Local. f[i] |= 1 where v[i] is NaN, 2 where it is infinite. */
+static void flag_nonfinite(int64_t n, const double *v, unsigned char *f)
+{
+    for (int64_t i = 0; i < n; i++) f[i] |= (unsigned char)(isnan(v[i]) | (isinf(v[i]) << 1));
+}
+
 /* Collective. The usable rows of outcome j copied into s (intercept first in X; the offset off, d->n values or
  * NULL, counts as the outcome does: NaN missing, +-inf non-finite); counts of rows dropped as missing,
  * non-finite and with zero weight into r. Fails (agreed) on a negative or infinite weight and on a negative
@@ -80,26 +86,26 @@ static const char *where_of(const gr_model_data *d) { return d->label ? d->label
 static int sample_gather(MPI_Comm comm, const gr_model_data *d, const double *off, int j, sample *s, gr_result *r)
 {
     int64_t n = d->n, cnt[4] = {0, 0, 0, 0}, m = 0;
-    unsigned char *keep = gr_malloc((size_t)(n ? n : 1), 1);
+    unsigned char *keep = gr_calloc((size_t)(n ? n : 1), 1);  /* first the flags: 1 missing, 2 infinite, 4 zero weight */
     double negval = 0;
     int rc = GR_OK;
+    flag_nonfinite(n, d->y[j], keep);  /* a column at a time: one stream each */
+    if (off) flag_nonfinite(n, off, keep);
+    for (int q = 0; q < d->nx; q++) flag_nonfinite(n, d->x[q], keep);
+    for (int k = 0; k < d->nfe; k++) for (int64_t i = 0; i < n; i++) keep[i] |= d->fecode[k][i] < 0;
+    for (int c = 0; c < d->ncl; c++) for (int64_t i = 0; i < n; i++) keep[i] |= d->clcode[c][i] < 0;
+    for (int64_t i = 0; d->w && i < n; i++) {
+        double w = d->w[i];
+        if (isnan(w)) keep[i] |= 1;
+        else if (w == 0) keep[i] |= 4;
+        else if (!(w > 0) || isinf(w))
+            rc = gr_fail(GR_EINPUT, d->wname ? d->wname : "--weights", "weights must be positive and finite, found %g", w);
+    }
     for (int64_t i = 0; i < n; i++) {
+        int f = keep[i], miss = f & 1, inf = !miss && (f & 2);
+        cnt[0] += miss; cnt[1] += inf; cnt[2] += !miss && !inf && (f & 4);
+        keep[i] = f == 0;
         double v = d->y[j][i];
-        int miss = isnan(v), inf = isinf(v);
-        if (off) { miss |= isnan(off[i]); inf |= isinf(off[i]); }
-        for (int q = 0; q < d->nx; q++) { miss |= isnan(d->x[q][i]); inf |= isinf(d->x[q][i]); }
-        for (int k = 0; k < d->nfe; k++) miss |= d->fecode[k][i] < 0;
-        for (int c = 0; c < d->ncl; c++) miss |= d->clcode[c][i] < 0;
-        int zw = 0;
-        if (d->w) {
-            double w = d->w[i];
-            if (isnan(w)) miss = 1;
-            else if (w == 0) zw = 1;
-            else if (!(w > 0) || isinf(w))
-                rc = gr_fail(GR_EINPUT, d->wname ? d->wname : "--weights", "weights must be positive and finite, found %g", w);
-        }
-        cnt[0] += miss; cnt[1] += !miss && inf; cnt[2] += !miss && !inf && zw;
-        keep[i] = !miss && !inf && !zw;
         if (keep[i] && v < 0) { cnt[3]++; negval = v; }
         m += keep[i];
     }
