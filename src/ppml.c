@@ -332,14 +332,16 @@ static int collinear_unweighted(MPI_Comm comm, gr_absorber *ab, const sample *s,
 /* Collective. The iterative rectifier (Correia, Guimaraes and Zylkin 2019; ppmlhdfe's separation(ir)):
  * u = 1(y = 0); repeat: weighted least squares of u on the regressors and fixed effects with weight K =
  * N0 / tol^2 on the rows with y > 0 and 1 elsewhere, fitted z (|z| < tol set to 0); stop when no z < 0,
- * else u = max(z, 0). Rows with z > 0 are separated: sep[i] = 1. *iters gets the iterations.
+ * else u = max(z, 0). Rows with z > 0 are separated: sep[i] = 1. *iters gets the iterations. buf: scratch space
+ * (three arrays of s->n values and one of s->kx * s->n), the caller's.
  * The weights do not change between iterations, so the regressors are demeaned once (first iteration) and
  * only u after that (warm-started). Which regressors are collinear is decided on the weighted design when it
  * drops none; when it drops some, again on the unweighted design, which decides (the weight K would make what
  * the rows with y = 0 tell apart look like rounding error; with exact arithmetic the two agree, so a weighted
  * design of full rank is one of full rank unweighted). */
 static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_ppml_opts *po, double fe_tol,
-                      double collin_tol, unsigned char *sep, int64_t *nsep, int *iters, int64_t *inner)
+                      double collin_tol, unsigned char *sep, int64_t *nsep, int *iters, int64_t *inner,
+                      double *const buf[4])
 {
     int64_t n = s->n, n0 = 0;
     for (int64_t i = 0; i < n; i++) n0 += s->y[i] == 0;
@@ -351,8 +353,7 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
     size_t nn = (size_t)(n ? n : 1);
     int kx = s->kx;
     double K = (double)n0 / (po->sep_tol * po->sep_tol);
-    double *u = gr_malloc(nn, sizeof *u), *v = gr_malloc(nn, sizeof *v), *om = gr_malloc(nn, sizeof *om);
-    double *Xt = gr_malloc(nn * (size_t)(kx ? kx : 1), sizeof *Xt), *beta = gr_calloc((size_t)kx + 1, sizeof *beta);
+    double *u = buf[0], *v = buf[1], *om = buf[2], *Xt = buf[3], *beta = gr_calloc((size_t)kx + 1, sizeof *beta);
     int64_t nc = gr_fe_ncoef(&ab->fe);
     double **alpha = gr_malloc((size_t)kx + 1, sizeof *alpha);
     for (int j = 0; j <= kx; j++) alpha[j] = gr_calloc((size_t)(nc ? nc : 1), sizeof **alpha);
@@ -401,7 +402,7 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
     if (!rc && !done)
         rc = gr_fail(GR_ENUM, "ppml", "the separation check (ReLU) did not settle within %d iterations", po->sep_maxiter);
     for (int j = 0; j <= kx; j++) free(alpha[j]);
-    free(alpha); free(u); free(v); free(om); free(Xt); free(beta); free(keep);
+    free(alpha); free(beta); free(keep);
     ab->w = NULL;
     return gr_agree(comm, rc);
 }
@@ -499,6 +500,17 @@ typedef struct irls {
     int64_t inner;
 } irls;
 
+/* Local. The arrays of the IRLS state for the rows of s (the separation check borrows some first). */
+static void irls_alloc(const sample *s, irls *st)
+{
+    size_t nn = (size_t)(s->n ? s->n : 1);
+    double **bufs[7] = {&st->W, &st->z, &st->z0, &st->Wn, &st->zn, &st->z0n, &st->ylogy};
+    for (int q = 0; q < 7; q++) *bufs[q] = gr_malloc(nn, sizeof(double));
+    st->Xt = gr_malloc(nn * (size_t)(s->kx ? s->kx : 1), sizeof(double));
+    st->beta = gr_calloc((size_t)s->kx + 1, sizeof(double));
+    st->tss = gr_calloc((size_t)s->kx + 1, sizeof(double));
+}
+
 static void irls_free(irls *st, int kx)
 {
     for (int j = 0; st->alpha && j <= kx; j++) free(st->alpha[j]);
@@ -552,13 +564,8 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
                     const gr_model_data *d, int j, irls *st)
 {
     int64_t n = s->n;
-    size_t nn = (size_t)(n ? n : 1);
     int kx = s->kx;
-    double **bufs[7] = {&st->W, &st->z, &st->z0, &st->Wn, &st->zn, &st->z0n, &st->ylogy};
-    for (int q = 0; q < 7; q++) *bufs[q] = gr_malloc(nn, sizeof(double));
-    st->Xt = gr_malloc(nn * (size_t)(kx ? kx : 1), sizeof(double));
-    st->beta = gr_calloc((size_t)kx + 1, sizeof(double));
-    st->tss = gr_calloc((size_t)kx + 1, sizeof(double));
+    if (!st->W) irls_alloc(s, st);
     int64_t nc = gr_fe_ncoef(&ab->fe);
     st->alpha = gr_malloc((size_t)kx + 1, sizeof *st->alpha);
     for (int q = 0; q <= kx; q++) st->alpha[q] = gr_calloc((size_t)(nc ? nc : 1), sizeof(double));
@@ -623,7 +630,7 @@ static void poisson_stats(gr_result *r, const gr_vcov_spec *vs)
  * and fixed effects only, a finite offset shifts every row's index by a finite amount (ppmlhdfe's checks do not
  * read it either); the offsets of dropped rows go with them (sample_compact). */
 static int prepare(MPI_Comm comm, const gr_model_data *d, int j, const gr_model_opts *o, const gr_ppml_opts *po,
-                   sample *s, gr_absorber *ab, gr_result *r)
+                   sample *s, gr_absorber *ab, gr_result *r, irls *st)
 {
     double ysum = 0;
     for (int64_t i = 0; i < s->n; i++) ysum += s->y[i];
@@ -654,7 +661,10 @@ static int prepare(MPI_Comm comm, const gr_model_data *d, int j, const gr_model_
     free(keep);
     if (!po->separation || (s->kx == 0 && s->nfe == 0)) return GR_OK;
     unsigned char *sep = gr_malloc((size_t)(s->n ? s->n : 1), 1);
-    int rc = relu_check(comm, ab, s, po, o->absorb.tol, o->fit.collin_tol, sep, &r->n_sep_relu, &r->relu_iterations, &r->inner_iterations);
+    irls_alloc(s, st);  /* the separation check works in IRLS's arrays (the rows only get fewer) */
+    double *const buf[4] = {st->W, st->z, st->z0, st->Xt};
+    int rc = relu_check(comm, ab, s, po, o->absorb.tol, o->fit.collin_tol, sep, &r->n_sep_relu, &r->relu_iterations,
+                        &r->inner_iterations, buf);
     if (!rc && r->n_sep_relu > 0) {
         for (int64_t i = 0; i < s->n; i++) sep[i] = !sep[i];
         sample_compact(s, sep);
@@ -690,8 +700,10 @@ static int fit_outcome(MPI_Comm comm, const gr_model_data *d, const double *off,
     memset(&s, 0, sizeof s);
     gr_absorber ab;
     memset(&ab, 0, sizeof ab);
+    irls st;
+    memset(&st, 0, sizeof st);
     int rc = sample_gather(comm, d, off, j, &s, r);
-    if (!rc) rc = gr_agree(comm, prepare(comm, d, j, o, po, &s, &ab, r));
+    if (!rc) rc = gr_agree(comm, prepare(comm, d, j, o, po, &s, &ab, r, &st));
     if (!rc && rank == 0 && (r->n_sep_fe || r->n_sep_relu))
         gr_warn("%s: %s: %lld observations dropped as separated (%lld in fixed-effect groups with an all-zero outcome, "
                 "%lld by the ReLU check)", where_of(d), d->ylabel[j], (long long)(r->n_sep_fe + r->n_sep_relu),
@@ -700,8 +712,6 @@ static int fit_outcome(MPI_Comm comm, const gr_model_data *d, const double *off,
     memset(&vs, 0, sizeof vs);
     int *nested = gr_calloc((size_t)(d->nfe + 1), sizeof *nested);
     if (!rc) rc = gr_agree(comm, cluster_ids(comm, d, o, &ab, &s, &vs, nested));
-    irls st;
-    memset(&st, 0, sizeof st);
     if (!rc) rc = gr_agree(comm, irls_run(comm, &ab, &s, o, po, d, j, &st));
     gr_fit fd;
     memset(&fd, 0, sizeof fd);
