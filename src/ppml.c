@@ -207,19 +207,14 @@ static int solve_kept(int kx, const double *A, const double *r, const int *keep,
     return rc;
 }
 
-/* Local. sum a[i] b[i] (c[i] if c, else 1) over [0, m), four running sums (a single chain of dependent additions
- * would wait on each one). */
-static double dot(const double *restrict a, const double *restrict b, const double *restrict c, int64_t m)
+/* Local. sum a[i] b[i] over [0, m), in four running sums (one chain of dependent additions would wait on each). */
+static double dot(const double *restrict a, const double *restrict b, int64_t m)
 {
     double s[4] = {0, 0, 0, 0};
     int64_t i = 0;
-    if (c)
-        for (; i + 4 <= m; i += 4)
-            for (int q = 0; q < 4; q++) s[q] += a[i + q] * b[i + q] * c[i + q];
-    else
-        for (; i + 4 <= m; i += 4)
-            for (int q = 0; q < 4; q++) s[q] += a[i + q] * b[i + q];
-    for (; i < m; i++) s[0] += a[i] * b[i] * (c ? c[i] : 1.0);
+    for (; i + 4 <= m; i += 4)
+        for (int q = 0; q < 4; q++) s[q] += a[i + q] * b[i + q];
+    for (; i < m; i++) s[0] += a[i] * b[i];
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
@@ -232,8 +227,8 @@ static void crossprod_block(int64_t n, int kx, const double *X, const double *v,
     for (int a = 0; a < kx; a++) {
         const double *xa = X + (size_t)a * n;
         for (int64_t i = i0; i < i1; i++) wx[i - i0] = W ? W[i] * xa[i] : xa[i];
-        for (int c = 0; c <= a; c++) A[a + c * kx] += dot(wx, X + (size_t)c * n + i0, NULL, i1 - i0);
-        if (v) r[a] += dot(wx, v + i0, NULL, i1 - i0);
+        for (int c = 0; c <= a; c++) A[a + c * kx] += dot(wx, X + (size_t)c * n + i0, i1 - i0);
+        if (v) r[a] += dot(wx, v + i0, i1 - i0);
     }
 }
 
@@ -273,9 +268,9 @@ static int wls(MPI_Comm comm, int64_t n, int kx, const double *X, const double *
 }
 
 /* Collective. Demean cols[0..ncols) in place on the absorber at tolerance tol, warm-started from and updating
- * alpha (ncols arrays, or NULL); with set_w, with the weights W (NULL: unweighted) first (their level sums are
- * one pass per fixed effect: skipped when the weights are those of the previous call). *inner accumulates the
- * demeaning iterations. */
+ * alpha (ncols arrays, or NULL); with set_w, with the weights W (NULL: unweighted) set first (their level sums
+ * cost a pass per fixed effect: a caller whose weights are those of the previous call passes set_w = 0).
+ * *inner accumulates the demeaning iterations. */
 static int demean_cols(gr_absorber *ab, int ncols, double **cols, int set_w, double *W, double tol, double **alpha,
                        int64_t *inner)
 {
@@ -472,7 +467,7 @@ static void weighted_tss(MPI_Comm comm, const sample *s, const double *v, const 
     int kx = s->kx;
     double *acc = gr_calloc((size_t)kx + 2, sizeof *acc);  /* sum W, then sum W c per column */
     for (int64_t i = 0; i < s->n; i++) acc[0] += W[i];
-    for (int j = 0; j <= kx; j++) acc[j + 1] = dot(W, j < kx ? s->X + (size_t)j * s->n : v, NULL, s->n);
+    for (int j = 0; j <= kx; j++) acc[j + 1] = dot(W, j < kx ? s->X + (size_t)j * s->n : v, s->n);
     MPI_Allreduce(MPI_IN_PLACE, acc, kx + 2, MPI_DOUBLE, MPI_SUM, comm);
     for (int j = 0; j <= kx; j++) {  /* sum W (c - mean)^2 = sum W c^2 - mean sum W c would cancel: about the mean */
         const double *c = j < kx ? s->X + (size_t)j * s->n : v;
