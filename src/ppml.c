@@ -73,6 +73,12 @@ static double dsum_all(MPI_Comm comm, double v)
 
 static const char *where_of(const gr_model_data *d) { return d->label ? d->label : "sample"; }
 
+/* Local. f[i] |= 1 where v[i] is NaN, 2 where it is infinite. */
+static void flag_nonfinite(int64_t n, const double *v, unsigned char *f)
+{
+    for (int64_t i = 0; i < n; i++) f[i] |= (unsigned char)(isnan(v[i]) | (isinf(v[i]) << 1));
+}
+
 /* Collective. The usable rows of outcome j copied into s (intercept first in X; the offset off, d->n values or
  * NULL, counts as the outcome does: NaN missing, +-inf non-finite); counts of rows dropped as missing,
  * non-finite and with zero weight into r. Fails (agreed) on a negative or infinite weight and on a negative
@@ -80,26 +86,26 @@ static const char *where_of(const gr_model_data *d) { return d->label ? d->label
 static int sample_gather(MPI_Comm comm, const gr_model_data *d, const double *off, int j, sample *s, gr_result *r)
 {
     int64_t n = d->n, cnt[4] = {0, 0, 0, 0}, m = 0;
-    unsigned char *keep = gr_malloc((size_t)(n ? n : 1), 1);
+    unsigned char *keep = gr_calloc((size_t)(n ? n : 1), 1);  /* first the flags: 1 missing, 2 infinite, 4 zero weight */
     double negval = 0;
     int rc = GR_OK;
+    flag_nonfinite(n, d->y[j], keep);  /* a column at a time: one stream each */
+    if (off) flag_nonfinite(n, off, keep);
+    for (int q = 0; q < d->nx; q++) flag_nonfinite(n, d->x[q], keep);
+    for (int k = 0; k < d->nfe; k++) for (int64_t i = 0; i < n; i++) keep[i] |= d->fecode[k][i] < 0;
+    for (int c = 0; c < d->ncl; c++) for (int64_t i = 0; i < n; i++) keep[i] |= d->clcode[c][i] < 0;
+    for (int64_t i = 0; d->w && i < n; i++) {
+        double w = d->w[i];
+        if (isnan(w)) keep[i] |= 1;
+        else if (w == 0) keep[i] |= 4;
+        else if (!(w > 0) || isinf(w))
+            rc = gr_fail(GR_EINPUT, d->wname ? d->wname : "--weights", "weights must be positive and finite, found %g", w);
+    }
     for (int64_t i = 0; i < n; i++) {
+        int f = keep[i], miss = f & 1, inf = !miss && (f & 2);
+        cnt[0] += miss; cnt[1] += inf; cnt[2] += !miss && !inf && (f & 4);
+        keep[i] = f == 0;
         double v = d->y[j][i];
-        int miss = isnan(v), inf = isinf(v);
-        if (off) { miss |= isnan(off[i]); inf |= isinf(off[i]); }
-        for (int q = 0; q < d->nx; q++) { miss |= isnan(d->x[q][i]); inf |= isinf(d->x[q][i]); }
-        for (int k = 0; k < d->nfe; k++) miss |= d->fecode[k][i] < 0;
-        for (int c = 0; c < d->ncl; c++) miss |= d->clcode[c][i] < 0;
-        int zw = 0;
-        if (d->w) {
-            double w = d->w[i];
-            if (isnan(w)) miss = 1;
-            else if (w == 0) zw = 1;
-            else if (!(w > 0) || isinf(w))
-                rc = gr_fail(GR_EINPUT, d->wname ? d->wname : "--weights", "weights must be positive and finite, found %g", w);
-        }
-        cnt[0] += miss; cnt[1] += !miss && inf; cnt[2] += !miss && !inf && zw;
-        keep[i] = !miss && !inf && !zw;
         if (keep[i] && v < 0) { cnt[3]++; negval = v; }
         m += keep[i];
     }
@@ -201,6 +207,46 @@ static int solve_kept(int kx, const double *A, const double *r, const int *keep,
     return rc;
 }
 
+/* Local. sum a[i] b[i] over [0, m), in four running sums (one chain of dependent additions would wait on each). */
+static double dot(const double *restrict a, const double *restrict b, int64_t m)
+{
+    double s[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4)
+        for (int q = 0; q < 4; q++) s[q] += a[i + q] * b[i + q];
+    for (; i < m; i++) s[0] += a[i] * b[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+/* Local. A (kx x kx, lower triangle) += X'WX and r (kx) += X'Wv over rows [i0, i1) of X (n x kx, column-major;
+ * W NULL: 1; v NULL: r untouched). */
+static void crossprod_block(int64_t n, int kx, const double *X, const double *v, const double *W, int64_t i0,
+                            int64_t i1, double *A, double *r)
+{
+    double wx[512];
+    for (int a = 0; a < kx; a++) {
+        const double *xa = X + (size_t)a * n;
+        for (int64_t i = i0; i < i1; i++) wx[i - i0] = W ? W[i] * xa[i] : xa[i];
+        for (int c = 0; c <= a; c++) A[a + c * kx] += dot(wx, X + (size_t)c * n + i0, i1 - i0);
+        if (v) r[a] += dot(wx, v + i0, i1 - i0);
+    }
+}
+
+/* Collective. A = X'WX (kx x kx, full) and r = X'Wv (v may be NULL) over the rows of every rank, in one pass
+ * over the rows (blocks of 512 rows, each read once while it is in cache). A holds kx * kx + kx values, r =
+ * A + kx * kx. */
+static void crossprod_all(MPI_Comm comm, int64_t n, int kx, const double *X, const double *v, const double *W,
+                          double *A)
+{
+    int kk = kx * kx;
+    double *r = A + kk;
+    memset(A, 0, (size_t)(kk + kx) * sizeof *A);
+    for (int64_t i0 = 0; i0 < n; i0 += 512)
+        crossprod_block(n, kx, X, v, W, i0, n - i0 < 512 ? n : i0 + 512, A, r);
+    MPI_Allreduce(MPI_IN_PLACE, A, kk + kx, MPI_DOUBLE, MPI_SUM, comm);
+    for (int a = 0; a < kx; a++) for (int c = 0; c < a; c++) A[c + a * kx] = A[a + c * kx];
+}
+
 /* Collective. Weighted least squares of v on the columns of X (n x kx, both demeaned) with weights W (NULL:
  * 1): beta (kx, replicated; 0 for regressors collinear with earlier ones at tolerance tol). With keep_in
  * (kx flags, or NULL) the regressors kept are given instead of detected; keep_out (or NULL) gets them. */
@@ -209,21 +255,8 @@ static int wls(MPI_Comm comm, int64_t n, int kx, const double *X, const double *
 {
     if (kx == 0) return GR_OK;
     int kk = kx * kx;
-    double *A = gr_calloc((size_t)(kk + kx), sizeof *A), *r = A + kk;
-    for (int a = 0; a < kx; a++) {
-        const double *xa = X + (size_t)a * n;
-        for (int c = 0; c <= a; c++) {
-            const double *xc = X + (size_t)c * n;
-            double acc = 0;
-            for (int64_t i = 0; i < n; i++) acc += (W ? W[i] : 1.0) * xa[i] * xc[i];
-            A[a + c * kx] = acc;
-        }
-        double acc = 0;
-        for (int64_t i = 0; i < n; i++) acc += (W ? W[i] : 1.0) * xa[i] * v[i];
-        r[a] = acc;
-    }
-    MPI_Allreduce(MPI_IN_PLACE, A, kk + kx, MPI_DOUBLE, MPI_SUM, comm);
-    for (int a = 0; a < kx; a++) for (int c = 0; c < a; c++) A[c + a * kx] = A[a + c * kx];
+    double *A = gr_malloc((size_t)(kk + kx), sizeof *A), *r = A + kk;
+    crossprod_all(comm, n, kx, X, v, W, A);
     int *keep = gr_malloc((size_t)kx, sizeof *keep);
     if (keep_in) memcpy(keep, keep_in, (size_t)kx * sizeof *keep);
     else gr_collinear(kx, A, tol, keep);
@@ -234,35 +267,76 @@ static int wls(MPI_Comm comm, int64_t n, int kx, const double *X, const double *
     return GR_OK;
 }
 
-/* Collective. Demean v (n) and a copy of X into Xt with weights W on the absorber, warm-started from and
- * updating alpha (kx + 1 arrays, or NULL); tss (kx + 1, or NULL) gets the weighted centred sums of
- * squares before demeaning. *inner accumulates the demeaning iterations. */
-static int demean_all(gr_absorber *ab, const sample *s, double *Xt, double *v, double *W, double tol, double **alpha,
-                      double *tss, int64_t *inner)
+/* Collective. Demean cols[0..ncols) in place on the absorber at tolerance tol, warm-started from and updating
+ * alpha (ncols arrays, or NULL); with set_w, with the weights W (NULL: unweighted) set first (their level sums
+ * cost a pass per fixed effect: a caller whose weights are those of the previous call passes set_w = 0).
+ * *inner accumulates the demeaning iterations. */
+static int demean_cols(gr_absorber *ab, int ncols, double **cols, int set_w, double *W, double tol, double **alpha,
+                       int64_t *inner)
 {
-    GR_CALL(gr_fe_set_weights(&ab->fe, W));
-    ab->w = W;
+    if (set_w) {
+        GR_CALL(gr_fe_set_weights(&ab->fe, W));
+        ab->w = W;
+    }
     ab->o.tol = tol;
+    int before = ab->iterations;
+    ab->iterations = 0;
+    int rc = gr_absorber_demean(ab, ncols, cols, NULL, alpha);
+    *inner += ab->iterations;
+    if (before > ab->iterations) ab->iterations = before;
+    return rc;
+}
+
+/* Collective. Demean v (n) and a copy of X into Xt with weights W (set first) on the absorber, warm-started
+ * from and updating alpha (kx + 1 arrays, or NULL). *inner accumulates the demeaning iterations. */
+static int demean_all(gr_absorber *ab, const sample *s, double *Xt, double *v, double *W, double tol, double **alpha,
+                      int64_t *inner)
+{
     memcpy(Xt, s->X, (size_t)s->n * (size_t)s->kx * sizeof *Xt);
     int ncols = s->kx + 1;
     double **cols = gr_malloc((size_t)ncols, sizeof *cols);
     for (int j = 0; j < s->kx; j++) cols[j] = Xt + (size_t)j * s->n;
     cols[s->kx] = v;
-    int before = ab->iterations;
-    ab->iterations = 0;
-    int rc = gr_absorber_demean(ab, ncols, cols, tss, alpha);
-    *inner += ab->iterations;
-    if (before > ab->iterations) ab->iterations = before;
+    int rc = demean_cols(ab, ncols, cols, 1, W, tol, alpha, inner);
     free(cols);
+    return rc;
+}
+
+/* Collective. keep (kx flags): the regressors not collinear with earlier ones and the fixed effects on the
+ * unweighted design (the demeaned columns at tolerance tol; the absorber's weights are left unset). */
+static int collinear_unweighted(MPI_Comm comm, gr_absorber *ab, const sample *s, double tol, double collin_tol,
+                                int *keep)
+{
+    size_t nn = (size_t)(s->n ? s->n : 1);
+    double *Xu = gr_malloc(nn * (size_t)(s->kx ? s->kx : 1), sizeof *Xu);
+    memcpy(Xu, s->X, (size_t)s->n * (size_t)s->kx * sizeof *Xu);
+    double **cols = gr_malloc((size_t)s->kx, sizeof *cols);
+    for (int j = 0; j < s->kx; j++) cols[j] = Xu + (size_t)j * s->n;
+    int64_t dummy = 0;
+    int rc = demean_cols(ab, s->kx, cols, 1, NULL, tol, NULL, &dummy);
+    if (!rc) {
+        double *A = gr_malloc((size_t)s->kx * (size_t)(s->kx + 1), sizeof *A);
+        crossprod_all(comm, s->n, s->kx, Xu, NULL, NULL, A);
+        gr_collinear(s->kx, A, collin_tol, keep);
+        free(A);
+    }
+    free(cols); free(Xu);
     return rc;
 }
 
 /* Collective. The iterative rectifier (Correia, Guimaraes and Zylkin 2019; ppmlhdfe's separation(ir)):
  * u = 1(y = 0); repeat: weighted least squares of u on the regressors and fixed effects with weight K =
  * N0 / tol^2 on the rows with y > 0 and 1 elsewhere, fitted z (|z| < tol set to 0); stop when no z < 0,
- * else u = max(z, 0). Rows with z > 0 are separated: sep[i] = 1. *iters gets the iterations. */
+ * else u = max(z, 0). Rows with z > 0 are separated: sep[i] = 1. *iters gets the iterations. buf: scratch space
+ * (three arrays of s->n values and one of s->kx * s->n), the caller's.
+ * The weights do not change between iterations, so the regressors are demeaned once (first iteration) and
+ * only u after that (warm-started). Which regressors are collinear is decided on the weighted design when it
+ * drops none; when it drops some, again on the unweighted design, which decides (the weight K would make what
+ * the rows with y = 0 tell apart look like rounding error; with exact arithmetic the two agree, so a weighted
+ * design of full rank is one of full rank unweighted). */
 static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_ppml_opts *po, double fe_tol,
-                      double collin_tol, unsigned char *sep, int64_t *nsep, int *iters, int64_t *inner)
+                      double collin_tol, unsigned char *sep, int64_t *nsep, int *iters, int64_t *inner,
+                      double *const buf[4])
 {
     int64_t n = s->n, n0 = 0;
     for (int64_t i = 0; i < n; i++) n0 += s->y[i] == 0;
@@ -272,36 +346,39 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
     *iters = 0;
     if (n0 == 0) return GR_OK;
     size_t nn = (size_t)(n ? n : 1);
+    int kx = s->kx;
     double K = (double)n0 / (po->sep_tol * po->sep_tol);
-    double *u = gr_malloc(nn, sizeof *u), *v = gr_malloc(nn, sizeof *v), *om = gr_malloc(nn, sizeof *om);
-    double *Xt = gr_malloc(nn * (size_t)(s->kx ? s->kx : 1), sizeof *Xt), *beta = gr_calloc((size_t)s->kx + 1, sizeof *beta);
+    double *u = buf[0], *v = buf[1], *om = buf[2], *Xt = buf[3], *beta = gr_calloc((size_t)kx + 1, sizeof *beta);
     int64_t nc = gr_fe_ncoef(&ab->fe);
-    double **alpha = gr_malloc((size_t)s->kx + 1, sizeof *alpha);
-    for (int j = 0; j <= s->kx; j++) alpha[j] = gr_calloc((size_t)(nc ? nc : 1), sizeof **alpha);
-    int *keep = gr_calloc((size_t)s->kx + 1, sizeof *keep);
+    double **alpha = gr_malloc((size_t)kx + 1, sizeof *alpha);
+    for (int j = 0; j <= kx; j++) alpha[j] = gr_calloc((size_t)(nc ? nc : 1), sizeof **alpha);
+    int *keep = gr_calloc((size_t)kx + 1, sizeof *keep);
     for (int64_t i = 0; i < n; i++) { u[i] = s->y[i] == 0; om[i] = s->y[i] > 0 ? K : 1.0; }
-    int rc = GR_OK, done = 0;
-    double itol = fe_tol;
+    int rc = GR_OK, done = 0, weights_set = 0;
+    double **va = ab->fe.nfe ? alpha + kx : NULL;
     while (!rc && !done && *iters < po->sep_maxiter) {
         (*iters)++;
         memcpy(v, u, nn * sizeof *v);
-        rc = demean_all(ab, s, Xt, v, om, itol, ab->fe.nfe ? alpha : NULL, NULL, inner);
-        if (!rc && *iters == 1) {  /* which regressors are collinear: decided once, unweighted (the weight K would hide
-                                    * what the rows with y = 0 tell apart) */
-            double *W1 = gr_malloc(nn, sizeof *W1);
-            for (int64_t i = 0; i < n; i++) W1[i] = 1.0;
-            double *Xu = gr_malloc(nn * (size_t)(s->kx ? s->kx : 1), sizeof *Xu), *vu = gr_malloc(nn, sizeof *vu);
-            memcpy(vu, u, nn * sizeof *vu);
-            int64_t dummy = 0;
-            rc = demean_all(ab, s, Xu, vu, W1, itol, NULL, NULL, &dummy);
-            if (!rc) rc = gr_agree(comm, wls(comm, n, s->kx, Xu, vu, NULL, collin_tol, NULL, keep, beta));
-            free(W1); free(Xu); free(vu);
+        if (*iters == 1) {
+            rc = demean_all(ab, s, Xt, v, om, fe_tol, ab->fe.nfe ? alpha : NULL, inner);
+            weights_set = 1;
+            if (!rc) rc = gr_agree(comm, wls(comm, n, kx, Xt, v, om, collin_tol, NULL, keep, beta));
+            int kept = 0;
+            for (int j = 0; j < kx; j++) kept += keep[j];
+            if (!rc && kept < kx) {
+                rc = collinear_unweighted(comm, ab, s, fe_tol, collin_tol, keep);
+                weights_set = 0;
+                if (!rc) rc = gr_agree(comm, wls(comm, n, kx, Xt, v, om, collin_tol, keep, NULL, beta));
+            }
+        } else {
+            rc = demean_cols(ab, 1, &v, !weights_set, om, fe_tol, va, inner);
+            weights_set = 1;
+            if (!rc) rc = gr_agree(comm, wls(comm, n, kx, Xt, v, om, collin_tol, keep, NULL, beta));
         }
-        if (!rc) rc = gr_agree(comm, wls(comm, n, s->kx, Xt, v, om, collin_tol, keep, NULL, beta));
         int64_t neg = 0;
         for (int64_t i = 0; i < n && !rc; i++) {
             double fit = v[i];  /* u~ - X~ b: the residual; z = u - residual */
-            for (int j = 0; j < s->kx; j++) fit -= Xt[(size_t)j * n + i] * beta[j];
+            for (int j = 0; j < kx; j++) fit -= Xt[(size_t)j * n + i] * beta[j];
             double z = u[i] - fit;
             if (fabs(z) < po->sep_tol) z = 0;
             neg += z < 0;
@@ -319,8 +396,8 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
     *nsep = sum_all(comm, c);
     if (!rc && !done)
         rc = gr_fail(GR_ENUM, "ppml", "the separation check (ReLU) did not settle within %d iterations", po->sep_maxiter);
-    for (int j = 0; j <= s->kx; j++) free(alpha[j]);
-    free(alpha); free(u); free(v); free(om); free(Xt); free(beta); free(keep);
+    for (int j = 0; j <= kx; j++) free(alpha[j]);
+    free(alpha); free(beta); free(keep);
     ab->w = NULL;
     return gr_agree(comm, rc);
 }
@@ -383,12 +460,6 @@ static int cluster_ids(MPI_Comm comm, const gr_model_data *d, const gr_model_opt
     return GR_OK;
 }
 
-/* Local. Poisson deviance contribution of one row: 2 w (y log(y/mu) - (y - mu)). */
-static inline double dev_row(double y, double mu, double w)
-{
-    return 2.0 * w * ((y > 0 ? y * log(y / mu) : 0.0) - (y - mu));
-}
-
 /* Collective. tss[j]: weighted centred sum of squares of regressor j of s (j < kx) and of v (j = kx), over
  * all ranks: what fit.c compares the demeaned sums of squares with (absorbed regressors and outcome). */
 static void weighted_tss(MPI_Comm comm, const sample *s, const double *v, const double *W, double *tss)
@@ -396,16 +467,16 @@ static void weighted_tss(MPI_Comm comm, const sample *s, const double *v, const 
     int kx = s->kx;
     double *acc = gr_calloc((size_t)kx + 2, sizeof *acc);  /* sum W, then sum W c per column */
     for (int64_t i = 0; i < s->n; i++) acc[0] += W[i];
-    for (int j = 0; j <= kx; j++) {
-        const double *c = j < kx ? s->X + (size_t)j * s->n : v;
-        for (int64_t i = 0; i < s->n; i++) acc[j + 1] += W[i] * c[i];
-    }
+    for (int j = 0; j <= kx; j++) acc[j + 1] = dot(W, j < kx ? s->X + (size_t)j * s->n : v, s->n);
     MPI_Allreduce(MPI_IN_PLACE, acc, kx + 2, MPI_DOUBLE, MPI_SUM, comm);
-    for (int j = 0; j <= kx; j++) {
+    for (int j = 0; j <= kx; j++) {  /* sum W (c - mean)^2 = sum W c^2 - mean sum W c would cancel: about the mean */
         const double *c = j < kx ? s->X + (size_t)j * s->n : v;
-        double mean = acc[j + 1] / acc[0], ss = 0;
-        for (int64_t i = 0; i < s->n; i++) ss += W[i] * (c[i] - mean) * (c[i] - mean);
-        tss[j] = ss;
+        double mean = acc[j + 1] / acc[0], ss[4] = {0, 0, 0, 0};
+        int64_t i = 0;
+        for (; i + 4 <= s->n; i += 4)
+            for (int q = 0; q < 4; q++) ss[q] += W[i + q] * (c[i + q] - mean) * (c[i + q] - mean);
+        for (; i < s->n; i++) ss[0] += W[i] * (c[i] - mean) * (c[i] - mean);
+        tss[j] = (ss[0] + ss[1]) + (ss[2] + ss[3]);
     }
     MPI_Allreduce(MPI_IN_PLACE, tss, kx + 1, MPI_DOUBLE, MPI_SUM, comm);
     free(acc);
@@ -413,20 +484,65 @@ static void weighted_tss(MPI_Comm comm, const sample *s, const double *v, const 
 
 /* The IRLS state of one outcome. */
 typedef struct irls {
-    double *mu, *eta, *W, *z, *Xt, *beta;
+    double *W, *z, *z0;         /* this iteration's weights, working outcome (demeaned in place) and its copy */
+    double *Wn, *zn, *z0n;      /* the next iteration's, filled by the update pass */
+    double *ylogy;              /* y log y (0 where y = 0): the deviance without a logarithm per iteration */
+    double *Xt, *beta;
     double **alpha;
     double *tss;                /* kx + 1: weighted centred sums of squares of the last iteration's columns */
-    double *z0;                 /* the last working outcome before demeaning */
     double dev;
     int iters;
     int64_t inner;
 } irls;
 
+/* Local. The arrays of the IRLS state for the rows of s (the separation check borrows some first). */
+static void irls_alloc(const sample *s, irls *st)
+{
+    size_t nn = (size_t)(s->n ? s->n : 1);
+    double **bufs[7] = {&st->W, &st->z, &st->z0, &st->Wn, &st->zn, &st->z0n, &st->ylogy};
+    for (int q = 0; q < 7; q++) *bufs[q] = gr_malloc(nn, sizeof(double));
+    st->Xt = gr_malloc(nn * (size_t)(s->kx ? s->kx : 1), sizeof(double));
+    st->beta = gr_calloc((size_t)s->kx + 1, sizeof(double));
+    st->tss = gr_calloc((size_t)s->kx + 1, sizeof(double));
+}
+
 static void irls_free(irls *st, int kx)
 {
     for (int j = 0; st->alpha && j <= kx; j++) free(st->alpha[j]);
-    free(st->alpha); free(st->mu); free(st->eta); free(st->W); free(st->z); free(st->Xt); free(st->beta); free(st->tss); free(st->z0);
+    free(st->alpha); free(st->W); free(st->z); free(st->z0); free(st->Wn); free(st->zn); free(st->z0n);
+    free(st->ylogy); free(st->Xt); free(st->beta); free(st->tss);
 }
+
+/* Local. Row i's weight w mu and working outcome eta - offset + (y - mu) / mu into W, z and z0. */
+static inline void working_row(const sample *s, int64_t i, double eta, double mu, double *W, double *z, double *z0)
+{
+    W[i] = (s->w ? s->w[i] : 1.0) * mu;
+    z[i] = z0[i] = eta - (s->off ? s->off[i] : 0.0) + (s->y[i] - mu) / mu;
+}
+
+/* Local. The update pass of one IRLS iteration, fused: residual z~ - X~ b, index eta = offset + z0 - residual,
+ * mu = exp(eta), the deviance 2 sum w (y log(y/mu) - (y - mu)) (y log(y/mu) = y log y - y eta, since log mu =
+ * eta), and the next iteration's W, z, z0. Returns the local deviance; *bad = 1 if a mean left double
+ * precision. */
+static double irls_update(const sample *s, irls *st, int *bad)
+{
+    int64_t n = s->n;
+    int kx = s->kx;
+    double dev = 0, eta_lo = log(1e-300), eta_hi = 709.0;  /* exp(709) = 8.2e307 */
+    int b = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double res = st->z[i];
+        for (int q = 0; q < kx; q++) res -= st->Xt[(size_t)q * n + i] * st->beta[q];
+        double eta = st->z0[i] - res + (s->off ? s->off[i] : 0.0), mu = exp(eta), y = s->y[i];
+        b |= !(eta > eta_lo && eta < eta_hi);  /* 1e-300 < mu < 8e307 (NaN fails too) */
+        dev += (s->w ? s->w[i] : 1.0) * ((st->ylogy[i] - y * eta) - (y - mu));
+        working_row(s, i, eta, mu, st->Wn, st->zn, st->z0n);
+    }
+    *bad = b;
+    return 2.0 * dev;
+}
+
+static void swap_ptr(double **a, double **b) { double *t = *a; *a = *b; *b = t; }
 
 /* Collective. IRLS to convergence: each iteration demeans the working outcome z = eta - offset + (y - mu)/mu and
  * the regressors with weights W = w mu (warm-started), takes the weighted least-squares step, and updates
@@ -434,48 +550,34 @@ static void irls_free(irls *st, int kx)
  * glm and ppmlhdfe the offset enters the linear predictor with coefficient 1, the start does not use it).
  * The inner tolerance starts at 1e-2 and follows a tenth of the square root of the relative deviance change
  * down to --fe-tol (at once when the change is within 1000 times --ppml-tol); convergence needs the deviance
- * criterion at the final inner tolerance.
- * On return st->Xt, st->z hold the demeaned design and working outcome of the last iteration. */
+ * criterion at the final inner tolerance. (Going to --fe-tol when eps^2 < --ppml-tol, as Newton's quadratic
+ * convergence would suggest, saved one iteration on the default panel but cost one on the AGTPA panel, where the
+ * next change was 350 eps^2.)
+ * On return st->Xt, st->z hold the demeaned design and working outcome of the last iteration, st->W its
+ * weights. */
 static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_model_opts *o, const gr_ppml_opts *po,
                     const gr_model_data *d, int j, irls *st)
 {
     int64_t n = s->n;
-    size_t nn = (size_t)(n ? n : 1);
     int kx = s->kx;
-    st->mu = gr_malloc(nn, sizeof(double)); st->eta = gr_malloc(nn, sizeof(double));
-    st->W = gr_malloc(nn, sizeof(double)); st->z = gr_malloc(nn, sizeof(double));
-    st->Xt = gr_malloc(nn * (size_t)(kx ? kx : 1), sizeof(double));
-    st->beta = gr_calloc((size_t)kx + 1, sizeof(double));
-    st->tss = gr_calloc((size_t)kx + 1, sizeof(double));
-    st->z0 = gr_malloc(nn, sizeof(double));
+    if (!st->W) irls_alloc(s, st);
     int64_t nc = gr_fe_ncoef(&ab->fe);
     st->alpha = gr_malloc((size_t)kx + 1, sizeof *st->alpha);
     for (int q = 0; q <= kx; q++) st->alpha[q] = gr_calloc((size_t)(nc ? nc : 1), sizeof(double));
-    for (int64_t i = 0; i < n; i++) { st->mu[i] = s->y[i] + 0.1; st->eta[i] = log(st->mu[i]); }  /* glm's start */
+    for (int64_t i = 0; i < n; i++) {  /* glm's start mu = y + 0.1 */
+        double y = s->y[i], mu = y + 0.1;
+        st->ylogy[i] = y > 0 ? y * log(y) : 0.0;
+        working_row(s, i, log(mu), mu, st->W, st->z, st->z0);
+    }
     double dev_prev = NAN, itol = o->absorb.tol > 1e-2 ? o->absorb.tol : 1e-2, eps = INFINITY;
     int rc = GR_OK;
     for (st->iters = 0; !rc && st->iters < po->maxiter;) {
         st->iters++;
-        for (int64_t i = 0; i < n; i++) {
-            st->W[i] = (s->w ? s->w[i] : 1.0) * st->mu[i];
-            st->z[i] = st->eta[i] - (s->off ? s->off[i] : 0.0) + (s->y[i] - st->mu[i]) / st->mu[i];
-        }
-        double *z0 = st->z0;
-        memcpy(z0, st->z, (size_t)n * sizeof *z0);
-        rc = demean_all(ab, s, st->Xt, st->z, st->W, itol, ab->fe.nfe ? st->alpha : NULL, NULL, &st->inner);
+        rc = demean_all(ab, s, st->Xt, st->z, st->W, itol, ab->fe.nfe ? st->alpha : NULL, &st->inner);
         if (!rc) rc = gr_agree(comm, wls(comm, n, kx, st->Xt, st->z, st->W, o->fit.collin_tol, NULL, NULL, st->beta));
-        double dev = 0;
-        int bad = 0;
-        for (int64_t i = 0; i < n && !rc; i++) {
-            double res = st->z[i];
-            for (int q = 0; q < kx; q++) res -= st->Xt[(size_t)q * n + i] * st->beta[q];
-            double eta = z0[i] - res + (s->off ? s->off[i] : 0.0), mu = exp(eta);
-            bad |= !isfinite(eta) || !(mu > 1e-300) || !isfinite(mu);
-            st->eta[i] = eta;
-            st->mu[i] = mu;
-            dev += dev_row(s->y[i], mu, s->w ? s->w[i] : 1.0);
-        }
         if (rc) break;
+        int bad = 0;
+        double dev = irls_update(s, st, &bad);
         MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, comm);
         st->dev = dev = dsum_all(comm, dev);
         if (bad || !isfinite(dev))
@@ -489,6 +591,7 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
             weighted_tss(comm, s, st->z0, st->W, st->tss);
             return GR_OK;
         }
+        swap_ptr(&st->W, &st->Wn); swap_ptr(&st->z, &st->zn); swap_ptr(&st->z0, &st->z0n);
         /* the demeaning error moves the coefficients by about itol and the deviance by its square: a tenth of
          * sqrt(eps) keeps the step accurate enough; near convergence, the final tolerance at once */
         double next = eps < 1e3 * po->tol ? 0 : 0.1 * sqrt(eps);
@@ -522,7 +625,7 @@ static void poisson_stats(gr_result *r, const gr_vcov_spec *vs)
  * and fixed effects only, a finite offset shifts every row's index by a finite amount (ppmlhdfe's checks do not
  * read it either); the offsets of dropped rows go with them (sample_compact). */
 static int prepare(MPI_Comm comm, const gr_model_data *d, int j, const gr_model_opts *o, const gr_ppml_opts *po,
-                   sample *s, gr_absorber *ab, gr_result *r)
+                   sample *s, gr_absorber *ab, gr_result *r, irls *st)
 {
     double ysum = 0;
     for (int64_t i = 0; i < s->n; i++) ysum += s->y[i];
@@ -553,7 +656,10 @@ static int prepare(MPI_Comm comm, const gr_model_data *d, int j, const gr_model_
     free(keep);
     if (!po->separation || (s->kx == 0 && s->nfe == 0)) return GR_OK;
     unsigned char *sep = gr_malloc((size_t)(s->n ? s->n : 1), 1);
-    int rc = relu_check(comm, ab, s, po, o->absorb.tol, o->fit.collin_tol, sep, &r->n_sep_relu, &r->relu_iterations, &r->inner_iterations);
+    irls_alloc(s, st);  /* the separation check works in IRLS's arrays (the rows only get fewer) */
+    double *const buf[4] = {st->W, st->z, st->z0, st->Xt};
+    int rc = relu_check(comm, ab, s, po, o->absorb.tol, o->fit.collin_tol, sep, &r->n_sep_relu, &r->relu_iterations,
+                        &r->inner_iterations, buf);
     if (!rc && r->n_sep_relu > 0) {
         for (int64_t i = 0; i < s->n; i++) sep[i] = !sep[i];
         sample_compact(s, sep);
@@ -589,8 +695,10 @@ static int fit_outcome(MPI_Comm comm, const gr_model_data *d, const double *off,
     memset(&s, 0, sizeof s);
     gr_absorber ab;
     memset(&ab, 0, sizeof ab);
+    irls st;
+    memset(&st, 0, sizeof st);
     int rc = sample_gather(comm, d, off, j, &s, r);
-    if (!rc) rc = gr_agree(comm, prepare(comm, d, j, o, po, &s, &ab, r));
+    if (!rc) rc = gr_agree(comm, prepare(comm, d, j, o, po, &s, &ab, r, &st));
     if (!rc && rank == 0 && (r->n_sep_fe || r->n_sep_relu))
         gr_warn("%s: %s: %lld observations dropped as separated (%lld in fixed-effect groups with an all-zero outcome, "
                 "%lld by the ReLU check)", where_of(d), d->ylabel[j], (long long)(r->n_sep_fe + r->n_sep_relu),
@@ -599,9 +707,6 @@ static int fit_outcome(MPI_Comm comm, const gr_model_data *d, const double *off,
     memset(&vs, 0, sizeof vs);
     int *nested = gr_calloc((size_t)(d->nfe + 1), sizeof *nested);
     if (!rc) rc = gr_agree(comm, cluster_ids(comm, d, o, &ab, &s, &vs, nested));
-    double t_index = gr_now() - t0 - ab.t_demean;  /* the separation check's demeaning counts under demean */
-    irls st;
-    memset(&st, 0, sizeof st);
     if (!rc) rc = gr_agree(comm, irls_run(comm, &ab, &s, o, po, d, j, &st));
     gr_fit fd;
     memset(&fd, 0, sizeof fd);
@@ -621,7 +726,9 @@ static int fit_outcome(MPI_Comm comm, const gr_model_data *d, const double *off,
         r->deviance = st.dev;
         r->irls_iterations = st.iters;
         r->inner_iterations += st.inner;
-        r->t_index = t_index;
+        /* index: everything of this outcome's estimation that is not demeaning, solving or the variance (the
+         * sample, separation checks, clusters and the IRLS passes), so that the timings add up to its time */
+        r->t_index = gr_now() - t0 - r->t_demean - r->t_solve - r->t_vcov;
     }
     gr_fit_free(&fd);
     irls_free(&st, s.kx);
