@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # bench/montecarlo.sh [--worlds N] [--draws R] [--ranks P] [--sim 'SIMULATE ARGS'] [--out DIR] [--label TEXT]
+#                     [--table3-only]
 #
 # Monte Carlo of inference for the west-to-east Table 3 model (docs/design.md, "Monte Carlo"):
 #   log(trade) ~ partner + log(distance_km) | exporter^month + importer^month + segpair_100, where dir == 1
 # over the worlds `gravrd simulate --seed 1..N` (default 40), each with R noise redraws (default 5) that hold
 # the world fixed: one `simulate --seed s --noise-draws R` writes the redraws as the outcomes trade_noise1..R
-# (trade under --noise-seed 1..R), and one `gravrd grid` per world fits them all, as one multi-outcome model
+# (trade under --noise-seed 1..R; --trade-only: no other outcome columns), and one `gravrd grid` per world fits them all, as one multi-outcome model
 # per inference method (the absorber and the demeaned regressors are shared; docs/grid.md). For each method:
 # coverage of the planted truth (the panel's truth_partner_w2e) by the record's 95% interval (conf_low,
 # conf_high: the estimate +- t(df_t) x SE for a sandwich; a method that reports another interval, such as a
 # bootstrap's test inversion, is scored by its own), the Monte Carlo s.e. of that coverage (clustered by world;
 # binomial when there is one world), mean SE, the SD of the estimates within worlds, their ratio, and the
-# mean estimate. --sim adds simulate options to every world (a smaller world, shared shocks). --out DIR keeps
+# mean estimate. --table3-only leaves out the second model (the gravity model). --sim adds simulate options to every world (a smaller world, shared shocks). --out DIR keeps
 # estimates.csv (world, draw, method, estimate, SE, interval) and summary.md. Prints the table (markdown) and
 # the wall time. Runs P ranks for simulate and grid (default 2).
 #
@@ -23,13 +24,14 @@ METHODS='
     - {label: "CR1 by pair", cluster: pair}
     - {label: "CR1 by segment pair", cluster: segpair_100}
     - {label: "CR1 by exporter segment", cluster: exp_segment_100}
-    - {label: "CR1 two-way, exporter and importer city", cluster: "exporter,importer"}'
+    - {label: "CR1 two-way, exporter and importer city", cluster: "exporter,importer"}
+    - {label: "CR1 by exporter province", cluster: exp_province}'
 # the models: Table 3, and the gravity model of Table 2 with the latent affinity as a control (the confounder
 # the simulator plants: with it the gravity model is unbiased, so its coverage is about inference alone)
 MODELS='
     - {label: "Table 3 (segment-pair FE)", value: "partner + log(distance_km) | exporter^month + importer^month + segpair_100"}
     - {label: "gravity + latent_affinity", value: "partner + log(distance_km) + latent_affinity | exporter^month + importer^month"}'
-WORLDS=40; DRAWS=5; NP=2; SIM=""; OUT=""; LABEL=""
+WORLDS=40; DRAWS=5; NP=2; SIM=""; OUT=""; LABEL=""; ONLY=""
 die() { echo "montecarlo.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case $1 in
@@ -39,11 +41,13 @@ while [ $# -gt 0 ]; do
     --sim) SIM=${2:-}; shift 2;;
     --out) OUT=${2:-}; shift 2;;
     --label) LABEL=${2:-}; shift 2;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+    --table3-only) ONLY=1; shift;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
     *) die "unknown argument '$1' (--help)";;
   esac
 done
 for v in WORLDS DRAWS NP; do [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "--${v,,} must be a positive integer, not '${!v}'"; done
+[ -z "$ONLY" ] || MODELS=$(printf '%s\n' "$MODELS" | grep -v 'label: "gravity')
 [ "$DRAWS" -le 1000 ] || die "--draws must be at most 1000 (simulate --noise-draws)"
 [ -x bin/gravrd ] || die "bin/gravrd is not built (make bin/gravrd)"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
@@ -69,7 +73,7 @@ t0=$(date +%s.%N)
 echo "world,draw,model,method,estimate,std_error,conf_low,conf_high,truth" >"$T/estimates.csv"
 for s in $(seq 1 "$WORLDS"); do
   # shellcheck disable=SC2086  # SIM is a list of options
-  run "$GR" simulate --out "$T/world.h5" --seed "$s" --noise-draws "$DRAWS" $SIM >"$T/log" 2>&1 ||
+  run "$GR" simulate --out "$T/world.h5" --seed "$s" --noise-draws "$DRAWS" --trade-only $SIM >"$T/log" 2>&1 ||
     { cat "$T/log" >&2; die "simulate --seed $s failed"; }
   rm -rf "$T/grid"
   run "$GR" grid "$T/mc.yaml" --out "$T/grid" --quiet >"$T/log" 2>&1 || { cat "$T/log" >&2; die "grid on world $s failed"; }

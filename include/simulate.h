@@ -63,6 +63,7 @@ typedef struct gr_sim_noise {
     double bandwidth;              /* km: segments of the segment-pair shock */
     int monthly;                   /* 1: a shock per group and month; 0: one per group */
     int draws;                     /* extra columns trade_noise1..draws (noise seeds 1..draws) */
+    int trade_only;                /* write only pair, month, trade (and the draws): Monte Carlo panels */
     int *segment, *province;       /* per city, set by gr_sim_noise_prepare; owned */
 } gr_sim_noise;
 

@@ -163,6 +163,10 @@ void gr_sim_block_init(const gr_sim_world *w, int exp_begin, int exp_end, gr_sim
     b->trade = gr_malloc(n, sizeof(double));
     b->cat_denom = gr_malloc(n, sizeof(double));
     trade_rows(b, b->key, b->trade);
+    if (w->noise && w->noise->trade_only) { /* no category columns: their denominators are not needed */
+        for (int64_t r = 0; r < b->nrows; r++) b->cat_denom[r] = NAN;
+        return;
+    }
     view_t v;
     view(w, &v);
     const int M = w->n_months;
@@ -274,6 +278,7 @@ static int noise_attrs(gr_writer *wr, const gr_sim_noise *n)
         if (!rc) rc = gr_writer_attr_double(wr, "sim_shock_monthly", n->monthly);
     }
     if (!rc && n->draws > 0) rc = gr_writer_attr_double(wr, "n_noise_draws", n->draws);
+    if (!rc && n->trade_only) rc = gr_writer_attr_string(wr, "columns", "trade only (--trade-only)");
     return rc;
 }
 
@@ -348,7 +353,8 @@ int gr_sim_write(MPI_Comm comm, const gr_sim_world *w, const char *out_path, con
     size_t n = (size_t)(blk.nrows > 0 ? blk.nrows : 1);
     double *buf = gr_malloc(n, sizeof(double));
     int32_t *ibuf = gr_malloc(n, sizeof(int32_t));
-    for (int q = 0; q < gr_sim_n_panel_columns && !rc; q++) {
+    int ncols = w->noise && w->noise->trade_only ? 3 : gr_sim_n_panel_columns;
+    for (int q = 0; q < ncols && !rc; q++) {
         const char *name = gr_sim_panel_columns[q];
         if (q == 2) { rc = gr_writer_panel_double(&wr, name, blk.trade); continue; }
         gr_sim_block_column(&blk, name, buf); /* cannot fail for these names */
@@ -375,7 +381,7 @@ int gr_sim_write(MPI_Comm comm, const gr_sim_world *w, const char *out_path, con
 typedef struct {
     const char *out, *cities;
     int64_t seed, noise_seed;
-    int east, west, months, monthly, draws;
+    int east, west, months, monthly, draws, trade_only;
     double sd_segpair, sd_provpair, bandwidth;
 } sim_opts;
 
@@ -401,6 +407,8 @@ static const gr_opt sim_table[] = {
     {.name = "noise-draws", .kind = GR_OPT_INT, GR_OPT_AT(sim_opts, draws), .metavar = "N",
      .help = "also write trade_noise1..N: trade under --noise-seed 1..N (Monte Carlo outcomes)", .def = "0",
      .flags = GR_OPT_RANGE, .lo = 0, .hi = GR_SIM_MAX_DRAWS},
+    {.name = "trade-only", .kind = GR_OPT_FLAG, GR_OPT_AT(sim_opts, trade_only),
+     .help = "write only the panel columns pair, month and trade (and --noise-draws): fast Monte Carlo panels"},
     {.name = "shock-segpair", .kind = GR_OPT_DOUBLE, GR_OPT_AT(sim_opts, sd_segpair), .metavar = "SD",
      .help = "SD of a log-trade shock shared by the pairs of one (exporter segment, importer segment)",
      .def = "0", .flags = GR_OPT_RANGE, .lo = 0, .hi = 100},
@@ -454,7 +462,7 @@ int cmd_simulate(int argc, char **argv, MPI_Comm comm)
     const char *out = o.out;
     gr_sim_noise noise = {.has_seed = has_noise_seed, .seed = (uint64_t)o.noise_seed,
                           .sd_segpair = o.sd_segpair, .sd_provpair = o.sd_provpair, .bandwidth = o.bandwidth,
-                          .monthly = o.monthly, .draws = o.draws};
+                          .monthly = o.monthly, .draws = o.draws, .trade_only = o.trade_only};
 
     double t0 = gr_now();
     gr_sim_world w;
