@@ -10,7 +10,7 @@ D="$TMP/default.h5"
 "$GR" simulate --out "$D" >/dev/null 2>&1 || { fail "simulate the default panel"; exit 0; }
 
 # expected specifications per config (a config added without a count here fails until it is listed)
-declare -A want=([table3-inference]=24 [a06-balance]=24 [a29-matching]=6 [a30-regular-rd]=24 [table2]=12 [table1-summary]=7 [table3]=12 [a09-a10-alt-fe]=12 [a11-bandwidths]=30 [a12-same-dialect]=6
+declare -A want=([table3-inference]=24 [a06-balance]=24 [a29-matching]=6 [a30-regular-rd]=24 [table2]=12 [table1-summary]=7 [table3]=24 [a09-a10-alt-fe]=12 [a11-bandwidths]=60 [a12-same-dialect]=6
                  [a13-multiple-treated]=6 [a21-a24-control-groups]=72 [grid-150]=150 [sweep-large]=2100)
 n_cfg=0
 for cfg in configs/*.yaml; do
