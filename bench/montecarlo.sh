@@ -2,19 +2,22 @@
 # bench/montecarlo.sh [--worlds N] [--draws R] [--ranks P] [--sim 'SIMULATE ARGS'] [--out DIR] [--label TEXT]
 #                     [--table3-only]
 #
-# Monte Carlo of inference for the west-to-east Table 3 model (docs/design.md, "Monte Carlo"):
+# Monte Carlo of inference for the west-to-east partner coefficient (docs/design.md, "Monte Carlo") in the
+# models of MODELS below: Table 3,
 #   log(trade) ~ partner + log(distance_km) | exporter^month + importer^month + segpair_100, where dir == 1
-# over the worlds `gravrd simulate --seed 1..N` (default 40), each with R noise redraws (default 5) that hold
-# the world fixed: one `simulate --seed s --noise-draws R` writes the redraws as the outcomes trade_noise1..R
-# (trade under --noise-seed 1..R; --trade-only: no other outcome columns), and one `gravrd grid` per world fits them all, as one multi-outcome model
-# per inference method (the absorber and the demeaned regressors are shared; docs/grid.md). For each method:
-# coverage of the planted truth (the panel's truth_partner_w2e) by the record's 95% interval (conf_low,
-# conf_high: the estimate +- t(df_t) x SE for a sandwich; a method that reports another interval, such as a
-# bootstrap's test inversion, is scored by its own), the Monte Carlo s.e. of that coverage (clustered by world;
-# binomial when there is one world), mean SE, the SD of the estimates within worlds, their ratio, and the
-# mean estimate. --table3-only leaves out the second model (the gravity model). --sim adds simulate options to every world (a smaller world, shared shocks). --out DIR keeps
-# estimates.csv (world, draw, method, estimate, SE, interval) and summary.md. Prints the table (markdown) and
-# the wall time. Runs P ranks for simulate and grid (default 2).
+# and the gravity model with the simulator's latent_affinity as a control (unbiased, so its coverage is about
+# inference alone), over the worlds `gravrd simulate --seed 1..N` (default 40), each with R noise redraws
+# (default 5) that hold the world fixed: one `simulate --seed s --noise-draws R --trade-only` writes the
+# redraws as the outcomes trade_noise1..R (trade under --noise-seed 1..R), and one `gravrd grid` per world
+# fits them all, as one multi-outcome model per model and method (the absorber and the demeaned columns are
+# shared; docs/grid.md). For each model and method: coverage of the planted truth (the panel's
+# truth_partner_w2e) by the record's 95% interval (conf_low, conf_high: the estimate +- t(df_t) x SE for a
+# sandwich; a method that reports another interval, such as a bootstrap's test inversion, is scored by its
+# own), the Monte Carlo s.e. of that coverage (clustered by world; binomial when there is one world), mean
+# SE, the SD of the estimates within worlds, their ratio, and the mean estimate. --table3-only leaves out the
+# gravity model. --sim adds simulate options to every world (a smaller world, shared shocks). --out DIR keeps
+# estimates.csv (world, draw, model, method, estimate, SE, interval, truth) and summary.md. Prints the table
+# (markdown) and the wall time. Runs P ranks for simulate and grid (default 2).
 #
 # The inference methods are the one list METHODS below: items of the grid's `se` axis (a label and the keys
 # of a specification: cluster, vcov, ...). A new method is one more line.
@@ -42,7 +45,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=${2:-}; shift 2;;
     --label) LABEL=${2:-}; shift 2;;
     --table3-only) ONLY=1; shift;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
     *) die "unknown argument '$1' (--help)";;
   esac
 done
