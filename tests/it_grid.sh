@@ -10,7 +10,7 @@ D="$TMP/default.h5"
 "$GR" simulate --out "$D" >/dev/null 2>&1 || { fail "simulate the default panel"; exit 0; }
 
 # expected specifications per config (a config added without a count here fails until it is listed)
-declare -A want=([table3-inference]=24 [a06-balance]=24 [a29-matching]=6 [a30-regular-rd]=24 [table2]=12 [table1-summary]=7 [table3]=12 [a09-a10-alt-fe]=12 [a11-bandwidths]=30 [a12-same-dialect]=6
+declare -A want=([table3-inference]=24 [a06-balance]=24 [a29-matching]=6 [a30-regular-rd]=24 [table2]=12 [table1-summary]=7 [table3]=24 [a09-a10-alt-fe]=12 [a11-bandwidths]=60 [a12-same-dialect]=6
                  [a13-multiple-treated]=6 [table6]=6 [a15-a17-mechanisms]=5 [a21-a24-control-groups]=72 [grid-150]=150 [sweep-large]=2100
                  [table4-categories]=6 [table5-heterogeneity]=11 [table7-timing]=2 [a07-lagged-heterogeneity]=2
                  [a16-a17-e2w-mechanisms]=5 [a18-a19-flights]=4 [a25-offline-placebo]=8)

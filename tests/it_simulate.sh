@@ -204,6 +204,96 @@ EOF
   check "--cities: a table without other provinces' cities still works" mpi 1 "$GR" simulate --out "$TMP/fine.h5" --cities "$TMP/fine.csv" --months 1
 fi
 
+# --- the noise: --noise-seed, --noise-draws, --trade-only, the shared shocks (docs/simulator.md) ---
+# today's panels are unchanged: the datasets of the scaled world above (seed 11) hash as main's binary wrote
+# them before the noise options existed (tests/fixtures/simulate/README.md), with --noise-seed absent or = --seed
+FX="$ROOT/tests/fixtures/simulate"
+want=$(cat "$FX/seed11_30x40x14.sha256")
+got=$($PY "$FX/panel_hash.py" "$TMP/s1/panel.h5" 2>&1)
+[ "$got" = "$want" ] && ok "no noise option: the datasets are main's (recorded hash)" || fail "no noise option: the datasets are main's (recorded hash)" "$got"
+NS="--seed 11 --east 30 --west 40 --months 14"
+mpi 1 "$GR" simulate --out "$TMP/n11.h5" $NS --noise-seed 11 >/dev/null 2>&1
+got=$($PY "$FX/panel_hash.py" "$TMP/n11.h5" 2>&1)
+[ "$got" = "$want" ] && ok "--noise-seed equal to --seed: the datasets are main's" || fail "--noise-seed equal to --seed: the datasets are main's" "$got"
+check "--noise-seed 5 with 3 draws" mpi 1 "$GR" simulate --out "$TMP/n5.h5" $NS --noise-seed 5 --noise-draws 3
+check "--noise-seed 2" mpi 1 "$GR" simulate --out "$TMP/n2.h5" $NS --noise-seed 2
+check "--trade-only --noise-draws 3 on 3 ranks" mpi 3 "$GR" simulate --out "$TMP/to.h5" $NS --noise-draws 3 --trade-only
+check "segment-pair shock, monthly, noise seed 5" bash -c "cd '$TMP' && '$GR' simulate --out sm.h5 $NS --noise-seed 5 --shock-segpair 0.2 --shock-monthly"
+mkdir -p "$TMP/r4"  # the same output name: command_line records it
+check "segment-pair shock, monthly, noise seed 5, on 4 ranks" bash -c "cd '$TMP/r4' && mpirun -n 4 '$GR' simulate --out sm.h5 $NS --noise-seed 5 --shock-segpair 0.2 --shock-monthly"
+check "segment-pair shock at 150 km, constant" mpi 1 "$GR" simulate --out "$TMP/sc.h5" $NS --noise-seed 5 --shock-segpair 0.3 --shock-bandwidth 150
+check "province-pair shock, constant" mpi 2 "$GR" simulate --out "$TMP/pc.h5" $NS --noise-seed 5 --shock-provpair 0.25
+files_equal "shocks: 1 rank and 4 ranks identical" "$TMP/sm.h5" "$TMP/r4/sm.h5" "cities pairs"
+out=$($PY - "$TMP/s1/panel.h5" "$TMP/n5.h5" "$TMP/n2.h5" "$TMP/to.h5" "$TMP/sm.h5" "$TMP/sc.h5" "$TMP/pc.h5" <<'EOF'
+# independent checks with h5py, numpy and scipy (complete linkage within provinces, haversine): what each
+# noise option redraws and what it keeps, and the shocks' grouping and size
+import sys, math
+import h5py, numpy as np
+from scipy.cluster.hierarchy import linkage, fcluster
+from scipy.spatial.distance import squareform
+base, n5, n2, to, sm, sc, pc = [h5py.File(p, 'r') for p in sys.argv[1:]]
+bad = []
+def need(c, m):
+    if not c: bad.append(m)
+def same_tables(a, b):
+    return all(np.array_equal(a[g][k][:], b[g][k][:], equal_nan=True) for g in ('cities', 'pairs') for k in a[g])
+t0, t5 = base['panel/trade'][:], n5['panel/trade'][:]
+need(same_tables(base, n5), '--noise-seed changed the world (cities or pairs)')
+need(np.array_equal(t0 == 0, t5 == 0), '--noise-seed moved the zero cells')
+need((t0[t0 > 0] != t5[t0 > 0]).all(), '--noise-seed left some trade values')
+for c in ('deals', 'seller_cr', 'cat_food', 'search_index'):
+    need(not np.array_equal(base['panel/' + c][:], n5['panel/' + c][:], equal_nan=True), 'noise seed kept ' + c)
+need(n5.attrs.get('noise_seed') == b'5' and 'noise_seed' not in base.attrs, 'noise_seed attribute')
+need(np.array_equal(n5['panel/trade_noise2'][:], n2['panel/trade'][:]), 'trade_noise2 is not the trade of --noise-seed 2')
+need(np.array_equal(n5['panel/trade_noise1'][:], to['panel/trade_noise1'][:]), 'draws depend on --noise-seed or --trade-only')
+need(sorted(to['panel'].keys()) == ['month', 'pair', 'trade', 'trade_noise1', 'trade_noise2', 'trade_noise3'], '--trade-only columns')
+need(np.array_equal(to['panel/trade'][:], t0), '--trade-only changed trade')
+# the shocks: log trade less that of the same noise seed without shocks
+C = base['cities']; P = base['pairs']
+lat, lon, prov = C['lat'][:], C['lon'][:], C['province'][:]
+ex, im = P['exporter'][:].astype(int), P['importer'][:].astype(int)
+M = 14
+def segments(bw):
+    seg = np.full(len(lat), -1); nxt = 0
+    R = 6371.0088
+    for p in np.unique(prov):
+        ids = np.where(prov == p)[0]
+        if len(ids) == 1: seg[ids] = nxt; nxt += 1; continue
+        la, lo = np.radians(lat[ids]), np.radians(lon[ids])
+        d = 2 * R * np.arcsin(np.sqrt(np.sin((la[:, None] - la[None]) / 2) ** 2 +
+            np.cos(la[:, None]) * np.cos(la[None]) * np.sin((lo[:, None] - lo[None]) / 2) ** 2))
+        lab = fcluster(linkage(squareform(d, checks=False), 'complete'), bw, 'distance')
+        seg[ids] = lab + nxt; nxt += lab.max() + 1
+    return seg
+pair = base['panel/pair'][:]; month = base['panel/month'][:]
+pos = t5 > 0
+def groups(key_of_pair, shock, monthly, sd, name):
+    d = np.log(shock[pos]) - np.log(t5[pos])
+    g = key_of_pair[pair[pos]] * (M + 1) + (month[pos] if monthly else 0)
+    u, inv = np.unique(g, return_inverse=True)
+    lo_, hi_ = np.full(len(u), np.inf), np.full(len(u), -np.inf)
+    np.minimum.at(lo_, inv, d); np.maximum.at(hi_, inv, d)
+    need((hi_ - lo_).max() < 1e-9, f'{name}: the shock is not constant within its groups')
+    v = lo_
+    need(len(np.unique(np.round(v, 9))) == len(u), f'{name}: two groups share a shock')
+    s = v.std(ddof=0); G = len(u)
+    need(abs(s - sd) < 4 * sd / math.sqrt(2 * G), f'{name}: SD {s:.4f} of {G} group shocks, not {sd} (4 s.e.)')
+    if not monthly:  # constant: the same shock every month
+        need(True, '')
+s100, s150 = segments(100), segments(150)
+n = len(lat)
+groups(s100[ex] * n + s100[im], sm['panel/trade'][:], True, 0.2, 'segment pair x month')
+groups(s150[ex] * n + s150[im], sc['panel/trade'][:], False, 0.3, 'segment pair at 150 km')
+groups(prov[ex].astype(int) * 1000 + prov[im].astype(int), pc['panel/trade'][:], False, 0.25, 'province pair')
+need(abs(sm.attrs['sim_shock_segpair_sd'] - 0.2) < 1e-15 and sm.attrs['sim_shock_monthly'] == 1 and
+     sm.attrs['sim_shock_segpair_bandwidth_km'] == 100 and sc.attrs['sim_shock_segpair_bandwidth_km'] == 150 and
+     pc.attrs['sim_shock_provpair_sd'] == 0.25 and pc.attrs['sim_shock_monthly'] == 0, 'shock attributes')
+print('OK' if not bad else 'BAD: ' + '; '.join(bad[:6]))
+EOF
+)
+[ "$(echo "$out" | tail -n 1)" = OK ] && ok "noise: world and zero cells kept, noise redrawn, draws = --noise-seed k, shocks constant within (exporter segment, importer segment[, month]) by scipy's complete linkage and within province pairs, SDs within 4 s.e." ||
+  fail "noise options (h5py/scipy checks)" "$(echo "$out" | tail -n 2 | tr '\n' ' ')"
+
 # --- bad input: one-line error, non-zero exit, no output left behind ---
 # (one rank runs as an MPI singleton: mpirun takes 2 s to report a failed job)
 NP=1
@@ -228,6 +318,13 @@ bad_case "unknown option" "unknown option" --eats 5
 bad_case "stray argument" "unexpected argument" extra
 bad_case "missing cities file" "cannot|No such" --cities "$TMP/none.csv"
 bad_case "--cities with --east" "do not combine" --cities "$TMP/none.csv" --east 5
+bad_case "negative shock SD" "shock-segpair" --shock-segpair -0.1
+bad_case "non-numeric shock SD" "shock-provpair" --shock-provpair nan
+bad_case "--shock-monthly without a shock" "shock-monthly needs" --shock-monthly
+bad_case "--shock-bandwidth without --shock-segpair" "shock-bandwidth needs" --shock-bandwidth 50 --shock-provpair 0.1
+bad_case "zero shock bandwidth" "shock-bandwidth" --shock-segpair 0.1 --shock-bandwidth 0
+bad_case "too many noise draws" "noise-draws" --noise-draws 1001
+bad_case "negative noise seed" "noise-seed" --noise-seed -1
 check_fails "missing --out" "--out" "$GR" simulate --seed 1
 check_fails "unwritable output directory" "cannot create" mpirun -n 2 --oversubscribe "$GR" simulate --out "$TMP/no/such/dir/x.h5" --east 2 --west 2 --months 1
 if [ -d "$SHARED" ]; then
