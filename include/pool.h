@@ -30,4 +30,11 @@ int gr_pool_demean(gr_pool *p, gr_absorber *ab, int ncols, double **cols, const 
 
 /* Local. Columns taken from the pool instead of demeaned, so far. */
 int64_t gr_pool_reused(const gr_pool *p);
+
+/* Local. The pair codes (in [0, npair)) and month codes (in [0, nmonth)) of the sample's n rows (the pool
+ * takes both arrays): an absorber set up later on exactly these rows is checked for the exact pair-level
+ * shortcut (pairshort.h), and when it applies its columns are demeaned that way instead. */
+void gr_pool_set_panel(gr_pool *p, int64_t n, int32_t *pair, int64_t npair, int32_t *month, int64_t nmonth);
+/* Local. Columns demeaned by the pair-level shortcut, so far. */
+int64_t gr_pool_shortcut(const gr_pool *p);
 #endif

@@ -1,5 +1,6 @@
 /* pool.c: absorbers kept across the models of one sample (pool.h). */
 #include "pool.h"
+#include "pairshort.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,12 +19,18 @@ typedef struct {
     gr_absorb_opts o;
     int ncols, capcols;
     pooled_col *cols;
+    gr_pairshort *ps;       /* the pair-level shortcut for this absorber (pairshort.h), or NULL */
 } entry;
 
 struct gr_pool {
     int max, n;
     entry *e;               /* oldest first */
     int64_t reused;
+    /* the sample's pair and month codes (gr_pool_set_panel; owned), for the pair-level shortcut */
+    int64_t nrows, npair, nmonth;
+    int32_t *pair, *month;
+    gr_pairwithin *within;  /* within parts shared by the absorbers of the sample (pairshort.h) */
+    int64_t shortcut;
 };
 
 gr_pool *gr_pool_new(int max_absorbers)
@@ -43,6 +50,7 @@ static void entry_free(entry *e)
     free(e->w);
     for (int j = 0; j < e->ncols; j++) { free(e->cols[j].label); free(e->cols[j].in); free(e->cols[j].out); }
     free(e->cols);
+    gr_pairshort_free(e->ps);
     memset(e, 0, sizeof *e);
 }
 
@@ -51,10 +59,25 @@ void gr_pool_free(gr_pool *p)
     if (!p) return;
     for (int i = 0; i < p->n; i++) entry_free(&p->e[i]);
     free(p->e);
+    free(p->pair);
+    free(p->month);
+    gr_pairwithin_free(p->within);
     free(p);
 }
 
 int64_t gr_pool_reused(const gr_pool *p) { return p ? p->reused : 0; }
+int64_t gr_pool_shortcut(const gr_pool *p) { return p ? p->shortcut : 0; }
+
+void gr_pool_set_panel(gr_pool *p, int64_t n, int32_t *pair, int64_t npair, int32_t *month, int64_t nmonth)
+{
+    free(p->pair);
+    free(p->month);
+    p->nrows = n;
+    p->pair = pair;
+    p->npair = npair;
+    p->month = month;
+    p->nmonth = nmonth;
+}
 
 static int same_opts(const gr_absorb_opts *a, const gr_absorb_opts *b)
 {
@@ -116,6 +139,9 @@ int gr_pool_absorber(gr_pool *p, MPI_Comm comm, int64_t n, int nfe, int32_t **co
         memmove(p->e, p->e + 1, (size_t)(p->n - 1) * sizeof *p->e);
         p->n--;
     }
+    int rows = p->pair && n == p->nrows;  /* the sample's rows, all of them: the codes apply */
+    MPI_Allreduce(MPI_IN_PLACE, &rows, 1, MPI_INT, MPI_MIN, comm);
+    if (rows) e.ps = gr_pairshort_new(e.ab, p->pair, p->npair, p->month, p->nmonth);
     p->e[p->n++] = e;
     *ab = e.ab;
     return GR_OK;
@@ -168,7 +194,15 @@ int gr_pool_demean(gr_pool *p, gr_absorber *ab, int ncols, double **cols, const 
         idx[nnew] = e->ncols++;
         todo[nnew++] = cols[j];
     }
-    int rc = nnew ? gr_absorber_demean(ab, nnew, todo, tss_new, NULL) : GR_OK;
+    int rc = GR_OK;
+    if (nnew && e->ps) {
+        const char **lab = gr_malloc((size_t)nnew, sizeof *lab);
+        for (int q = 0; q < nnew; q++) lab[q] = e->cols[idx[q]].label;
+        rc = gr_pairshort_demean(e->ps, ab, &p->within, nnew, todo, lab, tss_new, &p->shortcut);
+        free(lab);
+    } else if (nnew) {
+        rc = gr_absorber_demean(ab, nnew, todo, tss_new, NULL);
+    }
     for (int q = 0, j = 0; j < ncols; j++) {
         if (from[j] >= 0) continue;
         pooled_col *c = &e->cols[idx[q]];
