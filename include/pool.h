@@ -12,8 +12,10 @@
 
 typedef struct gr_pool gr_pool;
 
-/* Local. An empty pool holding at most `max_absorbers` (>= 1; the oldest goes first). */
-gr_pool *gr_pool_new(int max_absorbers);
+/* Local. An empty pool holding at most `max_absorbers` (>= 1; the oldest goes first). With share = 0 no
+ * absorber or column is reused (nothing is copied or compared): the pool then only offers the pair-level
+ * shortcut (gr_pool_set_panel), and holds one absorber. */
+gr_pool *gr_pool_new(int max_absorbers, int share);
 void gr_pool_free(gr_pool *p);
 
 /* Collective. The absorber for n rows with fixed-effect codes codes[0..nfe) (n int32 each), weights *w (n

@@ -24,6 +24,7 @@ typedef struct {
 
 struct gr_pool {
     int max, n;
+    int share;              /* 0: absorbers and columns are never reused (only the shortcut is taken) */
     entry *e;               /* oldest first */
     int64_t reused;
     /* the sample's pair and month codes (gr_pool_set_panel; owned), for the pair-level shortcut */
@@ -33,10 +34,11 @@ struct gr_pool {
     int64_t shortcut;
 };
 
-gr_pool *gr_pool_new(int max_absorbers)
+gr_pool *gr_pool_new(int max_absorbers, int share)
 {
     gr_pool *p = gr_calloc(1, sizeof *p);
-    p->max = max_absorbers < 1 ? 1 : max_absorbers;
+    p->share = share;
+    p->max = max_absorbers < 1 || !share ? 1 : max_absorbers;
     p->e = gr_calloc((size_t)p->max, sizeof *p->e);
     return p;
 }
@@ -108,7 +110,7 @@ int gr_pool_absorber(gr_pool *p, MPI_Comm comm, int64_t n, int nfe, int32_t **co
         return gr_absorber_init(comm, n, nfe, codes, ncodes, names, w, o, local);
     }
     int found = -1;
-    for (int i = p->n - 1; i >= 0; i--) {
+    for (int i = p->n - 1; i >= 0 && p->share; i--) {
         int m = matches(&p->e[i], n, nfe, codes, *w, o);
         MPI_Allreduce(MPI_IN_PLACE, &m, 1, MPI_INT, MPI_MIN, comm);
         if (m) { found = i; break; }
@@ -120,10 +122,10 @@ int gr_pool_absorber(gr_pool *p, MPI_Comm comm, int64_t n, int nfe, int32_t **co
         *ab = p->e[found].ab;
         return GR_OK;
     }
-    entry e = {.n = n, .nfe = nfe, .o = *o};
+    entry e = {.n = n, .nfe = p->share ? nfe : 0, .o = *o};  /* without sharing nothing is compared: no copies */
     e.codes = gr_calloc((size_t)(nfe ? nfe : 1), sizeof *e.codes);
-    for (int k = 0; k < nfe; k++) e.codes[k] = dup_bytes(codes[k], (size_t)n * sizeof(int32_t));
-    e.w = *w ? dup_bytes(*w, (size_t)n * sizeof **w) : NULL;
+    for (int k = 0; k < e.nfe; k++) e.codes[k] = dup_bytes(codes[k], (size_t)n * sizeof(int32_t));
+    e.w = *w && p->share ? dup_bytes(*w, (size_t)n * sizeof **w) : NULL;
     e.ab = gr_calloc(1, sizeof *e.ab);
     int rc = gr_absorber_init(comm, n, nfe, codes, ncodes, names, w, o, e.ab);
     if (rc) {  /* not pooled: the caller frees it as a local one */
@@ -176,7 +178,8 @@ static void find_columns(MPI_Comm comm, const entry *e, int ncols, double *const
 int gr_pool_demean(gr_pool *p, gr_absorber *ab, int ncols, double **cols, const char *const *labels, double *tss)
 {
     entry *e = entry_of(p, ab);
-    if (!e || ncols == 0) return gr_absorber_demean(ab, ncols, cols, tss, NULL);
+    if (!e || ncols == 0 || (!p->share && !e->ps)) return gr_absorber_demean(ab, ncols, cols, tss, NULL);
+    if (!p->share) return gr_pairshort_demean(e->ps, ab, &p->within, ncols, cols, labels, tss, &p->shortcut);
     int *from = gr_malloc((size_t)ncols, sizeof *from), nnew = 0;
     find_columns(ab->comm, e, ncols, cols, labels, ab->n_in, from);
     double **todo = gr_malloc((size_t)ncols, sizeof *todo), *tss_new = gr_calloc((size_t)ncols, sizeof *tss_new);
