@@ -15,15 +15,22 @@
 #define GR_PAIRSHORT_H
 #include "absorber.h"
 
+typedef struct gr_pairpanel gr_pairpanel;
 typedef struct gr_pairshort gr_pairshort;
 typedef struct gr_pairwithin gr_pairwithin;
 
-/* Collective over ab->comm. The shortcut for absorber ab, whose ab->n_in input rows carry the pair codes
- * pair[] (in [0, npair)) and month codes month[] (in [0, nmonth)); NULL (on every rank) when it does not
- * apply: weights, singletons removed, a pair on two ranks, an unbalanced panel, a dimension that is
- * neither pair-level nor month-level. Borrows pair and month (they must outlive it). */
-gr_pairshort *gr_pairshort_new(const gr_absorber *ab, const int32_t *pair, int64_t npair, const int32_t *month,
+/* Collective. A sample's n rows with pair codes pair[] (in [0, npair); borrowed, must outlive it) and month
+ * codes month[] (in [0, nmonth)): whether they are balanced (every pair has every month of the sample once),
+ * stored pair by pair (the panel's order, kept by every row selection) and each pair on one rank; and a
+ * cache of the fixed-effect dimensions analysed on them. */
+gr_pairpanel *gr_pairpanel_new(MPI_Comm comm, int64_t n, const int32_t *pair, int64_t npair, const int32_t *month,
                                int64_t nmonth);
+void gr_pairpanel_free(gr_pairpanel *pp);
+
+/* Collective over ab->comm. The shortcut for absorber ab set up on the rows of pp; NULL (on every rank)
+ * when it does not apply: pp not balanced, weights, singletons removed, other rows, a dimension that is
+ * neither pair-level nor month-level. */
+gr_pairshort *gr_pairshort_new(const gr_absorber *ab, gr_pairpanel *pp);
 
 /* Collective. Demean cols[0..ncols) (ab->n values each) as gr_absorber_demean(ab, ...) would, exactly:
  * tss as there; columns that vary within a pair take their within part from *within (the residuals on the

@@ -13,14 +13,22 @@ void gr_pairshort_work(int64_t *columns, int64_t *within)
     *within = process_within;
 }
 
+/* The sample's rows as pairs: balanced and stored pair by pair, local pair q holds rows [qT, qT + T). */
+struct gr_pairpanel {
+    MPI_Comm comm;
+    int64_t n, npair;
+    const int32_t *pair;    /* borrowed */
+    int ok;                 /* balanced, pairs contiguous and on one rank each (the same on every rank) */
+    int64_t T, np;          /* months; local pairs */
+    int32_t *dm;            /* dense month of every row */
+    int nd;                 /* dimensions analysed so far (a cache: the bandwidths of a sample share two) */
+    struct { int32_t *ids, *cp; int64_t L; int kind; } d[8];
+};
+
 struct gr_pairshort {
     MPI_Comm comm;
-    int64_t n;              /* rows (= the absorber's) */
-    int64_t T;              /* months, the same for every pair */
-    int64_t np;             /* local pairs */
-    int32_t *rowp;          /* row -> local pair (0..np) */
-    const int32_t *pair;    /* row -> pair code (borrowed) */
-    int64_t npair;
+    int64_t n, T, np, npair;
+    const int32_t *pair;
     int nmd;                /* month-level dimensions */
     int md[16];             /* their indices in the absorber */
     gr_fe pfe;              /* pair-level fixed effects on the local pairs (the space A) */
@@ -35,7 +43,7 @@ typedef struct {
 struct gr_pairwithin {
     int64_t n;
     int nd;
-    int32_t **ids;          /* copies: the pair codes, then the month-level dimensions' level ids */
+    int32_t **ids;          /* copies of the month-level dimensions' level ids */
     gr_absorber ab;         /* on the pair and the month-level dimensions */
     int ncols, capcols;
     within_col *cols;
@@ -55,9 +63,16 @@ void gr_pairwithin_free(gr_pairwithin *w)
 void gr_pairshort_free(gr_pairshort *s)
 {
     if (!s) return;
-    free(s->rowp);
     if (s->has_pfe) gr_fe_free(&s->pfe);
     free(s);
+}
+
+void gr_pairpanel_free(gr_pairpanel *pp)
+{
+    if (!pp) return;
+    free(pp->dm);
+    for (int k = 0; k < pp->nd; k++) { free(pp->d[k].ids); free(pp->d[k].cp); }
+    free(pp);
 }
 
 /* Collective. 1 on every rank if ok is 1 on every rank. */
@@ -82,60 +97,77 @@ static int64_t dense_months(MPI_Comm comm, int64_t n, const int32_t *month, int6
     return T;
 }
 
-/* Local. Local pairs numbered in order of first row (rowp), and whether every one has each of the T
- * months exactly once. */
-static int local_pairs_balanced(gr_pairshort *s, const int32_t *dm)
+/* Local. 1 if the rows are blocks of T rows, one block per pair (no pair in two blocks), each block holding
+ * every month once. */
+static int blocks_balanced(const gr_pairpanel *pp)
 {
-    int32_t *loc = gr_malloc((size_t)(s->npair ? s->npair : 1), sizeof *loc);
-    for (int64_t c = 0; c < s->npair; c++) loc[c] = -1;
-    s->np = 0;
-    for (int64_t i = 0; i < s->n; i++) {
-        int32_t c = s->pair[i];
-        if (loc[c] < 0) loc[c] = (int32_t)s->np++;
-        s->rowp[i] = loc[c];
-    }
-    free(loc);
-    int64_t cells = s->np * s->T;
-    if (cells > ((int64_t)1 << 31)) return 0;
-    unsigned char *seen = gr_calloc((size_t)(cells > 0 ? cells : 1), 1);
-    int ok = s->n == s->np * s->T;
-    for (int64_t i = 0; i < s->n && ok; i++) {
-        unsigned char *b = &seen[(int64_t)s->rowp[i] * s->T + dm[i]];
-        ok = !*b;
-        *b = 1;
+    const int64_t T = pp->T, n = pp->n;
+    if (T <= 0 || n % T) return 0;
+    unsigned char *seen = gr_calloc((size_t)pp->npair, 1);
+    int64_t *stamp = gr_calloc((size_t)T, sizeof *stamp);
+    int ok = 1;
+    for (int64_t b = 0; b < n / T && ok; b++) {
+        const int32_t *pr = pp->pair + b * T, *m = pp->dm + b * T;
+        ok = !seen[pr[0]];
+        seen[pr[0]] = 1;
+        for (int64_t t = 0; t < T && ok; t++) {
+            ok = pr[t] == pr[0] && stamp[m[t]] != b + 1;
+            stamp[m[t]] = b + 1;
+        }
     }
     free(seen);
+    free(stamp);
     return ok;
 }
 
-/* Local. 1 if the level id of dimension `id` is the same on every row of each pair; *cp the pair's level. */
-static int pair_level(const gr_pairshort *s, const int32_t *id, int32_t *cp)
+gr_pairpanel *gr_pairpanel_new(MPI_Comm comm, int64_t n, const int32_t *pair, int64_t npair, const int32_t *month,
+                               int64_t nmonth)
 {
-    for (int64_t q = 0; q < s->np; q++) cp[q] = -1;
-    for (int64_t i = 0; i < s->n; i++) {
-        int32_t *c = &cp[s->rowp[i]];
-        if (*c < 0) *c = id[i];
-        else if (*c != id[i]) return 0;
+    gr_pairpanel *pp = gr_calloc(1, sizeof *pp);
+    pp->comm = comm;
+    pp->n = n;
+    pp->pair = pair;
+    pp->npair = npair;
+    pp->ok = all(comm, npair > 0 && nmonth > 0 && nmonth < INT_MAX && npair < INT_MAX) &&
+             gr_ids_local_only(comm, n, pair, npair);  /* a pair on two ranks: no */
+    if (!pp->ok) return pp;
+    pp->dm = gr_malloc((size_t)(n ? n : 1), sizeof *pp->dm);
+    pp->T = dense_months(comm, n, month, nmonth, pp->dm);
+    pp->ok = all(comm, blocks_balanced(pp));
+    pp->np = pp->T > 0 ? n / pp->T : 0;
+    return pp;
+}
+
+/* Local. 1 if the level id is the same on every row of each pair; cp[q] the level of pair q. */
+static int pair_level(const gr_pairpanel *pp, const int32_t *id, int32_t *cp)
+{
+    const int64_t T = pp->T;
+    int ok = 1;
+    for (int64_t q = 0; q < pp->np && ok; q++) {
+        const int32_t *v = id + q * T;
+        cp[q] = v[0];
+        for (int64_t t = 1; t < T; t++) ok &= v[t] == v[0];
     }
-    return 1;
+    return ok;
 }
 
 /* Collective. 1 if dimension `id` (L levels) is a pair-level partition crossed with the month: every level
  * lies in one month and holds, in that month, the pairs of one class of the partition given by the level
- * in the first month (*cp, per local pair), and there are (classes) x T levels. */
-static int month_level(gr_pairshort *s, const int32_t *id, int64_t L, const int32_t *dm, int32_t *cp)
+ * in the first month (cp[q], per local pair), and there are (classes) x T levels. */
+static int month_level(const gr_pairpanel *pp, const int32_t *id, int64_t L, int32_t *cp)
 {
-    MPI_Comm comm = s->comm;
-    if (L > INT_MAX / 2) return all(comm, 0);
-    for (int64_t q = 0; q < s->np; q++) cp[q] = -1;
-    for (int64_t i = 0; i < s->n; i++)
-        if (dm[i] == 0) cp[s->rowp[i]] = id[i];
+    MPI_Comm comm = pp->comm;
+    const int64_t T = pp->T;
+    if (L > INT_MAX / 2) return 0;  /* L is the same on every rank */
+    for (int64_t q = 0; q < pp->np; q++)
+        for (int64_t t = 0; t < T; t++)
+            if (pp->dm[q * T + t] == 0) cp[q] = id[q * T + t];
     /* per level: min and max of its month and of its pairs' class, over all ranks */
     int32_t *lo = gr_malloc((size_t)(4 * L + 1), sizeof *lo), *hi = lo + 2 * L;
     for (int64_t l = 0; l < 2 * L; l++) { lo[l] = INT32_MAX; hi[l] = -1; }
-    for (int64_t i = 0; i < s->n; i++) {
+    for (int64_t i = 0; i < pp->n; i++) {
         int64_t l = id[i];
-        int32_t t = dm[i], c = cp[s->rowp[i]];
+        int32_t t = pp->dm[i], c = cp[i / T];
         if (t < lo[2 * l]) lo[2 * l] = t;
         if (t > hi[2 * l]) hi[2 * l] = t;
         if (c < lo[2 * l + 1]) lo[2 * l + 1] = c;
@@ -148,42 +180,63 @@ static int month_level(gr_pairshort *s, const int32_t *id, int64_t L, const int3
     free(lo);
     if (!all(comm, ok)) return 0;
     unsigned char *cls = gr_calloc((size_t)(L ? L : 1), 1);
-    for (int64_t q = 0; q < s->np; q++) cls[cp[q]] = 1;
+    for (int64_t q = 0; q < pp->np; q++) cls[cp[q]] = 1;
     MPI_Allreduce(MPI_IN_PLACE, cls, (int)L, MPI_UNSIGNED_CHAR, MPI_BOR, comm);
     int64_t C = 0;
     for (int64_t l = 0; l < L; l++) C += cls[l];
     free(cls);
-    return C * s->T == L;
+    return C * T == L;
 }
 
-gr_pairshort *gr_pairshort_new(const gr_absorber *ab, const int32_t *pair, int64_t npair, const int32_t *month,
-                               int64_t nmonth)
+/* Collective. The kind of a dimension (0 pair-level, 1 month-level, -1 neither) and its pair-level codes
+ * cp[np]; remembered by its level ids, so that the bandwidths of a sample analyse their shared dimensions once. */
+static int dim_kind(gr_pairpanel *pp, const int32_t *id, int64_t L, int32_t *cp)
+{
+    int hit = -1;
+    for (int k = 0; k < pp->nd && hit < 0; k++)
+        if (pp->d[k].L == L && !memcmp(pp->d[k].ids, id, (size_t)pp->n * sizeof *id)) hit = k;
+    int lo;
+    MPI_Allreduce(&hit, &lo, 1, MPI_INT, MPI_MIN, pp->comm);
+    MPI_Allreduce(MPI_IN_PLACE, &hit, 1, MPI_INT, MPI_MAX, pp->comm);
+    if (hit >= 0 && lo == hit) {
+        memcpy(cp, pp->d[hit].cp, (size_t)pp->np * sizeof *cp);
+        return pp->d[hit].kind;
+    }
+    int kind = all(pp->comm, pair_level(pp, id, cp)) ? 0 : month_level(pp, id, L, cp) ? 1 : -1;
+    if (pp->nd < 8) {
+        int k = pp->nd++;
+        pp->d[k].ids = gr_malloc((size_t)(pp->n ? pp->n : 1), sizeof *id);
+        memcpy(pp->d[k].ids, id, (size_t)pp->n * sizeof *id);
+        pp->d[k].cp = gr_malloc((size_t)(pp->np ? pp->np : 1), sizeof *cp);
+        memcpy(pp->d[k].cp, cp, (size_t)pp->np * sizeof *cp);
+        pp->d[k].L = L;
+        pp->d[k].kind = kind;
+    }
+    return kind;
+}
+
+gr_pairshort *gr_pairshort_new(const gr_absorber *ab, gr_pairpanel *pp)
 {
     MPI_Comm comm = ab->comm;
     const gr_fe *fe = &ab->fe;
-    int ok = pair && month && !ab->w && !ab->kept && ab->n == ab->n_in && fe->nfe >= 1 && fe->nfe <= 15 &&
-             npair > 0 && nmonth > 0 && nmonth < INT_MAX && npair < INT_MAX;
-    if (!all(comm, ok)) return NULL;
-    if (!gr_ids_local_only(comm, ab->n, pair, npair)) return NULL;  /* a pair on two ranks */
+    if (!all(comm, pp && pp->ok && !ab->w && !ab->kept && ab->n == pp->n && fe->nfe >= 1 && fe->nfe <= 15)) return NULL;
     gr_pairshort *s = gr_calloc(1, sizeof *s);
     s->comm = comm;
-    s->n = ab->n;
-    s->pair = pair;
-    s->npair = npair;
-    s->rowp = gr_malloc((size_t)(s->n ? s->n : 1), sizeof *s->rowp);
-    int32_t *dm = gr_malloc((size_t)(s->n ? s->n : 1), sizeof *dm);
-    s->T = dense_months(comm, s->n, month, nmonth, dm);
-    ok = all(comm, local_pairs_balanced(s, dm));
+    s->n = pp->n;
+    s->T = pp->T;
+    s->np = pp->np;
+    s->pair = pp->pair;
+    s->npair = pp->npair;
     int32_t *pcodes[16] = {0};
     int64_t pncodes[16];
+    int ok = 1;
     for (int k = 0; k < fe->nfe && ok; k++) {
         pcodes[k] = gr_malloc((size_t)(s->np ? s->np : 1), sizeof(int32_t));
         pncodes[k] = fe->nlevels[k];
-        if (all(comm, pair_level(s, fe->id[k], pcodes[k]))) continue;
-        ok = month_level(s, fe->id[k], fe->nlevels[k], dm, pcodes[k]);
-        if (ok) s->md[s->nmd++] = k;
+        int kind = dim_kind(pp, fe->id[k], fe->nlevels[k], pcodes[k]);
+        ok = kind >= 0;
+        if (kind == 1) s->md[s->nmd++] = k;
     }
-    free(dm);
     if (ok) {
         ok = !gr_agree(comm, gr_fe_from_codes(comm, fe->nfe, s->np, pcodes, pncodes, fe->names, 1, &s->pfe));
         s->has_pfe = 1;
@@ -200,10 +253,9 @@ gr_pairshort *gr_pairshort_new(const gr_absorber *ab, const int32_t *pair, int64
 /* Local. 1 if the within object w was set up on these pair codes and month-level dimensions. */
 static int within_matches(const gr_pairwithin *w, const gr_pairshort *s, const gr_absorber *ab)
 {
-    if (!w || w->n != s->n || w->nd != 1 + s->nmd) return 0;
-    if (memcmp(w->ids[0], s->pair, (size_t)s->n * sizeof(int32_t))) return 0;
+    if (!w || w->n != s->n || w->nd != s->nmd) return 0;  /* the pair codes are the pool's: the same */
     for (int m = 0; m < s->nmd; m++)
-        if (memcmp(w->ids[1 + m], ab->fe.id[s->md[m]], (size_t)s->n * sizeof(int32_t))) return 0;
+        if (memcmp(w->ids[m], ab->fe.id[s->md[m]], (size_t)s->n * sizeof(int32_t))) return 0;
     return 1;
 }
 
@@ -222,18 +274,17 @@ static int within_get(gr_pairshort *s, const gr_absorber *ab, gr_pairwithin **wi
     gr_pairwithin_free(*within);
     gr_pairwithin *w = *within = gr_calloc(1, sizeof *w);
     w->n = s->n;
-    w->nd = 1 + s->nmd;
-    w->ids = gr_calloc((size_t)w->nd, sizeof *w->ids);
+    w->nd = s->nmd;
+    w->ids = gr_calloc((size_t)(w->nd ? w->nd : 1), sizeof *w->ids);
     int32_t *codes[16];
     int64_t ncodes[16];
     char *names[16];
-    w->ids[0] = dup_ids(s->pair, s->n);
     codes[0] = dup_ids(s->pair, s->n);
     ncodes[0] = s->npair;
     names[0] = "pair";
     for (int q = 0; q < s->nmd; q++) {
         int k = s->md[q];
-        w->ids[1 + q] = dup_ids(ab->fe.id[k], s->n);
+        w->ids[q] = dup_ids(ab->fe.id[k], s->n);
         codes[1 + q] = dup_ids(ab->fe.id[k], s->n);
         ncodes[1 + q] = ab->fe.nlevels[k];
         names[1 + q] = ab->fe.names[k];
@@ -241,7 +292,7 @@ static int within_get(gr_pairshort *s, const gr_absorber *ab, gr_pairwithin **wi
     gr_absorb_opts o = ab->o;
     o.rm_singletons = 0;
     o.method = GR_FE_CG;
-    return gr_absorber_init(s->comm, s->n, w->nd, codes, ncodes, names, NULL, &o, &w->ab);
+    return gr_absorber_init(s->comm, s->n, 1 + s->nmd, codes, ncodes, names, NULL, &o, &w->ab);
 }
 
 /* Collective. out[j] = the within parts of the columns that vary within a pair (vary[j]; others untouched):
@@ -281,16 +332,14 @@ static int within_parts(gr_pairshort *s, gr_pairwithin *w, gr_absorber *ab, int 
         process_within += ntodo;
         if (w->ab.iterations > ab->iterations) ab->iterations = w->ab.iterations;
         if (!w->ab.converged) ab->converged = 0;
-        double *mean = gr_malloc((size_t)(s->np ? s->np : 1), sizeof *mean);
         for (int j = 0; j < ncols && !rc; j++) {
             if (!fresh[j]) continue;
-            double *v = w->cols[from[j]].out;
-            memset(mean, 0, (size_t)s->np * sizeof *mean);
-            for (int64_t i = 0; i < s->n; i++) mean[s->rowp[i]] += v[i];
-            for (int64_t q = 0; q < s->np; q++) mean[q] /= (double)s->T;
-            for (int64_t i = 0; i < s->n; i++) v[i] -= mean[s->rowp[i]];
+            for (int64_t q = 0; q < s->np; q++) {
+                double *v = w->cols[from[j]].out + q * s->T, sum = 0;
+                for (int64_t t = 0; t < s->T; t++) sum += v[t];
+                for (int64_t t = 0; t < s->T; t++) v[t] -= sum / (double)s->T;
+            }
         }
-        free(mean);
     }
     if (rc) {  /* a failed demeaning is not kept */
         for (int c = ncols0; c < w->ncols; c++) { free(w->cols[c].label); free(w->cols[c].in); free(w->cols[c].out); }
@@ -307,28 +356,23 @@ int gr_pairshort_demean(gr_pairshort *s, gr_absorber *ab, gr_pairwithin **within
     if (ncols == 0) return GR_OK;
     double t0 = gr_now();
     GR_CALL(gr_absorber_tss(ab, ncols, cols, tss));
-    const int64_t np = s->np, n = s->n;
+    const int64_t np = s->np;
     /* pair means (a pair-level column's value itself, bit for bit) and which columns vary within a pair */
     double *pb = gr_calloc((size_t)(np ? np : 1) * (size_t)ncols, sizeof *pb);
     double **pc = gr_malloc((size_t)ncols, sizeof *pc), **wp = gr_calloc((size_t)ncols, sizeof *wp);
     int *vary = gr_calloc((size_t)ncols, sizeof *vary);
-    unsigned char *set = gr_malloc((size_t)(np ? np : 1), 1);
+    const int64_t T = s->T;
     for (int j = 0; j < ncols; j++) {
         double *m = pc[j] = pb + (size_t)j * np;
-        const double *v = cols[j];
-        memset(set, 0, (size_t)np);
-        for (int64_t i = 0; i < n && !vary[j]; i++) {
-            int32_t q = s->rowp[i];
-            if (!set[q]) { m[q] = v[i]; set[q] = 1; }
-            else if (m[q] != v[i]) vary[j] = 1;
-        }
-        if (vary[j]) {
-            memset(m, 0, (size_t)np * sizeof *m);
-            for (int64_t i = 0; i < n; i++) m[s->rowp[i]] += v[i];
-            for (int64_t q = 0; q < np; q++) m[q] /= (double)s->T;
+        for (int64_t q = 0; q < np; q++) {
+            const double *v = cols[j] + q * T;
+            double sum = 0;
+            int same = 1;
+            for (int64_t t = 0; t < T; t++) { sum += v[t]; same &= v[t] == v[0]; }
+            m[q] = same ? v[0] : sum / (double)T;
+            vary[j] |= !same;
         }
     }
-    free(set);
     MPI_Allreduce(MPI_IN_PLACE, vary, ncols, MPI_INT, MPI_MAX, s->comm);
     int any = 0;
     for (int j = 0; j < ncols; j++) any |= vary[j];
@@ -348,8 +392,9 @@ int gr_pairshort_demean(gr_pairshort *s, gr_absorber *ab, gr_pairwithin **within
     for (int j = 0; j < ncols && !rc; j++) {
         double *v = cols[j];
         const double *m = pc[j], *w = wp[j];
-        if (w) for (int64_t i = 0; i < n; i++) v[i] = m[s->rowp[i]] + w[i];
-        else for (int64_t i = 0; i < n; i++) v[i] = m[s->rowp[i]];
+        for (int64_t q = 0; q < np; q++)
+            if (w) for (int64_t t = 0; t < T; t++) v[q * T + t] = m[q] + w[q * T + t];
+            else for (int64_t t = 0; t < T; t++) v[q * T + t] = m[q];
     }
     free(pb); free(pc); free(wp); free(vary);
     if (rc) return rc;

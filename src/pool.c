@@ -30,6 +30,7 @@ struct gr_pool {
     /* the sample's pair and month codes (gr_pool_set_panel; owned), for the pair-level shortcut */
     int64_t nrows, npair, nmonth;
     int32_t *pair, *month;
+    gr_pairpanel *pp;       /* the sample's pairs (pairshort.h), made with the first absorber on its rows */
     gr_pairwithin *within;  /* within parts shared by the absorbers of the sample (pairshort.h) */
     int64_t shortcut;
 };
@@ -64,6 +65,7 @@ void gr_pool_free(gr_pool *p)
     free(p->pair);
     free(p->month);
     gr_pairwithin_free(p->within);
+    gr_pairpanel_free(p->pp);
     free(p);
 }
 
@@ -74,6 +76,8 @@ void gr_pool_set_panel(gr_pool *p, int64_t n, int32_t *pair, int64_t npair, int3
 {
     free(p->pair);
     free(p->month);
+    gr_pairpanel_free(p->pp);
+    p->pp = NULL;
     p->nrows = n;
     p->pair = pair;
     p->npair = npair;
@@ -143,7 +147,8 @@ int gr_pool_absorber(gr_pool *p, MPI_Comm comm, int64_t n, int nfe, int32_t **co
     }
     int rows = p->pair && n == p->nrows;  /* the sample's rows, all of them: the codes apply */
     MPI_Allreduce(MPI_IN_PLACE, &rows, 1, MPI_INT, MPI_MIN, comm);
-    if (rows) e.ps = gr_pairshort_new(e.ab, p->pair, p->npair, p->month, p->nmonth);
+    if (rows && !p->pp) p->pp = gr_pairpanel_new(comm, n, p->pair, p->npair, p->month, p->nmonth);
+    if (rows) e.ps = gr_pairshort_new(e.ab, p->pp);
     p->e[p->n++] = e;
     *ab = e.ab;
     return GR_OK;
