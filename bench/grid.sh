@@ -24,7 +24,7 @@ SAMPLE=${SAMPLE:-20}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
 OUT=$(mktemp -d /tmp/gravrd-gridbench.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
-GR=./bin/gravrd
+GR=${GR:-./bin/gravrd}  # GR=path: another build, for a before/after comparison
 [ -x "$GR" ] || { echo "bench/grid.sh: build first (make)" >&2; exit 1; }
 [ -f "$PANEL" ] || { echo "bench/grid.sh: no panel $PANEL (make data/default.h5)" >&2; exit 1; }
 
