@@ -10,7 +10,11 @@
 #      --no-merge (one model per specification, in one process) and one `gravrd estimate` process per
 #      specification, timed on SAMPLE specifications drawn with a fixed seed and scaled to the sweep.
 #   3. configs/table3.yaml end to end on 2 ranks: grid, then `gravrd table` when it exists.
-# QUICK=1: REPS=3 and skips the sweep's 1-rank run. SKIP150=1 skips section 1.
+#   4. bench/grid-150-log1p.yaml: section 1's grid with log1p outcomes (finite on every row: balanced samples),
+#      where the exact pair-level shortcut applies (docs/grid.md), 1 and 2 ranks, beside the same grid run
+#      --no-merge (the full computation, one model per specification).
+# QUICK=1: REPS=3 and skips the sweep's 1-rank run. SKIP150=1 skips section 1, SKIPSWEEP=1 sections 2 and 3.
+# The machine's load (uptime) is printed before and after: on a shared machine, read the figures with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PANEL=${1:-data/default.h5}
@@ -20,7 +24,7 @@ SAMPLE=${SAMPLE:-20}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
 OUT=$(mktemp -d /tmp/gravrd-gridbench.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
-GR=./bin/gravrd
+GR=${GR:-./bin/gravrd}  # GR=path: another build, for a before/after comparison
 [ -x "$GR" ] || { echo "bench/grid.sh: build first (make)" >&2; exit 1; }
 [ -f "$PANEL" ] || { echo "bench/grid.sh: no panel $PANEL (make data/default.h5)" >&2; exit 1; }
 
@@ -41,6 +45,7 @@ run_grid() {
 mnum() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
 echo "# bench/grid.sh on $PANEL ($(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), $($GR --version | head -1))"
+echo "# load before: $(uptime | sed 's/.*load average/load average/')"
 echo
 
 # 1. the 150-specification grid (SKIP150=1 skips it)
@@ -66,6 +71,7 @@ echo
 fi
 
 # 2. the large sweep
+if [ "${SKIPSWEEP:-0}" != 1 ]; then
 n=$($GR grid configs/sweep-large.yaml --data "$PANEL" --dry-run | tail -n 1 | sed 's/# \([0-9]*\).*/\1/')
 s2=$(run_grid 2 configs/sweep-large.yaml "$OUT/s2")
 s2n=$(run_grid 2 configs/sweep-large.yaml "$OUT/s2n" --no-merge)
@@ -110,3 +116,20 @@ for r in $(seq "$REPS"); do
 done
 printf '## Table 3 (configs/table3.yaml, 12 specifications) end to end on 2 ranks: %.2f s (median of %d; grid%s)\n' \
   "$(median <"$OUT/t3")" "$REPS" "$($GR table --help >/dev/null 2>&1 && echo ' + gravrd table' || echo ' only')"
+fi
+
+# 4. the balanced variant: the pair-level shortcut
+: >"$OUT/l1"; : >"$OUT/l2"; : >"$OUT/ln"
+for r in $(seq "$REPS"); do
+  run_grid 1 bench/grid-150-log1p.yaml "$OUT/e1" >>"$OUT/l1"
+  run_grid 2 bench/grid-150-log1p.yaml "$OUT/e2" >>"$OUT/l2"
+  run_grid 2 bench/grid-150-log1p.yaml "$OUT/en" --no-merge >>"$OUT/ln"
+done
+echo
+echo "## bench/grid-150-log1p.yaml (balanced: the pair-level shortcut), whole process, median of $REPS"
+echo
+printf '1 rank %.2f s, 2 ranks %.2f s; --no-merge (full computation) on 2 ranks %.2f s.\n' "$(median <"$OUT/l1")" "$(median <"$OUT/l2")" "$(median <"$OUT/ln")"
+echo "Runs (s): 1 rank $(tr '\n' ' ' <"$OUT/l1"); 2 ranks $(tr '\n' ' ' <"$OUT/l2"); --no-merge $(tr '\n' ' ' <"$OUT/ln")"
+echo "Columns by the shortcut: $(mnum "$OUT/e2/manifest.json" columns_shortcut); demeaned: $(mnum "$OUT/e2/manifest.json" demeaned_columns) (within parts); from scratch: $(mnum "$OUT/e2/manifest.json" demeaned_columns_from_scratch)."
+echo
+echo "# load after: $(uptime | sed 's/.*load average/load average/')"

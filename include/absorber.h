@@ -62,6 +62,10 @@ void gr_absorber_compact_i32(const gr_absorber *ab, int32_t *v);
  * columns give the same numbers whether demeaned in one call or several. */
 int gr_absorber_demean(gr_absorber *ab, int ncols, double **cols, double *tss, double **alpha);
 
+/* Collective. The first half of gr_absorber_demean: compact cols[0..ncols) to the kept rows and put
+ * their (weighted) centred sums of squares in tss (may be NULL); no demeaning (pairshort.h does it). */
+int gr_absorber_tss(const gr_absorber *ab, int ncols, double **cols, double *tss);
+
 /* Local. Keep a copy of the demeaned column v (ab->n values) under `key` (replaces an older one). */
 void gr_absorber_store(gr_absorber *ab, const char *key, const double *v, double tss);
 /* Local. The demeaned column stored under `key` (and its tss), or NULL; counts a reuse. */

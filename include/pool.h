@@ -12,8 +12,10 @@
 
 typedef struct gr_pool gr_pool;
 
-/* Local. An empty pool holding at most `max_absorbers` (>= 1; the oldest goes first). */
-gr_pool *gr_pool_new(int max_absorbers);
+/* Local. An empty pool holding at most `max_absorbers` (>= 1; the oldest goes first). With share = 0 no
+ * absorber or column is reused (nothing is copied or compared): the pool then only offers the pair-level
+ * shortcut (gr_pool_set_panel), and holds one absorber. */
+gr_pool *gr_pool_new(int max_absorbers, int share);
 void gr_pool_free(gr_pool *p);
 
 /* Collective. The absorber for n rows with fixed-effect codes codes[0..nfe) (n int32 each), weights *w (n
@@ -30,4 +32,11 @@ int gr_pool_demean(gr_pool *p, gr_absorber *ab, int ncols, double **cols, const 
 
 /* Local. Columns taken from the pool instead of demeaned, so far. */
 int64_t gr_pool_reused(const gr_pool *p);
+
+/* Local. The pair codes (in [0, npair)) and month codes (in [0, nmonth)) of the sample's n rows (the pool
+ * takes both arrays): an absorber set up later on exactly these rows is checked for the exact pair-level
+ * shortcut (pairshort.h), and when it applies its columns are demeaned that way instead. */
+void gr_pool_set_panel(gr_pool *p, int64_t n, int32_t *pair, int64_t npair, int32_t *month, int64_t nmonth);
+/* Local. Columns demeaned by the pair-level shortcut, so far. */
+int64_t gr_pool_shortcut(const gr_pool *p);
 #endif

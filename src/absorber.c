@@ -172,6 +172,12 @@ static int column_tss(const gr_absorber *ab, int ncols, double *const *cols, dou
     return GR_OK;
 }
 
+int gr_absorber_tss(const gr_absorber *ab, int ncols, double **cols, double *tss)
+{
+    for (int j = 0; j < ncols; j++) gr_absorber_compact(ab, cols[j]);
+    return gr_agree(ab->comm, tss ? column_tss(ab, ncols, cols, tss) : GR_OK);
+}
+
 int gr_absorber_demean(gr_absorber *ab, int ncols, double **cols, double *tss, double **alpha)
 {
     for (int j = 0; j < ncols; j++) gr_absorber_compact(ab, cols[j]);

@@ -145,7 +145,12 @@ int gr_frame_codes(gr_frame *f, int nvars, char *const *vars, int32_t *out, int6
     gr_frame_entry *c = find(f, key);
     if (c && c->code) { memcpy(out, c->code, (size_t)f->n * sizeof *out); *ncodes = c->ncode; return GR_OK; }
     int rc;
-    if (f->parent || f->mask) {
+    gr_frame_entry *pc = f->parent ? find(f->parent, key) : NULL;
+    if (pc && pc->code) {  /* the parent's cached codes, selected without a copy of all of them */
+        gr_rowsel_apply(&f->sel, pc->code, out, sizeof *out);
+        *ncodes = pc->ncode;
+        rc = GR_OK;
+    } else if (f->parent || f->mask) {
         int64_t np = f->parent ? f->parent->n : f->p->nrows;
         int32_t *all = gr_malloc((size_t)(np ? np : 1), sizeof *all);
         rc = f->parent ? gr_frame_codes(f->parent, nvars, vars, all, ncodes)

@@ -8,6 +8,7 @@
 #include "frame.h"
 #include "grid_out.h"
 #include "panel.h"
+#include "pairshort.h"
 #include "pool.h"
 #include "specrun.h"
 #include <math.h>
@@ -25,7 +26,7 @@ typedef struct { int nspec; int *spec; double cost; } task;
 typedef struct { int ntask; task *t; double cost; int first; int pool; } unit;  /* pool: share absorbers (pool.h) */
 
 /* The work one group has done (sent to world rank 0 at the end). */
-typedef struct { double ok, failed, setups, columns, scratch, reused; } work;
+typedef struct { double ok, failed, setups, columns, scratch, reused, shortcut; } work;
 
 typedef struct {
     MPI_Comm world, comm;       /* the world and this rank's task group */
@@ -250,9 +251,11 @@ static void handle(runner *R, const char *msg)
 {
     if (msg[0] == 'R') { write_record(R, msg + 1); return; }
     work w;
-    if (sscanf(msg + 1, "%lf %lf %lf %lf %lf %lf", &w.ok, &w.failed, &w.setups, &w.columns, &w.scratch, &w.reused) == 6) {
+    if (sscanf(msg + 1, "%lf %lf %lf %lf %lf %lf %lf", &w.ok, &w.failed, &w.setups, &w.columns, &w.scratch, &w.reused,
+               &w.shortcut) == 7) {
         R->total.ok += w.ok; R->total.failed += w.failed; R->total.setups += w.setups;
         R->total.columns += w.columns; R->total.scratch += w.scratch; R->total.reused += w.reused;
+        R->total.shortcut += w.shortcut;
     }
     R->groups_done++;
 }
@@ -520,6 +523,41 @@ static void run_command(runner *R, const task *t)
     cJSON_Delete(doc);
 }
 
+/* Local (the same on every rank). 1 if a model of unit u could take the pair-level shortcut (pairshort.h;
+ * whether it does is decided on the data): least squares, unweighted, with fixed effects, no split (the
+ * shortcut needs the sample's own rows), merged models (--no-merge runs everything from scratch), and a
+ * panel with pair and month columns. */
+static int unit_may_shortcut(runner *R, const unit *u)
+{
+    if (!R->o->merge || !gr_panel_has_column(&R->p, "pair") || !gr_panel_has_column(&R->p, "month")) return 0;
+    for (int t = 0; t < u->ntask; t++) {
+        const gr_spec *s = &R->g->specs[u->t[t].spec[0]].spec;
+        if (s->family != GR_FAMILY_POISSON && !s->weights && s->f.nfe > 0 && !s->split && !s->offset) return 1;
+    }
+    return 0;
+}
+
+/* Collective over the group. The pair and month codes of the sample's rows into the pool. */
+static int pool_panel_codes(gr_frame *sample, gr_pool *pool)
+{
+    size_t nn = (size_t)(sample->n ? sample->n : 1);
+    int32_t *pair = gr_malloc(nn, sizeof *pair), *month = gr_malloc(nn, sizeof *month);
+    int64_t npair = 0, nmonth = 0;
+    char *pv[1] = {"pair"}, *mv[1] = {"month"};
+    int rc = gr_frame_codes(sample, 1, pv, pair, &npair);
+    if (!rc) rc = gr_frame_codes(sample, 1, mv, month, &nmonth);
+    int64_t miss = 0;  /* a missing code (-1) anywhere: no shortcut */
+    for (int64_t i = 0; i < sample->n && !rc; i++) miss += pair[i] < 0 || month[i] < 0;
+    if (!rc) MPI_Allreduce(MPI_IN_PLACE, &miss, 1, MPI_INT64_T, MPI_SUM, sample->comm);
+    if (!rc && !miss) {
+        gr_pool_set_panel(pool, sample->n, pair, npair, month, nmonth);
+        return GR_OK;
+    }
+    free(pair);
+    free(month);
+    return rc;
+}
+
 /* Collective over the group. The unit's sample (a sub-frame of the base frame on its where clause) and
  * its tasks in sequence; the sample's evaluated columns are shared by its tasks. */
 static void run_unit(runner *R, const unit *u)
@@ -545,7 +583,9 @@ static void run_unit(runner *R, const unit *u)
         free(w);
         free(mask);
     }
-    gr_pool *pool = !rc && u->pool ? gr_pool_new(2) : NULL;
+    int shortcut = !rc && unit_may_shortcut(R, u);
+    gr_pool *pool = !rc && (u->pool || shortcut) ? gr_pool_new(2, u->pool) : NULL;
+    if (pool && shortcut) rc = pool_panel_codes(sample, pool);
     sample->pool = pool;
     if (rc && task_failure(rc)) {
         char reason[1024];
@@ -559,6 +599,7 @@ static void run_unit(runner *R, const unit *u)
         if (R->wrank == 0) drain(R, 0);
     }
     R->w.reused += (double)gr_pool_reused(pool);
+    R->w.shortcut += (double)gr_pool_shortcut(pool);
     sample->pool = NULL;
     gr_pool_free(pool);
     gr_frame_free(&sub);
@@ -643,6 +684,7 @@ static cJSON *manifest(runner *R, const gr_grid_summary *sum, double t_read, dou
     cJSON_AddNumberToObject(m, "demeaned_columns_from_scratch", R->total.scratch);
     cJSON_AddNumberToObject(m, "absorber_setups", R->total.setups);
     cJSON_AddNumberToObject(m, "columns_reused", R->total.reused);
+    cJSON_AddNumberToObject(m, "columns_shortcut", R->total.shortcut);
     cJSON *sec = cJSON_AddObjectToObject(m, "seconds");
     cJSON_AddNumberToObject(sec, "total", t_total);
     cJSON_AddNumberToObject(sec, "read", t_read);
@@ -676,8 +718,8 @@ static void work_loop(runner *R)
     R->w.setups = (double)(s1 - s0);
     R->w.columns = (double)(c1 - c0);
     char text[256];
-    snprintf(text, sizeof text, "%.0f %.0f %.0f %.0f %.0f %.0f", R->w.ok, R->w.failed, R->w.setups, R->w.columns,
-             R->w.scratch, R->w.reused);
+    snprintf(text, sizeof text, "%.0f %.0f %.0f %.0f %.0f %.0f %.0f", R->w.ok, R->w.failed, R->w.setups, R->w.columns,
+             R->w.scratch, R->w.reused, R->w.shortcut);
     send_msg(R, 'D', text);
 }
 

@@ -1,5 +1,6 @@
 /* pool.c: absorbers kept across the models of one sample (pool.h). */
 #include "pool.h"
+#include "pairshort.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,18 +19,27 @@ typedef struct {
     gr_absorb_opts o;
     int ncols, capcols;
     pooled_col *cols;
+    gr_pairshort *ps;       /* the pair-level shortcut for this absorber (pairshort.h), or NULL */
 } entry;
 
 struct gr_pool {
     int max, n;
+    int share;              /* 0: absorbers and columns are never reused (only the shortcut is taken) */
     entry *e;               /* oldest first */
     int64_t reused;
+    /* the sample's pair and month codes (gr_pool_set_panel; owned), for the pair-level shortcut */
+    int64_t nrows, npair, nmonth;
+    int32_t *pair, *month;
+    gr_pairpanel *pp;       /* the sample's pairs (pairshort.h), made with the first absorber on its rows */
+    gr_pairwithin *within;  /* within parts shared by the absorbers of the sample (pairshort.h) */
+    int64_t shortcut;
 };
 
-gr_pool *gr_pool_new(int max_absorbers)
+gr_pool *gr_pool_new(int max_absorbers, int share)
 {
     gr_pool *p = gr_calloc(1, sizeof *p);
-    p->max = max_absorbers < 1 ? 1 : max_absorbers;
+    p->share = share;
+    p->max = max_absorbers < 1 || !share ? 1 : max_absorbers;
     p->e = gr_calloc((size_t)p->max, sizeof *p->e);
     return p;
 }
@@ -43,6 +53,7 @@ static void entry_free(entry *e)
     free(e->w);
     for (int j = 0; j < e->ncols; j++) { free(e->cols[j].label); free(e->cols[j].in); free(e->cols[j].out); }
     free(e->cols);
+    gr_pairshort_free(e->ps);
     memset(e, 0, sizeof *e);
 }
 
@@ -51,10 +62,28 @@ void gr_pool_free(gr_pool *p)
     if (!p) return;
     for (int i = 0; i < p->n; i++) entry_free(&p->e[i]);
     free(p->e);
+    free(p->pair);
+    free(p->month);
+    gr_pairwithin_free(p->within);
+    gr_pairpanel_free(p->pp);
     free(p);
 }
 
 int64_t gr_pool_reused(const gr_pool *p) { return p ? p->reused : 0; }
+int64_t gr_pool_shortcut(const gr_pool *p) { return p ? p->shortcut : 0; }
+
+void gr_pool_set_panel(gr_pool *p, int64_t n, int32_t *pair, int64_t npair, int32_t *month, int64_t nmonth)
+{
+    free(p->pair);
+    free(p->month);
+    gr_pairpanel_free(p->pp);
+    p->pp = NULL;
+    p->nrows = n;
+    p->pair = pair;
+    p->npair = npair;
+    p->month = month;
+    p->nmonth = nmonth;
+}
 
 static int same_opts(const gr_absorb_opts *a, const gr_absorb_opts *b)
 {
@@ -85,7 +114,7 @@ int gr_pool_absorber(gr_pool *p, MPI_Comm comm, int64_t n, int nfe, int32_t **co
         return gr_absorber_init(comm, n, nfe, codes, ncodes, names, w, o, local);
     }
     int found = -1;
-    for (int i = p->n - 1; i >= 0; i--) {
+    for (int i = p->n - 1; i >= 0 && p->share; i--) {
         int m = matches(&p->e[i], n, nfe, codes, *w, o);
         MPI_Allreduce(MPI_IN_PLACE, &m, 1, MPI_INT, MPI_MIN, comm);
         if (m) { found = i; break; }
@@ -97,10 +126,10 @@ int gr_pool_absorber(gr_pool *p, MPI_Comm comm, int64_t n, int nfe, int32_t **co
         *ab = p->e[found].ab;
         return GR_OK;
     }
-    entry e = {.n = n, .nfe = nfe, .o = *o};
+    entry e = {.n = n, .nfe = p->share ? nfe : 0, .o = *o};  /* without sharing nothing is compared: no copies */
     e.codes = gr_calloc((size_t)(nfe ? nfe : 1), sizeof *e.codes);
-    for (int k = 0; k < nfe; k++) e.codes[k] = dup_bytes(codes[k], (size_t)n * sizeof(int32_t));
-    e.w = *w ? dup_bytes(*w, (size_t)n * sizeof **w) : NULL;
+    for (int k = 0; k < e.nfe; k++) e.codes[k] = dup_bytes(codes[k], (size_t)n * sizeof(int32_t));
+    e.w = *w && p->share ? dup_bytes(*w, (size_t)n * sizeof **w) : NULL;
     e.ab = gr_calloc(1, sizeof *e.ab);
     int rc = gr_absorber_init(comm, n, nfe, codes, ncodes, names, w, o, e.ab);
     if (rc) {  /* not pooled: the caller frees it as a local one */
@@ -116,6 +145,10 @@ int gr_pool_absorber(gr_pool *p, MPI_Comm comm, int64_t n, int nfe, int32_t **co
         memmove(p->e, p->e + 1, (size_t)(p->n - 1) * sizeof *p->e);
         p->n--;
     }
+    int rows = p->pair && n == p->nrows;  /* the sample's rows, all of them: the codes apply */
+    MPI_Allreduce(MPI_IN_PLACE, &rows, 1, MPI_INT, MPI_MIN, comm);
+    if (rows && !p->pp) p->pp = gr_pairpanel_new(comm, n, p->pair, p->npair, p->month, p->nmonth);
+    if (rows) e.ps = gr_pairshort_new(e.ab, p->pp);
     p->e[p->n++] = e;
     *ab = e.ab;
     return GR_OK;
@@ -150,7 +183,8 @@ static void find_columns(MPI_Comm comm, const entry *e, int ncols, double *const
 int gr_pool_demean(gr_pool *p, gr_absorber *ab, int ncols, double **cols, const char *const *labels, double *tss)
 {
     entry *e = entry_of(p, ab);
-    if (!e || ncols == 0) return gr_absorber_demean(ab, ncols, cols, tss, NULL);
+    if (!e || ncols == 0 || (!p->share && !e->ps)) return gr_absorber_demean(ab, ncols, cols, tss, NULL);
+    if (!p->share) return gr_pairshort_demean(e->ps, ab, &p->within, ncols, cols, labels, tss, &p->shortcut);
     int *from = gr_malloc((size_t)ncols, sizeof *from), nnew = 0;
     find_columns(ab->comm, e, ncols, cols, labels, ab->n_in, from);
     double **todo = gr_malloc((size_t)ncols, sizeof *todo), *tss_new = gr_calloc((size_t)ncols, sizeof *tss_new);
@@ -168,7 +202,15 @@ int gr_pool_demean(gr_pool *p, gr_absorber *ab, int ncols, double **cols, const 
         idx[nnew] = e->ncols++;
         todo[nnew++] = cols[j];
     }
-    int rc = nnew ? gr_absorber_demean(ab, nnew, todo, tss_new, NULL) : GR_OK;
+    int rc = GR_OK;
+    if (nnew && e->ps) {
+        const char **lab = gr_malloc((size_t)nnew, sizeof *lab);
+        for (int q = 0; q < nnew; q++) lab[q] = e->cols[idx[q]].label;
+        rc = gr_pairshort_demean(e->ps, ab, &p->within, nnew, todo, lab, tss_new, &p->shortcut);
+        free(lab);
+    } else if (nnew) {
+        rc = gr_absorber_demean(ab, nnew, todo, tss_new, NULL);
+    }
     for (int q = 0, j = 0; j < ncols; j++) {
         if (from[j] >= 0) continue;
         pooled_col *c = &e->cols[idx[q]];
