@@ -42,6 +42,7 @@ typedef struct {
 } est_cli;
 
 static const gr_opt_word vcovs[] = {{"iid", GR_VCOV_IID}, {"hc1", GR_VCOV_HC1}, {"cluster", GR_VCOV_CLUSTER},
+                                     {"cr2", GR_VCOV_CR2}, {"cr3", GR_VCOV_CR3},
                                     {"hetero", GR_VCOV_HC1}, {NULL, 0}};
 static const gr_opt_word fixef_rms[] = {{"none", 0}, {"singleton", 1}, {NULL, 0}};
 static const gr_opt_word fe_methods[] = {{"cg", GR_FE_CG}, {"irons-tuck", GR_FE_IRONS_TUCK}, {"it", GR_FE_IRONS_TUCK},

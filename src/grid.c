@@ -25,6 +25,7 @@ const char *gr_grid_key_name(gr_grid_key k) { return k >= 0 && k < GR_GRID_NKEYS
 /* The words of the choice settings; the first word of each value is its canonical name. */
 typedef struct { const char *word; int value; } choice_word;
 static const choice_word vcov_words[] = {{"iid", GR_VCOV_IID}, {"hc1", GR_VCOV_HC1}, {"cluster", GR_VCOV_CLUSTER},
+                                  {"cr2", GR_VCOV_CR2}, {"cr3", GR_VCOV_CR3},
                                   {"hetero", GR_VCOV_HC1}, {NULL, 0}};
 static const choice_word fixef_words[] = {{"none", 0}, {"singleton", 1}, {NULL, 0}};
 static const choice_word method_words[] = {{"cg", GR_FE_CG}, {"irons-tuck", GR_FE_IRONS_TUCK}, {"it", GR_FE_IRONS_TUCK},

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cleanup.h"
+#include "leverage.h"
 
 static const char *stars(double p)
 {
@@ -276,6 +277,10 @@ cJSON *gr_result_json(const gr_result *r)
     for (int c = 0; c < r->ncl; c++) {
         cJSON_AddItemToArray(cls, cJSON_CreateNumber((double)r->G[c]));
         cJSON_AddItemToArray(cln, cJSON_CreateString(r->clnames[c]));
+    }
+    if (r->nlev > 0) {  /* the clustering diagnostic (leverage.h, docs/vcov.md "Fixed-effect leverage") */
+        cJSON *lv = cJSON_AddArrayToObject(o, "cluster_diagnostic");
+        for (int c = 0; c < r->nlev; c++) cJSON_AddItemToArray(lv, gr_lev_json(&r->lev[c]));
     }
     cJSON *fs = cJSON_AddObjectToObject(o, "fixef_sizes");
     for (int k = 0; k < r->nfe; k++) cJSON_AddNumberToObject(fs, r->fenames[k], (double)r->fesizes[k]);
