@@ -52,7 +52,7 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
                     const char *clname, int64_t K, gr_lev_method method, int probes, gr_lev_diag *d);
 
 /* Collective. CR2 (A_g = (I - H_gg)^(-1/2), symmetric, eigenvalues <= 1e-12 dropped) or CR3
- * (A_g = (I - H_gg)^(-1)) one-way clustered V = B (sum_g X_g' A_g e_g e_g' A_g X_g) B, without a
+ * (A_g = (I - H_gg)^(-1), by LU, refused where R's solve() refuses) one-way clustered V = B (sum_g X_g' A_g e_g e_g' A_g X_g) B, without a
  * small-sample factor (clubSandwich::vcovCR on lm with the fixed effects as dummies). X (n x k), e (n)
  * the demeaned regressors and residuals, B = (X'X)^-1. Refuses weights, more than GR_LEV_EXACT_MAX_ROWS
  * rows, and (CR3) a singular I - H_gg. */
