@@ -18,8 +18,8 @@ for P in 1 3; do
   GRAVRD_LEVERAGE=probes:400 mpi "$P" "$GR" estimate --data "$H5" --formula "$F2" --cluster pair --quiet \
     --json "$TMP/probe$P.json" >/dev/null 2>"$TMP/err" || fail "probes on $P ranks" "$(tail -n 1 "$TMP/err")"
 done
-ex=$(diag "$TMP/exact.json" "x['method'], repr(x['ratio'])")
-pr=$(diag "$TMP/probe1.json" "x['method'], x['probes'], repr(x['ratio']), repr(x['ratio_se'])")
+ex=$(diag "$TMP/exact.json" "'%s %r' % (x['method'], x['ratio'])")
+pr=$(diag "$TMP/probe1.json" "'%s %d %r %r' % (x['method'], x['probes'], x['ratio'], x['ratio_se'])")
 r=$($PY -c "
 ex, pr = '''$ex'''.split(), '''$pr'''.split()
 e, p, s = float(ex[1]), float(pr[2]), float(pr[3])
