@@ -12,6 +12,7 @@ typedef struct gr_model_opts {
     gr_fit_opts fit;
     gr_vcov_type vcov;
     int cluster_on_fe;      /* clustered by the first fixed effect (fixest's default with fixed effects) */
+    int cluster_diag;       /* the clustering diagnostic: GR_LEV_DIAG_AUTO (0), _ON or _OFF (leverage.h) */
 } gr_model_opts;
 
 /* The evaluated columns of one model on the local rows of its sample (NaN = missing, code -1 = missing).

@@ -15,6 +15,7 @@ typedef struct gr_result {
     int nfe; char **fenames; int64_t *fesizes;
     int ncl; char **clnames; int64_t G[2];
     int nlev; struct gr_lev_diag *lev;          /* clustered fits: the leverage diagnostic per cluster variable (leverage.h) */
+    double t_cluster_diag;                      /* seconds of the diagnostic (once per group of outcomes) */
     int iterations, converged;
     const char *solver, *vcov_label;
     double t_read, t_prepare, t_index, t_demean, t_solve, t_vcov;  /* seconds per stage */

@@ -13,6 +13,13 @@ static inline int gr_vcov_clustered(gr_vcov_type t)
     return t == GR_VCOV_CLUSTER || t == GR_VCOV_CR2 || t == GR_VCOV_CR3;
 }
 
+/* The canonical word of a variance type ("iid", "hc1", "cluster", "cr2", "cr3"): grid settings, records. */
+static inline const char *gr_vcov_word(gr_vcov_type t)
+{
+    return t == GR_VCOV_IID ? "iid" : t == GR_VCOV_HC1 ? "hc1" : t == GR_VCOV_CR2 ? "cr2" : t == GR_VCOV_CR3 ? "cr3"
+                                                                                                  : "cluster";
+}
+
 struct gr_absorber;
 
 typedef struct gr_vcov_spec {
@@ -23,6 +30,7 @@ typedef struct gr_vcov_spec {
     int local_only[3];       /* 1 if no cluster has rows on two ranks (meat reduces as k*k only) */
     int min_cluster_df;      /* 1: fixest cluster.df="min" (G_min/(G_min-1) on every term); 0: each term its own */
     struct gr_absorber *absorber;  /* CR2/CR3: the fixed effects of the fit's rows (leverage.h); else NULL */
+    const struct gr_lev_blocks *lev_blocks;  /* CR2/CR3: the diagnostic's exact blocks for cl[0], or NULL */
 } gr_vcov_spec;
 
 /* Collective. V (k*k) for demeaned regressors X (n*k local rows, column-major), residuals e (n),

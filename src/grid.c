@@ -3,6 +3,7 @@
  * stable ids, and the checks that come before any work. Everything here is Local except gr_grid_load and
  * gr_grid_check_columns. */
 #include "grid.h"
+#include "leverage.h"
 #include "panel.h"
 #include <ctype.h>
 #include <errno.h>
@@ -18,7 +19,7 @@
 
 static const char *const key_names[GR_GRID_NKEYS] = {
     "formula", "where", "cluster", "vcov", "weights", "split", "fsplit", "fixef-rm", "fe-tol", "fe-maxiter",
-    "fe-method", "solver", "collin-tol", "command", "options", "family", "offset"};
+    "fe-method", "solver", "collin-tol", "command", "options", "family", "offset", "cluster-diag"};
 
 const char *gr_grid_key_name(gr_grid_key k) { return k >= 0 && k < GR_GRID_NKEYS ? key_names[k] : "?"; }
 
@@ -32,6 +33,8 @@ static const choice_word method_words[] = {{"cg", GR_FE_CG}, {"irons-tuck", GR_F
                                     {NULL, 0}};
 static const choice_word solver_words[] = {{"cholesky", GR_SOLVER_CHOL}, {"qr", GR_SOLVER_QR}, {"chol", GR_SOLVER_CHOL},
                                     {NULL, 0}};
+static const choice_word cluster_diag_words[] = {{"auto", GR_LEV_DIAG_AUTO}, {"on", GR_LEV_DIAG_ON},
+                                                 {"off", GR_LEV_DIAG_OFF}, {NULL, 0}};
 static const choice_word family_words[] = {{"gaussian", GR_FAMILY_GAUSSIAN}, {"poisson", GR_FAMILY_POISSON}, {NULL, 0}};
 static const choice_word command_words[] = {{"estimate", GR_GRID_CMD_ESTIMATE}, {"match", GR_GRID_CMD_MATCH},
                                             {"rdgrid", GR_GRID_CMD_RDGRID}, {"summary", GR_GRID_CMD_SUMMARY}, {NULL, 0}};
@@ -333,7 +336,7 @@ static int parse_axis_map(pctx *P, yaml_document_t *d, axis *A, const yaml_node_
             static const char *const allowed[] = {"label", "value", "formula", "where", "cluster", "vcov",
                                                   "weights", "split", "fsplit", "fixef-rm", "fe-tol",
                                                   "fe-maxiter", "fe-method", "solver", "collin-tol", "family",
-                                                  "offset"};
+                                                  "offset", "cluster-diag"};
             return unknown_key(P, gr_yline(k), key, in, allowed, (int)(sizeof allowed / sizeof allowed[0]));
         }
     }
@@ -824,6 +827,9 @@ static int fill_spec(resolver *R, const char *data)
     if (t[GR_GRID_OPTIONS] && s->command == GR_GRID_CMD_ESTIMATE)
         return gr_cfg_fail(R->P->path, s->line[GR_GRID_OPTIONS], "options: only for command: match, rdgrid or summary (estimate's "
                      "options are settings of their own: formula:, cluster:, ...)%s", R->spec_ctx);
+    if (t[GR_GRID_CLUSTER_DIAG] && s->command != GR_GRID_CMD_ESTIMATE)
+        return gr_cfg_fail(R->P->path, s->line[GR_GRID_CLUSTER_DIAG], "cluster-diag: only for command: estimate%s",
+                           R->spec_ctx);
     if (t[GR_GRID_FAMILY] && s->command != GR_GRID_CMD_ESTIMATE)
         return gr_cfg_fail(R->P->path, s->line[GR_GRID_FAMILY], "family: only for command: estimate%s", R->spec_ctx);
     if (t[GR_GRID_OFFSET] && s->command != GR_GRID_CMD_ESTIMATE)
@@ -852,6 +858,7 @@ static int fill_spec(resolver *R, const char *data)
     if (t[GR_GRID_COLLIN_TOL]) { GR_CALL(number(R, GR_GRID_COLLIN_TOL, 0, HUGE_VAL, 0, &x)); m->fit.collin_tol = x; }
     if (t[GR_GRID_FE_MAXITER]) { GR_CALL(number(R, GR_GRID_FE_MAXITER, 1, 1e8, 1, &x)); m->absorb.maxiter = (int)x; }
     if (t[GR_GRID_FAMILY]) { GR_CALL(choice(R, GR_GRID_FAMILY, family_words, &v)); sp->family = v; }
+    if (t[GR_GRID_CLUSTER_DIAG]) { GR_CALL(choice(R, GR_GRID_CLUSTER_DIAG, cluster_diag_words, &v)); m->cluster_diag = v; }
     return GR_OK;
 }
 
@@ -1132,8 +1139,11 @@ void gr_grid_canonical(const gr_grid_spec *s, char *buf, size_t len)
         int o = strcmp(sp->clnames[0], sp->clnames[1]) > 0;
         snprintf(cl, sizeof cl, "%s,%s", sp->clnames[o], sp->clnames[1 - o]);
     }
-    /* keys in alphabetical order */
+    /* keys in alphabetical order; cluster-diag only when not auto, so that the other ids stay what they were */
     sb_str(&b, "cluster="); sb_str(&b, cl);
+    if (m->cluster_diag != GR_LEV_DIAG_AUTO) {
+        sb_str(&b, "\ncluster-diag="); sb_str(&b, word_of(cluster_diag_words, m->cluster_diag));
+    }
     num_text(m->fit.collin_tol, num, sizeof num);
     /* family only when not the default, so that the ids of least-squares specifications stay what they were */
     snprintf(line, sizeof line, "\ncollin-tol=%s\n%sfe-maxiter=%d\nfe-method=%s\n", num,

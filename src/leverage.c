@@ -104,8 +104,10 @@ static void allreduce_sum_chunked(MPI_Comm comm, double *x, int64_t n)
 
 /* ---- exact P_D,gg blocks ---- */
 
-typedef struct hblocks {
+typedef struct gr_lev_blocks {
     int64_t N, G, off;          /* rows in all, clusters, this rank's first global row */
+    const int32_t *cl;          /* the cluster ids they were made for (the caller's) */
+    int converged;              /* the unit vectors' demeaning converged */
     int *counts, *displs;       /* rows per rank (Allgatherv) */
     int64_t *start, *row;       /* rows of cluster g: row[start[g] .. start[g+1]), global row numbers */
     int64_t *pos;               /* position of each global row in its cluster */
@@ -119,6 +121,12 @@ static void hblocks_free(hblocks *h)
     free(h->counts); free(h->displs); free(h->start); free(h->row); free(h->pos); free(h->clg); free(h->boff);
     free(h->P);
     memset(h, 0, sizeof *h);
+}
+
+void gr_lev_blocks_free(gr_lev_blocks *h)
+{
+    if (h) hblocks_free(h);
+    free(h);
 }
 
 /* Collective. Gather a local column (n values) to all ranks in global row order (out: N values). */
@@ -135,6 +143,7 @@ static int hblocks_layout(MPI_Comm comm, int64_t n, const int32_t *cl, int64_t G
     MPI_Comm_size(comm, &P);
     memset(h, 0, sizeof *h);
     h->N = n;
+    h->cl = cl;
     MPI_Allreduce(MPI_IN_PLACE, &h->N, 1, MPI_INT64_T, MPI_SUM, comm);
     if (h->N > GR_LEV_EXACT_MAX_ROWS)
         return gr_fail(GR_EINPUT, what, "%lld rows: the exact fixed-effect leverage demeans one column per row "
@@ -210,6 +219,7 @@ static int hblocks_project(MPI_Comm comm, fe_proj *pj, hblocks *h)
     }
     for (int c = 0; c < b; c++) free(cols[c]);
     free(cols);
+    h->converged = pj->converged;
     if (!rc) allreduce_sum_chunked(comm, h->P, h->boff[h->G]);
     return rc;
 }
@@ -310,8 +320,10 @@ static int fe_term_probes(MPI_Comm comm, fe_proj *pj, const int32_t *cl, const d
     return rc;
 }
 
-/* Collective. sum_g w_g' P_D,gg w_g exactly, from the blocks. */
-static int fe_term_exact(MPI_Comm comm, fe_proj *pj, const int32_t *cl, int64_t G, const double *wc, double *est)
+/* Collective. sum_g w_g' P_D,gg w_g exactly, from the blocks; with keep, the blocks are handed to *keep
+ * (for CR2/CR3 on the same rows and clusters) instead of freed. */
+static int fe_term_exact(MPI_Comm comm, fe_proj *pj, const int32_t *cl, int64_t G, const double *wc, double *est,
+                         gr_lev_blocks **keep)
 {
     hblocks h;
     int rc = gr_agree(comm, hblocks_layout(comm, pj->ab->n, cl, G, "leverage diagnostic", &h));
@@ -328,7 +340,10 @@ static int fe_term_exact(MPI_Comm comm, fe_proj *pj, const int32_t *cl, int64_t 
         *est = t;
         free(wg);
     }
-    hblocks_free(&h);
+    if (!rc && keep) {
+        *keep = gr_malloc(1, sizeof **keep);
+        **keep = h;
+    } else hblocks_free(&h);
     return rc;
 }
 
@@ -346,7 +361,8 @@ static int coef_of_interest(const gr_fit *fd, const char **label)
 }
 
 int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int32_t *cl, int64_t G,
-                    const char *clname, int64_t K, gr_lev_method method, int probes, gr_lev_diag *d)
+                    const char *clname, int64_t K, gr_lev_policy policy, gr_lev_method method, int probes,
+                    gr_lev_blocks **keep, gr_lev_diag *d)
 {
     memset(d, 0, sizeof *d);
     int k = fd->nkept, rc = GR_OK;
@@ -373,10 +389,11 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
     for (int a = 0; a < k * k; a++) d->h_x += B[a] * M[a];
     d->nfe = ab->fe.nfe;
     d->fe = gr_calloc((size_t)(d->nfe ? d->nfe : 1), sizeof *d->fe);
-    int all_nested = 1;
+    int all_nested = 1, few = 0;
     for (int q = 0; q < d->nfe; q++) {
         GR_TRY(fe_stats(comm, ab, q, cl, G, wc, d->wtw, &d->fe[q]));
         all_nested &= d->fe[q].nested;
+        few |= !d->fe[q].nested && (double)d->fe[q].pairs < GR_LEV_AUTO_CPL * (double)d->fe[q].levels;
     }
     const char *env = getenv("GRAVRD_LEVERAGE");  /* "exact" or "probes[:N]": the test suite's switch */
     if (method == GR_LEV_AUTO && env && !strcmp(env, "exact")) method = GR_LEV_EXACT;
@@ -388,17 +405,23 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
     }
     if (all_nested) {  /* P_D block-diagonal by cluster and P_D w = 0: every P_D,gg w_g = 0 */
         d->method = d->nfe ? "nested" : "exact";
-    } else if (method == GR_LEV_EXACT || (method == GR_LEV_AUTO && fd->nobs <= GR_LEV_DIAG_EXACT_ROWS)) {
-        d->method = "exact";
-        GR_TRY(fe_term_exact(comm, &pj, cl, G, wc, &d->h_fe));
+    } else if (policy == GR_LEV_DIAG_AUTO && !few) {  /* the probes would cost more than they can tell */
+        d->method = "skipped";
+        d->reason = "every fixed effect not nested in the cluster has on average at least 10 clusters per level "
+                    "(--cluster-diag on computes the ratio)";
+    } else if (method == GR_LEV_EXACT || (method == GR_LEV_AUTO && (fd->nobs <= GR_LEV_DIAG_EXACT_ROWS ||
+                                                                     (keep && fd->nobs <= GR_LEV_EXACT_MAX_ROWS)))) {
+        d->method = "exact";  /* with keep (CR2/CR3 next), the blocks are needed anyway */
+        GR_TRY(fe_term_exact(comm, &pj, cl, G, wc, &d->h_fe, keep));
     } else {
         d->method = "probes";
         d->probes = probes > 1 ? probes : GR_LEV_PROBES;
         GR_TRY(fe_term_probes(comm, &pj, cl, wc, d->probes, &d->h_fe, &d->ratio_se));
         d->ratio_se /= d->wtw;
     }
-    d->ratio = 1.0 - (d->h_fe + d->h_x) / d->wtw;
     double N = (double)fd->nobs, Gd = (double)G;
+    d->ratio = d->reason ? NAN : 1.0 - (d->h_fe + d->h_x) / d->wtw;
+    d->ratio_se = d->reason ? NAN : d->ratio_se;
     d->ratio_cr1 = N - (double)K > 0 && G > 1 ? d->ratio * Gd / (Gd - 1) * (N - 1) / (N - (double)K) : NAN;
 fail:
     d->columns = pj.columns;
@@ -471,7 +494,7 @@ static int cluster_score(const hblocks *h, int64_t g, int k, const double *Xg, c
 }
 
 int gr_lev_vcov(MPI_Comm comm, struct gr_absorber *ab, gr_vcov_type type, int64_t n, int k, const double *X,
-                const double *e, const double *B, const int32_t *cl, int64_t G, double *V)
+                const double *e, const double *B, const int32_t *cl, int64_t G, const gr_lev_blocks *pre, double *V)
 {
     const char *name = type == GR_VCOV_CR2 ? "cr2" : "cr3";
     if (ab->w)  /* the same on every rank */
@@ -480,12 +503,20 @@ int gr_lev_vcov(MPI_Comm comm, struct gr_absorber *ab, gr_vcov_type type, int64_
     int rank, P, rc;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &P);
-    hblocks h;
+    hblocks own;
+    memset(&own, 0, sizeof own);
     fe_proj pj;
     proj_init(ab, &pj);
-    rc = gr_agree(comm, hblocks_layout(comm, n, cl, G, name, &h));
-    if (!rc) rc = hblocks_project(comm, &pj, &h);
-    if (!rc && !pj.converged)  /* the convergence test is on global sums: the same on every rank */
+    const hblocks *hp = &own;
+    if (pre && pre->cl == cl && pre->G == G) {  /* the diagnostic's blocks: the same rows, clusters, tolerance */
+        hp = pre;
+        rc = GR_OK;
+    } else {
+        rc = gr_agree(comm, hblocks_layout(comm, n, cl, G, name, &own));
+        if (!rc) rc = hblocks_project(comm, &pj, &own);
+    }
+    const hblocks h = *hp;  /* a shallow view: freed below only when own */
+    if (!rc && !h.converged)  /* the convergence test is on global sums: the same on every rank */
         rc = gr_fail(GR_EINPUT, name, "demeaning the unit vectors did not converge within %d iterations: the "
                      "leverage would not be exact", ab->o.maxiter);
     double *Xg = NULL, *eg = NULL, *meat = gr_calloc((size_t)k * k, sizeof *meat), *s = gr_malloc((size_t)k, sizeof *s);
@@ -518,7 +549,7 @@ int gr_lev_vcov(MPI_Comm comm, struct gr_absorber *ab, gr_vcov_type type, int64_
         free(T);
     }
     proj_done(&pj);
-    hblocks_free(&h);
+    hblocks_free(&own);
     free(Xg); free(eg); free(meat); free(s);
     return rc;
 }
@@ -551,13 +582,15 @@ cJSON *gr_lev_json(const gr_lev_diag *d)
     cJSON_AddStringToObject(o, "cluster", d->cluster);
     cJSON_AddStringToObject(o, "term", d->term);
     cJSON_AddStringToObject(o, "method", d->method ? d->method : "");
+    cJSON_AddBoolToObject(o, "ratio_computed", !d->reason);
+    if (d->reason) cJSON_AddStringToObject(o, "ratio_not_computed", d->reason);
     cJSON_AddNumberToObject(o, "probes", d->probes);
     cJSON_AddItemToObject(o, "ratio", num(d->ratio));
     cJSON_AddItemToObject(o, "ratio_se", num(d->ratio_se));
     cJSON_AddItemToObject(o, "ratio_cr1", num(d->ratio_cr1));
     cJSON_AddNumberToObject(o, "threshold", GR_LEV_RATIO_WARN);
-    cJSON_AddBoolToObject(o, "warning", d->ratio < GR_LEV_RATIO_WARN);
-    cJSON_AddItemToObject(o, "leverage_fe", num(d->h_fe / d->wtw));
+    cJSON_AddBoolToObject(o, "warning", d->ratio < GR_LEV_RATIO_WARN);  /* false when not computed (NaN) */
+    cJSON_AddItemToObject(o, "leverage_fe", num(d->reason ? NAN : d->h_fe / d->wtw));
     cJSON_AddItemToObject(o, "leverage_x", num(d->h_x / d->wtw));
     cJSON_AddNumberToObject(o, "columns_demeaned", (double)d->columns);
     cJSON_AddBoolToObject(o, "converged", d->converged);

@@ -301,15 +301,19 @@ static int check_constant(MPI_Comm comm, const gr_absorber *ab, const double *Y,
     return rc;
 }
 
-/* The leverage diagnostic (leverage.h) of a clustered fit, one per cluster variable, warned on rank 0. */
+/* The leverage diagnostic (leverage.h) of a clustered fit, one per cluster variable, warned on rank 0;
+ * none with --cluster-diag off. Called once per group of outcomes sharing rows and regressors (w, the
+ * coefficient's weights, does not depend on the outcome), and copied into each outcome's result. */
 static int leverage_diagnostics(MPI_Comm comm, const gr_model_data *d, const gr_model_opts *o, gr_absorber *ab,
-                                const gr_fit *fd, const gr_vcov_spec *vs, int64_t K, gr_lev_diag *lev, int *nlev)
+                                const gr_fit *fd, const gr_vcov_spec *vs, int64_t K, gr_lev_diag *lev, int *nlev,
+                                gr_lev_blocks **blocks)
 {
     int rank, rc = GR_OK;
     MPI_Comm_rank(comm, &rank);
-    for (int c = 0; c < vs->ncluster && gr_vcov_clustered(vs->type) && !rc; c++) {
+    for (int c = 0; c < vs->ncluster && gr_vcov_clustered(vs->type) && o->cluster_diag != GR_LEV_DIAG_OFF && !rc; c++) {
         const char *name = o->cluster_on_fe ? d->fename[0] : d->clname[c];
-        rc = gr_agree(comm, gr_lev_diagnose(comm, ab, fd, vs->cl[c], vs->G[c], name, K, GR_LEV_AUTO, 0, &lev[c]));
+        rc = gr_agree(comm, gr_lev_diagnose(comm, ab, fd, vs->cl[c], vs->G[c], name, K, (gr_lev_policy)o->cluster_diag,
+                                                   GR_LEV_AUTO, 0, c == 0 ? blocks : NULL, &lev[c]));
         if (rc) { gr_lev_free(&lev[c]); break; }
         (*nlev)++;
         if (rank == 0) gr_lev_warn(&lev[c], d->label ? d->label : "sample");
@@ -375,7 +379,11 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
     gr_fit_inference inf = {.vcov = vs, .K_fe = gr_absorber_dof(ab, NULL), .K_fe_vcov = gr_absorber_dof(ab, nested)};
     gr_lev_diag lev[2];
     int nlev = 0;
-    if (!rc) rc = leverage_diagnostics(comm, d, o, ab, &fd, &vs, fd.nkept + inf.K_fe_vcov, lev, &nlev);
+    gr_lev_blocks *blocks = NULL;  /* CR2/CR3: P_D,gg from the diagnostic, demeaned once for both */
+    int cr23 = vs.type == GR_VCOV_CR2 || vs.type == GR_VCOV_CR3;
+    if (!rc) rc = leverage_diagnostics(comm, d, o, ab, &fd, &vs, fd.nkept + inf.K_fe_vcov, lev, &nlev,
+                                       cr23 ? &blocks : NULL);
+    inf.vcov.lev_blocks = blocks;
     for (int j = 0; j < nys && !rc; j++) {
         rc = gr_agree(comm, gr_fit_outcome(&fd, g.Y + (size_t)j * ab->n, tss[kx + j], &inf, &o->fit, &res[j]));
         res[j].n_singletons = ab->n_singletons;
@@ -384,8 +392,10 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
         res[j].nlev = nlev;
         res[j].lev = gr_calloc(2, sizeof *res[j].lev);
         for (int c = 0; c < nlev; c++) gr_lev_copy(&lev[c], &res[j].lev[c]);
+        for (int c = 0; c < nlev; c++) res[j].t_cluster_diag += lev[c].seconds;
     }
     for (int c = 0; c < nlev; c++) gr_lev_free(&lev[c]);
+    gr_lev_blocks_free(blocks);
     gr_fit_free(&fd);
     free(g.X); free(g.Y); free(g.w); free(xlab); free(tss); free(nested);
     for (int k = 0; k < d->nfe; k++) free(g.fe[k]);  /* NULL once the absorber took them */

@@ -313,6 +313,7 @@ cJSON *gr_result_json(const gr_result *r)
     cJSON_AddNumberToObject(t, "demean", r->t_demean);
     cJSON_AddNumberToObject(t, "solve", r->t_solve);
     cJSON_AddNumberToObject(t, "vcov", r->t_vcov);
+    if (r->nlev > 0) cJSON_AddNumberToObject(t, "cluster_diag", r->t_cluster_diag);
     /* work done for this result's sample: fixed-effect set-ups and columns demeaned (shared by outcomes
      * with the same rows) */
     cJSON_AddNumberToObject(t, "absorber_setups", r->absorber_setups);

@@ -159,7 +159,7 @@ int gr_vcov_compute(MPI_Comm comm, const gr_vcov_spec *spec, int64_t n, int64_t 
             rc = gr_fail(GR_EINPUT, "vcov", "clustering needs at least 2 clusters (found %lld)", (long long)spec->G[0]);
             break;
         }
-        GR_TRY(gr_lev_vcov(comm, spec->absorber, spec->type, n, k, X, e, B, spec->cl[0], spec->G[0], V));
+        GR_TRY(gr_lev_vcov(comm, spec->absorber, spec->type, n, k, X, e, B, spec->cl[0], spec->G[0], spec->lev_blocks, V));
         *df_t = (double)(spec->G[0] - 1);
         break;
     }
