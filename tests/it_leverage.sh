@@ -2,8 +2,9 @@
 # it_leverage.sh: the clustering diagnostic after clustered fits (docs/vcov.md, "Fixed-effect leverage"):
 # the Rademacher-probe estimate of R = E[CR]/Var against the exact value (unit vectors) on a small panel,
 # within 4 Monte Carlo standard errors, the same on 1 and 3 ranks (1e-10); on the default panel's Table 3
-# model, pair clustering warned (one stderr line, JSON "warning": true) and segment-pair clustering not;
-# no diagnostic for unclustered fits. The exact value itself is checked against R in tests/it_cr2.sh.
+# model (16 probes by default), pair clustering warned (one stderr line, JSON "warning": true) and
+# segment-pair clustering not; --cluster-diag auto|on|off and the grid key cluster-diag (ids unchanged by
+# auto); no diagnostic for unclustered fits. The exact value itself is checked against R in tests/it_cr2.sh.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT" || exit 1
 PY=/usr/bin/python3
@@ -33,15 +34,59 @@ r=$(diag "$TMP/exact.json" "'ok' if x['ratio_se'] == 0 and x['columns_demeaned']
 r=$($PY -c "import json; d=json.load(open('$TMP/iid.json')); print('ok' if 'cluster_diagnostic' not in d else 'present')")
 [ "$r" = ok ] && ok "no diagnostic without clustering" || fail "iid diagnostic" "$r"
 
-# the default panel's Table 3 model, west to east (configs/table3.yaml)
+# --cluster-diag: auto skips the ratio when every fixed effect not nested in the cluster has >= 10 clusters
+# per level (month: 166 pairs per month), but reports the cheap part; on computes it; off reports nothing
+FM='y ~ x1 + x2 | month'
+for m in auto on off; do
+  "$GR" estimate --data "$H5" --formula "$FM" --cluster pair --cluster-diag $m --json "$TMP/m_$m.json" >/dev/null 2>"$TMP/m_$m.err" ||
+    fail "--cluster-diag $m" "$(tail -n 1 "$TMP/m_$m.err")"
+done
+r=$(diag "$TMP/m_auto.json" "'ok' if x['method'] == 'skipped' and not x['ratio_computed'] and x['ratio'] is None and not x['warning'] and 'at least 10 clusters per level' in x['ratio_not_computed'] and x['columns_demeaned'] == 0 and x['fixed_effects'][0]['clusters_per_level'] > 10 and not x['fixed_effects'][0]['nested'] else x")
+[ "$r" = ok ] && ok "auto, month not nested in pair but 166 pairs per month: ratio not computed (and why), nesting and clusters per level reported" || fail "auto skip" "$r"
+r=$(diag "$TMP/m_on.json" "'ok' if x['method'] == 'exact' and x['ratio_computed'] and 0.95 < x['ratio'] < 1 and x['columns_demeaned'] > 1900 else x")
+[ "$r" = ok ] && ok "on: the same model's ratio computed ($(diag "$TMP/m_on.json" "'%.4f' % x['ratio']"))" || fail "on" "$r"
+r=$($PY -c "import json; d=json.load(open('$TMP/m_off.json')); print('ok' if 'cluster_diagnostic' not in d and 'cluster_diag' not in d['timings'] else 'present')")
+[ "$r" = ok ] && ok "off: no diagnostic" || fail "off" "$r"
+r=$(diag "$TMP/exact.json" "'ok' if x['method'] == 'exact' and x['ratio_computed'] and x['fixed_effects'][0]['clusters_per_level'] < 10 else x")
+[ "$r" = ok ] && ok "auto, exporter^month with 4.2 pairs per level: ratio computed" || fail "auto computes" "$r"
+check_fails "--cluster-diag maybe: one line" "error: --cluster-diag: expected auto, on or off, got 'maybe'" \
+  "$GR" estimate --data "$H5" --formula "$FM" --cluster pair --cluster-diag maybe
+
+# the grid key: auto leaves the spec id as it was without the key; off changes it and drops the diagnostic
+for v in none auto off; do
+  { printf 'data: %s\nbase:\n  formula: "{y} ~ x1 + x2 | exporter^month + importer^month"\n  cluster: pair\n' "$H5"
+    [ $v != none ] && printf '  cluster-diag: %s\n' $v; printf 'axes:\n  y: [y]\n'; } >"$TMP/g_$v.yaml"
+  "$GR" grid "$TMP/g_$v.yaml" --out "$TMP/g_$v" --quiet >/dev/null 2>"$TMP/g.err" || fail "grid cluster-diag $v" "$(tail -n 1 "$TMP/g.err")"
+done
+r=$($PY -c "
+import json
+rec={v: json.loads(open('$TMP/g_%s/results.jsonl' % v).readline()) for v in ('none', 'auto', 'off')}
+ids=[rec[v]['spec_id'] for v in ('none', 'auto', 'off')]
+ok = ids[0] == ids[1] != ids[2] and 'cluster_diagnostic' in rec['auto']['results'][0] and 'cluster_diagnostic' not in rec['off']['results'][0]
+print('ok' if ok else (ids, [list(rec[v]['results'][0].keys()) for v in rec]))" 2>&1)
+[ "$r" = ok ] && ok "grid cluster-diag: auto keeps the spec id, off changes it and drops the diagnostic" || fail "grid cluster-diag" "$r"
+sed 's/cluster-diag: off/cluster-diag: sometimes/' "$TMP/g_off.yaml" >"$TMP/g_bad.yaml"
+check_fails "grid cluster-diag: sometimes: one line naming the key" "cluster-diag: expected one of auto, on, off, got 'sometimes'" \
+  "$GR" grid "$TMP/g_bad.yaml" --out "$TMP/g_bad"
+
+# the default panel's Table 3 model, west to east (configs/table3.yaml), one rank each (rank independence
+# is checked above): pair with auto (segpair_100: 2.7 pairs per level, so computed, by 16 probes),
+# segpair_100 with auto (skipped: the non-nested exporter- and importer-month effects have ~50-70
+# segment pairs per level) and on
 SIM=$(sim_cached)
 T3='log(trade) ~ partner + log(distance_km) | exporter^month + importer^month + segpair_100'
-for cl in pair segpair_100; do
-  mpi 2 "$GR" estimate --data "$SIM" --formula "$T3" --where 'dir == "West to east"' --cluster "$cl" \
-    --json "$TMP/t3_$cl.json" >/dev/null 2>"$TMP/t3_$cl.err" || fail "table 3, $cl" "$(tail -n 1 "$TMP/t3_$cl.err")"
+for run in pair:auto segpair_100:auto segpair_100:on; do
+  cl=${run%%:*} m=${run##*:}
+  "$GR" estimate --data "$SIM" --formula "$T3" --where 'dir == "West to east"' --cluster "$cl" --cluster-diag $m \
+    --json "$TMP/t3_$cl.$m.json" >/dev/null 2>"$TMP/t3_$cl.$m.err" || fail "table 3, $cl $m" "$(tail -n 1 "$TMP/t3_$cl.$m.err")"
 done
+cp "$TMP/t3_pair.auto.json" "$TMP/t3_pair.json"; cp "$TMP/t3_pair.auto.err" "$TMP/t3_pair.err"
+cp "$TMP/t3_segpair_100.on.json" "$TMP/t3_segpair_100.json"; cp "$TMP/t3_segpair_100.on.err" "$TMP/t3_segpair_100.err"
+r=$(diag "$TMP/t3_segpair_100.auto.json" "'ok' if x['method'] == 'skipped' and [f['nested'] for f in x['fixed_effects']] == [False, False, True] and min(f['clusters_per_level'] for f in x['fixed_effects'][:2]) >= 10 else x")
+! grep -q "fixed-effect leverage" "$TMP/t3_segpair_100.auto.err" && [ "$r" = ok ] &&
+  ok "table 3 by segpair_100, auto: ratio not computed (every non-nested effect has >= 10 clusters per level)" || fail "table 3 segpair auto" "$r"
 n=$(grep -c "clustered by 'pair', the fixed-effect leverage makes the cluster-robust variance of 'partner' expected to be 0\.[0-9][0-9] .*below 0\.85.*'segpair_100' (2\.[0-9] clusters per level).*--cluster segpair_<d>.*docs/vcov.md" "$TMP/t3_pair.err")
-r=$(diag "$TMP/t3_pair.json" "'ok' if x['warning'] and x['method'] == 'probes' and x['ratio'] < 0.85 and x['ratio_se'] < 0.02 and [f['nested'] for f in x['fixed_effects']] == [False, False, False] else x")
+r=$(diag "$TMP/t3_pair.json" "'ok' if x['warning'] and x['method'] == 'probes' and x['probes'] == 16 and x['ratio'] < 0.85 and x['ratio_se'] < 0.01 and [f['nested'] for f in x['fixed_effects']] == [False, False, False] else x")
 [ "$n" = 1 ] && [ "$r" = ok ] && ok "table 3 by pair: one warning line, ratio $(diag "$TMP/t3_pair.json" "'%.3f (s.e. %.3f)' % (x['ratio'], x['ratio_se'])") below 0.85" ||
   fail "table 3 by pair" "warning lines $n; $r"
 r=$(diag "$TMP/t3_segpair_100.json" "'ok' if not x['warning'] and x['ratio'] > 0.85 and x['fixed_effects'][2]['nested'] else x")
