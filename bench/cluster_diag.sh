@@ -6,7 +6,7 @@
 # times vary: read the medians, and the diagnostic's own seconds.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-GR="$ROOT/bin/gravrd"
+GR=${GRAVRD:-$ROOT/bin/gravrd}  # GRAVRD: another binary (a copy, so that a rebuild does not swap it mid-run)
 D=${1:-$ROOT/data/default.h5}
 RUNS=${2:-5}
 TMP=$(mktemp -d /tmp/gravrd-bench.XXXXXX)

@@ -85,9 +85,11 @@ static int proj_resid(fe_proj *p, int ncols, double **cols)
     return GR_OK;
 }
 
-/* Columns per batch for `total` columns of n_in values (at least 4, CG's block). */
-static int batch_size(int64_t total, int64_t n_in)
+/* Collective. Columns per batch for `total` columns of n_in local values (at least 4, CG's block): the same
+ * on every rank (from the largest n_in), since every batch is one collective demeaning call. */
+static int batch_size(MPI_Comm comm, int64_t total, int64_t n_in)
 {
+    MPI_Allreduce(MPI_IN_PLACE, &n_in, 1, MPI_INT64_T, MPI_MAX, comm);
     int64_t b = LEV_BATCH_VALUES / (n_in > 0 ? n_in : 1);
     if (b < 4) b = 4;
     if (b > total) b = total;
@@ -194,7 +196,7 @@ static int hblocks_project(MPI_Comm comm, fe_proj *pj, hblocks *h)
     int64_t n = ab->n;
     h->P = gr_calloc((size_t)(h->boff[h->G] ? h->boff[h->G] : 1), sizeof *h->P);
     if (ab->fe.nfe == 0) return GR_OK;  /* no fixed effects: P_D = 0 */
-    int b = batch_size(h->N, ab->n_in);
+    int b = batch_size(comm, h->N, ab->n_in);
     double **cols = gr_malloc((size_t)b, sizeof *cols);
     for (int c = 0; c < b; c++) cols[c] = gr_malloc((size_t)(ab->n_in ? ab->n_in : 1), sizeof **cols);
     int rc = GR_OK;
@@ -290,7 +292,7 @@ static int fe_term_probes(MPI_Comm comm, fe_proj *pj, const int32_t *cl, const d
 {
     gr_absorber *ab = pj->ab;
     int64_t n = ab->n;
-    int b = batch_size(probes, ab->n_in), rc = GR_OK;
+    int b = batch_size(comm, probes, ab->n_in), rc = GR_OK;
     double *s = gr_calloc((size_t)probes, sizeof *s);
     double **cols = gr_malloc((size_t)b, sizeof *cols);
     for (int c = 0; c < b; c++) cols[c] = gr_malloc((size_t)(ab->n_in ? ab->n_in : 1), sizeof **cols);
