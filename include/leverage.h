@@ -1,5 +1,5 @@
 /* leverage.h: the fixed effects' leverage in clustered inference, computed on the distributed absorber
- * (no dense dummies): the clustering diagnostic reported after every clustered fit (nesting, clusters
+ * (no dense dummies): the clustering diagnostic of clustered fits (--cluster-diag auto/on/off; nesting, clusters
  * per level, the expected ratio E[CR]/Var) and the CR2 / CR3 variances (clubSandwich's conventions).
  * H = P_D + X~ B X~' is the hat matrix of the full model; P_D, the projection on the fixed effects, is
  * applied as v - demean(v). Formulas, sources and limits: docs/vcov.md, "Fixed-effect leverage". */
@@ -13,7 +13,7 @@
 #define GR_LEV_EXACT_MAX_ROWS 20000          /* CR2/CR3 (exact): one demeaned column per row */
 #define GR_LEV_EXACT_MAX_BLOCK ((int64_t)1 << 25)  /* sum_g n_g^2: the H_gg blocks held on every rank */
 #define GR_LEV_DIAG_EXACT_ROWS 5000          /* the diagnostic is exact up to this many rows, else probes */
-#define GR_LEV_PROBES 16                     /* Rademacher probes of the diagnostic (s.e. 0.00X on Table 3) */
+#define GR_LEV_PROBES 16                     /* Rademacher probes of the diagnostic (s.e. 0.005 on Table 3 by pair) */
 #define GR_LEV_RATIO_WARN 0.85               /* warn below: 95% intervals cover about 93% or less */
 #define GR_LEV_FEW_CLUSTERS 5                /* a level with at most this many clusters is "few" */
 #define GR_LEV_AUTO_CPL 10.0                 /* auto: the ratio only if a fixed effect not nested in the cluster

@@ -239,14 +239,62 @@ static int invert_spd(int k, const double *XtX, double *B)
     return GR_OK;
 }
 
-/* Collective. Nesting, levels and (level, cluster) pairs of fixed effect q, and the share of sum wc^2 in
- * levels with few clusters. */
-static int fe_stats(MPI_Comm comm, const gr_absorber *ab, int q, const int32_t *cl, int64_t G, const double *wc,
-                    double wtw, gr_lev_fe *f)
+/* Collective. 1 if no cluster has rows on two ranks (then each (level, cluster) pair lives on one rank). */
+static int clusters_local(MPI_Comm comm, int64_t n, const int32_t *cl, int64_t G)
 {
-    int64_t n = ab->n, L = ab->fe.nlevels[q], C = L;
+    int P, Gi, local = 1;
+    MPI_Comm_size(comm, &P);
+    if (P == 1) return 1;
+    if (G > INT_MAX) return 0;  /* the same on every rank */
+    Gi = (int)G;
+    int *ranks = gr_calloc((size_t)(Gi ? Gi : 1), sizeof *ranks);
+    for (int64_t i = 0; i < n; i++) ranks[cl[i]] = 1;
+    MPI_Allreduce(MPI_IN_PLACE, ranks, Gi, MPI_INT, MPI_SUM, comm);
+    for (int g = 0; g < Gi && local; g++) local = ranks[g] <= 1;
+    free(ranks);
+    return local;
+}
+
+/* The local rows grouped by cluster (a counting sort): rows of cluster g are row[start[g] .. start[g+1]). */
+typedef struct by_cluster { int64_t *start, *row; } by_cluster;
+
+static void by_cluster_make(int64_t n, const int32_t *cl, int64_t G, by_cluster *b)
+{
+    b->start = gr_calloc((size_t)G + 1, sizeof *b->start);
+    b->row = gr_malloc((size_t)(n ? n : 1), sizeof *b->row);
+    for (int64_t i = 0; i < n; i++) b->start[cl[i] + 1]++;
+    for (int64_t g = 0; g < G; g++) b->start[g + 1] += b->start[g];
+    int64_t *fill = gr_malloc((size_t)G + 1, sizeof *fill);
+    memcpy(fill, b->start, ((size_t)G + 1) * sizeof *fill);
+    for (int64_t i = 0; i < n; i++) b->row[fill[cl[i]]++] = i;
+    free(fill);
+}
+
+/* Collective. cnt[l] (L values, replicated) := the number of distinct clusters of level l. With clusters
+ * local to the ranks (bc non-NULL): each rank counts its own (level, cluster) pairs in O(n + G + L) (rows
+ * by cluster, a level's last cluster seen), and the counts are summed over the ranks (L values);
+ * otherwise through the combined codes (levels.c), which gathers the distinct pairs of every rank. */
+static int level_cluster_counts(MPI_Comm comm, int64_t n, const int32_t *lev, int64_t L, const int32_t *cl,
+                                int64_t G, const by_cluster *bc, int64_t *cnt)
+{
+    int Li;
+    GR_CALL(gr_int_count(L, "fixed-effect levels", &Li));  /* L is the same on every rank */
+    memset(cnt, 0, (size_t)(L ? L : 1) * sizeof *cnt);
+    if (bc) {
+        int64_t *last = gr_malloc((size_t)(L ? L : 1), sizeof *last);
+        for (int64_t l = 0; l < L; l++) last[l] = -1;
+        for (int64_t g = 0; g < G; g++)
+            for (int64_t a = bc->start[g]; a < bc->start[g + 1]; a++) {
+                int32_t l = lev[bc->row[a]];
+                if (last[l] != g) { last[l] = g; cnt[l]++; }
+            }
+        free(last);
+        MPI_Allreduce(MPI_IN_PLACE, cnt, Li, MPI_INT64_T, MPI_SUM, comm);
+        return GR_OK;
+    }
+    int64_t C = L;
     int32_t *acc = gr_malloc((size_t)(n ? n : 1), sizeof *acc);
-    memcpy(acc, ab->fe.id[q], (size_t)n * sizeof *acc);
+    memcpy(acc, lev, (size_t)n * sizeof *acc);
     int rc = gr_agree(comm, gr_codes_combine(comm, n, acc, &C, cl, G));
     if (!rc) rc = gr_agree(comm, gr_codes_dense(comm, n, acc, C, acc, &C));
     int Ci = 0;
@@ -254,10 +302,23 @@ static int fe_stats(MPI_Comm comm, const gr_absorber *ab, int q, const int32_t *
     if (rc) { free(acc); return rc; }
     int32_t *level_of = gr_malloc((size_t)(Ci ? Ci : 1), sizeof *level_of);
     for (int c = 0; c < Ci; c++) level_of[c] = -1;
-    for (int64_t i = 0; i < n; i++) level_of[acc[i]] = ab->fe.id[q][i];
+    for (int64_t i = 0; i < n; i++) level_of[acc[i]] = lev[i];
     MPI_Allreduce(MPI_IN_PLACE, level_of, Ci, MPI_INT32_T, MPI_MAX, comm);
-    int64_t *cnt = gr_calloc((size_t)(L ? L : 1), sizeof *cnt);
     for (int c = 0; c < Ci; c++) cnt[level_of[c]]++;
+    free(acc); free(level_of);
+    return GR_OK;
+}
+
+/* Collective. Nesting, levels and (level, cluster) pairs of fixed effect q, and the share of sum wc^2 in
+ * levels with few clusters. */
+static int fe_stats(MPI_Comm comm, const gr_absorber *ab, int q, const int32_t *cl, int64_t G, const by_cluster *bc,
+                    const double *wc, double wtw, gr_lev_fe *f)
+{
+    int64_t n = ab->n, L = ab->fe.nlevels[q], C = 0;
+    int64_t *cnt = gr_malloc((size_t)(L ? L : 1), sizeof *cnt);
+    int rc = level_cluster_counts(comm, n, ab->fe.id[q], L, cl, G, bc, cnt);
+    if (rc) { free(cnt); return rc; }
+    for (int64_t l = 0; l < L; l++) C += cnt[l];
     double few = 0;
     for (int64_t i = 0; i < n; i++)
         if (cnt[ab->fe.id[q][i]] <= GR_LEV_FEW_CLUSTERS) few += wc[i] * wc[i];
@@ -267,7 +328,7 @@ static int fe_stats(MPI_Comm comm, const gr_absorber *ab, int q, const int32_t *
     f->pairs = C;
     f->nested = C == L;
     f->share_few = few / wtw;
-    free(acc); free(level_of); free(cnt);
+    free(cnt);
     return GR_OK;
 }
 
@@ -392,11 +453,15 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
     d->nfe = ab->fe.nfe;
     d->fe = gr_calloc((size_t)(d->nfe ? d->nfe : 1), sizeof *d->fe);
     int all_nested = 1, few = 0;
-    for (int q = 0; q < d->nfe; q++) {
-        GR_TRY(fe_stats(comm, ab, q, cl, G, wc, d->wtw, &d->fe[q]));
+    by_cluster bc = {0};
+    if (clusters_local(comm, n, cl, G)) by_cluster_make(n, cl, G, &bc);
+    for (int q = 0; q < d->nfe && !rc; q++) {
+        rc = fe_stats(comm, ab, q, cl, G, bc.start ? &bc : NULL, wc, d->wtw, &d->fe[q]);
         all_nested &= d->fe[q].nested;
         few |= !d->fe[q].nested && (double)d->fe[q].pairs < GR_LEV_AUTO_CPL * (double)d->fe[q].levels;
     }
+    free(bc.start); free(bc.row);
+    if (rc) goto fail;
     const char *env = getenv("GRAVRD_LEVERAGE");  /* "exact" or "probes[:N]": the test suite's switch */
     if (method == GR_LEV_AUTO && env && !strcmp(env, "exact")) method = GR_LEV_EXACT;
     if (method == GR_LEV_AUTO && env && !strncmp(env, "probes", 6)) {

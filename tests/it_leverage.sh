@@ -49,6 +49,24 @@ r=$($PY -c "import json; d=json.load(open('$TMP/m_off.json')); print('ok' if 'cl
 [ "$r" = ok ] && ok "off: no diagnostic" || fail "off" "$r"
 r=$(diag "$TMP/exact.json" "'ok' if x['method'] == 'exact' and x['ratio_computed'] and x['fixed_effects'][0]['clusters_per_level'] < 10 else x")
 [ "$r" = ok ] && ok "auto, exporter^month with 4.2 pairs per level: ratio computed" || fail "auto computes" "$r"
+# clusters with rows on several ranks (importer: the panel is partitioned by exporter) take the other path
+# of the clusters-per-level count (combined codes): the same diagnostic on 1 and 3 ranks
+for P in 1 3; do
+  mpi $P "$GR" estimate --data "$H5" --formula "$F2" --cluster importer --cluster-diag on --quiet \
+    --json "$TMP/imp$P.json" >/dev/null 2>"$TMP/err" || fail "cluster importer on $P ranks" "$(tail -n 1 "$TMP/err")"
+done
+check_close "clusters spanning ranks (importer): the same diagnostic on 1 and 3 ranks (1e-10)" "$TMP/imp1.json" "$TMP/imp3.json" 1e-10 --ignore columns_demeaned
+r=$(diag "$TMP/imp1.json" "'ok' if [f['nested'] for f in x['fixed_effects']] == [False, True] and x['fixed_effects'][0]['clusters_per_level'] > 1 else x")
+[ "$r" = ok ] && ok "cluster importer: importer^month nested, exporter^month not" || fail "importer nesting" "$r"
+
+# outcomes sharing rows and regressors: one diagnostic (w does not depend on the outcome), copied into each
+"$GR" estimate --data "$H5" --formula "c(y, exp(y)) ~ x1 + x2 | exporter^month + importer^month" --cluster pair --quiet \
+  --json "$TMP/multi.json" >/dev/null 2>&1 || fail "c(y, exp(y))"
+r=$($PY -c "
+import json; d=json.load(open('$TMP/multi.json')); rs=d['results']
+a, b = [r['cluster_diagnostic'][0] for r in rs]; ta, tb = [r['timings']['cluster_diag'] for r in rs]
+print('ok' if len(rs) == 2 and a == b and a['method'] == 'exact' and ta == tb > 0 else (a, b, ta, tb))" 2>&1)
+[ "$r" = ok ] && ok "c(y, exp(y)): one diagnostic computed once (the same object and the same seconds in both results)" || fail "multi-outcome diagnostic" "$r"
 check_fails "--cluster-diag maybe: one line" "error: --cluster-diag: expected auto, on or off, got 'maybe'" \
   "$GR" estimate --data "$H5" --formula "$FM" --cluster pair --cluster-diag maybe
 
