@@ -67,19 +67,20 @@ static void proj_done(fe_proj *p)
 }
 
 /* Collective. cols[c] (capacity ab->n_in, values on the ab->n kept rows in the fit's scaled space) are
- * replaced by (I - P) v = sqrt(w) demean_W(v / sqrt(w)), on the kept rows. */
+ * replaced by (I - P) v = sqrt(w) demean_W(v / sqrt(w)), on the kept rows. The absorber's fixed effects
+ * demean them directly (gr_fe_demean_coef), so that the absorber's and the process's demeaned-column
+ * counters (grid manifests) count only the fits' own columns. */
 static int proj_resid(fe_proj *p, int ncols, double **cols)
 {
     gr_absorber *ab = p->ab;
-    for (int c = 0; c < ncols; c++) {
-        double *v = cols[c];
-        if (p->sw) for (int64_t i = 0; i < ab->n; i++) v[i] /= p->sw[i];
-        if (p->at) for (int64_t r = ab->n - 1; r >= 0; r--) v[p->at[r]] = v[r];  /* at[r] >= r: in place */
-    }
-    GR_CALL(gr_absorber_demean(ab, ncols, cols, NULL, NULL));
+    for (int c = 0; c < ncols && p->sw; c++)
+        for (int64_t i = 0; i < ab->n; i++) cols[c][i] /= p->sw[i];
+    int iters = 0, conv = 1;
+    if (ab->fe.nfe > 0 && ncols > 0)
+        GR_CALL(gr_agree(ab->comm, gr_fe_demean_coef(&ab->fe, ncols, cols, NULL, ab->o.tol, ab->o.maxiter, &iters,
+                                                     &conv)));
     p->columns += ncols;
-    p->converged &= ab->converged;
-    ab->converged = 1;
+    p->converged &= conv;
     for (int c = 0; c < ncols && p->sw; c++)
         for (int64_t i = 0; i < ab->n; i++) cols[c][i] *= p->sw[i];
     return GR_OK;
@@ -669,7 +670,9 @@ cJSON *gr_lev_json(const gr_lev_diag *d)
         cJSON_AddBoolToObject(x, "nested", f->nested);
         cJSON_AddNumberToObject(x, "levels", (double)f->levels);
         cJSON_AddItemToObject(x, "clusters_per_level", num((double)f->pairs / (double)f->levels));
-        cJSON_AddItemToObject(x, "share_few_clusters", num(f->nested ? NAN : f->share_few));  /* nested: no bias */
+        /* nested: no bias. To 9 decimals: a share is meaningful far above that, and below it the demeaning's
+         * rounding (rows whose w is ~0) would make it differ across rank counts */
+        cJSON_AddItemToObject(x, "share_few_clusters", num(f->nested ? NAN : round(f->share_few * 1e9) / 1e9));
         cJSON_AddItemToArray(fa, x);
     }
     cJSON_AddNumberToObject(o, "few_clusters", GR_LEV_FEW_CLUSTERS);

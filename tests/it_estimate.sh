@@ -50,7 +50,7 @@ case_add "$C" 2 "fail:single cluster" "a cluster variable with one cluster" "${E
   --where 'pair == 1' --cluster pair
 case_add "$C" 1 "fail:every regressor is constant, collinear or absorbed" "every regressor absorbed" "${E[@]}" --formula 'y ~ x4 | pair'
 case_add "$C" 2 "fail:no such file" "missing data file" estimate --data "$TMP/none.h5" --formula 'y ~ x1'
-case_add "$C" 1 "fail:expected iid, hc1 or cluster" "bad --vcov" "${E[@]}" --formula 'y ~ x1' --vcov robust
+case_add "$C" 1 "fail:expected iid, hc1, cluster, cr2 or cr3" "bad --vcov" "${E[@]}" --formula 'y ~ x1' --vcov robust
 case_add "$C" 1 "fail:expected a positive number" "bad --fe-tol" "${E[@]}" --formula 'y ~ x1 | exporter' --fe-tol -1
 
 # a structured panel and the features together (text labels in --where, interaction with a city
