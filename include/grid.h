@@ -19,7 +19,8 @@ typedef enum {
     GR_GRID_FSPLIT, GR_GRID_FIXEF_RM, GR_GRID_FE_TOL, GR_GRID_FE_MAXITER, GR_GRID_FE_METHOD, GR_GRID_SOLVER,
     GR_GRID_COLLIN_TOL, GR_GRID_COMMAND, GR_GRID_OPTIONS, GR_GRID_FAMILY /* gaussian | poisson (ppml.h) */,
     GR_GRID_OFFSET /* expression: offset with coefficient 1 (spec.h) */,
-    GR_GRID_BOOT, GR_GRID_BOOT_WEIGHTS, GR_GRID_BOOT_SEED /* wild cluster bootstrap (wildboot.h) */, GR_GRID_NKEYS
+    GR_GRID_BOOT, GR_GRID_BOOT_WEIGHTS, GR_GRID_BOOT_SEED /* wild cluster bootstrap (wildboot.h) */,
+    GR_GRID_CLUSTER_DIAG /* auto | on | off: the clustering diagnostic (leverage.h) */, GR_GRID_NKEYS
 } gr_grid_key;
 
 /* What a specification runs: `gravrd estimate` (the default), or another command of the study's design

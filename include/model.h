@@ -13,6 +13,7 @@ typedef struct gr_model_opts {
     gr_vcov_type vcov;
     int cluster_on_fe;      /* clustered by the first fixed effect (fixest's default with fixed effects) */
     gr_boot_opts boot;      /* wild cluster restricted bootstrap (wildboot.h); boot.B = 0: none */
+    int cluster_diag;       /* the clustering diagnostic: GR_LEV_DIAG_AUTO (0), _ON or _OFF (leverage.h) */
 } gr_model_opts;
 
 /* The evaluated columns of one model on the local rows of its sample (NaN = missing, code -1 = missing).

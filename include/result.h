@@ -14,6 +14,8 @@ typedef struct gr_result {
     double f_df1, f_df2;                        /* the F statistic's degrees of freedom */
     int nfe; char **fenames; int64_t *fesizes;
     int ncl; char **clnames; int64_t G[2];
+    int nlev; struct gr_lev_diag *lev;          /* clustered fits: the leverage diagnostic per cluster variable (leverage.h) */
+    double t_cluster_diag;                      /* seconds of the diagnostic (once per group of outcomes) */
     int iterations, converged;
     const char *solver, *vcov_label;
     double t_read, t_prepare, t_index, t_demean, t_solve, t_vcov;  /* seconds per stage */

@@ -1,10 +1,26 @@
 /* vcov.h: the variance formula: iid, heteroskedasticity-robust (HC1) and one- or two-way
- * clustered sandwich estimators with fixest's small-sample conventions (docs/vcov.md). */
+ * clustered sandwich estimators with fixest's small-sample conventions, and one-way CR2/CR3 with the
+ * fixed effects' leverage (clubSandwich's conventions; leverage.h) (docs/vcov.md). */
 #ifndef GR_VCOV_H
 #define GR_VCOV_H
 #include "gr.h"
 
-typedef enum { GR_VCOV_IID = 0, GR_VCOV_HC1, GR_VCOV_CLUSTER } gr_vcov_type;
+typedef enum { GR_VCOV_IID = 0, GR_VCOV_HC1, GR_VCOV_CLUSTER, GR_VCOV_CR2, GR_VCOV_CR3 } gr_vcov_type;
+
+/* 1 for the clustered types (CR1 one- or two-way, CR2, CR3). */
+static inline int gr_vcov_clustered(gr_vcov_type t)
+{
+    return t == GR_VCOV_CLUSTER || t == GR_VCOV_CR2 || t == GR_VCOV_CR3;
+}
+
+/* The canonical word of a variance type ("iid", "hc1", "cluster", "cr2", "cr3"): grid settings, records. */
+static inline const char *gr_vcov_word(gr_vcov_type t)
+{
+    return t == GR_VCOV_IID ? "iid" : t == GR_VCOV_HC1 ? "hc1" : t == GR_VCOV_CR2 ? "cr2" : t == GR_VCOV_CR3 ? "cr3"
+                                                                                                  : "cluster";
+}
+
+struct gr_absorber;
 
 typedef struct gr_vcov_spec {
     gr_vcov_type type;
@@ -13,6 +29,8 @@ typedef struct gr_vcov_spec {
     int64_t G[3];            /* clusters of each */
     int local_only[3];       /* 1 if no cluster has rows on two ranks (meat reduces as k*k only) */
     int min_cluster_df;      /* 1: fixest cluster.df="min" (G_min/(G_min-1) on every term); 0: each term its own */
+    struct gr_absorber *absorber;  /* CR2/CR3: the fixed effects of the fit's rows (leverage.h); else NULL */
+    const struct gr_lev_blocks *lev_blocks;  /* CR2/CR3: the diagnostic's exact blocks for cl[0], or NULL */
 } gr_vcov_spec;
 
 /* Collective. V (k*k) for demeaned regressors X (n*k local rows, column-major), residuals e (n),
@@ -21,4 +39,9 @@ typedef struct gr_vcov_spec {
  * distribution (n-K, or G_min-1 when clustered); *rss must be the global residual sum of squares. */
 int gr_vcov_compute(MPI_Comm comm, const gr_vcov_spec *spec, int64_t n, int64_t nobs, int k, const double *X,
                     const double *e, const double *B, double rss, int64_t K, double *V, double *df_t);
+
+/* Collective. meat = sum_g s_g s_g' (k x k, replicated), s_g = sum_{i in g} e_i x_i over the rows of
+ * cluster g (cl: n dense global ids of G clusters); local_only = 1 if no cluster has rows on two ranks. */
+int gr_vcov_cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const double *e, const int32_t *cl,
+                         int64_t G, int local_only, double *meat);
 #endif

@@ -4,6 +4,7 @@
 #include "cleanup.h"
 #include "commands.h"
 #include "frame.h"
+#include "leverage.h"
 #include "model.h"
 #include "opts.h"
 #include "panel.h"
@@ -38,6 +39,7 @@ typedef struct {
     int64_t fe_maxiter;
     double fe_tol, collin_tol;
     int family, separation;     /* --family, --separation (ppml.h) */
+    int cluster_diag;           /* --cluster-diag (leverage.h) */
     int64_t ppml_maxiter;
     double ppml_tol;
     int64_t boot, boot_seed;    /* --boot, --boot-seed (wildboot.h) */
@@ -47,10 +49,13 @@ typedef struct {
 } est_cli;
 
 static const gr_opt_word vcovs[] = {{"iid", GR_VCOV_IID}, {"hc1", GR_VCOV_HC1}, {"cluster", GR_VCOV_CLUSTER},
+                                     {"cr2", GR_VCOV_CR2}, {"cr3", GR_VCOV_CR3},
                                     {"hetero", GR_VCOV_HC1}, {NULL, 0}};
 static const gr_opt_word fixef_rms[] = {{"none", 0}, {"singleton", 1}, {NULL, 0}};
 static const gr_opt_word fe_methods[] = {{"cg", GR_FE_CG}, {"irons-tuck", GR_FE_IRONS_TUCK}, {"it", GR_FE_IRONS_TUCK},
                                          {NULL, 0}};
+static const gr_opt_word cluster_diags[] = {{"auto", GR_LEV_DIAG_AUTO}, {"on", GR_LEV_DIAG_ON}, {"off", GR_LEV_DIAG_OFF},
+                                           {NULL, 0}};
 static const gr_opt_word families[] = {{"gaussian", GR_FAMILY_GAUSSIAN}, {"poisson", GR_FAMILY_POISSON}, {NULL, 0}};
 static const gr_opt_word separations[] = {{"fe-relu", 1}, {"none", 0}, {NULL, 0}};
 static const gr_opt_word boot_weights[] = {{"rademacher", GR_BOOT_RADEMACHER}, {"webb", GR_BOOT_WEBB}, {NULL, 0}};
@@ -64,6 +69,10 @@ static const gr_opt est_table[] = {
     {.name = "cluster", S(cluster, "A[,B]", "cluster variable(s): one- or two-way")},
     {.name = "vcov", .kind = GR_OPT_CHOICE, GR_OPT_AT(est_cli, vcov), .metavar = "TYPE", .words = vcovs,
      .help = "variance (default: clustered by --cluster, else by the first fixed effect, else iid)"},
+    {.name = "cluster-diag", .kind = GR_OPT_CHOICE, GR_OPT_AT(est_cli, cluster_diag), .metavar = "M",
+     .words = cluster_diags, .def = "auto", .help = "clustering diagnostic (docs/vcov.md): auto = nesting and clusters "
+     "per level always, the ratio E[CR]/Var only where a fixed effect not nested in the cluster has few (< 10) "
+     "clusters per level; on = always the ratio; off = none"},
     {.name = "weights", S(weights, "EXPR", "observation weights (weighted least squares); 0 drops a row")},
     {.name = "offset", S(offset, "EXPR", "offset with coefficient 1: OLS of y - EXPR, or in the Poisson linear "
                          "predictor (fixest's offset = ~EXPR); rows where it is not finite are dropped")},
@@ -147,6 +156,7 @@ static int parse_options(int argc, char **argv, est_cmd *o, int rank)
     m->absorb = (gr_absorb_opts){.tol = c.fe_tol, .maxiter = (int)c.fe_maxiter,  /* <= 1e8: fits */
                                  .method = (gr_fe_method)c.fe_method, .rm_singletons = c.fixef_rm || c.drop_singletons};
     m->fit = (gr_fit_opts){.solver = (gr_solver)c.solver, .collin_tol = c.collin_tol};
+    m->cluster_diag = c.cluster_diag;
     s->family = c.family;
     s->ppml.tol = c.ppml_tol;
     s->ppml.maxiter = (int)c.ppml_maxiter;  /* <= 1e5: fits */

@@ -3,6 +3,7 @@
  * stable ids, and the checks that come before any work. Everything here is Local except gr_grid_load and
  * gr_grid_check_columns. */
 #include "grid.h"
+#include "leverage.h"
 #include "panel.h"
 #include "wildboot.h"
 #include <ctype.h>
@@ -19,19 +20,23 @@
 
 static const char *const key_names[GR_GRID_NKEYS] = {
     "formula", "where", "cluster", "vcov", "weights", "split", "fsplit", "fixef-rm", "fe-tol", "fe-maxiter",
-    "fe-method", "solver", "collin-tol", "command", "options", "family", "offset", "boot", "boot-weights", "boot-seed"};
+    "fe-method", "solver", "collin-tol", "command", "options", "family", "offset", "boot", "boot-weights", "boot-seed",
+    "cluster-diag"};
 
 const char *gr_grid_key_name(gr_grid_key k) { return k >= 0 && k < GR_GRID_NKEYS ? key_names[k] : "?"; }
 
 /* The words of the choice settings; the first word of each value is its canonical name. */
 typedef struct { const char *word; int value; } choice_word;
 static const choice_word vcov_words[] = {{"iid", GR_VCOV_IID}, {"hc1", GR_VCOV_HC1}, {"cluster", GR_VCOV_CLUSTER},
+                                  {"cr2", GR_VCOV_CR2}, {"cr3", GR_VCOV_CR3},
                                   {"hetero", GR_VCOV_HC1}, {NULL, 0}};
 static const choice_word fixef_words[] = {{"none", 0}, {"singleton", 1}, {NULL, 0}};
 static const choice_word method_words[] = {{"cg", GR_FE_CG}, {"irons-tuck", GR_FE_IRONS_TUCK}, {"it", GR_FE_IRONS_TUCK},
                                     {NULL, 0}};
 static const choice_word solver_words[] = {{"cholesky", GR_SOLVER_CHOL}, {"qr", GR_SOLVER_QR}, {"chol", GR_SOLVER_CHOL},
                                     {NULL, 0}};
+static const choice_word cluster_diag_words[] = {{"auto", GR_LEV_DIAG_AUTO}, {"on", GR_LEV_DIAG_ON},
+                                                 {"off", GR_LEV_DIAG_OFF}, {NULL, 0}};
 static const choice_word family_words[] = {{"gaussian", GR_FAMILY_GAUSSIAN}, {"poisson", GR_FAMILY_POISSON}, {NULL, 0}};
 static const choice_word boot_words[] = {{"rademacher", GR_BOOT_RADEMACHER}, {"webb", GR_BOOT_WEBB}, {NULL, 0}};
 static const choice_word command_words[] = {{"estimate", GR_GRID_CMD_ESTIMATE}, {"match", GR_GRID_CMD_MATCH},
@@ -335,7 +340,7 @@ static int parse_axis_map(pctx *P, yaml_document_t *d, axis *A, const yaml_node_
             static const char *const allowed[] = {"label", "value", "formula", "where", "cluster", "vcov",
                                                   "weights", "split", "fsplit", "fixef-rm", "fe-tol",
                                                   "fe-maxiter", "fe-method", "solver", "collin-tol", "family",
-                                                  "offset", "boot", "boot-weights", "boot-seed"};
+                                                  "offset", "boot", "boot-weights", "boot-seed", "cluster-diag"};
             return unknown_key(P, gr_yline(k), key, in, allowed, (int)(sizeof allowed / sizeof allowed[0]));
         }
     }
@@ -844,6 +849,9 @@ static int fill_spec(resolver *R, const char *data)
     if (t[GR_GRID_OPTIONS] && s->command == GR_GRID_CMD_ESTIMATE)
         return gr_cfg_fail(R->P->path, s->line[GR_GRID_OPTIONS], "options: only for command: match, rdgrid, summary or mediate (estimate's "
                      "options are settings of their own: formula:, cluster:, ...)%s", R->spec_ctx);
+    if (t[GR_GRID_CLUSTER_DIAG] && s->command != GR_GRID_CMD_ESTIMATE)
+        return gr_cfg_fail(R->P->path, s->line[GR_GRID_CLUSTER_DIAG], "cluster-diag: only for command: estimate%s",
+                           R->spec_ctx);
     if (t[GR_GRID_FAMILY] && s->command != GR_GRID_CMD_ESTIMATE)
         return gr_cfg_fail(R->P->path, s->line[GR_GRID_FAMILY], "family: only for command: estimate%s", R->spec_ctx);
     if (t[GR_GRID_OFFSET] && s->command != GR_GRID_CMD_ESTIMATE)
@@ -875,6 +883,7 @@ static int fill_spec(resolver *R, const char *data)
     if (t[GR_GRID_COLLIN_TOL]) { GR_CALL(number(R, GR_GRID_COLLIN_TOL, 0, HUGE_VAL, 0, &x)); m->fit.collin_tol = x; }
     if (t[GR_GRID_FE_MAXITER]) { GR_CALL(number(R, GR_GRID_FE_MAXITER, 1, 1e8, 1, &x)); m->absorb.maxiter = (int)x; }
     if (t[GR_GRID_FAMILY]) { GR_CALL(choice(R, GR_GRID_FAMILY, family_words, &v)); sp->family = v; }
+    if (t[GR_GRID_CLUSTER_DIAG]) { GR_CALL(choice(R, GR_GRID_CLUSTER_DIAG, cluster_diag_words, &v)); m->cluster_diag = v; }
     return boot_settings(R);
 }
 
@@ -1165,7 +1174,11 @@ void gr_grid_canonical(const gr_grid_spec *s, char *buf, size_t len)
                  (long long)m->boot.seed, word_of((const choice_word *)boot_words, m->boot.weights));
         sb_str(&b, line);
     }
+    /* cluster-diag only when not auto, so that the other ids stay what they were */
     sb_str(&b, "cluster="); sb_str(&b, cl);
+    if (m->cluster_diag != GR_LEV_DIAG_AUTO) {
+        sb_str(&b, "\ncluster-diag="); sb_str(&b, word_of(cluster_diag_words, m->cluster_diag));
+    }
     num_text(m->fit.collin_tol, num, sizeof num);
     /* family only when not the default, so that the ids of least-squares specifications stay what they were */
     snprintf(line, sizeof line, "\ncollin-tol=%s\n%sfe-maxiter=%d\nfe-method=%s\n", num,

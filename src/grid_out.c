@@ -146,8 +146,7 @@ char *gr_grid_record(const gr_grid *g, const gr_grid_spec *s, const char *hash, 
     for (int k = 0; k < GR_GRID_NKEYS; k++)
         if (s->text[k]) cJSON_AddStringToObject(set, gr_grid_key_name((gr_grid_key)k), s->text[k]);
     if (!s->text[GR_GRID_VCOV] && s->command == GR_GRID_CMD_ESTIMATE)  /* the variance in effect (spec.h) */
-        cJSON_AddStringToObject(set, "vcov", s->spec.model.vcov == GR_VCOV_IID ? "iid"
-                                             : s->spec.model.vcov == GR_VCOV_HC1 ? "hc1" : "cluster");
+        cJSON_AddStringToObject(set, "vcov", gr_vcov_word(s->spec.model.vcov));
     if (results && !reason) cJSON_AddItemToObject(r, "results", results);
     else {
         cJSON_Delete(results);

@@ -4,6 +4,7 @@
 #include "model.h"
 #include "mediation.h"
 #include "formula.h"
+#include "leverage.h"
 #include "levels.h"
 #include "pool.h"
 #include "rowsel.h"
@@ -162,7 +163,7 @@ static void group_gather(gr_model_data *d, const unsigned char *keep, const int 
 static int cluster_ids(MPI_Comm comm, const gr_model_data *d, const gr_model_opts *o, gr_absorber *ab,
                        group_data *g, gr_vcov_spec *vs, int *nested)
 {
-    int ncl = o->vcov == GR_VCOV_CLUSTER ? (o->cluster_on_fe ? 1 : d->ncl) : 0;
+    int ncl = gr_vcov_clustered(o->vcov) ? (o->cluster_on_fe ? 1 : d->ncl) : 0;
     int64_t n = ab->n;
     vs->type = o->vcov;
     vs->ncluster = ncl;
@@ -226,6 +227,7 @@ void gr_model_describe(const gr_model_data *d, const gr_model_opts *o, const gr_
     r->converged = ab->converged;
     r->solver = gr_solver_name(o->fit.solver);
     r->vcov_label = o->vcov == GR_VCOV_IID ? "iid" : o->vcov == GR_VCOV_HC1 ? "hc1"
+                    : o->vcov == GR_VCOV_CR2 ? "cr2" : o->vcov == GR_VCOV_CR3 ? "cr3"
                     : vs->ncluster == 2 ? "cluster (two-way)" : "cluster";
     r->t_demean = ab->t_demean;
     r->absorber_setups = ab->setups;
@@ -256,6 +258,8 @@ void gr_result_free(gr_result *r)
     for (int k = 0; k < r->ncl; k++) free(r->clnames[k]);
     free(r->clnames);
     free(r->boot_p); free(r->boot_p_et); free(r->boot_lo); free(r->boot_hi);  /* wild bootstrap (wildboot.c) */
+    for (int c = 0; c < r->nlev; c++) gr_lev_free(&r->lev[c]);  /* leverage.h */
+    free(r->lev);
     memset(r, 0, sizeof *r);
 }
 
@@ -296,6 +300,26 @@ static int check_constant(MPI_Comm comm, const gr_absorber *ab, const double *Y,
             rc = gr_fail(GR_EINPUT, d->label ? d->label : "sample", "outcome '%s' is constant (%g on all %lld rows): "
                          "nothing to estimate", d->ylabel[ys[j]], mm[2 * j], (long long)ab->nobs);
     free(mm);
+    return rc;
+}
+
+/* The leverage diagnostic (leverage.h) of a clustered fit, one per cluster variable, warned on rank 0;
+ * none with --cluster-diag off. Called once per group of outcomes sharing rows and regressors (w, the
+ * coefficient's weights, does not depend on the outcome), and copied into each outcome's result. */
+static int leverage_diagnostics(MPI_Comm comm, const gr_model_data *d, const gr_model_opts *o, gr_absorber *ab,
+                                const gr_fit *fd, const gr_vcov_spec *vs, int64_t K, gr_lev_diag *lev, int *nlev,
+                                gr_lev_blocks **blocks)
+{
+    int rank, rc = GR_OK;
+    MPI_Comm_rank(comm, &rank);
+    for (int c = 0; c < vs->ncluster && gr_vcov_clustered(vs->type) && o->cluster_diag != GR_LEV_DIAG_OFF && !rc; c++) {
+        const char *name = o->cluster_on_fe ? d->fename[0] : d->clname[c];
+        rc = gr_agree(comm, gr_lev_diagnose(comm, ab, fd, vs->cl[c], vs->G[c], name, K, (gr_lev_policy)o->cluster_diag,
+                                                   GR_LEV_AUTO, 0, c == 0 ? blocks : NULL, &lev[c]));
+        if (rc) { gr_lev_free(&lev[c]); break; }
+        (*nlev)++;
+        if (rank == 0) gr_lev_warn(&lev[c], d->label ? d->label : "sample");
+    }
     return rc;
 }
 
@@ -353,8 +377,16 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
         rc = gr_agree(comm, gr_fit_init(comm, ab->n, kx, g.X, xlab, tss, ab->w, d->nfe > 0, &o->fit, d->label, &fd));
         g.X = NULL;  /* the fit owns it now */
     }
+    vs.absorber = ab;  /* CR2/CR3 (leverage.h) */
     gr_fit_inference inf = {.vcov = vs, .K_fe = gr_absorber_dof(ab, NULL), .K_fe_vcov = gr_absorber_dof(ab, nested),
                              .boot = o->boot};
+    gr_lev_diag lev[2];
+    int nlev = 0;
+    gr_lev_blocks *blocks = NULL;  /* CR2/CR3: P_D,gg from the diagnostic, demeaned once for both */
+    int cr23 = vs.type == GR_VCOV_CR2 || vs.type == GR_VCOV_CR3;
+    if (!rc) rc = leverage_diagnostics(comm, d, o, ab, &fd, &vs, fd.nkept + inf.K_fe_vcov, lev, &nlev,
+                                       cr23 ? &blocks : NULL);
+    inf.vcov.lev_blocks = blocks;
     for (int j = 0; j < nys && !rc; j++) {
         rc = gr_agree(comm, gr_fit_outcome(&fd, g.Y + (size_t)j * ab->n, tss[kx + j], &inf, &o->fit, &res[j]));
         res[j].n_singletons = ab->n_singletons;
@@ -362,7 +394,13 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
         res[j].t_index = t_index;
         if (!rc && j == 0 && d->scores)  /* mediation.h: the influence of one coefficient, summed by cluster */
             rc = gr_agree(comm, gr_scores_collect(d->scores, &fd, g.Y, &vs, fd.nkept + inf.K_fe_vcov));
+        res[j].nlev = nlev;
+        res[j].lev = gr_calloc(2, sizeof *res[j].lev);
+        for (int c = 0; c < nlev; c++) gr_lev_copy(&lev[c], &res[j].lev[c]);
+        for (int c = 0; c < nlev; c++) res[j].t_cluster_diag += lev[c].seconds;
     }
+    for (int c = 0; c < nlev; c++) gr_lev_free(&lev[c]);
+    gr_lev_blocks_free(blocks);
     gr_fit_free(&fd);
     free(g.X); free(g.Y); free(g.w); free(xlab); free(tss); free(nested);
     for (int k = 0; k < d->nfe; k++) free(g.fe[k]);  /* NULL once the absorber took them */

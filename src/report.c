@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cleanup.h"
+#include "leverage.h"
 
 static const char *stars(double p)
 {
@@ -283,6 +284,10 @@ cJSON *gr_result_json(const gr_result *r)
         cJSON_AddItemToArray(cls, cJSON_CreateNumber((double)r->G[c]));
         cJSON_AddItemToArray(cln, cJSON_CreateString(r->clnames[c]));
     }
+    if (r->nlev > 0) {  /* the clustering diagnostic (leverage.h, docs/vcov.md "Fixed-effect leverage") */
+        cJSON *lv = cJSON_AddArrayToObject(o, "cluster_diagnostic");
+        for (int c = 0; c < r->nlev; c++) cJSON_AddItemToArray(lv, gr_lev_json(&r->lev[c]));
+    }
     cJSON *fs = cJSON_AddObjectToObject(o, "fixef_sizes");
     for (int k = 0; k < r->nfe; k++) cJSON_AddNumberToObject(fs, r->fenames[k], (double)r->fesizes[k]);
     cJSON_AddNumberToObject(o, "iterations", r->iterations);
@@ -324,6 +329,7 @@ cJSON *gr_result_json(const gr_result *r)
     cJSON_AddNumberToObject(t, "solve", r->t_solve);
     cJSON_AddNumberToObject(t, "vcov", r->t_vcov);
     if (r->boot_draws > 0) cJSON_AddNumberToObject(t, "boot", r->t_boot);
+    if (r->nlev > 0) cJSON_AddNumberToObject(t, "cluster_diag", r->t_cluster_diag);
     /* work done for this result's sample: fixed-effect set-ups and columns demeaned (shared by outcomes
      * with the same rows) */
     cJSON_AddNumberToObject(t, "absorber_setups", r->absorber_setups);

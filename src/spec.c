@@ -45,7 +45,7 @@ int gr_spec_resolve(gr_spec *s)
     if (!s->vcov_set) {
         m->vcov = s->ncl > 0 || s->f.nfe > 0 ? GR_VCOV_CLUSTER : GR_VCOV_IID;
         m->cluster_on_fe = s->ncl == 0 && s->f.nfe > 0;
-    } else if (m->vcov == GR_VCOV_CLUSTER && s->ncl == 0) {
+    } else if (gr_vcov_clustered(m->vcov) && s->ncl == 0) {
         if (s->f.nfe == 0) return gr_fail(GR_EUSAGE, "--vcov", "cluster needs --cluster (or a fixed effect)");
         m->cluster_on_fe = 1;
     }

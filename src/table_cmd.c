@@ -857,14 +857,18 @@ static const char *relabel(const labelmap *m, const char *name)
     return name;
 }
 
-/* How specification s's standard errors are computed: "clustered by pair", "heteroskedasticity-robust
- * (HC1)", "iid". */
+/* How specification s's standard errors are computed: "clustered by pair", "CR2 (Bell-McCaffrey) clustered
+ * by pair", "CR3 (jackknife) clustered by pair", "heteroskedasticity-robust (HC1)", "iid". */
 static void se_text(const gr_grid_spec *s, char *buf, size_t len)
 {
-    if (s->spec.model.vcov == GR_VCOV_CLUSTER)
-        snprintf(buf, len, "clustered by %s%s%s", s->spec.clnames[0], s->spec.ncl > 1 ? " and " : "",
+    gr_vcov_type t = s->spec.model.vcov;
+    const char *cl = s->spec.ncl > 0 ? s->spec.clnames[0] : s->spec.f.nfe > 0 ? s->spec.f.fe[0].label : "";
+    if (t == GR_VCOV_CLUSTER)
+        snprintf(buf, len, "clustered by %s%s%s", cl, s->spec.ncl > 1 ? " and " : "",
                  s->spec.ncl > 1 ? s->spec.clnames[1] : "");
-    else snprintf(buf, len, "%s", s->spec.model.vcov == GR_VCOV_HC1 ? "heteroskedasticity-robust (HC1)" : "iid");
+    else if (t == GR_VCOV_CR2 || t == GR_VCOV_CR3)
+        snprintf(buf, len, "%s clustered by %s", t == GR_VCOV_CR2 ? "CR2 (Bell-McCaffrey)" : "CR3 (jackknife)", cl);
+    else snprintf(buf, len, "%s", t == GR_VCOV_HC1 ? "heteroskedasticity-robust (HC1)" : "iid");
 }
 
 /* The header rows of one panel (column axes' value labels, then the samples when a specification has

@@ -3,8 +3,10 @@
  *   HC1:      V = n/(n-K) * B (sum_i e_i^2 x_i x_i') B
  *   cluster:  V = G/(G-1) * (n-1)/(n-K) * B (sum_g s_g s_g') B,   s_g = sum_{i in g} e_i x_i
  *   two-way:  V = V_1 + V_2 - V_12 (V_12 clustered on the intersection), all with G_min/(G_min-1)
+ *   CR2/CR3:  V = B (sum_g X_g' A_g e_g e_g' A_g X_g) B with the fixed effects' leverage (leverage.c)
  * where B = (X'X)^-1 of the demeaned regressors. */
 #include "vcov.h"
+#include "leverage.h"
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
@@ -21,10 +23,10 @@ static void allreduce_sum_chunked(MPI_Comm comm, double *x, int64_t n)
     }
 }
 
-/* Collective. meat = sum_g s_g s_g' with s_g the score of cluster g; replicated on return. G and k are the
- * same on every rank, so a count that does not fit fails on all ranks alike, before any collective. */
-static int cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const double *e, const int32_t *cl,
-                        int64_t G, int local_only, double *meat)
+/* G and k are the same on every rank, so a count that does not fit fails on all ranks alike, before any
+ * collective. */
+int gr_vcov_cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const double *e, const int32_t *cl,
+                         int64_t G, int local_only, double *meat)
 {
     int P, Gi;
     MPI_Comm_size(comm, &P);
@@ -131,7 +133,7 @@ int gr_vcov_compute(MPI_Comm comm, const gr_vcov_spec *spec, int64_t n, int64_t 
         Vt = gr_malloc((size_t)kk, sizeof *Vt);
         memset(V, 0, (size_t)kk * sizeof *V);
         for (int t = 0; t < nterms; t++) {
-            GR_TRY(cluster_meat(comm, n, k, X, e, spec->cl[t], spec->G[t], spec->local_only[t], M));
+            GR_TRY(gr_vcov_cluster_meat(comm, n, k, X, e, spec->cl[t], spec->G[t], spec->local_only[t], M));
             sandwich(k, B, M, Vt);
             double G = (double)(spec->min_cluster_df ? Gmin : spec->G[t]);
             double f = (G / (G - 1)) * adj * (t == 2 ? -1.0 : 1.0);
@@ -140,6 +142,26 @@ int gr_vcov_compute(MPI_Comm comm, const gr_vcov_spec *spec, int64_t n, int64_t 
         *df_t = (double)(Gmin - 1);
         break;
     }
+    case GR_VCOV_CR2:
+    case GR_VCOV_CR3:
+        /* clubSandwich's CR2/CR3: no small-sample factor; t with G - 1 degrees of freedom (docs/vcov.md) */
+        if (!spec->absorber) {
+            rc = gr_fail(GR_EUSAGE, "--vcov", "%s is implemented for least squares only (not --family poisson)",
+                         spec->type == GR_VCOV_CR2 ? "cr2" : "cr3");
+            break;
+        }
+        if (spec->ncluster != 1) {
+            rc = gr_fail(GR_EUSAGE, "--vcov", "%s is one-way: give a single --cluster variable",
+                         spec->type == GR_VCOV_CR2 ? "cr2" : "cr3");
+            break;
+        }
+        if (spec->G[0] < 2) {
+            rc = gr_fail(GR_EINPUT, "vcov", "clustering needs at least 2 clusters (found %lld)", (long long)spec->G[0]);
+            break;
+        }
+        GR_TRY(gr_lev_vcov(comm, spec->absorber, spec->type, n, k, X, e, B, spec->cl[0], spec->G[0], spec->lev_blocks, V));
+        *df_t = (double)(spec->G[0] - 1);
+        break;
     }
 fail:
     free(Vt);

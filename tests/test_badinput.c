@@ -760,7 +760,7 @@ static const bad_case cases[] = {
     /* estimate: --fe-maxiter 0 */
     {"estimate: --fe-maxiter 0", cmd_estimate, {"estimate", "--data", P, "--formula", FORMULA, "--fe-maxiter", "0"}, 2, "--fe-maxiter: expected an integer from 1", 0, NULL},
     /* estimate: an unknown --vcov word */
-    {"estimate: unknown --vcov", cmd_estimate, {"estimate", "--data", P, "--formula", FORMULA, "--vcov", "robust"}, 2, "--vcov: expected iid, hc1 or cluster, got 'robust'", 0, NULL},
+    {"estimate: unknown --vcov", cmd_estimate, {"estimate", "--data", P, "--formula", FORMULA, "--vcov", "robust"}, 2, "--vcov: expected iid, hc1, cluster, cr2 or cr3, got 'robust'", 0, NULL},
     /* estimate: --data twice */
     {"estimate: --data twice", cmd_estimate, {"estimate", "--data", P, "--data", P, "--formula", FORMULA}, 2, "^gravrd: error: --data: given twice$", 0, NULL},
     /* estimate: --split and --fsplit together */

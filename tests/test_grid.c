@@ -316,7 +316,7 @@ static const bad_case bad[] = {
      "fe-maxiter: expected an integer from 1 to 100000000, got '2.5'", 0},
     {"numeric setting through a placeholder", "data: x\nbase:\n" F "  collin-tol: \"{t}\"\naxes:\n  t: [1e-10, tiny]\n", 4,
      "collin-tol: expected a positive number, got 'tiny' (specification 2: t=tiny)", 0},
-    {"unknown choice", "data: x\nbase:\n" F "  vcov: robust\n", 4, "vcov: expected one of iid, hc1, cluster, got 'robust'", 0},
+    {"unknown choice", "data: x\nbase:\n" F "  vcov: robust\n", 4, "vcov: expected one of iid, hc1, cluster, cr2, cr3, got 'robust'", 0},
     {"zip lengths differ", "data: x\nbase:\n  formula: \"{y} ~ partner | segpair_{bw}\"\naxes:\n  y: [log(trade), log(deals)]\n"
      "  bw: [50, 100, 150]\nzip:\n  - [y, bw]\n", 8, "zip: axis 'bw' has 3 values but 'y' has 2", 0},
     {"duplicate id (numbers)", "data: x\nbase:\n  formula: \"log(trade) ~ partner | segpair_{bw}\"\naxes:\n  bw:\n    - 100\n    - 1e2\n", 7,
