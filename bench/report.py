@@ -91,6 +91,13 @@ def main():
               f"Load average at start {m.get('load_start', '')}, at end {m.get('load_end', '')} "
               "(the machine is shared; each figure lists the 1-minute load before and after its runs). "
               f"Medians of {m.get('reps', '')} runs ({m.get('reps_big', '')} for the difficult, 30M and 100M cases).\n")
+    loads = [x for f in figs for x in f["load_before_after"]]
+    cores = float(m.get("cores", "1") or 1)
+    if loads and max(loads) > 2 * cores:
+        md.append(f"**Warning: the load average reached {max(loads):.0f} on {cores:.0f} cores during these runs (other "
+                  "processes on the machine). Every figure is inflated, and those on more than one rank measure "
+                  "the ranks waiting for each other's CPU time in every collective, not scaling: rerun `make bench` "
+                  "on a quiet machine before reading ratios.**\n")
     md.append("`est` = estimation alone (every stage after the columns are read); `whole` = the process from launch "
               "to exit (1 rank as an MPI singleton, more through `mpirun`, `OMPI_MCA_pml=ob1`, "
               "`OMPI_MCA_ess_singleton_isolated=1`: docs/scale.md). `x pass` = est / (one pass over the model's "

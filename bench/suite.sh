@@ -93,7 +93,7 @@ MISS=data/bench/$(basename "${PANEL%.h5}")-missing20.h5
 [ -f "$MISS" ] || /usr/bin/python3 bench/drop_rows.py "$PANEL" "$MISS" 0.2 20 >/dev/null
 DIFF=data/bench/difficult-$DIFF_N.h5
 [ -f "$DIFF" ] || /usr/bin/python3 bench/difficult.py "$DIFF" "$DIFF_N" 1 >/dev/null
-P30=data/bench/sim-30m.h5   # 2 x 430 x 581 pairs x 60 months = 29,978,400 rows
+P30=data/bench/sim-30m.h5   # 2 x 430 x 581 pairs x 60 months = 29,979,600 rows
 [ -f "$P30" ] || mpirun -n 2 "$GR" simulate --out "$P30" --east 430 --west 581 >/dev/null
 for f in "$PANEL" "$MISS" "$DIFF" "$P30"; do CACHE[$f]=$(cache_s "$f"); done
 
