@@ -29,8 +29,16 @@ export OMPI_ALLOW_RUN_AS_ROOT = 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM = 1
 export OMPI_MCA_rmaps_base_oversubscribe = 1
 export OPENBLAS_NUM_THREADS = 1
+# Start-up on one node (docs/scale.md "Start-up"): ob1 is the PML Open MPI picks here anyway; naming it skips
+# probing the UCX/cm components (~0.2 s of MPI_Init), and a singleton (1 rank, no mpirun) then starts no
+# orted. Right for `make run`, `make bench` and the tests; wrong on a cluster's fast interconnect, so not
+# inside a Slurm allocation (jobs/ keep Open MPI's defaults there: UCX).
+ifeq ($(SLURM_JOB_ID),)
+export OMPI_MCA_pml ?= ob1
+export OMPI_MCA_ess_singleton_isolated ?= 1
+endif
 
-.PHONY: all deps run test asan bench bench-grid clean readme readme-check
+.PHONY: all deps run test asan bench bench-model bench-grid clean readme readme-check
 all: bin/gravrd
 
 deps:
@@ -90,7 +98,14 @@ asan: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 ./tests/run.sh; rc=$$?; \
 	  $(MAKE) --no-print-directory clean && $(MAKE) --no-print-directory bin/gravrd $(TBIN) && exit $$rc
 
+# the benchmark suite of issue #16 (bench/suite.sh; docs/scale.md): writes bench/results/latest.json and
+# latest.md. Some minutes (it makes a 30M-row panel in data/bench/ once, ~2 GB); GRID=0 skips the grids,
+# BENCH_LARGE=1 adds the 100M-row case (~7 GB, minutes). `make bench-model`: the main model alone (bench/run.sh).
 bench: deps
+	$(MAKE) --no-print-directory bin/gravrd $(PANEL)
+	./bench/suite.sh $(PANEL)
+
+bench-model: deps
 	$(MAKE) --no-print-directory bin/gravrd $(PANEL)
 	./bench/run.sh $(PANEL)
 

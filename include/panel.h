@@ -43,8 +43,14 @@ typedef struct gr_panel {
     int n_exporters;            /* n entries of exporter_offsets - 1; 0 if the file has no index */
     int64_t *exporter_offsets;  /* replicated, indexed by exporter city id */
     int64_t nrows_total;        /* observations in /panel */
-    int64_t row_begin, nrows;   /* this rank's contiguous block of rows */
-    int exp_begin, exp_end;     /* exporters owned: [exp_begin, exp_end) (0,0 without an index) */
+    int64_t nrows;              /* rows held by this rank */
+    int64_t row_begin;          /* gr_panel_open: first global row of this rank's contiguous block;
+                                 * -1 under gr_panel_open_balanced (rows not contiguous: gr_panel_row) */
+    int exp_begin, exp_end;     /* gr_panel_open: exporters owned [exp_begin, exp_end) (0,0 without an
+                                 * index); 0,0 under gr_panel_open_balanced (gr_panel_owns_exporter) */
+    int *exp_owner;             /* balanced: the rank of each exporter (n_exporters); NULL otherwise */
+    int nblocks;                /* this rank's rows: nblocks ranges of global rows, in file order, */
+    int64_t *blk_begin, *blk_rows; /* local rows concatenated in that order */
     int32_t *pair;              /* local rows' pair id, NULL if the file has no pairs table */
     int ncols;                  /* datasets stored in /panel */
     char **colnames;
@@ -61,6 +67,17 @@ typedef struct gr_panel {
  * directory)") before HDF5 sees it. Until gr_panel_close, `path` is an input that no output may overwrite
  * (gr_input_add, cleanup.h). */
 int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p);
+/* Collective. As gr_panel_open, but with the exporters dealt to ranks so that every region's rows are
+ * balanced (gr_deal_exporters; the group is the /cities column `region` when the file has one): rank r
+ * holds the rows of the exporters it owns, in file order, read as non-contiguous hyperslabs. For commands
+ * whose results do not depend on which rank holds a row (estimate, grid): a split by a region-made variable
+ * (e.g. dir) then keeps every rank busy. Without an index it is gr_panel_open. A pair's rows, and an
+ * exporter's, stay on one rank. */
+int gr_panel_open_balanced(MPI_Comm comm, const char *path, gr_panel *p);
+/* Local. Global row number (0-based, in the file) of local row i (0 <= i < p->nrows). */
+int64_t gr_panel_row(const gr_panel *p, int64_t i);
+/* Local. 1 if this rank holds the rows of exporter e (0 <= e < p->n_exporters). */
+int gr_panel_owns_exporter(const gr_panel *p, int e);
 void gr_panel_close(gr_panel *p);
 
 /* Collective. Values of column `name` on this rank's rows, freshly allocated (caller frees).
@@ -95,6 +112,13 @@ char **gr_panel_labels(const gr_panel *p, const char *name, int *nlabels);
  * is the first exporter e with offsets[e] >= ceil(r * total / P) (b_0 = 0, b_P = n). */
 void gr_partition_exporters(int n_exporters, const int64_t *offsets, int rank, int nranks,
                             int *begin, int *end);
+/* Balanced rule (gr_panel_open_balanced): owner[e] in [0, nranks) for every exporter. Each group of
+ * exporters (same group[e]; NaN one group; group NULL: all one group), in id order, is split among the
+ * ranks by gr_partition_exporters' rule on the group's own row counts: every rank gets a balanced share of
+ * every group's rows, as one run of consecutive exporters per group where a group's ids are consecutive
+ * (few, long hyperslabs: a compressed chunk is shared by two ranks only at a run's ends). Every rank
+ * computes the same owners. */
+void gr_deal_exporters(int n_exporters, const int64_t *offsets, const double *group, int nranks, int *owner);
 
 /* ---- writing ---- */
 /* Disk space: before HDF5 writes anything, rank 0 reserves the blocks it will need (fallocate, the file's

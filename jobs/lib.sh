@@ -38,6 +38,8 @@ gr_setup() {
   # inside an allocation the ranks are the allocation's: never oversubscribe (an environment exported
   # by sbatch from the submitting shell may carry it)
   [ -n "${SLURM_JOB_ID:-}" ] && unset OMPI_MCA_rmaps_base_oversubscribe
+  # Open MPI's transport defaults are kept on purpose (UCX on a cluster's interconnect): OMPI_MCA_pml=ob1,
+  # which saves ~0.2 s per process, is for runs on one node (Makefile, tests, bench; docs/scale.md "Start-up")
   return 0
 }
 

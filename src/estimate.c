@@ -224,7 +224,7 @@ static int run(MPI_Comm comm, est_cmd *o)
     MPI_Comm_rank(comm, &rank);
     if (o->opts.echo && rank == 0) gr_opts_echo(&o->opts, stderr);
     gr_panel p;
-    GR_CALL(gr_panel_open(comm, s->data, &p));
+    GR_CALL(gr_panel_open_balanced(comm, s->data, &p));  /* rows dealt by region: balanced splits (panel.h) */
     gr_frame root;
     memset(&root, 0, sizeof root);
     gr_result *all = NULL;

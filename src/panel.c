@@ -121,6 +121,34 @@ static hid_t select_block(hid_t fs, int64_t off, int64_t n)
     return ms;
 }
 
+/* Select this rank's rows (its blocks, in file order) of the file space fs and return the matching
+ * memory space; nothing on both when it has none. */
+static hid_t select_rows(hid_t fs, const gr_panel *p)
+{
+    if (p->nblocks == 0) return select_block(fs, 0, 0);
+    for (int b = 0; b < p->nblocks; b++) {
+        hsize_t start = (hsize_t)p->blk_begin[b], count = (hsize_t)p->blk_rows[b];
+        if (H5Sselect_hyperslab(fs, b ? H5S_SELECT_OR : H5S_SELECT_SET, &start, NULL, &count, NULL) < 0) return -1;
+    }
+    hsize_t n = (hsize_t)p->nrows;
+    return H5Screate_simple(1, &n, NULL);
+}
+
+/* Collective. Read this rank's rows of the 1-D /panel dataset `path` into buf as memtype. */
+static int read_rows(const gr_panel *p, const char *path, hid_t memtype, void *buf)
+{
+    int rc = GR_OK;
+    hid_t d = H5Dopen2(p->file, path, H5P_DEFAULT);
+    if (d < 0) return gr_fail(GR_EFORMAT, p->path, "cannot open dataset %s", path);
+    hid_t fs = H5Dget_space(d), dxpl = collective_dxpl();
+    hid_t ms = select_rows(fs, p);
+    if (ms < 0 || H5Dread(d, memtype, ms, fs, dxpl, buf) < 0)
+        rc = gr_fail(GR_EFORMAT, p->path, "cannot read dataset %s (wrong type?)", path);
+    if (ms >= 0) H5Sclose(ms);
+    H5Sclose(fs); H5Pclose(dxpl); H5Dclose(d);
+    return rc;
+}
+
 /* Collective. Read rows [off, off+n) of 1-D dataset `path` into buf as memtype. */
 static int read_block(hid_t file, const char *fname, const char *path, hid_t memtype, int64_t off, int64_t n,
                       void *buf)
@@ -272,6 +300,76 @@ void gr_partition_exporters(int n_exporters, const int64_t *offsets, int rank, i
     *end = b[1];
 }
 
+/* ascending, NaN last */
+static int cmp_group(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    if (isnan(x) || isnan(y)) return isnan(x) - isnan(y);
+    return (x > y) - (x < y);
+}
+
+static int same_group(double a, double b)
+{
+    return (isnan(a) && isnan(b)) || a == b;
+}
+
+void gr_deal_exporters(int n_exporters, const int64_t *offsets, const double *group, int nranks, int *owner)
+{
+    size_t n = (size_t)(n_exporters ? n_exporters : 1);
+    double *g = gr_malloc(n, sizeof *g);
+    int *ids = gr_malloc(n, sizeof *ids);
+    int64_t *co = gr_malloc(n + 1, sizeof *co);
+    for (int e = 0; e < n_exporters; e++) g[e] = group ? group[e] : 0.0;
+    qsort(g, (size_t)n_exporters, sizeof *g, cmp_group);
+    for (int k = 0; k < n_exporters; k++) {
+        if (k > 0 && same_group(g[k], g[k - 1])) continue;
+        int m = 0;  /* the group's exporters in id order, and their cumulative rows */
+        co[0] = 0;
+        for (int e = 0; e < n_exporters; e++)
+            if (same_group(group ? group[e] : 0.0, g[k])) {
+                ids[m] = e;
+                co[m + 1] = co[m] + (offsets[e + 1] - offsets[e]);
+                m++;
+            }
+        for (int r = 0; r < nranks; r++) {  /* the contiguous rule within the group */
+            int b, end;
+            gr_partition_exporters(m, co, r, nranks, &b, &end);
+            for (int i = b; i < end; i++) owner[ids[i]] = r;
+        }
+    }
+    free(g); free(ids); free(co);
+}
+
+int64_t gr_panel_row(const gr_panel *p, int64_t i)
+{
+    for (int b = 0; b < p->nblocks; b++) {
+        if (i < p->blk_rows[b]) return p->blk_begin[b] + i;
+        i -= p->blk_rows[b];
+    }
+    return -1;
+}
+
+int gr_panel_owns_exporter(const gr_panel *p, int e)
+{
+    if (e < 0 || e >= p->n_exporters) return 0;
+    return p->exp_owner ? p->exp_owner[e] == p->rank : (e >= p->exp_begin && e < p->exp_end);
+}
+
+/* Local. Append global rows [begin, begin + n) to this rank's blocks (merged with the last when adjacent). */
+static void add_block(gr_panel *p, int64_t begin, int64_t n)
+{
+    if (n <= 0) return;
+    if (p->nblocks > 0 && p->blk_begin[p->nblocks - 1] + p->blk_rows[p->nblocks - 1] == begin) {
+        p->blk_rows[p->nblocks - 1] += n;
+    } else {
+        p->blk_begin = gr_realloc(p->blk_begin, (size_t)p->nblocks + 1, sizeof *p->blk_begin);
+        p->blk_rows = gr_realloc(p->blk_rows, (size_t)p->nblocks + 1, sizeof *p->blk_rows);
+        p->blk_begin[p->nblocks] = begin;
+        p->blk_rows[p->nblocks++] = n;
+    }
+    p->nrows += n;
+}
+
 /* ---------------- reader ---------------- */
 
 static int read_root_attr_string(hid_t file, const char *name, char *buf, size_t len)
@@ -369,12 +467,12 @@ static int check_column_lengths(gr_panel *p)
 
 /* This rank's rows: whole exporters by /index/exporter_offsets (checked: from 0 to nrows_total, not
  * decreasing, one per city) when the file has it, else an even block. */
-static int partition_rows(gr_panel *p)
+static int partition_rows(gr_panel *p, int balanced)
 {
     const char *fname = p->path;
     if (!link_exists(p->file, "/index/exporter_offsets")) {
         p->row_begin = p->nrows_total * p->rank / p->nranks;
-        p->nrows = p->nrows_total * (p->rank + 1) / p->nranks - p->row_begin;
+        add_block(p, p->row_begin, p->nrows_total * (p->rank + 1) / p->nranks - p->row_begin);
         return GR_OK;
     }
     hid_t d = H5Dopen2(p->file, "/index/exporter_offsets", H5P_DEFAULT);
@@ -393,9 +491,20 @@ static int partition_rows(gr_panel *p)
     if (p->cities.nrows > 0 && p->n_exporters != p->cities.nrows)
         return gr_fail(GR_EFORMAT, fname, "/index/exporter_offsets has %d exporters but /cities has %lld rows",
                        p->n_exporters, (long long)p->cities.nrows);
+    if (balanced) {
+        int rc = gr_table_find(&p->cities, "region");
+        p->exp_owner = gr_malloc((size_t)p->n_exporters, sizeof *p->exp_owner);
+        gr_deal_exporters(p->n_exporters, p->exporter_offsets, rc >= 0 ? p->cities.cols[rc] : NULL, p->nranks,
+                          p->exp_owner);
+        p->row_begin = -1;
+        for (int e = 0; e < p->n_exporters; e++)
+            if (p->exp_owner[e] == p->rank)
+                add_block(p, p->exporter_offsets[e], p->exporter_offsets[e + 1] - p->exporter_offsets[e]);
+        return GR_OK;
+    }
     gr_partition_exporters(p->n_exporters, p->exporter_offsets, p->rank, p->nranks, &p->exp_begin, &p->exp_end);
     p->row_begin = p->exporter_offsets[p->exp_begin];
-    p->nrows = p->exporter_offsets[p->exp_end] - p->row_begin;
+    add_block(p, p->row_begin, p->exporter_offsets[p->exp_end] - p->row_begin);
     return GR_OK;
 }
 
@@ -408,32 +517,38 @@ static int read_local_pairs(gr_panel *p)
         if (!strcmp(p->colnames[c], "pair")) pc = c;
     if (pc < 0) return gr_fail(GR_EFORMAT, fname, "file has a /pairs table but no /panel/pair");
     p->pair = gr_malloc((size_t)p->nrows, sizeof *p->pair);
-    GR_CALL(read_block(p->file, fname, "/panel/pair", H5T_NATIVE_INT32, p->row_begin, p->nrows, p->pair));
+    GR_CALL(read_rows(p, "/panel/pair", H5T_NATIVE_INT32, p->pair));
     int ie = gr_table_find(&p->pairs, "exporter");
     for (int64_t i = 0; i < p->nrows; i++) {
         if (p->pair[i] < 0 || p->pair[i] >= p->pairs.nrows)
             return gr_fail(GR_EFORMAT, fname, "/panel/pair row %lld: id %d out of range [0, %lld)",
-                           (long long)(p->row_begin + i), p->pair[i], (long long)p->pairs.nrows);
+                           (long long)gr_panel_row(p, i), p->pair[i], (long long)p->pairs.nrows);
         if (ie >= 0 && p->n_exporters > 0) {
             double ex = p->pairs.cols[ie][p->pair[i]];
-            if (ex < p->exp_begin || ex >= p->exp_end)
+            if (!(ex >= 0 && ex < p->n_exporters) || !gr_panel_owns_exporter(p, (int)ex)) {
+                if (p->exp_owner)
+                    return gr_fail(GR_EFORMAT, fname,
+                                   "/panel row %lld: exporter %g is not one whose rows the index gives this rank "
+                                   "(rows not sorted by exporter?)",
+                                   (long long)gr_panel_row(p, i), ex);
                 return gr_fail(GR_EFORMAT, fname,
                                "/panel row %lld: exporter %g outside the index range [%d, %d) (rows not sorted "
                                "by exporter?)",
-                               (long long)(p->row_begin + i), ex, p->exp_begin, p->exp_end);
+                               (long long)gr_panel_row(p, i), ex, p->exp_begin, p->exp_end);
+            }
         }
     }
     return GR_OK;
 }
 
-static int open_body(gr_panel *p)
+static int open_body(gr_panel *p, int balanced)
 {
     GR_CALL(check_format(p));
     GR_CALL(read_table(p->file, p->path, "cities", &p->cities));
     GR_CALL(read_table(p->file, p->path, "pairs", &p->pairs));
     GR_CALL(read_column_names(p));
     GR_CALL(check_column_lengths(p));
-    GR_CALL(partition_rows(p));
+    GR_CALL(partition_rows(p, balanced));
     if (p->pairs.nrows > 0) GR_CALL(read_local_pairs(p));
     return GR_OK;
 }
@@ -462,7 +577,7 @@ static int check_panel_file(const char *path)
     return GR_OK;
 }
 
-int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p)
+static int panel_open(MPI_Comm comm, const char *path, gr_panel *p, int balanced)
 {
     memset(p, 0, sizeof *p);
     p->comm = comm;
@@ -486,9 +601,19 @@ int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p)
     H5Pclose(fapl);
     if (p->file < 0) rc = gr_fail(GR_EIO, path, "cannot open as HDF5");
     rc = gr_agree(comm, rc);
-    if (!rc) rc = gr_agree(comm, open_body(p));
+    if (!rc) rc = gr_agree(comm, open_body(p, balanced));
     if (rc) gr_panel_close(p);
     return rc;
+}
+
+int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p)
+{
+    return panel_open(comm, path, p, 0);
+}
+
+int gr_panel_open_balanced(MPI_Comm comm, const char *path, gr_panel *p)
+{
+    return panel_open(comm, path, p, 1);
 }
 
 void gr_panel_close(gr_panel *p)
@@ -500,6 +625,8 @@ void gr_panel_close(gr_panel *p)
     gr_table_free(&p->cities);
     gr_table_free(&p->pairs);
     free(p->exporter_offsets);
+    free(p->exp_owner); free(p->blk_begin); free(p->blk_rows);
+    p->exp_owner = NULL; p->blk_begin = p->blk_rows = NULL; p->nblocks = 0;
     free(p->pair);
     for (int c = 0; c < p->ncols; c++) {
         free(p->colnames[c]);
@@ -609,7 +736,7 @@ int gr_panel_column_into(gr_panel *p, const char *name, double *v)
         char path[512];
         snprintf(path, sizeof path, "/panel/%s", name);
         double t0 = gr_now();
-        int rc = read_block(p->file, p->path, path, H5T_NATIVE_DOUBLE, p->row_begin, p->nrows, v);
+        int rc = read_rows(p, path, H5T_NATIVE_DOUBLE, v);
         rc = gr_agree(p->comm, rc);
         p->t_read += gr_now() - t0;
         if (rc) return rc;
@@ -649,7 +776,7 @@ int gr_panel_column_int(gr_panel *p, const char *name, int32_t **out)
     if (!is_int) return GR_OK;  /* the same on every rank: the file's metadata */
     int32_t *v = gr_malloc((size_t)(p->nrows ? p->nrows : 1), sizeof *v);
     double t0 = gr_now();
-    int rc = gr_agree(p->comm, read_block(p->file, p->path, path, H5T_NATIVE_INT32, p->row_begin, p->nrows, v));
+    int rc = gr_agree(p->comm, read_rows(p, path, H5T_NATIVE_INT32, v));
     p->t_read += gr_now() - t0;
     if (rc) { free(v); return rc; }
     *out = v;
