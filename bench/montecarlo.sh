@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/montecarlo.sh [--worlds N] [--draws R] [--ranks P] [--sim 'SIMULATE ARGS'] [--out DIR] [--label TEXT]
-#                     [--table3-only]
+#                     [--table3-only] [--with-boot]
 #
 # Monte Carlo of inference for the west-to-east partner coefficient (docs/design.md, "Monte Carlo") in the
 # models of MODELS below: Table 3,
@@ -15,7 +15,8 @@
 # sandwich; a method that reports another interval, such as a bootstrap's test inversion, is scored by its
 # own), the Monte Carlo s.e. of that coverage (clustered by world; binomial when there is one world), mean
 # SE, the SD of the estimates within worlds, their ratio, and the mean estimate. --table3-only leaves out the
-# gravity model. --sim adds simulate options to every world (a smaller world, shared shocks). --out DIR keeps
+# gravity model. --with-boot adds the methods of BOOT_METHODS (the wild cluster restricted bootstrap by pair,
+# scored by its test-inversion interval, boot_conf_low/boot_conf_high; an unbounded end counts as infinite). --sim adds simulate options to every world (a smaller world, shared shocks). --out DIR keeps
 # estimates.csv (world, draw, model, method, estimate, SE, interval, truth) and summary.md. Prints the table
 # (markdown) and the wall time. Runs P ranks for simulate and grid (default 2).
 #
@@ -29,6 +30,9 @@ METHODS='
     - {label: "CR1 by exporter segment", cluster: exp_segment_100}
     - {label: "CR1 two-way, exporter and importer city", cluster: "exporter,importer"}
     - {label: "CR1 by exporter province", cluster: exp_province}'
+# the wild cluster restricted bootstrap (docs/bootstrap.md): with --with-boot
+BOOT_METHODS='
+    - {label: "WCR bootstrap by pair (Webb, 399 draws)", cluster: pair, boot: 399, boot-weights: webb}'
 # the models: Table 3, and the gravity model of Table 2 with the latent affinity as a control (the confounder
 # the simulator plants: with it the gravity model is unbiased, so its coverage is about inference alone)
 MODELS='
@@ -45,6 +49,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=${2:-}; shift 2;;
     --label) LABEL=${2:-}; shift 2;;
     --table3-only) ONLY=1; shift;;
+    --with-boot) METHODS="$METHODS$BOOT_METHODS"; shift;;
     -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
     *) die "unknown argument '$1' (--help)";;
   esac
@@ -89,6 +94,10 @@ for line in open(sys.argv[1]):
         sys.exit('specification %s: status %s' % (rec.get('label'), rec.get('status')))
     r = rec['results'][0]
     c = [x for x in r['coefficients'] if x['term'] == 'partner'][0]
+    if 'boot_conf_low' in c:  # a bootstrap method: its test-inversion interval (null: unbounded)
+        lo, hi = c['boot_conf_low'], c['boot_conf_high']
+        c['conf_low'] = float('-inf') if lo is None else lo
+        c['conf_high'] = float('inf') if hi is None else hi
     draw = int(r['dependent'].split('trade_noise')[1].rstrip(')'))
     print('%s,%d,"%s","%s",%.17g,%.17g,%.17g,%.17g,%.17g' % (sys.argv[3], draw, rec['axes']['model'], rec['axes']['se'], c['estimate'],
           c['std_error'], c['conf_low'], c['conf_high'], truth))
