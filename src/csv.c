@@ -495,6 +495,10 @@ static int scan_range(int fd, const char *path, int64_t a, int64_t b, mapdfa *d,
         for (int64_t i = 0; i < len; i++) {
             unsigned char ch = (unsigned char)blk[i];
             int c = d->cls[ch];
+            if (c == CL_OTHER) { /* a run of other bytes acts as one: skip it without the table */
+                while (i + 1 < len && d->cls[(unsigned char)blk[i + 1]] == CL_OTHER)
+                    i++;
+            }
             lines += ch == '\n';
             int k = d->next[id * NCL + c];
             id = k >= 0 ? k : mapdfa_step(d, id, c);

@@ -555,9 +555,29 @@ static void destinations(const import_build *b, plan *p, int *dest, int64_t *beg
     free(first);
 }
 
+/* The local CSV rows, their codes and pair ids, once packed (the header, types and labels stay). */
+static void drop_local_rows(import_build *b)
+{
+    gr_csv *c = &b->csv;
+    for (int j = 0; j < c->ncols; j++) {
+        free(c->num[j]);
+        free(c->str[j]);
+        free(b->code[j]);
+        c->num[j] = NULL;
+        c->str[j] = NULL;
+        b->code[j] = NULL;
+    }
+    free(c->line);
+    free(c->buf);
+    free(b->pair_of);
+    c->line = NULL;
+    c->buf = NULL;
+    b->pair_of = NULL;
+}
+
 /* Collective: every local row as a rowrec to the rank that writes it; *recv holds the rows this rank
  * writes (*nrecv of them, `size` bytes each), in CSV order within each sending rank. */
-static int exchange_rows(const import_build *b, const int *dest, size_t size, char **recv, int64_t *nrecv)
+static int exchange_rows(import_build *b, const int *dest, size_t size, char **recv, int64_t *nrecv)
 {
     int n = b->nranks, nc = b->csv.ncols;
     int64_t *sc = gr_calloc((size_t)n, sizeof *sc), *rc = gr_malloc((size_t)n, sizeof *rc);
@@ -576,6 +596,7 @@ static int exchange_rows(const import_build *b, const int *dest, size_t size, ch
         for (int j = 0; j < nc; j++)
             r->v[j] = b->csv.is_string[j] ? (double)b->code[j][i] : b->csv.num[j][i];
     }
+    drop_local_rows(b); /* packed: the parsed rows are not needed any more */
     gr_xchg_counts(sc, rc, b->comm);
     *nrecv = 0;
     for (int r = 0; r < n; r++)
@@ -683,26 +704,6 @@ static void add_panel_columns(import_build *b, plan *p, rowrec **order, int64_t 
     }
 }
 
-/* The local CSV rows, their codes and pair ids, once sent (the header, types and labels stay). */
-static void drop_local_rows(import_build *b)
-{
-    gr_csv *c = &b->csv;
-    for (int j = 0; j < c->ncols; j++) {
-        free(c->num[j]);
-        free(c->str[j]);
-        free(b->code[j]);
-        c->num[j] = NULL;
-        c->str[j] = NULL;
-        b->code[j] = NULL;
-    }
-    free(c->line);
-    free(c->buf);
-    free(b->pair_of);
-    c->line = NULL;
-    c->buf = NULL;
-    b->pair_of = NULL;
-}
-
 /* Collective: rows to their writers, ordered, checked for duplicates, into the plan's local columns. */
 static int place_rows(import_build *b, plan *p)
 {
@@ -713,7 +714,6 @@ static int place_rows(import_build *b, plan *p)
     int64_t nrows = 0;
     int st = exchange_rows(b, dest, size, &rows, &nrows);
     free(dest);
-    drop_local_rows(b);
     /* the rows received are the rows this rank writes: a mismatch is a bug, caught before the write */
     if (!st && nrows != p->count)
         st = gr_fail(GR_EMPI, "import", "rank received %lld rows, expected %lld", (long long)nrows, (long long)p->count);
