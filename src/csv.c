@@ -394,7 +394,10 @@ int gr_csv_read(const char *path, char delim, char **force_string, int nforce, g
 /* Where records start, without tokenizing: the tokenizer's state between two bytes. S at a record start
  * (after a line end), F after a delimiter, U in an unquoted field, Q in a quoted one, QQ after a quote in
  * one (closing, or the first of a doubled quote), C after a closing quote and a CR, E after a syntax
- * error (the tokenizer reports it). A record starts where a line end leads to S. */
+ * error (the tokenizer reports it). A record starts where a line end leads to S. After an error the scan
+ * resumes at the next line end: the ranks after it then parse records that may be wrong, but the rank
+ * with the error reports it first (errors are agreed in file order), and it needs no more text than to
+ * that line end. */
 enum { ST_S, ST_F, ST_U, ST_Q, ST_QQ, ST_C, ST_E, NST };
 enum { CL_OTHER, CL_DELIM, CL_QUOTE, CL_LF, CL_CR, NCL };
 static const unsigned char dfa_next[NST][NCL] = {
@@ -404,7 +407,7 @@ static const unsigned char dfa_next[NST][NCL] = {
     {ST_Q, ST_Q, ST_QQ, ST_Q, ST_Q}, /* Q */
     {ST_E, ST_F, ST_Q, ST_S, ST_C},  /* QQ */
     {ST_E, ST_E, ST_E, ST_S, ST_E},  /* C */
-    {ST_E, ST_E, ST_E, ST_E, ST_E},  /* E */
+    {ST_E, ST_E, ST_E, ST_S, ST_E},  /* E: resumes at the next line end (see above) */
 };
 
 /* The automaton's effect over a byte range, for every start state at once: a map state -> state packed
@@ -608,8 +611,22 @@ typedef struct {
     char **f;
     int64_t *start, *line, nrec;
     size_t fcap, rcap;
-    int st;
+    int st;          /* the tokenizer's error, held back (its message in msg, not recorded) */
+    char msg[1024];
 } recs;
+
+/* Record the tokenizer's held-back error again (an error earlier in the file, found after it, came first):
+ * the message is "<path>:<line>: <what>". */
+static int release_error(const recs *r, const char *path)
+{
+    size_t k = strlen(path);
+    const char *sep = strlen(r->msg) > k ? strstr(r->msg + k, ": ") : NULL;
+    if (!sep)
+        return gr_fail(r->st, NULL, "%s", r->msg);
+    char where[1024];
+    snprintf(where, sizeof where, "%.*s", (int)(sep - r->msg), r->msg);
+    return gr_fail(r->st, where, "%s", sep + 2);
+}
 
 static void tokenize(tok *t, recs *r)
 {
@@ -637,6 +654,10 @@ static void tokenize(tok *t, recs *r)
         r->start[r->nrec] = nf_all;
         r->line[r->nrec++] = rline;
         nf_all += nf;
+    }
+    if (r->st) { /* held back: a header or field-count error before it in the file is reported first */
+        snprintf(r->msg, sizeof r->msg, "%s", gr_errmsg());
+        gr_clear_error();
     }
     if (!r->start)
         r->start = gr_malloc(1, sizeof *r->start);
@@ -667,7 +688,7 @@ static int part_header(const part_ctx *x, recs *r, gr_csv *c, int *hr)
     if (h < 0)
         return gr_agree(x->comm, gr_fail(GR_EINPUT, x->path, "empty file; expected a header line of column names"));
     if (hev == 2)
-        return gr_agree(x->comm, x->rank == h ? r->st : GR_OK);
+        return gr_agree(x->comm, x->rank == h ? release_error(r, x->path) : GR_OK);
     int64_t hdr[2] = {0, 0}, pos = 0; /* field count, line */
     char *bytes = NULL;
     if (x->rank == h) {
@@ -714,8 +735,8 @@ static int part_records(const part_ctx *x, const recs *r, const gr_csv *c, int h
             st = gr_fail(GR_EINPUT, lw, "expected %d fields as in the header, found %lld", c->ncols, (long long)nf);
         }
     }
-    if (!st)
-        st = r->st;
+    if (!st && r->st)
+        st = release_error(r, x->path);
     return gr_agree(x->comm, st);
 }
 

@@ -151,9 +151,9 @@ static int distinct(char **a, char **b, int64_t n, const char *where, MPI_Comm c
     free(all);
     gr_xchg_allgather_bytes(mine, bytes, &got, &total, comm);
     free(mine);
-    for (int64_t p = 0, c = 0; p < total; p += (int64_t)strlen(got + p) + 1)
-        c++, k = c;
-    k = total ? k : 0;
+    k = 0;
+    for (int64_t p = 0; p < total; p++) /* every string ends with its NUL */
+        k += got[p] == 0;
     all = gr_malloc((size_t)(k ? k : 1), sizeof *all);
     for (int64_t p = 0, i = 0; p < total; p += (int64_t)strlen(got + p) + 1)
         all[i++] = got + p;
