@@ -8,6 +8,7 @@
  * numeric column that is neither missing nor a number is an error naming file, line and column. */
 #ifndef GR_CSV_H
 #define GR_CSV_H
+#include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,8 @@ typedef struct gr_csv {
                         * the strings point into `buf` */
     int64_t *line;     /* line[row]: 1-based line number where the record starts (for messages) */
     char *buf;         /* owned copy of the text, unquoted in place */
+    int64_t row0;      /* gr_csv_read_part: global index (CSV order) of this rank's first row; else 0 */
+    int64_t nrows_all; /* gr_csv_read_part: rows of the whole file; else nrows */
 } gr_csv;
 
 /* Parse `len` bytes of CSV text. `where` names the source in messages ("file.csv" gives
@@ -33,6 +36,15 @@ int gr_csv_parse(const char *text, size_t len, const char *where, char delim, ch
 
 /* Read the file at `path` and parse it as gr_csv_parse does (GR_EIO if it cannot be read). */
 int gr_csv_read(const char *path, char delim, char **force_string, int nforce, gr_csv *out);
+
+/* Collective over comm: read the file at `path` in parallel, with the types, missing values and messages
+ * of gr_csv_read whatever the number of ranks. Each rank reads a byte range and keeps the records that
+ * start in it (record starts are found with a quote-aware scan, so quoted fields may span lines and
+ * ranges); *out holds this rank's rows only: rows row0 .. row0 + nrows - 1 of the file's nrows_all, in
+ * file order, with names and is_string equal on every rank. Errors are agreed: the one gr_csv_read would
+ * report is held by one rank, the others return GR_EREMOTE; *out is then empty on every rank. No rank
+ * holds more than its range of the text (plus the records that straddle its end). */
+int gr_csv_read_part(const char *path, char delim, char **force_string, int nforce, MPI_Comm comm, gr_csv *out);
 
 void gr_csv_free(gr_csv *c);
 

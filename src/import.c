@@ -1,6 +1,8 @@
-/* import.c: `gravrd import`: a long CSV into a panel file (docs/format.md). Rank 0 parses the CSV and
- * builds every column in file order; the status is agreed first, then metadata are broadcast and each
- * rank receives and writes its block of rows through gr_writer. */
+/* import.c: `gravrd import`: a long CSV into a panel file (docs/format.md, docs/import.md). Every rank
+ * parses a byte range of the CSV (gr_csv_read_part); the dictionaries (labels, cities, pairs) are merged
+ * over all ranks in sorted order, so codes do not depend on the number of ranks; rows travel to the rank
+ * that writes them (the exporter partition) in an int64-count exchange (xchg.h), are ordered there and
+ * written collectively. Errors name the line a serial pass would find first. */
 #include "cleanup.h"
 #include "commands.h"
 #include "csv.h"
@@ -8,6 +10,7 @@
 #include "opts.h"
 #include "panel.h"
 #include "derived.h"
+#include "xchg.h"
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,16 +27,16 @@ typedef struct {
     char delim;
 } import_opts;
 
-/* What is written, built on rank 0; metadata broadcast to all ranks. */
+/* What is written: metadata and tables replicated, panel columns this rank's rows only. */
 typedef struct {
-    int64_t nrows;
+    int64_t nrows, begin, count; /* rows of the panel; this rank's first row and row count */
     int ncols;
     char **names;
     int *is_int;
     char ***labels;
     int *nlabels;
-    double **dcol;  /* rank 0: whole reordered column (double columns) */
-    int32_t **icol; /* rank 0: whole reordered column (int columns) */
+    double **dcol;  /* this rank's rows of each double column (NULL for int columns) */
+    int32_t **icol; /* this rank's rows of each int column */
     gr_table cities, pairs;
     int n_exp;          /* 0 without structure */
     int64_t *offsets;   /* n_exp + 1 */
@@ -104,14 +107,34 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Rank 0. Sorted distinct non-NULL strings of up to two columns (labels point into the CSV buffer) in
- * *out, their count in *nout. GR_EINPUT naming `where` when the count does not fit an int32 (the label
- * codes are int32; the count, and for cities the count + 1 offsets, are broadcast with int counts);
- * *out is then NULL. */
-static int distinct(char **a, char **b, int64_t n, const char *where, char ***out, int *nout)
+static char **dup_labels(char **l, int n)
+{
+    char **d = gr_malloc((size_t)(n ? n : 1), sizeof *d);
+    for (int k = 0; k < n; k++)
+        d[k] = gr_strdup(l[k]);
+    return d;
+}
+
+/* Collective: keep the error of the lowest CSV row. Each rank passes its status (its message recorded by
+ * gr_fail) and the row it names (INT64_MAX: none); only the rank with the lowest row keeps its message,
+ * so the line printed is the one a serial pass would find first, whatever the number of ranks. */
+static int agree_first(MPI_Comm comm, int st, int64_t row)
+{
+    int64_t low = INT64_MAX;
+    if (!st)
+        row = INT64_MAX;
+    MPI_Allreduce(&row, &low, 1, MPI_INT64_T, MPI_MIN, comm);
+    return gr_agree(comm, st && row == low ? st : GR_OK);
+}
+
+/* Collective: the sorted distinct non-NULL strings of up to two local columns over all ranks, the same on
+ * every rank (each rank's distinct strings are gathered to all, then sorted and made unique; owned
+ * copies in *out, their count in *nout). GR_EINPUT naming `where` (on every rank) when the count does not
+ * fit an int32 (the label codes are int32). */
+static int distinct(char **a, char **b, int64_t n, const char *where, MPI_Comm comm, char ***out, int *nout)
 {
     char **all = gr_malloc((size_t)(2 * n + 1), sizeof *all);
-    int64_t k = 0;
+    int64_t k = 0, m = 0, bytes = 0, total;
     for (int64_t i = 0; i < n; i++) {
         if (a[i])
             all[k++] = a[i];
@@ -119,18 +142,40 @@ static int distinct(char **a, char **b, int64_t n, const char *where, char ***ou
             all[k++] = b[i];
     }
     qsort(all, (size_t)k, sizeof *all, cmp_str);
-    int64_t m = 0;
+    for (int64_t i = 0; i < k; i++)
+        if (m == 0 || strcmp(all[m - 1], all[i]) != 0)
+            all[m++] = all[i];
+    for (int64_t i = 0; i < m; i++)
+        bytes += (int64_t)strlen(all[i]) + 1;
+    char *mine = gr_malloc((size_t)(bytes ? bytes : 1), 1), *got;
+    for (int64_t i = 0, p = 0; i < m; p += (int64_t)strlen(all[i]) + 1, i++)
+        memcpy(mine + p, all[i], strlen(all[i]) + 1);
+    free(all);
+    gr_xchg_allgather_bytes(mine, bytes, &got, &total, comm);
+    free(mine);
+    k = 0;
+    for (int64_t p = 0; p < total; p++) /* every string ends with its NUL */
+        k += got[p] == 0;
+    all = gr_malloc((size_t)(k ? k : 1), sizeof *all);
+    for (int64_t p = 0, i = 0; p < total; p += (int64_t)strlen(got + p) + 1)
+        all[i++] = got + p;
+    qsort(all, (size_t)k, sizeof *all, cmp_str);
+    m = 0;
     for (int64_t i = 0; i < k; i++)
         if (m == 0 || strcmp(all[m - 1], all[i]) != 0)
             all[m++] = all[i];
     *out = NULL;
     *nout = 0;
-    if (m >= INT32_MAX) { /* < INT32_MAX: n_exp + 1 exporter offsets are broadcast with an int count */
+    if (m >= INT32_MAX) { /* < INT32_MAX: n_exp + 1 exporter offsets are reduced with an int count */
         free(all);
-        return gr_fail(GR_EINPUT, where, "%lld distinct values; at most %d supported", (long long)m, INT32_MAX - 1);
+        free(got);
+        return gr_agree(comm, gr_fail(GR_EINPUT, where, "%lld distinct values; at most %d supported", (long long)m,
+                                      INT32_MAX - 1));
     }
-    *out = all;
+    *out = dup_labels(all, (int)m);
     *nout = (int)m;
+    free(all);
+    free(got);
     return GR_OK;
 }
 
@@ -149,23 +194,6 @@ static int32_t *encode(char **col, int64_t n, char **labels, int nl)
     return code;
 }
 
-static char **dup_labels(char **l, int n)
-{
-    char **d = gr_malloc((size_t)(n ? n : 1), sizeof *d);
-    for (int k = 0; k < n; k++)
-        d[k] = gr_strdup(l[k]);
-    return d;
-}
-
-/* numeric value of a CSV column at a row (string columns: the label code) */
-typedef struct {
-    int32_t pair;
-    int32_t exp, imp;
-    double pv;          /* --pair value (code or number) */
-    double k[MAX_KEY];  /* row key values */
-    int64_t idx;
-} rowkey;
-
 /* NaN sorts last and equals NaN */
 static int cmp_d(double a, double b)
 {
@@ -174,32 +202,62 @@ static int cmp_d(double a, double b)
     return (a > b) - (a < b);
 }
 
-static int cmp_pair_def(const void *x, const void *y)
+/* a pair's definition: exporter, importer, --pair value */
+typedef struct {
+    double e, i, v;
+} pairdef;
+
+static int cmp_pairdef(const void *x, const void *y)
 {
-    const rowkey *a = x, *b = y;
-    if (a->exp != b->exp) return a->exp < b->exp ? -1 : 1;
-    if (a->imp != b->imp) return a->imp < b->imp ? -1 : 1;
-    int c = cmp_d(a->pv, b->pv);
-    if (c) return c;
-    return (a->idx > b->idx) - (a->idx < b->idx);
+    const pairdef *a = x, *b = y;
+    int c = cmp_d(a->e, b->e);
+    if (!c)
+        c = cmp_d(a->i, b->i);
+    return c ? c : cmp_d(a->v, b->v);
 }
 
+/* One CSV row on its way to the rank that writes it: CSV index and line, pair id, exporter code, then the
+ * value of every CSV column (string columns: the label code, -1 when missing). */
+typedef struct {
+    int64_t idx, line;
+    int32_t pair, exp;
+    double v[];
+} rowrec;
+
+/* the row order's key columns, for cmp_rows (qsort has no context argument) */
+static struct {
+    int nk, jk[MAX_KEY];
+    const int *is_string;
+} sort_key;
+
+/* key value j of a row: NaN for a missing string code */
+static double key_value(const rowrec *r, int m)
+{
+    double v = r->v[sort_key.jk[m]];
+    return sort_key.is_string[sort_key.jk[m]] && v < 0 ? NAN : v;
+}
+
+/* by pair, then the row key, then CSV order */
 static int cmp_rows(const void *x, const void *y)
 {
-    const rowkey *a = x, *b = y;
-    if (a->pair != b->pair) return a->pair < b->pair ? -1 : 1;
-    for (int j = 0; j < MAX_KEY; j++) {
-        int c = cmp_d(a->k[j], b->k[j]);
-        if (c) return c;
+    const rowrec *a = *(const rowrec *const *)x, *b = *(const rowrec *const *)y;
+    if (a->pair != b->pair)
+        return a->pair < b->pair ? -1 : 1;
+    for (int m = 0; m < sort_key.nk; m++) {
+        int c = cmp_d(key_value(a, m), key_value(b, m));
+        if (c)
+            return c;
     }
     return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
-static int same_key(const rowkey *a, const rowkey *b, int nk)
+static int same_key(const rowrec *a, const rowrec *b)
 {
-    if (a->pair != b->pair) return 0;
-    for (int j = 0; j < nk; j++)
-        if (cmp_d(a->k[j], b->k[j]) != 0) return 0;
+    if (a->pair != b->pair)
+        return 0;
+    for (int m = 0; m < sort_key.nk; m++)
+        if (cmp_d(key_value(a, m), key_value(b, m)) != 0)
+            return 0;
     return 1;
 }
 
@@ -211,24 +269,26 @@ static int need_col(const gr_csv *csv, const char *name, const char *opt)
     return j;
 }
 
-/* ---- building the plan (rank 0) ---- */
+/* ---- building the plan (every rank, on its rows) ---- */
 
-/* The state of build_plan on rank 0: the CSV, the columns the options name, the codes of its string
- * columns and the panel's row order. Freed by build_free. */
+/* The state of build_plan on one rank: its rows of the CSV, the columns the options name, the labels of
+ * the string columns (the same on every rank) and the codes of its rows, the pairs. Freed by build_free. */
 typedef struct {
     const import_opts *o;
+    MPI_Comm comm;
+    int rank, nranks;
     int structured;       /* --exporter and --importer given */
-    gr_csv csv;
-    int64_t n;            /* CSV rows */
+    gr_csv csv;           /* this rank's rows, row0 .. row0 + n - 1 of the CSV */
+    int64_t n;
     int je, ji, jt, jp;   /* CSV columns of --exporter, --importer, --time, --pair (-1: not given) */
     int jk[MAX_KEY], nk;  /* the row key: --time, then the --key columns */
-    char ***lab;          /* labels of each string column (NULL for numeric ones) */
+    char ***lab;          /* labels of each string column (NULL for numeric ones), replicated */
     int *nlab;
-    int32_t **code;       /* label code of each string column's rows, -1 = missing */
-    char **city;          /* sorted distinct exporters and importers (point into the CSV) */
-    int ncity;
-    int64_t *order;       /* the CSV row of each panel row */
-    int32_t *pair_of;     /* the pair id of each CSV row (structured) */
+    int32_t **code;       /* label code of each string column's local rows, -1 = missing */
+    int ncity;            /* cities = lab[je] */
+    pairdef *pairs;       /* the distinct pairs in order, replicated */
+    int64_t npairs;
+    int32_t *pair_of;     /* the pair id of each local row (structured) */
     int keyed;            /* the row key identifies the rows (structured): recorded as row_key */
 } import_build;
 
@@ -241,13 +301,12 @@ static void build_free(import_build *b)
     free(b->lab);
     free(b->nlab);
     free(b->code);
-    free(b->city);
-    free(b->order);
+    free(b->pairs);
     free(b->pair_of);
     gr_csv_free(&b->csv);
 }
 
-/* Numeric value of CSV column j at row i; for string columns the label code (NaN when missing). */
+/* Numeric value of CSV column j at local row i; for string columns the label code (NaN when missing). */
 static double csv_value(const import_build *b, int j, int64_t i)
 {
     if (!b->csv.is_string[j])
@@ -255,7 +314,8 @@ static double csv_value(const import_build *b, int j, int64_t i)
     return b->code[j][i] < 0 ? NAN : (double)b->code[j][i];
 }
 
-/* Rank 0: read the CSV (--string columns, and the exporter and importer columns, as strings). */
+/* Collective: read this rank's part of the CSV (--string columns, and the exporter and importer columns,
+ * as strings). */
 static int read_csv(import_build *b)
 {
     const import_opts *o = b->o;
@@ -267,18 +327,15 @@ static int read_csv(import_build *b)
         force[nf++] = (char *)o->exp_col;
         force[nf++] = (char *)o->imp_col;
     }
-    int st = gr_csv_read(o->in, o->delim, force, nf, &b->csv);
+    int st = gr_csv_read_part(o->in, o->delim, force, nf, b->comm, &b->csv);
     free(force);
-    if (st)
-        return st;
     b->n = b->csv.nrows;
-    if (b->n > INT_MAX)
-        return gr_fail(GR_EINPUT, o->in, "%lld rows; at most %d supported", (long long)b->n, INT_MAX);
-    return GR_OK;
+    return st;
 }
 
-/* Rank 0: the CSV columns the options name (GR_EINPUT naming the option for one that is not in the
- * header) and the row key: --time, then the --key columns not already in it. */
+/* Every rank, on the header alone (so the same on every rank): the CSV columns the options name (GR_EINPUT
+ * naming the option for one that is not in the header) and the row key: --time, then the --key columns
+ * not already in it. */
 static int find_columns(import_build *b)
 {
     const import_opts *o = b->o;
@@ -312,104 +369,128 @@ static int find_columns(import_build *b)
     return GR_OK;
 }
 
-/* Rank 0: labels (sorted distinct values) and codes of every string column; the exporter and importer
- * columns share the city labels, and a missing city is an error naming its line. */
+/* Collective (structured): a missing exporter or importer city is an error naming the first such line. */
+static int check_cities(import_build *b)
+{
+    const gr_csv *csv = &b->csv;
+    int st = GR_OK;
+    int64_t row = INT64_MAX;
+    for (int64_t i = 0; i < b->n && !st; i++)
+        for (int s = 0; s < 2 && !st; s++)
+            if (!csv->str[s ? b->ji : b->je][i]) {
+                char lw[4200];
+                snprintf(lw, sizeof lw, "%s:%lld", b->o->in, (long long)csv->line[i]);
+                st = gr_fail(GR_EINPUT, lw, "column '%s': missing %s city", csv->names[s ? b->ji : b->je],
+                             s ? "importer" : "exporter");
+                row = csv->row0 + i;
+            }
+    return agree_first(b->comm, st, row);
+}
+
+/* Collective: labels (sorted distinct values over all ranks) and local codes of every string column; the
+ * exporter and importer columns share the city labels, and a missing city is an error naming its line. */
 static int encode_strings(import_build *b)
 {
-    const import_opts *o = b->o;
     const gr_csv *csv = &b->csv;
     int nc = csv->ncols, st;
     b->lab = gr_calloc(nc, sizeof *b->lab);
     b->nlab = gr_calloc(nc, sizeof *b->nlab);
     b->code = gr_calloc(nc, sizeof *b->code);
+    char **city = NULL;
     if (b->structured) {
-        for (int64_t i = 0; i < b->n; i++)
-            for (int s = 0; s < 2; s++)
-                if (!csv->str[s ? b->ji : b->je][i]) {
-                    char lw[4200];
-                    snprintf(lw, sizeof lw, "%s:%lld", o->in, (long long)csv->line[i]);
-                    return gr_fail(GR_EINPUT, lw, "column '%s': missing %s city", csv->names[s ? b->ji : b->je],
-                                   s ? "importer" : "exporter");
-                }
-        if ((st = distinct(csv->str[b->je], csv->str[b->ji], b->n, "--exporter/--importer", &b->city, &b->ncity)))
+        if ((st = check_cities(b)))
+            return st;
+        if ((st = distinct(csv->str[b->je], csv->str[b->ji], b->n, "--exporter/--importer", b->comm, &city,
+                           &b->ncity)))
             return st;
     }
     for (int j = 0; j < nc; j++) {
         if (!csv->is_string[j])
             continue;
         if (j == b->je || j == b->ji) {
-            b->lab[j] = dup_labels(b->city, b->ncity);
+            b->lab[j] = dup_labels(city, b->ncity);
             b->nlab[j] = b->ncity;
         } else {
-            char **d, lw[4200];
-            snprintf(lw, sizeof lw, "%s: column '%s'", o->in, csv->names[j]);
-            if ((st = distinct(csv->str[j], NULL, b->n, lw, &d, &b->nlab[j])))
+            char lw[4200];
+            snprintf(lw, sizeof lw, "%s: column '%s'", b->o->in, csv->names[j]);
+            if ((st = distinct(csv->str[j], NULL, b->n, lw, b->comm, &b->lab[j], &b->nlab[j]))) {
+                free_list(city, b->ncity);
                 return st;
-            b->lab[j] = dup_labels(d, b->nlab[j]);
-            free(d);
+            }
         }
         b->code[j] = encode(csv->str[j], b->n, b->lab[j], b->nlab[j]);
     }
+    free_list(city, b->ncity);
     return GR_OK;
 }
 
-/* Rank 0 (structured): the pairs, i.e. the distinct (exporter, importer[, --pair value]) in sorted order:
- * the pair id of every CSV row in b->pair_of, and each pair's exporter, importer and --pair value in
- * pe, pi, pv (*npairs of each; the caller frees them). GR_EINPUT naming the line of a missing --pair. */
-static int assign_pairs(import_build *b, double **pe, double **pi, double **pv, int64_t *npairs)
+/* Collective (structured): the pairs, i.e. the distinct (exporter, importer[, --pair value]) over all
+ * ranks in sorted order (b->pairs, replicated), and the pair id of every local row (b->pair_of).
+ * GR_EINPUT naming the first line of a missing --pair, or when the pair ids do not fit an int32. */
+static int assign_pairs(import_build *b)
 {
-    int64_t n = b->n, np = 0;
-    rowkey *rk = gr_calloc((size_t)n, sizeof *rk);
+    int64_t n = b->n, m = 0, row = INT64_MAX, total;
+    int st = GR_OK;
+    pairdef *d = gr_malloc((size_t)(n ? n : 1), sizeof *d);
     for (int64_t i = 0; i < n; i++) {
-        rk[i].exp = b->code[b->je][i];
-        rk[i].imp = b->code[b->ji][i];
-        rk[i].pv = b->jp >= 0 ? csv_value(b, b->jp, i) : 0;
-        rk[i].idx = i;
-        if (b->jp >= 0 && isnan(rk[i].pv)) {
+        d[i] = (pairdef){b->code[b->je][i], b->code[b->ji][i], b->jp >= 0 ? csv_value(b, b->jp, i) : 0};
+        if (!st && b->jp >= 0 && isnan(d[i].v)) {
             char lw[4200];
             snprintf(lw, sizeof lw, "%s:%lld", b->o->in, (long long)b->csv.line[i]);
-            free(rk);
-            return gr_fail(GR_EINPUT, lw, "column '%s': missing pair id", b->csv.names[b->jp]);
+            st = gr_fail(GR_EINPUT, lw, "column '%s': missing pair id", b->csv.names[b->jp]);
+            row = b->csv.row0 + i;
         }
     }
-    qsort(rk, (size_t)n, sizeof *rk, cmp_pair_def);
-    b->pair_of = gr_malloc((size_t)n, sizeof *b->pair_of);
-    *pe = gr_malloc((size_t)n, sizeof **pe);
-    *pi = gr_malloc((size_t)n, sizeof **pi);
-    *pv = gr_malloc((size_t)n, sizeof **pv);
-    for (int64_t i = 0; i < n; i++) {
-        if (i == 0 || rk[i].exp != rk[i - 1].exp || rk[i].imp != rk[i - 1].imp || cmp_d(rk[i].pv, rk[i - 1].pv) != 0) {
-            (*pe)[np] = rk[i].exp;
-            (*pi)[np] = rk[i].imp;
-            (*pv)[np] = rk[i].pv;
-            np++;
-        }
-        b->pair_of[rk[i].idx] = (int32_t)(np - 1);
+    if ((st = agree_first(b->comm, st, row))) {
+        free(d);
+        return st;
     }
-    free(rk);
-    *npairs = np;
+    qsort(d, (size_t)n, sizeof *d, cmp_pairdef);
+    for (int64_t i = 0; i < n; i++)
+        if (m == 0 || cmp_pairdef(&d[m - 1], &d[i]) != 0)
+            d[m++] = d[i];
+    char *got;
+    gr_xchg_allgather_bytes(d, m * (int64_t)sizeof *d, &got, &total, b->comm);
+    free(d);
+    b->pairs = (pairdef *)(void *)got;
+    n = total / (int64_t)sizeof *d;
+    qsort(b->pairs, (size_t)n, sizeof *b->pairs, cmp_pairdef);
+    m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (m == 0 || cmp_pairdef(&b->pairs[m - 1], &b->pairs[i]) != 0)
+            b->pairs[m++] = b->pairs[i];
+    b->npairs = m;
+    if (m > INT32_MAX)
+        return gr_agree(b->comm, gr_fail(GR_EINPUT, "--exporter/--importer", "%lld pairs; at most %d supported "
+                                         "(int32 pair ids)", (long long)m, INT32_MAX));
+    b->pair_of = gr_malloc((size_t)(b->n ? b->n : 1), sizeof *b->pair_of);
+    for (int64_t i = 0; i < b->n; i++) {
+        pairdef k = {b->code[b->je][i], b->code[b->ji][i], b->jp >= 0 ? csv_value(b, b->jp, i) : 0};
+        pairdef *hit = bsearch(&k, b->pairs, (size_t)m, sizeof k, cmp_pairdef);
+        b->pair_of[i] = (int32_t)(hit - b->pairs);
+    }
     return GR_OK;
 }
 
-/* Rank 0: CSV column j of row r as text for a message: the field as read ("NA" when missing). */
-static void field_text(const import_build *b, int j, int64_t r, char *buf, size_t len)
+/* CSV column j of a row as text for a message: the field as read ("NA" when missing). */
+static void field_text(const import_build *b, int j, const rowrec *r, char *buf, size_t len)
 {
+    double v = r->v[j];
     if (b->csv.is_string[j])
-        snprintf(buf, len, "%.60s", b->csv.str[j][r] ? b->csv.str[j][r] : "NA");
-    else if (isnan(b->csv.num[j][r]))
+        snprintf(buf, len, "%.60s", v >= 0 ? b->lab[j][(int64_t)v] : "NA");
+    else if (isnan(v))
         snprintf(buf, len, "NA");
     else
-        snprintf(buf, len, "%.17g", b->csv.num[j][r]);
+        snprintf(buf, len, "%.17g", v);
 }
 
-/* Rank 0: GR_EINPUT for the first row of the CSV (by line) that repeats the pair and row key of an earlier
- * one, rows rk[i - 1] and rk[i] (same pair and key, sorted): "<csv>:<line>: duplicate row: same pair and
- * key columns as line <line> (pair A -> B, year 2001)". */
-static int duplicate_error(const import_build *b, const rowkey *rk, int64_t i)
+/* GR_EINPUT for row r that repeats the pair and row key of row r0 (an earlier line): "<csv>:<line>:
+ * duplicate row: same pair and key columns as line <line> (pair A -> B, year 2001)". */
+static int duplicate_error(const import_build *b, const rowrec *r, const rowrec *r0)
 {
     char what[1024], key[1024], v[80];
-    int64_t r = rk[i].idx, r0 = rk[i - 1].idx;
-    size_t lv = (size_t)snprintf(what, sizeof what, "pair %.60s -> %.60s", b->csv.str[b->je][r], b->csv.str[b->ji][r]);
+    size_t lv = (size_t)snprintf(what, sizeof what, "pair %.60s -> %.60s", b->lab[b->je][r->exp],
+                                 b->lab[b->ji][(int64_t)r->v[b->ji]]);
     size_t lk = (size_t)snprintf(key, sizeof key, "pair");
     int cols[MAX_KEY + 1], nc = 0;
     if (b->jp >= 0)
@@ -423,79 +504,170 @@ static int duplicate_error(const import_build *b, const rowkey *rk, int64_t i)
             lk += (size_t)snprintf(key + lk, sizeof key - lk, ", %.60s", b->csv.names[cols[c]]);
     }
     char lw[4200];
-    snprintf(lw, sizeof lw, "%s:%lld", b->o->in, (long long)b->csv.line[r]);
+    snprintf(lw, sizeof lw, "%s:%lld", b->o->in, (long long)r->line);
     return gr_fail(GR_EINPUT, lw, "duplicate row: same pair and key columns as line %lld (%s): (%s) must "
-                   "identify a row", (long long)b->csv.line[r0], what, key);
+                   "identify a row", (long long)r0->line, what, key);
 }
 
-/* Rank 0 (structured): the panel's row order in b->order: by pair, then the row key, then CSV order.
- * Two rows with the same pair and row key (--time, --key) are an error naming the first such row of the
- * CSV, its pair and key and both lines (duplicate_error); the key is then recorded as row_key. */
-static int order_rows(import_build *b)
+/* Collective: the destination rank of every local row, and the panel rows each rank writes: by exporter
+ * (gr_partition_exporters on the exporter offsets) when structured, else in even blocks of CSV order.
+ * Fills p->offsets (structured), *begin and *count (this rank's rows), dest[i] (the rank of local row i). */
+static void destinations(const import_build *b, plan *p, int *dest, int64_t *begin, int64_t *count)
 {
-    int64_t n = b->n, first = -1;
-    rowkey *rk = gr_calloc((size_t)n, sizeof *rk);
-    for (int64_t r = 0; r < n; r++) {
-        rk[r].idx = r;
-        rk[r].pair = b->pair_of[r];
-        for (int m = 0; m < MAX_KEY; m++)
-            rk[r].k[m] = m < b->nk ? csv_value(b, b->jk[m], r) : 0;
+    int n = b->nranks;
+    int64_t *first = gr_malloc((size_t)n + 1, sizeof *first); /* first panel row (or exporter) of each rank */
+    if (b->structured) {
+        int64_t *cnt = gr_calloc((size_t)b->ncity + 1, sizeof *cnt);
+        for (int64_t i = 0; i < b->n; i++)
+            cnt[b->code[b->je][i] + 1]++;
+        p->n_exp = b->ncity;
+        p->offsets = gr_calloc((size_t)b->ncity + 1, sizeof *p->offsets);
+        MPI_Allreduce(cnt, p->offsets, b->ncity + 1, MPI_INT64_T, MPI_SUM, b->comm);
+        free(cnt);
+        for (int k = 0; k < b->ncity; k++)
+            p->offsets[k + 1] += p->offsets[k];
+        for (int r = 0; r < n; r++) {
+            int eb, ee;
+            gr_partition_exporters(b->ncity, p->offsets, r, n, &eb, &ee);
+            first[r] = eb;
+            if (r == b->rank) {
+                *begin = p->offsets[eb];
+                *count = p->offsets[ee] - *begin;
+            }
+        }
+        first[n] = b->ncity;
+    } else {
+        for (int r = 0; r <= n; r++)
+            first[r] = p->nrows * r / n;
+        *begin = first[b->rank];
+        *count = first[b->rank + 1] - *begin;
     }
-    qsort(rk, (size_t)n, sizeof *rk, cmp_rows);
+    for (int64_t i = 0; i < b->n; i++) { /* the last rank whose first item is <= this row's */
+        int64_t key = b->structured ? b->code[b->je][i] : b->csv.row0 + i;
+        int lo = 0, hi = n - 1;
+        while (lo < hi) {
+            int mid = (lo + hi + 1) / 2;
+            if (first[mid] <= key)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        dest[i] = lo;
+    }
+    free(first);
+}
+
+/* The local CSV rows, their codes and pair ids, once packed (the header, types and labels stay). */
+static void drop_local_rows(import_build *b)
+{
+    gr_csv *c = &b->csv;
+    for (int j = 0; j < c->ncols; j++) {
+        free(c->num[j]);
+        free(c->str[j]);
+        free(b->code[j]);
+        c->num[j] = NULL;
+        c->str[j] = NULL;
+        b->code[j] = NULL;
+    }
+    free(c->line);
+    free(c->buf);
+    free(b->pair_of);
+    c->line = NULL;
+    c->buf = NULL;
+    b->pair_of = NULL;
+}
+
+/* Collective: every local row as a rowrec to the rank that writes it; *recv holds the rows this rank
+ * writes (*nrecv of them, `size` bytes each), in CSV order within each sending rank. */
+static int exchange_rows(import_build *b, const int *dest, size_t size, char **recv, int64_t *nrecv)
+{
+    int n = b->nranks, nc = b->csv.ncols;
+    int64_t *sc = gr_calloc((size_t)n, sizeof *sc), *rc = gr_malloc((size_t)n, sizeof *rc);
+    int64_t *at = gr_calloc((size_t)n, sizeof *at);
+    for (int64_t i = 0; i < b->n; i++)
+        sc[dest[i]]++;
+    for (int r = 1; r < n; r++)
+        at[r] = at[r - 1] + sc[r - 1];
+    char *send = gr_malloc((size_t)(b->n ? b->n : 1), size);
+    for (int64_t i = 0; i < b->n; i++) {
+        rowrec *r = (rowrec *)(void *)(send + (size_t)(at[dest[i]]++) * size);
+        r->idx = b->csv.row0 + i;
+        r->line = b->csv.line[i];
+        r->pair = b->structured ? b->pair_of[i] : 0;
+        r->exp = b->structured ? b->code[b->je][i] : 0;
+        for (int j = 0; j < nc; j++)
+            r->v[j] = b->csv.is_string[j] ? (double)b->code[j][i] : b->csv.num[j][i];
+    }
+    drop_local_rows(b); /* packed: the parsed rows are not needed any more */
+    gr_xchg_counts(sc, rc, b->comm);
+    *nrecv = 0;
+    for (int r = 0; r < n; r++)
+        *nrecv += rc[r];
+    *recv = gr_malloc((size_t)(*nrecv ? *nrecv : 1), size);
+    int st = gr_xchg_alltoallv(send, sc, *recv, rc, size, 0, b->comm);
+    free(send);
+    free(sc);
+    free(rc);
+    free(at);
+    return gr_agree(b->comm, st);
+}
+
+/* Collective (structured): this rank's rows in the panel's order (by pair, then the row key, then CSV
+ * order) in *order. Two rows with the same pair and row key are an error naming the first such row of
+ * the CSV (over all ranks), its pair and key and both lines; the key is then recorded as row_key. */
+static int order_rows(import_build *b, char *rows, int64_t nrows, size_t size, rowrec ***order)
+{
+    rowrec **o = gr_malloc((size_t)(nrows ? nrows : 1), sizeof *o);
+    for (int64_t i = 0; i < nrows; i++)
+        o[i] = (rowrec *)(void *)(rows + (size_t)i * size);
+    sort_key.nk = b->nk;
+    memcpy(sort_key.jk, b->jk, sizeof b->jk);
+    sort_key.is_string = b->csv.is_string;
+    qsort(o, (size_t)nrows, sizeof *o, cmp_rows);
+    *order = o;
     b->keyed = b->nk > 0;
     /* the duplicate with the lowest line: rows of one key sort by line, so it follows its first row */
-    for (int64_t i = 1; i < n && b->keyed; i++)
-        if (same_key(&rk[i], &rk[i - 1], b->nk) && (first < 0 || rk[i].idx < rk[first].idx))
+    int64_t first = -1;
+    for (int64_t i = 1; i < nrows && b->keyed; i++)
+        if (same_key(o[i], o[i - 1]) && (first < 0 || o[i]->idx < o[first]->idx))
             first = i;
-    if (first >= 0) {
-        int st = duplicate_error(b, rk, first);
-        free(rk);
-        return st;
-    }
-    for (int64_t i = 0; i < n; i++)
-        b->order[i] = rk[i].idx;
-    free(rk);
-    return GR_OK;
+    int st = first >= 0 ? duplicate_error(b, o[first], o[first - 1]) : GR_OK;
+    return agree_first(b->comm, st, first >= 0 ? o[first]->idx : INT64_MAX);
 }
 
-/* Rank 0 (structured): the /cities and /pairs tables, the exporter index, the panel's pair column and
- * the attributes that describe the structure. Takes pe, pi and pv (npairs values each). */
-static void add_structure(const import_build *b, plan *p, double *pe, double *pi, double *pv, int64_t npairs)
+/* Every rank (structured): the /cities and /pairs tables (replicated) and the attributes that describe
+ * the structure. */
+static void add_structure(const import_build *b, plan *p)
 {
     const import_opts *o = b->o;
     const gr_csv *csv = &b->csv;
     int ncity = b->ncity, jp = b->jp;
-    double *cid = gr_malloc((size_t)ncity, sizeof *cid), *cname = gr_malloc((size_t)ncity, sizeof *cname);
+    int64_t np = b->npairs;
+    double *cid = gr_malloc((size_t)(ncity ? ncity : 1), sizeof *cid);
+    double *cname = gr_malloc((size_t)(ncity ? ncity : 1), sizeof *cname);
     for (int k = 0; k < ncity; k++)
         cid[k] = cname[k] = k;
     p->cities.nrows = ncity;
-    p->pairs.nrows = npairs;
+    p->pairs.nrows = np;
     gr_table_add(&p->cities, "city", cid, 1, NULL, 0);
-    gr_table_add(&p->cities, "name", cname, 1, dup_labels(b->city, ncity), ncity);
-    double *pid = gr_malloc((size_t)npairs, sizeof *pid);
-    for (int64_t k = 0; k < npairs; k++)
+    gr_table_add(&p->cities, "name", cname, 1, dup_labels(b->lab[b->je], ncity), ncity);
+    double *pid = gr_malloc((size_t)np, sizeof *pid), *pe = gr_malloc((size_t)np, sizeof *pe);
+    double *pi = gr_malloc((size_t)np, sizeof *pi), *pv = gr_malloc((size_t)np, sizeof *pv);
+    for (int64_t k = 0; k < np; k++) {
         pid[k] = (double)k;
+        pe[k] = b->pairs[k].e;
+        pi[k] = b->pairs[k].i;
+        pv[k] = b->pairs[k].v;
+    }
     gr_table_add(&p->pairs, "pair", pid, 1, NULL, 0);
-    gr_table_add(&p->pairs, "exporter", gr_realloc(pe, npairs, sizeof *pe), 1, NULL, 0);
-    gr_table_add(&p->pairs, "importer", gr_realloc(pi, npairs, sizeof *pi), 1, NULL, 0);
+    gr_table_add(&p->pairs, "exporter", pe, 1, NULL, 0);
+    gr_table_add(&p->pairs, "importer", pi, 1, NULL, 0);
     if (jp >= 0 && strcmp(csv->names[jp], "pair") && strcmp(csv->names[jp], "exporter") &&
         strcmp(csv->names[jp], "importer"))
-        gr_table_add(&p->pairs, csv->names[jp], gr_realloc(pv, npairs, sizeof *pv), csv->is_string[jp],
+        gr_table_add(&p->pairs, csv->names[jp], pv, csv->is_string[jp],
                      csv->is_string[jp] ? dup_labels(b->lab[jp], b->nlab[jp]) : NULL, b->nlab[jp]);
     else
         free(pv);
-    p->n_exp = ncity;
-    p->offsets = gr_calloc((size_t)ncity + 1, sizeof *p->offsets);
-    for (int64_t i = 0; i < b->n; i++)
-        p->offsets[b->code[b->je][i] + 1]++;
-    for (int k = 0; k < ncity; k++)
-        p->offsets[k + 1] += p->offsets[k];
-
-    int32_t *pc = gr_malloc((size_t)b->n, sizeof *pc);
-    for (int64_t i = 0; i < b->n; i++)
-        pc[i] = b->pair_of[b->order[i]];
-    plan_add(p, "pair", 1, NULL, pc, NULL, 0);
-
     char keybuf[1024] = "";
     if (b->keyed)
         for (int m = 0; m < b->nk; m++)
@@ -508,82 +680,98 @@ static void add_structure(const import_build *b, plan *p, double *pe, double *pi
     plan_attr(p, "row_key", keybuf);
 }
 
-/* Rank 0 (structured): pairs, row order and tables (assign_pairs, order_rows, add_structure). */
-static int build_structure(import_build *b, plan *p)
-{
-    double *pe = NULL, *pi = NULL, *pv = NULL;
-    int64_t npairs = 0;
-    int st = assign_pairs(b, &pe, &pi, &pv, &npairs);
-    if (!st)
-        st = order_rows(b);
-    if (st) {
-        free(pe);
-        free(pi);
-        free(pv);
-        return st;
-    }
-    add_structure(b, p, pe, pi, pv, npairs);
-    return GR_OK;
-}
-
-/* Rank 0: the panel columns in CSV order, rows in b->order; string columns as codes with their labels
- * (which move to the plan). */
-static void add_panel_columns(import_build *b, plan *p)
+/* Every rank: the panel columns of its rows (in `order`): the pair column when structured, then the CSV
+ * columns in CSV order; string columns as codes with (copies of) their labels. */
+static void add_panel_columns(import_build *b, plan *p, rowrec **order, int64_t n)
 {
     const gr_csv *csv = &b->csv;
-    int64_t n = b->n;
+    if (b->structured) {
+        int32_t *pc = gr_malloc((size_t)(n ? n : 1), sizeof *pc);
+        for (int64_t i = 0; i < n; i++)
+            pc[i] = order[i]->pair;
+        plan_add(p, "pair", 1, NULL, pc, NULL, 0);
+    }
     for (int j = 0; j < csv->ncols; j++) {
         if (csv->is_string[j]) {
-            int32_t *v = gr_malloc((size_t)n, sizeof *v);
+            int32_t *v = gr_malloc((size_t)(n ? n : 1), sizeof *v);
             for (int64_t i = 0; i < n; i++)
-                v[i] = b->code[j][b->order[i]];
-            plan_add(p, csv->names[j], 1, NULL, v, b->lab[j], b->nlab[j]);
-            b->lab[j] = NULL;
+                v[i] = (int32_t)order[i]->v[j];
+            plan_add(p, csv->names[j], 1, NULL, v, dup_labels(b->lab[j], b->nlab[j]), b->nlab[j]);
         } else {
-            double *v = gr_malloc((size_t)n, sizeof *v);
+            double *v = gr_malloc((size_t)(n ? n : 1), sizeof *v);
             for (int64_t i = 0; i < n; i++)
-                v[i] = csv->num[j][b->order[i]];
+                v[i] = order[i]->v[j];
             plan_add(p, csv->names[j], 0, v, NULL, NULL, 0);
         }
     }
 }
 
-/* Rank 0: parse the CSV and build every column of the plan: read_csv, find_columns, encode_strings, then
- * for a structured import build_structure (pairs, row order, tables), then the panel columns. */
-static int build_plan(const import_opts *o, plan *p)
+/* Collective: rows to their writers, ordered, checked for duplicates, into the plan's local columns. */
+static int place_rows(import_build *b, plan *p)
+{
+    int *dest = gr_malloc((size_t)(b->n ? b->n : 1), sizeof *dest);
+    destinations(b, p, dest, &p->begin, &p->count);
+    size_t size = sizeof(rowrec) + (size_t)b->csv.ncols * sizeof(double);
+    char *rows = NULL;
+    int64_t nrows = 0;
+    int st = exchange_rows(b, dest, size, &rows, &nrows);
+    free(dest);
+    /* the rows received are the rows this rank writes: a mismatch is a bug, caught before the write */
+    if (!st && nrows != p->count)
+        st = gr_fail(GR_EMPI, "import", "rank received %lld rows, expected %lld", (long long)nrows, (long long)p->count);
+    st = gr_agree(b->comm, st);
+    rowrec **order = NULL;
+    if (!st && b->structured)
+        st = order_rows(b, rows, nrows, size, &order);
+    else if (!st) { /* CSV order: rows arrive by sending rank, each in CSV order */
+        order = gr_malloc((size_t)(nrows ? nrows : 1), sizeof *order);
+        for (int64_t i = 0; i < nrows; i++)
+            order[i] = (rowrec *)(void *)(rows + (size_t)i * size);
+    }
+    if (!st)
+        add_panel_columns(b, p, order, nrows);
+    free(order);
+    free(rows);
+    return st;
+}
+
+/* Collective: parse this rank's part of the CSV and build its rows of the plan: read_csv, find_columns,
+ * encode_strings, then for a structured import the pairs, the rows to their writers by exporter, their
+ * order and the tables; the panel columns. */
+static int build_plan(const import_opts *o, plan *p, MPI_Comm comm)
 {
     import_build b;
     memset(&b, 0, sizeof b);
     b.o = o;
+    b.comm = comm;
+    MPI_Comm_rank(comm, &b.rank);
+    MPI_Comm_size(comm, &b.nranks);
     b.structured = o->exp_col != NULL;
     int st = read_csv(&b);
     if (!st)
-        st = find_columns(&b);
+        st = gr_agree(comm, find_columns(&b));
     if (!st)
         st = encode_strings(&b);
+    if (!st && b.structured)
+        st = assign_pairs(&b);
     if (!st) {
-        b.order = gr_malloc((size_t)(b.n ? b.n : 1), sizeof *b.order);
-        p->nrows = b.n;
-        if (b.structured) {
-            st = build_structure(&b, p);
-        } else {
-            for (int64_t i = 0; i < b.n; i++)
-                b.order[i] = i;
-        }
+        p->nrows = b.csv.nrows_all;
+        st = place_rows(&b, p);
     }
+    if (!st && b.structured)
+        add_structure(&b, p);
     if (!st) {
         if (o->time_col)
             plan_attr(p, "time_column", o->time_col);
         plan_attr(p, "source", o->in);
         if (o->first_month)
             plan_attr(p, "first_month", o->first_month);
-        add_panel_columns(&b, p);
     }
     build_free(&b);
     return st;
 }
 
-/* ---- broadcasting the plan ---- */
+/* ---- writing ---- */
 
 static void bcast_str(char **s, MPI_Comm comm)
 {
@@ -597,154 +785,24 @@ static void bcast_str(char **s, MPI_Comm comm)
         MPI_Bcast(*s, len, MPI_CHAR, 0, comm);
 }
 
-static void bcast_strs(char ***l, int *n, MPI_Comm comm)
-{
-    int rank, has;
-    MPI_Comm_rank(comm, &rank);
-    has = rank == 0 ? *l != NULL : 0;
-    MPI_Bcast(&has, 1, MPI_INT, 0, comm);
-    MPI_Bcast(n, 1, MPI_INT, 0, comm);
-    if (!has) {
-        if (rank)
-            *l = NULL;
-        return;
-    }
-    if (rank != 0)
-        *l = gr_calloc((size_t)(*n ? *n : 1), sizeof **l);
-    for (int k = 0; k < *n; k++)
-        bcast_str(&(*l)[k], comm);
-}
-
-/* Collective: rank 0's table /<name_of_table> to every rank. The row count, the count of each column's
- * broadcast, is checked (gr_int_count) and agreed before the first column is sent. */
-static int bcast_table(gr_table *t, const char *name_of_table, MPI_Comm comm)
-{
-    int rank, ncols = t->ncols, nr;
-    int64_t nrows = t->nrows;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Bcast(&ncols, 1, MPI_INT, 0, comm);
-    MPI_Bcast(&nrows, 1, MPI_INT64_T, 0, comm);
-    char what[64];
-    snprintf(what, sizeof what, "rows of the /%s table", name_of_table);
-    int st = gr_agree(comm, gr_int_count(nrows, what, &nr));
-    if (st)
-        return st;
-    if (rank != 0)
-        memset(t, 0, sizeof *t);
-    for (int c = 0; c < ncols; c++) {
-        char *name = rank == 0 ? t->names[c] : NULL;
-        int is_int = rank == 0 ? t->is_int[c] : 0, nl = rank == 0 ? t->nlabels[c] : 0;
-        char **labels = rank == 0 ? t->labels[c] : NULL;
-        double *v = rank == 0 ? t->cols[c] : gr_malloc((size_t)(nrows ? nrows : 1), sizeof *v);
-        bcast_str(&name, comm);
-        MPI_Bcast(&is_int, 1, MPI_INT, 0, comm);
-        bcast_strs(&labels, &nl, comm);
-        MPI_Bcast(v, nr, MPI_DOUBLE, 0, comm);
-        if (rank != 0) {
-            t->nrows = nrows;
-            gr_table_add(t, name, v, is_int, labels, nl);
-            free(name);
-        }
-    }
-    return GR_OK;
-}
-
-/* Collective: the plan's metadata, tables and exporter offsets from rank 0 to every rank (the panel
- * columns stay on rank 0; write_plan scatters them). Returns the agreed status. */
-static int bcast_plan(plan *p, MPI_Comm comm)
+/* Collective: write the plan; every rank writes its rows [begin, begin + count). */
+static int write_plan(plan *p, const import_opts *o, MPI_Comm comm)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
-    int ncols = p->ncols;
-    MPI_Bcast(&p->nrows, 1, MPI_INT64_T, 0, comm);
-    MPI_Bcast(&ncols, 1, MPI_INT, 0, comm);
-    for (int c = 0; c < ncols; c++) {
-        char *name = rank == 0 ? p->names[c] : NULL;
-        int is_int = rank == 0 ? p->is_int[c] : 0, nl = rank == 0 ? p->nlabels[c] : 0;
-        char **labels = rank == 0 ? p->labels[c] : NULL;
-        bcast_str(&name, comm);
-        MPI_Bcast(&is_int, 1, MPI_INT, 0, comm);
-        bcast_strs(&labels, &nl, comm);
-        if (rank != 0) {
-            plan_add(p, name, is_int, NULL, NULL, labels, nl);
-            free(name);
-        }
-    }
-    int st = bcast_table(&p->cities, "cities", comm);
-    if (!st)
-        st = bcast_table(&p->pairs, "pairs", comm);
+    gr_writer w;
+    int st = gr_writer_open(comm, o->out, &w);
     if (st)
         return st;
-    MPI_Bcast(&p->n_exp, 1, MPI_INT, 0, comm);
-    if (rank != 0 && p->n_exp > 0)
-        p->offsets = gr_malloc((size_t)p->n_exp + 1, sizeof *p->offsets);
-    if (p->n_exp > 0)
-        MPI_Bcast(p->offsets, p->n_exp + 1, MPI_INT64_T, 0, comm);
-    int na = p->nattr;
-    MPI_Bcast(&na, 1, MPI_INT, 0, comm);
-    for (int a = 0; a < na; a++) {
-        char *name = rank == 0 ? p->attr_name[a] : NULL, *value = rank == 0 ? p->attr_value[a] : NULL;
-        bcast_str(&name, comm);
-        bcast_str(&value, comm);
-        if (rank != 0) {
-            plan_attr(p, name, value);
-            free(name);
-            free(value);
-        }
-    }
-    return GR_OK;
-}
-
-/* Collective: write the plan; rank r gets rows [begin, begin+count) by scatter from rank 0. */
-static int write_plan(plan *p, const import_opts *o, MPI_Comm comm)
-{
-    int rank, nranks;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &nranks);
-    int64_t begin, count;
-    if (p->n_exp > 0) {
-        int eb, ee;
-        gr_partition_exporters(p->n_exp, p->offsets, rank, nranks, &eb, &ee);
-        begin = p->offsets[eb];
-        count = p->offsets[ee] - begin;
-    } else {
-        begin = p->nrows * rank / nranks;
-        count = p->nrows * (rank + 1) / nranks - begin;
-    }
-    /* the scatter takes int counts and displacements: checked on every rank, agreed before it */
-    int mine = 0, mb = 0;
-    int st = gr_int_count(count, "rows on this rank", &mine);
-    if (!st)
-        st = gr_int_count(begin, "first row of this rank", &mb);
-    if ((st = gr_agree(comm, st)))
-        return st;
-    int *counts = gr_malloc((size_t)nranks, sizeof *counts), *displs = gr_malloc((size_t)nranks, sizeof *displs);
-    MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, comm);
-    MPI_Allgather(&mb, 1, MPI_INT, displs, 1, MPI_INT, comm);
-
-    gr_writer w;
-    st = gr_writer_open(comm, o->out, &w);
-    if (st) {
-        free(counts);
-        free(displs);
-        return st;
-    }
-    st = gr_writer_panel_layout(&w, p->nrows, begin, count);
-    void *buf = gr_malloc((size_t)(count ? count : 1), sizeof(double));
+    st = gr_writer_panel_layout(&w, p->nrows, p->begin, p->count);
     for (int c = 0; c < p->ncols && !st; c++) {
-        if (p->is_int[c]) {
-            MPI_Scatterv(rank == 0 ? p->icol[c] : NULL, counts, displs, MPI_INT32_T, buf, mine, MPI_INT32_T, 0, comm);
-            st = gr_writer_panel_int(&w, p->names[c], buf);
-        } else {
-            MPI_Scatterv(rank == 0 ? p->dcol[c] : NULL, counts, displs, MPI_DOUBLE, buf, mine, MPI_DOUBLE, 0, comm);
-            st = gr_writer_panel_double(&w, p->names[c], buf);
-        }
+        if (p->is_int[c])
+            st = gr_writer_panel_int(&w, p->names[c], p->icol[c]);
+        else
+            st = gr_writer_panel_double(&w, p->names[c], p->dcol[c]);
         if (!st && p->labels[c])
             st = gr_writer_labels(&w, "panel", p->names[c], p->labels[c], p->nlabels[c]);
     }
-    free(buf);
-    free(counts);
-    free(displs);
     if (!st && p->cities.ncols)
         st = gr_writer_table(&w, "cities", &p->cities);
     if (!st && p->pairs.ncols)
@@ -855,14 +913,9 @@ int cmd_import(int argc, char **argv, MPI_Comm comm)
     memset(&p, 0, sizeof p);
     if (!st) {
         double t0 = gr_now();
-        if (rank == 0)
-            st = build_plan(&o, &p);
-        st = gr_agree(comm, st); /* a parse failure releases every rank here */
-        if (!st) {
-            st = bcast_plan(&p, comm);
-            if (!st)
-                st = write_plan(&p, &o, comm);
-        }
+        st = build_plan(&o, &p, comm);
+        if (!st)
+            st = write_plan(&p, &o, comm);
         if (!st && rank == 0 && !gr_quiet)
             printf("imported %lld rows, %d columns, %lld cities, %lld pairs from %s into %s (%.2f s)\n",
                    (long long)p.nrows, p.ncols, (long long)p.cities.nrows, (long long)p.pairs.nrows, o.in, o.out,
