@@ -1027,13 +1027,13 @@ static int place_rows(import_build *b, plan *p)
     rowrec **order = NULL;
     if (!st && b->structured)
         st = order_rows(b, rows, nrows, size, &order);
-    if (!st && b->npc)
-        st = gather_pair_columns(b, p, order, nrows);
     else if (!st) { /* CSV order: rows arrive by sending rank, each in CSV order */
         order = gr_malloc((size_t)(nrows ? nrows : 1), sizeof *order);
         for (int64_t i = 0; i < nrows; i++)
             order[i] = (rowrec *)(void *)(rows + (size_t)i * size);
     }
+    if (!st && b->npc)
+        st = gather_pair_columns(b, p, order, nrows);
     if (!st)
         add_panel_columns(b, p, order, nrows);
     free(order);

@@ -26,6 +26,9 @@ for t in panel cities pairs; do
   case_add "$C" 1,3 "out:$TMP/small{P}.$t" "fixture: dump the $t table ({P} ranks)" dump "$TMP/small{P}.h5" --table $t
 done
 case_add "$C" 1,3 ok "fixture: check ({P} ranks)" check "$TMP/small{P}.h5"
+case_add "$C" 1,3 ok "fixture: import with --cities alone ({P} ranks)" import "$FX/panel.csv" "$TMP/conly{P}.h5" "${IMP[@]}" \
+  --cities "$FX/cities.csv" --city-key city_name
+case_add "$C" 1,3 ok "fixture: check, --cities alone (rows sorted by exporter; {P} ranks)" check "$TMP/conly{P}.h5"
 # bad inputs: NAME, the message after "gravrd: error: ", the arguments after the output
 bad() { local name=$1 msg=$2; shift 2
   case_add "$C" 1,3 "fail1:^$(ere "gravrd: error: $msg")\$" "$name ({P} ranks)" import "$@"; }
@@ -94,6 +97,7 @@ case_add "$R" 1,3 ok "round trip: import the dumped rows and cities ({P} ranks)"
   import "$TMP/rows.csv" "$TMP/imp{P}.h5" "${RT[@]}" --cities "$TMP/cities.csv" --quiet
 case_add "$R" 1 ok "round trip: import with one minority share changed" \
   import "$TMP/rows.csv" "$TMP/chg{P}.h5" "${RT[@]}" --cities "$TMP/cities_changed.csv" --quiet
+case_add "$R" 1,3 ok "round trip: check the imported file ({P} ranks)" check "$TMP/imp{P}.h5"
 cases_run "$R" 3
 cp "$S" "$TMP/orig1.h5" # the cases name files by rank count; the original is only read
 R="$TMP/est_cases"
