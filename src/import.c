@@ -23,6 +23,8 @@ typedef struct {
     const char *in, *out, *exp_col, *imp_col, *time_col, *pair_col, *delimiter;
     const char *first_month; /* --first-month: root attribute first_month (month 1 of a month index) */
     gr_opt_list force, key;  /* --string, --key */
+    const char *cities, *city_key; /* --cities FILE.csv --city-key COL: the /cities columns */
+    gr_opt_list city_force, pair_cols; /* --city-string, --pair-columns */
     int quiet;
     char delim;
 } import_opts;
@@ -42,6 +44,7 @@ typedef struct {
     int64_t *offsets;   /* n_exp + 1 */
     int nattr;
     char **attr_name, **attr_value;
+    int64_t city_extra; /* --cities rows whose city is not in the panel */
 } plan;
 
 static void free_list(char **l, int n)
@@ -290,6 +293,10 @@ typedef struct {
     int64_t npairs;
     int32_t *pair_of;     /* the pair id of each local row (structured) */
     int keyed;            /* the row key identifies the rows (structured): recorded as row_key */
+    int *jpc, npc;        /* CSV columns of --pair-columns: stored in /pairs, not /panel */
+    double **pcval;       /* their value for every pair (npairs each), replicated */
+    gr_table ctab;        /* the --cities columns, one row per city (ncity rows), replicated */
+    int64_t city_extra;   /* rows of the --cities table whose city is not in the panel (ignored) */
 } import_build;
 
 static void build_free(import_build *b)
@@ -303,6 +310,11 @@ static void build_free(import_build *b)
     free(b->code);
     free(b->pairs);
     free(b->pair_of);
+    for (int c = 0; b->pcval && c < b->npc; c++)
+        free(b->pcval[c]);
+    free(b->pcval);
+    free(b->jpc);
+    gr_table_free(&b->ctab);
     gr_csv_free(&b->csv);
 }
 
@@ -331,6 +343,40 @@ static int read_csv(import_build *b)
     free(force);
     b->n = b->csv.nrows;
     return st;
+}
+
+/* Every rank, on the header alone: the CSV columns of --pair-columns (b->jpc). GR_EINPUT naming the
+ * option for a column not in the header, or one that already has a place (the exporter, importer, --pair,
+ * --time or --key column; a name the /pairs table reserves); GR_EUSAGE for one named twice. */
+static int find_pair_columns(import_build *b)
+{
+    const gr_opt_list *l = &b->o->pair_cols;
+    b->jpc = gr_malloc((size_t)l->n + 1, sizeof *b->jpc);
+    for (int i = 0; i < l->n; i++) {
+        int j = need_col(&b->csv, l->str[i], "--pair-columns");
+        if (j < 0)
+            return gr_errcode();
+        int taken = j == b->je || j == b->ji || j == b->jp;
+        for (int m = 0; m < b->nk; m++)
+            taken |= j == b->jk[m];
+        if (taken || !strcmp(l->str[i], "exporter") || !strcmp(l->str[i], "importer"))
+            return gr_fail(GR_EINPUT, "--pair-columns", "column '%s' cannot be a pair column: it is the exporter, "
+                           "importer, --pair, --time or a --key column, or a name /pairs reserves", l->str[i]);
+        for (int m = 0; m < b->npc; m++)
+            if (b->jpc[m] == j)
+                return gr_fail(GR_EUSAGE, "--pair-columns", "column '%s' is named twice", l->str[i]);
+        b->jpc[b->npc++] = j;
+    }
+    return GR_OK;
+}
+
+/* 1 if CSV column j is a --pair-columns column */
+static int is_pair_column(const import_build *b, int j)
+{
+    for (int m = 0; m < b->npc; m++)
+        if (b->jpc[m] == j)
+            return 1;
+    return 0;
 }
 
 /* Every rank, on the header alone (so the same on every rank): the CSV columns the options name (GR_EINPUT
@@ -366,7 +412,7 @@ static int find_columns(import_build *b)
     if (b->structured && gr_csv_find(csv, "pair") >= 0)
         return gr_fail(GR_EINPUT, o->in, "column name 'pair' is reserved for the pair id of a structured panel; "
                                          "rename the CSV column");
-    return GR_OK;
+    return find_pair_columns(b);
 }
 
 /* Collective (structured): a missing exporter or importer city is an error naming the first such line. */
@@ -421,6 +467,173 @@ static int encode_strings(import_build *b)
         b->code[j] = encode(csv->str[j], b->n, b->lab[j], b->nlab[j]);
     }
     free_list(city, b->ncity);
+    return GR_OK;
+}
+
+static void bcast_str(char **s, MPI_Comm comm);
+
+/* ---- the --cities table (small: rank 0 parses it and broadcasts the columns) ---- */
+
+/* sort helper for the cities rows: by key text, then row (qsort has no context argument) */
+static char **city_keys;
+
+static int cmp_city_row(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    int c = strcmp(city_keys[a], city_keys[b]);
+    return c ? c : (a > b) - (a < b);
+}
+
+/* Rank 0: the row of the cities CSV c (key column jk) for every city of the panel (row[k] for label k of
+ * the cities, `city`), after checking that every row has a key, that no key repeats (the repeat with the
+ * lowest line is named, with its first line) and that every city of the panel has a row. */
+static int match_city_rows(const import_build *b, const gr_csv *c, int jk, int64_t *row)
+{
+    const char *path = b->o->cities;
+    char lw[4200];
+    for (int64_t i = 0; i < c->nrows; i++)
+        if (!c->str[jk][i]) {
+            snprintf(lw, sizeof lw, "%s:%lld", path, (long long)c->line[i]);
+            return gr_fail(GR_EINPUT, lw, "column '%s': missing city key", c->names[jk]);
+        }
+    int64_t *ix = gr_malloc((size_t)c->nrows, sizeof *ix), dup = -1, first = -1;
+    for (int64_t i = 0; i < c->nrows; i++)
+        ix[i] = i;
+    city_keys = c->str[jk];
+    qsort(ix, (size_t)c->nrows, sizeof *ix, cmp_city_row);
+    for (int64_t i = 0, e; i < c->nrows; i = e) { /* a run [i, e) of one key, by row: ix[i + 1] repeats ix[i] */
+        for (e = i + 1; e < c->nrows && !strcmp(c->str[jk][ix[e]], c->str[jk][ix[i]]); e++)
+            ;
+        if (e - i > 1 && (dup < 0 || ix[i + 1] < dup)) {
+            dup = ix[i + 1];
+            first = ix[i];
+        }
+    }
+    free(ix);
+    if (dup >= 0) {
+        snprintf(lw, sizeof lw, "%s:%lld", path, (long long)c->line[dup]);
+        return gr_fail(GR_EINPUT, lw, "duplicate city key '%.60s' in column '%s' (first at line %lld): one row "
+                       "per city", c->str[jk][dup], c->names[jk], (long long)c->line[first]);
+    }
+    ix = gr_malloc((size_t)c->nrows, sizeof *ix); /* again, sorted by key, for the merge */
+    for (int64_t i = 0; i < c->nrows; i++)
+        ix[i] = i;
+    qsort(ix, (size_t)c->nrows, sizeof *ix, cmp_city_row);
+    char **city = b->lab[b->je];
+    int64_t m = 0, missing = 0, firstmiss = -1;
+    for (int k = 0; k < b->ncity; k++) { /* both lists sorted by strcmp: one merge */
+        while (m < c->nrows && strcmp(c->str[jk][ix[m]], city[k]) < 0)
+            m++;
+        if (m < c->nrows && !strcmp(c->str[jk][ix[m]], city[k]))
+            row[k] = ix[m];
+        else if (missing++ == 0)
+            firstmiss = k;
+    }
+    free(ix);
+    if (missing)
+        return gr_fail(GR_EINPUT, path, "city '%.60s' of the panel (columns '%s'/'%s') is not in the table (key "
+                       "column '%s'); %lld of the panel's %d cities are missing", city[firstmiss], b->o->exp_col,
+                       b->o->imp_col, c->names[jk], (long long)missing, b->ncity);
+    return GR_OK;
+}
+
+/* Rank 0: column j of the cities CSV on the panel's cities (row[k] for city k) into table t: numbers as
+ * float64, strings as int32 codes over the sorted distinct values of the panel's cities. */
+static void add_city_column(const import_build *b, const gr_csv *c, int j, const int64_t *row, gr_table *t)
+{
+    int n = b->ncity;
+    double *v = gr_malloc((size_t)(n ? n : 1), sizeof *v);
+    if (!c->is_string[j]) {
+        for (int k = 0; k < n; k++)
+            v[k] = c->num[j][row[k]];
+        gr_table_add(t, c->names[j], v, 0, NULL, 0);
+        return;
+    }
+    char **s = gr_malloc((size_t)(n ? n : 1), sizeof *s), **lab;
+    int nl = 0;
+    for (int k = 0; k < n; k++)
+        if ((s[k] = c->str[j][row[k]]))
+            s[nl++] = s[k];
+    qsort(s, (size_t)nl, sizeof *s, cmp_str);
+    int m = 0;
+    for (int k = 0; k < nl; k++)
+        if (m == 0 || strcmp(s[m - 1], s[k]))
+            s[m++] = s[k];
+    lab = dup_labels(s, m);
+    free(s);
+    for (int k = 0; k < n; k++) {
+        const char *x = c->str[j][row[k]];
+        char **hit = x ? bsearch(&x, lab, (size_t)m, sizeof *lab, cmp_str) : NULL;
+        v[k] = hit ? (double)(hit - lab) : NAN;
+    }
+    gr_table_add(t, c->names[j], v, 1, lab, m);
+}
+
+/* Rank 0: read --cities (the key column and --city-string columns as strings) into b->ctab: one row per
+ * city of the panel, every column but the key. b->city_extra: table rows whose city the panel lacks. */
+static int read_city_table(import_build *b)
+{
+    const import_opts *o = b->o;
+    char **force = gr_malloc((size_t)o->city_force.n + 1, sizeof *force);
+    int nf = 0;
+    force[nf++] = (char *)o->city_key; /* first: an unknown key column is the error reported */
+    for (int i = 0; i < o->city_force.n; i++)
+        force[nf++] = o->city_force.str[i];
+    gr_csv c;
+    int st = gr_csv_read(o->cities, o->delim, force, nf, &c);
+    free(force);
+    if (st)
+        return st;
+    int jk = gr_csv_find(&c, o->city_key);
+    for (int j = 0; j < c.ncols && !st; j++)
+        if (j != jk && (!strcmp(c.names[j], "city") || !strcmp(c.names[j], "name")))
+            st = gr_fail(GR_EINPUT, o->cities, "column name '%s' is reserved in /cities (the city id and name); "
+                         "rename the column or make it the --city-key", c.names[j]);
+    int64_t *row = gr_malloc((size_t)(b->ncity ? b->ncity : 1), sizeof *row);
+    if (!st)
+        st = match_city_rows(b, &c, jk, row);
+    b->ctab.nrows = b->ncity;
+    for (int j = 0; j < c.ncols && !st; j++)
+        if (j != jk)
+            add_city_column(b, &c, j, row, &b->ctab);
+    b->city_extra = st ? 0 : c.nrows - b->ncity;
+    free(row);
+    gr_csv_free(&c);
+    return st;
+}
+
+/* Collective: broadcast rank 0's table t (names, types, values, labels) to every rank. */
+static void bcast_table(gr_table *t, MPI_Comm comm)
+{
+    int rank, nc = t->ncols;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Bcast(&t->nrows, 1, MPI_INT64_T, 0, comm);
+    MPI_Bcast(&nc, 1, MPI_INT, 0, comm);
+    for (int c = 0; c < nc; c++) {
+        char *name = rank == 0 ? gr_strdup(t->names[c]) : NULL;
+        int meta[2] = {rank == 0 ? t->is_int[c] : 0, rank == 0 ? t->nlabels[c] : 0};
+        bcast_str(&name, comm);
+        MPI_Bcast(meta, 2, MPI_INT, 0, comm);
+        double *v = rank == 0 ? t->cols[c] : gr_malloc((size_t)(t->nrows ? t->nrows : 1), sizeof *v);
+        MPI_Bcast(v, (int)t->nrows, MPI_DOUBLE, 0, comm); /* nrows = cities < INT32_MAX (distinct) */
+        char **lab = rank == 0 ? t->labels[c] : (meta[1] ? gr_calloc((size_t)meta[1], sizeof *lab) : NULL);
+        for (int k = 0; k < meta[1]; k++)
+            bcast_str(&lab[k], comm);
+        if (rank != 0)
+            gr_table_add(t, name, v, meta[0], lab, meta[1]);
+        free(name);
+    }
+}
+
+/* Collective (structured, --cities): the /cities columns of the city table, read and checked on rank 0
+ * (the errors of match_city_rows, a reserved column name, the CSV reader's) and broadcast. */
+static int load_cities(import_build *b)
+{
+    int st = b->rank == 0 ? read_city_table(b) : GR_OK;
+    if ((st = gr_agree(b->comm, st)))
+        return st;
+    MPI_Bcast(&b->city_extra, 1, MPI_INT64_T, 0, b->comm);
+    bcast_table(&b->ctab, b->comm);
     return GR_OK;
 }
 
@@ -637,7 +850,7 @@ static int order_rows(import_build *b, char *rows, int64_t nrows, size_t size, r
 
 /* Every rank (structured): the /cities and /pairs tables (replicated) and the attributes that describe
  * the structure. */
-static void add_structure(const import_build *b, plan *p)
+static void add_structure(import_build *b, plan *p)
 {
     const import_opts *o = b->o;
     const gr_csv *csv = &b->csv;
@@ -662,6 +875,19 @@ static void add_structure(const import_build *b, plan *p)
     gr_table_add(&p->pairs, "pair", pid, 1, NULL, 0);
     gr_table_add(&p->pairs, "exporter", pe, 1, NULL, 0);
     gr_table_add(&p->pairs, "importer", pi, 1, NULL, 0);
+    for (int c = 0; c < b->npc; c++) { /* --pair-columns, in the order given */
+        int j = b->jpc[c];
+        gr_table_add(&p->pairs, csv->names[j], b->pcval[c], csv->is_string[j],
+                     csv->is_string[j] ? dup_labels(b->lab[j], b->nlab[j]) : NULL, b->nlab[j]);
+        b->pcval[c] = NULL;
+    }
+    for (int c = 0; c < b->ctab.ncols; c++) { /* --cities: moved into the plan */
+        gr_table_add(&p->cities, b->ctab.names[c], b->ctab.cols[c], b->ctab.is_int[c], b->ctab.labels[c],
+                     b->ctab.nlabels[c]);
+        b->ctab.cols[c] = NULL;
+        b->ctab.labels[c] = NULL;
+        b->ctab.nlabels[c] = 0;
+    }
     if (jp >= 0 && strcmp(csv->names[jp], "pair") && strcmp(csv->names[jp], "exporter") &&
         strcmp(csv->names[jp], "importer"))
         gr_table_add(&p->pairs, csv->names[jp], pv, csv->is_string[jp],
@@ -692,6 +918,8 @@ static void add_panel_columns(import_build *b, plan *p, rowrec **order, int64_t 
         plan_add(p, "pair", 1, NULL, pc, NULL, 0);
     }
     for (int j = 0; j < csv->ncols; j++) {
+        if (is_pair_column(b, j))
+            continue;
         if (csv->is_string[j]) {
             int32_t *v = gr_malloc((size_t)(n ? n : 1), sizeof *v);
             for (int64_t i = 0; i < n; i++)
@@ -704,6 +932,82 @@ static void add_panel_columns(import_build *b, plan *p, rowrec **order, int64_t 
             plan_add(p, csv->names[j], 0, v, NULL, NULL, 0);
         }
     }
+}
+
+/* Every rank (structured): the first pair id of every rank's exporters (first[0..nranks], first[nranks] =
+ * npairs). Pair ids are ordered by exporter, so each rank's pairs are the run [first[r], first[r+1]). */
+static void pair_ranges(const import_build *b, const plan *p, int64_t *first)
+{
+    int64_t k = 0;
+    for (int r = 0; r < b->nranks; r++) {
+        int eb, ee;
+        gr_partition_exporters(b->ncity, p->offsets, r, b->nranks, &eb, &ee);
+        while (k < b->npairs && b->pairs[k].e < eb)
+            k++;
+        first[r] = k;
+    }
+    first[b->nranks] = b->npairs;
+}
+
+/* GR_EINPUT for row r whose --pair-columns column j differs from row r0, the first row of its pair in CSV
+ * order: "<csv>:<line>: column 'partner' varies within pair A -> B (1 here, 0 at line 2): ...". */
+static int pair_column_error(const import_build *b, int j, const rowrec *r, const rowrec *r0)
+{
+    char here[80], there[80], lw[4200];
+    field_text(b, j, r, here, sizeof here);
+    field_text(b, j, r0, there, sizeof there);
+    snprintf(lw, sizeof lw, "%s:%lld", b->o->in, (long long)r->line);
+    return gr_fail(GR_EINPUT, lw, "column '%s' varies within pair %.60s -> %.60s (%s here, %s at line %lld): a "
+                   "--pair-columns column must be constant within each pair", b->csv.names[j], b->lab[b->je][r->exp],
+                   b->lab[b->ji][(int64_t)r->v[b->ji]], here, there, (long long)r0->line);
+}
+
+/* Collective (structured): the --pair-columns values of every pair (b->pcval, replicated), from the rows
+ * this rank writes (`order`, grouped by pair: a pair's rows are all on its exporter's rank). A column that
+ * is not constant within a pair (NaN equals NaN only) is an error naming the row with the lowest line
+ * that differs from its pair's first row in CSV order, and that first row. */
+static int gather_pair_columns(import_build *b, const plan *p, rowrec **order, int64_t n)
+{
+    int64_t *first = gr_malloc((size_t)b->nranks + 1, sizeof *first), bad = INT64_MAX;
+    pair_ranges(b, p, first);
+    int64_t pb = first[b->rank], np = first[b->rank + 1] - pb;
+    b->pcval = gr_calloc((size_t)b->npc, sizeof *b->pcval);
+    double **mine = gr_calloc((size_t)b->npc, sizeof *mine);
+    for (int c = 0; c < b->npc; c++)
+        mine[c] = gr_malloc((size_t)(np ? np : 1), sizeof **mine);
+    int st = GR_OK;
+    for (int64_t i = 0, e; i < n; i = e) { /* rows [i, e) are one pair's */
+        int64_t r0 = i;
+        for (e = i + 1; e < n && order[e]->pair == order[i]->pair; e++)
+            if (order[e]->idx < order[r0]->idx)
+                r0 = e;
+        for (int c = 0; c < b->npc; c++)
+            mine[c][order[i]->pair - pb] = order[r0]->v[b->jpc[c]];
+        for (int64_t k = i; k < e; k++)
+            for (int c = 0; c < b->npc; c++)
+                if (order[k]->idx < bad && cmp_d(order[k]->v[b->jpc[c]], order[r0]->v[b->jpc[c]])) {
+                    gr_clear_error();
+                    st = pair_column_error(b, b->jpc[c], order[k], order[r0]);
+                    bad = order[k]->idx;
+                }
+    }
+    st = agree_first(b->comm, st, bad);
+    int *cnt = gr_malloc((size_t)b->nranks, sizeof *cnt), *dsp = gr_malloc((size_t)b->nranks, sizeof *dsp);
+    for (int r = 0; r < b->nranks; r++) { /* npairs <= INT32_MAX (assign_pairs): the counts fit an int */
+        cnt[r] = (int)(first[r + 1] - first[r]);
+        dsp[r] = (int)first[r];
+    }
+    for (int c = 0; c < b->npc; c++) {
+        b->pcval[c] = gr_malloc((size_t)(b->npairs ? b->npairs : 1), sizeof **b->pcval);
+        if (!st)
+            MPI_Allgatherv(mine[c], (int)np, MPI_DOUBLE, b->pcval[c], cnt, dsp, MPI_DOUBLE, b->comm);
+        free(mine[c]);
+    }
+    free(mine);
+    free(cnt);
+    free(dsp);
+    free(first);
+    return st;
 }
 
 /* Collective: rows to their writers, ordered, checked for duplicates, into the plan's local columns. */
@@ -728,6 +1032,8 @@ static int place_rows(import_build *b, plan *p)
         for (int64_t i = 0; i < nrows; i++)
             order[i] = (rowrec *)(void *)(rows + (size_t)i * size);
     }
+    if (!st && b->npc)
+        st = gather_pair_columns(b, p, order, nrows);
     if (!st)
         add_panel_columns(b, p, order, nrows);
     free(order);
@@ -752,6 +1058,8 @@ static int build_plan(const import_opts *o, plan *p, MPI_Comm comm)
         st = gr_agree(comm, find_columns(&b));
     if (!st)
         st = encode_strings(&b);
+    if (!st && o->cities)
+        st = load_cities(&b);
     if (!st && b.structured)
         st = assign_pairs(&b);
     if (!st) {
@@ -760,6 +1068,7 @@ static int build_plan(const import_opts *o, plan *p, MPI_Comm comm)
     }
     if (!st && b.structured)
         add_structure(&b, p);
+    p->city_extra = b.city_extra;
     if (!st) {
         if (o->time_col)
             plan_attr(p, "time_column", o->time_col);
@@ -847,6 +1156,17 @@ static const gr_opt import_table[] = {
      .flags = GR_OPT_COMMA | GR_OPT_REPEAT},
     {.name = "string", .kind = GR_OPT_LIST, .elem = GR_OPT_STRING, GR_OPT_AT(import_opts, force), .metavar = "COL",
      .help = "store these columns as strings (label codes) even if numeric", .flags = GR_OPT_COMMA | GR_OPT_REPEAT},
+    {.name = "cities", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, cities), .metavar = "FILE.csv",
+     .help = "a city table (one row per city, with --city-key): its other columns become /cities columns "
+             "(exp_<col>, imp_<col>, segments, median splits)"},
+    {.name = "city-key", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, city_key), .metavar = "COL",
+     .help = "the column of --cities that holds the city names of --exporter/--importer (compared as text)"},
+    {.name = "city-string", .kind = GR_OPT_LIST, .elem = GR_OPT_STRING, GR_OPT_AT(import_opts, city_force),
+     .metavar = "COL", .help = "store these --cities columns as strings (label codes) even if numeric",
+     .flags = GR_OPT_COMMA | GR_OPT_REPEAT},
+    {.name = "pair-columns", .kind = GR_OPT_LIST, .elem = GR_OPT_STRING, GR_OPT_AT(import_opts, pair_cols),
+     .metavar = "COL", .help = "store these CSV columns in /pairs, one value per pair (each must be constant "
+     "within a pair), instead of /panel", .flags = GR_OPT_COMMA | GR_OPT_REPEAT},
     {.name = "delimiter", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, delimiter), .metavar = "C",
      .help = "field separator, one character; 'tab' or '\\t' for a tab", .def = ","},
     {.name = "first-month", .kind = GR_OPT_STRING, GR_OPT_AT(import_opts, first_month), .metavar = "YYYY-MM",
@@ -880,6 +1200,12 @@ static int parse_opts(int argc, char **argv, import_opts *o, gr_opts *s, int ran
         return gr_fail(GR_EUSAGE, "--importer", "must differ from --exporter");
     if (!o->exp_col && (o->pair_col || o->key.n))
         return gr_fail(GR_EUSAGE, o->pair_col ? "--pair" : "--key", "needs --exporter and --importer");
+    if (!o->cities != !o->city_key)
+        return gr_fail(GR_EUSAGE, "import", "--cities and --city-key go together");
+    if (o->city_force.n && !o->cities)
+        return gr_fail(GR_EUSAGE, "--city-string", "needs --cities");
+    if (!o->exp_col && (o->cities || o->pair_cols.n))
+        return gr_fail(GR_EUSAGE, o->cities ? "--cities" : "--pair-columns", "needs --exporter and --importer");
     if (o->first_month) {
         double probe = 1; /* the same check as the month indicators make when they read the attribute */
         if (gr_derived_time("december", o->first_month, "--first-month", 1, &probe)) {
@@ -916,10 +1242,17 @@ int cmd_import(int argc, char **argv, MPI_Comm comm)
         st = build_plan(&o, &p, comm);
         if (!st)
             st = write_plan(&p, &o, comm);
-        if (!st && rank == 0 && !gr_quiet)
-            printf("imported %lld rows, %d columns, %lld cities, %lld pairs from %s into %s (%.2f s)\n",
+        if (!st && rank == 0 && !gr_quiet) {
+            printf("imported %lld rows, %d columns, %lld cities, %lld pairs from %s into %s (%.2f s)",
                    (long long)p.nrows, p.ncols, (long long)p.cities.nrows, (long long)p.pairs.nrows, o.in, o.out,
                    gr_now() - t0);
+            if (o.pair_cols.n)
+                printf("; %d pair columns", o.pair_cols.n);
+            if (o.cities) /* city, name, then the table's columns */
+                printf("; %d city columns from %s, %lld of its cities not in the panel (ignored)",
+                       p.cities.ncols - 2, o.cities, (long long)p.city_extra);
+            printf("\n");
+        }
     }
     st = gr_stdout_agree(comm, st); /* the summary line reached standard output */
     if (is_input)
