@@ -9,7 +9,7 @@ PKGS      = mpi hdf5-openmpi scalapack-openmpi lapacke openblas cmocka libcjson 
 # clang-14 + libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for `make fuzz` and tests/it_fuzz.sh.
 DEB_PKGS  = gcc libc6-dev libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libscalapack-openmpi-dev \
             libopenblas-dev liblapacke-dev libcmocka-dev libcjson-dev libgsl-dev libyaml-dev pkg-config \
-            python3 python3-h5py clang-14 libclang-rt-14-dev bc
+            python3 python3-h5py python3-scipy clang-14 libclang-rt-14-dev bc
 CC        = mpicc
 VERSION   = 0.1.0
 GIT_HASH := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
