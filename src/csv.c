@@ -840,8 +840,9 @@ int gr_csv_read_part(const char *path, char delim, char **force, int nforce, MPI
     }
     if (!rc) {
         c.line = gr_malloc((size_t)(c.nrows ? c.nrows : 1), sizeof *c.line);
-        memcpy(c.line, r.line + first, (size_t)c.nrows * sizeof *c.line);
-        rc = part_types(&x, &c, r.f + r.start[first], force, nforce);
+        if (c.nrows)  /* a rank may hold no record: then r.line and r.start may be NULL */
+            memcpy(c.line, r.line + first, (size_t)c.nrows * sizeof *c.line);
+        rc = part_types(&x, &c, c.nrows ? r.f + r.start[first] : NULL, force, nforce);
     }
     recs_free(&r);
     if (x.fd >= 0)

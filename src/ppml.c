@@ -76,7 +76,8 @@ static const char *where_of(const gr_model_data *d) { return d->label ? d->label
 /* Local. f[i] |= 1 where v[i] is NaN, 2 where it is infinite. */
 static void flag_nonfinite(int64_t n, const double *v, unsigned char *f)
 {
-    for (int64_t i = 0; i < n; i++) f[i] |= (unsigned char)(isnan(v[i]) | (isinf(v[i]) << 1));
+    for (int64_t i = 0; i < n; i++)  /* isinf is -1 for -inf in glibc: only its truth counts */
+        f[i] |= (unsigned char)((isnan(v[i]) ? 1 : 0) | (isinf(v[i]) ? 2 : 0));
 }
 
 /* Collective. The usable rows of outcome j copied into s (intercept first in X; the offset off, d->n values or
