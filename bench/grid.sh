@@ -114,7 +114,7 @@ for r in $(seq "$REPS"); do
   echo "$(now) - $t0" | bc -l >>"$OUT/t3"
   rm -rf "$OUT/t3d"
 done
-printf '## Table 3 (configs/table3.yaml, 12 specifications) end to end on 2 ranks: %.2f s (median of %d; grid%s)\n' \
+printf '## Table 3 (configs/table3.yaml, 24 specifications) end to end on 2 ranks: %.2f s (median of %d; grid%s)\n' \
   "$(median <"$OUT/t3")" "$REPS" "$($GR table --help >/dev/null 2>&1 && echo ' + gravrd table' || echo ' only')"
 fi
 

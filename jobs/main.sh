@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # jobs/main.sh PANEL [RANKS] [OUTDIR]: the study's main tables on a panel file, as `make run` runs them:
 #   Table 2 (gravity: exporter-month and importer-month FEs) and Table 3 (spatial RD: + segment-pair FEs at
-#   100 km) through `gravrd grid` (configs/table2.yaml, configs/table3.yaml: outcomes x directions, clustered
-#   by pair), printed with `gravrd table`; then the 150-specification bandwidth x control-group sweep
+#   100 km) through `gravrd grid` (configs/table2.yaml: outcomes x directions, clustered by pair;
+#   configs/table3.yaml: the same, clustered by pair and by segment pair side by side), printed with `gravrd table`; then the 150-specification bandwidth x control-group sweep
 #   (configs/grid-150.yaml) and its specification curve, OUTDIR/grid-150/spec-curve.svg (`gravrd plot`).
 #   Works inside a Slurm allocation (jobs/gravrd.sbatch). PANEL is only read: segpair_<d> is derived from the
 #   cities and pairs tables when the file does not store it (src/derived.c). OUTDIR (default out/run) is
