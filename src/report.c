@@ -211,6 +211,26 @@ static void print_notes(FILE *f, const gr_result *res, int nres, const model_cel
                     res[m].sample_label);
 }
 
+/* The wild cluster bootstrap's p-values and intervals under the table, one line per tested term
+ * (wildboot.c, docs/bootstrap.md); nothing for models without --boot. */
+static void print_boot_notes(FILE *f, const gr_result *res, int nres)
+{
+    for (int m = 0; m < nres; m++) {
+        const gr_result *r = &res[m];
+        if (r->boot_draws <= 0 || !r->boot_p) continue;
+        for (int j = 0; j < r->k; j++) {
+            if (!isfinite(r->boot_p[j])) continue;
+            char model[32] = "", ci[96] = "no interval (test inversion found no bound)";
+            if (nres > 1) snprintf(model, sizeof model, "model %d, ", m + 1);
+            if (isfinite(r->boot_lo[j]) && isfinite(r->boot_hi[j]))
+                snprintf(ci, sizeof ci, "%g%% interval [%.6g, %.6g]", 100 * r->boot_level, r->boot_lo[j], r->boot_hi[j]);
+            fprintf(f, "Wild cluster bootstrap (WCR, %s, %lld draws%s, seed %lld), %s%s: p = %.4g (equal-tail %.4g), %s.\n",
+                    r->boot_weights, (long long)r->boot_draws, r->boot_enumerated ? ", enumerated" : "",
+                    (long long)r->boot_seed, model, r->terms[j], r->boot_p[j], r->boot_p_et[j], ci);
+        }
+    }
+}
+
 void gr_print_table(FILE *f, const gr_result *res, int nres, const char *title)
 {
     int nt;
@@ -234,6 +254,7 @@ void gr_print_table(FILE *f, const gr_result *res, int nres, const char *title)
     print_stat_rows(f, res, nres, mc, w0, w);
     fprintf(f, "%s\n", line);
     print_notes(f, res, nres, mc);
+    print_boot_notes(f, res, nres);
     free(terms); free(mc); free(w); free(line);
 }
 

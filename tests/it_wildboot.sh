@@ -123,3 +123,14 @@ printf 'data: x.h5\nbase:\n  formula: "%s"\n  cluster: pair\n  boot-weights: web
 check_fails "grid: boot-weights without boot" "bad1.yaml:5: boot-weights: needs boot" "$GR" grid "$TMP/bad1.yaml" --dry-run --data "$SIM"
 printf 'data: x.h5\nbase:\n  formula: "%s"\n  vcov: iid\n  boot: 99\n' "$M" >"$TMP/bad2.yaml"
 check_fails "grid: boot without clustering" "bad2.yaml:5: boot: .*one-way clustered" "$GR" grid "$TMP/bad2.yaml" --dry-run --data "$SIM"
+# the text table prints the bootstrap under the notes: the reference's p-values and interval (fixture
+# rad10_pairfe, an enumeration: exact p), formatted as the table does (%.4g, %.6g)
+if "$GR" estimate --data "$H5" --formula 'y ~ x1 + x2 | pair' --cluster g10 --boot 1024 --boot-weights rademacher \
+     --fe-tol 1e-12 >"$TMP/table.txt" 2>"$TMP/table.err"; then
+  want='Wild cluster bootstrap (WCR, rademacher, 1024 draws, enumerated, seed 1), x1: p = 0.9707 (equal-tail 0.9707), 95% interval [-0.219363, 0.251984].'
+  if grep -qxF "$want" "$TMP/table.txt" && grep -q '), x2: p = 0.7598 (equal-tail 0.7598), 95% interval \[-0.409478, 0.329521\]\.$' "$TMP/table.txt"
+  then ok "text table: bootstrap p-values and intervals under the notes"
+  else fail "text table: bootstrap p-values and intervals under the notes" "$(grep -i bootstrap "$TMP/table.txt" | head -n 2 | tr '\n' ' ')"; fi
+else
+  fail "text table with --boot runs" "$(tail -n 1 "$TMP/table.err")"
+fi
