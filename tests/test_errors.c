@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "mpi_cmocka.h"
 #include "expr.h"
 #include "formula.h"
 #include "gr.h"
@@ -352,18 +353,12 @@ static void test_checked_parsing(void **state)
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    if (rank != 0) setenv("CMOCKA_MESSAGE_OUTPUT", "SUBUNIT", 1), freopen("/dev/null", "w", stdout);
+    gr_test_mpi_init(&argc, &argv, &rank, &nranks);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_int_count, setup),    cmocka_unit_test_setup(test_call_try, setup),
         cmocka_unit_test_setup(test_report_trace, setup), cmocka_unit_test_setup(test_agree_sub, setup),
         cmocka_unit_test_setup(test_agree_worst, setup), cmocka_unit_test_setup(test_crossprod_count, setup),
         cmocka_unit_test_setup(test_vcov_count, setup),   cmocka_unit_test_setup(test_checked_parsing, setup),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    MPI_Finalize();
-    return failed ? 1 : 0;
+    return gr_test_mpi_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "mpi_cmocka.h"
 #include "opts.h"
 
 typedef struct {
@@ -380,10 +381,7 @@ static void test_head_and_bad_tables(void **state)
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    int rank;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (rank != 0) setenv("CMOCKA_MESSAGE_OUTPUT", "SUBUNIT", 1), freopen("/dev/null", "w", stdout);
+    gr_test_mpi_init(&argc, &argv, NULL, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_kind),
@@ -396,8 +394,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_command_line),
         cmocka_unit_test(test_head_and_bad_tables),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    MPI_Finalize();
-    return failed ? 1 : 0;
+    return gr_test_mpi_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
