@@ -11,27 +11,13 @@ FX="$ROOT/tests/fixtures/companion"
 CSV="$FX/urban_rural_synthetic.csv"
 YS=income,online_spending,ecommerce_hours
 
-expect_file() {
-  if [ ! -s "$2" ]; then fail "$1" "no result $2"; return; fi
-  if "$JCMP" "$2" "$3" >"$TMP/jcmp.out" 2>&1; then ok "$1 ($(grep -c '^ok' "$TMP/jcmp.out") values)"
-  else fail "$1" "$(grep -v '^ok' "$TMP/jcmp.out" | head -n 3 | tr '\n' ' ')"; fi
-}
-one_error() {
-  local name=$1 pat=$2 n; shift 2
-  [ "$1" = mpi ] || set -- "$GR" "$@"
-  check_fails "$name" "$pat" "$@" >"$TMP/one.tap"
-  if grep -q '^not ok' "$TMP/one.tap"; then cat "$TMP/one.tap"; return; fi
-  n=$(grep -c '^gravrd: error:' "$TMP/out")
-  if [ "$n" -eq 1 ] && grep '^gravrd: error:' "$TMP/out" | grep -qE -- "$pat"; then ok "$name"
-  else fail "$name" "$n error lines: $(head -c 300 "$TMP/out")"; fi
-}
 py_check() { local name=$1 r; shift; r=$(python3 -c "$@" 2>&1); if [ "$r" = ok ]; then ok "$name"; else fail "$name" "$r"; fi; }
 
 # ---- against R
 "$GR" anova --csv "$CSV" --y "$YS" --group area --json "$TMP/area.json" >"$TMP/area.txt" 2>"$TMP/area.err"
-expect_file "anova by area (3 outcomes, one NA income) equals R's aov" "$TMP/area.json" "$FX/anova_area.expected"
+check_expected "anova by area (3 outcomes, one NA income) equals R's aov" "$TMP/area.json" "$FX/anova_area.expected"
 "$GR" anova --csv "$CSV" --y online_spending --group region --json "$TMP/region.json" >/dev/null 2>&1
-expect_file "anova by region (3 groups) equals R's aov" "$TMP/region.json" "$FX/anova_region.expected"
+check_expected "anova by region (3 groups) equals R's aov" "$TMP/region.json" "$FX/anova_region.expected"
 if grep -qE '^between +31723.542 +1 ' "$TMP/area.txt" && grep -qE '^within +10423.376 +157 ' "$TMP/area.txt" &&
    grep -qE '^rural +80 ' "$TMP/area.txt" && grep -q '(1 dropped for missing values)' "$TMP/area.txt" &&
    [ "$(grep -c '^total' "$TMP/area.txt")" -eq 3 ] && ! grep -qi nan "$TMP/area.txt" && [ ! -s "$TMP/area.err" ]
@@ -86,21 +72,21 @@ printf 'g,y\na,1\nb,2\nc,3\n' >"$TMP/nodf.csv"
 printf 'g,y\na,1\na,1\nb,2\nb,2\n' >"$TMP/novar.csv"
 { echo g,y; for i in $(seq 1 1001); do echo "$i,$i"; echo "$i,$((i + 1))"; done; } >"$TMP/many.csv"
 A=(anova --csv "$CSV" --y income --group area)
-one_error "anova: a single group" "--group: only one group \('urban'\) among the 79 rows with a value of 'income'" \
+check_one_error "anova: a single group" "--group: only one group \('urban'\) among the 79 rows with a value of 'income'" \
   anova --csv "$TMP/urban.csv" --y income --group area
-one_error "anova: unknown --y column" "--y: unknown column 'wage' in .*urban_rural_synthetic.csv" anova --csv "$CSV" --y wage --group area
-one_error "anova: unknown --group column" "--group: unknown column 'province' in" anova --csv "$CSV" --y income --group province
-one_error "anova: a text outcome" "--y: column 'region' of .* is not numeric" anova --csv "$CSV" --y region --group area
-one_error "anova: no residual degree of freedom" "y: 3 rows in 3 groups leave no residual degree of freedom" \
+check_one_error "anova: unknown --y column" "--y: unknown column 'wage' in .*urban_rural_synthetic.csv" anova --csv "$CSV" --y wage --group area
+check_one_error "anova: unknown --group column" "--group: unknown column 'province' in" anova --csv "$CSV" --y income --group province
+check_one_error "anova: a text outcome" "--y: column 'region' of .* is not numeric" anova --csv "$CSV" --y region --group area
+check_one_error "anova: no residual degree of freedom" "y: 3 rows in 3 groups leave no residual degree of freedom" \
   anova --csv "$TMP/nodf.csv" --y y --group g
-one_error "anova: no variation within groups" "y: no variation within the groups of 'g'" anova --csv "$TMP/novar.csv" --y y --group g
-one_error "anova: too many groups" "--group: 'g' has 1001 distinct values; at most 1000 groups" anova --csv "$TMP/many.csv" --y y --group g
-one_error "anova: --y is --group" "--y: 'area' is also --group" anova --csv "$CSV" --y area --group area
-one_error "anova: --where on a CSV" "--where: needs --data" "${A[@]}" --where 'income > 1'
-one_error "anova: --csv and --data" "give exactly one of --csv" "${A[@]}" --data "$TMP/ur.h5"
-one_error "anova: --group missing" "--group COL is required" anova --csv "$CSV" --y income
-one_error "anova: a missing file" "nosuch.csv: cannot open for reading" anova --csv "$TMP/nosuch.csv" --y y --group g
-one_error "anova: --json over the input is refused" "output would overwrite the input file" "${A[@]}" --json "$CSV"
-one_error "anova: a single group (3 ranks, panel)" "only one group \('west'\)" \
+check_one_error "anova: no variation within groups" "y: no variation within the groups of 'g'" anova --csv "$TMP/novar.csv" --y y --group g
+check_one_error "anova: too many groups" "--group: 'g' has 1001 distinct values; at most 1000 groups" anova --csv "$TMP/many.csv" --y y --group g
+check_one_error "anova: --y is --group" "--y: 'area' is also --group" anova --csv "$CSV" --y area --group area
+check_one_error "anova: --where on a CSV" "--where: needs --data" "${A[@]}" --where 'income > 1'
+check_one_error "anova: --csv and --data" "give exactly one of --csv" "${A[@]}" --data "$TMP/ur.h5"
+check_one_error "anova: --group missing" "--group COL is required" anova --csv "$CSV" --y income
+check_one_error "anova: a missing file" "nosuch.csv: cannot open for reading" anova --csv "$TMP/nosuch.csv" --y y --group g
+check_one_error "anova: --json over the input is refused" "output would overwrite the input file" "${A[@]}" --json "$CSV"
+check_one_error "anova: a single group (3 ranks, panel)" "only one group \('west'\)" \
   mpi 3 "$GR" anova --data "$TMP/ur.h5" --y income --group region --where 'region == "west"'
-one_error "anova: unknown panel column (3 ranks)" "--y: unknown column 'wage'" mpi 3 "$GR" anova --data "$TMP/ur.h5" --y wage --group area
+check_one_error "anova: unknown panel column (3 ranks)" "--y: unknown column 'wage'" mpi 3 "$GR" anova --data "$TMP/ur.h5" --y wage --group area

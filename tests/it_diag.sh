@@ -14,34 +14,18 @@ X=agri_income_growth,ec_transaction_index,ec_development_index,gdp_per_capita
 GRID=0,0.01,0.05,0.1,0.2,0.5,1
 BASE=(diag --y poverty --x "$X" --k 0.05 --k-grid "$GRID" --quiet)
 
-# expect_file NAME RESULT EXPECTED: one TAP line for all the checks of an expected-value file (jcmp)
-expect_file() {
-  if [ ! -s "$2" ]; then fail "$1" "no result $2"; return; fi
-  if "$JCMP" "$2" "$3" >"$TMP/jcmp.out" 2>&1; then ok "$1 ($(grep -c '^ok' "$TMP/jcmp.out") values)"
-  else fail "$1" "$(grep -v '^ok' "$TMP/jcmp.out" | head -n 3 | tr '\n' ' ')"; fi
-}
-# one_error NAME PATTERN ARGS...: gravrd ARGS (or mpi N gravrd ARGS) fails (check_fails) with exactly one "gravrd: error:" line, matching PATTERN
-one_error() {
-  local name=$1 pat=$2 n; shift 2
-  [ "$1" = mpi ] || set -- "$GR" "$@"
-  check_fails "$name" "$pat" "$@" >"$TMP/one.tap"
-  if grep -q '^not ok' "$TMP/one.tap"; then cat "$TMP/one.tap"; return; fi
-  n=$(grep -c '^gravrd: error:' "$TMP/out")
-  if [ "$n" -eq 1 ] && grep '^gravrd: error:' "$TMP/out" | grep -qE -- "$pat"; then ok "$name"
-  else fail "$name" "$n error lines: $(head -c 300 "$TMP/out")"; fi
-}
 # py: a small Python check on JSON files; prints "ok" or the reason
 py() { python3 -c "$1" "${@:2}" 2>&1; }
 py_check() { local name=$1 r; shift; r=$(py "$@"); if [ "$r" = ok ]; then ok "$name"; else fail "$name" "$r"; fi; }
 
 # ---- against R (1e-8 relative; tests/fixtures/companion/*.expected)
 "$GR" "${BASE[@]}" --csv "$CSV" --json "$TMP/raw.json" --trace "$TMP/trace.svg" >"$TMP/raw.txt" 2>"$TMP/raw.err"
-expect_file "diag raw data equals R (cor.test, lm, VIF, ridge formula, lm.ridge)" "$TMP/raw.json" "$FX/diag_raw.expected"
+check_expected "diag raw data equals R (cor.test, lm, VIF, ridge formula, lm.ridge)" "$TMP/raw.json" "$FX/diag_raw.expected"
 "$GR" "${BASE[@]}" --csv "$CSV" --normalize minmax --reverse poverty --json "$TMP/minmax.json" \
   --normalized "$TMP/norm.csv" >/dev/null 2>&1
-expect_file "diag --normalize minmax --reverse poverty equals R" "$TMP/minmax.json" "$FX/diag_minmax.expected"
+check_expected "diag --normalize minmax --reverse poverty equals R" "$TMP/minmax.json" "$FX/diag_minmax.expected"
 "$GR" "${BASE[@]}" --csv "$CSV" --normalize zscore --json "$TMP/zscore.json" >/dev/null 2>&1
-expect_file "diag --normalize zscore equals R" "$TMP/zscore.json" "$FX/diag_zscore.expected"
+check_expected "diag --normalize zscore equals R" "$TMP/zscore.json" "$FX/diag_zscore.expected"
 
 # ---- the printed table
 if grep -q '^OLS: R2 0.97783' "$TMP/raw.txt" && grep -qE '^ec_development_index +-88.29' "$TMP/raw.txt" &&
@@ -126,36 +110,36 @@ printf 'y,a,b\n1,2,3\n2,1,4\n4,3,1\n' >"$TMP/few.csv"
 printf 'y,a,b\n3,1,1\n5,2,1\n6,2,2\n9,4,1\n10,4,2\n' >"$TMP/perfect.csv"  # y = 1 + 2a + b exactly
 printf 'y,a,b\n1,urban,3\n2,rural,4\n4,urban,1\n5,rural,2\n' >"$TMP/text.csv"
 D=(diag --csv "$CSV" --y poverty --x "$X")
-one_error "diag: unknown --y column" "--y: unknown column 'nosuch' in .*gansu_synthetic.csv" diag --csv "$CSV" --y nosuch --x "$X"
-one_error "diag: unknown --x column" "--x: unknown column 'gdp' in" diag --csv "$CSV" --y poverty --x gdp
-one_error "diag: a text column as a regressor" "--x: column 'a' of .* is not numeric \(line 2: 'urban'\)" diag --csv "$TMP/text.csv" --y y --x a,b
-one_error "diag: too few rows" "too few rows: 3 complete rows for 2 regressor\(s\)" diag --csv "$TMP/few.csv" --y y --x a,b
-one_error "diag: a constant column" "^gravrd: error: a: constant over the 4 rows" diag --csv "$TMP/const.csv" --y y --x a,b
-one_error "diag: a constant column with --normalize minmax" "a: constant over the 4 rows \(2\): cannot normalise" \
+check_one_error "diag: unknown --y column" "--y: unknown column 'nosuch' in .*gansu_synthetic.csv" diag --csv "$CSV" --y nosuch --x "$X"
+check_one_error "diag: unknown --x column" "--x: unknown column 'gdp' in" diag --csv "$CSV" --y poverty --x gdp
+check_one_error "diag: a text column as a regressor" "--x: column 'a' of .* is not numeric \(line 2: 'urban'\)" diag --csv "$TMP/text.csv" --y y --x a,b
+check_one_error "diag: too few rows" "too few rows: 3 complete rows for 2 regressor\(s\)" diag --csv "$TMP/few.csv" --y y --x a,b
+check_one_error "diag: a constant column" "^gravrd: error: a: constant over the 4 rows" diag --csv "$TMP/const.csv" --y y --x a,b
+check_one_error "diag: a constant column with --normalize minmax" "a: constant over the 4 rows \(2\): cannot normalise" \
   diag --csv "$TMP/const.csv" --y y --x a,b --normalize minmax
-one_error "diag: collinear regressors" "c: a linear combination of the regressors before it" diag --csv "$TMP/collin.csv" --y y --x a,b,c
-one_error "diag: a perfect fit has no standard errors" "a perfect fit at k = 0" diag --csv "$TMP/perfect.csv" --y y --x a,b
-one_error "diag: k < 0" "--k: expected a number >= 0, got '-0.1'" "${D[@]}" --k -0.1
-one_error "diag: --k-grid with a negative k" "--k-grid: expected k >= 0, got '-1'" "${D[@]}" --k-grid 0,-1
-one_error "diag: --k-grid not increasing" "--k-grid: values must increase" "${D[@]}" --k-grid 0.5,0.1
-one_error "diag: --k-grid FROM:TO:STEP with step 0" "--k-grid: expected FROM:TO:STEP" "${D[@]}" --k-grid 0:1:0
-one_error "diag: --k-grid too long" "--k-grid: '0:1:0.0001' gives 10001 values; at most 1001" "${D[@]}" --k-grid 0:1:0.0001
-one_error "diag: --trace without --k-grid" "--trace: needs --k-grid" "${D[@]}" --trace "$TMP/t.svg"
-one_error "diag: --csv and --data" "give exactly one of --csv" "${D[@]}" --data "$TMP/gansu.h5"
-one_error "diag: neither --csv nor --data" "give exactly one of --csv" diag --y poverty --x "$X"
-one_error "diag: --where on a CSV" "--where: needs --data" "${D[@]}" --where 'year > 2012'
-one_error "diag: --y among --x" "--x: 'poverty' is also --y" diag --csv "$CSV" --y poverty --x poverty,gdp_per_capita
-one_error "diag: --reverse without --normalize" "--reverse: needs --normalize" "${D[@]}" --reverse poverty
-one_error "diag: --reverse of a column not analysed" "--reverse: 'year' is neither" "${D[@]}" --normalize minmax --reverse year
-one_error "diag: unknown --normalize" "--normalize: expected none, minmax or zscore" "${D[@]}" --normalize rank
-one_error "diag: a missing file" "nosuch.csv: cannot open for reading" diag --csv "$TMP/nosuch.csv" --y y --x a
-one_error "diag: --json into a missing directory" "cannot create|No such file" "${D[@]}" --json "$TMP/no/dir/d.json"
-one_error "diag: --json over the input CSV is refused" "output would overwrite the input file" "${D[@]}" --json "$CSV"
-one_error "diag: --trace over the input panel is refused" "output would overwrite the input file" \
+check_one_error "diag: collinear regressors" "c: a linear combination of the regressors before it" diag --csv "$TMP/collin.csv" --y y --x a,b,c
+check_one_error "diag: a perfect fit has no standard errors" "a perfect fit at k = 0" diag --csv "$TMP/perfect.csv" --y y --x a,b
+check_one_error "diag: k < 0" "--k: expected a number >= 0, got '-0.1'" "${D[@]}" --k -0.1
+check_one_error "diag: --k-grid with a negative k" "--k-grid: expected k >= 0, got '-1'" "${D[@]}" --k-grid 0,-1
+check_one_error "diag: --k-grid not increasing" "--k-grid: values must increase" "${D[@]}" --k-grid 0.5,0.1
+check_one_error "diag: --k-grid FROM:TO:STEP with step 0" "--k-grid: expected FROM:TO:STEP" "${D[@]}" --k-grid 0:1:0
+check_one_error "diag: --k-grid too long" "--k-grid: '0:1:0.0001' gives 10001 values; at most 1001" "${D[@]}" --k-grid 0:1:0.0001
+check_one_error "diag: --trace without --k-grid" "--trace: needs --k-grid" "${D[@]}" --trace "$TMP/t.svg"
+check_one_error "diag: --csv and --data" "give exactly one of --csv" "${D[@]}" --data "$TMP/gansu.h5"
+check_one_error "diag: neither --csv nor --data" "give exactly one of --csv" diag --y poverty --x "$X"
+check_one_error "diag: --where on a CSV" "--where: needs --data" "${D[@]}" --where 'year > 2012'
+check_one_error "diag: --y among --x" "--x: 'poverty' is also --y" diag --csv "$CSV" --y poverty --x poverty,gdp_per_capita
+check_one_error "diag: --reverse without --normalize" "--reverse: needs --normalize" "${D[@]}" --reverse poverty
+check_one_error "diag: --reverse of a column not analysed" "--reverse: 'year' is neither" "${D[@]}" --normalize minmax --reverse year
+check_one_error "diag: unknown --normalize" "--normalize: expected none, minmax or zscore" "${D[@]}" --normalize rank
+check_one_error "diag: a missing file" "nosuch.csv: cannot open for reading" diag --csv "$TMP/nosuch.csv" --y y --x a
+check_one_error "diag: --json into a missing directory" "cannot create|No such file" "${D[@]}" --json "$TMP/no/dir/d.json"
+check_one_error "diag: --json over the input CSV is refused" "output would overwrite the input file" "${D[@]}" --json "$CSV"
+check_one_error "diag: --trace over the input panel is refused" "output would overwrite the input file" \
   diag --data "$TMP/gansu.h5" --y poverty --x "$X" --k-grid 0,1 --trace "$TMP/gansu.h5"
-one_error "diag: unknown panel column (3 ranks)" "--x: unknown column 'nosuch'" mpi 3 "$GR" diag --data "$TMP/gansu.h5" --y poverty --x nosuch
-one_error "diag: collinear regressors (3 ranks)" "c: a linear combination" mpi 3 "$GR" diag --csv "$TMP/collin.csv" --y y --x a,b,c
-one_error "diag: k < 0 (3 ranks)" "--k: expected a number >= 0" mpi 3 "$GR" "${D[@]}" --k -1
+check_one_error "diag: unknown panel column (3 ranks)" "--x: unknown column 'nosuch'" mpi 3 "$GR" diag --data "$TMP/gansu.h5" --y poverty --x nosuch
+check_one_error "diag: collinear regressors (3 ranks)" "c: a linear combination" mpi 3 "$GR" diag --csv "$TMP/collin.csv" --y y --x a,b,c
+check_one_error "diag: k < 0 (3 ranks)" "--k: expected a number >= 0" mpi 3 "$GR" "${D[@]}" --k -1
 if [ "$(md5sum <"$CSV")" = "$(git -C "$ROOT" show HEAD:tests/fixtures/companion/gansu_synthetic.csv 2>/dev/null | md5sum)" ] ||
    ! git -C "$ROOT" cat-file -e HEAD:tests/fixtures/companion/gansu_synthetic.csv 2>/dev/null; then ok "the input CSV is unchanged"
 else fail "the input CSV is unchanged" "differs from the committed fixture"; fi

@@ -101,6 +101,23 @@ check_fails() {
   elif ! grep -qE -- "$pat" "$TMP/out"; then fail "$name" "message lacks /$pat/: $(head -c 300 "$TMP/out")";
   else ok "$name"; fi
 }
+# check_expected NAME RESULT.json EXPECTED: every value of the expected file (tests/jcmp's format) matches
+check_expected() {
+  if [ ! -s "$2" ]; then fail "$1" "no result $2"; return; fi
+  if "$JCMP" "$2" "$3" >"$TMP/jcmp.out" 2>&1; then ok "$1 ($(grep -c '^ok' "$TMP/jcmp.out") values)"
+  else fail "$1" "$(grep -v '^ok' "$TMP/jcmp.out" | head -n 3 | tr '\n' ' ')"; fi
+}
+# check_one_error NAME PATTERN ARGS...: gravrd ARGS (or mpi N gravrd ARGS) fails (check_fails) with exactly one
+# "gravrd: error:" line, matching PATTERN
+check_one_error() {
+  local name=$1 pat=$2 n; shift 2
+  [ "$1" = mpi ] || set -- "$GR" "$@"
+  check_fails "$name" "$pat" "$@" >"$TMP/one.tap"
+  if grep -q '^not ok' "$TMP/one.tap"; then cat "$TMP/one.tap"; return; fi
+  n=$(grep -c '^gravrd: error:' "$TMP/out")
+  if [ "$n" -eq 1 ] && grep '^gravrd: error:' "$TMP/out" | grep -qE -- "$pat"; then ok "$name"
+  else fail "$name" "$n error lines: $(head -c 300 "$TMP/out")"; fi
+}
 # nobody_gr: the path of a copy of the gravrd binary that user nobody can run (tests that drop to nobody
 # as root). The checkout may sit under a directory nobody cannot traverse (a clone in a 0700 mktemp
 # directory), so the copy lives in $TMP, which is made traversable (0711).
