@@ -43,4 +43,18 @@ void gr_svg_text(gr_svg *s, double x, double y, double size, const char *anchor,
 
 /* The k-th colour (k >= 0, cycles) of a 20-colour categorical palette, as "#rrggbb". */
 const char *gr_svg_color(int k);
+/* A plot area: data ranges [x0, x1] x [y0, y1] drawn in a W x H picture with margins L, R, T, B. */
+typedef struct gr_svg_frame { double x0, x1, y0, y1, L, R, T, B, W, H; } gr_svg_frame;
+
+/* SVG coordinates of data value x (left to right) and y (bottom to top) in frame f. */
+double gr_svg_fx(const gr_svg_frame *f, double x);
+double gr_svg_fy(const gr_svg_frame *f, double y);
+
+/* A step of 1, 2, 5 or 10 times a power of ten near range / target (about `target` ticks over range). */
+double gr_svg_nice_step(double range, int target);
+
+/* The frame's box; light grid lines with tick labels at nice steps (about 8 on x, 6 on y); the title centred
+ * over the plot area, the x label under it and the y label above the area's top-left corner. */
+void gr_svg_axes(gr_svg *s, const gr_svg_frame *f, const char *title, const char *xlab, const char *ylab);
+
 #endif

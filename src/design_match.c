@@ -479,15 +479,7 @@ static int resid_parse(const char *text, resid_spec *r)
 }
 
 /* plotting helpers (rank 0) */
-typedef struct { double x0, x1, y0, y1, L, R, T, B, W, H; } frame;
-static double fx(const frame *f, double x) { return f->L + (x - f->x0) / (f->x1 - f->x0) * (f->W - f->L - f->R); }
-static double fy(const frame *f, double y) { return f->H - f->B - (y - f->y0) / (f->y1 - f->y0) * (f->H - f->T - f->B); }
-
-static double nice_step(double range, int target)
-{
-    double raw = range / target, mag = pow(10, floor(log10(raw))), r = raw / mag;
-    return (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * mag;
-}
+typedef gr_svg_frame frame;
 
 static void frame_fit(frame *f, double x0, double x1, double y0, double y1)
 {
@@ -496,25 +488,6 @@ static void frame_fit(frame *f, double x0, double x1, double y0, double y1)
     double py = (y1 - y0) * 0.06;
     f->x0 = x0; f->x1 = x1; f->y0 = y0 - py; f->y1 = y1 + py;
     f->W = 720; f->H = 460; f->L = 80; f->R = 24; f->T = 56; f->B = 58;
-}
-
-static void draw_axes(gr_svg *s, const frame *f, const char *title, const char *xlab, const char *ylab)
-{
-    gr_svg_rect(s, f->L, f->T, f->W - f->L - f->R, f->H - f->T - f->B, "none", "#444444", 1);
-    double sx = nice_step(f->x1 - f->x0, 8), sy = nice_step(f->y1 - f->y0, 6);
-    for (double v = ceil(f->x0 / sx) * sx; v <= f->x1 + 1e-9 * sx; v += sx) {
-        double X = fx(f, v);
-        gr_svg_line(s, X, f->T, X, f->H - f->B, "#e5e5e5", 1, 1, NULL);
-        gr_svg_text(s, X, f->H - f->B + 18, 12, "middle", "#333333", "%g", fabs(v) < 1e-12 * sx ? 0.0 : v);
-    }
-    for (double v = ceil(f->y0 / sy) * sy; v <= f->y1 + 1e-9 * sy; v += sy) {
-        double Y = fy(f, v);
-        gr_svg_line(s, f->L, Y, f->W - f->R, Y, "#e5e5e5", 1, 1, NULL);
-        gr_svg_text(s, f->L - 6, Y + 4, 12, "end", "#333333", "%g", fabs(v) < 1e-12 * sy ? 0.0 : v);
-    }
-    gr_svg_text(s, f->W / 2, 26, 16, "middle", "#000000", "%s", title);
-    gr_svg_text(s, (f->L + f->W - f->R) / 2, f->H - 14, 13, "middle", "#000000", "%s", xlab);
-    gr_svg_text(s, f->L, f->T - 8, 13, "start", "#000000", "%s", ylab);
 }
 
 static int plot_coef(const rdg_opts *o, const gr_rd_result *r)
@@ -530,9 +503,9 @@ static int plot_coef(const rdg_opts *o, const gr_rd_result *r)
     gr_svg s;
     int rc = gr_svg_open(&s, o->svg, f.W, f.H, "Regular RD estimate by bandwidth");
     if (rc) return rc;
-    draw_axes(&s, &f, "Regular RD: partnership effect by bandwidth (95% interval, clustered by pair)",
+    gr_svg_axes(&s, &f, "Regular RD: partnership effect by bandwidth (95% interval, clustered by pair)",
               "bandwidth (km)", o->resid ? "effect on residualized outcome" : "effect on outcome");
-    gr_svg_line(&s, f.L, fy(&f, 0), f.W - f.R, fy(&f, 0), "#888888", 1.2, 1, "5 4");
+    gr_svg_line(&s, f.L, gr_svg_fy(&f, 0), f.W - f.R, gr_svg_fy(&f, 0), "#888888", 1.2, 1, "5 4");
     double *px = gr_malloc((size_t)o->nh, sizeof *px), *py = gr_malloc((size_t)o->nh, sizeof *py);
     int *ord = gr_malloc((size_t)o->nh, sizeof *ord);
     for (int b = 0; b < o->nh; b++) ord[b] = b;
@@ -541,12 +514,13 @@ static int plot_coef(const rdg_opts *o, const gr_rd_result *r)
         for (int b = a; b > 0 && o->h[ord[b]] < o->h[ord[b - 1]]; b--) { int t = ord[b]; ord[b] = ord[b - 1]; ord[b - 1] = t; }
     for (int q = 0; q < o->nh; q++) {
         int b = ord[q];
-        double X = fx(&f, o->h[b]);
+        double X = gr_svg_fx(&f, o->h[b]);
         const char *col = r[b].extrapolated ? "#aaaaaa" : "#1f77b4";  /* extrapolated: grey, hollow marker */
-        gr_svg_line(&s, X, fy(&f, r[b].ci_low), X, fy(&f, r[b].ci_high), col, 2.5, 1, r[b].extrapolated ? "4 3" : NULL);
-        gr_svg_line(&s, X - 6, fy(&f, r[b].ci_low), X + 6, fy(&f, r[b].ci_low), col, 2, 1, NULL);
-        gr_svg_line(&s, X - 6, fy(&f, r[b].ci_high), X + 6, fy(&f, r[b].ci_high), col, 2, 1, NULL);
-        px[q] = X; py[q] = fy(&f, r[b].estimate);
+        gr_svg_line(&s, X, gr_svg_fy(&f, r[b].ci_low), X, gr_svg_fy(&f, r[b].ci_high), col, 2.5, 1,
+                    r[b].extrapolated ? "4 3" : NULL);
+        gr_svg_line(&s, X - 6, gr_svg_fy(&f, r[b].ci_low), X + 6, gr_svg_fy(&f, r[b].ci_low), col, 2, 1, NULL);
+        gr_svg_line(&s, X - 6, gr_svg_fy(&f, r[b].ci_high), X + 6, gr_svg_fy(&f, r[b].ci_high), col, 2, 1, NULL);
+        px[q] = X; py[q] = gr_svg_fy(&f, r[b].estimate);
     }
     if (o->nh > 1) gr_svg_polyline(&s, o->nh, px, py, "#1f77b4", 1);
     for (int q = 0; q < o->nh; q++) {
@@ -573,11 +547,11 @@ static void draw_fits(gr_svg *s, const frame *f, const gr_rd_result *r, double h
     for (int side = 0; side < 2; side++) {
         double sg = side ? 1 : -1, a = sg * r->nearest[side], b = sg * h;
         const char *col = side ? "#d62728" : "#1f77b4";
-        gr_svg_line(s, fx(f, a), fy(f, r->intercept[side] + r->slope[side] * a), fx(f, b),
-                    fy(f, r->intercept[side] + r->slope[side] * b), col, 2.5, 1, NULL);
+        gr_svg_line(s, gr_svg_fx(f, a), gr_svg_fy(f, r->intercept[side] + r->slope[side] * a), gr_svg_fx(f, b),
+                    gr_svg_fy(f, r->intercept[side] + r->slope[side] * b), col, 2.5, 1, NULL);
         if (!r->extrapolated)
-            gr_svg_line(s, fx(f, 0), fy(f, r->intercept[side]), fx(f, a), fy(f, r->intercept[side] + r->slope[side] * a),
-                        col, 1.5, 1, "4 3");
+            gr_svg_line(s, gr_svg_fx(f, 0), gr_svg_fy(f, r->intercept[side]), gr_svg_fx(f, a),
+                        gr_svg_fy(f, r->intercept[side] + r->slope[side] * a), col, 1.5, 1, "4 3");
     }
 }
 
@@ -603,14 +577,15 @@ static int plot_binned(const rdg_opts *o, const gr_rd_result *r, int nb, const d
              gr_rd_kernel_name(o->kernel));
     char ylab[200];
     snprintf(ylab, sizeof ylab, "%s%s", o->y, o->resid ? " (residualized)" : "");
-    draw_axes(&s, &f, title, "signed distance between i and k (km): control pair kj < 0 < partner pair ij", ylab);
-    gr_svg_line(&s, fx(&f, 0), f.T, fx(&f, 0), f.H - f.B, "#888888", 1.2, 1, "5 4");
+    gr_svg_axes(&s, &f, title, "signed distance between i and k (km): control pair kj < 0 < partner pair ij", ylab);
+    gr_svg_line(&s, gr_svg_fx(&f, 0), f.T, gr_svg_fx(&f, 0), f.H - f.B, "#888888", 1.2, 1, "5 4");
     for (int k = 0; k < 2 * nb; k++) {
         if (!(cnt[k] > 0)) continue;
         double xc = -h + (k + 0.5) * w;
         char tip[96];
         snprintf(tip, sizeof tip, "bin [%.1f, %.1f): mean %.4f, %.0f rows", -h + k * w, -h + (k + 1) * w, sum[k] / cnt[k], cnt[k]);
-        gr_svg_circle(&s, fx(&f, xc), fy(&f, sum[k] / cnt[k]), 4.5, k < nb ? "#1f77b4" : "#d62728", "white", 1, tip);
+        gr_svg_circle(&s, gr_svg_fx(&f, xc), gr_svg_fy(&f, sum[k] / cnt[k]), 4.5, k < nb ? "#1f77b4" : "#d62728", "white", 1,
+                      tip);
     }
     draw_fits(&s, &f, r, h);
     gr_svg_text(&s, f.W - f.R - 8, f.T + 18, 12, "end", "#333333", "estimate %.4f (SE %.4f)%s", r->estimate,

@@ -586,12 +586,6 @@ fail:
 typedef struct { double v0, v1, p0, p1; } scale;
 static double at(const scale *s, double v) { return s->p0 + (v - s->v0) / (s->v1 - s->v0) * (s->p1 - s->p0); }
 
-static double nice_step(double range, int target)
-{
-    double raw = range / target, mag = pow(10, floor(log10(raw))), q = raw / mag;
-    return (q < 1.5 ? 1 : q < 3 ? 2 : q < 7 ? 5 : 10) * mag;
-}
-
 /* Value range [lo, hi] widened to hold 0 and padded by 6% (a flat range gets +-1). */
 static void value_range(double *lo, double *hi)
 {
@@ -606,7 +600,7 @@ static void value_range(double *lo, double *hi)
 /* Horizontal grid lines and tick values of a vertical value scale y over x in [x0, x1]; a dashed zero line. */
 static void value_ticks(gr_svg *s, const scale *y, double x0, double x1)
 {
-    double lo = fmin(y->v0, y->v1), hi = fmax(y->v0, y->v1), step = nice_step(hi - lo, 6);
+    double lo = fmin(y->v0, y->v1), hi = fmax(y->v0, y->v1), step = gr_svg_nice_step(hi - lo, 6);
     for (double v = ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step) {
         double Y = at(y, v), w = fabs(v) < 1e-9 * step ? 0.0 : v;
         gr_svg_line(s, x0, Y, x1, Y, "#e0e0e0", 0.8, 1, NULL);
@@ -1031,7 +1025,7 @@ static int draw_curve(const plot_cli *o, const gr_grid *g, const results *r, int
     gr_svg_rect(&s, L, T, PW, PH, "none", "#000000", 1);
     value_ticks(&s, &y, L, L + PW);
     gr_svg_text(&s, L, T - 8, 12, "start", "#000000", "coefficient on %s", clip(r->term, 60, cb, sizeof cb));
-    double step = n > 10 ? nice_step(n, 8) : 1;  /* rank ticks: 1, then multiples of the step */
+    double step = n > 10 ? gr_svg_nice_step(n, 8) : 1;  /* rank ticks: 1, then multiples of the step */
     for (double k = 1; k <= n; k = k == 1 && step > 1 ? step : k + step) {
         double X = L + (k - 0.5) * colw;
         gr_svg_line(&s, X, T + PH, X, T + PH + 4, "#000000", 1, 1, NULL);

@@ -1,4 +1,5 @@
 /* svg.c: the tiny SVG writer (svg.h). */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -147,4 +148,36 @@ const char *gr_svg_color(int k)
         "#e6550d", "#31a354", "#756bb1", "#636363"};
     if (k < 0) k = -k;
     return pal[k % 20];
+}
+
+double gr_svg_fx(const gr_svg_frame *f, double x) { return f->L + (x - f->x0) / (f->x1 - f->x0) * (f->W - f->L - f->R); }
+
+double gr_svg_fy(const gr_svg_frame *f, double y)
+{
+    return f->H - f->B - (y - f->y0) / (f->y1 - f->y0) * (f->H - f->T - f->B);
+}
+
+double gr_svg_nice_step(double range, int target)
+{
+    double raw = range / target, mag = pow(10, floor(log10(raw))), q = raw / mag;
+    return (q < 1.5 ? 1 : q < 3 ? 2 : q < 7 ? 5 : 10) * mag;
+}
+
+void gr_svg_axes(gr_svg *s, const gr_svg_frame *f, const char *title, const char *xlab, const char *ylab)
+{
+    gr_svg_rect(s, f->L, f->T, f->W - f->L - f->R, f->H - f->T - f->B, "none", "#444444", 1);
+    double sx = gr_svg_nice_step(f->x1 - f->x0, 8), sy = gr_svg_nice_step(f->y1 - f->y0, 6);
+    for (double v = ceil(f->x0 / sx) * sx; v <= f->x1 + 1e-9 * sx; v += sx) {
+        double X = gr_svg_fx(f, v);
+        gr_svg_line(s, X, f->T, X, f->H - f->B, "#e5e5e5", 1, 1, NULL);
+        gr_svg_text(s, X, f->H - f->B + 18, 12, "middle", "#333333", "%g", fabs(v) < 1e-12 * sx ? 0.0 : v);
+    }
+    for (double v = ceil(f->y0 / sy) * sy; v <= f->y1 + 1e-9 * sy; v += sy) {
+        double Y = gr_svg_fy(f, v);
+        gr_svg_line(s, f->L, Y, f->W - f->R, Y, "#e5e5e5", 1, 1, NULL);
+        gr_svg_text(s, f->L - 6, Y + 4, 12, "end", "#333333", "%g", fabs(v) < 1e-12 * sy ? 0.0 : v);
+    }
+    gr_svg_text(s, (f->L + f->W - f->R) / 2, 26, 16, "middle", "#000000", "%s", title);
+    gr_svg_text(s, (f->L + f->W - f->R) / 2, f->H - 14, 13, "middle", "#000000", "%s", xlab);
+    gr_svg_text(s, f->L, f->T - 8, 13, "start", "#000000", "%s", ylab);
 }
