@@ -1,5 +1,6 @@
 /* grid_out.c: the output directory of `gravrd grid` (grid_out.h, docs/results.md). */
 #include "grid_out.h"
+#include "results_file.h"
 #include "cleanup.h"
 #include "report.h"
 #include <errno.h>
@@ -28,31 +29,6 @@ static int make_dir(const char *dir)
     if (mkdir(tmp, 0777) && errno != EEXIST) return gr_fail(GR_EIO, dir, "cannot create directory: %s", strerror(errno));
     struct stat st;
     if (stat(dir, &st) || !S_ISDIR(st.st_mode)) return gr_fail(GR_EUSAGE, dir, "--out: not a directory");
-    return GR_OK;
-}
-
-/* The whole file (NUL-terminated) into *text, its length into *len; an absent file is empty. */
-static int slurp(const char *path, char **text, size_t *len)
-{
-    *text = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT) { *text = gr_strdup(""); return GR_OK; }
-        return gr_fail(GR_EIO, path, "cannot read: %s", strerror(errno));
-    }
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = gr_malloc(cap, 1);
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 == cap) buf = gr_realloc(buf, cap *= 2, 1);
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) { free(buf); return gr_fail(GR_EIO, path, "read failed"); }
-    buf[n] = 0;
-    *text = buf;
-    *len = n;
     return GR_OK;
 }
 
@@ -96,7 +72,7 @@ int gr_grid_out_open(gr_grid_out *o, const char *dir, int resume)
         return gr_fail(GR_EUSAGE, "--out", "directory name too long");
     char *text;
     size_t len;
-    GR_CALL(slurp(o->path, &text, &len));
+    GR_CALL(gr_read_text(o->path, 1, &text, &len));
     if (len && !resume) {
         free(text);
         return gr_fail(GR_EUSAGE, o->path, "results of an earlier run are here: use --resume to finish them, or "
@@ -313,7 +289,7 @@ int gr_grid_out_csv(gr_grid_out *o, const gr_grid *g, int *nok, int *nfailed)
     *nok = *nfailed = 0;
     char *text;
     size_t len;
-    GR_CALL(slurp(o->path, &text, &len));
+    GR_CALL(gr_read_text(o->path, 1, &text, &len));
     int cap = 1;
     for (size_t i = 0; i < len; i++) cap += text[i] == '\n';
     rec_ref *refs = gr_calloc((size_t)cap, sizeof *refs);

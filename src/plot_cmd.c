@@ -14,6 +14,7 @@
 #include "grid.h"
 #include "opts.h"
 #include "panel.h"
+#include "results_file.h"
 #include "svg.h"
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -263,71 +264,20 @@ static void results_paths(const char *arg, results *r)
     else snprintf(r->manifest, sizeof r->manifest, "manifest.json");
 }
 
-/* Local. The whole file into a fresh buffer (NUL-terminated). */
-static int slurp(const char *path, const char *what, char **buf, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return gr_fail(GR_EIO, path, "cannot open the %s: %s", what, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *b = gr_malloc(cap, 1);
-    for (;;) {
-        if (n + 1 >= cap) b = gr_realloc(b, cap *= 2, 1);
-        size_t got = fread(b + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) { free(b); return gr_fail(GR_EIO, path, "cannot read the %s", what); }
-    b[n] = 0;
-    *buf = b;
-    *len = n;
-    return GR_OK;
-}
-
-/* One line of results.jsonl: keep it as the record of its specification (the last line of an id wins). */
-static int take_record(const gr_grid *g, results *r, cJSON *o, int lineno)
-{
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "spec_id");
-    if (!cJSON_IsString(id)) {
-        cJSON_Delete(o);
-        return gr_fail(GR_EFORMAT, r->path, "line %d: a record without a \"spec_id\" text (docs/results.md)", lineno);
-    }
-    int i = gr_grid_find(g, id->valuestring);
-    if (i < 0) {
-        int rc = gr_fail(GR_EINPUT, r->path, "line %d: spec_id %s is no specification of %s (results of another "
-                         "config, or of an older version of it?)", lineno, id->valuestring, g->path);
-        cJSON_Delete(o);
-        return rc;
-    }
-    if (r->rec[i]) cJSON_Delete(r->rec[i]);
-    else r->nrec++;
-    r->rec[i] = o;
-    return GR_OK;
-}
-
-/* Local (rank 0). Read results.jsonl: one record per line; a last line that does not parse (a run killed
- * while writing it) is ignored, any other is an error. */
+/* Local (rank 0). Read results.jsonl (results_file.h: the last record of each specification; an unfinished
+ * last line ignored); a record of a specification the config does not have is an error. */
 static int results_read(const gr_grid *g, results *r)
 {
-    char *buf;
-    size_t len;
-    GR_CALL(slurp(r->path, "results", &buf, &len));
-    r->rec = gr_calloc((size_t)g->nspecs, sizeof *r->rec);
-    int rc = GR_OK, lineno = 0;
-    for (char *s = buf; s < buf + len && !rc;) {
-        char *e = memchr(s, '\n', (size_t)(buf + len - s));
-        size_t n = e ? (size_t)(e - s) : (size_t)(buf + len - s);
-        lineno++;
-        cJSON *o = cJSON_ParseWithLength(s, n);
-        int last = !e || e + 1 >= buf + len;
-        if (o && cJSON_IsObject(o)) rc = take_record(g, r, o, lineno);
-        else if (last) { cJSON_Delete(o); r->ignored_last = lineno; }
-        else { cJSON_Delete(o); rc = gr_fail(GR_EFORMAT, r->path, "line %d: not a JSON object (docs/results.md)", lineno); }
-        s += n + 1;
-    }
-    free(buf);
-    if (!rc && r->nrec == 0) rc = gr_fail(GR_EINPUT, r->path, "no result records (%s)", len ? "no line parses" : "empty file");
+    gr_results_file f;
+    int rc = gr_results_file_read(r->path, g, NULL, &f);
+    free(f.line);
+    r->rec = f.rec;
+    r->nrec = f.nrec;
+    r->ignored_last = f.ignored_last;
+    if (!rc && f.unknown)
+        rc = gr_fail(GR_EINPUT, NULL, "%s:%d: spec_id %s is no specification of %s (results of another config, or of "
+                     "an older version of it?)", r->path, f.unknown_line, f.unknown_id, g->path);
+    if (!rc && r->nrec == 0) rc = gr_fail(GR_EINPUT, r->path, "no result records");
     return rc;
 }
 
@@ -1096,7 +1046,7 @@ static int panel_path(const plot_cli *o, const gr_grid *g, plot_state *st)
     if (o->data || stat(st->r.manifest, &sb) != 0) return GR_OK;
     char *buf;
     size_t len;
-    GR_CALL(slurp(st->r.manifest, "manifest", &buf, &len));
+    GR_CALL(gr_read_text(st->r.manifest, 0, &buf, &len));
     cJSON *m = cJSON_ParseWithLength(buf, len);
     free(buf);
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(m, "data");
@@ -1177,7 +1127,8 @@ int cmd_plot(int argc, char **argv, MPI_Comm comm)
         if (o.kind == KIND_BANDWIDTH) gr_input_remove(st.data);
     }
     if (rank == 0 && !rc && st.r.ignored_last)
-        gr_warn("%s: line %d does not parse (a run stopped while writing it): ignored", st.r.path, st.r.ignored_last);
+        gr_warn("%s:%d: the last line is not a whole record (a run stopped while writing it?); ignored", st.r.path,
+                st.r.ignored_last);
     rc = gr_agree(comm, rc);
     if (rank == 0) {
         gr_input_remove(st.r.path);

@@ -9,15 +9,14 @@
 #include "grid.h"
 #include "mediation.h"
 #include "opts.h"
+#include "results_file.h"
 #include "summary.h"
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "cfg.h"
 
 /* ---------------- command line ---------------- */
@@ -418,30 +417,6 @@ static void layout_free(layout *L, const gr_grid *g)
     labelmap_free(&L->fe_labels);
 }
 
-/* The whole of file `path` into a NUL-terminated buffer (*len bytes); GR_EIO naming the file. */
-static int read_file(const char *path, char **text, size_t *len)
-{
-    struct stat st;
-    if (stat(path, &st)) return gr_fail(GR_EIO, path, "cannot open: %s", strerror(errno));
-    if (!S_ISREG(st.st_mode)) return gr_fail(GR_EIO, path, "not a regular file");
-    FILE *f = fopen(path, "rb");
-    if (!f) return gr_fail(GR_EIO, path, "cannot open: %s", strerror(errno));
-    size_t cap = (size_t)st.st_size + 1, n = 0;
-    char *buf = gr_malloc(cap + 1, 1);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) { cap *= 2; buf = gr_realloc(buf, cap + 1, 1); }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) { free(buf); return gr_fail(GR_EIO, path, "read failed"); }
-    buf[n] = 0;
-    *text = buf;
-    *len = n;
-    return GR_OK;
-}
-
 /* Rank 0: the config's top-level table: section, parsed into *L. */
 static int load_layout(const gr_grid *g, layout *L)
 {
@@ -449,7 +424,7 @@ static int load_layout(const gr_grid *g, layout *L)
     size_t len;
     L->cfg = g->path;
     L->line = 1;
-    GR_CALL(read_file(g->path, &text, &len));
+    GR_CALL(gr_read_text(g->path, 0, &text, &len));
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) { free(text); return gr_fail(GR_ENOMEM, g->path, "cannot start the YAML parser"); }
@@ -474,19 +449,12 @@ static int load_layout(const gr_grid *g, layout *L)
 
 /* ---------------- the results ---------------- */
 
-/* rec[i]: the last record of specification i (NULL: not in the results). */
-typedef struct {
-    char path[4200];
-    cJSON **rec;
-    int *rec_line;
-    int unknown;           /* records whose spec_id is no specification of the config */
-} results;
+/* rec[i]: the last record of specification i (NULL: not in the results); results_file.h. */
+typedef gr_results_file results;
 
 /* The record's shape: spec_id, status ok with results [{coefficients: [...]}, ...], or failed. */
-static int check_record(const char *path, int line, const cJSON *r)
+static int check_record(const cJSON *r, const char *where)
 {
-    char where[4300];
-    snprintf(where, sizeof where, "%s:%d", path, line);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "spec_id"), *st = cJSON_GetObjectItemCaseSensitive(r, "status");
     if (!cJSON_IsObject(r) || !cJSON_IsString(id) || !cJSON_IsString(st))
         return gr_fail(GR_EFORMAT, where, "not a grid record (expected an object with spec_id and status, docs/results.md)");
@@ -504,60 +472,18 @@ static int check_record(const char *path, int line, const cJSON *r)
     return GR_OK;
 }
 
-/* One line (NUL-terminated at its end) into R. `whole`: the line ended with a newline. */
-static int read_record(const gr_grid *g, results *R, char *line, int lineno, int whole)
-{
-    const char *c = line;
-    while (*c == ' ' || *c == '\t' || *c == '\r') c++;
-    if (!*c) return GR_OK;  /* a blank line */
-    cJSON *r = cJSON_Parse(line);
-    if (!r && !whole) {
-        gr_warn("%s:%d: the last line is not a whole record (a run stopped while writing it?); ignored", R->path, lineno);
-        return GR_OK;
-    }
-    if (!r) return gr_fail(GR_EFORMAT, NULL, "%s:%d: not a JSON record (expected one JSON object per line, docs/results.md)",
-                           R->path, lineno);
-    int rc = check_record(R->path, lineno, r);
-    if (rc) { cJSON_Delete(r); return rc; }
-    int i = gr_grid_find(g, cJSON_GetObjectItemCaseSensitive(r, "spec_id")->valuestring);
-    if (i < 0) { R->unknown++; cJSON_Delete(r); return GR_OK; }
-    cJSON_Delete(R->rec[i]);
-    R->rec[i] = r;
-    R->rec_line[i] = lineno;
-    return GR_OK;
-}
-
-/* RESULTS (a directory: its results.jsonl) into R: the last record of each specification. */
+/* RESULTS (a directory: its results.jsonl) into R: the last record of each specification; a warning for what
+ * was not kept. */
 static int load_results(const gr_grid *g, const char *arg, results *R)
 {
-    struct stat st;
-    if (!stat(arg, &st) && S_ISDIR(st.st_mode)) snprintf(R->path, sizeof R->path, "%s/results.jsonl", arg);
-    else snprintf(R->path, sizeof R->path, "%s", arg);
-    R->rec = gr_calloc((size_t)g->nspecs + 1, sizeof *R->rec);
-    R->rec_line = gr_calloc((size_t)g->nspecs + 1, sizeof *R->rec_line);
-    char *text;
-    size_t len;
-    GR_CALL(read_file(R->path, &text, &len));
-    if (memchr(text, 0, len)) { free(text); return gr_fail(GR_EFORMAT, R->path, "not a text file (a NUL byte)"); }
-    int rc = GR_OK, lineno = 0;
-    for (char *s = text; rc == GR_OK && s < text + len;) {
-        char *nl = strchr(s, '\n');
-        if (nl) *nl = 0;
-        rc = read_record(g, R, s, ++lineno, nl != NULL);
-        s = nl ? nl + 1 : text + len;
-    }
-    free(text);
-    if (!rc && R->unknown)
+    GR_CALL(gr_results_file_read(arg, g, check_record, R));
+    if (R->ignored_last)
+        gr_warn("%s:%d: the last line is not a whole record (a run stopped while writing it?); ignored", R->path,
+                R->ignored_last);
+    if (R->unknown)
         gr_warn("%s: %d record%s of specifications that %s does not have (another config, or a changed one?); ignored",
                 R->path, R->unknown, R->unknown > 1 ? "s" : "", g->path);
-    return rc;
-}
-
-static void results_free(results *R, const gr_grid *g)
-{
-    for (int i = 0; R->rec && i < g->nspecs; i++) cJSON_Delete(R->rec[i]);
-    free(R->rec);
-    free(R->rec_line);
+    return GR_OK;
 }
 
 /* ---------------- the table's cells ---------------- */
@@ -1425,7 +1351,7 @@ static int make_table(const gr_grid *g, const table_cli *o)
     gr_input_remove(g->path);
 fail:
     table_free(&T);
-    results_free(&R, g);
+    gr_results_file_free(&R, g->nspecs);
     layout_free(&L, g);
     return rc;
 }

@@ -67,7 +67,7 @@ other=$(sed -n 7p "$R" | python3 -c 'import json,sys; print(json.loads(sys.stdin
 "$GR" plot "$TMP/sweep.jsonl" --config configs/sweep-large.yaml --kind curve --out "$TMP/sweep.svg" >"$TMP/o" 2>"$TMP/e"; rc=$?
 if [ $rc -eq 0 ] && $CHECK curve "$TMP/sweep.svg" "$TMP/sweep.jsonl" partner >"$TMP/sweep.chk" &&
    grep -q '^marks 2079$' "$TMP/sweep.chk" && [ "$(sed -n 's/^texts //p' "$TMP/sweep.chk")" -lt 100 ] &&
-   grep -q "^gravrd: warning: $TMP/sweep.jsonl: line 2102 does not parse" "$TMP/e" && [ "$(wc -l <"$TMP/e")" -eq 1 ]; then
+   grep -q "^gravrd: warning: $TMP/sweep.jsonl:2102: the last line is not a whole record" "$TMP/e" && [ "$(wc -l <"$TMP/e")" -eq 1 ]; then
   ok "curve, 2,100 specifications: 2079 marks (21 failed), no per-spec labels ($(sed -n 's/^texts //p' "$TMP/sweep.chk") texts), partial line warned"
 else fail "curve on sweep-large" "rc=$rc $(tail -n 1 "$TMP/sweep.chk" 2>/dev/null) $(head -c 300 "$TMP/e")"; fi
 
@@ -95,7 +95,7 @@ C=configs/grid-150.yaml
 bad "unknown kind" 2 "--kind: expected bandwidth or curve, got 'pie'" "$G" --config $C --kind pie
 bad "unknown term" 2 "--term: no result in $R has the term 'partnr' \(terms: partner, log\(distance_km\)\)" \
   "$G" --config $C --kind curve --term partnr
-bad "results missing" 1 "$TMP/nothere/results.jsonl: cannot open the results: No such file or directory" \
+bad "results missing" 1 "$TMP/nothere/results.jsonl: cannot open: No such file or directory" \
   "$TMP/nothere/results.jsonl" --config $C --kind curve
 bad "plot: series names an unknown axis" 1 "$TMP/series_typo.yaml:[0-9]+: plot: series: no axis 'dirn' under axes: \(axes: bw, controls, y, direction\)" \
   "$G" --config "$TMP/series_typo.yaml" --kind bandwidth
@@ -106,9 +106,9 @@ bad "plot: filter names an unknown value" 1 "$TMP/value_typo.yaml:[0-9]+: plot: 
 bad "plot: main matches several specs" 1 "$TMP/main_ambiguous.yaml:[0-9]+: plot: main: 10 specifications take these values; name a value of axis 'controls' too" \
   "$G" --config "$TMP/main_ambiguous.yaml" --kind curve
 bad "plot: unknown key" 1 "$TMP/badkey.yaml:[0-9]+: plot: unknown key 'colour'" "$G" --config "$TMP/badkey.yaml" --kind curve
-bad "results of another config" 1 "$R: line [0-9]+: spec_id [0-9a-f]{16} is no specification of configs/table3.yaml" \
+bad "results of another config" 1 "$R:[0-9]+: spec_id [0-9a-f]{16} is no specification of configs/table3.yaml" \
   "$G" --config configs/table3.yaml --kind curve
-bad "a broken line before the last" 1 "$TMP/midbroken.jsonl: line 3: not a JSON object" \
+bad "a broken line before the last" 1 "$TMP/midbroken.jsonl:3: not a JSON record" \
   "$TMP/midbroken.jsonl" --config $C --kind curve
 bad "kind bandwidth without segment pairs" 1 "configs/table2.yaml:[0-9]+: specification 1 \(.*\) names no segpair_<d> column" \
   "$TMP/t2.jsonl" --config configs/table2.yaml --kind bandwidth
