@@ -51,7 +51,14 @@ typedef struct gr_panel {
     int *exp_owner;             /* balanced: the rank of each exporter (n_exporters); NULL otherwise */
     int nblocks;                /* this rank's rows: nblocks ranges of global rows, in file order, */
     int64_t *blk_begin, *blk_rows; /* local rows concatenated in that order */
-    int32_t *pair;              /* local rows' pair id, NULL if the file has no pairs table */
+    int32_t *pair;              /* local rows' pair: its row of p->pairs; NULL if the file has no pairs table */
+    int64_t pairs_total;        /* rows of /pairs in the file (0 without the table) */
+    int32_t *pair_ids;          /* gr_panel_open_balanced: the file's pair id of each row of p->pairs, which then
+                                 * holds only the pairs of this rank's rows (npairs_local); NULL under
+                                 * gr_panel_open, where p->pairs is the whole table and p->pair the file's ids */
+    int64_t npairs_local;
+    int32_t *icache;            /* the last integer /panel column read by gr_panel_column_int (or /panel/pair), */
+    int icache_col;             /* kept for the next request of it; -1: none */
     int ncols;                  /* datasets stored in /panel */
     char **colnames;
     char ***collabels;          /* label table of each /panel column (NULL for numeric ones) */
@@ -74,6 +81,14 @@ int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p);
  * (e.g. dir) then keeps every rank busy. Without an index it is gr_panel_open. A pair's rows, and an
  * exporter's, stay on one rank. */
 int gr_panel_open_balanced(MPI_Comm comm, const char *path, gr_panel *p);
+/* Collective. As gr_panel_open_balanced, but p->pairs holds only the pairs of this rank's rows (p->npairs_local
+ * rows, read from the file by window; p->pair_ids[k] is the file's id of row k, p->pair[i] a row of p->pairs),
+ * so no table that grows with the pairs is held whole on every rank; p->cities stays whole (docs/scale.md,
+ * "Local pairs"). gr_panel_pair_values, gr_panel_column and the derived columns give the values of the
+ * whole-table open (a derived pairs column is computed on the whole /pairs table, read for it and freed).
+ * For callers that use p->pairs only through p->pair and these functions, and make no code numbering from
+ * it on MPI_COMM_SELF (levels.c's pair_parts_codes still does: docs/scale.md says what it needs). */
+int gr_panel_open_local(MPI_Comm comm, const char *path, gr_panel *p);
 /* Local. Global row number (0-based, in the file) of local row i (0 <= i < p->nrows). */
 int64_t gr_panel_row(const gr_panel *p, int64_t i);
 /* Local. 1 if this rank holds the rows of exporter e (0 <= e < p->n_exporters). */
