@@ -1,8 +1,8 @@
 /* panel.h: the gravrd panel file (HDF5, format version 1; see docs/format.md) and its
  * exporter-partitioned parallel reader and writer.
  *
- * Layout: /cities/<col> and /pairs/<col> are replicated tables (one row per city / directed pair);
- * /panel/<col> has one row per observation, rows sorted by exporter; /index/exporter_offsets
+ * Layout: /cities/<col> and /pairs/<col> are tables (one row per city / directed pair), held whole on
+ * every rank except the pairs under gr_panel_open_local; /panel/<col> has one row per observation, rows sorted by exporter; /index/exporter_offsets
  * (int64, n_cities+1) gives rows [off[e], off[e+1]) of exporter city e. String columns are stored
  * as int32 codes with their labels in /labels/<group>/<col>. Missing values are NaN.
  * A panel is read-only input: the reader adds the derived columns of derived.h to its in-memory tables
@@ -15,7 +15,7 @@
 #define GR_FORMAT_NAME "gravrd-panel"
 #define GR_FORMAT_VERSION 1
 
-/* A column-oriented table held whole on every rank (cities, pairs, or a small panel). */
+/* A column-oriented table (cities, pairs, or a small panel), the same on every rank unless said otherwise. */
 typedef struct gr_table {
     int64_t nrows;
     int ncols;
@@ -39,7 +39,7 @@ typedef struct gr_panel {
     int rank, nranks;
     char path[4096];
     hid_t file;                 /* open read-only through MPI-IO; closed by gr_panel_close */
-    gr_table cities, pairs;     /* replicated; nrows == 0 when the file has none */
+    gr_table cities, pairs;     /* whole on every rank (pairs: see pair_ids); nrows == 0 when the file has none */
     int n_exporters;            /* n entries of exporter_offsets - 1; 0 if the file has no index */
     int64_t *exporter_offsets;  /* replicated, indexed by exporter city id */
     int64_t nrows_total;        /* observations in /panel */
@@ -114,8 +114,9 @@ int gr_panel_column_int(gr_panel *p, const char *name, int32_t **out);
  * It first derives a missing derived column, as gr_panel_pair_values and gr_panel_has_column do (same
  * values on every rank); when that fails it returns 0 with the error recorded (the first message wins). */
 int gr_panel_pair_level(gr_panel *p, const char *name);
-/* Local. Values of a pair-level column for every pair of the /pairs table (p->pairs.nrows values,
- * caller frees; NaN = missing): row i's value is (*out)[p->pair[i]]. GR_EINPUT if not pair-level. */
+/* Local. Values of a pair-level column for every pair of p->pairs (p->pairs.nrows values: the whole /pairs
+ * table, or this rank's pairs under gr_panel_open_local; caller frees; NaN = missing): row i's value is
+ * (*out)[p->pair[i]]; `pair` gives the file's pair id. GR_EINPUT if not pair-level. */
 int gr_panel_pair_values(gr_panel *p, const char *name, double **out);
 /* Local. 1 if gr_panel_column would find `name` (deriving it if need be). */
 int gr_panel_has_column(gr_panel *p, const char *name);
