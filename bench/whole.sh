@@ -33,7 +33,8 @@ for r in $(seq "$ROUNDS"); do
 done
 for w in model version; do
   for b in old new; do
-    printf '%-4s %-8s whole process median %.4f s   CPU median %.1f ms   (%d rounds of %d runs)\n' "$b" "$w" \
-      "$(awk '{ print $1 }' "$OUT/$b.$w" | median)" "$(awk '{ print $2 }' "$OUT/$b.$w" | median)" "$ROUNDS" "$REPS"
+    printf '%-4s %-8s whole process median %.4f s   CPU median %.1f ms   (%d rounds of %d runs; rounds: %s)\n' \
+      "$b" "$w" "$(awk '{ print $1 }' "$OUT/$b.$w" | median)" "$(awk '{ print $2 }' "$OUT/$b.$w" | median)" \
+      "$ROUNDS" "$REPS" "$(awk '{ printf "%s%.3f s/%.0f ms", (NR > 1 ? ", " : ""), $1, $2 }' "$OUT/$b.$w")"
   done
 done
