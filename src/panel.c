@@ -695,8 +695,8 @@ static int panel_open(MPI_Comm comm, const char *path, gr_panel *p, int balanced
      * ranks read different numbers of pieces (local pairs), and MPI-IO's start (its components, a lock
      * test file beside the input) buys nothing for reads (docs/scale.md, "Reading") */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fapl_sec2(fapl) < 0 || H5Pset_file_locking(fapl, 1, 1) < 0) rc = GR_EIO;
-    else p->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0 && H5Pset_fapl_sec2(fapl) >= 0 && H5Pset_file_locking(fapl, 1, 1) >= 0)
+        p->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (fapl >= 0) H5Pclose(fapl);
     if (p->file < 0) rc = gr_fail(GR_EIO, path, "cannot open as HDF5");
     rc = gr_agree(comm, rc);
