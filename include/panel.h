@@ -1,8 +1,8 @@
 /* panel.h: the gravrd panel file (HDF5, format version 1; see docs/format.md) and its
  * exporter-partitioned parallel reader and writer.
  *
- * Layout: /cities/<col> and /pairs/<col> are replicated tables (one row per city / directed pair);
- * /panel/<col> has one row per observation, rows sorted by exporter; /index/exporter_offsets
+ * Layout: /cities/<col> and /pairs/<col> are tables (one row per city / directed pair), held whole on
+ * every rank except the pairs under gr_panel_open_local; /panel/<col> has one row per observation, rows sorted by exporter; /index/exporter_offsets
  * (int64, n_cities+1) gives rows [off[e], off[e+1]) of exporter city e. String columns are stored
  * as int32 codes with their labels in /labels/<group>/<col>. Missing values are NaN.
  * A panel is read-only input: the reader adds the derived columns of derived.h to its in-memory tables
@@ -15,7 +15,7 @@
 #define GR_FORMAT_NAME "gravrd-panel"
 #define GR_FORMAT_VERSION 1
 
-/* A column-oriented table held whole on every rank (cities, pairs, or a small panel). */
+/* A column-oriented table (cities, pairs, or a small panel), the same on every rank unless said otherwise. */
 typedef struct gr_table {
     int64_t nrows;
     int ncols;
@@ -39,7 +39,7 @@ typedef struct gr_panel {
     int rank, nranks;
     char path[4096];
     hid_t file;                 /* open read-only through MPI-IO; closed by gr_panel_close */
-    gr_table cities, pairs;     /* replicated; nrows == 0 when the file has none */
+    gr_table cities, pairs;     /* whole on every rank (pairs: see pair_ids); nrows == 0 when the file has none */
     int n_exporters;            /* n entries of exporter_offsets - 1; 0 if the file has no index */
     int64_t *exporter_offsets;  /* replicated, indexed by exporter city id */
     int64_t nrows_total;        /* observations in /panel */
@@ -51,7 +51,14 @@ typedef struct gr_panel {
     int *exp_owner;             /* balanced: the rank of each exporter (n_exporters); NULL otherwise */
     int nblocks;                /* this rank's rows: nblocks ranges of global rows, in file order, */
     int64_t *blk_begin, *blk_rows; /* local rows concatenated in that order */
-    int32_t *pair;              /* local rows' pair id, NULL if the file has no pairs table */
+    int32_t *pair;              /* local rows' pair: its row of p->pairs; NULL if the file has no pairs table */
+    int64_t pairs_total;        /* rows of /pairs in the file (0 without the table) */
+    int32_t *pair_ids;          /* gr_panel_open_balanced: the file's pair id of each row of p->pairs, which then
+                                 * holds only the pairs of this rank's rows (npairs_local); NULL under
+                                 * gr_panel_open, where p->pairs is the whole table and p->pair the file's ids */
+    int64_t npairs_local;
+    int32_t *icache;            /* the last integer /panel column read by gr_panel_column_int (or /panel/pair), */
+    int icache_col;             /* kept for the next request of it; -1: none */
     int ncols;                  /* datasets stored in /panel */
     char **colnames;
     char ***collabels;          /* label table of each /panel column (NULL for numeric ones) */
@@ -74,6 +81,14 @@ int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p);
  * (e.g. dir) then keeps every rank busy. Without an index it is gr_panel_open. A pair's rows, and an
  * exporter's, stay on one rank. */
 int gr_panel_open_balanced(MPI_Comm comm, const char *path, gr_panel *p);
+/* Collective. As gr_panel_open_balanced, but p->pairs holds only the pairs of this rank's rows (p->npairs_local
+ * rows, read from the file by window; p->pair_ids[k] is the file's id of row k, p->pair[i] a row of p->pairs),
+ * so no table that grows with the pairs is held whole on every rank; p->cities stays whole (docs/scale.md,
+ * "Local pairs"). gr_panel_pair_values, gr_panel_column and the derived columns give the values of the
+ * whole-table open (a derived pairs column is computed on the whole /pairs table, read for it and freed).
+ * For callers that use p->pairs only through p->pair and these functions, and make no code numbering from
+ * it on MPI_COMM_SELF (levels.c's pair_parts_codes still does: docs/scale.md says what it needs). */
+int gr_panel_open_local(MPI_Comm comm, const char *path, gr_panel *p);
 /* Local. Global row number (0-based, in the file) of local row i (0 <= i < p->nrows). */
 int64_t gr_panel_row(const gr_panel *p, int64_t i);
 /* Local. 1 if this rank holds the rows of exporter e (0 <= e < p->n_exporters). */
@@ -99,8 +114,9 @@ int gr_panel_column_int(gr_panel *p, const char *name, int32_t **out);
  * It first derives a missing derived column, as gr_panel_pair_values and gr_panel_has_column do (same
  * values on every rank); when that fails it returns 0 with the error recorded (the first message wins). */
 int gr_panel_pair_level(gr_panel *p, const char *name);
-/* Local. Values of a pair-level column for every pair of the /pairs table (p->pairs.nrows values,
- * caller frees; NaN = missing): row i's value is (*out)[p->pair[i]]. GR_EINPUT if not pair-level. */
+/* Local. Values of a pair-level column for every pair of p->pairs (p->pairs.nrows values: the whole /pairs
+ * table, or this rank's pairs under gr_panel_open_local; caller frees; NaN = missing): row i's value is
+ * (*out)[p->pair[i]]; `pair` gives the file's pair id. GR_EINPUT if not pair-level. */
 int gr_panel_pair_values(gr_panel *p, const char *name, double **out);
 /* Local. 1 if gr_panel_column would find `name` (deriving it if need be). */
 int gr_panel_has_column(gr_panel *p, const char *name);

@@ -70,10 +70,13 @@ void gr_table_free(gr_table *t)
 
 /* ---------------- HDF5 helpers ---------------- */
 
-static hid_t collective_dxpl(void)
+/* Transfer properties for a read or write of `file`: collective where the file is open through MPI-IO
+ * (every rank takes part), HDF5's defaults where it is open with the POSIX driver (panel_open on 1 rank). */
+static hid_t collective_dxpl(hid_t file)
 {
-    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
-    if (dxpl >= 0) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER), fapl = H5Fget_access_plist(file);
+    if (dxpl >= 0 && fapl >= 0 && H5Pget_driver(fapl) == H5FD_MPIO) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+    if (fapl >= 0) H5Pclose(fapl);
     return dxpl;
 }
 
@@ -140,7 +143,7 @@ static int read_rows(const gr_panel *p, const char *path, hid_t memtype, void *b
     int rc = GR_OK;
     hid_t d = H5Dopen2(p->file, path, H5P_DEFAULT);
     if (d < 0) return gr_fail(GR_EFORMAT, p->path, "cannot open dataset %s", path);
-    hid_t fs = H5Dget_space(d), dxpl = collective_dxpl();
+    hid_t fs = H5Dget_space(d), dxpl = collective_dxpl(p->file);
     hid_t ms = select_rows(fs, p);
     if (ms < 0 || H5Dread(d, memtype, ms, fs, dxpl, buf) < 0)
         rc = gr_fail(GR_EFORMAT, p->path, "cannot read dataset %s (wrong type?)", path);
@@ -156,7 +159,7 @@ static int read_block(hid_t file, const char *fname, const char *path, hid_t mem
     int rc = GR_OK;
     hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
     if (d < 0) return gr_fail(GR_EFORMAT, fname, "cannot open dataset %s", path);
-    hid_t fs = H5Dget_space(d), dxpl = collective_dxpl();
+    hid_t fs = H5Dget_space(d), dxpl = collective_dxpl(file);
     hid_t ms = select_block(fs, off, n);
     if (H5Dread(d, memtype, ms, fs, dxpl, buf) < 0)
         rc = gr_fail(GR_EFORMAT, fname, "cannot read dataset %s (wrong type?)", path);
@@ -216,7 +219,7 @@ static int read_strings(hid_t file, const char *fname, const char *path, char **
         H5Tset_size(mt, w);
         H5Tset_strpad(mt, H5T_STR_NULLPAD);
         H5Tset_cset(mt, H5Tget_cset(ft));
-        hid_t dxpl = collective_dxpl();
+        hid_t dxpl = collective_dxpl(file);
         if (H5Dread(d, mt, H5S_ALL, H5S_ALL, dxpl, buf) < 0) {
             rc = gr_fail(GR_EFORMAT, fname, "cannot read %s", path);
         } else {
@@ -234,16 +237,43 @@ static int read_strings(hid_t file, const char *fname, const char *path, char **
     return rc;
 }
 
-/* Collective. Read group /<group> as a replicated table (missing group: empty table). */
-static int read_table(hid_t file, const char *fname, const char *group, gr_table *t)
+/* Local. values[k] = row ids[k] of the 1-D dataset d as doubles, for k < n: the ids are read in windows of
+ * at most CHUNK_ROWS rows of the file, each from the first id not yet read to the last one within the window
+ * (ids in increasing order, as local_pair_slots makes them, read each window once). */
+static int read_at(hid_t d, const int32_t *ids, int64_t n, double *values)
+{
+    double *buf = gr_malloc(CHUNK_ROWS, sizeof *buf);
+    hid_t fs = H5Dget_space(d);
+    int rc = fs < 0 ? -1 : 0;
+    for (int64_t k = 0; k < n && !rc;) {
+        int64_t j = k + 1, top = ids[k];
+        for (; j < n && ids[j] >= ids[k] && ids[j] - ids[k] < CHUNK_ROWS; j++)
+            if (ids[j] > top) top = ids[j];
+        hid_t ms = select_block(fs, ids[k], top - ids[k] + 1);
+        if (ms < 0 || H5Dread(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, buf) < 0) rc = -1;
+        for (int64_t q = k; q < j && !rc; q++) values[q] = buf[ids[q] - ids[k]];
+        if (ms >= 0) H5Sclose(ms);
+        k = j;
+    }
+    if (fs >= 0) H5Sclose(fs);
+    free(buf);
+    return rc;
+}
+
+/* Read group /<group> as a table (missing group: empty table): every row, or with ids (local pairs) only
+ * rows ids[0..nids) in that order; *file_rows (may be NULL) gets the rows the file's datasets have. */
+static int read_table(hid_t file, const char *fname, const char *group, const int32_t *ids, int64_t nids,
+                      gr_table *t, int64_t *file_rows)
 {
     memset(t, 0, sizeof *t);
+    if (file_rows) *file_rows = 0;
     char path[512];
     snprintf(path, sizeof path, "/%s", group);
     if (!link_exists(file, path)) return GR_OK;
     name_list names;
     if (list_group(file, path, &names) < 0) return gr_fail(GR_EFORMAT, fname, "cannot list group %s", path);
     int rc = GR_OK;
+    int64_t len = 0;
     for (int c = 0; c < names.n && rc == GR_OK; c++) {
         snprintf(path, sizeof path, "/%s/%s", group, names.names[c]);
         hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
@@ -252,21 +282,27 @@ static int read_table(hid_t file, const char *fname, const char *group, gr_table
         hid_t ft = H5Dget_type(d);
         H5T_class_t cls = H5Tget_class(ft);
         H5Tclose(ft);
-        H5Dclose(d);
-        if (n < 0) { rc = gr_fail(GR_EFORMAT, fname, "%s: expected a 1-D dataset", path); break; }
-        if (cls != H5T_INTEGER && cls != H5T_FLOAT) {
+        if (n < 0) rc = gr_fail(GR_EFORMAT, fname, "%s: expected a 1-D dataset", path);
+        else if (cls != H5T_INTEGER && cls != H5T_FLOAT)
             rc = gr_fail(GR_EFORMAT, fname, "%s: expected a numeric dataset", path);
-            break;
-        }
-        if (c == 0) t->nrows = n;
-        else if (n != t->nrows) {
+        else if (c > 0 && n != len)
             rc = gr_fail(GR_EFORMAT, fname, "%s has %lld rows, expected %lld like /%s/%s", path, (long long)n,
-                         (long long)t->nrows, group, names.names[0]);
-            break;
+                         (long long)len, group, names.names[0]);
+        len = n;
+        int64_t m = ids ? nids : n;
+        double *v = rc ? NULL : gr_malloc((size_t)(m > 0 ? m : 1), sizeof *v);
+        if (!rc && ids) {
+            for (int64_t k = 0; k < m && !rc; k++)
+                if (ids[k] >= n) rc = gr_fail(GR_EFORMAT, fname, "%s: pair id %d out of range [0, %lld)", path, ids[k],
+                                              (long long)n);
+            if (!rc && read_at(d, ids, m, v) < 0)
+                rc = gr_fail(GR_EFORMAT, fname, "cannot read dataset %s (wrong type?)", path);
+        } else if (!rc) {
+            rc = read_block(file, fname, path, H5T_NATIVE_DOUBLE, 0, n, v);
         }
-        double *v = gr_malloc((size_t)n, sizeof *v);
-        rc = read_block(file, fname, path, H5T_NATIVE_DOUBLE, 0, n, v);
+        H5Dclose(d);
         if (rc) { free(v); break; }
+        t->nrows = m;
         char **labels = NULL;
         int nl = 0;
         char lpath[600];
@@ -276,10 +312,11 @@ static int read_table(hid_t file, const char *fname, const char *group, gr_table
             break;
         }
         if (labels) /* string-coded column: code -1 stands for a missing value */
-            for (int64_t i = 0; i < n; i++) if (v[i] < 0) v[i] = NAN;
+            for (int64_t i = 0; i < m; i++) if (v[i] < 0) v[i] = NAN;
         gr_table_add(t, names.names[c], v, cls == H5T_INTEGER, labels, nl);
     }
     free_names(&names);
+    if (file_rows) *file_rows = len;
     return rc;
 }
 
@@ -508,48 +545,107 @@ static int partition_rows(gr_panel *p, int balanced)
     return GR_OK;
 }
 
-/* The pair ids of the local rows (a file with /pairs): in range, and of exporters this rank owns. */
-static int read_local_pairs(gr_panel *p)
+/* Rows of the table /<group>: the length of its first dataset (0 without the group or a dataset). */
+static int64_t table_rows(hid_t file, const char *group)
+{
+    char path[512];
+    snprintf(path, sizeof path, "/%s", group);
+    name_list names;
+    if (!link_exists(file, path) || list_group(file, path, &names) < 0) return 0;
+    int64_t n = 0;
+    if (names.n > 0) {
+        snprintf(path, sizeof path, "/%s/%s", group, names.names[0]);
+        hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
+        if (d >= 0) { n = dataset_length(d); H5Dclose(d); }
+    }
+    free_names(&names);
+    return n > 0 ? n : 0;
+}
+
+/* Local. Turn the global pair ids of the local rows into local slots: p->pair_ids[s] is the global id of
+ * slot s (increasing within each block of rows), p->pair[i] the slot of row i. Each block's ids are
+ * marked in an array spanning that block's smallest to largest id (a block is whole exporters, so with
+ * pairs stored by exporter about its own pairs), freed before the next block. */
+static void local_pair_slots(gr_panel *p)
+{
+    int64_t first = 0, nslots = 0;
+    p->pair_ids = gr_malloc((size_t)(p->nrows > 0 ? p->nrows : 1), sizeof *p->pair_ids);
+    for (int b = 0; b < p->nblocks; first += p->blk_rows[b++]) {
+        int32_t *id = p->pair + first, lo = INT32_MAX, hi = -1;
+        int64_t n = p->blk_rows[b];
+        for (int64_t i = 0; i < n; i++) {
+            if (id[i] < lo) lo = id[i];
+            if (id[i] > hi) hi = id[i];
+        }
+        if (n == 0) continue;
+        int32_t *slot = gr_malloc((size_t)(hi - lo) + 1, sizeof *slot);
+        for (int64_t g = 0; g <= (int64_t)hi - lo; g++) slot[g] = -1;
+        for (int64_t i = 0; i < n; i++) slot[id[i] - lo] = 0;
+        for (int64_t g = 0; g <= (int64_t)hi - lo; g++)
+            if (slot[g] == 0) { p->pair_ids[nslots] = (int32_t)(lo + g); slot[g] = (int32_t)nslots++; }
+        for (int64_t i = 0; i < n; i++) id[i] = slot[id[i] - lo];
+        free(slot);
+    }
+    p->pair_ids = gr_realloc(p->pair_ids, (size_t)(nslots > 0 ? nslots : 1), sizeof *p->pair_ids);
+    p->npairs_local = nslots;
+}
+
+/* The global pair id of local row i's pair. */
+static int32_t global_pair(const gr_panel *p, int64_t i)
+{
+    return p->pair_ids ? p->pair_ids[p->pair[i]] : p->pair[i];
+}
+
+/* The pair ids of the local rows (a file with /pairs): in range, and of exporters this rank owns. With
+ * `local` (gr_panel_open_balanced) p->pairs then holds only the pairs of the local rows (local_pair_slots),
+ * else the whole table. */
+static int read_local_pairs(gr_panel *p, int local)
 {
     const char *fname = p->path;
     int pc = -1;
     for (int c = 0; c < p->ncols; c++)
         if (!strcmp(p->colnames[c], "pair")) pc = c;
     if (pc < 0) return gr_fail(GR_EFORMAT, fname, "file has a /pairs table but no /panel/pair");
-    p->pair = gr_malloc((size_t)p->nrows, sizeof *p->pair);
+    p->pair = gr_malloc((size_t)(p->nrows > 0 ? p->nrows : 1), sizeof *p->pair);
     GR_CALL(read_rows(p, "/panel/pair", H5T_NATIVE_INT32, p->pair));
-    int ie = gr_table_find(&p->pairs, "exporter");
-    for (int64_t i = 0; i < p->nrows; i++) {
-        if (p->pair[i] < 0 || p->pair[i] >= p->pairs.nrows)
+    for (int64_t i = 0; i < p->nrows; i++)
+        if (p->pair[i] < 0 || p->pair[i] >= p->pairs_total)
             return gr_fail(GR_EFORMAT, fname, "/panel/pair row %lld: id %d out of range [0, %lld)",
-                           (long long)gr_panel_row(p, i), p->pair[i], (long long)p->pairs.nrows);
-        if (ie >= 0 && p->n_exporters > 0) {
-            double ex = p->pairs.cols[ie][p->pair[i]];
-            if (!(ex >= 0 && ex < p->n_exporters) || !gr_panel_owns_exporter(p, (int)ex)) {
-                if (p->exp_owner)
-                    return gr_fail(GR_EFORMAT, fname,
-                                   "/panel row %lld: exporter %g is not one whose rows the index gives this rank "
-                                   "(rows not sorted by exporter?)",
-                                   (long long)gr_panel_row(p, i), ex);
-                return gr_fail(GR_EFORMAT, fname,
-                               "/panel row %lld: exporter %g outside the index range [%d, %d) (rows not sorted "
-                               "by exporter?)",
-                               (long long)gr_panel_row(p, i), ex, p->exp_begin, p->exp_end);
-            }
-        }
+                           (long long)gr_panel_row(p, i), p->pair[i], (long long)p->pairs_total);
+    if (local) {
+        local_pair_slots(p);
+        GR_CALL(read_table(p->file, fname, "pairs", p->pair_ids, p->npairs_local, &p->pairs, NULL));
+    }
+    int ie = gr_table_find(&p->pairs, "exporter");
+    if (ie < 0 || p->n_exporters <= 0) return GR_OK;
+    for (int64_t i = 0; i < p->nrows; i++) {
+        if (i > 0 && p->pair[i] == p->pair[i - 1]) continue;  /* a pair's rows follow each other: checked */
+        double ex = p->pairs.cols[ie][p->pair[i]];
+        if ((ex >= 0 && ex < p->n_exporters) && gr_panel_owns_exporter(p, (int)ex)) continue;
+        if (p->exp_owner)
+            return gr_fail(GR_EFORMAT, fname,
+                           "/panel row %lld: exporter %g is not one whose rows the index gives this rank "
+                           "(rows not sorted by exporter?)",
+                           (long long)gr_panel_row(p, i), ex);
+        return gr_fail(GR_EFORMAT, fname,
+                       "/panel row %lld: exporter %g outside the index range [%d, %d) (rows not sorted "
+                       "by exporter?)",
+                       (long long)gr_panel_row(p, i), ex, p->exp_begin, p->exp_end);
     }
     return GR_OK;
 }
 
-static int open_body(gr_panel *p, int balanced)
+/* balanced: gr_deal_exporters' rule (else the contiguous one); local: only the pairs of the local rows. */
+static int open_body(gr_panel *p, int balanced, int local)
 {
     GR_CALL(check_format(p));
-    GR_CALL(read_table(p->file, p->path, "cities", &p->cities));
-    GR_CALL(read_table(p->file, p->path, "pairs", &p->pairs));
+    GR_CALL(read_table(p->file, p->path, "cities", NULL, 0, &p->cities, NULL));
+    if (!local) GR_CALL(read_table(p->file, p->path, "pairs", NULL, 0, &p->pairs, &p->pairs_total));
+    else p->pairs_total = table_rows(p->file, "pairs");
     GR_CALL(read_column_names(p));
     GR_CALL(check_column_lengths(p));
     GR_CALL(partition_rows(p, balanced));
-    if (p->pairs.nrows > 0) GR_CALL(read_local_pairs(p));
+    if (p->pairs_total > 0) GR_CALL(read_local_pairs(p, local));
     return GR_OK;
 }
 
@@ -577,11 +673,12 @@ static int check_panel_file(const char *path)
     return GR_OK;
 }
 
-static int panel_open(MPI_Comm comm, const char *path, gr_panel *p, int balanced)
+static int panel_open(MPI_Comm comm, const char *path, gr_panel *p, int balanced, int local)
 {
     memset(p, 0, sizeof *p);
     p->comm = comm;
     p->file = -1;
+    p->icache_col = -1;
     MPI_Comm_rank(comm, &p->rank);
     MPI_Comm_size(comm, &p->nranks);
     snprintf(p->path, sizeof p->path, "%s", path);
@@ -594,26 +691,33 @@ static int panel_open(MPI_Comm comm, const char *path, gr_panel *p, int balanced
         gr_panel_close(p);
         return rc;
     }
+    /* every rank opens the file on its own (POSIX driver) and reads its rows and pairs independently:
+     * ranks read different numbers of pieces (local pairs), and MPI-IO's start (its components, a lock
+     * test file beside the input) buys nothing for reads (docs/scale.md, "Reading") */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
-    H5Pset_all_coll_metadata_ops(fapl, 1);
-    p->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    H5Pclose(fapl);
+    if (fapl >= 0 && H5Pset_fapl_sec2(fapl) >= 0 && H5Pset_file_locking(fapl, 1, 1) >= 0)
+        p->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
     if (p->file < 0) rc = gr_fail(GR_EIO, path, "cannot open as HDF5");
     rc = gr_agree(comm, rc);
-    if (!rc) rc = gr_agree(comm, open_body(p, balanced));
+    if (!rc) rc = gr_agree(comm, open_body(p, balanced, local));
     if (rc) gr_panel_close(p);
     return rc;
 }
 
 int gr_panel_open(MPI_Comm comm, const char *path, gr_panel *p)
 {
-    return panel_open(comm, path, p, 0);
+    return panel_open(comm, path, p, 0, 0);
 }
 
 int gr_panel_open_balanced(MPI_Comm comm, const char *path, gr_panel *p)
 {
-    return panel_open(comm, path, p, 1);
+    return panel_open(comm, path, p, 1, 0);
+}
+
+int gr_panel_open_local(MPI_Comm comm, const char *path, gr_panel *p)
+{
+    return panel_open(comm, path, p, 1, 1);
 }
 
 void gr_panel_close(gr_panel *p)
@@ -628,6 +732,11 @@ void gr_panel_close(gr_panel *p)
     free(p->exp_owner); free(p->blk_begin); free(p->blk_rows);
     p->exp_owner = NULL; p->blk_begin = p->blk_rows = NULL; p->nblocks = 0;
     free(p->pair);
+    free(p->pair_ids);
+    p->pair_ids = NULL;
+    free(p->icache);
+    p->icache = NULL;
+    p->icache_col = -1;
     for (int c = 0; c < p->ncols; c++) {
         free(p->colnames[c]);
         if (p->collabels) free_labels(p->collabels[c], p->ncollabels[c]);
@@ -658,15 +767,48 @@ static int city_side_column(const gr_panel *p, const char *name, int *side)
     return gr_table_find(&p->cities, name + 4);
 }
 
+/* 1 if `name` is a derived column of the pairs table (derived.h: segpair_, ntreated_, same_, a median split
+ * hi_/lo_): computed over all pairs (ntreated counts other exporters' pairs, a split takes the median of all). */
+static int pair_derived(const char *name)
+{
+    gr_derived_name dn;
+    gr_derived_split sp;
+    int is_split = 0;
+    if (gr_derived_parse(name, &dn) == GR_OK && dn.kind != GR_DERIVED_NONE) return dn.kind != GR_DERIVED_SEGMENT;
+    return gr_derived_split_parse(name, name, &sp, &is_split) == GR_OK && is_split;
+}
+
+/* Local (local pairs). Derive pairs column `name` on the whole /pairs table, read for it and freed after,
+ * and keep the values of the local pairs of every column it added (intermediate ones too, e.g. segpair_<d>
+ * for ntreated_<d>): the same values as on the whole table. */
+static int derive_on_all_pairs(gr_panel *p, const char *name)
+{
+    gr_table all;
+    int rc = read_table(p->file, p->path, "pairs", NULL, 0, &all, NULL);
+    if (!rc) rc = gr_derived_add(&p->cities, &all, "pairs", name, NULL, p->path);
+    for (int c = 0; !rc && c < all.ncols; c++) {
+        if (gr_table_find(&p->pairs, all.names[c]) >= 0) continue;
+        int64_t m = p->npairs_local;
+        double *v = gr_malloc((size_t)(m > 0 ? m : 1), sizeof *v);
+        for (int64_t k = 0; k < m; k++) v[k] = all.cols[c][p->pair_ids[k]];
+        gr_table_add(&p->pairs, all.names[c], v, all.is_int[c], all.labels[c], all.nlabels[c]);
+        all.labels[c] = NULL;  /* now the local table's */
+        all.nlabels[c] = 0;
+    }
+    gr_table_free(&all);
+    return rc;
+}
+
 /* Local. When `name` (or, for exp_<c> / imp_<c>, the city column c) is a derived column that neither
  * /panel nor its table stores, compute it and add it to p->pairs / p->cities; every rank computes the
  * same values. GR_OK also for names that are not derived columns; else the error is recorded (GR_EINPUT,
  * naming the column) and the name stays unknown, so the caller's "unknown column" failure reports it. */
 static int derive_missing(gr_panel *p, const char *name)
 {
-    if (!p->pair || p->pairs.nrows == 0 || p->cities.nrows == 0 || panel_col_index(p, name) >= 0) return GR_OK;
+    if (!p->pair || p->pairs_total == 0 || p->cities.nrows == 0 || panel_col_index(p, name) >= 0) return GR_OK;
     if (gr_table_find(&p->pairs, name) >= 0) return GR_OK;
-    int rc = gr_derived_add(&p->cities, &p->pairs, "pairs", name, NULL, p->path);
+    int rc = p->pair_ids && pair_derived(name) ? derive_on_all_pairs(p, name)
+                                               : gr_derived_add(&p->cities, &p->pairs, "pairs", name, NULL, p->path);
     if (!rc && (!strncmp(name, "exp_", 4) || !strncmp(name, "imp_", 4)))
         rc = gr_derived_add(&p->cities, &p->pairs, "cities", name + 4, name, p->path);
     return rc;
@@ -728,11 +870,31 @@ int gr_panel_column(gr_panel *p, const char *name, double **out)
     return GR_OK;
 }
 
+/* Local. An integer /panel column already in memory: /panel/pair (read at open) or the last one
+ * gr_panel_column_int read; NULL otherwise. */
+static const int32_t *held_int_column(gr_panel *p, int c)
+{
+    if (c < 0) return NULL;
+    if (p->pair && !strcmp(p->colnames[c], "pair") && !(p->collabels && p->collabels[c])) {
+        if (!p->icache || p->icache_col != c) {  /* global ids, kept like a column read */
+            free(p->icache);
+            p->icache = gr_malloc((size_t)(p->nrows > 0 ? p->nrows : 1), sizeof *p->icache);
+            for (int64_t i = 0; i < p->nrows; i++) p->icache[i] = global_pair(p, i);
+            p->icache_col = c;
+        }
+    }
+    return c == p->icache_col ? p->icache : NULL;
+}
+
 int gr_panel_column_into(gr_panel *p, const char *name, double *v)
 {
     int c, side;
+    const int32_t *held;
     if (derive_missing(p, name)) return GR_EINPUT;
-    if ((c = panel_col_index(p, name)) >= 0) {
+    if ((held = held_int_column(p, panel_col_index(p, name))) != NULL) {
+        int labelled = p->collabels && p->collabels[panel_col_index(p, name)];
+        for (int64_t i = 0; i < p->nrows; i++) v[i] = labelled && held[i] < 0 ? NAN : (double)held[i];
+    } else if ((c = panel_col_index(p, name)) >= 0) {
         char path[512];
         snprintf(path, sizeof path, "/panel/%s", name);
         double t0 = gr_now();
@@ -764,7 +926,14 @@ int gr_panel_column_into(gr_panel *p, const char *name, double *v)
 int gr_panel_column_int(gr_panel *p, const char *name, int32_t **out)
 {
     *out = NULL;
-    if (panel_col_index(p, name) < 0) return GR_OK;
+    int c = panel_col_index(p, name);
+    if (c < 0) return GR_OK;
+    const int32_t *held = held_int_column(p, c);
+    if (held) {
+        *out = gr_malloc((size_t)(p->nrows > 0 ? p->nrows : 1), sizeof **out);
+        memcpy(*out, held, (size_t)p->nrows * sizeof **out);
+        return GR_OK;
+    }
     char path[512];
     snprintf(path, sizeof path, "/panel/%s", name);
     hid_t d = H5Dopen2(p->file, path, H5P_DEFAULT);
@@ -780,13 +949,17 @@ int gr_panel_column_int(gr_panel *p, const char *name, int32_t **out)
     p->t_read += gr_now() - t0;
     if (rc) { free(v); return rc; }
     *out = v;
+    free(p->icache);  /* kept: two fixed effects often share a column (exporter^month + importer^month) */
+    p->icache = gr_malloc((size_t)(p->nrows > 0 ? p->nrows : 1), sizeof *p->icache);
+    memcpy(p->icache, v, (size_t)p->nrows * sizeof *v);
+    p->icache_col = c;
     return GR_OK;
 }
 
 int gr_panel_pair_level(gr_panel *p, const char *name)
 {
     int side;
-    if (!p->pair || p->pairs.nrows == 0) return 0;
+    if (!p->pair || p->pairs_total == 0) return 0;
     derive_missing(p, name);
     return !strcmp(name, "pair") || gr_table_find(&p->pairs, name) >= 0 || city_side_column(p, name, &side) >= 0;
 }
@@ -807,7 +980,7 @@ int gr_panel_pair_values(gr_panel *p, const char *name, double **out)
         int64_t nc = p->cities.nrows;
         for (int64_t g = 0; g < m; g++) v[g] = (who[g] >= 0 && who[g] < nc) ? col[(int64_t)who[g]] : NAN;
     } else {  /* pair: the pair id itself */
-        for (int64_t g = 0; g < m; g++) v[g] = (double)g;
+        for (int64_t g = 0; g < m; g++) v[g] = p->pair_ids ? (double)p->pair_ids[g] : (double)g;
     }
     *out = v;
     return GR_OK;
@@ -1023,7 +1196,7 @@ static int write_block(gr_writer *w, hid_t file, const char *path, hid_t filetyp
     if (!rc && (d = H5Dcreate2(g, slash + 1, filetype, fs, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0)
         rc = gr_fail(GR_EIO, w->path, "cannot create dataset %s: %s", path, h5_reason(why));
     if (!rc) {
-        hid_t dxpl = collective_dxpl(), ms = select_block(fs, off, n);
+        hid_t dxpl = collective_dxpl(file), ms = select_block(fs, off, n);
         if (dxpl < 0 || ms < 0) rc = gr_fail(GR_EIO, w->path, "cannot set up the write of %s", path);
         else if (H5Dwrite(d, memtype, ms, fs, dxpl, buf) < 0)
             rc = gr_fail(GR_EIO, w->path, "cannot write %s: %s", path, h5_reason(why));

@@ -2,8 +2,11 @@
  * one the writers use, and gr_deal_exporters, the balanced one of gr_panel_open_balanced) are checked
  * locally on made-up offsets; the balanced reader on the panel named by GR_TEST_PANEL (skipped without
  * it) against a whole copy read on one rank: every row held by exactly one rank, in file order, with the
- * values of that row, and every region's rows shared within one exporter of an even split. Run on 1-4
- * ranks by tests/it_scale.sh. */
+ * values of that row, and every region's rows shared within one exporter of an even split. The local-pairs
+ * reader (gr_panel_open_local) against the same copy: the pairs of the local rows only, each pair on one
+ * rank, a share of the pairs that shrinks with the ranks, and the values of the whole-table reader for
+ * pairs, cities, derived and /panel columns; a panel with a bad pair id (GR_TEST_BADPANEL) is refused with
+ * GR_EFORMAT on every rank. Run on 1-4 ranks by tests/it_scale.sh. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -127,6 +130,90 @@ static void test_balanced_reader(void **state)
     gr_panel_close(&whole);
 }
 
+/* equal doubles, NaN equal to NaN */
+static int same_value(double a, double b)
+{
+    return a == b || (isnan(a) && isnan(b));
+}
+
+/* The local-pairs reader against the whole file read on this rank (GR_TEST_PANEL). */
+static void test_local_reader(void **state)
+{
+    (void)state;
+    const char *path = getenv("GR_TEST_PANEL");
+    if (!path || !*path) { skip(); return; }
+    gr_panel whole, p;
+    assert_int_equal(gr_panel_open(MPI_COMM_SELF, path, &whole), GR_OK);
+    assert_int_equal(gr_panel_open_local(MPI_COMM_WORLD, path, &p), GR_OK);
+    int64_t N = whole.nrows_total, M = whole.pairs.nrows;
+    assert_true(M > 0);
+    assert_int_equal(p.pairs_total, M);
+    assert_int_equal(p.pairs.nrows, p.npairs_local);
+    assert_int_equal(p.pairs.ncols, whole.pairs.ncols);
+    assert_non_null(p.pair_ids);
+    /* each pair with rows on exactly one rank; the local table holds no other pair */
+    int32_t *on = calloc((size_t)M, sizeof *on), *used = calloc((size_t)M, sizeof *used);
+    for (int64_t k = 0; k < p.npairs_local; k++) on[p.pair_ids[k]]++;
+    for (int64_t i = 0; i < p.nrows; i++) used[p.pair_ids[p.pair[i]]] = 1;
+    for (int64_t k = 0; k < p.npairs_local; k++) assert_int_equal(used[p.pair_ids[k]], 1);
+    MPI_Allreduce(MPI_IN_PLACE, on, (int)M, MPI_INT32_T, MPI_SUM, MPI_COMM_WORLD);
+    int64_t with_rows = 0;
+    for (int64_t g = 0; g < N; g++) used[whole.pair[g]] = 2;
+    for (int64_t q = 0; q < M; q++) {
+        assert_int_equal(on[q], used[q] == 2 ? 1 : 0);
+        with_rows += used[q] == 2;
+    }
+    /* the share shrinks with the ranks: at most an even share plus the pairs of the largest exporter */
+    int ie = gr_table_find(&whole.pairs, "exporter");
+    int64_t *per_exp = calloc((size_t)whole.n_exporters + 1, sizeof *per_exp), most = 0, mine = p.npairs_local;
+    for (int64_t q = 0; q < M; q++) {
+        int e = (int)whole.pairs.cols[ie][q];
+        if (used[q] == 2 && ++per_exp[e] > most) most = per_exp[e];
+    }
+    MPI_Allreduce(MPI_IN_PLACE, &mine, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+    assert_true(mine * nranks <= with_rows + 2 * most * nranks);
+    if (nranks > 1) assert_true(mine < with_rows);
+    /* values: table columns, city columns through the pair, a derived pairs column, /panel columns */
+    const char *names[] = {"partner", "distance_km", "exporter", "dir", "exp_province", "imp_region",
+                           "ntreated_100", "segpair_100", "pair", "month", "trade"};
+    for (size_t c = 0; c < sizeof names / sizeof names[0]; c++) {
+        double *a = NULL, *b = NULL;
+        assert_int_equal(gr_panel_column(&whole, names[c], &a), GR_OK);
+        assert_int_equal(gr_panel_column(&p, names[c], &b), GR_OK);
+        for (int64_t i = 0; i < p.nrows; i++) assert_true(same_value(b[i], a[gr_panel_row(&p, i)]));
+        free(a); free(b);
+        assert_int_equal(gr_panel_pair_level(&p, names[c]), gr_panel_pair_level(&whole, names[c]));
+    }
+    double *pv = NULL;
+    assert_int_equal(gr_panel_pair_values(&p, "pair", &pv), GR_OK);
+    for (int64_t k = 0; k < p.npairs_local; k++) assert_true(pv[k] == p.pair_ids[k]);
+    free(pv);
+    /* an integer column asked twice (the second from memory) */
+    for (int t = 0; t < 2; t++) {
+        int32_t *m = NULL;
+        assert_int_equal(gr_panel_column_int(&p, "month", &m), GR_OK);
+        assert_non_null(m);
+        double *a = NULL;
+        assert_int_equal(gr_panel_column(&whole, "month", &a), GR_OK);
+        for (int64_t i = 0; i < p.nrows; i++) assert_true(m[i] == a[gr_panel_row(&p, i)]);
+        free(m); free(a);
+    }
+    free(on); free(used); free(per_exp);
+    gr_panel_close(&p);
+    gr_panel_close(&whole);
+}
+
+/* A panel whose /panel/pair has an id past the /pairs table (GR_TEST_BADPANEL): refused on every rank. */
+static void test_local_reader_bad_pair(void **state)
+{
+    (void)state;
+    const char *path = getenv("GR_TEST_BADPANEL");
+    if (!path || !*path) { skip(); return; }
+    gr_panel p;
+    assert_int_equal(gr_panel_open_local(MPI_COMM_WORLD, path, &p), GR_EFORMAT);
+    assert_int_equal(gr_panel_open_balanced(MPI_COMM_WORLD, path, &p), GR_EFORMAT);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -136,6 +223,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_deal_rule),
         cmocka_unit_test(test_deal_one_group_is_contiguous),
         cmocka_unit_test(test_balanced_reader),
+        cmocka_unit_test(test_local_reader),
+        cmocka_unit_test(test_local_reader_bad_pair),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     MPI_Finalize();
