@@ -30,11 +30,17 @@ static void sum_doubles(MPI_Comm comm, double *buf, int64_t m)
     allreduce_chunked(comm, buf, m, MPI_DOUBLE, sizeof *buf, MPI_SUM);
 }
 
+static int seg_level_sums(const gr_fe *fe, int k, double *cnt);
+
 /* Rows (weight sums if fe->w is set) of each level of dimension k over the rows with keep[i] (all
  * if keep is NULL); summed across ranks if allreduce (then collective). */
 static void level_counts(const gr_fe *fe, int k, const unsigned char *keep, double *cnt, int allreduce)
 {
     memset(cnt, 0, (size_t)fe->nlevels[k] * sizeof *cnt);
+    if (!keep && seg_level_sums(fe, k, cnt)) {
+        if (allreduce) sum_doubles(fe->comm, cnt, fe->nlevels[k]);
+        return;
+    }
     const int32_t *id = fe->id[k];
     for (int64_t i = 0; i < fe->n; i++)
         if (!keep || keep[i]) cnt[id[i]] += fe->w ? fe->w[i] : 1.0;
@@ -51,9 +57,14 @@ int gr_fe_set_weights(gr_fe *fe, const double *w)
             break;
         }
     GR_CALL(gr_agree(fe->comm, rc));
+    gr_fe_set_weights_trusted(fe, w);
+    return GR_OK;
+}
+
+void gr_fe_set_weights_trusted(gr_fe *fe, const double *w)
+{
     fe->w = w;
     for (int k = 0; k < fe->nfe; k++) level_counts(fe, k, NULL, fe->count[k], 1);
-    return GR_OK;
 }
 
 int64_t gr_fe_ncoef(const gr_fe *fe)
@@ -605,6 +616,47 @@ static cg_seg *build_segments(const gr_fe *fe, int64_t *nseg)
     return seg;
 }
 
+/* What gr_fe_prepare keeps: the segment list (or NULL) and the run flags. */
+struct gr_fe_cache {
+    cg_seg *seg;
+    int64_t nseg;
+    unsigned runs;
+};
+
+static unsigned run_dims(const gr_fe *fe);
+
+void gr_fe_prepare(gr_fe *fe)
+{
+    if (fe->cache) return;
+    fe->cache = gr_calloc(1, sizeof *fe->cache);
+    fe->cache->seg = build_segments(fe, &fe->cache->nseg);
+    fe->cache->runs = run_dims(fe);
+}
+
+/* Local. cnt[g] += the weight (1 without weights) of every row of level g of dimension k, along the cached
+ * segments: each level's rows in row order, as the row loop adds them (the same bits). Returns 0 (nothing
+ * done) without cached segments. */
+static int seg_level_sums(const gr_fe *fe, int k, double *cnt)
+{
+    if (!fe->cache || !fe->cache->seg) return 0;
+    const double *restrict w = fe->w;
+    const int64_t nseg = fe->cache->nseg;
+    int64_t i = 0;
+    for (const cg_seg *sg = fe->cache->seg; sg < fe->cache->seg + nseg; i += sg->len, sg++) {
+        double *restrict c = cnt + sg->s[k];
+        if (sg->moving >> k & 1) {
+            if (w) for (int32_t j = 0; j < sg->len; j++) c[j] += w[i + j];
+            else for (int32_t j = 0; j < sg->len; j++) c[j] += 1.0;
+        } else {
+            double acc = c[0];
+            if (w) for (int32_t j = 0; j < sg->len; j++) acc += w[i + j];
+            else for (int32_t j = 0; j < sg->len; j++) acc += 1.0;
+            c[0] = acc;
+        }
+    }
+    return 1;
+}
+
 /* One segment with M moving dimensions (a compile-time constant in the bodies below): xm/qm point at
  * the moving dimensions' blocks from the segment's first level on, F is the sum of the staying
  * dimensions' coefficients and qf their sums' slots. The row value is a(j) = F + sum_m xm[m][j]. */
@@ -897,6 +949,7 @@ typedef struct {
     unsigned runs;       /* run_dims */
     cg_seg *seg;         /* segments (pw == 4 only), or NULL */
     int64_t nseg;
+    int seg_owned;       /* seg is this solve's (else gr_fe_prepare's) */
     long long lanes[4];  /* -1 for the real columns, 0 for padding */
     int64_t off[17], NL, L;
     double *block, *x, *r, *d, *q, *pack, *minv;
@@ -971,18 +1024,22 @@ static void cg_setup(cg_ctx *g, const gr_fe *fe, int p)
     g->p = p;
     g->wt = fe->w != NULL;
     MPI_Comm_size(fe->comm, &g->nranks);
-    g->seg = g->K <= 4 && p <= 4 ? build_segments(fe, &g->nseg) : NULL;
+    g->seg_owned = fe->cache == NULL;  /* gr_fe_prepare's segments are the same list, kept */
+    if (g->K <= 4 && p <= 4) {
+        if (fe->cache) { g->seg = fe->cache->seg; g->nseg = fe->cache->nseg; }
+        else g->seg = build_segments(fe, &g->nseg);
+    }
     int pad = g->seg != NULL;  /* pw is the same on all ranks: pad only if every rank has segments */
     if (p < 3 && g->nranks > 1) MPI_Allreduce(MPI_IN_PLACE, &pad, 1, MPI_INT, MPI_MIN, fe->comm);
     g->pw = p == 3 || (p < 4 && pad) ? 4 : p;
     if (g->pw != 4) {
-        free(g->seg);
+        if (g->seg_owned) free(g->seg);
         g->seg = NULL;
         g->nseg = 0;
     }
     g->x4 = g->pw == 4 && use_avx2();
     for (int c = 0; c < 4; c++) g->lanes[c] = c < p ? -1 : 0;
-    g->runs = run_dims(fe);
+    g->runs = fe->cache ? fe->cache->runs : run_dims(fe);
     for (int k = 0; k < g->K; k++) g->off[k + 1] = g->off[k] + fe->nlevels[k];
     g->NL = g->off[g->K];
     g->L = g->NL * g->pw;
@@ -1171,7 +1228,7 @@ static int demean_cg_cols(const gr_fe *fe, int ncols, double **cols, double **al
     *converged = cg_iterate(&g, rz, ref, tol, maxiter, iterations);
     cg_finish(&g, cols, alpha, warm);
     free(g.block);
-    free(g.seg);
+    if (g.seg_owned) free(g.seg);
     return GR_OK;
 }
 
@@ -1236,5 +1293,7 @@ void gr_fe_free(gr_fe *fe)
         free(fe->names[k]);
     }
     free(fe->id); free(fe->count); free(fe->nlevels); free(fe->local_only); free(fe->names);
+    if (fe->cache) free(fe->cache->seg);
+    free(fe->cache);
     memset(fe, 0, sizeof *fe);
 }

@@ -268,17 +268,20 @@ static int wls(MPI_Comm comm, int64_t n, int kx, const double *X, const double *
     return GR_OK;
 }
 
+/* How demean_cols takes its weights: as they are (the previous call's), set and validated, or set without
+ * validation (the caller checked each weight finite and > 0 as it computed it). */
+enum { W_KEEP = 0, W_CHECK = 1, W_TRUSTED = 2 };
+
 /* Collective. Demean cols[0..ncols) in place on the absorber at tolerance tol, warm-started from and updating
- * alpha (ncols arrays, or NULL); with set_w, with the weights W (NULL: unweighted) set first (their level sums
- * cost a pass per fixed effect: a caller whose weights are those of the previous call passes set_w = 0).
+ * alpha (ncols arrays, or NULL); unless set_w is W_KEEP, with the weights W (NULL: unweighted) set first (their
+ * level sums cost a pass per fixed effect, along the row segments that absorber_on prepared).
  * *inner accumulates the demeaning iterations. */
 static int demean_cols(gr_absorber *ab, int ncols, double **cols, int set_w, double *W, double tol, double **alpha,
                        int64_t *inner)
 {
-    if (set_w) {
-        GR_CALL(gr_fe_set_weights(&ab->fe, W));
-        ab->w = W;
-    }
+    if (set_w == W_CHECK) GR_CALL(gr_fe_set_weights(&ab->fe, W));
+    if (set_w == W_TRUSTED) gr_fe_set_weights_trusted(&ab->fe, W);
+    if (set_w != W_KEEP) ab->w = W;
     ab->o.tol = tol;
     int before = ab->iterations;
     ab->iterations = 0;
@@ -288,17 +291,18 @@ static int demean_cols(gr_absorber *ab, int ncols, double **cols, int set_w, dou
     return rc;
 }
 
-/* Collective. Demean v (n) and a copy of X into Xt with weights W (set first) on the absorber, warm-started
- * from and updating alpha (kx + 1 arrays, or NULL). *inner accumulates the demeaning iterations. */
-static int demean_all(gr_absorber *ab, const sample *s, double *Xt, double *v, double *W, double tol, double **alpha,
-                      int64_t *inner)
+/* Collective. Demean v (n) and a copy of X into Xt with weights W (set first as set_w says: W_CHECK or
+ * W_TRUSTED) on the absorber, warm-started from and updating alpha (kx + 1 arrays, or NULL). *inner accumulates
+ * the demeaning iterations. */
+static int demean_all(gr_absorber *ab, const sample *s, double *Xt, double *v, int set_w, double *W, double tol,
+                      double **alpha, int64_t *inner)
 {
     memcpy(Xt, s->X, (size_t)s->n * (size_t)s->kx * sizeof *Xt);
     int ncols = s->kx + 1;
     double **cols = gr_malloc((size_t)ncols, sizeof *cols);
     for (int j = 0; j < s->kx; j++) cols[j] = Xt + (size_t)j * s->n;
     cols[s->kx] = v;
-    int rc = demean_cols(ab, ncols, cols, 1, W, tol, alpha, inner);
+    int rc = demean_cols(ab, ncols, cols, set_w, W, tol, alpha, inner);
     free(cols);
     return rc;
 }
@@ -314,7 +318,7 @@ static int collinear_unweighted(MPI_Comm comm, gr_absorber *ab, const sample *s,
     double **cols = gr_malloc((size_t)s->kx, sizeof *cols);
     for (int j = 0; j < s->kx; j++) cols[j] = Xu + (size_t)j * s->n;
     int64_t dummy = 0;
-    int rc = demean_cols(ab, s->kx, cols, 1, NULL, tol, NULL, &dummy);
+    int rc = demean_cols(ab, s->kx, cols, W_CHECK, NULL, tol, NULL, &dummy);
     if (!rc) {
         double *A = gr_malloc((size_t)s->kx * (size_t)(s->kx + 1), sizeof *A);
         crossprod_all(comm, s->n, s->kx, Xu, NULL, NULL, A);
@@ -361,7 +365,7 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
         (*iters)++;
         memcpy(v, u, nn * sizeof *v);
         if (*iters == 1) {
-            rc = demean_all(ab, s, Xt, v, om, fe_tol, ab->fe.nfe ? alpha : NULL, inner);
+            rc = demean_all(ab, s, Xt, v, W_CHECK, om, fe_tol, ab->fe.nfe ? alpha : NULL, inner);
             weights_set = 1;
             if (!rc) rc = gr_agree(comm, wls(comm, n, kx, Xt, v, om, collin_tol, NULL, keep, beta));
             int kept = 0;
@@ -372,7 +376,7 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
                 if (!rc) rc = gr_agree(comm, wls(comm, n, kx, Xt, v, om, collin_tol, keep, NULL, beta));
             }
         } else {
-            rc = demean_cols(ab, 1, &v, !weights_set, om, fe_tol, va, inner);
+            rc = demean_cols(ab, 1, &v, weights_set ? W_KEEP : W_CHECK, om, fe_tol, va, inner);
             weights_set = 1;
             if (!rc) rc = gr_agree(comm, wls(comm, n, kx, Xt, v, om, collin_tol, keep, NULL, beta));
         }
@@ -414,6 +418,7 @@ static int absorber_on(MPI_Comm comm, const gr_model_data *d, const sample *s, c
     ao.rm_singletons = 0;
     int rc = gr_absorber_init(comm, s->n, s->nfe, codes, d->fencode, d->fename, NULL, &ao, ab);
     for (int k = 0; k < s->nfe; k++) free(codes[k]);  /* NULL once taken */
+    if (!rc) gr_fe_prepare(&ab->fe);  /* every demeaning of this structure reuses its row segments */
     return rc;
 }
 
@@ -538,6 +543,7 @@ static double irls_update(const sample *s, irls *st, int *bad)
         b |= !(eta > eta_lo && eta < eta_hi);  /* 1e-300 < mu < 8e307 (NaN fails too) */
         dev += (s->w ? s->w[i] : 1.0) * ((st->ylogy[i] - y * eta) - (y - mu));
         working_row(s, i, eta, mu, st->Wn, st->zn, st->z0n);
+        b |= !(st->Wn[i] > 0 && st->Wn[i] < INFINITY);  /* the next weights, set without another validation pass */
     }
     *bad = b;
     return 2.0 * dev;
@@ -574,7 +580,8 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
     int rc = GR_OK;
     for (st->iters = 0; !rc && st->iters < po->maxiter;) {
         st->iters++;
-        rc = demean_all(ab, s, st->Xt, st->z, st->W, itol, ab->fe.nfe ? st->alpha : NULL, &st->inner);
+        rc = demean_all(ab, s, st->Xt, st->z, st->iters == 1 ? W_CHECK : W_TRUSTED, st->W, itol,
+                        ab->fe.nfe ? st->alpha : NULL, &st->inner);
         if (!rc) rc = gr_agree(comm, wls(comm, n, kx, st->Xt, st->z, st->W, o->fit.collin_tol, NULL, NULL, st->beta));
         if (rc) break;
         int bad = 0;
