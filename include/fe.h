@@ -45,6 +45,10 @@ void gr_fe_prepare(gr_fe *fe);
  * every rank is finite and > 0 (e.g. it checked them while computing them). */
 void gr_fe_set_weights_trusted(gr_fe *fe, const double *w);
 
+/* Local. sum[g] += v[i] over the local rows i of level g of dimension k (sum: nlevels[k] values, not reduced
+ * across ranks), in row order for each level (along gr_fe_prepare's segments when there are). */
+void gr_fe_level_sums(const gr_fe *fe, int k, const double *v, double *sum);
+
 /* Local. Number of fixed-effect coefficients: sum over k of nlevels[k]; coefficient g of dimension k
  * is at offset sum_{j<k} nlevels[j] + g. */
 int64_t gr_fe_ncoef(const gr_fe *fe);

@@ -633,13 +633,13 @@ void gr_fe_prepare(gr_fe *fe)
     fe->cache->runs = run_dims(fe);
 }
 
-/* Local. cnt[g] += the weight (1 without weights) of every row of level g of dimension k, along the cached
- * segments: each level's rows in row order, as the row loop adds them (the same bits). Returns 0 (nothing
- * done) without cached segments. */
-static int seg_level_sums(const gr_fe *fe, int k, double *cnt)
+/* Local. cnt[g] += v_i (v NULL: 1) over the rows i of level g of dimension k, along the cached segments: each
+ * level's rows in row order, as the row loop adds them (the same bits). Returns 0 (nothing done) without cached
+ * segments. */
+static int seg_sums(const gr_fe *fe, int k, const double *v, double *cnt)
 {
     if (!fe->cache || !fe->cache->seg) return 0;
-    const double *restrict w = fe->w;
+    const double *restrict w = v;
     const int64_t nseg = fe->cache->nseg;
     int64_t i = 0;
     for (const cg_seg *sg = fe->cache->seg; sg < fe->cache->seg + nseg; i += sg->len, sg++) {
@@ -655,6 +655,15 @@ static int seg_level_sums(const gr_fe *fe, int k, double *cnt)
         }
     }
     return 1;
+}
+
+static int seg_level_sums(const gr_fe *fe, int k, double *cnt) { return seg_sums(fe, k, fe->w, cnt); }
+
+void gr_fe_level_sums(const gr_fe *fe, int k, const double *v, double *sum)
+{
+    if (seg_sums(fe, k, v, sum)) return;
+    const int32_t *restrict id = fe->id[k];
+    for (int64_t i = 0; i < fe->n; i++) sum[id[i]] += v[i];
 }
 
 /* One segment with M moving dimensions (a compile-time constant in the bodies below): xm/qm point at

@@ -93,8 +93,11 @@ static int sample_gather(MPI_Comm comm, const gr_model_data *d, const double *of
     flag_nonfinite(n, d->y[j], keep);  /* a column at a time: one stream each */
     if (off) flag_nonfinite(n, off, keep);
     for (int q = 0; q < d->nx; q++) flag_nonfinite(n, d->x[q], keep);
-    for (int k = 0; k < d->nfe; k++) for (int64_t i = 0; i < n; i++) keep[i] |= d->fecode[k][i] < 0;
-    for (int c = 0; c < d->ncl; c++) for (int64_t i = 0; i < n; i++) keep[i] |= d->clcode[c][i] < 0;
+    for (int k = 0; k < d->nfe + d->ncl; k++) {  /* restrict: keep (chars) could otherwise alias the codes */
+        const int32_t *restrict code = k < d->nfe ? d->fecode[k] : d->clcode[k - d->nfe];
+        unsigned char *restrict f = keep;
+        for (int64_t i = 0; i < n; i++) f[i] |= code[i] < 0;
+    }
     for (int64_t i = 0; d->w && i < n; i++) {
         double w = d->w[i];
         if (isnan(w)) keep[i] |= 1;
@@ -162,9 +165,11 @@ static void fe_group_round(MPI_Comm comm, const gr_absorber *ab, const sample *s
     for (int k = 0; k < fe->nfe; k++) {
         int64_t L = fe->nlevels[k];
         double *ysum = gr_calloc((size_t)(L ? L : 1), sizeof *ysum);
-        for (int64_t i = 0; i < s->n; i++) ysum[fe->id[k][i]] += s->y[i];
+        gr_fe_level_sums(fe, k, s->y, ysum);
         if (!(fe->local_only && fe->local_only[k])) sum_doubles(comm, ysum, L);
-        for (int64_t i = 0; i < s->n; i++) {
+        int any = 0;  /* a level to drop: else no pass over the rows */
+        for (int64_t g = 0; g < L && !any; g++) any = (zero_groups && ysum[g] == 0) || (rm_singletons && fe->count[k][g] == 1);
+        for (int64_t i = 0; any && i < s->n; i++) {
             if (!keep[i]) continue;
             int32_t g = fe->id[k][i];
             if (zero_groups && ysum[g] == 0) { keep[i] = 0; c[0]++; }
@@ -492,7 +497,8 @@ static void weighted_tss(MPI_Comm comm, const sample *s, const double *v, const 
 typedef struct irls {
     double *W, *z, *z0;         /* this iteration's weights, working outcome (demeaned in place) and its copy */
     double *Wn, *zn, *z0n;      /* the next iteration's, filled by the update pass */
-    double *ylogy;              /* y log y (0 where y = 0): the deviance without a logarithm per iteration */
+    double dev0;                /* sum w (y log y - y) over the local rows: the deviance without a logarithm per
+                                 * row and iteration */
     double *Xt, *beta;
     double **alpha;
     double *tss;                /* kx + 1: weighted centred sums of squares of the last iteration's columns */
@@ -505,8 +511,8 @@ typedef struct irls {
 static void irls_alloc(const sample *s, irls *st)
 {
     size_t nn = (size_t)(s->n ? s->n : 1);
-    double **bufs[7] = {&st->W, &st->z, &st->z0, &st->Wn, &st->zn, &st->z0n, &st->ylogy};
-    for (int q = 0; q < 7; q++) *bufs[q] = gr_malloc(nn, sizeof(double));
+    double **bufs[6] = {&st->W, &st->z, &st->z0, &st->Wn, &st->zn, &st->z0n};
+    for (int q = 0; q < 6; q++) *bufs[q] = gr_malloc(nn, sizeof(double));
     st->Xt = gr_malloc(nn * (size_t)(s->kx ? s->kx : 1), sizeof(double));
     st->beta = gr_calloc((size_t)s->kx + 1, sizeof(double));
     st->tss = gr_calloc((size_t)s->kx + 1, sizeof(double));
@@ -516,7 +522,7 @@ static void irls_free(irls *st, int kx)
 {
     for (int j = 0; st->alpha && j <= kx; j++) free(st->alpha[j]);
     free(st->alpha); free(st->W); free(st->z); free(st->z0); free(st->Wn); free(st->zn); free(st->z0n);
-    free(st->ylogy); free(st->Xt); free(st->beta); free(st->tss);
+    free(st->Xt); free(st->beta); free(st->tss);
 }
 
 /* Local. Row i's weight w mu and working outcome eta - offset + (y - mu) / mu into W, z and z0. */
@@ -526,27 +532,70 @@ static inline void working_row(const sample *s, int64_t i, double eta, double mu
     z[i] = z0[i] = eta - (s->off ? s->off[i] : 0.0) + (s->y[i] - mu) / mu;
 }
 
-/* Local. The update pass of one IRLS iteration, fused: residual z~ - X~ b, index eta = offset + z0 - residual,
- * mu = exp(eta), the deviance 2 sum w (y log(y/mu) - (y - mu)) (y log(y/mu) = y log y - y eta, since log mu =
- * eta), and the next iteration's W, z, z0. Returns the local deviance; *bad = 1 if a mean left double
- * precision. */
+/* Local. exp(x) for two values at once, for x in [-708, 709] (others are clamped first: the caller refuses them
+ * anyway): x = k ln2 + r with k = round(x / ln2) (the 1.5 * 2^52 shift rounds it and leaves k in the low bits),
+ * ln2 split in two so that k ln2_hi is exact (fdlibm's constants), |r| <= ln2 / 2, e^r by its Taylor series to
+ * r^13 / 13! (truncation below 1e-17), times 2^k built in the exponent bits. Within 2 ulp of exp. Plain SSE2
+ * operations, no fused multiply-add: the same bits on every x86-64 and every rank. */
+typedef double v2d __attribute__((vector_size(16)));
+typedef long long v2i __attribute__((vector_size(16)));
+static inline v2d vexp2(v2d x)
+{
+    const v2d lo = {-708.0, -708.0}, hi = {709.0, 709.0}, shift = {0x1.8p52, 0x1.8p52};
+    x = (v2d)(((v2i)(x < lo) & (v2i)lo) | (~(v2i)(x < lo) & (v2i)x));
+    x = (v2d)(((v2i)(x > hi) & (v2i)hi) | (~(v2i)(x > hi) & (v2i)x));
+    x = (v2d)((v2i)(x == x) & (v2i)x);  /* NaN -> 0 (flagged by the caller) */
+    v2d kd = x * 1.4426950408889634 + shift, k = kd - shift;
+    v2d r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
+    static const double c[14] = {1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320,
+                                 1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800};
+    v2d p = r * c[13] + c[12];
+    for (int q = 11; q >= 0; q--) p = p * r + c[q];
+    v2i e = (((v2i)kd - 0x4338000000000000LL) + 1023) << 52;
+    return p * (v2d)e;
+}
+
+/* Local. The update pass of one IRLS iteration, fused, in blocks of rows: residual z~ - X~ b, index eta = offset +
+ * z0 - residual, mu = exp(eta) (vexp2), the deviance 2 sum w (y log(y/mu) - (y - mu)) = 2 (dev0 + sum w (mu -
+ * y eta)) (log mu = eta; dev0 = sum w (y log y - y) from the start), and the next iteration's W, z, z0. Returns
+ * the local deviance; *bad = 1 if a mean left double precision or a weight w mu is not finite and > 0 (the next
+ * weights are then set without another validation pass). */
 static double irls_update(const sample *s, irls *st, int *bad)
 {
-    int64_t n = s->n;
-    int kx = s->kx;
-    double dev = 0, eta_lo = log(1e-300), eta_hi = 709.0;  /* exp(709) = 8.2e307 */
+    const int64_t n = s->n;
+    const int kx = s->kx;
+    const double eta_lo = log(1e-300), eta_hi = 709.0;  /* exp(709) = 8.2e307 */
+    const double *restrict z = st->z, *restrict z0 = st->z0, *restrict off = s->off, *restrict w = s->w,
+                 *restrict y = s->y;
+    double *restrict Wn = st->Wn, *restrict zn = st->zn, *restrict z0n = st->z0n;
+    double dev = 0, eta[258], mu[258];
     int b = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double res = st->z[i];
-        for (int q = 0; q < kx; q++) res -= st->Xt[(size_t)q * n + i] * st->beta[q];
-        double eta = st->z0[i] - res + (s->off ? s->off[i] : 0.0), mu = exp(eta), y = s->y[i];
-        b |= !(eta > eta_lo && eta < eta_hi);  /* 1e-300 < mu < 8e307 (NaN fails too) */
-        dev += (s->w ? s->w[i] : 1.0) * ((st->ylogy[i] - y * eta) - (y - mu));
-        working_row(s, i, eta, mu, st->Wn, st->zn, st->z0n);
-        b |= !(st->Wn[i] > 0 && st->Wn[i] < INFINITY);  /* the next weights, set without another validation pass */
+    for (int64_t i0 = 0; i0 < n; i0 += 256) {
+        const int m = n - i0 < 256 ? (int)(n - i0) : 256;
+        for (int j = 0; j < m; j++) eta[j] = z0[i0 + j] - z[i0 + j];
+        for (int q = 0; q < kx; q++) {
+            const double *restrict xq = st->Xt + (size_t)q * n + i0, bq = st->beta[q];
+            for (int j = 0; j < m; j++) eta[j] += xq[j] * bq;
+        }
+        if (off) for (int j = 0; j < m; j++) eta[j] += off[i0 + j];
+        eta[m] = 0;  /* an odd count: the pair's second lane */
+        for (int j = 0; j < m; j += 2) {
+            v2d e = vexp2((v2d){eta[j], eta[j + 1]});
+            mu[j] = e[0];
+            mu[j + 1] = e[1];
+        }
+        for (int j = 0; j < m; j++) {
+            const int64_t i = i0 + j;
+            const double wi = w ? w[i] : 1.0, et = eta[j], u = mu[j];
+            b |= !(et > eta_lo && et < eta_hi);  /* 1e-300 < mu < 8e307 (NaN fails too) */
+            dev += wi * (u - y[i] * et);
+            Wn[i] = wi * u;
+            zn[i] = z0n[i] = et - (off ? off[i] : 0.0) + (y[i] - u) / u;
+            b |= !(Wn[i] > 0 && Wn[i] < INFINITY);
+        }
     }
     *bad = b;
-    return 2.0 * dev;
+    return 2.0 * (st->dev0 + dev);
 }
 
 static void swap_ptr(double **a, double **b) { double *t = *a; *a = *b; *b = t; }
@@ -571,9 +620,10 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
     int64_t nc = gr_fe_ncoef(&ab->fe);
     st->alpha = gr_malloc((size_t)kx + 1, sizeof *st->alpha);
     for (int q = 0; q <= kx; q++) st->alpha[q] = gr_calloc((size_t)(nc ? nc : 1), sizeof(double));
+    st->dev0 = 0;
     for (int64_t i = 0; i < n; i++) {  /* glm's start mu = y + 0.1 */
         double y = s->y[i], mu = y + 0.1;
-        st->ylogy[i] = y > 0 ? y * log(y) : 0.0;
+        st->dev0 += (s->w ? s->w[i] : 1.0) * ((y > 0 ? y * log(y) : 0.0) - y);
         working_row(s, i, log(mu), mu, st->W, st->z, st->z0);
     }
     double dev_prev = NAN, itol = o->absorb.tol > 1e-2 ? o->absorb.tol : 1e-2, eps = INFINITY;
