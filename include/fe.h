@@ -75,6 +75,11 @@ int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxi
 int gr_fe_demean_coef(const gr_fe *fe, int ncols, double **cols, double **alpha, double tol, int maxiter,
                       int *iterations, int *converged);
 
+/* Collective. As gr_fe_demean_coef, out of place: outs[c] gets the residual of cols[c] (not modified); outs[c] may
+ * be cols[c] (then the same bits as gr_fe_demean_coef). Without fixed effects outs[c] gets a copy. */
+int gr_fe_demean_into(const gr_fe *fe, int ncols, const double *const *cols, double **outs, double **alpha, double tol,
+                      int maxiter, int *iterations, int *converged);
+
 /* Collective. For each dimension k, nested[k] = 1 if every level of dimension k lies within one
  * level of the cluster ids cl[n] (dense global ids, ncl levels). */
 int gr_fe_nested_in(const gr_fe *fe, const int32_t *cl, int64_t ncl, int *nested);

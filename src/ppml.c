@@ -277,38 +277,43 @@ static int wls(MPI_Comm comm, int64_t n, int kx, const double *X, const double *
  * validation (the caller checked each weight finite and > 0 as it computed it). */
 enum { W_KEEP = 0, W_CHECK = 1, W_TRUSTED = 2 };
 
-/* Collective. Demean cols[0..ncols) in place on the absorber at tolerance tol, warm-started from and updating
- * alpha (ncols arrays, or NULL); unless set_w is W_KEEP, with the weights W (NULL: unweighted) set first (their
- * level sums cost a pass per fixed effect, along the row segments that absorber_on prepared).
- * *inner accumulates the demeaning iterations. */
-static int demean_cols(gr_absorber *ab, int ncols, double **cols, int set_w, double *W, double tol, double **alpha,
-                       int64_t *inner)
+/* Collective. The residuals of cols[0..ncols) into outs[0..ncols) (out of place, no copy first; outs[c] may be
+ * cols[c]) on the absorber at tolerance tol, warm-started from and updating alpha (ncols arrays, or NULL); unless
+ * set_w is W_KEEP, with the weights W (NULL: unweighted) set first (their level sums cost a pass per fixed effect,
+ * along the row segments that absorber_on prepared). The absorber's rows are the sample's (absorber_on removes
+ * no singleton), so the kernels run on its structure directly; its counters (time, columns, iterations) are
+ * kept as gr_absorber_demean keeps them. *inner accumulates the demeaning iterations. */
+static int demean_cols(gr_absorber *ab, int ncols, const double *const *cols, double **outs, int set_w, double *W,
+                       double tol, double **alpha, int64_t *inner)
 {
     if (set_w == W_CHECK) GR_CALL(gr_fe_set_weights(&ab->fe, W));
     if (set_w == W_TRUSTED) gr_fe_set_weights_trusted(&ab->fe, W);
     if (set_w != W_KEEP) ab->w = W;
-    ab->o.tol = tol;
-    int before = ab->iterations;
-    ab->iterations = 0;
-    int rc = gr_absorber_demean(ab, ncols, cols, NULL, alpha);
-    *inner += ab->iterations;
-    if (before > ab->iterations) ab->iterations = before;
+    double t0 = gr_now();
+    int it = 0, conv = 1;
+    int rc = gr_agree(ab->comm, gr_fe_demean_into(&ab->fe, ncols, cols, outs, alpha, tol, ab->o.maxiter, &it, &conv));
+    ab->t_demean += gr_now() - t0;
+    ab->columns_demeaned += ncols;
+    if (it > ab->iterations) ab->iterations = it;
+    if (!conv) ab->converged = 0;
+    *inner += it;
     return rc;
 }
 
-/* Collective. Demean v (n) and a copy of X into Xt with weights W (set first as set_w says: W_CHECK or
- * W_TRUSTED) on the absorber, warm-started from and updating alpha (kx + 1 arrays, or NULL). *inner accumulates
- * the demeaning iterations. */
-static int demean_all(gr_absorber *ab, const sample *s, double *Xt, double *v, int set_w, double *W, double tol,
-                      double **alpha, int64_t *inner)
+/* Collective. The residuals of X into Xt and of v into vt (may be v), with weights W (set first as set_w says:
+ * W_CHECK or W_TRUSTED) on the absorber, warm-started from and updating alpha (kx + 1 arrays, or NULL). *inner
+ * accumulates the demeaning iterations. */
+static int demean_all(gr_absorber *ab, const sample *s, double *Xt, const double *v, double *vt, int set_w, double *W,
+                      double tol, double **alpha, int64_t *inner)
 {
-    memcpy(Xt, s->X, (size_t)s->n * (size_t)s->kx * sizeof *Xt);
     int ncols = s->kx + 1;
-    double **cols = gr_malloc((size_t)ncols, sizeof *cols);
-    for (int j = 0; j < s->kx; j++) cols[j] = Xt + (size_t)j * s->n;
+    const double **cols = gr_malloc((size_t)ncols, sizeof *cols);
+    double **outs = gr_malloc((size_t)ncols, sizeof *outs);
+    for (int j = 0; j < s->kx; j++) { cols[j] = s->X + (size_t)j * s->n; outs[j] = Xt + (size_t)j * s->n; }
     cols[s->kx] = v;
-    int rc = demean_cols(ab, ncols, cols, set_w, W, tol, alpha, inner);
-    free(cols);
+    outs[s->kx] = vt;
+    int rc = demean_cols(ab, ncols, cols, outs, set_w, W, tol, alpha, inner);
+    free(cols); free(outs);
     return rc;
 }
 
@@ -319,18 +324,18 @@ static int collinear_unweighted(MPI_Comm comm, gr_absorber *ab, const sample *s,
 {
     size_t nn = (size_t)(s->n ? s->n : 1);
     double *Xu = gr_malloc(nn * (size_t)(s->kx ? s->kx : 1), sizeof *Xu);
-    memcpy(Xu, s->X, (size_t)s->n * (size_t)s->kx * sizeof *Xu);
-    double **cols = gr_malloc((size_t)s->kx, sizeof *cols);
-    for (int j = 0; j < s->kx; j++) cols[j] = Xu + (size_t)j * s->n;
+    const double **cols = gr_malloc((size_t)s->kx, sizeof *cols);
+    double **outs = gr_malloc((size_t)s->kx, sizeof *outs);
+    for (int j = 0; j < s->kx; j++) { cols[j] = s->X + (size_t)j * s->n; outs[j] = Xu + (size_t)j * s->n; }
     int64_t dummy = 0;
-    int rc = demean_cols(ab, s->kx, cols, W_CHECK, NULL, tol, NULL, &dummy);
+    int rc = demean_cols(ab, s->kx, cols, outs, W_CHECK, NULL, tol, NULL, &dummy);
     if (!rc) {
         double *A = gr_malloc((size_t)s->kx * (size_t)(s->kx + 1), sizeof *A);
         crossprod_all(comm, s->n, s->kx, Xu, NULL, NULL, A);
         gr_collinear(s->kx, A, collin_tol, keep);
         free(A);
     }
-    free(cols); free(Xu);
+    free(cols); free(outs); free(Xu);
     return rc;
 }
 
@@ -355,7 +360,6 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
     *nsep = 0;
     *iters = 0;
     if (n0 == 0) return GR_OK;
-    size_t nn = (size_t)(n ? n : 1);
     int kx = s->kx;
     double K = (double)n0 / (po->sep_tol * po->sep_tol);
     double *u = buf[0], *v = buf[1], *om = buf[2], *Xt = buf[3], *beta = gr_calloc((size_t)kx + 1, sizeof *beta);
@@ -368,9 +372,8 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
     double **va = ab->fe.nfe ? alpha + kx : NULL;
     while (!rc && !done && *iters < po->sep_maxiter) {
         (*iters)++;
-        memcpy(v, u, nn * sizeof *v);
         if (*iters == 1) {
-            rc = demean_all(ab, s, Xt, v, W_CHECK, om, fe_tol, ab->fe.nfe ? alpha : NULL, inner);
+            rc = demean_all(ab, s, Xt, u, v, W_CHECK, om, fe_tol, ab->fe.nfe ? alpha : NULL, inner);
             weights_set = 1;
             if (!rc) rc = gr_agree(comm, wls(comm, n, kx, Xt, v, om, collin_tol, NULL, keep, beta));
             int kept = 0;
@@ -381,7 +384,8 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
                 if (!rc) rc = gr_agree(comm, wls(comm, n, kx, Xt, v, om, collin_tol, keep, NULL, beta));
             }
         } else {
-            rc = demean_cols(ab, 1, &v, weights_set ? W_KEEP : W_CHECK, om, fe_tol, va, inner);
+            const double *uc = u;
+            rc = demean_cols(ab, 1, &uc, &v, weights_set ? W_KEEP : W_CHECK, om, fe_tol, va, inner);
             weights_set = 1;
             if (!rc) rc = gr_agree(comm, wls(comm, n, kx, Xt, v, om, collin_tol, keep, NULL, beta));
         }
@@ -495,8 +499,8 @@ static void weighted_tss(MPI_Comm comm, const sample *s, const double *v, const 
 
 /* The IRLS state of one outcome. */
 typedef struct irls {
-    double *W, *z, *z0;         /* this iteration's weights, working outcome (demeaned in place) and its copy */
-    double *Wn, *zn, *z0n;      /* the next iteration's, filled by the update pass */
+    double *W, *z0, *z;         /* this iteration's weights, working outcome and its residual (demeaned) */
+    double *Wn, *z0n;           /* the next iteration's, filled by the update pass */
     double dev0;                /* sum w (y log y - y) over the local rows: the deviance without a logarithm per
                                  * row and iteration */
     double *Xt, *beta;
@@ -511,8 +515,8 @@ typedef struct irls {
 static void irls_alloc(const sample *s, irls *st)
 {
     size_t nn = (size_t)(s->n ? s->n : 1);
-    double **bufs[6] = {&st->W, &st->z, &st->z0, &st->Wn, &st->zn, &st->z0n};
-    for (int q = 0; q < 6; q++) *bufs[q] = gr_malloc(nn, sizeof(double));
+    double **bufs[5] = {&st->W, &st->z, &st->z0, &st->Wn, &st->z0n};
+    for (int q = 0; q < 5; q++) *bufs[q] = gr_malloc(nn, sizeof(double));
     st->Xt = gr_malloc(nn * (size_t)(s->kx ? s->kx : 1), sizeof(double));
     st->beta = gr_calloc((size_t)s->kx + 1, sizeof(double));
     st->tss = gr_calloc((size_t)s->kx + 1, sizeof(double));
@@ -521,15 +525,15 @@ static void irls_alloc(const sample *s, irls *st)
 static void irls_free(irls *st, int kx)
 {
     for (int j = 0; st->alpha && j <= kx; j++) free(st->alpha[j]);
-    free(st->alpha); free(st->W); free(st->z); free(st->z0); free(st->Wn); free(st->zn); free(st->z0n);
+    free(st->alpha); free(st->W); free(st->z); free(st->z0); free(st->Wn); free(st->z0n);
     free(st->Xt); free(st->beta); free(st->tss);
 }
 
-/* Local. Row i's weight w mu and working outcome eta - offset + (y - mu) / mu into W, z and z0. */
-static inline void working_row(const sample *s, int64_t i, double eta, double mu, double *W, double *z, double *z0)
+/* Local. Row i's weight w mu and working outcome eta - offset + (y - mu) / mu into W and z0. */
+static inline void working_row(const sample *s, int64_t i, double eta, double mu, double *W, double *z0)
 {
     W[i] = (s->w ? s->w[i] : 1.0) * mu;
-    z[i] = z0[i] = eta - (s->off ? s->off[i] : 0.0) + (s->y[i] - mu) / mu;
+    z0[i] = eta - (s->off ? s->off[i] : 0.0) + (s->y[i] - mu) / mu;
 }
 
 /* Local. exp(x) for two values at once, for x in [-708, 709] (others are clamped first: the caller refuses them
@@ -567,7 +571,7 @@ static double irls_update(const sample *s, irls *st, int *bad)
     const double eta_lo = log(1e-300), eta_hi = 709.0;  /* exp(709) = 8.2e307 */
     const double *restrict z = st->z, *restrict z0 = st->z0, *restrict off = s->off, *restrict w = s->w,
                  *restrict y = s->y;
-    double *restrict Wn = st->Wn, *restrict zn = st->zn, *restrict z0n = st->z0n;
+    double *restrict Wn = st->Wn, *restrict z0n = st->z0n;
     double dev = 0, eta[258], mu[258];
     int b = 0;
     for (int64_t i0 = 0; i0 < n; i0 += 256) {
@@ -590,7 +594,7 @@ static double irls_update(const sample *s, irls *st, int *bad)
             b |= !(et > eta_lo && et < eta_hi);  /* 1e-300 < mu < 8e307 (NaN fails too) */
             dev += wi * (u - y[i] * et);
             Wn[i] = wi * u;
-            zn[i] = z0n[i] = et - (off ? off[i] : 0.0) + (y[i] - u) / u;
+            z0n[i] = et - (off ? off[i] : 0.0) + (y[i] - u) / u;
             b |= !(Wn[i] > 0 && Wn[i] < INFINITY);
         }
     }
@@ -624,13 +628,13 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
     for (int64_t i = 0; i < n; i++) {  /* glm's start mu = y + 0.1 */
         double y = s->y[i], mu = y + 0.1;
         st->dev0 += (s->w ? s->w[i] : 1.0) * ((y > 0 ? y * log(y) : 0.0) - y);
-        working_row(s, i, log(mu), mu, st->W, st->z, st->z0);
+        working_row(s, i, log(mu), mu, st->W, st->z0);
     }
     double dev_prev = NAN, itol = o->absorb.tol > 1e-2 ? o->absorb.tol : 1e-2, eps = INFINITY;
     int rc = GR_OK;
     for (st->iters = 0; !rc && st->iters < po->maxiter;) {
         st->iters++;
-        rc = demean_all(ab, s, st->Xt, st->z, st->iters == 1 ? W_CHECK : W_TRUSTED, st->W, itol,
+        rc = demean_all(ab, s, st->Xt, st->z0, st->z, st->iters == 1 ? W_CHECK : W_TRUSTED, st->W, itol,
                         ab->fe.nfe ? st->alpha : NULL, &st->inner);
         if (!rc) rc = gr_agree(comm, wls(comm, n, kx, st->Xt, st->z, st->W, o->fit.collin_tol, NULL, NULL, st->beta));
         if (rc) break;
@@ -649,7 +653,7 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
             weighted_tss(comm, s, st->z0, st->W, st->tss);
             return GR_OK;
         }
-        swap_ptr(&st->W, &st->Wn); swap_ptr(&st->z, &st->zn); swap_ptr(&st->z0, &st->z0n);
+        swap_ptr(&st->W, &st->Wn); swap_ptr(&st->z0, &st->z0n);
         /* the demeaning error moves the coefficients by about itol and the deviance by its square: a tenth of
          * sqrt(eps) keeps the step accurate enough; near convergence, the final tolerance at once */
         double next = eps < 1e3 * po->tol ? 0 : 0.1 * sqrt(eps);
