@@ -66,6 +66,11 @@ for P in 2 3 4; do
   check_close "ppml default panel: 1 and $P ranks agree to 1e-10" "$TMP/sim.1.json" "$TMP/sim.$P.json" 1e-10 \
     --ignore iterations --ignore inner_iterations  # CG stopping counts may differ by one; the numbers do not
 done
+# the fe.h entry points IRLS uses (prepared segments, trusted weights, level sums, out-of-place demeaning) give
+# the plain path's bits with the rows spread over 3 ranks (tests/test_ppml_fe.c; tests/run.sh runs it on 1)
+if [ -x "$ROOT/build/tests/test_ppml_fe" ]; then
+  check "test_ppml_fe on 3 ranks" mpi 3 "$ROOT/build/tests/test_ppml_fe"
+else fail "test_ppml_fe on 3 ranks" "build/tests/test_ppml_fe not built (make test builds it)"; fi
 # the default panel's JSON says what IRLS did
 if [ -f "$TMP/sim.1.json" ] && grep -q '"family":[[:space:]]*"poisson"' "$TMP/sim.1.json" \
    && grep -q '"irls_iterations":[[:space:]]*[1-9]' "$TMP/sim.1.json" && grep -q '"separated_relu"' "$TMP/sim.1.json"; then
