@@ -293,7 +293,7 @@ static int demean_cols(gr_absorber *ab, int ncols, const double *const *cols, do
     int it = 0, conv = 1;
     int rc = gr_agree(ab->comm, gr_fe_demean_into(&ab->fe, ncols, cols, outs, alpha, tol, ab->o.maxiter, &it, &conv));
     ab->t_demean += gr_now() - t0;
-    ab->columns_demeaned += ncols;
+    if (ab->fe.nfe > 0) ab->columns_demeaned += ncols;  /* without fixed effects: a copy, as the absorber counts it */
     if (it > ab->iterations) ab->iterations = it;
     if (!conv) ab->converged = 0;
     *inner += it;
