@@ -25,6 +25,7 @@ REPS=${REPS:-7}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_pml=ob1
 OUT=${OUT:-$(mktemp -d /tmp/gravrd-ppml-bench.XXXXXX)}
+mkdir -p "$OUT"
 GR=${GR:-./bin/gravrd}
 GR_BEFORE=${GR_BEFORE:-}
 RHS='partner + log(distance_km) | exporter^month + importer^month + exp_province^imp_province'
