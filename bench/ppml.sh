@@ -15,6 +15,8 @@
 #   whole  the whole process's wall clock.
 # The machine's load average (uptime) is printed before and after: on a shared machine the wall-clock figures are
 # upper bounds.
+# GR=PATH runs another gravrd (default ./bin/gravrd). GR_BEFORE=PATH adds a "before" binary, interleaved: each round
+# runs before's PPML, then GR's PPML, then GR's OLS, and the table gets a row for each (ratios against GR's OLS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PANEL=${1:-data/default.h5}
@@ -23,36 +25,46 @@ REPS=${REPS:-7}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_pml=ob1
 OUT=${OUT:-$(mktemp -d /tmp/gravrd-ppml-bench.XXXXXX)}
+mkdir -p "$OUT"
+GR=${GR:-./bin/gravrd}
+GR_BEFORE=${GR_BEFORE:-}
 RHS='partner + log(distance_km) | exporter^month + importer^month + exp_province^imp_province'
 jnum() { sed -n "s/.*\"$2\":[[:space:]]*\([-0-9][-0-9.eE+]*\).*/\1/p" "$1" | head -1; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 est() { local j=$1 s=0 k; for k in prepare index demean solve vcov; do s=$(echo "$s + $(jnum "$j" $k)" | bc -l); done; echo "$s"; }
 
-once() {  # once NAME P FORMULA [OPTIONS...]: one run; appends est, cpu and whole seconds to $OUT/NAME.{est,cpu,whole}
-  local name=$1 P=$2 f=$3; shift 3
+once() {  # once BIN NAME P FORMULA [OPTIONS...]: one run; appends est, cpu and whole seconds to $OUT/NAME.{est,cpu,whole}
+  local bin=$1 name=$2 P=$3 f=$4; shift 4
   /usr/bin/time -f "%U %S %e" -o "$OUT/$name.time" \
-    mpirun -n "$P" ./bin/gravrd estimate --quiet --data "$PANEL" --formula "$f" --cluster pair "$@" --json "$OUT/$name.json"
+    mpirun -n "$P" "$bin" estimate --quiet --data "$PANEL" --formula "$f" --cluster pair "$@" --json "$OUT/$name.json"
   est "$OUT/$name.json" >>"$OUT/$name.est"
   awk '{ print $1 + $2 }' "$OUT/$name.time" >>"$OUT/$name.cpu"
   awk '{ print $3 }' "$OUT/$name.time" >>"$OUT/$name.whole"
 }
 
-echo "panel: $PANEL, $REPS rounds (PPML then OLS) per rank count, medians; seconds"
+echo "panel: $PANEL, $REPS rounds (PPML then OLS) per rank count, medians; seconds; gravrd: $GR${GR_BEFORE:+ (before: $GR_BEFORE)}"
 echo "load before: $(uptime)"
-printf '%-6s %-10s %-10s %-8s %-6s %-6s %-16s %s\n' ranks "ppml est" "ols est" "ratio" irls inner "cpu ppml / ols" \
+printf '%-14s %-10s %-10s %-8s %-6s %-6s %-16s %s\n' ranks "ppml est" "ols est" "ratio" irls inner "cpu ppml / ols" \
   "whole ppml / ols"
+row() {  # row LABEL P X: the medians of PPML run X (ppml or before) against the OLS runs on P ranks
+  local lab=$1 P=$2 x=$3
+  printf '%-14s %-10.3f %-10.3f %-8.2f %-6s %-6s %-16s %s\n' "$lab" "$(median <"$OUT/$x$P.est")" \
+    "$(median <"$OUT/ols$P.est")" "$(median <"$OUT/ratio$x$P")" "$(jnum "$OUT/$x$P.json" irls_iterations)" \
+    "$(jnum "$OUT/$x$P.json" inner_iterations)" "$(median <"$OUT/$x$P.cpu") / $(median <"$OUT/ols$P.cpu")" \
+    "$(median <"$OUT/$x$P.whole") / $(median <"$OUT/ols$P.whole")"
+}
 for P in 1 2; do
-  for x in ppml ols; do for k in est cpu whole; do : >"$OUT/$x$P.$k"; done; done
-  : >"$OUT/ratio$P"
+  for x in before ppml ols; do for k in est cpu whole; do : >"$OUT/$x$P.$k"; done; : >"$OUT/ratio$x$P"; done
   for ((i = 0; i < REPS; i++)); do
-    once ppml$P "$P" "trade ~ $RHS" --family poisson
-    once ols$P "$P" "log(trade) ~ $RHS"
-    echo "$(tail -1 "$OUT/ppml$P.est") / $(tail -1 "$OUT/ols$P.est")" | bc -l >>"$OUT/ratio$P"
+    [ -n "$GR_BEFORE" ] && once "$GR_BEFORE" before$P "$P" "trade ~ $RHS" --family poisson
+    once "$GR" ppml$P "$P" "trade ~ $RHS" --family poisson
+    once "$GR" ols$P "$P" "log(trade) ~ $RHS"
+    for x in before ppml; do
+      [ -s "$OUT/$x$P.est" ] && echo "$(tail -1 "$OUT/$x$P.est") / $(tail -1 "$OUT/ols$P.est")" | bc -l >>"$OUT/ratio$x$P"
+    done
   done
-  printf '%-6s %-10.3f %-10.3f %-8.2f %-6s %-6s %-16s %s\n' "$P" "$(median <"$OUT/ppml$P.est")" \
-    "$(median <"$OUT/ols$P.est")" "$(median <"$OUT/ratio$P")" "$(jnum "$OUT/ppml$P.json" irls_iterations)" \
-    "$(jnum "$OUT/ppml$P.json" inner_iterations)" "$(median <"$OUT/ppml$P.cpu") / $(median <"$OUT/ols$P.cpu")" \
-    "$(median <"$OUT/ppml$P.whole") / $(median <"$OUT/ols$P.whole")"
+  [ -n "$GR_BEFORE" ] && row "$P (before)" "$P" before
+  row "$P" "$P" ppml
 done
 echo "load after: $(uptime)"
 echo "fixest fepois, same model, 1 thread (anchors, a quiet machine): 1.05 s; targets: ppml est <= 0.21 s on 1 rank"

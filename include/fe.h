@@ -19,6 +19,7 @@ typedef struct gr_fe {
     const double *w;    /* row weights (NULL: 1), not owned; set only through gr_fe_set_weights */
     int *local_only;    /* 1 if no level of dimension k has rows on two ranks: no Allreduce needed */
     char **names;       /* labels, e.g. "exporter^month" */
+    struct gr_fe_cache *cache;  /* row segments and run flags kept by gr_fe_prepare (owned), or NULL */
 } gr_fe;
 
 /* Collective. Rows in fixed-effect groups of one row, iteratively (removing some can create
@@ -32,6 +33,21 @@ int gr_fe_singletons(const gr_fe *fe, unsigned char *keep, int64_t *nremoved);
  * the weighted least-squares regression on the fixed-effect dummies). GR_EINPUT on every rank, fe
  * unchanged, if some rank holds a weight that is not finite and > 0. */
 int gr_fe_set_weights(gr_fe *fe, const double *w);
+
+/* Local. Work out once what every demeaning of fe would otherwise work out per call from the level ids
+ * alone (the row segments and the dimensions whose rows come in runs of one level) and keep it in fe
+ * until gr_fe_free; gr_fe_set_weights then sums the level weights along the segments (the same additions
+ * in the same order: the same bits). The demeaning gives the same bits with or without it. For a caller
+ * that demeans the same structure many times (IRLS). */
+void gr_fe_prepare(gr_fe *fe);
+
+/* Collective. gr_fe_set_weights without its validation pass: the caller guarantees that every weight on
+ * every rank is finite and > 0 (e.g. it checked them while computing them). */
+void gr_fe_set_weights_trusted(gr_fe *fe, const double *w);
+
+/* Local. sum[g] += v[i] over the local rows i of level g of dimension k (sum: nlevels[k] values, not reduced
+ * across ranks), in row order for each level (along gr_fe_prepare's segments when there are). */
+void gr_fe_level_sums(const gr_fe *fe, int k, const double *v, double *sum);
 
 /* Local. Number of fixed-effect coefficients: sum over k of nlevels[k]; coefficient g of dimension k
  * is at offset sum_{j<k} nlevels[j] + g. */
@@ -58,6 +74,11 @@ int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxi
  * that of the cold start D'Wv, the sweeps measure coefficient changes. */
 int gr_fe_demean_coef(const gr_fe *fe, int ncols, double **cols, double **alpha, double tol, int maxiter,
                       int *iterations, int *converged);
+
+/* Collective. As gr_fe_demean_coef, out of place: outs[c] gets the residual of cols[c] (not modified); outs[c] may
+ * be cols[c] (then the same bits as gr_fe_demean_coef). Without fixed effects outs[c] gets a copy. */
+int gr_fe_demean_into(const gr_fe *fe, int ncols, const double *const *cols, double **outs, double **alpha, double tol,
+                      int maxiter, int *iterations, int *converged);
 
 /* Collective. For each dimension k, nested[k] = 1 if every level of dimension k lies within one
  * level of the cluster ids cl[n] (dense global ids, ncl levels). */

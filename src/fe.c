@@ -30,11 +30,17 @@ static void sum_doubles(MPI_Comm comm, double *buf, int64_t m)
     allreduce_chunked(comm, buf, m, MPI_DOUBLE, sizeof *buf, MPI_SUM);
 }
 
+static int seg_level_sums(const gr_fe *fe, int k, double *cnt);
+
 /* Rows (weight sums if fe->w is set) of each level of dimension k over the rows with keep[i] (all
  * if keep is NULL); summed across ranks if allreduce (then collective). */
 static void level_counts(const gr_fe *fe, int k, const unsigned char *keep, double *cnt, int allreduce)
 {
     memset(cnt, 0, (size_t)fe->nlevels[k] * sizeof *cnt);
+    if (!keep && seg_level_sums(fe, k, cnt)) {
+        if (allreduce) sum_doubles(fe->comm, cnt, fe->nlevels[k]);
+        return;
+    }
     const int32_t *id = fe->id[k];
     for (int64_t i = 0; i < fe->n; i++)
         if (!keep || keep[i]) cnt[id[i]] += fe->w ? fe->w[i] : 1.0;
@@ -51,9 +57,14 @@ int gr_fe_set_weights(gr_fe *fe, const double *w)
             break;
         }
     GR_CALL(gr_agree(fe->comm, rc));
+    gr_fe_set_weights_trusted(fe, w);
+    return GR_OK;
+}
+
+void gr_fe_set_weights_trusted(gr_fe *fe, const double *w)
+{
     fe->w = w;
     for (int k = 0; k < fe->nfe; k++) level_counts(fe, k, NULL, fe->count[k], 1);
-    return GR_OK;
 }
 
 int64_t gr_fe_ncoef(const gr_fe *fe)
@@ -325,8 +336,8 @@ static void it_coef_out(const sweep_ctx *s, const double *A, double *tmp, double
 /* The sweeps (see the top of the file). With warm set, the iterations start from alpha (levels of the
  * stacked vector alpha[c]) rather than zero: it becomes a pending change of every dimension, applied
  * to the rows by the first pass. With alpha, the coefficients are written back at the end. */
-static int demean_irons_tuck(const gr_fe *fe, int ncols, double **cols, double **alpha, int warm, double tol,
-                             int maxiter, int *iterations, int *converged)
+static int demean_irons_tuck(const gr_fe *fe, int ncols, const double *const *cols, double **outs, double **alpha,
+                             int warm, double tol, int maxiter, int *iterations, int *converged)
 {
     const int p = ncols;
     const int64_t n = fe->n;
@@ -388,7 +399,7 @@ static int demean_irons_tuck(const gr_fe *fe, int ncols, double **cols, double *
     if (!done) *converged = 0;
     *iterations = it;
     for (int c = 0; c < p; c++) {
-        double *restrict v = cols[c];
+        double *restrict v = outs[c];
         for (int64_t i = 0; i < n; i++) v[i] = E[i * p + c];
     }
     if (alpha) it_coef_out(&s, A, GX, alpha);  /* GX: scratch now */
@@ -504,8 +515,9 @@ static const rows_rhs_fn rows_rhs[2][2][3] = {
     {{rows_rhs_v_2, rows_rhs_v_3, rows_rhs_v_4}, {rows_rhs_x_2, rows_rhs_x_3, rows_rhs_x_4}},
     {{rows_rhs_v_w_2, rows_rhs_v_w_3, rows_rhs_v_w_4}, {rows_rhs_x_w_2, rows_rhs_x_w_3, rows_rhs_x_w_4}}};
 
-/* The residual c -= sum_k x_k[id_k] for every row (any number of dimensions K). */
-static void rows_resid_v(int K, int64_t n, int32_t *const *id, const double *const *xk, double *const *c, int p)
+/* The residual o = c - sum_k x_k[id_k] for every row (any number of dimensions K; o may be c: in place). */
+static void rows_resid_v(int K, int64_t n, int32_t *const *id, const double *const *xk, const double *const *c,
+                         double *const *o, int p)
 {
     for (int64_t i = 0; i < n; i++) {
         v2d a = {0, 0}, b = {0, 0};
@@ -514,22 +526,22 @@ static void rows_resid_v(int K, int64_t n, int32_t *const *id, const double *con
             a += xg[0];
             b += xg[1];
         }
-        c[0][i] -= a[0];
-        if (p > 1) c[1][i] -= a[1];
-        if (p > 2) c[2][i] -= b[0];
-        if (p > 3) c[3][i] -= b[1];
+        o[0][i] = c[0][i] - a[0];
+        if (p > 1) o[1][i] = c[1][i] - a[1];
+        if (p > 2) o[2][i] = c[2][i] - b[0];
+        if (p > 3) o[3][i] = c[3][i] - b[1];
     }
 }
-AVX2_ATTR static void rows_resid_x(int K, int64_t n, int32_t *const *id, const double *const *xk, double *const *c,
-                                   int p)
+AVX2_ATTR static void rows_resid_x(int K, int64_t n, int32_t *const *id, const double *const *xk,
+                                   const double *const *c, double *const *o, int p)
 {
     for (int64_t i = 0; i < n; i++) {
         v4d a = {0, 0, 0, 0};
         for (int k = 0; k < K; k++) a += ((const v4d *)xk[k])[id[k][i]];
-        c[0][i] -= a[0];
-        if (p > 1) c[1][i] -= a[1];
-        if (p > 2) c[2][i] -= a[2];
-        if (p > 3) c[3][i] -= a[3];
+        o[0][i] = c[0][i] - a[0];
+        if (p > 1) o[1][i] = c[1][i] - a[1];
+        if (p > 2) o[2][i] = c[2][i] - a[2];
+        if (p > 3) o[3][i] = c[3][i] - a[3];
     }
 }
 
@@ -605,6 +617,56 @@ static cg_seg *build_segments(const gr_fe *fe, int64_t *nseg)
     return seg;
 }
 
+/* What gr_fe_prepare keeps: the segment list (or NULL) and the run flags. */
+struct gr_fe_cache {
+    cg_seg *seg;
+    int64_t nseg;
+    unsigned runs;
+};
+
+static unsigned run_dims(const gr_fe *fe);
+
+void gr_fe_prepare(gr_fe *fe)
+{
+    if (fe->cache) return;
+    fe->cache = gr_calloc(1, sizeof *fe->cache);
+    fe->cache->seg = build_segments(fe, &fe->cache->nseg);
+    fe->cache->runs = run_dims(fe);
+}
+
+/* Local. cnt[g] += v_i (v NULL: 1) over the rows i of level g of dimension k, along the cached segments: each
+ * level's rows in row order, as the row loop adds them (the same bits). Returns 0 (nothing done) without cached
+ * segments. */
+static int seg_sums(const gr_fe *fe, int k, const double *v, double *cnt)
+{
+    if (!fe->cache || !fe->cache->seg) return 0;
+    const double *restrict w = v;
+    const int64_t nseg = fe->cache->nseg;
+    int64_t i = 0;
+    for (const cg_seg *sg = fe->cache->seg; sg < fe->cache->seg + nseg; i += sg->len, sg++) {
+        double *restrict c = cnt + sg->s[k];
+        if (sg->moving >> k & 1) {
+            if (w) for (int32_t j = 0; j < sg->len; j++) c[j] += w[i + j];
+            else for (int32_t j = 0; j < sg->len; j++) c[j] += 1.0;
+        } else {
+            double acc = c[0];
+            if (w) for (int32_t j = 0; j < sg->len; j++) acc += w[i + j];
+            else for (int32_t j = 0; j < sg->len; j++) acc += 1.0;
+            c[0] = acc;
+        }
+    }
+    return 1;
+}
+
+static int seg_level_sums(const gr_fe *fe, int k, double *cnt) { return seg_sums(fe, k, fe->w, cnt); }
+
+void gr_fe_level_sums(const gr_fe *fe, int k, const double *v, double *sum)
+{
+    if (seg_sums(fe, k, v, sum)) return;
+    const int32_t *restrict id = fe->id[k];
+    for (int64_t i = 0; i < fe->n; i++) sum[id[i]] += v[i];
+}
+
 /* One segment with M moving dimensions (a compile-time constant in the bodies below): xm/qm point at
  * the moving dimensions' blocks from the segment's first level on, F is the sum of the staying
  * dimensions' coefficients and qf their sums' slots. The row value is a(j) = F + sum_m xm[m][j]. */
@@ -666,18 +728,18 @@ static cg_seg *build_segments(const gr_fe *fe, int64_t *nseg)
     a[1] = (v2d)((v2i)(v2d){c[2][j], c[3][j]} & (v2i){ln[2], ln[3]});
 #define SEG_COLS_x() a[0] = (v4d)((v4i)(v4d){c[0][j], c[1][j], c[2][j], c[3][j]} & (v4i){ln[0], ln[1], ln[2], ln[3]});
 #define SEG_RESID_v()                                                                                 \
-    c[0][j] -= a[0][0];                                                                               \
-    if (ln[1]) c[1][j] -= a[0][1];                                                                    \
-    if (ln[2]) c[2][j] -= a[1][0];                                                                    \
-    if (ln[3]) c[3][j] -= a[1][1];
+    ro[0][j] = c[0][j] - a[0][0];                                                                     \
+    if (ln[1]) ro[1][j] = c[1][j] - a[0][1];                                                          \
+    if (ln[2]) ro[2][j] = c[2][j] - a[1][0];                                                          \
+    if (ln[3]) ro[3][j] = c[3][j] - a[1][1];
 #define SEG_RESID_x()                                                                                 \
-    c[0][j] -= a[0][0];                                                                               \
-    if (ln[1]) c[1][j] -= a[0][1];                                                                    \
-    if (ln[2]) c[2][j] -= a[0][2];                                                                    \
-    if (ln[3]) c[3][j] -= a[0][3];
+    ro[0][j] = c[0][j] - a[0][0];                                                                     \
+    if (ln[1]) ro[1][j] = c[1][j] - a[0][1];                                                          \
+    if (ln[2]) ro[2][j] = c[2][j] - a[0][2];                                                          \
+    if (ln[3]) ro[3][j] = c[3][j] - a[0][3];
 
 /* Per segment: the product (src: the x_k, into qk), the right-hand side (c: the columns at the
- * segment's first row, into qk), both weighted by wr when WT, and the residual (c -= a). */
+ * segment's first row, into qk), both weighted by wr when WT, and the residual (o = c - a; o may be c). */
 #define SEG_BODIES(SUF, ATTR, VT, NV)                                                                 \
     ATTR __attribute__((always_inline)) static inline void seg_np_##SUF(                              \
         const int M, const int WT, const cg_seg *sg, int K, const double *const *src,                 \
@@ -695,8 +757,8 @@ static cg_seg *build_segments(const gr_fe *fe, int64_t *nseg)
         SEG_SCATTER(VT, NV, SEG_COLS_##SUF)                                                           \
     }                                                                                                 \
     ATTR __attribute__((always_inline)) static inline void seg_resid_##SUF(                           \
-        const int M, const cg_seg *sg, int K, const double *const *src, double *const *c,             \
-        const long long *ln)                                                                          \
+        const int M, const cg_seg *sg, int K, const double *const *src, const double *const *c,       \
+        double *const *ro, const long long *ln)                                                       \
     {                                                                                                 \
         double *const *qk = NULL;                                                                     \
         SEG_SETUP(VT, NV, 1)                                                                          \
@@ -707,18 +769,19 @@ static cg_seg *build_segments(const gr_fe *fe, int64_t *nseg)
         }                                                                                             \
     }                                                                                                 \
     ATTR static void segs_resid_##SUF(int64_t nseg, const cg_seg *seg, int K, const double *const *src, \
-                                      double *const *cols, const long long *ln)                       \
+                                      const double *const *cols, double *const *outs, const long long *ln) \
     {                                                                                                 \
-        double *c[4] = {cols[0], cols[1], cols[2], cols[3]};                                          \
+        const double *c[4] = {cols[0], cols[1], cols[2], cols[3]};                                    \
+        double *o[4] = {outs[0], outs[1], outs[2], outs[3]};                                          \
         for (const cg_seg *sg = seg; sg < seg + nseg; sg++) {                                         \
             switch (__builtin_popcount(sg->moving)) {                                                 \
-            case 0: seg_resid_##SUF(0, sg, K, src, c, ln); break;                                     \
-            case 1: seg_resid_##SUF(1, sg, K, src, c, ln); break;                                     \
-            case 2: seg_resid_##SUF(2, sg, K, src, c, ln); break;                                     \
-            case 3: seg_resid_##SUF(3, sg, K, src, c, ln); break;                                     \
-            default: seg_resid_##SUF(4, sg, K, src, c, ln); break;                                    \
+            case 0: seg_resid_##SUF(0, sg, K, src, c, o, ln); break;                                  \
+            case 1: seg_resid_##SUF(1, sg, K, src, c, o, ln); break;                                  \
+            case 2: seg_resid_##SUF(2, sg, K, src, c, o, ln); break;                                  \
+            case 3: seg_resid_##SUF(3, sg, K, src, c, o, ln); break;                                  \
+            default: seg_resid_##SUF(4, sg, K, src, c, o, ln); break;                                 \
             }                                                                                         \
-            for (int j = 0; j < 4; j++) c[j] += sg->len;                                              \
+            for (int j = 0; j < 4; j++) { c[j] += sg->len; o[j] += sg->len; }                         \
         }                                                                                             \
     }
 /* The product and right-hand-side passes over all segments, unweighted (WS empty, WTV 0) or weighted
@@ -764,7 +827,8 @@ SEG_PASSES(v, , _w, 1) SEG_PASSES(x, AVX2_ATTR, _w, 1)
 typedef void (*segs_np_fn)(int64_t, const cg_seg *, int, const double *const *, const double *, double *const *);
 typedef void (*segs_rhs_fn)(int64_t, const cg_seg *, int, const double *const *, const long long *, const double *,
                             double *const *);
-typedef void (*segs_resid_fn)(int64_t, const cg_seg *, int, const double *const *, double *const *, const long long *);
+typedef void (*segs_resid_fn)(int64_t, const cg_seg *, int, const double *const *, const double *const *,
+                              double *const *, const long long *);
 /* [weighted][avx2] */
 static const segs_np_fn segs_np[2][2] = {{segs_np_v, segs_np_x}, {segs_np_v_w, segs_np_x_w}};
 static const segs_rhs_fn segs_rhs[2][2] = {{segs_rhs_v, segs_rhs_x}, {segs_rhs_v_w, segs_rhs_x_w}};
@@ -897,6 +961,7 @@ typedef struct {
     unsigned runs;       /* run_dims */
     cg_seg *seg;         /* segments (pw == 4 only), or NULL */
     int64_t nseg;
+    int seg_owned;       /* seg is this solve's (else gr_fe_prepare's) */
     long long lanes[4];  /* -1 for the real columns, 0 for padding */
     int64_t off[17], NL, L;
     double *block, *x, *r, *d, *q, *pack, *minv;
@@ -971,18 +1036,22 @@ static void cg_setup(cg_ctx *g, const gr_fe *fe, int p)
     g->p = p;
     g->wt = fe->w != NULL;
     MPI_Comm_size(fe->comm, &g->nranks);
-    g->seg = g->K <= 4 && p <= 4 ? build_segments(fe, &g->nseg) : NULL;
+    g->seg_owned = fe->cache == NULL;  /* gr_fe_prepare's segments are the same list, kept */
+    if (g->K <= 4 && p <= 4) {
+        if (fe->cache) { g->seg = fe->cache->seg; g->nseg = fe->cache->nseg; }
+        else g->seg = build_segments(fe, &g->nseg);
+    }
     int pad = g->seg != NULL;  /* pw is the same on all ranks: pad only if every rank has segments */
     if (p < 3 && g->nranks > 1) MPI_Allreduce(MPI_IN_PLACE, &pad, 1, MPI_INT, MPI_MIN, fe->comm);
     g->pw = p == 3 || (p < 4 && pad) ? 4 : p;
     if (g->pw != 4) {
-        free(g->seg);
+        if (g->seg_owned) free(g->seg);
         g->seg = NULL;
         g->nseg = 0;
     }
     g->x4 = g->pw == 4 && use_avx2();
     for (int c = 0; c < 4; c++) g->lanes[c] = c < p ? -1 : 0;
-    g->runs = run_dims(fe);
+    g->runs = fe->cache ? fe->cache->runs : run_dims(fe);
     for (int k = 0; k < g->K; k++) g->off[k + 1] = g->off[k] + fe->nlevels[k];
     g->NL = g->off[g->K];
     g->L = g->NL * g->pw;
@@ -1003,7 +1072,7 @@ static void cg_setup(cg_ctx *g, const gr_fe *fe, int p)
 
 /* Collective when nranks > 1. r = D'W v for the columns cols[0..p): the (weighted) group sums of
  * every column, in one pass over the rows; sums of shared dimensions combined across ranks. */
-static void cg_rhs(cg_ctx *g, double **cols)
+static void cg_rhs(cg_ctx *g, const double *const *cols)
 {
     const gr_fe *fe = g->fe;
     const int K = g->K, p = g->p, pw = g->pw;
@@ -1115,7 +1184,7 @@ static int cg_iterate(cg_ctx *g, double *rz, const double *ref, double tol, int 
  * entry of a local-only dimension is non-zero only on the rank with the level's rows, so those are
  * summed across ranks first), and the coefficients used below become alpha. Then e = v - D x, in
  * one pass over the rows. */
-static void cg_finish(cg_ctx *g, double **cols, double **alpha, int warm)
+static void cg_finish(cg_ctx *g, const double *const *cols, double **outs, double **alpha, int warm)
 {
     const gr_fe *fe = g->fe;
     const int K = g->K, p = g->p, pw = g->pw;
@@ -1132,11 +1201,12 @@ static void cg_finish(cg_ctx *g, double **cols, double **alpha, int warm)
     const double *xk[16];
     for (int k = 0; k < K; k++) xk[k] = x + g->off[k] * pw;
     if (pw == 4) {
-        double *c4[4];
-        for (int c = 0; c < 4; c++) c4[c] = cols[c < p ? c : p - 1];
-        if (g->seg) segs_resid[g->x4](g->nseg, g->seg, K, xk, c4, g->lanes);
-        else if (g->x4) rows_resid_x(K, n, fe->id, xk, c4, p);
-        else rows_resid_v(K, n, fe->id, xk, c4, p);
+        const double *c4[4];
+        double *o4[4];
+        for (int c = 0; c < 4; c++) { c4[c] = cols[c < p ? c : p - 1]; o4[c] = outs[c < p ? c : p - 1]; }
+        if (g->seg) segs_resid[g->x4](g->nseg, g->seg, K, xk, c4, o4, g->lanes);
+        else if (g->x4) rows_resid_x(K, n, fe->id, xk, c4, o4, p);
+        else rows_resid_v(K, n, fe->id, xk, c4, o4, p);
     } else {
         for (int64_t i = 0; i < n; i++) {
             double t[64];
@@ -1145,15 +1215,15 @@ static void cg_finish(cg_ctx *g, double **cols, double **alpha, int warm)
                 const double *restrict xg = xk[k] + (int64_t)fe->id[k][i] * pw;
                 for (int c = 0; c < p; c++) t[c] += xg[c];
             }
-            for (int c = 0; c < p; c++) cols[c][i] -= t[c];
+            for (int c = 0; c < p; c++) outs[c][i] = cols[c][i] - t[c];
         }
     }
 }
 
 /* CG on up to 64 columns at once. A warm start solves for the change from alpha, and measures its
  * residual against that of the cold start (D'Wv; the warm one's own where D'Wv is zero). */
-static int demean_cg_cols(const gr_fe *fe, int ncols, double **cols, double **alpha, int warm, double tol,
-                          int maxiter, int *iterations, int *converged)
+static int demean_cg_cols(const gr_fe *fe, int ncols, const double *const *cols, double **outs, double **alpha,
+                          int warm, double tol, int maxiter, int *iterations, int *converged)
 {
     if (ncols > 64) return gr_fail(GR_EINPUT, "fixed effects", "at most 64 columns per demeaning pass");
     cg_ctx g;
@@ -1169,24 +1239,24 @@ static int demean_cg_cols(const gr_fe *fe, int ncols, double **cols, double **al
             if (!(ref[c] > 0)) ref[c] = rz[c];
     }
     *converged = cg_iterate(&g, rz, ref, tol, maxiter, iterations);
-    cg_finish(&g, cols, alpha, warm);
+    cg_finish(&g, cols, outs, alpha, warm);
     free(g.block);
-    free(g.seg);
+    if (g.seg_owned) free(g.seg);
     return GR_OK;
 }
 
 /* CG runs column by column (steps and stopping are per column), so more than four columns are
  * demeaned four at a time on the vector kernels: the same iterates, one pass over the rows per
  * iteration for each group of four. */
-static int demean_cg(const gr_fe *fe, int ncols, double **cols, double **alpha, int warm, double tol, int maxiter,
-                     int *iterations, int *converged)
+static int demean_cg(const gr_fe *fe, int ncols, const double *const *cols, double **outs, double **alpha, int warm,
+                     double tol, int maxiter, int *iterations, int *converged)
 {
     if (fe->nfe > 4 || ncols <= 4)
-        return demean_cg_cols(fe, ncols, cols, alpha, warm, tol, maxiter, iterations, converged);
+        return demean_cg_cols(fe, ncols, cols, outs, alpha, warm, tol, maxiter, iterations, converged);
     for (int c = 0; c < ncols; c += 4) {
         int it = 0, conv = 1;
-        GR_CALL(demean_cg_cols(fe, ncols - c < 4 ? ncols - c : 4, cols + c, alpha ? alpha + c : NULL, warm, tol,
-                               maxiter, &it, &conv));
+        GR_CALL(demean_cg_cols(fe, ncols - c < 4 ? ncols - c : 4, cols + c, outs + c, alpha ? alpha + c : NULL, warm,
+                               tol, maxiter, &it, &conv));
         if (it > *iterations) *iterations = it;
         if (!conv) *converged = 0;
     }
@@ -1196,8 +1266,16 @@ static int demean_cg(const gr_fe *fe, int ncols, double **cols, double **alpha, 
 int gr_fe_demean_coef(const gr_fe *fe, int ncols, double **cols, double **alpha, double tol, int maxiter,
                       int *iterations, int *converged)
 {
+    return gr_fe_demean_into(fe, ncols, (const double *const *)cols, cols, alpha, tol, maxiter, iterations, converged);
+}
+
+int gr_fe_demean_into(const gr_fe *fe, int ncols, const double *const *cols, double **outs, double **alpha, double tol,
+                      int maxiter, int *iterations, int *converged)
+{
     *iterations = 0;
     *converged = 1;
+    for (int c = 0; fe->nfe == 0 && c < ncols; c++)  /* no fixed effect: the identity */
+        if (outs[c] != cols[c]) memcpy(outs[c], cols[c], (size_t)fe->n * sizeof **outs);
     if (fe->nfe == 0 || ncols == 0) return GR_OK;
     if (fe->nfe > 16) return gr_fail(GR_EINPUT, "fixed effects", "at most 16 dimensions");
     int warm = 0;
@@ -1218,8 +1296,8 @@ int gr_fe_demean_coef(const gr_fe *fe, int ncols, double **cols, double **alpha,
         MPI_Allreduce(MPI_IN_PLACE, &warm, 1, MPI_INT, MPI_MAX, fe->comm);  /* alpha should be replicated */
     }
     if (fe->method == GR_FE_IRONS_TUCK || fe->nfe == 1)
-        return demean_irons_tuck(fe, ncols, cols, alpha, warm, tol, maxiter, iterations, converged);
-    return demean_cg(fe, ncols, cols, alpha, warm, tol, maxiter, iterations, converged);
+        return demean_irons_tuck(fe, ncols, cols, outs, alpha, warm, tol, maxiter, iterations, converged);
+    return demean_cg(fe, ncols, cols, outs, alpha, warm, tol, maxiter, iterations, converged);
 }
 
 int gr_fe_demean(const gr_fe *fe, int ncols, double **cols, double tol, int maxiter, int *iterations,
@@ -1236,5 +1314,7 @@ void gr_fe_free(gr_fe *fe)
         free(fe->names[k]);
     }
     free(fe->id); free(fe->count); free(fe->nlevels); free(fe->local_only); free(fe->names);
+    if (fe->cache) free(fe->cache->seg);
+    free(fe->cache);
     memset(fe, 0, sizeof *fe);
 }

@@ -93,8 +93,11 @@ static int sample_gather(MPI_Comm comm, const gr_model_data *d, const double *of
     flag_nonfinite(n, d->y[j], keep);  /* a column at a time: one stream each */
     if (off) flag_nonfinite(n, off, keep);
     for (int q = 0; q < d->nx; q++) flag_nonfinite(n, d->x[q], keep);
-    for (int k = 0; k < d->nfe; k++) for (int64_t i = 0; i < n; i++) keep[i] |= d->fecode[k][i] < 0;
-    for (int c = 0; c < d->ncl; c++) for (int64_t i = 0; i < n; i++) keep[i] |= d->clcode[c][i] < 0;
+    for (int k = 0; k < d->nfe + d->ncl; k++) {  /* restrict: keep (chars) could otherwise alias the codes */
+        const int32_t *restrict code = k < d->nfe ? d->fecode[k] : d->clcode[k - d->nfe];
+        unsigned char *restrict f = keep;
+        for (int64_t i = 0; i < n; i++) f[i] |= code[i] < 0;
+    }
     for (int64_t i = 0; d->w && i < n; i++) {
         double w = d->w[i];
         if (isnan(w)) keep[i] |= 1;
@@ -162,9 +165,11 @@ static void fe_group_round(MPI_Comm comm, const gr_absorber *ab, const sample *s
     for (int k = 0; k < fe->nfe; k++) {
         int64_t L = fe->nlevels[k];
         double *ysum = gr_calloc((size_t)(L ? L : 1), sizeof *ysum);
-        for (int64_t i = 0; i < s->n; i++) ysum[fe->id[k][i]] += s->y[i];
+        gr_fe_level_sums(fe, k, s->y, ysum);
         if (!(fe->local_only && fe->local_only[k])) sum_doubles(comm, ysum, L);
-        for (int64_t i = 0; i < s->n; i++) {
+        int any = 0;  /* a level to drop: else no pass over the rows */
+        for (int64_t g = 0; g < L && !any; g++) any = (zero_groups && ysum[g] == 0) || (rm_singletons && fe->count[k][g] == 1);
+        for (int64_t i = 0; any && i < s->n; i++) {
             if (!keep[i]) continue;
             int32_t g = fe->id[k][i];
             if (zero_groups && ysum[g] == 0) { keep[i] = 0; c[0]++; }
@@ -268,38 +273,47 @@ static int wls(MPI_Comm comm, int64_t n, int kx, const double *X, const double *
     return GR_OK;
 }
 
-/* Collective. Demean cols[0..ncols) in place on the absorber at tolerance tol, warm-started from and updating
- * alpha (ncols arrays, or NULL); with set_w, with the weights W (NULL: unweighted) set first (their level sums
- * cost a pass per fixed effect: a caller whose weights are those of the previous call passes set_w = 0).
- * *inner accumulates the demeaning iterations. */
-static int demean_cols(gr_absorber *ab, int ncols, double **cols, int set_w, double *W, double tol, double **alpha,
-                       int64_t *inner)
+/* How demean_cols takes its weights: as they are (the previous call's), set and validated, or set without
+ * validation (the caller checked each weight finite and > 0 as it computed it). */
+enum { W_KEEP = 0, W_CHECK = 1, W_TRUSTED = 2 };
+
+/* Collective. The residuals of cols[0..ncols) into outs[0..ncols) (out of place, no copy first; outs[c] may be
+ * cols[c]) on the absorber at tolerance tol, warm-started from and updating alpha (ncols arrays, or NULL); unless
+ * set_w is W_KEEP, with the weights W (NULL: unweighted) set first (their level sums cost a pass per fixed effect,
+ * along the row segments that absorber_on prepared). The absorber's rows are the sample's (absorber_on removes
+ * no singleton), so the kernels run on its structure directly; its counters (time, columns, iterations) are
+ * kept as gr_absorber_demean keeps them. *inner accumulates the demeaning iterations. */
+static int demean_cols(gr_absorber *ab, int ncols, const double *const *cols, double **outs, int set_w, double *W,
+                       double tol, double **alpha, int64_t *inner)
 {
-    if (set_w) {
-        GR_CALL(gr_fe_set_weights(&ab->fe, W));
-        ab->w = W;
-    }
-    ab->o.tol = tol;
-    int before = ab->iterations;
-    ab->iterations = 0;
-    int rc = gr_absorber_demean(ab, ncols, cols, NULL, alpha);
-    *inner += ab->iterations;
-    if (before > ab->iterations) ab->iterations = before;
+    if (set_w == W_CHECK) GR_CALL(gr_fe_set_weights(&ab->fe, W));
+    if (set_w == W_TRUSTED) gr_fe_set_weights_trusted(&ab->fe, W);
+    if (set_w != W_KEEP) ab->w = W;
+    double t0 = gr_now();
+    int it = 0, conv = 1;
+    int rc = gr_agree(ab->comm, gr_fe_demean_into(&ab->fe, ncols, cols, outs, alpha, tol, ab->o.maxiter, &it, &conv));
+    ab->t_demean += gr_now() - t0;
+    if (ab->fe.nfe > 0) ab->columns_demeaned += ncols;  /* without fixed effects: a copy, as the absorber counts it */
+    if (it > ab->iterations) ab->iterations = it;
+    if (!conv) ab->converged = 0;
+    *inner += it;
     return rc;
 }
 
-/* Collective. Demean v (n) and a copy of X into Xt with weights W (set first) on the absorber, warm-started
- * from and updating alpha (kx + 1 arrays, or NULL). *inner accumulates the demeaning iterations. */
-static int demean_all(gr_absorber *ab, const sample *s, double *Xt, double *v, double *W, double tol, double **alpha,
-                      int64_t *inner)
+/* Collective. The residuals of X into Xt and of v into vt (may be v), with weights W (set first as set_w says:
+ * W_CHECK or W_TRUSTED) on the absorber, warm-started from and updating alpha (kx + 1 arrays, or NULL). *inner
+ * accumulates the demeaning iterations. */
+static int demean_all(gr_absorber *ab, const sample *s, double *Xt, const double *v, double *vt, int set_w, double *W,
+                      double tol, double **alpha, int64_t *inner)
 {
-    memcpy(Xt, s->X, (size_t)s->n * (size_t)s->kx * sizeof *Xt);
     int ncols = s->kx + 1;
-    double **cols = gr_malloc((size_t)ncols, sizeof *cols);
-    for (int j = 0; j < s->kx; j++) cols[j] = Xt + (size_t)j * s->n;
+    const double **cols = gr_malloc((size_t)ncols, sizeof *cols);
+    double **outs = gr_malloc((size_t)ncols, sizeof *outs);
+    for (int j = 0; j < s->kx; j++) { cols[j] = s->X + (size_t)j * s->n; outs[j] = Xt + (size_t)j * s->n; }
     cols[s->kx] = v;
-    int rc = demean_cols(ab, ncols, cols, 1, W, tol, alpha, inner);
-    free(cols);
+    outs[s->kx] = vt;
+    int rc = demean_cols(ab, ncols, cols, outs, set_w, W, tol, alpha, inner);
+    free(cols); free(outs);
     return rc;
 }
 
@@ -310,18 +324,18 @@ static int collinear_unweighted(MPI_Comm comm, gr_absorber *ab, const sample *s,
 {
     size_t nn = (size_t)(s->n ? s->n : 1);
     double *Xu = gr_malloc(nn * (size_t)(s->kx ? s->kx : 1), sizeof *Xu);
-    memcpy(Xu, s->X, (size_t)s->n * (size_t)s->kx * sizeof *Xu);
-    double **cols = gr_malloc((size_t)s->kx, sizeof *cols);
-    for (int j = 0; j < s->kx; j++) cols[j] = Xu + (size_t)j * s->n;
+    const double **cols = gr_malloc((size_t)s->kx, sizeof *cols);
+    double **outs = gr_malloc((size_t)s->kx, sizeof *outs);
+    for (int j = 0; j < s->kx; j++) { cols[j] = s->X + (size_t)j * s->n; outs[j] = Xu + (size_t)j * s->n; }
     int64_t dummy = 0;
-    int rc = demean_cols(ab, s->kx, cols, 1, NULL, tol, NULL, &dummy);
+    int rc = demean_cols(ab, s->kx, cols, outs, W_CHECK, NULL, tol, NULL, &dummy);
     if (!rc) {
         double *A = gr_malloc((size_t)s->kx * (size_t)(s->kx + 1), sizeof *A);
         crossprod_all(comm, s->n, s->kx, Xu, NULL, NULL, A);
         gr_collinear(s->kx, A, collin_tol, keep);
         free(A);
     }
-    free(cols); free(Xu);
+    free(cols); free(outs); free(Xu);
     return rc;
 }
 
@@ -346,7 +360,6 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
     *nsep = 0;
     *iters = 0;
     if (n0 == 0) return GR_OK;
-    size_t nn = (size_t)(n ? n : 1);
     int kx = s->kx;
     double K = (double)n0 / (po->sep_tol * po->sep_tol);
     double *u = buf[0], *v = buf[1], *om = buf[2], *Xt = buf[3], *beta = gr_calloc((size_t)kx + 1, sizeof *beta);
@@ -359,9 +372,8 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
     double **va = ab->fe.nfe ? alpha + kx : NULL;
     while (!rc && !done && *iters < po->sep_maxiter) {
         (*iters)++;
-        memcpy(v, u, nn * sizeof *v);
         if (*iters == 1) {
-            rc = demean_all(ab, s, Xt, v, om, fe_tol, ab->fe.nfe ? alpha : NULL, inner);
+            rc = demean_all(ab, s, Xt, u, v, W_CHECK, om, fe_tol, ab->fe.nfe ? alpha : NULL, inner);
             weights_set = 1;
             if (!rc) rc = gr_agree(comm, wls(comm, n, kx, Xt, v, om, collin_tol, NULL, keep, beta));
             int kept = 0;
@@ -372,7 +384,8 @@ static int relu_check(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_
                 if (!rc) rc = gr_agree(comm, wls(comm, n, kx, Xt, v, om, collin_tol, keep, NULL, beta));
             }
         } else {
-            rc = demean_cols(ab, 1, &v, !weights_set, om, fe_tol, va, inner);
+            const double *uc = u;
+            rc = demean_cols(ab, 1, &uc, &v, weights_set ? W_KEEP : W_CHECK, om, fe_tol, va, inner);
             weights_set = 1;
             if (!rc) rc = gr_agree(comm, wls(comm, n, kx, Xt, v, om, collin_tol, keep, NULL, beta));
         }
@@ -414,6 +427,7 @@ static int absorber_on(MPI_Comm comm, const gr_model_data *d, const sample *s, c
     ao.rm_singletons = 0;
     int rc = gr_absorber_init(comm, s->n, s->nfe, codes, d->fencode, d->fename, NULL, &ao, ab);
     for (int k = 0; k < s->nfe; k++) free(codes[k]);  /* NULL once taken */
+    if (!rc) gr_fe_prepare(&ab->fe);  /* every demeaning of this structure reuses its row segments */
     return rc;
 }
 
@@ -485,9 +499,10 @@ static void weighted_tss(MPI_Comm comm, const sample *s, const double *v, const 
 
 /* The IRLS state of one outcome. */
 typedef struct irls {
-    double *W, *z, *z0;         /* this iteration's weights, working outcome (demeaned in place) and its copy */
-    double *Wn, *zn, *z0n;      /* the next iteration's, filled by the update pass */
-    double *ylogy;              /* y log y (0 where y = 0): the deviance without a logarithm per iteration */
+    double *W, *z0, *z;         /* this iteration's weights, working outcome and its residual (demeaned) */
+    double *Wn, *z0n;           /* the next iteration's, filled by the update pass */
+    double dev0;                /* sum w (y log y - y) over the local rows: the deviance without a logarithm per
+                                 * row and iteration */
     double *Xt, *beta;
     double **alpha;
     double *tss;                /* kx + 1: weighted centred sums of squares of the last iteration's columns */
@@ -500,8 +515,8 @@ typedef struct irls {
 static void irls_alloc(const sample *s, irls *st)
 {
     size_t nn = (size_t)(s->n ? s->n : 1);
-    double **bufs[7] = {&st->W, &st->z, &st->z0, &st->Wn, &st->zn, &st->z0n, &st->ylogy};
-    for (int q = 0; q < 7; q++) *bufs[q] = gr_malloc(nn, sizeof(double));
+    double **bufs[5] = {&st->W, &st->z, &st->z0, &st->Wn, &st->z0n};
+    for (int q = 0; q < 5; q++) *bufs[q] = gr_malloc(nn, sizeof(double));
     st->Xt = gr_malloc(nn * (size_t)(s->kx ? s->kx : 1), sizeof(double));
     st->beta = gr_calloc((size_t)s->kx + 1, sizeof(double));
     st->tss = gr_calloc((size_t)s->kx + 1, sizeof(double));
@@ -510,37 +525,96 @@ static void irls_alloc(const sample *s, irls *st)
 static void irls_free(irls *st, int kx)
 {
     for (int j = 0; st->alpha && j <= kx; j++) free(st->alpha[j]);
-    free(st->alpha); free(st->W); free(st->z); free(st->z0); free(st->Wn); free(st->zn); free(st->z0n);
-    free(st->ylogy); free(st->Xt); free(st->beta); free(st->tss);
+    free(st->alpha); free(st->W); free(st->z); free(st->z0); free(st->Wn); free(st->z0n);
+    free(st->Xt); free(st->beta); free(st->tss);
 }
 
-/* Local. Row i's weight w mu and working outcome eta - offset + (y - mu) / mu into W, z and z0. */
-static inline void working_row(const sample *s, int64_t i, double eta, double mu, double *W, double *z, double *z0)
+/* Local. Row i's weight w mu and working outcome eta - offset + (y - mu) / mu into W and z0. */
+static inline void working_row(const sample *s, int64_t i, double eta, double mu, double *W, double *z0)
 {
     W[i] = (s->w ? s->w[i] : 1.0) * mu;
-    z[i] = z0[i] = eta - (s->off ? s->off[i] : 0.0) + (s->y[i] - mu) / mu;
+    z0[i] = eta - (s->off ? s->off[i] : 0.0) + (s->y[i] - mu) / mu;
 }
 
-/* Local. The update pass of one IRLS iteration, fused: residual z~ - X~ b, index eta = offset + z0 - residual,
- * mu = exp(eta), the deviance 2 sum w (y log(y/mu) - (y - mu)) (y log(y/mu) = y log y - y eta, since log mu =
- * eta), and the next iteration's W, z, z0. Returns the local deviance; *bad = 1 if a mean left double
- * precision. */
+/* Local. exp(x[j]) into e[j] for j < m (x[m..m+3) readable): for x in [-708, 709] (others are clamped first: the
+ * caller refuses them anyway; NaN gives 1): x = k ln2 + r with k = round(x / ln2) (the 1.5 * 2^52 shift rounds it
+ * and leaves k in the low bits), ln2 split in two so that k ln2_hi is exact (fdlibm's constants), |r| <= ln2 / 2,
+ * e^r by its Taylor series to r^13 / 13! (truncation below 1e-17), times 2^k built in the exponent bits. Within
+ * 1 ulp of glibc's exp on 2e7 values. Two lanes (SSE2) or four (AVX2 when the CPU has it) doing the same
+ * operations with no fused multiply-add: the same bits on every x86-64 and every rank. */
+typedef double v2d __attribute__((vector_size(16)));
+typedef long long v2i __attribute__((vector_size(16)));
+typedef double v4d __attribute__((vector_size(32)));
+typedef long long v4i __attribute__((vector_size(32)));
+#define VEXP_BODY(VT, IT, NV)                                                                                 \
+    for (int j = 0; j < m; j += NV) {                                                                         \
+        VT x;                                                                                                 \
+        memcpy(&x, xs + j, sizeof x);                                                                         \
+        const VT zero = {0}, lo = zero - 708.0, hi = zero + 709.0, shift = zero + 0x1.8p52;                    \
+        x = (VT)(((IT)(x < lo) & (IT)lo) | (~(IT)(x < lo) & (IT)x));                                          \
+        x = (VT)(((IT)(x > hi) & (IT)hi) | (~(IT)(x > hi) & (IT)x));                                          \
+        x = (VT)((IT)(x == x) & (IT)x);                                                                       \
+        VT kd = x * 1.4426950408889634 + shift, k = kd - shift;                                               \
+        VT r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;                         \
+        VT p = r * vexp_c[13] + vexp_c[12];                                                                   \
+        for (int q = 11; q >= 0; q--) p = p * r + vexp_c[q];                                                  \
+        IT e = (((IT)kd - 0x4338000000000000LL) + 1023) << 52;                                                \
+        p = p * (VT)e;                                                                                        \
+        memcpy(es + j, &p, sizeof p);                                                                         \
+    }
+static const double vexp_c[14] = {1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040,
+                                  1.0 / 40320, 1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600,
+                                  1.0 / 6227020800};
+static void vexp_v2(int m, const double *xs, double *es) { VEXP_BODY(v2d, v2i, 2) }
+__attribute__((target("avx2"))) static void vexp_x4(int m, const double *xs, double *es) { VEXP_BODY(v4d, v4i, 4) }
+
+/* Local. 1 if the AVX2 exp may run: the CPU has AVX2 and GRAVRD_NO_AVX2 is not set (as fe.c decides). */
+static int vexp_avx2(void)
+{
+    const char *e = getenv("GRAVRD_NO_AVX2");
+    if (e && *e && strcmp(e, "0") != 0) return 0;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+}
+
+/* Local. The update pass of one IRLS iteration, fused, in blocks of rows: residual z~ - X~ b, index eta = offset +
+ * z0 - residual, mu = exp(eta) (vexp_v2 / vexp_x4), the deviance 2 sum w (y log(y/mu) - (y - mu)) = 2 (dev0 + sum w (mu -
+ * y eta)) (log mu = eta; dev0 = sum w (y log y - y) from the start), and the next iteration's W, z, z0. Returns
+ * the local deviance; *bad = 1 if a mean left double precision or a weight w mu is not finite and > 0 (the next
+ * weights are then set without another validation pass). */
 static double irls_update(const sample *s, irls *st, int *bad)
 {
-    int64_t n = s->n;
-    int kx = s->kx;
-    double dev = 0, eta_lo = log(1e-300), eta_hi = 709.0;  /* exp(709) = 8.2e307 */
+    const int64_t n = s->n;
+    const int kx = s->kx;
+    const double eta_lo = log(1e-300), eta_hi = 709.0;  /* exp(709) = 8.2e307 */
+    const double *restrict z = st->z, *restrict z0 = st->z0, *restrict off = s->off, *restrict w = s->w,
+                 *restrict y = s->y;
+    double *restrict Wn = st->Wn, *restrict z0n = st->z0n;
+    double dev = 0, eta[260], mu[260];
     int b = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double res = st->z[i];
-        for (int q = 0; q < kx; q++) res -= st->Xt[(size_t)q * n + i] * st->beta[q];
-        double eta = st->z0[i] - res + (s->off ? s->off[i] : 0.0), mu = exp(eta), y = s->y[i];
-        b |= !(eta > eta_lo && eta < eta_hi);  /* 1e-300 < mu < 8e307 (NaN fails too) */
-        dev += (s->w ? s->w[i] : 1.0) * ((st->ylogy[i] - y * eta) - (y - mu));
-        working_row(s, i, eta, mu, st->Wn, st->zn, st->z0n);
+    void (*vexp)(int, const double *, double *) = vexp_avx2() ? vexp_x4 : vexp_v2;
+    for (int64_t i0 = 0; i0 < n; i0 += 256) {
+        const int m = n - i0 < 256 ? (int)(n - i0) : 256;
+        for (int j = 0; j < m; j++) eta[j] = z0[i0 + j] - z[i0 + j];
+        for (int q = 0; q < kx; q++) {
+            const double *restrict xq = st->Xt + (size_t)q * n + i0, bq = st->beta[q];
+            for (int j = 0; j < m; j++) eta[j] += xq[j] * bq;
+        }
+        if (off) for (int j = 0; j < m; j++) eta[j] += off[i0 + j];
+        for (int j = m; j < m + 4; j++) eta[j] = 0;  /* the last vector's spare lanes */
+        vexp(m, eta, mu);
+        for (int j = 0; j < m; j++) {
+            const int64_t i = i0 + j;
+            const double wi = w ? w[i] : 1.0, et = eta[j], u = mu[j];
+            b |= !(et > eta_lo && et < eta_hi);  /* 1e-300 < mu < 8e307 (NaN fails too) */
+            dev += wi * (u - y[i] * et);
+            Wn[i] = wi * u;
+            z0n[i] = et - (off ? off[i] : 0.0) + (y[i] - u) / u;
+            b |= !(Wn[i] > 0 && Wn[i] < INFINITY);
+        }
     }
     *bad = b;
-    return 2.0 * dev;
+    return 2.0 * (st->dev0 + dev);
 }
 
 static void swap_ptr(double **a, double **b) { double *t = *a; *a = *b; *b = t; }
@@ -565,16 +639,18 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
     int64_t nc = gr_fe_ncoef(&ab->fe);
     st->alpha = gr_malloc((size_t)kx + 1, sizeof *st->alpha);
     for (int q = 0; q <= kx; q++) st->alpha[q] = gr_calloc((size_t)(nc ? nc : 1), sizeof(double));
+    st->dev0 = 0;
     for (int64_t i = 0; i < n; i++) {  /* glm's start mu = y + 0.1 */
         double y = s->y[i], mu = y + 0.1;
-        st->ylogy[i] = y > 0 ? y * log(y) : 0.0;
-        working_row(s, i, log(mu), mu, st->W, st->z, st->z0);
+        st->dev0 += (s->w ? s->w[i] : 1.0) * ((y > 0 ? y * log(y) : 0.0) - y);
+        working_row(s, i, log(mu), mu, st->W, st->z0);
     }
     double dev_prev = NAN, itol = o->absorb.tol > 1e-2 ? o->absorb.tol : 1e-2, eps = INFINITY;
     int rc = GR_OK;
     for (st->iters = 0; !rc && st->iters < po->maxiter;) {
         st->iters++;
-        rc = demean_all(ab, s, st->Xt, st->z, st->W, itol, ab->fe.nfe ? st->alpha : NULL, &st->inner);
+        rc = demean_all(ab, s, st->Xt, st->z0, st->z, st->iters == 1 ? W_CHECK : W_TRUSTED, st->W, itol,
+                        ab->fe.nfe ? st->alpha : NULL, &st->inner);
         if (!rc) rc = gr_agree(comm, wls(comm, n, kx, st->Xt, st->z, st->W, o->fit.collin_tol, NULL, NULL, st->beta));
         if (rc) break;
         int bad = 0;
@@ -592,7 +668,7 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
             weighted_tss(comm, s, st->z0, st->W, st->tss);
             return GR_OK;
         }
-        swap_ptr(&st->W, &st->Wn); swap_ptr(&st->z, &st->zn); swap_ptr(&st->z0, &st->z0n);
+        swap_ptr(&st->W, &st->Wn); swap_ptr(&st->z0, &st->z0n);
         /* the demeaning error moves the coefficients by about itol and the deviance by its square: a tenth of
          * sqrt(eps) keeps the step accurate enough; near convergence, the final tolerance at once */
         double next = eps < 1e3 * po->tol ? 0 : 0.1 * sqrt(eps);

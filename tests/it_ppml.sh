@@ -66,6 +66,17 @@ for P in 2 3 4; do
   check_close "ppml default panel: 1 and $P ranks agree to 1e-10" "$TMP/sim.1.json" "$TMP/sim.$P.json" 1e-10 \
     --ignore iterations --ignore inner_iterations  # CG stopping counts may differ by one; the numbers do not
 done
+# the SSE2 kernels and exp (GRAVRD_NO_AVX2=1) give the AVX2 ones' bits: the same JSON numbers exactly
+if GRAVRD_NO_AVX2=1 "$GR" estimate --quiet --data "$SIM" --formula "$M" --cluster pair --family poisson \
+     --json "$TMP/sim.sse2.json" >"$TMP/sse2.log" 2>&1; then
+  check_close "ppml default panel: SSE2 and AVX2 paths give the same numbers (tolerance 0)" "$TMP/sim.1.json" \
+    "$TMP/sim.sse2.json" 0
+else fail "ppml default panel with GRAVRD_NO_AVX2=1 runs" "$(tail -1 "$TMP/sse2.log")"; fi
+# the fe.h entry points IRLS uses (prepared segments, trusted weights, level sums, out-of-place demeaning) give
+# the plain path's bits with the rows spread over 3 ranks (tests/test_ppml_fe.c; tests/run.sh runs it on 1)
+if [ -x "$ROOT/build/tests/test_ppml_fe" ]; then
+  check "test_ppml_fe on 3 ranks" mpi 3 "$ROOT/build/tests/test_ppml_fe"
+else fail "test_ppml_fe on 3 ranks" "build/tests/test_ppml_fe not built (make test builds it)"; fi
 # the default panel's JSON says what IRLS did
 if [ -f "$TMP/sim.1.json" ] && grep -q '"family":[[:space:]]*"poisson"' "$TMP/sim.1.json" \
    && grep -q '"irls_iterations":[[:space:]]*[1-9]' "$TMP/sim.1.json" && grep -q '"separated_relu"' "$TMP/sim.1.json"; then
