@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "mpi_cmocka.h"
 #include <lapacke.h>
 #include "levels.h"
 
@@ -549,20 +550,14 @@ static void test_set_weights(void **state)
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
-    MPI_Comm_size(MPI_COMM_WORLD, &wsize);
+    gr_test_mpi_init(&argc, &argv, &wrank, &wsize);
     maxP = wsize < 4 ? wsize : 4;
     const char *v = getenv("GR_TEST_VERBOSE");
     verbose = v && *v && strcmp(v, "0") != 0 && wrank == 0;
-    if (wrank != 0) setenv("CMOCKA_MESSAGE_OUTPUT", "SUBUNIT", 1), freopen("/dev/null", "w", stdout);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense_random), cmocka_unit_test(test_dense_segments),
         cmocka_unit_test(test_warm_random),  cmocka_unit_test(test_warm_segments),
         cmocka_unit_test(test_same_bits),    cmocka_unit_test(test_set_weights),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    MPI_Finalize();
-    return failed ? 1 : 0;
+    return gr_test_mpi_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "mpi_cmocka.h"
 #include "levels.h"
 
 #define NC 6
@@ -216,17 +217,11 @@ static void test_level_sums(void **state)
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
-    MPI_Comm_size(MPI_COMM_WORLD, &wsize);
-    if (wrank != 0) setenv("CMOCKA_MESSAGE_OUTPUT", "SUBUNIT", 1), freopen("/dev/null", "w", stdout);
+    gr_test_mpi_init(&argc, &argv, &wrank, &wsize);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_demean_same_bits),
         cmocka_unit_test(test_into_blocks),
         cmocka_unit_test(test_level_sums),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    MPI_Finalize();
-    return failed ? 1 : 0;
+    return gr_test_mpi_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
