@@ -15,8 +15,8 @@
 
 #define LEV_TOL 1e-10           /* demeaning tolerance of the exact paths' unit vectors (CG's floor is 1e-13 on the residual) */
 #define LEV_PROBE_TOL 1e-3      /* the probes' demeaning tolerance: CG stops at a relative preconditioned residual of
-                                 * tol^2 = 1e-6; the error of R it leaves is below 1/100 of the probes' Monte Carlo
-                                 * s.e. (docs/vcov.md, "Probe tolerance") */
+                                 * tol^2 = 1e-6 (the sweeps get tol^2 itself); the error of R it leaves is below 1/100
+                                 * of the probes' Monte Carlo s.e. (docs/vcov.md, "Probe tolerance") */
 #define LEV_EIG_TOL 1e-12       /* clubSandwich's matrix_power: eigenvalues <= 1e-12 count as 0 */
 #define LEV_BATCH_VALUES (1 << 23)  /* values of one batch of columns (64 MiB) */
 
@@ -587,7 +587,10 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
         d->method = "probes";
         d->probes_max = probes > 1 ? probes : GR_LEV_PROBES;
         probe_rule rule = {.h_x = d->h_x, .wtw = d->wtw, .threshold = d->threshold, .all = sw.all};
-        pj.tol = sw.tol;  /* the probes' own tolerance (docs/vcov.md, "Probe tolerance") */
+        /* the probes' own tolerance (docs/vcov.md, "Probe tolerance"): CG's stop is on tol^2, the sweeps' on tol
+         * (a first-order criterion), which therefore get tol^2 */
+        int sweeps = ab->fe.method == GR_FE_IRONS_TUCK || ab->fe.nfe == 1;
+        pj.tol = sweeps ? sw.tol * sw.tol : sw.tol;
         GR_TRY(fe_term_probes(comm, &pj, cl, G, wc, d->probes_max, &rule, d));
     }
     double N = (double)fd->nobs, Gd = (double)G;

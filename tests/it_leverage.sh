@@ -95,6 +95,18 @@ print('ok' if not bad else bad)")
 GRAVRD_LEVERAGE=probes:16,all,tol:1e-10 "$GR" estimate --data "$H5" --formula "$F2" --cluster pair --quiet --json "$TMP/p16t.json" >/dev/null 2>&1 || fail "16 probes at 1e-10"
 r=$(diag "$TMP/p16t.json" "'ok' if abs(x['ratio'] - $R16) < x['ratio_se'] / 100 else (x['ratio'], $R16, x['ratio_se'])")
 [ "$r" = ok ] && ok "probe tolerance: R at the probes' tolerance and at 1e-10 differ by $(diag "$TMP/p16t.json" "'%.1e' % abs(x['ratio'] - $R16)") (< s.e./100 = $(diag "$TMP/p16t.json" "'%.1e' % (x['ratio_se'] / 100)"))" || fail "probe tolerance" "$r"
+# the sweeps (--fe-method irons-tuck) stop on coefficient changes, a first-order criterion: they get tol^2 (1e-6);
+# against 1e-10 (tol:1e-5) on the same probes
+for t in "" ",tol:1e-5"; do
+  GRAVRD_LEVERAGE="probes:16,all$t" "$GR" estimate --data "$H5" --formula "$F2" --cluster pair --fe-method irons-tuck --quiet \
+    --json "$TMP/it16$t.json" >/dev/null 2>&1 || fail "irons-tuck, 16 probes$t"
+done
+r=$($PY -c "
+import json
+a, b = [json.load(open(f))['cluster_diagnostic'][0] for f in ('$TMP/it16.json', '$TMP/it16,tol:1e-5.json')]
+d = abs(a['ratio'] - b['ratio'])
+print('ok %.1e' % d if a['converged'] and b['converged'] and d < a['ratio_se'] / 100 and abs(b['ratio'] - $R16) < 1e-8 else (a['ratio'], b['ratio'], a['ratio_se']))")
+[ "${r%% *}" = ok ] && ok "probe tolerance, irons-tuck: R within ${r#ok } of the same probes at 1e-10 (< s.e./100), which give CG's R (1e-8)" || fail "irons-tuck probe tolerance" "$r"
 for bad in probes:1 probes:2.5 warn:1.5 tol:0 sometimes; do
   GRAVRD_LEVERAGE=$bad check_fails "GRAVRD_LEVERAGE=$bad: one line" "error: GRAVRD_LEVERAGE: .*'$bad'" \
     "$GR" estimate --data "$H5" --formula "$F2" --cluster pair --quiet
