@@ -253,11 +253,22 @@ static int clusters_local(MPI_Comm comm, int64_t n, const int32_t *cl, int64_t G
     return local;
 }
 
-/* The local rows grouped by cluster (a counting sort): rows of cluster g are row[start[g] .. start[g+1]). */
-typedef struct by_cluster { int64_t *start, *row; } by_cluster;
+/* The local rows grouped by cluster: in their own order when every cluster's rows form one run (a pair's
+ * months, as the panel stores them: runs = 1, no index), else by a counting sort: rows of cluster g are
+ * row[start[g] .. start[g+1]). */
+typedef struct by_cluster { int runs; int64_t *start, *row; } by_cluster;
 
 static void by_cluster_make(int64_t n, const int32_t *cl, int64_t G, by_cluster *b)
 {
+    unsigned char *seen = gr_calloc((size_t)G + 1, 1);
+    b->runs = 1;
+    for (int64_t i = 0; i < n && b->runs; i++) {
+        if (i > 0 && cl[i] == cl[i - 1]) continue;
+        b->runs = !seen[cl[i]];
+        seen[cl[i]] = 1;
+    }
+    free(seen);
+    if (b->runs) return;
     b->start = gr_calloc((size_t)G + 1, sizeof *b->start);
     b->row = gr_malloc((size_t)(n ? n : 1), sizeof *b->row);
     for (int64_t i = 0; i < n; i++) b->start[cl[i] + 1]++;
@@ -268,28 +279,40 @@ static void by_cluster_make(int64_t n, const int32_t *cl, int64_t G, by_cluster 
     free(fill);
 }
 
-/* Collective. cnt[l] (L values, replicated) := the number of distinct clusters of level l. With clusters
- * local to the ranks (bc non-NULL): each rank counts its own (level, cluster) pairs in O(n + G + L) (rows
- * by cluster, a level's last cluster seen), and the counts are summed over the ranks (L values);
- * otherwise through the combined codes (levels.c), which gathers the distinct pairs of every rank. */
+/* Collective. cnt[l] (L values, replicated) := the number of distinct clusters of level l, and wsq[l] (local)
+ * := the sum of wc_i^2 over this rank's rows of level l. With clusters local to the ranks (bc non-NULL): each
+ * rank counts its own (level, cluster) pairs in one pass over its rows by cluster (a level's last cluster
+ * seen), and the counts are summed over the ranks (L values); otherwise through the combined codes
+ * (levels.c), which gathers the distinct pairs of every rank. */
 static int level_cluster_counts(MPI_Comm comm, int64_t n, const int32_t *lev, int64_t L, const int32_t *cl,
-                                int64_t G, const by_cluster *bc, int64_t *cnt)
+                                int64_t G, const by_cluster *bc, const double *wc, int64_t *cnt, double *wsq)
 {
     int Li;
     GR_CALL(gr_int_count(L, "fixed-effect levels", &Li));  /* L is the same on every rank */
     memset(cnt, 0, (size_t)(L ? L : 1) * sizeof *cnt);
+    memset(wsq, 0, (size_t)(L ? L : 1) * sizeof *wsq);
     if (bc) {
         int64_t *last = gr_malloc((size_t)(L ? L : 1), sizeof *last);
         for (int64_t l = 0; l < L; l++) last[l] = -1;
-        for (int64_t g = 0; g < G; g++)
-            for (int64_t a = bc->start[g]; a < bc->start[g + 1]; a++) {
-                int32_t l = lev[bc->row[a]];
-                if (last[l] != g) { last[l] = g; cnt[l]++; }
+        if (bc->runs)
+            for (int64_t i = 0; i < n; i++) {
+                int32_t l = lev[i];
+                if (last[l] != cl[i]) { last[l] = cl[i]; cnt[l]++; }
+                wsq[l] += wc[i] * wc[i];
             }
+        else
+            for (int64_t g = 0; g < G; g++)
+                for (int64_t a = bc->start[g]; a < bc->start[g + 1]; a++) {
+                    int64_t i = bc->row[a];
+                    int32_t l = lev[i];
+                    if (last[l] != g) { last[l] = g; cnt[l]++; }
+                    wsq[l] += wc[i] * wc[i];
+                }
         free(last);
         MPI_Allreduce(MPI_IN_PLACE, cnt, Li, MPI_INT64_T, MPI_SUM, comm);
         return GR_OK;
     }
+    for (int64_t i = 0; i < n; i++) wsq[lev[i]] += wc[i] * wc[i];
     int64_t C = L;
     int32_t *acc = gr_malloc((size_t)(n ? n : 1), sizeof *acc);
     memcpy(acc, lev, (size_t)n * sizeof *acc);
@@ -312,21 +335,23 @@ static int level_cluster_counts(MPI_Comm comm, int64_t n, const int32_t *lev, in
 static int fe_stats(MPI_Comm comm, const gr_absorber *ab, int q, const int32_t *cl, int64_t G, const by_cluster *bc,
                     const double *wc, double wtw, gr_lev_fe *f)
 {
-    int64_t n = ab->n, L = ab->fe.nlevels[q], C = 0;
+    int64_t L = ab->fe.nlevels[q], C = 0;
     int64_t *cnt = gr_malloc((size_t)(L ? L : 1), sizeof *cnt);
-    int rc = level_cluster_counts(comm, n, ab->fe.id[q], L, cl, G, bc, cnt);
-    if (rc) { free(cnt); return rc; }
-    for (int64_t l = 0; l < L; l++) C += cnt[l];
+    double *wsq = gr_malloc((size_t)(L ? L : 1), sizeof *wsq);
+    int rc = level_cluster_counts(comm, ab->n, ab->fe.id[q], L, cl, G, bc, wc, cnt, wsq);
+    if (rc) { free(cnt); free(wsq); return rc; }
     double few = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (cnt[ab->fe.id[q][i]] <= GR_LEV_FEW_CLUSTERS) few += wc[i] * wc[i];
+    for (int64_t l = 0; l < L; l++) {
+        C += cnt[l];
+        if (cnt[l] <= GR_LEV_FEW_CLUSTERS) few += wsq[l];
+    }
     MPI_Allreduce(MPI_IN_PLACE, &few, 1, MPI_DOUBLE, MPI_SUM, comm);
     f->name = gr_strdup(ab->fe.names[q]);
     f->levels = L;
     f->pairs = C;
     f->nested = C == L;
     f->share_few = few / wtw;
-    free(cnt);
+    free(cnt); free(wsq);
     return GR_OK;
 }
 
@@ -563,9 +588,10 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
     d->fe = gr_calloc((size_t)(d->nfe ? d->nfe : 1), sizeof *d->fe);
     int all_nested = 1, few = 0;
     by_cluster bc = {0};
-    if (clusters_local(comm, n, cl, G)) by_cluster_make(n, cl, G, &bc);
+    int local = clusters_local(comm, n, cl, G);
+    if (local) by_cluster_make(n, cl, G, &bc);
     for (int q = 0; q < d->nfe && !rc; q++) {
-        rc = fe_stats(comm, ab, q, cl, G, bc.start ? &bc : NULL, wc, d->wtw, &d->fe[q]);
+        rc = fe_stats(comm, ab, q, cl, G, local ? &bc : NULL, wc, d->wtw, &d->fe[q]);
         all_nested &= d->fe[q].nested;
         few |= !d->fe[q].nested && (double)d->fe[q].pairs < GR_LEV_AUTO_CPL * (double)d->fe[q].levels;
     }
