@@ -15,7 +15,11 @@
 #define GR_LEV_DIAG_EXACT_ROWS 64            /* the diagnostic is exact up to this many rows (n columns, at most
                                               * 4 times the probes), else probes; exact n columns on 1,996 rows
                                               * took 2 min on 4 loaded ranks */
-#define GR_LEV_PROBES 16                     /* Rademacher probes of the diagnostic (s.e. 0.005 on Table 3 by pair) */
+#define GR_LEV_PROBES 16                     /* at most this many Rademacher probes (s.e. 0.004 on Table 3 by pair) */
+#define GR_LEV_PROBE_BATCH 4                 /* probes are added in batches of 4 while the warning decision is not
+                                              * clear (docs/vcov.md, "Sequential probes") */
+#define GR_LEV_PROBE_ALPHA 0.001             /* stop once R is on one side of the threshold at this one-sided
+                                              * level: |R - threshold| >= t_{P-1, 1 - alpha} s.e. */
 #define GR_LEV_RATIO_WARN 0.85               /* warn below: 95% intervals cover about 93% or less */
 #define GR_LEV_FEW_CLUSTERS 5                /* a level with at most this many clusters is "few" */
 #define GR_LEV_AUTO_CPL 10.0                 /* auto: the ratio only if a fixed effect not nested in the cluster
@@ -48,6 +52,11 @@ typedef struct gr_lev_diag {
                                  * "skipped" (auto, ratio not computed: see reason) */
     const char *reason;         /* why the ratio was not computed (static text), or NULL */
     int probes;                 /* probes used (0 unless method is "probes") */
+    int probes_max;             /* the most it could use (GR_LEV_PROBES, or the test switch's count) */
+    const char *probes_stop;    /* why it stopped (static text): "clear", "max" or "fixed"; NULL unless probes */
+    double probes_z;            /* |R - threshold| / ratio_se at the stop (probes only) */
+    double probes_z_needed;     /* t_{probes-1, 1 - GR_LEV_PROBE_ALPHA}: the distance that counts as clear */
+    double threshold;           /* the warning threshold (GR_LEV_RATIO_WARN unless the test switch sets it) */
     double ratio, ratio_se;     /* R = 1 - sum_g w_g' H_gg w_g / w'w; Monte Carlo s.e. (0 when exact); NaN
                                  * when not computed */
     double ratio_cr1;           /* R times fixest's CR1 factor G/(G-1) (n-1)/(n-K) */
@@ -62,9 +71,12 @@ typedef struct gr_lev_diag {
 /* Collective. The diagnostic for the fit fd (regressors X~ = fd->Xk, sqrt(w)-scaled) clustered by cl
  * (fd->n dense global ids of G clusters, named clname), on the absorber ab of fd's rows. The coefficient
  * of interest is the first kept regressor other than the intercept. K is the parameter count of the
- * (n-1)/(n-K) factor. method GR_LEV_AUTO: exact up to GR_LEV_DIAG_EXACT_ROWS rows, else `probes`
- * Rademacher probes constant within a cluster (seeded by cluster id and probe number: the same on any
- * number of ranks). policy GR_LEV_DIAG_AUTO: the ratio's fixed-effect term (the probes) only when some fixed
+ * (n-1)/(n-K) factor. method GR_LEV_AUTO: exact up to GR_LEV_DIAG_EXACT_ROWS rows, else at most `probes`
+ * (0: GR_LEV_PROBES) Rademacher probes constant within a cluster (seeded by cluster id and probe number: the
+ * same on any number of ranks), added GR_LEV_PROBE_BATCH at a time until R is clearly on one side of the
+ * warning threshold, and demeaned at the probes' own tolerance (docs/vcov.md). The environment's
+ * GRAVRD_LEVERAGE (the test suite's switch, docs/vcov.md) can force the method, the probe count, all probes,
+ * the threshold and the probes' tolerance; a malformed value fails (GR_EUSAGE). policy GR_LEV_DIAG_AUTO: the ratio's fixed-effect term (the probes) only when some fixed
  * effect not nested in the cluster has on average fewer than GR_LEV_AUTO_CPL clusters per level, else
  * method "skipped" and d->reason; GR_LEV_DIAG_ON: always (the caller skips the call for _OFF). keep
  * (NULL: not wanted; CR2/CR3 next): the diagnostic is then exact up to GR_LEV_EXACT_MAX_ROWS rows and *keep
@@ -73,6 +85,11 @@ typedef struct gr_lev_diag {
 int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int32_t *cl, int64_t G,
                     const char *clname, int64_t K, gr_lev_policy policy, gr_lev_method method, int probes,
                     gr_lev_blocks **keep, gr_lev_diag *d);
+
+/* Local. P(T <= t) for Student's t with df >= 1 degrees of freedom (integer df: Abramowitz & Stegun 26.7.3-4),
+ * and its quantile (bisection): the sequential probes' stopping rule. */
+double gr_lev_t_cdf(double t, int df);
+double gr_lev_t_quantile(double p, int df);
 
 /* Collective. CR2 (A_g = (I - H_gg)^(-1/2), symmetric, eigenvalues <= 1e-12 dropped) or CR3
  * (A_g = (I - H_gg)^(-1), by LU, refused where R's solve() refuses) one-way clustered V = B (sum_g X_g' A_g e_g e_g' A_g X_g) B, without a

@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LEV_TOL 1e-10           /* demeaning tolerance for the leverage columns (CG's floor is 1e-13 on the residual) */
+#define LEV_TOL 1e-10           /* demeaning tolerance of the exact paths' unit vectors (CG's floor is 1e-13 on the residual) */
+#define LEV_PROBE_TOL 1e-3      /* the probes' demeaning tolerance: CG stops at a relative preconditioned residual of
+                                 * tol^2 = 1e-6 (the sweeps get tol^2 itself); the error of R it leaves is below 1/100
+                                 * of the probes' Monte Carlo s.e. (docs/vcov.md, "Probe tolerance") */
 #define LEV_EIG_TOL 1e-12       /* clubSandwich's matrix_power: eigenvalues <= 1e-12 count as 0 */
 #define LEV_BATCH_VALUES (1 << 23)  /* values of one batch of columns (64 MiB) */
 
@@ -21,49 +24,43 @@
 
 typedef struct fe_proj {
     gr_absorber *ab;
-    int64_t *at;                /* input-row position of each kept row (NULL when every row was kept) */
     double *sw;                 /* sqrt of the weights of the kept rows, or NULL */
+    double tol;                 /* the demeaning tolerance of the columns (the exact paths' by default) */
     int64_t columns;
     int converged;
-    double tol_saved, t0;
+    double t0;
     int iter_saved, conv_saved;
     int64_t cols_saved;
     double tdem_saved;
 } fe_proj;
 
-/* Local. Save the absorber's counters and tolerance (restored by proj_done). */
+/* Local. Save the absorber's counters (restored by proj_done); the tolerance of the exact paths, at most
+ * LEV_TOL (the probes set their own). */
 static void proj_init(gr_absorber *ab, fe_proj *p)
 {
     memset(p, 0, sizeof *p);
     p->ab = ab;
     p->converged = 1;
     p->t0 = gr_now();
-    if (ab->kept) {
-        p->at = gr_malloc((size_t)(ab->n ? ab->n : 1), sizeof *p->at);
-        for (int64_t i = 0, r = 0; i < ab->n_in; i++)
-            if (ab->kept[i]) p->at[r++] = i;
-    }
+    p->tol = ab->o.tol < LEV_TOL ? ab->o.tol : LEV_TOL;
     if (ab->w) {
         p->sw = gr_malloc((size_t)(ab->n ? ab->n : 1), sizeof *p->sw);
         for (int64_t i = 0; i < ab->n; i++) p->sw[i] = sqrt(ab->w[i]);
     }
-    p->tol_saved = ab->o.tol;
     p->iter_saved = ab->iterations;
     p->conv_saved = ab->converged;
     p->cols_saved = ab->columns_demeaned;
     p->tdem_saved = ab->t_demean;
-    ab->o.tol = ab->o.tol < LEV_TOL ? ab->o.tol : LEV_TOL;
 }
 
 static void proj_done(fe_proj *p)
 {
     gr_absorber *ab = p->ab;
-    ab->o.tol = p->tol_saved;
     ab->iterations = p->iter_saved;
     ab->converged = p->conv_saved;
     ab->columns_demeaned = p->cols_saved;
     ab->t_demean = p->tdem_saved;
-    free(p->at); free(p->sw);
+    free(p->sw);
 }
 
 /* Collective. cols[c] (capacity ab->n_in, values on the ab->n kept rows in the fit's scaled space) are
@@ -77,7 +74,7 @@ static int proj_resid(fe_proj *p, int ncols, double **cols)
         for (int64_t i = 0; i < ab->n; i++) cols[c][i] /= p->sw[i];
     int iters = 0, conv = 1;
     if (ab->fe.nfe > 0 && ncols > 0)
-        GR_CALL(gr_agree(ab->comm, gr_fe_demean_coef(&ab->fe, ncols, cols, NULL, ab->o.tol, ab->o.maxiter, &iters,
+        GR_CALL(gr_agree(ab->comm, gr_fe_demean_coef(&ab->fe, ncols, cols, NULL, p->tol, ab->o.maxiter, &iters,
                                                      &conv)));
     p->columns += ncols;
     p->converged &= conv;
@@ -256,11 +253,22 @@ static int clusters_local(MPI_Comm comm, int64_t n, const int32_t *cl, int64_t G
     return local;
 }
 
-/* The local rows grouped by cluster (a counting sort): rows of cluster g are row[start[g] .. start[g+1]). */
-typedef struct by_cluster { int64_t *start, *row; } by_cluster;
+/* The local rows grouped by cluster: in their own order when every cluster's rows form one run (a pair's
+ * months, as the panel stores them: runs = 1, no index), else by a counting sort: rows of cluster g are
+ * row[start[g] .. start[g+1]). */
+typedef struct by_cluster { int runs; int64_t *start, *row; } by_cluster;
 
 static void by_cluster_make(int64_t n, const int32_t *cl, int64_t G, by_cluster *b)
 {
+    unsigned char *seen = gr_calloc((size_t)G + 1, 1);
+    b->runs = 1;
+    for (int64_t i = 0; i < n && b->runs; i++) {
+        if (i > 0 && cl[i] == cl[i - 1]) continue;
+        b->runs = !seen[cl[i]];
+        seen[cl[i]] = 1;
+    }
+    free(seen);
+    if (b->runs) return;
     b->start = gr_calloc((size_t)G + 1, sizeof *b->start);
     b->row = gr_malloc((size_t)(n ? n : 1), sizeof *b->row);
     for (int64_t i = 0; i < n; i++) b->start[cl[i] + 1]++;
@@ -271,28 +279,40 @@ static void by_cluster_make(int64_t n, const int32_t *cl, int64_t G, by_cluster 
     free(fill);
 }
 
-/* Collective. cnt[l] (L values, replicated) := the number of distinct clusters of level l. With clusters
- * local to the ranks (bc non-NULL): each rank counts its own (level, cluster) pairs in O(n + G + L) (rows
- * by cluster, a level's last cluster seen), and the counts are summed over the ranks (L values);
- * otherwise through the combined codes (levels.c), which gathers the distinct pairs of every rank. */
+/* Collective. cnt[l] (L values, replicated) := the number of distinct clusters of level l, and wsq[l] (local)
+ * := the sum of wc_i^2 over this rank's rows of level l. With clusters local to the ranks (bc non-NULL): each
+ * rank counts its own (level, cluster) pairs in one pass over its rows by cluster (a level's last cluster
+ * seen), and the counts are summed over the ranks (L values); otherwise through the combined codes
+ * (levels.c), which gathers the distinct pairs of every rank. */
 static int level_cluster_counts(MPI_Comm comm, int64_t n, const int32_t *lev, int64_t L, const int32_t *cl,
-                                int64_t G, const by_cluster *bc, int64_t *cnt)
+                                int64_t G, const by_cluster *bc, const double *wc, int64_t *cnt, double *wsq)
 {
     int Li;
     GR_CALL(gr_int_count(L, "fixed-effect levels", &Li));  /* L is the same on every rank */
     memset(cnt, 0, (size_t)(L ? L : 1) * sizeof *cnt);
+    memset(wsq, 0, (size_t)(L ? L : 1) * sizeof *wsq);
     if (bc) {
         int64_t *last = gr_malloc((size_t)(L ? L : 1), sizeof *last);
         for (int64_t l = 0; l < L; l++) last[l] = -1;
-        for (int64_t g = 0; g < G; g++)
-            for (int64_t a = bc->start[g]; a < bc->start[g + 1]; a++) {
-                int32_t l = lev[bc->row[a]];
-                if (last[l] != g) { last[l] = g; cnt[l]++; }
+        if (bc->runs)
+            for (int64_t i = 0; i < n; i++) {
+                int32_t l = lev[i];
+                if (last[l] != cl[i]) { last[l] = cl[i]; cnt[l]++; }
+                wsq[l] += wc[i] * wc[i];
             }
+        else
+            for (int64_t g = 0; g < G; g++)
+                for (int64_t a = bc->start[g]; a < bc->start[g + 1]; a++) {
+                    int64_t i = bc->row[a];
+                    int32_t l = lev[i];
+                    if (last[l] != g) { last[l] = g; cnt[l]++; }
+                    wsq[l] += wc[i] * wc[i];
+                }
         free(last);
         MPI_Allreduce(MPI_IN_PLACE, cnt, Li, MPI_INT64_T, MPI_SUM, comm);
         return GR_OK;
     }
+    for (int64_t i = 0; i < n; i++) wsq[lev[i]] += wc[i] * wc[i];
     int64_t C = L;
     int32_t *acc = gr_malloc((size_t)(n ? n : 1), sizeof *acc);
     memcpy(acc, lev, (size_t)n * sizeof *acc);
@@ -315,21 +335,23 @@ static int level_cluster_counts(MPI_Comm comm, int64_t n, const int32_t *lev, in
 static int fe_stats(MPI_Comm comm, const gr_absorber *ab, int q, const int32_t *cl, int64_t G, const by_cluster *bc,
                     const double *wc, double wtw, gr_lev_fe *f)
 {
-    int64_t n = ab->n, L = ab->fe.nlevels[q], C = 0;
+    int64_t L = ab->fe.nlevels[q], C = 0;
     int64_t *cnt = gr_malloc((size_t)(L ? L : 1), sizeof *cnt);
-    int rc = level_cluster_counts(comm, n, ab->fe.id[q], L, cl, G, bc, cnt);
-    if (rc) { free(cnt); return rc; }
-    for (int64_t l = 0; l < L; l++) C += cnt[l];
+    double *wsq = gr_malloc((size_t)(L ? L : 1), sizeof *wsq);
+    int rc = level_cluster_counts(comm, ab->n, ab->fe.id[q], L, cl, G, bc, wc, cnt, wsq);
+    if (rc) { free(cnt); free(wsq); return rc; }
     double few = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (cnt[ab->fe.id[q][i]] <= GR_LEV_FEW_CLUSTERS) few += wc[i] * wc[i];
+    for (int64_t l = 0; l < L; l++) {
+        C += cnt[l];
+        if (cnt[l] <= GR_LEV_FEW_CLUSTERS) few += wsq[l];
+    }
     MPI_Allreduce(MPI_IN_PLACE, &few, 1, MPI_DOUBLE, MPI_SUM, comm);
     f->name = gr_strdup(ab->fe.names[q]);
     f->levels = L;
     f->pairs = C;
     f->nested = C == L;
     f->share_few = few / wtw;
-    free(cnt);
+    free(cnt); free(wsq);
     return GR_OK;
 }
 
@@ -347,40 +369,148 @@ static double probe_sign(int64_t g, int p)
     return mix64(mix64((uint64_t)g) ^ ((uint64_t)p * 0xD1B54A32D192ED03ULL)) >> 63 ? 1.0 : -1.0;
 }
 
-/* Collective. sum_g w_g' P_D,gg w_g estimated by probes v = w o zeta_g(i): E||P_D v||^2 is it exactly.
- * *est the mean over the probes, *se its Monte Carlo standard error. */
-static int fe_term_probes(MPI_Comm comm, fe_proj *pj, const int32_t *cl, const double *wc, int probes, double *est,
-                          double *se)
+/* ---- Student's t, for the sequential probes ---- */
+
+double gr_lev_t_cdf(double t, int df)
+{
+    if (isnan(t) || df < 1) return NAN;
+    if (isinf(t)) return t > 0 ? 1.0 : 0.0;
+    /* A(t|df) = P(|T| <= t): Abramowitz & Stegun 26.7.3 (odd df) and 26.7.4 (even df), theta = atan(|t|/sqrt(df)) */
+    double th = atan(fabs(t) / sqrt((double)df)), c2 = cos(th) * cos(th), s = sin(th), a, term = 1, sum = 1;
+    if (df % 2) {
+        if (df == 1) sum = 0;
+        for (int k = 3; k <= df - 2; k += 2) { term *= (double)(k - 1) / (double)k * c2; sum += term; }
+        a = 2.0 / 3.14159265358979323846 * (th + (df > 1 ? s * cos(th) * sum : 0.0));
+    } else {
+        for (int k = 2; k <= df - 2; k += 2) { term *= (double)(k - 1) / (double)k * c2; sum += term; }
+        a = s * sum;
+    }
+    return t >= 0 ? 0.5 + a / 2 : 0.5 - a / 2;
+}
+
+double gr_lev_t_quantile(double p, int df)
+{
+    if (!(p > 0 && p < 1) || df < 1) return NAN;
+    double lo = -1e6, hi = 1e6;
+    for (int it = 0; it < 200 && hi - lo > 1e-12 * (1 + fabs(lo)); it++) {
+        double mid = (lo + hi) / 2;
+        if (gr_lev_t_cdf(mid, df) < p) lo = mid; else hi = mid;
+    }
+    return (lo + hi) / 2;
+}
+
+/* ---- the test switch ---- */
+
+/* GRAVRD_LEVERAGE, comma-separated items: "exact", "probes" or "probes:N" (the method where it is auto; N, 2 to
+ * 100000, the most probes), "all" (every probe: no early stop), "warn:X" (the warning threshold, 0 < X < 1),
+ * "tol:X" (the probes' demeaning tolerance, 0 < X < 1). */
+typedef struct lev_switch {
+    gr_lev_method method;
+    int probes, all;
+    double warn, tol;
+} lev_switch;
+
+static int switch_number(const char *item, const char *v, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    double x = strtod(v, &end);
+    if (end == v || *end != '\0' || !(x > lo && x < hi))
+        return gr_fail(GR_EUSAGE, "GRAVRD_LEVERAGE", "item '%s': expected a number above %g and below %g", item, lo, hi);
+    *out = x;
+    return GR_OK;
+}
+
+static int switch_parse(const char *env, lev_switch *sw)
+{
+    *sw = (lev_switch){.method = GR_LEV_AUTO, .probes = 0, .all = 0, .warn = GR_LEV_RATIO_WARN, .tol = LEV_PROBE_TOL};
+    if (!env) return GR_OK;
+    char buf[256];
+    if (strlen(env) >= sizeof buf) return gr_fail(GR_EUSAGE, "GRAVRD_LEVERAGE", "longer than %zu characters", sizeof buf - 1);
+    strcpy(buf, env);
+    for (char *save = NULL, *it = strtok_r(buf, ",", &save); it; it = strtok_r(NULL, ",", &save)) {
+        double x = 0;
+        if (!strcmp(it, "exact")) sw->method = GR_LEV_EXACT;
+        else if (!strcmp(it, "probes")) sw->method = GR_LEV_PROBE;
+        else if (!strncmp(it, "probes:", 7)) {
+            GR_CALL(switch_number(it, it + 7, 1.5, 100000.5, &x));
+            if (x != floor(x)) return gr_fail(GR_EUSAGE, "GRAVRD_LEVERAGE", "item '%s': expected a whole number", it);
+            sw->method = GR_LEV_PROBE;
+            sw->probes = (int)x;
+        } else if (!strcmp(it, "all")) sw->all = 1;
+        else if (!strncmp(it, "warn:", 5)) GR_CALL(switch_number(it, it + 5, 0, 1, &sw->warn));
+        else if (!strncmp(it, "tol:", 4)) GR_CALL(switch_number(it, it + 4, 0, 1, &sw->tol));
+        else return gr_fail(GR_EUSAGE, "GRAVRD_LEVERAGE", "unknown item '%s' (exact, probes[:N], all, warn:X, tol:X)", it);
+    }
+    return GR_OK;
+}
+
+/* ---- the probes ---- */
+
+/* The sequential rule's state: what R would be from the probe values so far. */
+typedef struct probe_rule {
+    double h_x, wtw, threshold;
+    int all;                    /* no early stop */
+} probe_rule;
+
+/* Collective. sum_g w_g' P_D,gg w_g estimated by probes v = w o zeta_g(i): E||P_D v||^2 is it exactly. Probes
+ * are added in batches of GR_LEV_PROBE_BATCH (probe p's signs depend on (cluster, p) only) until R is clearly
+ * on one side of the threshold (|R - threshold| >= t_{P-1, 1 - GR_LEV_PROBE_ALPHA} s.e.) or `probes` are used.
+ * Sets d->h_fe (the mean), d->ratio_se (its Monte Carlo s.e. over w'w), d->probes, d->probes_stop, _z,
+ * _z_needed. The decision to go on is rank 0's, broadcast. */
+static int fe_term_probes(MPI_Comm comm, fe_proj *pj, const int32_t *cl, int64_t G, const double *wc, int probes,
+                          const probe_rule *rule, gr_lev_diag *d)
 {
     gr_absorber *ab = pj->ab;
     int64_t n = ab->n;
-    int b = batch_size(comm, probes, ab->n_in), rc = GR_OK;
+    int b = GR_LEV_PROBE_BATCH < probes ? GR_LEV_PROBE_BATCH : probes, rc = GR_OK, used = 0, more = 1;
     double *s = gr_calloc((size_t)probes, sizeof *s);
+    signed char *z = gr_malloc((size_t)(G ? G : 1) * (size_t)b, sizeof *z);  /* z[g * b + c]: the batch's signs */
     double **cols = gr_malloc((size_t)b, sizeof *cols);
     for (int c = 0; c < b; c++) cols[c] = gr_malloc((size_t)(ab->n_in ? ab->n_in : 1), sizeof **cols);
-    for (int p0 = 0; p0 < probes && !rc; p0 += b) {
-        int m = probes - p0 < b ? probes - p0 : b;
-        for (int c = 0; c < m; c++)
-            for (int64_t i = 0; i < n; i++) cols[c][i] = wc[i] * probe_sign(cl[i], p0 + c);
-        rc = proj_resid(pj, m, cols);
-        for (int c = 0; c < m && !rc; c++) {
-            double acc = 0;
-            for (int64_t i = 0; i < n; i++) {
-                double pv = wc[i] * probe_sign(cl[i], p0 + c) - cols[c][i];
-                acc += pv * pv;
-            }
-            s[p0 + c] = acc;
+    double mean = 0, se = NAN, zs = NAN, zn = NAN;
+    while (more && !rc) {
+        int m = probes - used < b ? probes - used : b;
+        for (int64_t g = 0; g < G; g++)
+            for (int c = 0; c < m; c++) z[g * b + c] = (signed char)probe_sign(g, used + c);
+        for (int64_t i = 0; i < n; i++) {  /* one pass over the rows for the batch */
+            const signed char *zi = z + (int64_t)cl[i] * b;
+            for (int c = 0; c < m; c++) cols[c][i] = wc[i] * zi[c];
         }
+        rc = proj_resid(pj, m, cols);
+        if (!rc) {
+            double acc[GR_LEV_PROBE_BATCH] = {0};
+            for (int64_t i = 0; i < n; i++) {
+                const signed char *zi = z + (int64_t)cl[i] * b;
+                for (int c = 0; c < m; c++) {
+                    double pv = wc[i] * zi[c] - cols[c][i];
+                    acc[c] += pv * pv;
+                }
+            }
+            for (int c = 0; c < m; c++) s[used + c] = acc[c];
+        }
+        if (rc) break;
+        MPI_Allreduce(MPI_IN_PLACE, s + used, m, MPI_DOUBLE, MPI_SUM, comm);
+        used += m;
+        double ss = 0;
+        mean = 0;
+        for (int p = 0; p < used; p++) mean += s[p];
+        mean /= used;
+        for (int p = 0; p < used; p++) ss += (s[p] - mean) * (s[p] - mean);
+        se = used > 1 ? sqrt(ss / (used - 1) / used) / rule->wtw : NAN;
+        double R = 1.0 - (mean + rule->h_x) / rule->wtw;
+        zs = fabs(R - rule->threshold) / se;  /* inf when se is 0: every probe gave the same value */
+        zn = used > 1 ? gr_lev_t_quantile(1.0 - GR_LEV_PROBE_ALPHA, used - 1) : NAN;
+        more = used < probes && (rule->all || !(zs >= zn));
+        MPI_Bcast(&more, 1, MPI_INT, 0, comm);  /* one decision, whatever each rank's rounding */
     }
-    if (!rc) MPI_Allreduce(MPI_IN_PLACE, s, probes, MPI_DOUBLE, MPI_SUM, comm);
-    double mean = 0, ss = 0;
-    for (int p = 0; p < probes; p++) mean += s[p];
-    mean /= probes;
-    for (int p = 0; p < probes; p++) ss += (s[p] - mean) * (s[p] - mean);
-    *est = mean;
-    *se = probes > 1 ? sqrt(ss / (probes - 1) / probes) : NAN;
+    d->h_fe = mean;
+    d->ratio_se = se;
+    d->probes = used;
+    d->probes_z = zs;
+    d->probes_z_needed = zn;
+    d->probes_stop = rule->all ? "fixed" : zs >= zn ? "clear" : "max";
     for (int c = 0; c < b; c++) free(cols[c]);
-    free(cols); free(s);
+    free(cols); free(s); free(z);
     return rc;
 }
 
@@ -440,6 +570,9 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
     double *wc = gr_malloc((size_t)(n ? n : 1), sizeof *wc);
     fe_proj pj;
     proj_init(ab, &pj);
+    lev_switch sw;
+    GR_TRY(switch_parse(getenv("GRAVRD_LEVERAGE"), &sw));  /* the same environment on every rank */
+    d->threshold = sw.warn;
     GR_TRY(invert_spd(k, fd->XtXk, B));
     /* w = X~ B e_j: the coefficient's weights (beta_j = w'y) */
     for (int64_t i = 0; i < n; i++) wc[i] = 0;
@@ -455,22 +588,17 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
     d->fe = gr_calloc((size_t)(d->nfe ? d->nfe : 1), sizeof *d->fe);
     int all_nested = 1, few = 0;
     by_cluster bc = {0};
-    if (clusters_local(comm, n, cl, G)) by_cluster_make(n, cl, G, &bc);
+    int local = clusters_local(comm, n, cl, G);
+    if (local) by_cluster_make(n, cl, G, &bc);
     for (int q = 0; q < d->nfe && !rc; q++) {
-        rc = fe_stats(comm, ab, q, cl, G, bc.start ? &bc : NULL, wc, d->wtw, &d->fe[q]);
+        rc = fe_stats(comm, ab, q, cl, G, local ? &bc : NULL, wc, d->wtw, &d->fe[q]);
         all_nested &= d->fe[q].nested;
         few |= !d->fe[q].nested && (double)d->fe[q].pairs < GR_LEV_AUTO_CPL * (double)d->fe[q].levels;
     }
     free(bc.start); free(bc.row);
     if (rc) goto fail;
-    const char *env = getenv("GRAVRD_LEVERAGE");  /* "exact" or "probes[:N]": the test suite's switch */
-    if (method == GR_LEV_AUTO && env && !strcmp(env, "exact")) method = GR_LEV_EXACT;
-    if (method == GR_LEV_AUTO && env && !strncmp(env, "probes", 6)) {
-        method = GR_LEV_PROBE;
-            char *end = NULL;
-        long np = env[6] == ':' ? strtol(env + 7, &end, 10) : 0;
-        if (end && *end == '\0' && np >= 2 && np <= 100000) probes = (int)np;  /* else the default */
-    }
+    if (method == GR_LEV_AUTO) method = sw.method;
+    if (sw.probes) probes = sw.probes;
     if (all_nested) {  /* P_D block-diagonal by cluster and P_D w = 0: every P_D,gg w_g = 0 */
         d->method = d->nfe ? "nested" : "exact";
     } else if (policy == GR_LEV_DIAG_AUTO && !few) {  /* the probes would cost more than they can tell */
@@ -483,9 +611,13 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
         GR_TRY(fe_term_exact(comm, &pj, cl, G, wc, &d->h_fe, keep));
     } else {
         d->method = "probes";
-        d->probes = probes > 1 ? probes : GR_LEV_PROBES;
-        GR_TRY(fe_term_probes(comm, &pj, cl, wc, d->probes, &d->h_fe, &d->ratio_se));
-        d->ratio_se /= d->wtw;
+        d->probes_max = probes > 1 ? probes : GR_LEV_PROBES;
+        probe_rule rule = {.h_x = d->h_x, .wtw = d->wtw, .threshold = d->threshold, .all = sw.all};
+        /* the probes' own tolerance (docs/vcov.md, "Probe tolerance"): CG's stop is on tol^2, the sweeps' on tol
+         * (a first-order criterion), which therefore get tol^2 */
+        int sweeps = ab->fe.method == GR_FE_IRONS_TUCK || ab->fe.nfe == 1;
+        pj.tol = sweeps ? sw.tol * sw.tol : sw.tol;
+        GR_TRY(fe_term_probes(comm, &pj, cl, G, wc, d->probes_max, &rule, d));
     }
     double N = (double)fd->nobs, Gd = (double)G;
     d->ratio = d->reason ? NAN : 1.0 - (d->h_fe + d->h_x) / d->wtw;
@@ -626,7 +758,7 @@ int gr_lev_vcov(MPI_Comm comm, struct gr_absorber *ab, gr_vcov_type type, int64_
 
 void gr_lev_warn(const gr_lev_diag *d, const char *sample)
 {
-    if (!(d->ratio < GR_LEV_RATIO_WARN)) return;
+    if (!(d->ratio < d->threshold)) return;
     char fes[256] = "";
     size_t at = 0;
     for (int q = 0; q < d->nfe && at < sizeof fes - 1; q++) {
@@ -639,7 +771,7 @@ void gr_lev_warn(const gr_lev_diag *d, const char *sample)
             "be %.2f of the true variance under independent errors (below %.2f)%s%s; cluster by a variable the "
             "fixed effects nest in (e.g. --cluster segpair_<d>), or on small samples --vcov cr2 (docs/vcov.md, "
             "\"Fixed-effect leverage\")", sample ? sample : "sample", d->cluster, d->term, d->ratio,
-            GR_LEV_RATIO_WARN, at ? ": not nested: " : "", fes);
+            d->threshold, at ? ": not nested: " : "", fes);
 }
 
 static cJSON *num(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
@@ -653,11 +785,17 @@ cJSON *gr_lev_json(const gr_lev_diag *d)
     cJSON_AddBoolToObject(o, "ratio_computed", !d->reason);
     if (d->reason) cJSON_AddStringToObject(o, "ratio_not_computed", d->reason);
     cJSON_AddNumberToObject(o, "probes", d->probes);
+    if (d->probes_stop) {  /* the sequential rule (docs/vcov.md, "Sequential probes") */
+        cJSON_AddNumberToObject(o, "probes_max", d->probes_max);
+        cJSON_AddStringToObject(o, "probes_stop", d->probes_stop);
+        cJSON_AddItemToObject(o, "probes_z", num(d->probes_z));
+        cJSON_AddItemToObject(o, "probes_z_needed", num(d->probes_z_needed));
+    }
     cJSON_AddItemToObject(o, "ratio", num(d->ratio));
     cJSON_AddItemToObject(o, "ratio_se", num(d->ratio_se));
     cJSON_AddItemToObject(o, "ratio_cr1", num(d->ratio_cr1));
-    cJSON_AddNumberToObject(o, "threshold", GR_LEV_RATIO_WARN);
-    cJSON_AddBoolToObject(o, "warning", d->ratio < GR_LEV_RATIO_WARN);  /* false when not computed (NaN) */
+    cJSON_AddNumberToObject(o, "threshold", d->threshold);
+    cJSON_AddBoolToObject(o, "warning", d->ratio < d->threshold);  /* false when not computed (NaN) */
     cJSON_AddItemToObject(o, "leverage_fe", num(d->reason ? NAN : d->h_fe / d->wtw));
     cJSON_AddItemToObject(o, "leverage_x", num(d->h_x / d->wtw));
     cJSON_AddNumberToObject(o, "columns_demeaned", (double)d->columns);
