@@ -12,13 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { ROW_MISSING = 1, ROW_INF = 2, ROW_ZERO_WEIGHT = 4 };
+enum { ROW_MISSING = GR_ROW_MISSING, ROW_INF = GR_ROW_INF, ROW_ZERO_WEIGHT = 4 };
+#define value_flags gr_value_flags  /* rowsel.h */
 
-/* Flag bits of a value: ROW_MISSING for NaN, ROW_INF for +-inf (x - x is NaN exactly when x is not
- * finite; no branch, so the loops below vectorise). */
-static inline int value_flags(double x)
+/* 1 if d carries the row flags of every regressor, fixed-effect and cluster code (a caching frame's). */
+static int has_flags(const gr_model_data *d)
 {
-    return (x != x) | (((x - x) != (x - x)) & (x == x)) << 1;
+    if (!d->xflag || !d->feflag || !d->clflag) return 0;
+    for (int j = 0; j < d->nx; j++) if (!d->xflag[j]) return 0;
+    for (int k = 0; k < d->nfe; k++) if (!d->feflag[k]) return 0;
+    for (int c = 0; c < d->ncl; c++) if (!d->clflag[c]) return 0;
+    return 1;
 }
 
 /* Flags of each row from the regressors and codes, in one pass over the rows (each row's values read
@@ -27,7 +31,12 @@ static int row_flags(const gr_model_data *d, unsigned char *flag)
 {
     int64_t n = d->n;
     const int nx = d->nx, nfe = d->nfe, ncl = d->ncl;
-    if (nx <= 16 && nfe <= 16) {
+    if (has_flags(d)) {  /* the frame's flags of each column: a byte per row, or-ed */
+        memset(flag, 0, (size_t)n);
+        for (int j = 0; j < nx; j++) { const unsigned char *b = d->xflag[j]; for (int64_t i = 0; i < n; i++) flag[i] |= b[i]; }
+        for (int k = 0; k < nfe; k++) { const unsigned char *b = d->feflag[k]; for (int64_t i = 0; i < n; i++) flag[i] |= b[i]; }
+        for (int c = 0; c < ncl; c++) { const unsigned char *b = d->clflag[c]; for (int64_t i = 0; i < n; i++) flag[i] |= b[i]; }
+    } else if (nx <= 16 && nfe <= 16) {
         const double *x[16];
         const int32_t *fc[16], *cc[2];
         for (int j = 0; j < nx; j++) x[j] = d->x[j];
@@ -68,10 +77,15 @@ static void outcome_masks(MPI_Comm comm, const gr_model_data *d, const unsigned 
     int64_t n = d->n;
     for (int j = 0; j < d->ny; j++) {
         const double *y = d->y[j];
+        const unsigned char *yf = d->yflag ? d->yflag[j] : NULL;
         unsigned char *kj = keep[j];
         int64_t cnt[3] = {0, 0, 0};
-        for (int64_t i = 0; i < n; i++) {
-            int f = flag[i] | value_flags(y[i]);
+        if (yf)
+            for (int64_t i = 0; i < n; i++) kj[i] = (unsigned char)(flag[i] | yf[i]);
+        else
+            for (int64_t i = 0; i < n; i++) kj[i] = (unsigned char)(flag[i] | value_flags(y[i]));
+        for (int64_t i = 0; i < n; i++) {  /* kj holds the row's flags here, then whether it is kept */
+            int f = kj[i];
             kj[i] = f == 0;
             if (f) {  /* rare: count it */
                 cnt[0] += (f & ROW_MISSING) != 0;
