@@ -32,6 +32,9 @@ typedef struct gr_model_data {
     const unsigned char **yflag, **xflag, **feflag, **clflag;  /* NULL, or per column its row flags (rowsel.h:
                                                  * GR_ROW_MISSING / GR_ROW_INF; codes: 1 where -1) as a caching
                                                  * frame keeps them (frame.h), so they are not worked out again */
+    int stable;                                 /* 1: the arrays belong to a frame that outlives pool and never
+                                                 * changes them (frame.h), so their addresses name their values:
+                                                 * models on the same rows share levels and sums of squares */
     const char *label;                          /* "Full sample", "dir = 1", ... */
     struct gr_scores *scores;                   /* NULL, or a sink for the per-cluster influence of one coefficient
                                                  * of the first outcome (mediation.h: gravrd mediate) */

@@ -142,7 +142,7 @@ static int32_t *select_codes(const gr_rowsel *s, int32_t *code, int take)
 /* Gather the group's rows (keep) of regressors, outcomes ys[0..nys), codes and weights. With `take`
  * (released data, one group), d's blocks and arrays are compacted in place and taken from d. */
 static void group_gather(gr_model_data *d, const unsigned char *keep, const int *ys, int nys, int take,
-                         group_data *g)
+                         const gr_fe_levels *pre, group_data *g)
 {
     gr_rowsel s;
     gr_rowsel_init(&s, d->n, keep);
@@ -159,7 +159,7 @@ static void group_gather(gr_model_data *d, const unsigned char *keep, const int 
     for (int j = 0; j < nys; j++) yc[j] = d->y[ys[j]];
     g->Y = select_block(&s, yc, nys, yin, 0);
     free(yc);
-    for (int k = 0; k < d->nfe; k++) g->fe[k] = select_codes(&s, d->fecode[k], take);
+    for (int k = 0; k < d->nfe; k++) g->fe[k] = pre[k].id ? NULL : select_codes(&s, d->fecode[k], take);  /* pre: not read */
     for (int c = 0; c < d->ncl; c++) g->cl[c] = select_codes(&s, d->clcode[c], take);
     if (d->w) g->w = select_block(&s, &d->w, 1, take, 0);
     if (take) {  /* what the group took is no longer d's; what it did not take, d still frees */
@@ -337,6 +337,22 @@ static int leverage_diagnostics(MPI_Comm comm, const gr_model_data *d, const gr_
     return rc;
 }
 
+/* Collective. 1 if the model may share what earlier models of the sample on the same rows made (d's arrays
+ * are a frame's, unweighted, copied rather than taken; pool.h): the pool's row cache is then keep's, and
+ * pre[k] the levels of fixed effect k made before on these rows (pre[k].id NULL: none). */
+static int rows_cache(MPI_Comm comm, const gr_model_data *d, const unsigned char *keep, int take, gr_fe_levels *pre)
+{
+    memset(pre, 0, 16 * sizeof *pre);
+    int rows = d->pool && d->stable && !d->w && !take && d->nfe <= 16;  /* the same on every rank */
+    if (!rows) return 0;
+    gr_pool_rows(d->pool, comm, d->n, keep);
+    for (int k = 0; k < d->nfe; k++) {
+        const gr_fe_levels *c = gr_pool_fe_get(d->pool, d->fecode[k]);
+        if (c) pre[k] = *c;
+    }
+    return 1;
+}
+
 /* Fit the outcomes ys[0..nys) that share the rows `keep`: gather, absorb, cluster, demean, fit. */
 static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep, const int *ys, int nys, int take,
                      const gr_model_opts *o, gr_result *res)
@@ -345,12 +361,16 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
     MPI_Comm_rank(comm, &rank);
     double t0 = gr_now();
     group_data g;
-    group_gather(d, keep, ys, nys, take, &g);
+    gr_fe_levels pre[16];
+    int rows = rows_cache(comm, d, keep, take, pre);
+    group_gather(d, keep, ys, nys, take, pre, &g);
     int64_t n_in = g.n;
     gr_absorber local, *pab;
     memset(&local, 0, sizeof local);
-    rc = gr_pool_absorber(d->pool, comm, g.n, d->nfe, g.fe, d->fencode, d->fename, &g.w, &o->absorb, &local, &pab);
+    rc = gr_pool_absorber(d->pool, comm, g.n, d->nfe, g.fe, d->fencode, d->fename, &g.w, &o->absorb, pre, &local, &pab);
     gr_absorber *ab = pab;  /* pooled (kept for later models of the sample) or local (freed below) */
+    rows = rows && !rc && !ab->kept && !ab->w;  /* no singletons removed: ab's rows are keep's */
+    for (int k = 0; k < d->nfe && rows; k++) if (!pre[k].id) gr_pool_fe_put(d->pool, d->fecode[k], &ab->fe, k);
     double t_demean0 = ab->t_demean;
     if (!rc && ab->nobs == 0)
         rc = gr_fail(GR_EINPUT, d->label ? d->label : "sample", "no observations left to estimate %s%s",
@@ -373,7 +393,16 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
     if (d->intercept) labels[0] = GR_INTERCEPT_LABEL;
     for (int j = 0; j < d->nx; j++) labels[j + d->intercept] = d->xlabel[j];
     for (int j = 0; j < nys; j++) labels[kx + j] = d->ylabel[ys[j]];
-    if (!rc) rc = gr_pool_demean(d->pool, ab, ncols, cols, labels, tss);
+    unsigned char *have = gr_calloc((size_t)ncols, 1);
+    const void **src = gr_calloc((size_t)ncols, sizeof *src);
+    for (int j = 0; j < d->nx && rows; j++) src[j + d->intercept] = d->x[j];
+    for (int j = 0; j < nys && rows; j++) src[kx + j] = d->y[ys[j]];
+    for (int j = 0; j < ncols && rows; j++) have[j] = (unsigned char)gr_pool_tss_get(d->pool, src[j], &tss[j]);
+    if (rows) MPI_Allreduce(MPI_IN_PLACE, have, ncols, MPI_UNSIGNED_CHAR, MPI_MIN, comm);  /* agreed (they are) */
+    if (!rc) rc = gr_pool_demean(d->pool, ab, ncols, cols, labels, tss, have);
+    for (int j = 0; j < ncols && rows && !rc; j++) if (!have[j]) gr_pool_tss_put(d->pool, src[j], tss[j]);
+    free(have);
+    free(src);
     free(labels);
     double t_index = gr_now() - t0 - (ab->t_demean - t_demean0);  /* gather, levels, clusters, column moments */
     free(cols);

@@ -231,6 +231,7 @@ static void data_init(gr_model_data *d, const gr_spec *s, gr_frame *fr)
         d->xflag = gr_calloc((size_t)(f->nx ? f->nx : 1), sizeof *d->xflag);
         d->feflag = gr_calloc((size_t)(f->nfe ? f->nfe : 1), sizeof *d->feflag);
         d->clflag = gr_calloc(2, sizeof *d->clflag);
+        d->stable = 1;
     }
     d->scores = s->scores;  /* gravrd mediate (mediation.h); NULL otherwise */
 }
