@@ -14,14 +14,16 @@ typedef struct gr_pool gr_pool;
 
 /* Local. An empty pool holding at most `max_absorbers` (>= 1; the oldest goes first). With share = 0 no
  * absorber or column is reused (nothing is copied or compared): the pool then only offers the pair-level
- * shortcut (gr_pool_set_panel), and holds one absorber. */
+ * shortcut (gr_pool_set_panel; it holds one absorber for it) and the row cache (below). */
 gr_pool *gr_pool_new(int max_absorbers, int share);
 void gr_pool_free(gr_pool *p);
 
 /* Collective. The absorber for n rows with fixed-effect codes codes[0..nfe) (n int32 each), weights *w (n
- * values, or NULL) and options o (pre: as gr_absorber_init_pre; only for a pool that does not share, or none): a pooled one set up on equal codes, weights and options (the arguments are
- * then freed), or one set up now by gr_absorber_init (which takes codes and *w) and pooled. Without a pool
- * (p NULL) it is set up in *local. *ab points to the absorber to use; do not free a pooled one. */
+ * values, or NULL) and options o: a pooled one set up on equal codes, weights and options (the arguments
+ * are then freed), or one set up now by gr_absorber_init_pre (which takes codes and *w; pre as there,
+ * ignored by a sharing pool) and pooled; in *local instead without a pool (p NULL), or when the pool
+ * neither shares nor may take the shortcut on these rows. *ab points to the absorber to use; do not free
+ * a pooled one. */
 int gr_pool_absorber(gr_pool *p, MPI_Comm comm, int64_t n, int nfe, int32_t **codes, const int64_t *ncodes,
                      char *const *names, double **w, const gr_absorb_opts *o, const struct gr_fe_levels *pre,
                      gr_absorber *local, gr_absorber **ab);

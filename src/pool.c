@@ -194,6 +194,12 @@ int gr_pool_absorber(gr_pool *p, MPI_Comm comm, int64_t n, int nfe, int32_t **co
         *ab = p->e[found].ab;
         return GR_OK;
     }
+    int rows = p->pair && n == p->nrows;  /* the sample's rows, all of them: the pair-level codes apply */
+    MPI_Allreduce(MPI_IN_PLACE, &rows, 1, MPI_INT, MPI_MIN, comm);
+    if (!p->share && !rows) {  /* nothing to keep it for */
+        *ab = local;
+        return gr_absorber_init_pre(comm, n, nfe, codes, ncodes, names, w, o, pre, local);
+    }
     entry e = {.n = n, .nfe = p->share ? nfe : 0, .o = *o};  /* without sharing nothing is compared: no copies */
     e.codes = gr_calloc((size_t)(nfe ? nfe : 1), sizeof *e.codes);
     for (int k = 0; k < e.nfe; k++) e.codes[k] = dup_bytes(codes[k], (size_t)n * sizeof(int32_t));
@@ -213,8 +219,6 @@ int gr_pool_absorber(gr_pool *p, MPI_Comm comm, int64_t n, int nfe, int32_t **co
         memmove(p->e, p->e + 1, (size_t)(p->n - 1) * sizeof *p->e);
         p->n--;
     }
-    int rows = p->pair && n == p->nrows;  /* the sample's rows, all of them: the codes apply */
-    MPI_Allreduce(MPI_IN_PLACE, &rows, 1, MPI_INT, MPI_MIN, comm);
     if (rows && !p->pp) p->pp = gr_pairpanel_new(comm, n, p->pair, p->npair, p->month, p->nmonth);
     if (rows) e.ps = gr_pairshort_new(e.ab, p->pp);
     p->e[p->n++] = e;
