@@ -47,7 +47,7 @@ void gr_pool_rows(gr_pool *p, MPI_Comm comm, int64_t n, const unsigned char *kee
 int gr_pool_tss_get(const gr_pool *p, const void *src, double *tss);
 void gr_pool_tss_put(gr_pool *p, const void *src, double tss);
 /* Local. The levels (levels.h) of the codes at src on the cached rows (no singletons removed, unweighted),
- * or NULL. */
+ * or NULL (always in a pool that shares absorbers: it compares the codes themselves). */
 const struct gr_fe_levels *gr_pool_fe_get(const gr_pool *p, const void *src);
 /* Local. Keep a copy of dimension k of fe (set up on the cached rows from the codes at src). */
 void gr_pool_fe_put(gr_pool *p, const void *src, const gr_fe *fe, int k);

@@ -124,7 +124,7 @@ void gr_pool_tss_put(gr_pool *p, const void *src, double tss)
 
 const gr_fe_levels *gr_pool_fe_get(const gr_pool *p, const void *src)
 {
-    for (int i = 0; p && src && i < p->rows.nfe; i++)
+    for (int i = 0; p && !p->share && src && i < p->rows.nfe; i++)  /* sharing compares every code: none here */
         if (p->rows.fe[i].src == src) return &p->rows.fe[i].dim;
     return NULL;
 }
@@ -132,7 +132,7 @@ const gr_fe_levels *gr_pool_fe_get(const gr_pool *p, const void *src)
 void gr_pool_fe_put(gr_pool *p, const void *src, const gr_fe *fe, int k)
 {
     row_cache *c = &p->rows;
-    if (!src || !c->keep || c->nfe == (int)(sizeof c->fe / sizeof c->fe[0]) || gr_pool_fe_get(p, src)) return;
+    if (p->share || !src || !c->keep || c->nfe == (int)(sizeof c->fe / sizeof c->fe[0]) || gr_pool_fe_get(p, src)) return;
     gr_fe_levels *d = &c->fe[c->nfe].dim;
     c->fe[c->nfe++].src = src;
     d->id = dup_bytes(fe->id[k], (size_t)fe->n * sizeof *d->id);
