@@ -15,7 +15,8 @@ typedef struct gr_frame_entry {
     double *v;              /* f->n values, or NULL for codes */
     int32_t *code;          /* f->n codes (-1 = missing), or NULL for values */
     int64_t ncode;
-    unsigned char *bad;     /* NULL, or f->n row flags (gr_value_flags; codes: 1 where -1), made on first use */
+    int flagged;            /* 1 once bad is made (on first use) */
+    unsigned char *bad;     /* f->n row flags (gr_value_flags; codes: 1 where -1), or NULL: none flagged */
 } gr_frame_entry;
 
 typedef struct gr_frame {
@@ -53,7 +54,8 @@ int gr_frame_codes(gr_frame *f, int nvars, char *const *vars, int32_t *out, int6
 /* Collective. On a frame that keeps what it evaluates: as gr_frame_eval, gr_frame_term and gr_frame_codes,
  * but without a copy: *v (*code) points to the frame's own array of f->n values (evaluated and kept now if
  * it was not yet), read-only and valid until gr_frame_free; *bad (when bad is not NULL) to its row flags
- * (GR_ROW_MISSING / GR_ROW_INF per value; 1 per missing code), made once per array. Errors as the copying
+ * (GR_ROW_MISSING / GR_ROW_INF per value; 1 per missing code), made once per array, or NULL when no local
+ * row is flagged. Errors as the copying
  * calls (agreed); nothing is kept then. */
 int gr_frame_eval_ref(gr_frame *f, gr_expr *e, const char *context, const double **v, const unsigned char **bad);
 int gr_frame_term_ref(gr_frame *f, const gr_term *t, const double **v, const unsigned char **bad);

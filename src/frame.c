@@ -46,13 +46,15 @@ static void store(gr_frame *f, const char *key, const double *v, const int32_t *
 /* The entry's row flags (frame.h), made on first use. */
 static const unsigned char *entry_flags(const gr_frame *f, gr_frame_entry *e)
 {
-    if (e->bad) return e->bad;
-    unsigned char *b = e->bad = gr_malloc((size_t)(f->n ? f->n : 1), 1);
+    if (e->flagged) return e->bad;
+    unsigned char *b = gr_malloc((size_t)(f->n ? f->n : 1), 1), any = 0;
     if (e->v)
-        for (int64_t i = 0; i < f->n; i++) b[i] = (unsigned char)gr_value_flags(e->v[i]);
+        for (int64_t i = 0; i < f->n; i++) any |= b[i] = (unsigned char)gr_value_flags(e->v[i]);
     else
-        for (int64_t i = 0; i < f->n; i++) b[i] = (unsigned char)(e->code[i] < 0);
-    return b;
+        for (int64_t i = 0; i < f->n; i++) any |= b[i] = (unsigned char)(e->code[i] < 0);
+    if (!any) { free(b); b = NULL; }  /* no row flagged (the usual case): nothing to or */
+    e->flagged = 1;
+    return e->bad = b;
 }
 
 static int64_t count_rows(MPI_Comm comm, int64_t n, const unsigned char *mask, int64_t *nobs)

@@ -15,14 +15,16 @@
 enum { ROW_MISSING = GR_ROW_MISSING, ROW_INF = GR_ROW_INF, ROW_ZERO_WEIGHT = 4 };
 #define value_flags gr_value_flags  /* rowsel.h */
 
-/* 1 if d carries the row flags of every regressor, fixed-effect and cluster code (a caching frame's). */
+/* 1 if d carries the row flags of its columns (a caching frame's; a NULL entry: no row flagged). */
 static int has_flags(const gr_model_data *d)
 {
-    if (!d->xflag || !d->feflag || !d->clflag) return 0;
-    for (int j = 0; j < d->nx; j++) if (!d->xflag[j]) return 0;
-    for (int k = 0; k < d->nfe; k++) if (!d->feflag[k]) return 0;
-    for (int c = 0; c < d->ncl; c++) if (!d->clflag[c]) return 0;
-    return 1;
+    return d->yflag && d->xflag && d->feflag && d->clflag;
+}
+
+/* flag[i] |= b[i] (b NULL: nothing flagged). */
+static void or_flags(unsigned char *flag, const unsigned char *b, int64_t n)
+{
+    for (int64_t i = 0; b && i < n; i++) flag[i] |= b[i];
 }
 
 /* Flags of each row from the regressors and codes, in one pass over the rows (each row's values read
@@ -33,9 +35,9 @@ static int row_flags(const gr_model_data *d, unsigned char *flag)
     const int nx = d->nx, nfe = d->nfe, ncl = d->ncl;
     if (has_flags(d)) {  /* the frame's flags of each column: a byte per row, or-ed */
         memset(flag, 0, (size_t)n);
-        for (int j = 0; j < nx; j++) { const unsigned char *b = d->xflag[j]; for (int64_t i = 0; i < n; i++) flag[i] |= b[i]; }
-        for (int k = 0; k < nfe; k++) { const unsigned char *b = d->feflag[k]; for (int64_t i = 0; i < n; i++) flag[i] |= b[i]; }
-        for (int c = 0; c < ncl; c++) { const unsigned char *b = d->clflag[c]; for (int64_t i = 0; i < n; i++) flag[i] |= b[i]; }
+        for (int j = 0; j < nx; j++) or_flags(flag, d->xflag[j], n);
+        for (int k = 0; k < nfe; k++) or_flags(flag, d->feflag[k], n);
+        for (int c = 0; c < ncl; c++) or_flags(flag, d->clflag[c], n);
     } else if (nx <= 16 && nfe <= 16) {
         const double *x[16];
         const int32_t *fc[16], *cc[2];
@@ -77,12 +79,12 @@ static void outcome_masks(MPI_Comm comm, const gr_model_data *d, const unsigned 
     int64_t n = d->n;
     for (int j = 0; j < d->ny; j++) {
         const double *y = d->y[j];
-        const unsigned char *yf = d->yflag ? d->yflag[j] : NULL;
         unsigned char *kj = keep[j];
         int64_t cnt[3] = {0, 0, 0};
-        if (yf)
-            for (int64_t i = 0; i < n; i++) kj[i] = (unsigned char)(flag[i] | yf[i]);
-        else
+        if (has_flags(d)) {
+            memcpy(kj, flag, (size_t)n);
+            or_flags(kj, d->yflag[j], n);
+        } else
             for (int64_t i = 0; i < n; i++) kj[i] = (unsigned char)(flag[i] | value_flags(y[i]));
         for (int64_t i = 0; i < n; i++) {  /* kj holds the row's flags here, then whether it is kept */
             int f = kj[i];
