@@ -14,6 +14,9 @@
 #      where the exact pair-level shortcut applies (docs/grid.md), 1 and 2 ranks, beside the same grid run
 #      --no-merge (the full computation, one model per specification).
 # QUICK=1: REPS=3 and skips the sweep's 1-rank run. SKIP150=1 skips section 1, SKIPSWEEP=1 sections 2 and 3.
+# DIAG=off: section 1 with `cluster-diag: "off"` in the config's base (issue #11 measures the grid without the
+# clustering diagnostic). BEFORE=path: section 1 also times that build, interleaved run by run with this one
+# (before/after on a loaded machine), and both report CPU seconds (all processes: user + system) beside wall.
 # The machine's load (uptime) is printed before and after: on a shared machine, read the figures with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,16 +33,19 @@ GR=${GR:-./bin/gravrd}  # GR=path: another build, for a before/after comparison
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 now() { date +%s.%N; }
-# run_grid NP CONFIG DIR [ARGS...]: wall seconds of one whole run
+# run_grid NP CONFIG DIR [ARGS...]: wall seconds of one whole run (GRB=path: that build instead of $GR);
+# the CPU seconds of all its processes go to $OUT/cpu
 run_grid() {
-  local np=$1 cfg=$2 dir=$3 t0 t1; shift 3
+  local np=$1 cfg=$2 dir=$3 t0 t1 bin=${GRB:-$GR}; shift 3
   rm -rf "$dir"
   t0=$(now)
   local rc=0
-  mpirun -n "$np" "$GR" grid "$cfg" --data "$PANEL" --out "$dir" --quiet "$@" >/dev/null 2>"$OUT/err" || rc=$?
+  /usr/bin/time -f '%U %S' -o "$OUT/time" mpirun -n "$np" "$bin" grid "$cfg" --data "$PANEL" --out "$dir" --quiet "$@" \
+    >/dev/null 2>"$OUT/err" || rc=$?
   # 4: some specifications failed (recorded; sweep-large has specifications with no residual degrees of freedom)
   [ $rc = 0 ] || [ $rc = 4 ] || { echo "bench/grid.sh: grid $cfg on $np ranks failed: $(tail -n 2 "$OUT/err")" >&2; exit 1; }
   t1=$(now)
+  awk '{ print $1 + $2 }' "$OUT/time" >"$OUT/cpu"
   echo "$t1 - $t0" | bc -l
 }
 mnum() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
@@ -50,18 +56,28 @@ echo
 
 # 1. the 150-specification grid (SKIP150=1 skips it)
 if [ "${SKIP150:-0}" != 1 ]; then
-: >"$OUT/g1"; : >"$OUT/g2"
+CFG150=configs/grid-150.yaml
+if [ "${DIAG:-}" = off ]; then
+  CFG150=$OUT/grid-150-diag-off.yaml
+  sed 's/^  cluster: pair$/  cluster: pair\n  cluster-diag: "off"/' configs/grid-150.yaml >"$CFG150"
+  grep -q 'cluster-diag: "off"' "$CFG150" || { echo "bench/grid.sh: could not set cluster-diag off" >&2; exit 1; }
+fi
+: >"$OUT/g1"; : >"$OUT/g2"; : >"$OUT/c1"; : >"$OUT/c2"; : >"$OUT/b1"; : >"$OUT/b2"; : >"$OUT/bc1"; : >"$OUT/bc2"
 for r in $(seq "$REPS"); do
-  run_grid 1 configs/grid-150.yaml "$OUT/d1" >>"$OUT/g1"
-  run_grid 2 configs/grid-150.yaml "$OUT/d2" >>"$OUT/g2"
+  for np in 1 2; do
+    run_grid $np "$CFG150" "$OUT/d$np" >>"$OUT/g$np"; cat "$OUT/cpu" >>"$OUT/c$np"
+    if [ -n "${BEFORE:-}" ]; then GRB=$BEFORE run_grid $np "$CFG150" "$OUT/e$np" >>"$OUT/b$np"; cat "$OUT/cpu" >>"$OUT/bc$np"; fi
+  done
 done
 g1=$(median <"$OUT/g1"); g2=$(median <"$OUT/g2")
 dem=$(mnum "$OUT/d2/manifest.json" demeaned_columns); scr=$(mnum "$OUT/d2/manifest.json" demeaned_columns_from_scratch)
-echo "## 150-specification grid (configs/grid-150.yaml), whole process, median of $REPS"
+echo "## 150-specification grid ($CFG150), whole process, median of $REPS"
 echo
 echo "| | 1 rank / 1 thread | 2 ranks / 2 threads |"
 echo "|---|---|---|"
-printf '| gravrd grid (this build) | %.2f s | %.2f s |\n' "$g1" "$g2"
+printf '| gravrd grid (this build) | %.2f s (CPU %.2f s) | %.2f s (CPU %.2f s) |\n' "$g1" "$(median <"$OUT/c1")" "$g2" "$(median <"$OUT/c2")"
+[ -n "${BEFORE:-}" ] && printf '| gravrd grid (%s, interleaved) | %.2f s (CPU %.2f s) | %.2f s (CPU %.2f s) |\n' "$BEFORE" \
+  "$(median <"$OUT/b1")" "$(median <"$OUT/bc1")" "$(median <"$OUT/b2")" "$(median <"$OUT/bc2")"
 echo "| fixest 0.12.1, one R process (anchors.md) | 30.0 s | 20.4 s |"
 echo "| gravrd, 25 mpirun ... estimate (anchors.md) | 16.9 s | 14.1 s |"
 echo

@@ -8,6 +8,8 @@
 #include "fe.h"
 #include "rowsel.h"
 
+struct gr_fe_levels;  /* levels.h */
+
 typedef struct gr_absorb_opts {
     double tol;             /* demeaning tolerance (fixest's fixef.tol: 1e-6) */
     int maxiter;            /* iteration cap (fixest: 10000) */
@@ -48,6 +50,11 @@ typedef struct gr_absorber {
  * projection. The absorber takes codes[k] and *w (set to NULL): the caller must not free them. */
 int gr_absorber_init(MPI_Comm comm, int64_t n, int nfe, int32_t **codes, const int64_t *ncodes,
                      char *const *names, double **w, const gr_absorb_opts *o, gr_absorber *ab);
+/* Collective. gr_absorber_init with dimension k copied from pre[k] where pre[k].id is set (levels.h:
+ * gr_fe_from_codes_pre; codes[k] is then not read nor taken). pre may be NULL. */
+int gr_absorber_init_pre(MPI_Comm comm, int64_t n, int nfe, int32_t **codes, const int64_t *ncodes,
+                         char *const *names, double **w, const gr_absorb_opts *o, const struct gr_fe_levels *pre,
+                         gr_absorber *ab);
 
 /* Local. Drop the removed singleton rows from a column given on the input rows, in place: v[0..n) keeps
  * the values of the kept rows (nothing happens when every row was kept). */
@@ -61,6 +68,9 @@ void gr_absorber_compact_i32(const gr_absorber *ab, int32_t *v);
  * fixed-effect coefficients on entry (zeros: a cold start) and the coefficients on exit. The same
  * columns give the same numbers whether demeaned in one call or several. */
 int gr_absorber_demean(gr_absorber *ab, int ncols, double **cols, double *tss, double **alpha);
+/* Collective. gr_absorber_demean(ab, ncols, cols, tss, NULL), except that tss[j] is taken as given (not
+ * computed) where have[j] (have may be NULL; must agree across ranks). */
+int gr_absorber_demean_have(gr_absorber *ab, int ncols, double **cols, double *tss, const unsigned char *have);
 
 /* Collective. The first half of gr_absorber_demean: compact cols[0..ncols) to the kept rows and put
  * their (weighted) centred sums of squares in tss (may be NULL); no demeaning (pairshort.h does it). */

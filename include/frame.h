@@ -15,6 +15,8 @@ typedef struct gr_frame_entry {
     double *v;              /* f->n values, or NULL for codes */
     int32_t *code;          /* f->n codes (-1 = missing), or NULL for values */
     int64_t ncode;
+    int flagged;            /* 1 once bad is made (on first use) */
+    unsigned char *bad;     /* f->n row flags (gr_value_flags; codes: 1 where -1), or NULL: none flagged */
 } gr_frame_entry;
 
 typedef struct gr_frame {
@@ -48,6 +50,17 @@ int gr_frame_term(gr_frame *f, const gr_term *t, double *out);
 /* Collective. Codes (levels.h) of the variable vars[0]^vars[1]^... on the frame's rows into out[f->n],
  * with *ncodes the code range. */
 int gr_frame_codes(gr_frame *f, int nvars, char *const *vars, int32_t *out, int64_t *ncodes);
+
+/* Collective. On a frame that keeps what it evaluates: as gr_frame_eval, gr_frame_term and gr_frame_codes,
+ * but without a copy: *v (*code) points to the frame's own array of f->n values (evaluated and kept now if
+ * it was not yet), read-only and valid until gr_frame_free; *bad (when bad is not NULL) to its row flags
+ * (GR_ROW_MISSING / GR_ROW_INF per value; 1 per missing code), made once per array, or NULL when no local
+ * row is flagged. Errors as the copying
+ * calls (agreed); nothing is kept then. */
+int gr_frame_eval_ref(gr_frame *f, gr_expr *e, const char *context, const double **v, const unsigned char **bad);
+int gr_frame_term_ref(gr_frame *f, const gr_term *t, const double **v, const unsigned char **bad);
+int gr_frame_codes_ref(gr_frame *f, int nvars, char *const *vars, const int32_t **code, int64_t *ncodes,
+                       const unsigned char **bad);
 
 /* Local. Free the raw panel column `name` if loaded (a root frame; no later evaluation needs it). */
 void gr_frame_drop_raw(gr_frame *f, const char *name);

@@ -26,6 +26,20 @@ int gr_codes_combine(MPI_Comm comm, int64_t n, int32_t *acc, int64_t *nacc, cons
  * from loaded columns if cs holds them, else straight from the file. */
 int gr_columns_codes(MPI_Comm comm, gr_columns *cs, int nvars, char *const *vars, int32_t *out, int64_t *ncodes);
 
+/* One fixed-effect dimension's levels on some rows, as gr_fe_from_codes makes them (unweighted counts). */
+typedef struct gr_fe_levels {
+    int32_t *id;        /* n level ids */
+    double *count;      /* nlevels row counts (global) */
+    int64_t nlevels;
+    int local_only;
+} gr_fe_levels;
+
+/* Collective. As gr_fe_from_codes, but dimension k with pre[k].id != NULL is copied from pre[k] (made
+ * earlier on the same rows from the same codes: the same numbers) and codes[k] is not read (may be NULL;
+ * with take, left as it is). pre may be NULL. Whether pre[k] is given must agree across ranks. */
+int gr_fe_from_codes_pre(MPI_Comm comm, int nfe, int64_t n, int32_t **codes, const int64_t *ncodes,
+                         char *const *names, int take, const gr_fe_levels *pre, gr_fe *fe);
+
 /* Collective. Build the fixed-effect structure from code columns (no -1 among the n rows).
  * With take = 1 the code arrays become the level ids (densified in place) and codes[k] is set to
  * NULL: the gr_fe owns them. `names` are copied. */

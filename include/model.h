@@ -29,6 +29,13 @@ typedef struct gr_model_data {
     double *w; const char *wname;               /* observation weights (> 0; 0 drops the row) or NULL */
     struct gr_pool *pool;                       /* absorbers shared with earlier models of this sample
                                                  * (pool.h; gravrd grid), or NULL */
+    const unsigned char **yflag, **xflag, **feflag, **clflag;  /* NULL, or per column its row flags (rowsel.h:
+                                                 * GR_ROW_MISSING / GR_ROW_INF; codes: 1 where -1; NULL: no row
+                                                 * flagged) as a caching frame keeps them (frame.h), so they are
+                                                 * not worked out again; all four or none */
+    int stable;                                 /* 1: the arrays belong to a frame that outlives pool and never
+                                                 * changes them (frame.h), so their addresses name their values:
+                                                 * models on the same rows share levels and sums of squares */
     const char *label;                          /* "Full sample", "dir = 1", ... */
     struct gr_scores *scores;                   /* NULL, or a sink for the per-cluster influence of one coefficient
                                                  * of the first outcome (mediation.h: gravrd mediate) */

@@ -5,6 +5,14 @@
 #define GR_ROWSEL_H
 #include "gr.h"
 
+/* Row flags of a value: GR_ROW_MISSING for NaN, GR_ROW_INF for +-inf, 0 when finite (x - x is NaN exactly
+ * when x is not finite; no branch, so loops over it vectorise). The model drops flagged rows (model.c). */
+enum { GR_ROW_MISSING = 1, GR_ROW_INF = 2 };
+static inline int gr_value_flags(double x)
+{
+    return (x != x) | (((x - x) != (x - x)) & (x == x)) << 1;
+}
+
 typedef struct gr_rowsel {
     int64_t n, m;       /* rows before and after */
     int64_t nd;         /* rows dropped */

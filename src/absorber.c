@@ -86,6 +86,13 @@ static int remove_singletons(gr_absorber *ab)
 int gr_absorber_init(MPI_Comm comm, int64_t n, int nfe, int32_t **codes, const int64_t *ncodes,
                      char *const *names, double **w, const gr_absorb_opts *o, gr_absorber *ab)
 {
+    return gr_absorber_init_pre(comm, n, nfe, codes, ncodes, names, w, o, NULL, ab);
+}
+
+int gr_absorber_init_pre(MPI_Comm comm, int64_t n, int nfe, int32_t **codes, const int64_t *ncodes,
+                         char *const *names, double **w, const gr_absorb_opts *o, const gr_fe_levels *pre,
+                         gr_absorber *ab)
+{
     memset(ab, 0, sizeof *ab);
     double t0 = gr_now();
     ab->comm = comm;
@@ -97,7 +104,7 @@ int gr_absorber_init(MPI_Comm comm, int64_t n, int nfe, int32_t **codes, const i
     process_setups++;
     ab->converged = 1;
     if (nfe > 16) return gr_fail(GR_EINPUT, "formula", "at most 16 fixed-effect dimensions, got %d", nfe);
-    int rc = gr_agree(comm, gr_fe_from_codes(comm, nfe, n, codes, ncodes, names, 1, &ab->fe));
+    int rc = gr_agree(comm, gr_fe_from_codes_pre(comm, nfe, n, codes, ncodes, names, 1, pre, &ab->fe));
     ab->fe.method = o->method;
     if (!rc && o->rm_singletons && nfe > 0) rc = remove_singletons(ab);
     ab->fe.method = o->method;
@@ -145,9 +152,20 @@ static void local_moments(int64_t n, const double *v, const double *w, double ou
 }
 
 /* Collective. tss[j]: centred (weighted) sum of squares of cols[j] over all ranks, each rank's
- * (weight, mean, sum of squares) combined as Chan, Golub & LeVeque do. */
-static int column_tss(const gr_absorber *ab, int ncols, double *const *cols, double *tss)
+ * (weight, mean, sum of squares) combined as Chan, Golub & LeVeque do; columns with have[j] are skipped
+ * (have may be NULL). */
+static int column_tss(const gr_absorber *ab, int ncols, double *const *cols, double *tss, const unsigned char *have)
 {
+    if (have) {  /* only the columns still to do, in their order */
+        double **c = gr_malloc((size_t)(ncols ? ncols : 1), sizeof *c), *t = gr_malloc((size_t)(ncols ? ncols : 1), sizeof *t);
+        int m = 0;
+        for (int j = 0; j < ncols; j++) if (!have[j]) c[m++] = cols[j];
+        int rc = m ? column_tss(ab, m, c, t, NULL) : GR_OK;
+        for (int j = 0, q = 0; j < ncols && !rc; j++) if (!have[j]) tss[j] = t[q++];
+        free(c);
+        free(t);
+        return rc;
+    }
     int P, cnt;
     MPI_Comm_size(ab->comm, &P);
     GR_CALL(gr_int_count(3 * (int64_t)ncols, "column moments", &cnt));
@@ -172,16 +190,28 @@ static int column_tss(const gr_absorber *ab, int ncols, double *const *cols, dou
     return GR_OK;
 }
 
+static int demean(gr_absorber *ab, int ncols, double **cols, double *tss, const unsigned char *have, double **alpha);
+
 int gr_absorber_tss(const gr_absorber *ab, int ncols, double **cols, double *tss)
 {
     for (int j = 0; j < ncols; j++) gr_absorber_compact(ab, cols[j]);
-    return gr_agree(ab->comm, tss ? column_tss(ab, ncols, cols, tss) : GR_OK);
+    return gr_agree(ab->comm, tss ? column_tss(ab, ncols, cols, tss, NULL) : GR_OK);
 }
 
 int gr_absorber_demean(gr_absorber *ab, int ncols, double **cols, double *tss, double **alpha)
 {
+    return demean(ab, ncols, cols, tss, NULL, alpha);
+}
+
+int gr_absorber_demean_have(gr_absorber *ab, int ncols, double **cols, double *tss, const unsigned char *have)
+{
+    return demean(ab, ncols, cols, tss, have, NULL);
+}
+
+static int demean(gr_absorber *ab, int ncols, double **cols, double *tss, const unsigned char *have, double **alpha)
+{
     for (int j = 0; j < ncols; j++) gr_absorber_compact(ab, cols[j]);
-    int rc = tss ? column_tss(ab, ncols, cols, tss) : GR_OK;
+    int rc = tss ? column_tss(ab, ncols, cols, tss, have) : GR_OK;
     rc = gr_agree(ab->comm, rc);
     if (rc || ab->fe.nfe == 0 || ncols == 0) return rc;
     double t0 = gr_now();

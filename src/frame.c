@@ -14,8 +14,8 @@ static gr_frame_entry *find(gr_frame *f, const char *key)
     return NULL;
 }
 
-/* Keep a copy of v (or of code) under key. */
-static void store(gr_frame *f, const char *key, const double *v, const int32_t *code, int64_t ncode)
+/* Keep v (or code), f->n values, under key: the frame takes the array. */
+static gr_frame_entry *store_take(gr_frame *f, const char *key, double *v, int32_t *code, int64_t ncode)
 {
     if (f->nentries == f->capentries)
         f->entries = gr_realloc(f->entries, (size_t)(f->capentries = f->capentries ? 2 * f->capentries : 8),
@@ -23,10 +23,38 @@ static void store(gr_frame *f, const char *key, const double *v, const int32_t *
     gr_frame_entry *e = &f->entries[f->nentries++];
     memset(e, 0, sizeof *e);
     e->key = gr_strdup(key);
-    size_t n = (size_t)(f->n ? f->n : 1);
-    if (v) { e->v = gr_malloc(n, sizeof *e->v); memcpy(e->v, v, (size_t)f->n * sizeof *v); }
-    if (code) { e->code = gr_malloc(n, sizeof *e->code); memcpy(e->code, code, (size_t)f->n * sizeof *code); }
+    e->v = v;
+    e->code = code;
     e->ncode = ncode;
+    return e;
+}
+
+static void *dup_array(const void *src, int64_t n, size_t size)
+{
+    void *d = gr_malloc((size_t)(n ? n : 1), size);
+    if (n) memcpy(d, src, (size_t)n * size);
+    return d;
+}
+
+/* Keep a copy of v (or of code) under key. */
+static void store(gr_frame *f, const char *key, const double *v, const int32_t *code, int64_t ncode)
+{
+    store_take(f, key, v ? dup_array(v, f->n, sizeof *v) : NULL, code ? dup_array(code, f->n, sizeof *code) : NULL,
+               ncode);
+}
+
+/* The entry's row flags (frame.h), made on first use. */
+static const unsigned char *entry_flags(const gr_frame *f, gr_frame_entry *e)
+{
+    if (e->flagged) return e->bad;
+    unsigned char *b = gr_malloc((size_t)(f->n ? f->n : 1), 1), any = 0;
+    if (e->v)
+        for (int64_t i = 0; i < f->n; i++) any |= b[i] = (unsigned char)gr_value_flags(e->v[i]);
+    else
+        for (int64_t i = 0; i < f->n; i++) any |= b[i] = (unsigned char)(e->code[i] < 0);
+    if (!any) { free(b); b = NULL; }  /* no row flagged (the usual case): nothing to or */
+    e->flagged = 1;
+    return e->bad = b;
 }
 
 static int64_t count_rows(MPI_Comm comm, int64_t n, const unsigned char *mask, int64_t *nobs)
@@ -165,6 +193,68 @@ int gr_frame_codes(gr_frame *f, int nvars, char *const *vars, int32_t *out, int6
     return rc;
 }
 
+/* Evaluate into a new array with the frame's caching off (the caller keeps the array). */
+static int eval_new(gr_frame *f, gr_expr *e, const gr_term *t, const char *context, double **out)
+{
+    int caching = f->caching, rc;
+    *out = gr_malloc((size_t)(f->n ? f->n : 1), sizeof **out);
+    f->caching = 0;
+    rc = t ? gr_frame_term(f, t, *out) : gr_frame_eval(f, e, context, *out);
+    f->caching = caching;
+    if (rc) { free(*out); *out = NULL; }
+    return rc;
+}
+
+int gr_frame_eval_ref(gr_frame *f, gr_expr *e, const char *context, const double **v, const unsigned char **bad)
+{
+    const char *key = gr_expr_text(e);
+    gr_frame_entry *c = find(f, key);
+    if (!c || !c->v) {
+        double *out;
+        GR_CALL(eval_new(f, e, NULL, context, &out));
+        c = store_take(f, key, out, NULL, 0);
+    }
+    *v = c->v;
+    if (bad) *bad = entry_flags(f, c);
+    return GR_OK;
+}
+
+int gr_frame_term_ref(gr_frame *f, const gr_term *t, const double **v, const unsigned char **bad)
+{
+    if (t->nfactors == 1) return gr_frame_eval_ref(f, t->factors[0], "formula", v, bad);
+    gr_frame_entry *c = find(f, t->label);
+    if (!c || !c->v) {
+        double *out;
+        GR_CALL(eval_new(f, NULL, t, "formula", &out));
+        c = store_take(f, t->label, out, NULL, 0);
+    }
+    *v = c->v;
+    if (bad) *bad = entry_flags(f, c);
+    return GR_OK;
+}
+
+int gr_frame_codes_ref(gr_frame *f, int nvars, char *const *vars, const int32_t **code, int64_t *ncodes,
+                       const unsigned char **bad)
+{
+    char key[1024];
+    codes_key(nvars, vars, key, sizeof key);
+    gr_frame_entry *c = find(f, key);
+    if (!c || !c->code) {
+        int caching = f->caching, rc;
+        int32_t *out = gr_malloc((size_t)(f->n ? f->n : 1), sizeof *out);
+        int64_t nc = 0;
+        f->caching = 0;
+        rc = gr_frame_codes(f, nvars, vars, out, &nc);
+        f->caching = caching;
+        if (rc) { free(out); return rc; }
+        c = store_take(f, key, NULL, out, nc);
+    }
+    *code = c->code;
+    *ncodes = c->ncode;
+    if (bad) *bad = entry_flags(f, c);
+    return GR_OK;
+}
+
 void gr_frame_drop_raw(gr_frame *f, const char *name)
 {
     gr_columns_drop(&f->cs, name);
@@ -172,7 +262,9 @@ void gr_frame_drop_raw(gr_frame *f, const char *name)
 
 void gr_frame_free(gr_frame *f)
 {
-    for (int i = 0; i < f->nentries; i++) { free(f->entries[i].key); free(f->entries[i].v); free(f->entries[i].code); }
+    for (int i = 0; i < f->nentries; i++) {
+        free(f->entries[i].key); free(f->entries[i].v); free(f->entries[i].code); free(f->entries[i].bad);
+    }
     free(f->entries);
     free(f->mask);
     gr_rowsel_free(&f->sel);

@@ -584,7 +584,7 @@ static void run_unit(runner *R, const unit *u)
         free(mask);
     }
     int shortcut = !rc && unit_may_shortcut(R, u);
-    gr_pool *pool = !rc && (u->pool || shortcut) ? gr_pool_new(2, u->pool) : NULL;
+    gr_pool *pool = !rc ? gr_pool_new(2, u->pool) : NULL;  /* also what models on the same rows share (pool.h) */
     if (pool && shortcut) rc = pool_panel_codes(sample, pool);
     sample->pool = pool;
     if (rc && task_failure(rc)) {

@@ -346,6 +346,19 @@ int gr_columns_codes(MPI_Comm comm, gr_columns *cs, int nvars, char *const *vars
 int gr_fe_from_codes(MPI_Comm comm, int nfe, int64_t n, int32_t **codes, const int64_t *ncodes, char *const *names,
                      int take, gr_fe *fe)
 {
+    return gr_fe_from_codes_pre(comm, nfe, n, codes, ncodes, names, take, NULL, fe);
+}
+
+static void *dup_n(const void *src, int64_t n, size_t size)
+{
+    void *d = gr_malloc((size_t)(n ? n : 1), size);
+    if (n) memcpy(d, src, (size_t)n * size);
+    return d;
+}
+
+int gr_fe_from_codes_pre(MPI_Comm comm, int nfe, int64_t n, int32_t **codes, const int64_t *ncodes,
+                         char *const *names, int take, const gr_fe_levels *pre, gr_fe *fe)
+{
     memset(fe, 0, sizeof *fe);
     fe->comm = comm;
     fe->nfe = nfe;
@@ -357,6 +370,13 @@ int gr_fe_from_codes(MPI_Comm comm, int nfe, int64_t n, int32_t **codes, const i
     fe->names = gr_calloc((size_t)(nfe ? nfe : 1), sizeof *fe->names);
     for (int k = 0; k < nfe; k++) fe->names[k] = gr_strdup(names[k]);
     for (int k = 0; k < nfe; k++) {
+        if (pre && pre[k].id) {  /* made before on these rows: copies */
+            fe->id[k] = dup_n(pre[k].id, n, sizeof *fe->id[k]);
+            fe->count[k] = dup_n(pre[k].count, pre[k].nlevels, sizeof *fe->count[k]);
+            fe->nlevels[k] = pre[k].nlevels;
+            fe->local_only[k] = pre[k].local_only;
+            continue;
+        }
         int32_t *id = take ? codes[k] : gr_malloc((size_t)(n ? n : 1), sizeof *id);
         const int32_t *code = take ? id : codes[k];
         if (take) codes[k] = NULL;

@@ -12,13 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { ROW_MISSING = 1, ROW_INF = 2, ROW_ZERO_WEIGHT = 4 };
+enum { ROW_MISSING = GR_ROW_MISSING, ROW_INF = GR_ROW_INF, ROW_ZERO_WEIGHT = 4 };
+#define value_flags gr_value_flags  /* rowsel.h */
 
-/* Flag bits of a value: ROW_MISSING for NaN, ROW_INF for +-inf (x - x is NaN exactly when x is not
- * finite; no branch, so the loops below vectorise). */
-static inline int value_flags(double x)
+/* 1 if d carries the row flags of its columns (a caching frame's; a NULL entry: no row flagged). */
+static int has_flags(const gr_model_data *d)
 {
-    return (x != x) | (((x - x) != (x - x)) & (x == x)) << 1;
+    return d->yflag && d->xflag && d->feflag && d->clflag;
+}
+
+/* flag[i] |= b[i] (b NULL: nothing flagged). */
+static void or_flags(unsigned char *flag, const unsigned char *b, int64_t n)
+{
+    for (int64_t i = 0; b && i < n; i++) flag[i] |= b[i];
 }
 
 /* Flags of each row from the regressors and codes, in one pass over the rows (each row's values read
@@ -27,7 +33,12 @@ static int row_flags(const gr_model_data *d, unsigned char *flag)
 {
     int64_t n = d->n;
     const int nx = d->nx, nfe = d->nfe, ncl = d->ncl;
-    if (nx <= 16 && nfe <= 16) {
+    if (has_flags(d)) {  /* the frame's flags of each column: a byte per row, or-ed */
+        memset(flag, 0, (size_t)n);
+        for (int j = 0; j < nx; j++) or_flags(flag, d->xflag[j], n);
+        for (int k = 0; k < nfe; k++) or_flags(flag, d->feflag[k], n);
+        for (int c = 0; c < ncl; c++) or_flags(flag, d->clflag[c], n);
+    } else if (nx <= 16 && nfe <= 16) {
         const double *x[16];
         const int32_t *fc[16], *cc[2];
         for (int j = 0; j < nx; j++) x[j] = d->x[j];
@@ -70,8 +81,13 @@ static void outcome_masks(MPI_Comm comm, const gr_model_data *d, const unsigned 
         const double *y = d->y[j];
         unsigned char *kj = keep[j];
         int64_t cnt[3] = {0, 0, 0};
-        for (int64_t i = 0; i < n; i++) {
-            int f = flag[i] | value_flags(y[i]);
+        if (has_flags(d)) {
+            memcpy(kj, flag, (size_t)n);
+            or_flags(kj, d->yflag[j], n);
+        } else
+            for (int64_t i = 0; i < n; i++) kj[i] = (unsigned char)(flag[i] | value_flags(y[i]));
+        for (int64_t i = 0; i < n; i++) {  /* kj holds the row's flags here, then whether it is kept */
+            int f = kj[i];
             kj[i] = f == 0;
             if (f) {  /* rare: count it */
                 cnt[0] += (f & ROW_MISSING) != 0;
@@ -128,7 +144,7 @@ static int32_t *select_codes(const gr_rowsel *s, int32_t *code, int take)
 /* Gather the group's rows (keep) of regressors, outcomes ys[0..nys), codes and weights. With `take`
  * (released data, one group), d's blocks and arrays are compacted in place and taken from d. */
 static void group_gather(gr_model_data *d, const unsigned char *keep, const int *ys, int nys, int take,
-                         group_data *g)
+                         const gr_fe_levels *pre, group_data *g)
 {
     gr_rowsel s;
     gr_rowsel_init(&s, d->n, keep);
@@ -145,7 +161,7 @@ static void group_gather(gr_model_data *d, const unsigned char *keep, const int 
     for (int j = 0; j < nys; j++) yc[j] = d->y[ys[j]];
     g->Y = select_block(&s, yc, nys, yin, 0);
     free(yc);
-    for (int k = 0; k < d->nfe; k++) g->fe[k] = select_codes(&s, d->fecode[k], take);
+    for (int k = 0; k < d->nfe; k++) g->fe[k] = pre[k].id ? NULL : select_codes(&s, d->fecode[k], take);  /* pre: not read */
     for (int c = 0; c < d->ncl; c++) g->cl[c] = select_codes(&s, d->clcode[c], take);
     if (d->w) g->w = select_block(&s, &d->w, 1, take, 0);
     if (take) {  /* what the group took is no longer d's; what it did not take, d still frees */
@@ -323,6 +339,22 @@ static int leverage_diagnostics(MPI_Comm comm, const gr_model_data *d, const gr_
     return rc;
 }
 
+/* Collective. 1 if the model may share what earlier models of the sample on the same rows made (d's arrays
+ * are a frame's, unweighted, copied rather than taken; pool.h): the pool's row cache is then keep's, and
+ * pre[k] the levels of fixed effect k made before on these rows (pre[k].id NULL: none). */
+static int rows_cache(MPI_Comm comm, const gr_model_data *d, const unsigned char *keep, int take, gr_fe_levels *pre)
+{
+    memset(pre, 0, 16 * sizeof *pre);
+    int rows = d->pool && d->stable && !d->w && !take && d->nfe <= 16;  /* the same on every rank */
+    if (!rows) return 0;
+    gr_pool_rows(d->pool, comm, d->n, keep);
+    for (int k = 0; k < d->nfe; k++) {
+        const gr_fe_levels *c = gr_pool_fe_get(d->pool, d->fecode[k]);
+        if (c) pre[k] = *c;
+    }
+    return 1;
+}
+
 /* Fit the outcomes ys[0..nys) that share the rows `keep`: gather, absorb, cluster, demean, fit. */
 static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep, const int *ys, int nys, int take,
                      const gr_model_opts *o, gr_result *res)
@@ -331,12 +363,16 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
     MPI_Comm_rank(comm, &rank);
     double t0 = gr_now();
     group_data g;
-    group_gather(d, keep, ys, nys, take, &g);
+    gr_fe_levels pre[16];
+    int rows = rows_cache(comm, d, keep, take, pre);
+    group_gather(d, keep, ys, nys, take, pre, &g);
     int64_t n_in = g.n;
     gr_absorber local, *pab;
     memset(&local, 0, sizeof local);
-    rc = gr_pool_absorber(d->pool, comm, g.n, d->nfe, g.fe, d->fencode, d->fename, &g.w, &o->absorb, &local, &pab);
+    rc = gr_pool_absorber(d->pool, comm, g.n, d->nfe, g.fe, d->fencode, d->fename, &g.w, &o->absorb, pre, &local, &pab);
     gr_absorber *ab = pab;  /* pooled (kept for later models of the sample) or local (freed below) */
+    rows = rows && !rc && !ab->kept && !ab->w;  /* no singletons removed: ab's rows are keep's */
+    for (int k = 0; k < d->nfe && rows; k++) if (!pre[k].id) gr_pool_fe_put(d->pool, d->fecode[k], &ab->fe, k);
     double t_demean0 = ab->t_demean;
     if (!rc && ab->nobs == 0)
         rc = gr_fail(GR_EINPUT, d->label ? d->label : "sample", "no observations left to estimate %s%s",
@@ -359,7 +395,16 @@ static int fit_group(MPI_Comm comm, gr_model_data *d, const unsigned char *keep,
     if (d->intercept) labels[0] = GR_INTERCEPT_LABEL;
     for (int j = 0; j < d->nx; j++) labels[j + d->intercept] = d->xlabel[j];
     for (int j = 0; j < nys; j++) labels[kx + j] = d->ylabel[ys[j]];
-    if (!rc) rc = gr_pool_demean(d->pool, ab, ncols, cols, labels, tss);
+    unsigned char *have = gr_calloc((size_t)ncols, 1);
+    const void **src = gr_calloc((size_t)ncols, sizeof *src);
+    for (int j = 0; j < d->nx && rows; j++) src[j + d->intercept] = d->x[j];
+    for (int j = 0; j < nys && rows; j++) src[kx + j] = d->y[ys[j]];
+    for (int j = 0; j < ncols && rows; j++) have[j] = (unsigned char)gr_pool_tss_get(d->pool, src[j], &tss[j]);
+    if (rows) MPI_Allreduce(MPI_IN_PLACE, have, ncols, MPI_UNSIGNED_CHAR, MPI_MIN, comm);  /* agreed (they are) */
+    if (!rc) rc = gr_pool_demean(d->pool, ab, ncols, cols, labels, tss, have);
+    for (int j = 0; j < ncols && rows && !rc; j++) if (!have[j]) gr_pool_tss_put(d->pool, src[j], tss[j]);
+    free(have);
+    free(src);
     free(labels);
     double t_index = gr_now() - t0 - (ab->t_demean - t_demean0);  /* gather, levels, clusters, column moments */
     free(cols);

@@ -1,8 +1,16 @@
 /* pool.c: absorbers kept across the models of one sample (pool.h). */
 #include "pool.h"
+#include "levels.h"
 #include "pairshort.h"
 #include <stdlib.h>
 #include <string.h>
+
+static void *dup_bytes(const void *src, size_t bytes)
+{
+    void *d = gr_malloc(bytes ? bytes : 1, 1);
+    if (bytes) memcpy(d, src, bytes);
+    return d;
+}
 
 /* A column demeaned on a pooled absorber: its input (ab->n_in values) and output (ab->n values). */
 typedef struct {
@@ -22,7 +30,26 @@ typedef struct {
     gr_pairshort *ps;       /* the pair-level shortcut for this absorber (pairshort.h), or NULL */
 } entry;
 
+/* The row cache: what models on the same rows share (keys: addresses of the frame's arrays). */
+typedef struct { const void *src; double tss; } tss_entry;
+typedef struct { const void *src; gr_fe_levels dim; } fe_entry;
+typedef struct {
+    int64_t n;
+    unsigned char *keep;    /* the rows (n flags), NULL: none yet */
+    int ntss, nfe;
+    tss_entry tss[64];
+    fe_entry fe[16];
+} row_cache;
+
+static void rows_clear(row_cache *c)
+{
+    for (int i = 0; i < c->nfe; i++) { free(c->fe[i].dim.id); free(c->fe[i].dim.count); }
+    free(c->keep);
+    memset(c, 0, sizeof *c);
+}
+
 struct gr_pool {
+    row_cache rows;
     int max, n;
     int share;              /* 0: absorbers and columns are never reused (only the shortcut is taken) */
     entry *e;               /* oldest first */
@@ -66,7 +93,52 @@ void gr_pool_free(gr_pool *p)
     free(p->month);
     gr_pairwithin_free(p->within);
     gr_pairpanel_free(p->pp);
+    rows_clear(&p->rows);
     free(p);
+}
+
+void gr_pool_rows(gr_pool *p, MPI_Comm comm, int64_t n, const unsigned char *keep)
+{
+    row_cache *c = &p->rows;
+    int same = c->keep && c->n == n && !memcmp(c->keep, keep, (size_t)n);
+    MPI_Allreduce(MPI_IN_PLACE, &same, 1, MPI_INT, MPI_MIN, comm);
+    if (same) return;
+    rows_clear(c);
+    c->n = n;
+    c->keep = dup_bytes(keep, (size_t)n);
+}
+
+int gr_pool_tss_get(const gr_pool *p, const void *src, double *tss)
+{
+    for (int i = 0; p && src && i < p->rows.ntss; i++)
+        if (p->rows.tss[i].src == src) { *tss = p->rows.tss[i].tss; return 1; }
+    return 0;
+}
+
+void gr_pool_tss_put(gr_pool *p, const void *src, double tss)
+{
+    row_cache *c = &p->rows;
+    if (!src || !c->keep || c->ntss == (int)(sizeof c->tss / sizeof c->tss[0])) return;
+    c->tss[c->ntss++] = (tss_entry){src, tss};
+}
+
+const gr_fe_levels *gr_pool_fe_get(const gr_pool *p, const void *src)
+{
+    for (int i = 0; p && !p->share && src && i < p->rows.nfe; i++)  /* sharing compares every code: none here */
+        if (p->rows.fe[i].src == src) return &p->rows.fe[i].dim;
+    return NULL;
+}
+
+void gr_pool_fe_put(gr_pool *p, const void *src, const gr_fe *fe, int k)
+{
+    row_cache *c = &p->rows;
+    if (p->share || !src || !c->keep || c->nfe == (int)(sizeof c->fe / sizeof c->fe[0]) || gr_pool_fe_get(p, src)) return;
+    gr_fe_levels *d = &c->fe[c->nfe].dim;
+    c->fe[c->nfe++].src = src;
+    d->id = dup_bytes(fe->id[k], (size_t)fe->n * sizeof *d->id);
+    d->count = dup_bytes(fe->count[k], (size_t)fe->nlevels[k] * sizeof *d->count);
+    d->nlevels = fe->nlevels[k];
+    d->local_only = fe->local_only[k];
 }
 
 int64_t gr_pool_reused(const gr_pool *p) { return p ? p->reused : 0; }
@@ -99,20 +171,16 @@ static int matches(const entry *e, int64_t n, int nfe, int32_t *const *codes, co
     return !w || !memcmp(e->w, w, (size_t)n * sizeof *w);
 }
 
-static void *dup_bytes(const void *src, size_t bytes)
-{
-    void *d = gr_malloc(bytes ? bytes : 1, 1);
-    if (bytes) memcpy(d, src, bytes);
-    return d;
-}
 
 int gr_pool_absorber(gr_pool *p, MPI_Comm comm, int64_t n, int nfe, int32_t **codes, const int64_t *ncodes,
-                     char *const *names, double **w, const gr_absorb_opts *o, gr_absorber *local, gr_absorber **ab)
+                     char *const *names, double **w, const gr_absorb_opts *o, const gr_fe_levels *pre,
+                     gr_absorber *local, gr_absorber **ab)
 {
     if (!p) {
         *ab = local;
-        return gr_absorber_init(comm, n, nfe, codes, ncodes, names, w, o, local);
+        return gr_absorber_init_pre(comm, n, nfe, codes, ncodes, names, w, o, pre, local);
     }
+    if (p->share) pre = NULL;  /* sharing compares the codes: every one is there */
     int found = -1;
     for (int i = p->n - 1; i >= 0 && p->share; i--) {
         int m = matches(&p->e[i], n, nfe, codes, *w, o);
@@ -126,12 +194,18 @@ int gr_pool_absorber(gr_pool *p, MPI_Comm comm, int64_t n, int nfe, int32_t **co
         *ab = p->e[found].ab;
         return GR_OK;
     }
+    int rows = p->pair && n == p->nrows;  /* the sample's rows, all of them: the pair-level codes apply */
+    MPI_Allreduce(MPI_IN_PLACE, &rows, 1, MPI_INT, MPI_MIN, comm);
+    if (!p->share && !rows) {  /* nothing to keep it for */
+        *ab = local;
+        return gr_absorber_init_pre(comm, n, nfe, codes, ncodes, names, w, o, pre, local);
+    }
     entry e = {.n = n, .nfe = p->share ? nfe : 0, .o = *o};  /* without sharing nothing is compared: no copies */
     e.codes = gr_calloc((size_t)(nfe ? nfe : 1), sizeof *e.codes);
     for (int k = 0; k < e.nfe; k++) e.codes[k] = dup_bytes(codes[k], (size_t)n * sizeof(int32_t));
     e.w = *w && p->share ? dup_bytes(*w, (size_t)n * sizeof **w) : NULL;
     e.ab = gr_calloc(1, sizeof *e.ab);
-    int rc = gr_absorber_init(comm, n, nfe, codes, ncodes, names, w, o, e.ab);
+    int rc = gr_absorber_init_pre(comm, n, nfe, codes, ncodes, names, w, o, pre, e.ab);
     if (rc) {  /* not pooled: the caller frees it as a local one */
         *local = *e.ab;
         *ab = local;
@@ -145,8 +219,6 @@ int gr_pool_absorber(gr_pool *p, MPI_Comm comm, int64_t n, int nfe, int32_t **co
         memmove(p->e, p->e + 1, (size_t)(p->n - 1) * sizeof *p->e);
         p->n--;
     }
-    int rows = p->pair && n == p->nrows;  /* the sample's rows, all of them: the codes apply */
-    MPI_Allreduce(MPI_IN_PLACE, &rows, 1, MPI_INT, MPI_MIN, comm);
     if (rows && !p->pp) p->pp = gr_pairpanel_new(comm, n, p->pair, p->npair, p->month, p->nmonth);
     if (rows) e.ps = gr_pairshort_new(e.ab, p->pp);
     p->e[p->n++] = e;
@@ -180,10 +252,11 @@ static void find_columns(MPI_Comm comm, const entry *e, int ncols, double *const
     free(hi);
 }
 
-int gr_pool_demean(gr_pool *p, gr_absorber *ab, int ncols, double **cols, const char *const *labels, double *tss)
+int gr_pool_demean(gr_pool *p, gr_absorber *ab, int ncols, double **cols, const char *const *labels, double *tss,
+                   const unsigned char *have)
 {
     entry *e = entry_of(p, ab);
-    if (!e || ncols == 0 || (!p->share && !e->ps)) return gr_absorber_demean(ab, ncols, cols, tss, NULL);
+    if (!e || ncols == 0 || (!p->share && !e->ps)) return gr_absorber_demean_have(ab, ncols, cols, tss, have);
     if (!p->share) return gr_pairshort_demean(e->ps, ab, &p->within, ncols, cols, labels, tss, &p->shortcut);
     int *from = gr_malloc((size_t)ncols, sizeof *from), nnew = 0;
     find_columns(ab->comm, e, ncols, cols, labels, ab->n_in, from);

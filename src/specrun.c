@@ -114,12 +114,53 @@ static void plan_drop_after(const plan *pl, int i, gr_frame *root)
         if (!used_after(pl, i, pl->it[i].names[q])) gr_frame_drop_raw(root, pl->it[i].names[q]);
 }
 
+/* 1 if the model of s on fr can read the frame's own arrays (a frame that keeps what it evaluates, a model
+ * that leaves its data as it is: least squares without an offset, fitted with release = 0). */
+static int borrows(const gr_frame *fr, const gr_spec *s)
+{
+    return fr->caching && s->family != GR_FAMILY_POISSON && !s->offset;
+}
+
+/* The model's columns on a caching frame: pointers to the frame's arrays and their row flags, no copies.
+ * d->y and d->x are then not blocks; d's arrays are the frame's (data_free frees none of them). */
+static int frame_refs(gr_frame *fr, const gr_spec *s, const plan *pl, gr_model_data *d, double *t_read, double *t_eval)
+{
+    const gr_formula *f = &s->f;
+    int rc = GR_OK;
+    for (int i = 0; i < pl->n && !rc; i++) {
+        const item *t = &pl->it[i];
+        double ta = gr_now(), read_before = fr->p->t_read;
+        const double *v = NULL;
+        const int32_t *c = NULL;
+        switch (t->kind) {
+        case IT_Y: rc = gr_frame_eval_ref(fr, f->y[t->j], "formula", &v, &d->yflag[t->j]); d->y[t->j] = (double *)v; break;
+        case IT_X: rc = gr_frame_term_ref(fr, &f->x[t->j], &v, &d->xflag[t->j]); d->x[t->j] = (double *)v; break;
+        case IT_FE:
+            rc = gr_frame_codes_ref(fr, f->fe[t->j].nvars, f->fe[t->j].vars, &c, &d->fencode[t->j], &d->feflag[t->j]);
+            d->fecode[t->j] = (int32_t *)c;
+            break;
+        case IT_CL: {
+            char *var[1] = {(char *)s->clnames[t->j]};
+            rc = gr_frame_codes_ref(fr, 1, var, &c, &d->clncode[t->j], &d->clflag[t->j]);
+            d->clcode[t->j] = (int32_t *)c;
+            break;
+        }
+        case IT_W: rc = gr_frame_eval_ref(fr, s->weights, "--weights", &v, NULL); d->w = (double *)v; break;
+        default: break;  /* the split column: evaluated once on the root frame; no offset here (borrows) */
+        }
+        *t_read += fr->p->t_read - read_before;
+        *t_eval += gr_now() - ta - (fr->p->t_read - read_before);
+    }
+    return rc;
+}
+
 /* The model's columns on frame fr, item by item (new blocks for outcomes and regressors, codes, weights; the
  * offset into *off, fr->n values, when s has one), freeing raw columns of the root frame after their last use.
  * *t_read: seconds in panel reads. */
 static int frame_data(gr_frame *fr, gr_frame *root, const gr_spec *s, const plan *pl, gr_model_data *d, double **off,
                       double *t_read, double *t_eval)
 {
+    if (borrows(fr, s)) return frame_refs(fr, s, pl, d, t_read, t_eval);
     const gr_formula *f = &s->f;
     int64_t n = fr->n;
     size_t nn = (size_t)(n ? n : 1);
@@ -185,16 +226,26 @@ static void data_init(gr_model_data *d, const gr_spec *s, gr_frame *fr)
     d->wname = s->weights_text;
     d->label = fr->label;
     d->pool = fr->pool ? fr->pool : fr->parent ? fr->parent->pool : NULL;
+    if (borrows(fr, s)) {  /* frame_refs: the frame's arrays and their row flags */
+        d->yflag = gr_calloc((size_t)f->ny, sizeof *d->yflag);
+        d->xflag = gr_calloc((size_t)(f->nx ? f->nx : 1), sizeof *d->xflag);
+        d->feflag = gr_calloc((size_t)(f->nfe ? f->nfe : 1), sizeof *d->feflag);
+        d->clflag = gr_calloc(2, sizeof *d->clflag);
+        d->stable = 1;
+    }
     d->scores = s->scores;  /* gravrd mediate (mediation.h); NULL otherwise */
 }
 
 static void data_free(gr_model_data *d)
 {
-    if (d->ny > 0) free(d->y[0]);  /* NULL once the model took it */
-    if (d->nx > 0) free(d->x[0]);
-    for (int k = 0; k < d->nfe; k++) free(d->fecode[k]);
-    for (int c = 0; c < d->ncl; c++) free(d->clcode[c]);
-    free(d->w);
+    if (!d->yflag) {  /* d's own arrays (frame_data), not a frame's (frame_refs) */
+        if (d->ny > 0) free(d->y[0]);  /* NULL once the model took it */
+        if (d->nx > 0) free(d->x[0]);
+        for (int k = 0; k < d->nfe; k++) free(d->fecode[k]);
+        for (int c = 0; c < d->ncl; c++) free(d->clcode[c]);
+        free(d->w);
+    }
+    free(d->yflag); free(d->xflag); free(d->feflag); free(d->clflag);
     free(d->y); free(d->x); free(d->xlabel); free(d->fecode); free(d->fencode); free(d->fename);
     free(d->clcode); free(d->clncode); free(d->clname);
 }
@@ -235,7 +286,7 @@ static int fit_frame(gr_frame *fr, gr_frame *root, const gr_spec *s, const plan 
     if (!rc && off && s->family != GR_FAMILY_POISSON) offset_subtract(&d, off);
     gr_result *r = NULL;
     if (!rc && s->family == GR_FAMILY_POISSON) rc = gr_ppml_fit(fr->comm, &d, off, &s->model, &s->ppml, &r);
-    else if (!rc) rc = gr_model_fit(fr->comm, &d, 1, &s->model, &r);
+    else if (!rc) rc = gr_model_fit(fr->comm, &d, d.yflag == NULL, &s->model, &r);  /* borrowed: left as it is */
     free(off);
     data_free(&d);
     if (rc) return rc;

@@ -23,6 +23,21 @@ static void allreduce_sum_chunked(MPI_Comm comm, double *x, int64_t n)
     }
 }
 
+/* sum_{a <= i < b} e[i] x[i], in four partial sums. */
+static inline double run_dot(const double *e, const double *x, int64_t a, int64_t b)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = a;
+    for (; i + 4 <= b; i += 4) {
+        s0 += e[i] * x[i];
+        s1 += e[i + 1] * x[i + 1];
+        s2 += e[i + 2] * x[i + 2];
+        s3 += e[i + 3] * x[i + 3];
+    }
+    for (; i < b; i++) s0 += e[i] * x[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
 /* G and k are the same on every rank, so a count that does not fit fails on all ranks alike, before any
  * collective. */
 int gr_vcov_cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const double *e, const int32_t *cl,
@@ -33,20 +48,15 @@ int gr_vcov_cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const
     GR_CALL(gr_int_count(G, "clusters (leading dimension of the scores)", &Gi));
     double *S = gr_calloc((size_t)G * k, sizeof *S);
     if (k <= 16 && n > 0) {
-        /* rows of a cluster usually come in runs (a pair's months): sum a run in registers and store it
-         * when the cluster changes, instead of a chain of loads and stores to the same score */
+        /* rows of a cluster usually come in runs (a pair's months): each run's sums in registers, four
+         * partial sums per column (no chain of dependent additions), added to the scores once per run */
         const double *x[16];
-        double acc[16];
-        for (int j = 0; j < k; j++) { x[j] = X + (size_t)j * n; acc[j] = 0; }
-        int32_t cur = cl[0];
-        for (int64_t i = 0; i < n; i++) {
-            if (cl[i] != cur) {
-                for (int j = 0; j < k; j++) { S[(size_t)j * G + cur] += acc[j]; acc[j] = 0; }
-                cur = cl[i];
-            }
-            for (int j = 0; j < k; j++) acc[j] += e[i] * x[j][i];
+        for (int j = 0; j < k; j++) x[j] = X + (size_t)j * n;
+        for (int64_t a = 0, b; a < n; a = b) {
+            int32_t c = cl[a];
+            for (b = a + 1; b < n && cl[b] == c; b++) {}
+            for (int j = 0; j < k; j++) S[(size_t)j * G + c] += run_dot(e, x[j], a, b);
         }
-        for (int j = 0; j < k; j++) S[(size_t)j * G + cur] += acc[j];
     } else {
         for (int j = 0; j < k; j++) {
             const double *x = X + (size_t)j * n;

@@ -12,6 +12,8 @@
 #include <cmocka.h>
 #include <lapacke.h>
 #include "model.h"
+#include "leverage.h"
+#include "pool.h"
 
 #define N 300
 #define LA 12   /* levels of the first fixed effect */
@@ -245,6 +247,83 @@ static gr_result fit_model(MPI_Comm c, int b, int e, const double *w, gr_vcov_ty
     return out;
 }
 
+/* The model on rows [b, e) as gravrd grid runs it on a caching frame: d reads arrays it does not own (stable,
+ * release = 0), with their row flags (NULL entries: nothing flagged), sharing the pool's row cache with
+ * earlier models. y: the outcome (N values); nx regressors of {x1, x2}; bad: flags of y, or NULL. */
+static gr_result fit_shared(MPI_Comm c, int b, int e, gr_pool *pool, const double *y, const unsigned char *bad, int nx)
+{
+    int n = e - b;
+    double *ys[1] = {(double *)y + b}, *xs[2] = {x1 + b, x2 + b};
+    int32_t *fc[2] = {fa + b, fb + b}, *cl[1] = {fa + b};
+    int64_t nfc[2] = {LA, LB}, ncl[1] = {LA};
+    char *yl[1] = {"y"}, *xl[2] = {"x1", "x2"}, *fn[2] = {"a", "b"}, *cn[1] = {"a"};
+    const unsigned char *yf[1] = {bad ? bad + b : NULL}, *xf[2] = {NULL, NULL}, *ff[2] = {NULL, NULL}, *cf[1] = {NULL};
+    gr_model_data d = {.n = n, .ny = 1, .y = ys, .ylabel = yl, .nx = nx, .x = xs, .xlabel = xl, .nfe = 2,
+                       .fecode = fc, .fencode = nfc, .fename = fn, .ncl = 1, .clcode = cl, .clncode = ncl,
+                       .clname = cn, .pool = pool, .yflag = yf, .xflag = xf, .feflag = ff, .clflag = cf,
+                       .stable = pool != NULL, .label = "test"};
+    gr_model_opts o = {.absorb = {.tol = 1e-14, .maxiter = 100000}, .fit = {.solver = GR_SOLVER_CHOL, .collin_tol = 1e-10},
+                       .vcov = GR_VCOV_CLUSTER, .cluster_diag = GR_LEV_DIAG_OFF};
+    gr_result *r = NULL;
+    assert_int_equal(gr_model_fit(c, &d, 0, &o, &r), GR_OK);
+    assert_ptr_equal(d.y[0], y + b);  /* left as it was */
+    gr_result out = r[0];
+    free(r);
+    return out;
+}
+
+static void assert_same_result(const gr_result *a, const gr_result *b)
+{
+    assert_int_equal(a->k, b->k);
+    assert_int_equal(a->nobs, b->nobs);
+    for (int j = 0; j < a->k; j++) {
+        assert_close(a->coef[j], b->coef[j], 1e-13);
+        assert_close(a->se[j], b->se[j], 1e-13);
+    }
+    assert_close(a->r2, b->r2, 1e-13);
+    assert_close(a->within_r2, b->within_r2, 1e-13);
+}
+
+/* Models on the same rows of a sample share the fixed effects' levels and the columns' sums of squares
+ * (pool.h's row cache), and give the numbers of each model run alone (no pool); a model on other rows
+ * (a missing outcome) starts the cache again. On 1..P ranks. */
+static void test_row_cache(void **state)
+{
+    (void)state;
+    double ymiss[N];
+    unsigned char bad[N];
+    memcpy(ymiss, y1, sizeof ymiss);
+    memset(bad, 0, sizeof bad);
+    for (int i = 7; i < N; i += 50) { ymiss[i] = NAN; bad[i] = 1; }
+    for (int P = 1; P <= wsize; P++) {
+        int b, e;
+        MPI_Comm c = sub_comm(P, &b, &e);
+        if (c == MPI_COMM_NULL) continue;
+        gr_pool *pool = gr_pool_new(2, 0);
+        gr_result first = fit_shared(c, b, e, pool, y1, NULL, 2);  /* fills the cache */
+        gr_result again = fit_shared(c, b, e, pool, y1, NULL, 1);  /* its levels and the tss of y1 and x1 */
+        gr_result other = fit_shared(c, b, e, pool, ymiss, bad, 2);  /* other rows: the cache starts again */
+        gr_result back = fit_shared(c, b, e, pool, y1, NULL, 2);
+        gr_result r1 = fit_shared(c, b, e, NULL, y1, NULL, 2), r2 = fit_shared(c, b, e, NULL, y1, NULL, 1);
+        gr_result r3 = fit_shared(c, b, e, NULL, ymiss, bad, 2);
+        assert_same_result(&first, &r1);
+        assert_same_result(&again, &r2);
+        assert_same_result(&other, &r3);
+        assert_same_result(&back, &r1);
+        assert_int_equal(other.nobs, N - (N - 7 + 49) / 50);
+        assert_true(other.coef[0] != r1.coef[0]);  /* the rows did differ */
+        /* and the shared model is the dense regression of y1 on x1 */
+        const double *xs[1] = {x1};
+        double coef[64], res[N];
+        dense_wls(y1, 1, xs, NULL, coef, res);
+        assert_close(again.coef[0], coef[0], 1e-9);
+        gr_result *all[7] = {&first, &again, &other, &back, &r1, &r2, &r3};
+        for (int q = 0; q < 7; q++) gr_result_free(all[q]);
+        gr_pool_free(pool);
+        MPI_Comm_free(&c);
+    }
+}
+
 /* Coefficients and iid / HC1 standard errors against the dense weighted regression, K = 2 + 11 + 8 + 1. */
 static void check_fit(int weighted)
 {
@@ -341,7 +420,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_demean_cg), cmocka_unit_test(test_demean_cg_weighted),
         cmocka_unit_test(test_demean_it), cmocka_unit_test(test_demean_it_weighted),
         cmocka_unit_test(test_sharing), cmocka_unit_test(test_reuse_outcome), cmocka_unit_test(test_fit_unweighted),
-        cmocka_unit_test(test_fit_weighted), cmocka_unit_test(test_bad_weights),
+        cmocka_unit_test(test_fit_weighted), cmocka_unit_test(test_bad_weights), cmocka_unit_test(test_row_cache),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     MPI_Finalize();
