@@ -39,7 +39,7 @@ def figure(rec):
         "load_before_after": [float(l0), float(l1)],
         "peak_rss_growth_bytes_max_rank": None if mem in ("None", "") else float(mem),
         "model_data_bytes_max_rank": None if data in ("None", "") else float(data),
-        "replicated_table_bytes": None if tables in ("None", "") else float(tables),
+        "table_bytes_max_rank": None if tables in ("None", "") else float(tables),
         "est": {"measures": "estimation alone: prepare + index + demean + solve + vcov (after reading)",
                 "runs_s": est, "median_s": statistics.median(est),
                 "limit": "one pass over the model's data at the measured triad bandwidth", "limit_s": float(pass_s)},

@@ -41,7 +41,7 @@ bench_one() {  # name ranks panel
     local j="$OUT/$name.$r.json"
     est+=("$(awk -v p="$(jnum "$j" prepare)" -v a="$(jnum "$j" index)" -v b="$(jnum "$j" demean)" -v c="$(jnum "$j" solve)" -v d="$(jnum "$j" vcov)" 'BEGIN { print p + a + b + c + d }')")
     rd+=("$(jnum "$j" read)"); mem+=("$(jnum "$j" peak_rss_above_start_bytes_max_rank)"); dat+=("$(jnum "$j" data_bytes_max_rank)")
-    tab=$(jnum "$j" replicated_table_bytes)
+    tab=$(jnum "$j" table_bytes_max_rank)
     it=$(jnum "$j" iterations)
   done
   for st in prepare index demean solve vcov; do

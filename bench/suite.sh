@@ -59,7 +59,7 @@ jget() { /usr/bin/env python3 -c "
 import json,sys; d=json.load(open(sys.argv[1])); rs=d.get('results',[d]); r=rs[0]
 v={'iterations':r.get('iterations'),'read':r['timings']['read'],'nobs':r.get('nobs'),
    'mem':d.get('memory',{}).get('peak_rss_above_start_bytes_max_rank'),'data':d.get('memory',{}).get('data_bytes_max_rank'),
-   'tables':d.get('memory',{}).get('replicated_table_bytes')}[sys.argv[2]]
+   'tables':d.get('memory',{}).get('table_bytes_max_rank')}[sys.argv[2]]
 print(v)" "$1" "$2"; }
 
 # case NAME ITEM NP PANEL BYTES_PER_ROW NRUNS ANCHOR ESTIMATE-ARGS...: NRUNS runs; records est and whole

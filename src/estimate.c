@@ -188,6 +188,7 @@ static int write_output(MPI_Comm comm, const est_cmd *o, gr_panel *p, gr_result 
            mem_tables = 8.0 * ((double)p->cities.nrows * p->cities.ncols + (double)p->pairs.nrows * p->pairs.ncols);
     MPI_Allreduce(MPI_IN_PLACE, &mem_peak, 1, MPI_DOUBLE, MPI_MAX, comm);
     MPI_Allreduce(MPI_IN_PLACE, &mem_data, 1, MPI_DOUBLE, MPI_MAX, comm);
+    MPI_Allreduce(MPI_IN_PLACE, &mem_tables, 1, MPI_DOUBLE, MPI_MAX, comm);
     if (rank != 0) return GR_OK;
     int json_stdout = o->json && !strcmp(o->json, "-");  /* stdout then carries the JSON alone: no table */
     if (!gr_quiet && !json_stdout) gr_print_table(stdout, all, nres, o->title);
@@ -202,7 +203,7 @@ static int write_output(MPI_Comm comm, const est_cmd *o, gr_panel *p, gr_result 
     cJSON *mem = cJSON_AddObjectToObject(root, "memory");
     cJSON_AddNumberToObject(mem, "peak_rss_above_start_bytes_max_rank", mem_peak);
     cJSON_AddNumberToObject(mem, "data_bytes_max_rank", mem_data);
-    cJSON_AddNumberToObject(mem, "replicated_table_bytes", mem_tables);
+    cJSON_AddNumberToObject(mem, "table_bytes_max_rank", mem_tables);  /* cities + this rank's pairs */
     cJSON_AddStringToObject(root, "formula", s->formula_text);
     if (s->offset_text) cJSON_AddStringToObject(root, "offset", s->offset_text);  /* as given, like the weights */
     cJSON_AddStringToObject(root, "data", s->data);
@@ -224,7 +225,7 @@ static int run(MPI_Comm comm, est_cmd *o)
     MPI_Comm_rank(comm, &rank);
     if (o->opts.echo && rank == 0) gr_opts_echo(&o->opts, stderr);
     gr_panel p;
-    GR_CALL(gr_panel_open_balanced(comm, s->data, &p));  /* rows dealt by region: balanced splits (panel.h) */
+    GR_CALL(gr_panel_open_local(comm, s->data, &p));  /* rows dealt by region, each rank its own pairs (panel.h) */
     gr_frame root;
     memset(&root, 0, sizeof root);
     gr_result *all = NULL;

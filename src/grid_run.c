@@ -754,7 +754,7 @@ int gr_grid_run(MPI_Comm world, gr_grid *g, const gr_grid_run_opts *o, gr_grid_s
     MPI_Comm_size(world, &R.wsize);
     make_groups(&R);
     unsigned char *todo = gr_calloc((size_t)g->nspecs + 1, 1);
-    int rc = gr_agree(world, gr_panel_open_balanced(R.comm, g->data, &R.p));  /* balanced splits (panel.h) */
+    int rc = gr_agree(world, gr_panel_open_local(R.comm, g->data, &R.p));  /* balanced splits, own pairs (panel.h) */
     if (!rc) rc = gr_agree(world, gr_frame_open(R.comm, &R.p, NULL, "Full sample", &R.base));
     R.base.caching = 1;
     double t_read = gr_now() - R.t_start;

@@ -261,9 +261,11 @@ static int row_part_codes(MPI_Comm comm, gr_columns *cs, const char *name, int32
     return rc;
 }
 
-/* Local (on the replicated pairs table, so every rank gets the same status). Codes of the pair-level
- * parts of vars combined into out[p->nrows], *have = 1; *have stays 0 when there are none. */
-static int pair_parts_codes(gr_panel *p, int nvars, char *const *vars, int32_t *out, int64_t *ncodes, int *have)
+/* Collective. Codes of the pair-level parts of vars combined into out[p->nrows], *have = 1; *have stays 0 when
+ * there are none. Each rank's pairs table may hold only the pairs of its rows (gr_panel_open_local), so the codes
+ * are numbered over all ranks' pairs (the same key gets the same code on every rank). */
+static int pair_parts_codes(MPI_Comm comm, gr_panel *p, int nvars, char *const *vars, int32_t *out, int64_t *ncodes,
+                            int *have)
 {
     int64_t np = p->pairs.nrows, npc = 1;
     int32_t *pc = NULL, *tmp = NULL;
@@ -271,20 +273,20 @@ static int pair_parts_codes(gr_panel *p, int nvars, char *const *vars, int32_t *
     int rc = GR_OK;
     for (int q = 0; q < nvars; q++) {
         if (!gr_panel_pair_level(p, vars[q])) continue;
-        GR_TRY(gr_panel_pair_values(p, vars[q], &v));
+        GR_TRY(gr_agree(comm, gr_panel_pair_values(p, vars[q], &v)));
         if (!pc) {
             pc = gr_malloc((size_t)(np ? np : 1), sizeof *pc);
             tmp = gr_malloc((size_t)(np ? np : 1), sizeof *tmp);
             for (int64_t g = 0; g < np; g++) pc[g] = 0;
         }
         int64_t nq = 0;
-        GR_TRY(gr_codes_from_keys(MPI_COMM_SELF, np, v, tmp, &nq));
-        GR_TRY(gr_codes_combine(MPI_COMM_SELF, np, pc, &npc, tmp, nq));
+        GR_TRY(gr_codes_from_keys(comm, np, v, tmp, &nq));
+        GR_TRY(gr_codes_combine(comm, np, pc, &npc, tmp, nq));
         free(v);
         v = NULL;
     }
     if (pc) {
-        GR_TRY(gr_codes_dense(MPI_COMM_SELF, np, pc, npc, pc, &npc));
+        GR_TRY(gr_codes_dense(comm, np, pc, npc, pc, &npc));
         for (int64_t i = 0; i < p->nrows; i++) out[i] = pc[p->pair[i]];
         *ncodes = npc;
         *have = 1;
@@ -332,9 +334,8 @@ int gr_columns_codes(MPI_Comm comm, gr_columns *cs, int nvars, char *const *vars
     gr_panel *p = cs->p;
     int have = 0;
     int32_t *part = NULL;
-    /* the pair-level parts, combined on the pairs table (identical on every rank: no communication);
-     * agreed before the collectives of the row-level parts */
-    int rc = gr_agree(comm, pair_parts_codes(p, nvars, vars, out, ncodes, &have));
+    /* the pair-level parts, combined on the pairs table (each rank's pairs; codes numbered over all ranks) */
+    int rc = gr_agree(comm, pair_parts_codes(comm, p, nvars, vars, out, ncodes, &have));
     /* the row-level parts, folded in one at a time; each step's collectives agree on their status */
     for (int q = 0; q < nvars && !rc; q++)
         if (!gr_panel_pair_level(p, vars[q])) rc = row_part_fold(comm, cs, vars[q], out, ncodes, &have, &part);
