@@ -72,6 +72,12 @@ int gr_absorber_demean(gr_absorber *ab, int ncols, double **cols, double *tss, d
  * computed) where have[j] (have may be NULL; must agree across ranks). */
 int gr_absorber_demean_have(gr_absorber *ab, int ncols, double **cols, double *tss, const unsigned char *have);
 
+/* Collective. Out of place, on columns already on the kept rows: outs[c] gets cols[c] demeaned at tolerance
+ * tol (gr_fe_demean_into: no sums of squares, no compaction); *iters the iterations of this call. Counted in
+ * the absorber's and the process's work like gr_absorber_demean (PPML's IRLS, ppml.c). */
+int gr_absorber_demean_into(gr_absorber *ab, int ncols, const double *const *cols, double **outs, double tol,
+                            double **alpha, int *iters);
+
 /* Collective. The first half of gr_absorber_demean: compact cols[0..ncols) to the kept rows and put
  * their (weighted) centred sums of squares in tss (may be NULL); no demeaning (pairshort.h does it). */
 int gr_absorber_tss(const gr_absorber *ab, int ncols, double **cols, double *tss);

@@ -226,6 +226,23 @@ static int demean(gr_absorber *ab, int ncols, double **cols, double *tss, const 
     return rc;
 }
 
+int gr_absorber_demean_into(gr_absorber *ab, int ncols, const double *const *cols, double **outs, double tol,
+                            double **alpha, int *iters)
+{
+    double t0 = gr_now();
+    int conv = 1;
+    *iters = 0;
+    int rc = gr_agree(ab->comm, gr_fe_demean_into(&ab->fe, ncols, cols, outs, alpha, tol, ab->o.maxiter, iters, &conv));
+    ab->t_demean += gr_now() - t0;
+    if (ab->fe.nfe > 0 && ncols > 0) {  /* without fixed effects: a copy, not counted (as gr_absorber_demean) */
+        ab->columns_demeaned += ncols;
+        process_columns += ncols;
+    }
+    if (*iters > ab->iterations) ab->iterations = *iters;
+    if (!conv) ab->converged = 0;
+    return rc;
+}
+
 void gr_absorber_store(gr_absorber *ab, const char *key, const double *v, double tss)
 {
     gr_absorbed *e = NULL;

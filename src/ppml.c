@@ -289,13 +289,8 @@ static int demean_cols(gr_absorber *ab, int ncols, const double *const *cols, do
     if (set_w == W_CHECK) GR_CALL(gr_fe_set_weights(&ab->fe, W));
     if (set_w == W_TRUSTED) gr_fe_set_weights_trusted(&ab->fe, W);
     if (set_w != W_KEEP) ab->w = W;
-    double t0 = gr_now();
-    int it = 0, conv = 1;
-    int rc = gr_agree(ab->comm, gr_fe_demean_into(&ab->fe, ncols, cols, outs, alpha, tol, ab->o.maxiter, &it, &conv));
-    ab->t_demean += gr_now() - t0;
-    if (ab->fe.nfe > 0) ab->columns_demeaned += ncols;  /* without fixed effects: a copy, as the absorber counts it */
-    if (it > ab->iterations) ab->iterations = it;
-    if (!conv) ab->converged = 0;
+    int it = 0;
+    int rc = gr_absorber_demean_into(ab, ncols, cols, outs, tol, alpha, &it);
     *inner += it;
     return rc;
 }

@@ -99,6 +99,16 @@ EOG
      && grep -q '"estimate":[[:space:]]*-2.16987' "$TMP/gout/results.jsonl"; then
     ok "grid: family: poisson runs PPML (-1.52787), the other specification OLS (-2.16988)"
   else fail "grid: family: poisson" "$(tail -2 "$TMP/g.out" | tr '\n' ' ')"; fi
+  # the run's count of demeaned columns (manifest) is the sum of the models' own counts, PPML's IRLS included
+  want=$(/usr/bin/python3 -c '
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    for r in json.loads(line).get("results", []): n += r["timings"]["columns_demeaned"]
+print(n)' "$TMP/gout/results.jsonl" 2>/dev/null)
+  got=$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["demeaned_columns"])' "$TMP/gout/manifest.json" 2>/dev/null)
+  if [ -n "$want" ] && [ "$want" -gt 10 ] && [ "$got" = "$want" ]; then ok "grid: demeaned columns counted with PPML's ($got)"
+  else fail "grid: demeaned columns counted with PPML's" "manifest $got, models $want"; fi
   if printf 'data: %s\nbase:\n  formula: "Euros ~ log(dist_km) | Origin"\n  family: logit\n' "$T" >"$TMP/gb.yaml" \
      && ! "$GR" grid "$TMP/gb.yaml" --out "$TMP/gbo" >"$TMP/gb.out" 2>&1 && grep -q "gb.yaml:4: .*logit" "$TMP/gb.out"; then
     ok "grid: a bad family is one line naming the config line"
