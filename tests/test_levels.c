@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "mpi_cmocka.h"
 #include "levels.h"
 
 static int rank, nranks;
@@ -141,16 +142,10 @@ static void test_fe_from_codes(void **state)
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    if (rank != 0) setenv("CMOCKA_MESSAGE_OUTPUT", "SUBUNIT", 1), freopen("/dev/null", "w", stdout);
+    gr_test_mpi_init(&argc, &argv, &rank, &nranks);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_integer_keys), cmocka_unit_test(test_real_keys), cmocka_unit_test(test_dense),
         cmocka_unit_test(test_combine), cmocka_unit_test(test_fe_from_codes),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    MPI_Finalize();
-    return failed ? 1 : 0;
+    return gr_test_mpi_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
