@@ -216,6 +216,7 @@ static int demean(gr_absorber *ab, int ncols, double **cols, double *tss, const 
     if (rc || ab->fe.nfe == 0 || ncols == 0) return rc;
     double t0 = gr_now();
     int iters = 0, conv = 1;
+    gr_fe_prepare(&ab->fe);  /* the row segments once per structure: later demeanings (probes, CR2) reuse them */
     rc = gr_fe_demean_coef(&ab->fe, ncols, cols, alpha, ab->o.tol, ab->o.maxiter, &iters, &conv);
     rc = gr_agree(ab->comm, rc);
     ab->t_demean += gr_now() - t0;
@@ -232,6 +233,7 @@ int gr_absorber_demean_into(gr_absorber *ab, int ncols, const double *const *col
     double t0 = gr_now();
     int conv = 1;
     *iters = 0;
+    gr_fe_prepare(&ab->fe);
     int rc = gr_agree(ab->comm, gr_fe_demean_into(&ab->fe, ncols, cols, outs, alpha, tol, ab->o.maxiter, iters, &conv));
     ab->t_demean += gr_now() - t0;
     if (ab->fe.nfe > 0 && ncols > 0) {  /* without fixed effects: a copy, not counted (as gr_absorber_demean) */

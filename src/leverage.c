@@ -73,6 +73,7 @@ static int proj_resid(fe_proj *p, int ncols, double **cols)
     for (int c = 0; c < ncols && p->sw; c++)
         for (int64_t i = 0; i < ab->n; i++) cols[c][i] /= p->sw[i];
     int iters = 0, conv = 1;
+    if (ab->fe.nfe > 0 && ncols > 0) gr_fe_prepare(&ab->fe);  /* segments kept across the batches */
     if (ab->fe.nfe > 0 && ncols > 0)
         GR_CALL(gr_agree(ab->comm, gr_fe_demean_coef(&ab->fe, ncols, cols, NULL, p->tol, ab->o.maxiter, &iters,
                                                      &conv)));
