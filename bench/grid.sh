@@ -13,7 +13,8 @@
 #   4. bench/grid-150-log1p.yaml: section 1's grid with log1p outcomes (finite on every row: balanced samples),
 #      where the exact pair-level shortcut applies (docs/grid.md), 1 and 2 ranks, beside the same grid run
 #      --no-merge (the full computation, one model per specification).
-# QUICK=1: REPS=3 and skips the sweep's 1-rank run. SKIP150=1 skips section 1, SKIPSWEEP=1 sections 2 and 3.
+# QUICK=1: REPS=3 and skips the sweep's 1-rank run. SKIP150=1 skips section 1, SKIPSWEEP=1 sections 2 and 3,
+# SKIPBAL=1 section 4.
 # DIAG=off: section 1 with `cluster-diag: "off"` in the config's base (issue #11 measures the grid without the
 # clustering diagnostic). BEFORE=path: section 1 also times that build, interleaved run by run with this one
 # (before/after on a loaded machine), and both report CPU seconds (all processes: user + system) beside wall.
@@ -134,7 +135,8 @@ printf '## Table 3 (configs/table3.yaml, 24 specifications) end to end on 2 rank
   "$(median <"$OUT/t3")" "$REPS" "$($GR table --help >/dev/null 2>&1 && echo ' + gravrd table' || echo ' only')"
 fi
 
-# 4. the balanced variant: the pair-level shortcut
+# 4. the balanced variant: the pair-level shortcut (SKIPBAL=1 skips it)
+[ "${SKIPBAL:-0}" = 1 ] && exit 0
 : >"$OUT/l1"; : >"$OUT/l2"; : >"$OUT/ln"
 for r in $(seq "$REPS"); do
   run_grid 1 bench/grid-150-log1p.yaml "$OUT/e1" >>"$OUT/l1"
