@@ -78,7 +78,8 @@ build/tests/%: tests/%.c tests/mpi_cmocka.h $(OBJ) | build/tests
 	@echo "  LD  $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
 
-$(PANEL): | data
+# rebuilt when the simulator changes (a panel made by an older simulator would silently differ from the docs)
+$(PANEL): src/simulate.c src/sim_world.c include/simulate.h | data
 	$(MAKE) --no-print-directory bin/gravrd
 	./bin/gravrd simulate --out $(PANEL)
 
