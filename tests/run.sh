@@ -47,6 +47,7 @@ done
 wait
 
 pass=0; failn=0; skipn=0; : >"$logs/durations"
+{
 for i in "${!names[@]}"; do
   name=${names[$i]} log="$logs/$i.log"
   read -r rc ms <"$logs/$i.rc" 2>/dev/null || { rc=125; ms=0; }
@@ -74,4 +75,12 @@ fi
 [ -d build/tests ] && cp "$logs/durations" "$durations" 2>/dev/null
 echo "# wall $((SECONDS - t_start)) s, up to $jobs_max at a time"
 echo "$pass passed, $failn failed, $skipn skipped"
+} >"$logs/report"
+cat "$logs/report"
+# GR_TEST_SUMMARY (.ci/run): a file to write the failures and the count line to, so that the end of a long
+# log (make asan rebuilds after the run) can say which ones failed
+if [ -n "${GR_TEST_SUMMARY:-}" ]; then
+  grep -E '^(\[[^]]*\] not ok|not ok|[0-9]+ passed, )' "$logs/report" | cut -c1-400 >"$GR_TEST_SUMMARY"
+  grep -A3 -E '^\[[^]]*\] not ok' "$logs/report" | grep -E '^\[[^]]*\] # ' | head -n 40 | cut -c1-400 >>"$GR_TEST_SUMMARY"
+fi
 [ "$failn" -eq 0 ]
