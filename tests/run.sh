@@ -80,7 +80,8 @@ cat "$logs/report"
 # GR_TEST_SUMMARY (.ci/run): a file to write the failures and the count line to, so that the end of a long
 # log (make asan rebuilds after the run) can say which ones failed
 if [ -n "${GR_TEST_SUMMARY:-}" ]; then
-  grep -E '^(\[[^]]*\] not ok|not ok|[0-9]+ passed, )' "$logs/report" | cut -c1-400 >"$GR_TEST_SUMMARY"
-  grep -A3 -E '^\[[^]]*\] not ok' "$logs/report" | grep -E '^\[[^]]*\] # ' | head -n 40 | cut -c1-400 >>"$GR_TEST_SUMMARY"
+  grep -E '^(\[[^]]*\] not ok|not ok|[0-9]+ passed, )' "$logs/report" | grep -v '# SKIP' | cut -c1-400 >"$GR_TEST_SUMMARY"
+  grep -v '# SKIP' "$logs/report" | grep -A3 -E '^\[[^]]*\] not ok' | grep -E '^\[[^]]*\] # ' | head -n 40 |
+    cut -c1-400 >>"$GR_TEST_SUMMARY"
 fi
 [ "$failn" -eq 0 ]
