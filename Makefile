@@ -74,7 +74,7 @@ bin/gravrd: build/main.o $(OBJ) | bin
 build/tests/jcmp: tests/jcmp.c | build/tests
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
-build/tests/%: tests/%.c tests/mpi_cmocka.h $(OBJ) | build/tests
+build/tests/%: tests/%.c tests/mpi_cmocka.h tests/test_rng.h $(OBJ) | build/tests
 	@echo "  LD  $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
 

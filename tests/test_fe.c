@@ -18,6 +18,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "mpi_cmocka.h"
+#include "test_rng.h"
 #include <lapacke.h>
 #include "levels.h"
 
@@ -41,13 +42,7 @@ typedef struct {
 } problem;
 
 static uint64_t rng = 88172645463325252ull;
-static double unif(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
+static double unif(void) { return gr_test_xorshift(&rng); }
 
 /* Level ids through gr_fe_from_codes on MPI_COMM_SELF (dense ids do not depend on the layout), then
  * columns y_c = sum_k effect_ck[level] + noise, and weights. */

@@ -14,6 +14,8 @@
 #include "model.h"
 #include "leverage.h"
 #include "pool.h"
+#include "mpi_cmocka.h"
+#include "test_rng.h"
 
 #define N 300
 #define LA 12   /* levels of the first fixed effect */
@@ -24,11 +26,7 @@ static int wrank, wsize;
 static int32_t fa[N], fb[N];
 static double x1[N], x2[N], y1[N], y2[N], wt[N];
 
-static double unif(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(*s >> 11) / 9007199254740992.0;
-}
+static double unif(uint64_t *s) { return gr_test_lcg(s); }
 
 /* An unbalanced two-way panel: levels drawn unevenly, every level present. */
 static void make_data(void)
@@ -411,9 +409,7 @@ static void test_bad_weights(void **state)
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
-    MPI_Comm_size(MPI_COMM_WORLD, &wsize);
+    gr_test_mpi_init(&argc, &argv, &wrank, &wsize);
     gr_quiet = 1;
     make_data();
     const struct CMUnitTest tests[] = {
@@ -422,7 +418,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sharing), cmocka_unit_test(test_reuse_outcome), cmocka_unit_test(test_fit_unweighted),
         cmocka_unit_test(test_fit_weighted), cmocka_unit_test(test_bad_weights), cmocka_unit_test(test_row_cache),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    MPI_Finalize();
-    return failed ? 1 : 0;
+    return gr_test_mpi_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

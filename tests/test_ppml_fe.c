@@ -16,6 +16,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "mpi_cmocka.h"
+#include "test_rng.h"
 #include "levels.h"
 
 #define NC 6
@@ -29,13 +30,7 @@ typedef struct {
 } problem;
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static double unif(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
+static double unif(void) { return gr_test_xorshift(&rng); }
 
 /* 8 exporters x 9 importers, 20-29 months each; shuffled: the rows in a random order (the same on all ranks). */
 static void make_problem(problem *pb, int shuffled)

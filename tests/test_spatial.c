@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "test_rng.h"
 #include "spatial.h"
 
 #define R_KM 6371.0088
@@ -126,11 +127,7 @@ static void check_guarantees(int n, const double *lat, const double *lon, const 
 }
 
 static uint64_t rng_state;
-static double urand(void)
-{
-    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(rng_state >> 11) / 9007199254740992.0;
-}
+static double urand(void) { return gr_test_lcg(&rng_state); }
 
 static void test_random_against_reference(void **state)
 {
