@@ -110,6 +110,9 @@ int gr_panel_column_into(gr_panel *p, const char *name, double *out);
  * (caller frees), label code -1 (missing) kept as -1. *out = NULL (and GR_OK) when `name` is not such a
  * dataset; the caller then uses gr_panel_column. */
 int gr_panel_column_int(gr_panel *p, const char *name, int32_t **out);
+/* Local. Frees the integer column gr_panel_column_int keeps for the next request of it (one int32 per row);
+ * a later request reads it again. */
+void gr_panel_drop_cache(gr_panel *p);
 /* Local. 1 if column `name` is a function of the pair: a /pairs column, exp_<c> / imp_<c>, or `pair`.
  * It first derives a missing derived column, as gr_panel_pair_values and gr_panel_has_column do (same
  * values on every rank); when that fails it returns 0 with the error recorded (the first message wins). */

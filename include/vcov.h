@@ -40,6 +40,13 @@ typedef struct gr_vcov_spec {
 int gr_vcov_compute(MPI_Comm comm, const gr_vcov_spec *spec, int64_t n, int64_t nobs, int k, const double *X,
                     const double *e, const double *B, double rss, int64_t K, double *V, double *df_t);
 
+/* Local. S[c + j*G] += sum of e_i x_ij over the rows i < n of cluster c (X column-major, leading dimension
+ * ldx): the cluster scores, added to, so that they can be made block by block of rows. */
+void gr_vcov_scores_add(int64_t n, int k, const double *X, int64_t ldx, const double *e, const int32_t *cl, int64_t G,
+                        double *S);
+/* Collective. meat = sum_g s_g s_g' (k x k, replicated) from this rank's scores S (G x k, summed over the
+ * ranks in place unless local_only). */
+int gr_vcov_meat_from_scores(MPI_Comm comm, int k, int64_t G, int local_only, double *S, double *meat);
 /* Collective. meat = sum_g s_g s_g' (k x k, replicated), s_g = sum_{i in g} e_i x_i over the rows of
  * cluster g (cl: n dense global ids of G clusters); local_only = 1 if no cluster has rows on two ranks. */
 int gr_vcov_cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const double *e, const int32_t *cl,

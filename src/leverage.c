@@ -280,50 +280,36 @@ static void by_cluster_make(int64_t n, const int32_t *cl, int64_t G, by_cluster 
     free(fill);
 }
 
-/* Collective. cnt[l] (L values, replicated) := the number of distinct clusters of level l, and wsq[l] (local)
- * := the sum of wc_i^2 over this rank's rows of level l. With clusters local to the ranks (bc non-NULL): each
- * rank counts its own (level, cluster) pairs in one pass over its rows by cluster (a level's last cluster
- * seen), and the counts are summed over the ranks (L values); otherwise through the combined codes
- * (levels.c), which gathers the distinct pairs of every rank. */
+/* Collective. cnt[l] (L values, replicated) := the number of distinct clusters of level l. With clusters local
+ * to the ranks (bc non-NULL): each rank counts its own (level, cluster) pairs in one pass over its rows by
+ * cluster (a level's last cluster seen), and the counts are summed over the ranks (L values); otherwise through
+ * the combined codes (levels.c), which gathers the distinct pairs of every rank. */
 static int level_cluster_counts(MPI_Comm comm, int64_t n, const int32_t *lev, int64_t L, const int32_t *cl,
-                                int64_t G, const by_cluster *bc, const double *wc, int64_t *cnt, double *wsq)
+                                int64_t G, const by_cluster *bc, int64_t *cnt)
 {
     int Li;
     GR_CALL(gr_int_count(L, "fixed-effect levels", &Li));  /* L is the same on every rank */
     memset(cnt, 0, (size_t)(L ? L : 1) * sizeof *cnt);
-    memset(wsq, 0, (size_t)(L ? L : 1) * sizeof *wsq);
     if (bc) {
-        /* a level's three accumulators side by side: the levels are visited in no useful order, and one
-         * cache line per row instead of three halved this pass's time */
-        struct { int64_t last, cnt; double wsq; } *acc = gr_malloc((size_t)(L ? L : 1), sizeof *acc);
-        for (int64_t l = 0; l < L; l++) { acc[l].last = -1; acc[l].cnt = 0; acc[l].wsq = 0; }
-        if (bc->runs) {
-            /* a run of rows of one level (a coarse fixed effect, rows by pair) sums in a register: adding
-             * to memory row by row would wait on the previous row's store */
-            int64_t i = 0;
-            while (i < n) {
+        /* a level's two counters side by side: the levels are visited in no useful order */
+        struct { int64_t last, cnt; } *acc = gr_malloc((size_t)(L ? L : 1), sizeof *acc);
+        for (int64_t l = 0; l < L; l++) { acc[l].last = -1; acc[l].cnt = 0; }
+        if (bc->runs)
+            for (int64_t i = 0; i < n; i++) {
                 int32_t l = lev[i];
-                double s = 0;
-                for (; i < n && lev[i] == l; i++) {
-                    if (acc[l].last != cl[i]) { acc[l].last = cl[i]; acc[l].cnt++; }
-                    s += wc[i] * wc[i];
-                }
-                acc[l].wsq += s;
+                if (acc[l].last != cl[i]) { acc[l].last = cl[i]; acc[l].cnt++; }
             }
-        } else
+        else
             for (int64_t g = 0; g < G; g++)
                 for (int64_t a = bc->start[g]; a < bc->start[g + 1]; a++) {
-                    int64_t i = bc->row[a];
-                    int32_t l = lev[i];
+                    int32_t l = lev[bc->row[a]];
                     if (acc[l].last != g) { acc[l].last = g; acc[l].cnt++; }
-                    acc[l].wsq += wc[i] * wc[i];
                 }
-        for (int64_t l = 0; l < L; l++) { cnt[l] = acc[l].cnt; wsq[l] = acc[l].wsq; }
+        for (int64_t l = 0; l < L; l++) cnt[l] = acc[l].cnt;
         free(acc);
         MPI_Allreduce(MPI_IN_PLACE, cnt, Li, MPI_INT64_T, MPI_SUM, comm);
         return GR_OK;
     }
-    for (int64_t i = 0; i < n; i++) wsq[lev[i]] += wc[i] * wc[i];
     int64_t C = L;
     int32_t *acc = gr_malloc((size_t)(n ? n : 1), sizeof *acc);
     memcpy(acc, lev, (size_t)n * sizeof *acc);
@@ -341,16 +327,15 @@ static int level_cluster_counts(MPI_Comm comm, int64_t n, const int32_t *lev, in
     return GR_OK;
 }
 
-/* Collective. Nesting, levels and (level, cluster) pairs of fixed effect q, and the share of sum wc^2 in
- * levels with few clusters. */
+/* Collective. Nesting, levels and (level, cluster) pairs of fixed effect q, and the share of sum w^2 in
+ * levels with few clusters (wsq: this rank's sums of w^2 by level, from w_sums). */
 static int fe_stats(MPI_Comm comm, const gr_absorber *ab, int q, const int32_t *cl, int64_t G, const by_cluster *bc,
-                    const double *wc, double wtw, gr_lev_fe *f)
+                    const double *wsq, double wtw, gr_lev_fe *f)
 {
     int64_t L = ab->fe.nlevels[q], C = 0;
     int64_t *cnt = gr_malloc((size_t)(L ? L : 1), sizeof *cnt);
-    double *wsq = gr_malloc((size_t)(L ? L : 1), sizeof *wsq);
-    int rc = level_cluster_counts(comm, ab->n, ab->fe.id[q], L, cl, G, bc, wc, cnt, wsq);
-    if (rc) { free(cnt); free(wsq); return rc; }
+    int rc = level_cluster_counts(comm, ab->n, ab->fe.id[q], L, cl, G, bc, cnt);
+    if (rc) { free(cnt); return rc; }
     double few = 0;
     for (int64_t l = 0; l < L; l++) {
         C += cnt[l];
@@ -362,7 +347,7 @@ static int fe_stats(MPI_Comm comm, const gr_absorber *ab, int q, const int32_t *
     f->pairs = C;
     f->nested = C == L;
     f->share_few = few / wtw;
-    free(cnt); free(wsq);
+    free(cnt);
     return GR_OK;
 }
 
@@ -565,6 +550,52 @@ static int coef_of_interest(const gr_fit *fd, const char **label)
     return pick;
 }
 
+/* Local. wb[i] = w_{i0+i} for i < m, w = X~ B e_j (the coefficient's weights: beta_j = w'y), each element as a
+ * row-length loop would make it (columns added in order). */
+static void w_block(const gr_fit *fd, const double *B, int j, int64_t i0, int64_t m, double *wb)
+{
+    int k = fd->nkept;
+    for (int64_t i = 0; i < m; i++) wb[i] = 0;
+    for (int a = 0; a < k; a++) {
+        const double *x = fd->Xk + (size_t)a * fd->n + i0, f = B[a + j * k];
+        for (int64_t i = 0; i < m; i++) wb[i] += f * x[i];
+    }
+}
+
+#define W_BLOCK 65536
+/* Collective. The cheap part's sums of w without a row-length array of it: M = the cluster meat of w
+ * (sum_g s_g s_g', s_g = X~_g' w_g) and wsq[q][l] = this rank's sum of w_i^2 over the rows of level l of fixed
+ * effect q, block by block of rows (w is 8 bytes per row: it was the diagnostic's share of the peak memory). */
+static int w_sums(MPI_Comm comm, const gr_absorber *ab, const gr_fit *fd, const double *B, int j, const int32_t *cl,
+                  int64_t G, double *M, double **wsq)
+{
+    int k = fd->nkept, Gi;
+    int64_t n = fd->n;
+    GR_CALL(gr_int_count(G, "clusters (leading dimension of the scores)", &Gi));
+    double *S = gr_calloc((size_t)G * k, sizeof *S), *wb = gr_malloc(W_BLOCK, sizeof *wb);
+    for (int q = 0; q < ab->fe.nfe; q++) memset(wsq[q], 0, (size_t)(ab->fe.nlevels[q] ? ab->fe.nlevels[q] : 1) * sizeof **wsq);
+    for (int64_t i0 = 0; i0 < n; i0 += W_BLOCK) {
+        int64_t m = n - i0 < W_BLOCK ? n - i0 : W_BLOCK;
+        w_block(fd, B, j, i0, m, wb);
+        gr_vcov_scores_add(m, k, fd->Xk + i0, n, wb, cl + i0, G, S);
+        for (int q = 0; q < ab->fe.nfe; q++) {
+            /* a run of rows of one level (a coarse fixed effect, rows by pair) sums in a register: adding to
+             * memory row by row would wait on the previous row's store */
+            const int32_t *lev = ab->fe.id[q] + i0;
+            double *ws = wsq[q];
+            for (int64_t i = 0; i < m;) {
+                int32_t l = lev[i];
+                double s = 0;
+                for (; i < m && lev[i] == l; i++) s += wb[i] * wb[i];
+                ws[l] += s;
+            }
+        }
+    }
+    int rc = gr_vcov_meat_from_scores(comm, k, G, 0, S, M);
+    free(S); free(wb);
+    return rc;
+}
+
 int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int32_t *cl, int64_t G,
                     const char *clname, int64_t K, gr_lev_policy policy, gr_lev_method method, int probes,
                     gr_lev_blocks **keep, gr_lev_diag *d)
@@ -577,22 +608,17 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
     d->cluster = gr_strdup(clname ? clname : "cluster");
     d->term = gr_strdup(term);
     d->converged = 1;
-    double *B = gr_malloc((size_t)k * k, sizeof *B), *M = gr_malloc((size_t)k * k, sizeof *M);
-    double *wc = gr_malloc((size_t)(n ? n : 1), sizeof *wc);
+    double *B = gr_malloc((size_t)k * k, sizeof *B), *M = gr_malloc((size_t)k * k, sizeof *M), *wc = NULL;
+    double **wsq = gr_calloc((size_t)(ab->fe.nfe ? ab->fe.nfe : 1), sizeof *wsq);
+    for (int q = 0; q < ab->fe.nfe; q++) wsq[q] = gr_malloc((size_t)(ab->fe.nlevels[q] ? ab->fe.nlevels[q] : 1), sizeof **wsq);
     fe_proj pj;
     proj_init(ab, &pj);
     lev_switch sw;
     GR_TRY(switch_parse(getenv("GRAVRD_LEVERAGE"), &sw));  /* the same environment on every rank */
     d->threshold = sw.warn;
     GR_TRY(invert_spd(k, fd->XtXk, B));
-    /* w = X~ B e_j: the coefficient's weights (beta_j = w'y) */
-    for (int64_t i = 0; i < n; i++) wc[i] = 0;
-    for (int a = 0; a < k; a++) {
-        const double *x = fd->Xk + (size_t)a * n, f = B[a + j * k];
-        for (int64_t i = 0; i < n; i++) wc[i] += f * x[i];
-    }
-    d->wtw = B[j + j * k];
-    GR_TRY(gr_vcov_cluster_meat(comm, n, k, fd->Xk, wc, cl, G, 0, M));
+    d->wtw = B[j + j * k];  /* w'w = e_j' B X~'X~ B e_j */
+    GR_TRY(w_sums(comm, ab, fd, B, j, cl, G, M, wsq));
     d->h_x = 0;
     for (int a = 0; a < k * k; a++) d->h_x += B[a] * M[a];
     d->nfe = ab->fe.nfe;
@@ -602,7 +628,7 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
     int local = clusters_local(comm, n, cl, G);
     if (local) by_cluster_make(n, cl, G, &bc);
     for (int q = 0; q < d->nfe && !rc; q++) {
-        rc = fe_stats(comm, ab, q, cl, G, local ? &bc : NULL, wc, d->wtw, &d->fe[q]);
+        rc = fe_stats(comm, ab, q, cl, G, local ? &bc : NULL, wsq[q], d->wtw, &d->fe[q]);
         all_nested &= d->fe[q].nested;
         few |= !d->fe[q].nested && (double)d->fe[q].pairs < GR_LEV_AUTO_CPL * (double)d->fe[q].levels;
     }
@@ -619,6 +645,8 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
     } else if (method == GR_LEV_EXACT || (method == GR_LEV_AUTO && (fd->nobs <= GR_LEV_DIAG_EXACT_ROWS ||
                                                                      (keep && fd->nobs <= GR_LEV_EXACT_MAX_ROWS)))) {
         d->method = "exact";  /* with keep (CR2/CR3 next), the blocks are needed anyway */
+        wc = gr_malloc((size_t)(n ? n : 1), sizeof *wc);
+        w_block(fd, B, j, 0, n, wc);
         GR_TRY(fe_term_exact(comm, &pj, cl, G, wc, &d->h_fe, keep));
     } else {
         d->method = "probes";
@@ -628,6 +656,8 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
          * (a first-order criterion), which therefore get tol^2 */
         int sweeps = ab->fe.method == GR_FE_IRONS_TUCK || ab->fe.nfe == 1;
         pj.tol = sweeps ? sw.tol * sw.tol : sw.tol;
+        wc = gr_malloc((size_t)(n ? n : 1), sizeof *wc);
+        w_block(fd, B, j, 0, n, wc);
         GR_TRY(fe_term_probes(comm, &pj, cl, G, wc, d->probes_max, &rule, d));
     }
     double N = (double)fd->nobs, Gd = (double)G;
@@ -639,7 +669,8 @@ fail:
     d->converged = pj.converged;
     d->seconds = gr_now() - pj.t0;
     proj_done(&pj);
-    free(B); free(M); free(wc);
+    for (int q = 0; q < ab->fe.nfe; q++) free(wsq[q]);
+    free(B); free(M); free(wc); free(wsq);
     return rc;
 }
 

@@ -956,6 +956,13 @@ int gr_panel_column_int(gr_panel *p, const char *name, int32_t **out)
     return GR_OK;
 }
 
+void gr_panel_drop_cache(gr_panel *p)
+{
+    free(p->icache);
+    p->icache = NULL;
+    p->icache_col = -1;
+}
+
 int gr_panel_pair_level(gr_panel *p, const char *name)
 {
     int side;

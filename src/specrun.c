@@ -199,6 +199,7 @@ static int frame_data(gr_frame *fr, gr_frame *root, const gr_spec *s, const plan
         *t_read += fr->p->t_read - read_before;
         *t_eval += gr_now() - ta - (fr->p->t_read - read_before);
     }
+    gr_panel_drop_cache(fr->p);  /* its integer column (one per row) is not needed by the fit: peak memory */
     return rc;
 }
 

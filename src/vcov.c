@@ -40,18 +40,14 @@ static inline double run_dot(const double *e, const double *x, int64_t a, int64_
 
 /* G and k are the same on every rank, so a count that does not fit fails on all ranks alike, before any
  * collective. */
-int gr_vcov_cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const double *e, const int32_t *cl,
-                         int64_t G, int local_only, double *meat)
+void gr_vcov_scores_add(int64_t n, int k, const double *X, int64_t ldx, const double *e, const int32_t *cl, int64_t G,
+                        double *S)
 {
-    int P, Gi;
-    MPI_Comm_size(comm, &P);
-    GR_CALL(gr_int_count(G, "clusters (leading dimension of the scores)", &Gi));
-    double *S = gr_calloc((size_t)G * k, sizeof *S);
     if (k <= 16 && n > 0) {
         /* rows of a cluster usually come in runs (a pair's months): each run's sums in registers, four
          * partial sums per column (no chain of dependent additions), added to the scores once per run */
         const double *x[16];
-        for (int j = 0; j < k; j++) x[j] = X + (size_t)j * n;
+        for (int j = 0; j < k; j++) x[j] = X + (size_t)j * ldx;
         for (int64_t a = 0, b; a < n; a = b) {
             int32_t c = cl[a];
             for (b = a + 1; b < n && cl[b] == c; b++) {}
@@ -59,11 +55,18 @@ int gr_vcov_cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const
         }
     } else {
         for (int j = 0; j < k; j++) {
-            const double *x = X + (size_t)j * n;
+            const double *x = X + (size_t)j * ldx;
             double *s = S + (size_t)j * G;
             for (int64_t i = 0; i < n; i++) s[cl[i]] += e[i] * x[i];
         }
     }
+}
+
+int gr_vcov_meat_from_scores(MPI_Comm comm, int k, int64_t G, int local_only, double *S, double *meat)
+{
+    int P, Gi;
+    MPI_Comm_size(comm, &P);
+    GR_CALL(gr_int_count(G, "clusters (leading dimension of the scores)", &Gi));
     memset(meat, 0, (size_t)k * k * sizeof *meat);
     if (local_only || P == 1) {
         /* clusters never cross ranks: reduce the k*k meat instead of the G*k scores */
@@ -75,8 +78,19 @@ int gr_vcov_cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const
     }
     for (int j = 0; j < k; j++)
         for (int i = j + 1; i < k; i++) meat[i + j * k] = meat[j + i * k];
-    free(S);
     return GR_OK;
+}
+
+int gr_vcov_cluster_meat(MPI_Comm comm, int64_t n, int k, const double *X, const double *e, const int32_t *cl,
+                         int64_t G, int local_only, double *meat)
+{
+    int Gi;
+    GR_CALL(gr_int_count(G, "clusters (leading dimension of the scores)", &Gi));
+    double *S = gr_calloc((size_t)G * k, sizeof *S);
+    gr_vcov_scores_add(n, k, X, n, e, cl, G, S);
+    int rc = gr_vcov_meat_from_scores(comm, k, G, local_only, S, meat);
+    free(S);
+    return rc;
 }
 
 /* Collective. M = sum_i e_i^2 x_i x_i' over all ranks (replicated). n is this rank's: a count that does
