@@ -96,13 +96,14 @@ test: deps
 
 # the whole suite on an AddressSanitizer + UBSan build. Every ASan report (written to build/sanitizer/,
 # whatever the test did with the program's output) is a failure (tests/run.sh); UBSan, which does not
-# write to log_path when linked with ASan, aborts the program (a crash for the test). Leaves the normal build.
+# write to log_path when linked with ASan, aborts the program (a crash for the test). The tests' time limits
+# are tripled (GR_TEST_TIME_SCALE, tests/lib.sh). Leaves the normal build.
 SAN_LOGS = $(CURDIR)/build/sanitizer
 asan: deps
 	$(MAKE) --no-print-directory clean
 	$(MAKE) --no-print-directory OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" bin/gravrd $(TBIN)
 	mkdir -p $(SAN_LOGS)
-	GR_SANITIZER_LOGS=$(SAN_LOGS) ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOGS)/asan \
+	GR_SANITIZER_LOGS=$(SAN_LOGS) GR_TEST_TIME_SCALE=3 ASAN_OPTIONS=detect_leaks=0:log_path=$(SAN_LOGS)/asan \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 ./tests/run.sh; rc=$$?; \
 	  $(MAKE) --no-print-directory clean && $(MAKE) --no-print-directory bin/gravrd $(TBIN) && exit $$rc
 

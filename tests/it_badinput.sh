@@ -11,7 +11,7 @@ cd "$ROOT" || exit 2
 # launch TAG CMD...: run the suite, pass its TAP lines through with TAG after the test name
 launch() {
   local tag=$1; shift
-  timeout 600 "$@" >"$TMP/out" 2>&1; local rc=$?
+  timeout $((600 * TS)) "$@" >"$TMP/out" 2>&1; local rc=$?
   grep -E '^(ok|not ok|# )' "$TMP/out" | grep -vE '^(not )?ok - bad input$|^# (not )?ok - bad input$' |
     sed -E "s/^((not )?ok) [0-9]+ /\1 /; s/^((not )?ok .*)$/\1 [$tag]/"
   if [ $rc -ge 124 ]; then fail "bad-input suite [$tag]" "timed out or crashed (rc=$rc): $(tail -n 3 "$TMP/out" | tr '\n' ' ')"

@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 BAD="$ROOT/tests/bad"
 C="$TMP/cases"
 
-check "error records, traces and gr_agree on a sub-communicator (tests/test_errors.c, 3 ranks)" timeout 120 mpirun -n 3 --oversubscribe "$ROOT/build/tests/test_errors"
+check "error records, traces and gr_agree on a sub-communicator (tests/test_errors.c, 3 ranks)" timeout $((120 * TS)) mpirun -n 3 --oversubscribe "$ROOT/build/tests/test_errors"
 # the fixture generator
 if ! mpicc -O1 -o "$TMP/mkbad" "$BAD/mkbad.c" $(pkg-config --cflags --libs hdf5-openmpi) >"$TMP/cc.log" 2>&1; then
   fail "build tests/bad/mkbad.c" "$(head -c 300 "$TMP/cc.log")"; exit 0
@@ -19,7 +19,7 @@ good="$TMP/good.h5"
 check "import base.csv" mpi 2 "$GR" import "$BAD/base.csv" "$good" \
   --exporter origin --importer dest --time year
 case_add "$C" 1,3 ok "check good file ({P} ranks)" check "$good"
-if timeout 60 "$GR" check "$good" >"$TMP/sum" 2>&1 &&
+if timeout $((60 * TS)) "$GR" check "$good" >"$TMP/sum" 2>&1 &&
    grep -qE '^cities: 4  pairs: 12  rows: 36 ' "$TMP/sum" && grep -qE '^  value +float64 +missing 1$' "$TMP/sum" &&
    grep -qE '^  grp +int32, 2 labels +missing 1$' "$TMP/sum" && grep -q '^row key: pair,year (unique)' "$TMP/sum"; then
   ok "check summary: counts, types, missing values, row key"

@@ -40,7 +40,7 @@ run_case() {  # NAME FORMULA CLUSTER TYPE RANKS [OPTION]
       if "$JCMP" "$TMP/$name.$lc.$P.json" "$TMP/$name.$lc.expected" >"$TMP/jc" 2>&1; then
         ok "$name $lc on $P rank(s): estimates, SEs, df, leverage ratio match clubSandwich / R (1e-8)"
       else fail "$name $lc on $P rank(s)" "$(grep 'not ok' "$TMP/jc" | head -3 | tr '\n' ' ')"; fi
-    else fail "$name $lc on $P rank(s)" "exit $rc$([ $rc -eq 124 ] && echo ' (the 300 s timeout of mpi)'): $(tail -n 2 "$TMP/err" | tr '\n' ' ')"; fi
+    else fail "$name $lc on $P rank(s)" "exit $rc$([ $rc -eq 124 ] && echo ' (the $((300 * TS)) s timeout of mpi)'): $(tail -n 2 "$TMP/err" | tr '\n' ' ')"; fi
   done
   check_close "$name $lc: $first and $last ranks agree to 1e-10" "$TMP/$name.$lc.$first.json" "$TMP/$name.$lc.$last.json" \
     1e-10 --ignore columns_demeaned

@@ -18,7 +18,7 @@ leftovers() { ls -A "$1" | grep -v -e '^filler$' -e '^in\.' | tr '\n' ' '; }
 # at OUT (when OUT is not "-") and no OUT.tmp.* beside it
 expect() {
   local name=$1 want=$2 pat=$3 out=$4; shift 4
-  timeout 60 "$@" >"$TMP/x.out" 2>&1; local rc=$? why=""
+  timeout $((60 * TS)) "$@" >"$TMP/x.out" 2>&1; local rc=$? why=""
   if [ "$want" = nonzero ]; then { [ $rc -ne 0 ] && [ $rc -lt 124 ]; } || why="exit $rc"
   elif [ $rc -ne "$want" ]; then why="exit $rc, expected $want"; fi
   [ "$(errlines "$TMP/x.out")" = 1 ] || why="$why; $(errlines "$TMP/x.out") error lines"

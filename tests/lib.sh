@@ -8,7 +8,7 @@
 #                                    CMD may start with `mpi N` or `mpirun -n N [--oversubscribe]`: on one
 #                                    rank the program then runs directly (an MPI singleton, no mpirun); on
 #                                    more, through mpi_ranks, and every rank must exit non-zero.
-#   mpi N [MPIRUN-OPTIONS] CMD...    CMD on N ranks (timeout 300 s); the exit status is the largest of the
+#   mpi N [MPIRUN-OPTIONS] CMD...    CMD on N ranks (timeout $((300 * TS)) s); the exit status is the largest of the
 #                                    ranks' statuses. N = 1 without options runs CMD directly. Never pays
 #                                    mpirun's 2 s wait after a failed rank.
 #   mpi_ranks N [MPIRUN-OPTIONS] CMD...  the launch under mpi and check_fails: every rank writes its exit
@@ -38,6 +38,9 @@
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GR="$ROOT/bin/gravrd"
+# TS: the factor on the tests' time limits, GR_TEST_TIME_SCALE (default 1; `make asan` sets 3: a sanitizer
+# build runs 2-3 times slower, and a CI machine may be loaded besides). A limit only stops a hang.
+TS=${GR_TEST_TIME_SCALE:-1}
 JCMP="$ROOT/build/tests/jcmp"
 SHARED="$ROOT/../shared/data"
 TMP=$(mktemp -d /tmp/gravrd-test.XXXXXX)
@@ -80,8 +83,8 @@ mpi_ranks() {
 }
 mpi() {
   local n=$1; shift
-  if [ "$n" = 1 ] && [[ "$1" != -* ]]; then timeout 300 "$@"; return; fi
-  timeout 300 bash -c "$(declare -f mpi_ranks); TMP=\$1; shift; mpi_ranks \"\$@\"" mpi "$TMP" "$n" "$@"
+  if [ "$n" = 1 ] && [[ "$1" != -* ]]; then timeout $((300 * TS)) "$@"; return; fi
+  timeout $((300 * TS)) bash -c "$(declare -f mpi_ranks); TMP=\$1; shift; mpi_ranks \"\$@\"" mpi "$TMP" "$n" "$@"
 }
 
 # check_fails NAME PATTERN CMD...: ok if the command exits non-zero, within 120 s, with PATTERN on stderr/stdout
@@ -90,9 +93,9 @@ check_fails() {
   if [ "$1" = mpi ]; then n=$2; shift 2
   elif [ "$1" = mpirun ] && [ "${2:-}" = -n ]; then n=$3; shift 3; [ "${1:-}" = --oversubscribe ] && shift; fi
   RANK_STATUS=""
-  if [ "$n" = 1 ]; then timeout 120 "$@" >"$TMP/out" 2>&1; rc=$?
+  if [ "$n" = 1 ]; then timeout $((120 * TS)) "$@" >"$TMP/out" 2>&1; rc=$?
   else
-    timeout 120 bash -c "$(declare -f mpi_ranks); TMP=\$1; shift; mpi_ranks \"\$@\"; rc=\$?; echo \"\$RANK_STATUS\" >\"\$TMP/ranks/all\"; exit \$rc" \
+    timeout $((120 * TS)) bash -c "$(declare -f mpi_ranks); TMP=\$1; shift; mpi_ranks \"\$@\"; rc=\$?; echo \"\$RANK_STATUS\" >\"\$TMP/ranks/all\"; exit \$rc" \
       check_fails "$TMP" "$n" "$@" >"$TMP/out" 2>&1; rc=$?
     RANK_STATUS=$(cat "$TMP/ranks/all" 2>/dev/null)
   fi
@@ -166,8 +169,8 @@ case_add() {
 }
 cases_run() {
   local f=$1 n=$2 rc want got
-  if [ "$n" = 1 ]; then timeout 300 "$ROOT/build/tests/test_commands" "$f" >"$TMP/cases.out" 2>&1; rc=$?
-  else timeout 300 mpirun -n "$n" --oversubscribe "$ROOT/build/tests/test_commands" "$f" >"$TMP/cases.out" 2>&1; rc=$?; fi
+  if [ "$n" = 1 ]; then timeout $((300 * TS)) "$ROOT/build/tests/test_commands" "$f" >"$TMP/cases.out" 2>&1; rc=$?
+  else timeout $((300 * TS)) mpirun -n "$n" --oversubscribe "$ROOT/build/tests/test_commands" "$f" >"$TMP/cases.out" 2>&1; rc=$?; fi
   grep -E '^(not )?ok |^# ' "$TMP/cases.out"
   want=$(cat "$f.n" 2>/dev/null || echo 0); got=$(grep -cE '^(not )?ok ' "$TMP/cases.out")
   if [ "$rc" -ne 0 ] || [ "$got" -ne "$want" ]; then
