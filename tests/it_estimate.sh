@@ -93,9 +93,10 @@ if CMOCKA_MESSAGE_OUTPUT=TAP mpi 4 "$ROOT/build/tests/test_fe" >"$TMP/fe.out" 2>
 else fail "demeaning, weights, coefficients and warm starts on 1-4 ranks" "$(grep -m2 'not ok\|rror' "$TMP/fe.out" | tr '\n' ' ')"; fi
 
 # absorber, fit and model (tests/test_model.c) on 1, 2, 3 and 4 ranks in one launch: the test splits the
-# world into the first P ranks for P = 1..4 and checks each against a dense weighted least-squares solve
+# world into the first P ranks for P = 1..4 and checks each against a dense weighted least-squares solve;
+# rank 0 prints the TAP lines, the exit status is the worst over the ranks (tests/mpi_cmocka.h)
 if CMOCKA_MESSAGE_OUTPUT=TAP mpi 4 "$ROOT/build/tests/test_model" >"$TMP/md.out" 2>&1 \
-     && [ "$(grep -c '^ok ' "$TMP/md.out")" -eq 40 ] && ! grep -q '^not ok' "$TMP/md.out"; then
+     && [ "$(grep -c '^ok ' "$TMP/md.out")" -eq 10 ] && ! grep -q '^not ok' "$TMP/md.out"; then
   ok "absorber, fit and model against dense least squares on 1-4 ranks (one launch of 4)"
 else fail "absorber, fit and model on 1-4 ranks" "$(grep -m2 'not ok\|rror' "$TMP/md.out" | tr '\n' ' ')"; fi
 
