@@ -1,7 +1,7 @@
 /* cleanup.c: output safety (cleanup.h): temporaries named per process and host, their registry emptied
  * by the signal handler, the sweep of stale temporaries, the input files no output may overwrite, and
  * checked text output streams. */
-#define _XOPEN_SOURCE 700 /* realpath */
+#define _GNU_SOURCE /* realpath; syscall, for the thread ids of the signal handler */
 #include "cleanup.h"
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 /* ---------------- the registry and the signal handler ---------------- */
 
@@ -58,8 +59,28 @@ static void put_safe(char *buf, size_t *n, size_t cap, const char *s)
     while (*s && *n + 1 < cap) buf[(*n)++] = *s++;
 }
 
+#if defined(__linux__) && defined(SYS_gettid) && defined(SYS_tgkill)
+/* The thread that called gr_cleanup_init (the command's own). A signal sent to the process may be taken by any
+ * thread that does not block it (Open MPI and OpenBLAS start their own); the handler then ran beside the
+ * command's thread, which could create a temporary between the handler's unlink and its _exit, leaving it
+ * behind (seen once in tests/it_io.sh: exit 130, "temporary files removed", a temporary left). So another
+ * thread passes the signal on to the command's thread, which the handler then interrupts. */
+static atomic_long main_tid;
+static int forward_to_main(int sig)  /* async-signal-safe: two system calls */
+{
+    long me = (long)syscall(SYS_gettid), cmd = atomic_load(&main_tid);
+    if (cmd <= 0 || me == cmd) return 0;
+    return syscall(SYS_tgkill, (long)getpid(), cmd, sig) == 0;
+}
+static void remember_main_thread(void) { atomic_store(&main_tid, (long)syscall(SYS_gettid)); }
+#else
+static int forward_to_main(int sig) { (void)sig; return 0; }
+static void remember_main_thread(void) {}
+#endif
+
 static void on_signal(int sig)
 {
+    if (forward_to_main(sig)) return;
     if (atomic_load(&soft_mode)) {
         if (atomic_load(&soft_signal) == 0) {  /* the command stops at its next check */
             atomic_store(&soft_ms, now_ms());
@@ -102,6 +123,7 @@ void gr_cleanup_init(int rank)
 {
     static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
     cleanup_rank = rank;
+    remember_main_thread();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
