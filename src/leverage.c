@@ -562,10 +562,19 @@ static void w_block(const gr_fit *fd, const double *B, int j, int64_t i0, int64_
     }
 }
 
+/* Local. w on all n rows (a new array): for the probes and the exact term, which need it whole. */
+static double *w_rows(const gr_fit *fd, const double *B, int j)
+{
+    double *w = gr_malloc((size_t)(fd->n ? fd->n : 1), sizeof *w);
+    w_block(fd, B, j, 0, fd->n, w);
+    return w;
+}
+
 #define W_BLOCK 65536
 /* Collective. The cheap part's sums of w without a row-length array of it: M = the cluster meat of w
- * (sum_g s_g s_g', s_g = X~_g' w_g) and wsq[q][l] = this rank's sum of w_i^2 over the rows of level l of fixed
- * effect q, block by block of rows (w is 8 bytes per row: it was the diagnostic's share of the peak memory). */
+ * (sum_g s_g s_g', s_g = X~_g' w_g) and wsq[q][l] (zeroed by the caller) += this rank's sum of w_i^2 over the
+ * rows of level l of fixed effect q, block by block of rows (w is 8 bytes per row: it was the diagnostic's
+ * share of the peak memory). */
 static int w_sums(MPI_Comm comm, const gr_absorber *ab, const gr_fit *fd, const double *B, int j, const int32_t *cl,
                   int64_t G, double *M, double **wsq)
 {
@@ -573,7 +582,6 @@ static int w_sums(MPI_Comm comm, const gr_absorber *ab, const gr_fit *fd, const 
     int64_t n = fd->n;
     GR_CALL(gr_int_count(G, "clusters (leading dimension of the scores)", &Gi));
     double *S = gr_calloc((size_t)G * k, sizeof *S), *wb = gr_malloc(W_BLOCK, sizeof *wb);
-    for (int q = 0; q < ab->fe.nfe; q++) memset(wsq[q], 0, (size_t)(ab->fe.nlevels[q] ? ab->fe.nlevels[q] : 1) * sizeof **wsq);
     for (int64_t i0 = 0; i0 < n; i0 += W_BLOCK) {
         int64_t m = n - i0 < W_BLOCK ? n - i0 : W_BLOCK;
         w_block(fd, B, j, i0, m, wb);
@@ -610,7 +618,8 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
     d->converged = 1;
     double *B = gr_malloc((size_t)k * k, sizeof *B), *M = gr_malloc((size_t)k * k, sizeof *M), *wc = NULL;
     double **wsq = gr_calloc((size_t)(ab->fe.nfe ? ab->fe.nfe : 1), sizeof *wsq);
-    for (int q = 0; q < ab->fe.nfe; q++) wsq[q] = gr_malloc((size_t)(ab->fe.nlevels[q] ? ab->fe.nlevels[q] : 1), sizeof **wsq);
+    for (int q = 0; q < ab->fe.nfe; q++)
+        wsq[q] = gr_calloc((size_t)(ab->fe.nlevels[q] ? ab->fe.nlevels[q] : 1), sizeof **wsq);
     fe_proj pj;
     proj_init(ab, &pj);
     lev_switch sw;
@@ -645,8 +654,7 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
     } else if (method == GR_LEV_EXACT || (method == GR_LEV_AUTO && (fd->nobs <= GR_LEV_DIAG_EXACT_ROWS ||
                                                                      (keep && fd->nobs <= GR_LEV_EXACT_MAX_ROWS)))) {
         d->method = "exact";  /* with keep (CR2/CR3 next), the blocks are needed anyway */
-        wc = gr_malloc((size_t)(n ? n : 1), sizeof *wc);
-        w_block(fd, B, j, 0, n, wc);
+        wc = w_rows(fd, B, j);
         GR_TRY(fe_term_exact(comm, &pj, cl, G, wc, &d->h_fe, keep));
     } else {
         d->method = "probes";
@@ -656,8 +664,7 @@ int gr_lev_diagnose(MPI_Comm comm, gr_absorber *ab, const gr_fit *fd, const int3
          * (a first-order criterion), which therefore get tol^2 */
         int sweeps = ab->fe.method == GR_FE_IRONS_TUCK || ab->fe.nfe == 1;
         pj.tol = sweeps ? sw.tol * sw.tol : sw.tol;
-        wc = gr_malloc((size_t)(n ? n : 1), sizeof *wc);
-        w_block(fd, B, j, 0, n, wc);
+        wc = w_rows(fd, B, j);
         GR_TRY(fe_term_probes(comm, &pj, cl, G, wc, d->probes_max, &rule, d));
     }
     double N = (double)fd->nobs, Gd = (double)G;

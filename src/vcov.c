@@ -38,8 +38,6 @@ static inline double run_dot(const double *e, const double *x, int64_t a, int64_
     return (s0 + s1) + (s2 + s3);
 }
 
-/* G and k are the same on every rank, so a count that does not fit fails on all ranks alike, before any
- * collective. */
 void gr_vcov_scores_add(int64_t n, int k, const double *X, int64_t ldx, const double *e, const int32_t *cl, int64_t G,
                         double *S)
 {
@@ -62,6 +60,8 @@ void gr_vcov_scores_add(int64_t n, int k, const double *X, int64_t ldx, const do
     }
 }
 
+/* G and k are the same on every rank, so a count that does not fit fails on all ranks alike, before any
+ * collective. */
 int gr_vcov_meat_from_scores(MPI_Comm comm, int k, int64_t G, int local_only, double *S, double *meat)
 {
     int P, Gi;
