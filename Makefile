@@ -3,12 +3,12 @@
 # `make test` : install, build, run every test; ends with "N passed, N failed, N skipped".
 # `make asan` : the tests on an AddressSanitizer + UBSan build (then rebuilds the normal one).
 
-PKGS      = mpi hdf5-openmpi scalapack-openmpi lapacke openblas cmocka libcjson yaml-0.1
+PKGS      = mpi hdf5-openmpi scalapack-openmpi lapacke openblas cmocka libcjson yaml-0.1 libdeflate
 # gcc + libc6-dev: mpicc only wraps a compiler, and libopenmpi-dev does not pull one in without recommends.
 # git is optional (the version hash falls back to "unknown"); make itself must already be there.
 # clang-14 + libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for `make fuzz` and tests/it_fuzz.sh.
 DEB_PKGS  = gcc libc6-dev libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools libscalapack-openmpi-dev \
-            libopenblas-dev liblapacke-dev libcmocka-dev libcjson-dev libgsl-dev libyaml-dev pkg-config \
+            libopenblas-dev liblapacke-dev libcmocka-dev libcjson-dev libgsl-dev libyaml-dev libdeflate-dev pkg-config \
             python3 python3-h5py python3-scipy clang-14 libclang-rt-14-dev bc
 CC        = mpicc
 VERSION   = 0.1.0

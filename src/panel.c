@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include "cleanup.h"
 #include "derived.h"
+#include "h5chunk.h"
 
 #define CHUNK_ROWS 65536
 
@@ -80,6 +81,15 @@ static hid_t collective_dxpl(hid_t file)
     return dxpl;
 }
 
+/* 1 if `file` is open through MPI-IO (its transfers are collective: every rank must call H5Dread). */
+static int collective_file(hid_t file)
+{
+    hid_t fapl = H5Fget_access_plist(file);
+    int mpio = fapl >= 0 && H5Pget_driver(fapl) == H5FD_MPIO;
+    if (fapl >= 0) H5Pclose(fapl);
+    return mpio;
+}
+
 static int link_exists(hid_t loc, const char *path)
 {
     /* check each component so that a missing parent group is not an error */
@@ -137,12 +147,32 @@ static hid_t select_rows(hid_t fs, const gr_panel *p)
     return H5Screate_simple(1, &n, NULL);
 }
 
+/* Local. Read this rank's rows (its blocks, in file order) of dataset d into buf straight from the
+ * chunks (h5chunk.h); 0 when H5Dread must do it. The file is open with the POSIX driver on every rank
+ * (panel_open), so no rank waits for another. */
+static int direct_rows(const gr_panel *p, hid_t d, hid_t memtype, void *buf)
+{
+    if (collective_file(p->file)) return 0;
+    size_t size = H5Tget_size(memtype);
+    int64_t at = 0;
+    for (int b = 0; b < p->nblocks; b++) {
+        if (!gr_h5chunk_read(d, memtype, p->blk_begin[b], p->blk_rows[b], (char *)buf + at * (int64_t)size))
+            return 0;
+        at += p->blk_rows[b];
+    }
+    return 1;
+}
+
 /* Collective. Read this rank's rows of the 1-D /panel dataset `path` into buf as memtype. */
 static int read_rows(const gr_panel *p, const char *path, hid_t memtype, void *buf)
 {
     int rc = GR_OK;
     hid_t d = H5Dopen2(p->file, path, H5P_DEFAULT);
     if (d < 0) return gr_fail(GR_EFORMAT, p->path, "cannot open dataset %s", path);
+    if (direct_rows(p, d, memtype, buf)) {
+        H5Dclose(d);
+        return GR_OK;
+    }
     hid_t fs = H5Dget_space(d), dxpl = collective_dxpl(p->file);
     hid_t ms = select_rows(fs, p);
     if (ms < 0 || H5Dread(d, memtype, ms, fs, dxpl, buf) < 0)
@@ -159,6 +189,10 @@ static int read_block(hid_t file, const char *fname, const char *path, hid_t mem
     int rc = GR_OK;
     hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
     if (d < 0) return gr_fail(GR_EFORMAT, fname, "cannot open dataset %s", path);
+    if (!collective_file(file) && gr_h5chunk_read(d, memtype, off, n, buf)) {
+        H5Dclose(d);
+        return GR_OK;
+    }
     hid_t fs = H5Dget_space(d), dxpl = collective_dxpl(file);
     hid_t ms = select_block(fs, off, n);
     if (H5Dread(d, memtype, ms, fs, dxpl, buf) < 0)
