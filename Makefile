@@ -29,7 +29,7 @@ LDLIBS   += -Wl,-O1 -Wl,--as-needed -Wl,--hash-style=gnu -lgsl $(LDHDF5) \
 SRC   = $(filter-out src/main.c,$(wildcard src/*.c))
 OBJ   = $(SRC:src/%.c=build/%.o)
 TSRC  = $(wildcard tests/test_*.c)
-TBIN  = $(TSRC:tests/%.c=build/tests/%) build/tests/jcmp
+TBIN  = $(TSRC:tests/%.c=build/tests/%) build/tests/jcmp build/tests/slow_unlink.so
 PANEL = data/default.h5
 
 export OMPI_ALLOW_RUN_AS_ROOT = 1
@@ -73,6 +73,10 @@ bin/gravrd: build/main.o $(OBJ) | bin
 
 build/tests/jcmp: tests/jcmp.c | build/tests
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+# an LD_PRELOAD shim of tests/it_io.sh; plain gcc, never sanitized (preloaded before a sanitizer's runtime)
+build/tests/slow_unlink.so: tests/slow_unlink.c | build/tests
+	gcc -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
 
 build/tests/%: tests/%.c tests/mpi_cmocka.h tests/test_rng.h $(OBJ) | build/tests
 	@echo "  LD  $@"

@@ -10,6 +10,7 @@
 #ifndef GR_PANEL_H
 #define GR_PANEL_H
 #include <hdf5.h>
+#include "cleanup.h" /* GR_TMP_PATH_MAX */
 #include "gr.h"
 
 #define GR_FORMAT_NAME "gravrd-panel"
@@ -150,7 +151,7 @@ typedef struct gr_writer {
     int rank, nranks;
     hid_t file;
     int fd;              /* rank 0: the temporary, for the space reservations; -1 elsewhere */
-    char path[4096], tmp_path[4200];
+    char path[4096], tmp_path[GR_TMP_PATH_MAX];
     int64_t nrows_total, row_begin, nrows;  /* panel layout set by gr_writer_panel_layout */
 } gr_writer;
 

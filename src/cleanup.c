@@ -176,16 +176,22 @@ static const char *split_dir(const char *path, char *dir, size_t len)
     return slash + 1;
 }
 
-/* The pid of a temporary's name "<base>.tmp.<pid>.<host>" of this host, or -1 when the name is not one. */
+/* The pid of a temporary's name "<base>.tmp.<pid>.<host>" of this host, or of the lock-test file MPI-IO
+ * makes beside it ("<base>.tmp.<pid>.<host>.locktest.<rank>", panel.c), or -1 when the name is neither. */
 static long stale_pid(const char *name, const char *base, const char *host)
 {
-    size_t bl = strlen(base);
+    size_t bl = strlen(base), hl = strlen(host);
     if (strncmp(name, base, bl) || strncmp(name + bl, ".tmp.", 5)) return -1;
     const char *q = name + bl + 5;
     char *end;
     errno = 0;
     long pid = strtol(q, &end, 10);
-    if (end == q || errno || pid <= 0 || *end != '.' || strcmp(end + 1, host)) return -1;
+    if (end == q || errno || pid <= 0 || *end != '.' || strncmp(end + 1, host, hl)) return -1;
+    const char *rest = end + 1 + hl;
+    if (*rest == 0) return pid;
+    if (strncmp(rest, ".locktest.", 10) || !rest[10]) return -1;
+    for (const char *d = rest + 10; *d; d++)
+        if (*d < '0' || *d > '9') return -1;
     return pid;
 }
 

@@ -1096,6 +1096,23 @@ static int writer_precreate(gr_writer *w)
     return reserve_space(w, 0);
 }
 
+/* Local. The file ROMIO (Open MPI's MPI-IO here) creates and unlinks beside a file it opens, on each rank,
+ * to test file locking: <temporary>.locktest.<rank>. A signal between the two would leave it, so it is
+ * registered for removal with the temporary (it matches <path>.tmp.*, and the stale sweep knows it too). */
+static int lock_test_name(const gr_writer *w, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s.locktest.%d", w->tmp_path, w->rank);
+    return n < 0 || (size_t)n >= len ? gr_fail(GR_EIO, w->path, "path too long for its temporary name") : GR_OK;
+}
+
+/* Local. Forget the temporary and its lock-test file (gr_cleanup_remove: no longer removed on a signal). */
+static void writer_forget(const gr_writer *w)
+{
+    char lock[GR_TMP_PATH_MAX];
+    if (lock_test_name(w, lock, sizeof lock) == GR_OK) gr_cleanup_remove(lock);
+    gr_cleanup_remove(w->tmp_path);
+}
+
 /* Collective. Fill w for writing `path` through the temporary <path>.tmp.<pid>.<host> of rank 0, which
  * every rank registers for removal on a signal and rank 0 creates (writer_precreate). On failure nothing
  * is left. */
@@ -1111,15 +1128,18 @@ static int writer_init(MPI_Comm comm, const char *path, gr_writer *w)
     snprintf(w->path, sizeof w->path, "%s", path);
     int rc = GR_OK;
     if (w->rank == 0) rc = gr_tmp_name(path, (long)getpid(), w->tmp_path, sizeof w->tmp_path);
-    MPI_Bcast(w->tmp_path, (int)sizeof w->tmp_path, MPI_CHAR, 0, comm); /* a fixed 4200 bytes */
+    MPI_Bcast(w->tmp_path, (int)sizeof w->tmp_path, MPI_CHAR, 0, comm); /* a fixed GR_TMP_PATH_MAX bytes */
     if (!rc) rc = gr_cleanup_add(w->tmp_path);
+    char lock[GR_TMP_PATH_MAX];
+    if (!rc) rc = lock_test_name(w, lock, sizeof lock);
+    if (!rc) rc = gr_cleanup_add(lock);
     if (!rc && w->rank == 0) rc = writer_precreate(w);
     rc = gr_agree(comm, rc);
     if (rc) {
         if (w->fd >= 0) close(w->fd);
         w->fd = -1;
         if (w->rank == 0) unlink(w->tmp_path);
-        gr_cleanup_remove(w->tmp_path);
+        writer_forget(w);
         w->tmp_path[0] = 0;
     }
     return rc;
@@ -1142,7 +1162,7 @@ static void writer_discard(gr_writer *w)
     if (w->fd >= 0) close(w->fd);
     w->fd = -1;
     if (w->rank == 0 && w->tmp_path[0]) unlink(w->tmp_path);
-    gr_cleanup_remove(w->tmp_path);
+    writer_forget(w);
 }
 
 int gr_writer_open(MPI_Comm comm, const char *path, gr_writer *w)
@@ -1405,7 +1425,7 @@ int gr_writer_commit(gr_writer *w)
         rc = gr_fail(GR_EIO, w->path, "cannot rename %s into place: %s", w->tmp_path, strerror(errno));
     rc = gr_agree(w->comm, rc);
     if (rc && w->rank == 0) unlink(w->tmp_path);
-    gr_cleanup_remove(w->tmp_path);
+    writer_forget(w);
     return rc;
 }
 

@@ -237,21 +237,46 @@ if [ $rc -ne 0 ] && [ "$n" -le 1 ] && { [ "$n" = 0 ] || grep -q "^gravrd: error:
    [ ! -e "$S/c.h5" ] && ! ls "$S"/c.h5.tmp.* >/dev/null 2>&1; then
   ok "SIGTERM to mpirun -n 2 during simulate: no temporary, at most one line ($n)"
 else fail "SIGTERM to mpirun -n 2 during simulate" "rc=$rc $(head -c 300 "$TMP/s.out" | tr '\n' '|') $(ls "$S")"; fi
+# A signal while MPI-IO's lock-test file exists (<temporary>.locktest.<rank>: ROMIO creates and unlinks it when
+# H5Fcreate opens the temporary) removes it too. tests/slow_unlink.so holds that unlink for 3 s, so the signal
+# lands inside the window every time; the handler's own unlink is the system call, which the shim does not see.
+# This window left a temporary behind in a few `make test` runs. Skipped under the sanitizers (a library
+# preloaded before their runtime stops the process).
+SHIM=build/tests/slow_unlink.so
+if [ -n "$SAN" ]; then ok "SIGINT while MPI-IO's lock-test file exists # SKIP not under the sanitizers"
+elif [ ! -f "$SHIM" ]; then fail "SIGINT while MPI-IO's lock-test file exists" "$SHIM not built"
+else
+  set -m
+  LD_PRELOAD=$PWD/$SHIM "$GR" simulate --out "$S/l.h5" --east 8 --west 10 --months 6 >"$TMP/s.out" 2>&1 &
+  pid=$!
+  set +m
+  for _ in $(seq 1 1000); do ls "$S"/l.h5.tmp.*.locktest.* >/dev/null 2>&1 && break; sleep 0.01; done
+  seen=$(ls "$S"/l.h5.tmp.*.locktest.* 2>/dev/null | wc -l)
+  kill -INT $pid; wait $pid; rc=$?
+  if [ "$seen" = 1 ] && [ $rc = 130 ] && ! ls "$S"/l.h5* >/dev/null 2>&1 &&
+     grep -q "^gravrd: error: interrupted by SIGINT (temporary files removed)" "$TMP/s.out"; then
+    ok "SIGINT while MPI-IO's lock-test file exists: exit 130, it and the temporary removed"
+  else fail "SIGINT while MPI-IO's lock-test file exists" "seen=$seen rc=$rc $(head -c 200 "$TMP/s.out") left: $(ls "$S")"; fi
+fi
 # SIGKILL leaves the temporary; the next writer of the same target removes it
 "$GR" simulate --out "$S/k.h5" --east 87 --west 110 --months 60 >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 1 3000); do ls "$S"/k.h5.tmp.* >/dev/null 2>&1 && break; sleep 0.01; done
 kill -KILL $pid; wait $pid 2>/dev/null
 stale=$(ls "$S"/k.h5.tmp.* 2>/dev/null | head -1)
-# a temporary of another host and one of a live process stay
+# a temporary of another host and one of a live process stay; so do their MPI-IO lock-test files (made beside
+# a file MPI-IO opens, <temporary>.locktest.<rank>), while the dead process's goes with its temporary
 other="$S/k.h5.tmp.1.otherhost" live="$S/k.h5.tmp.$$.$(hostname | sed 's/[^A-Za-z0-9_-].*//')"
-touch "$other" "$live"
+touch "$other" "$live" "$live.locktest.0" "$other.locktest.0"
+[ -n "$stale" ] && touch "$stale.locktest.3"
 if [ -n "$stale" ] && "$GR" simulate --out "$S/k.h5" --east 10 --west 10 --months 12 >"$TMP/s.out" 2>&1 &&
    [ ! -e "$stale" ] && grep -q "gravrd: warning: removed $stale, a temporary file left by process" "$TMP/s.out" &&
-   "$GR" check "$S/k.h5" >/dev/null 2>&1 && [ -e "$other" ] && [ -e "$live" ]; then
-  ok "after SIGKILL the next simulate removes the stale temporary and writes a whole file"
+   [ ! -e "$stale.locktest.3" ] && grep -q "gravrd: warning: removed $stale.locktest.3, a temporary" "$TMP/s.out" &&
+   "$GR" check "$S/k.h5" >/dev/null 2>&1 && [ -e "$other" ] && [ -e "$live" ] && [ -e "$live.locktest.0" ] &&
+   [ -e "$other.locktest.0" ]; then
+  ok "after SIGKILL the next simulate removes the stale temporary and its lock-test file and writes a whole file"
 else fail "stale temporary after SIGKILL" "stale=$stale: $(head -c 300 "$TMP/s.out") $(ls "$S")"; fi
-rm -f "$other" "$live"
+rm -f "$other" "$live" "$live.locktest.0" "$other.locktest.0"
 
 # ---- unreadable panels ----
 U="$TMP/u"
