@@ -1,5 +1,6 @@
 /* err.c: the error record, collective agreement on failures, checked allocation and parsing,
  * timers and provenance (see gr.h). */
+#define _DEFAULT_SOURCE /* madvise's MADV_POPULATE_WRITE */
 #include "gr.h"
 #include <errno.h>
 #include <limits.h>
@@ -10,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdint.h>
+#include <sys/mman.h>
 
 static char err_msg[1024];
 static int err_code;
@@ -119,12 +122,27 @@ static void oom(size_t n, size_t size)
     exit(1);
 }
 
+/* Fault in the whole pages of a block of at least 1 MiB in one call (MADV_POPULATE_WRITE, Linux 5.14)
+ * instead of one page fault per 4 KiB page at first touch. Best effort: an older kernel refuses it and
+ * the pages fault in as before. */
+static void populate(void *p, size_t bytes)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (bytes < ((size_t)1 << 20) || getenv("GRAVRD_NO_POPULATE")) return;
+    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, e = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
+    if (e > a) (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+#else
+    (void)p; (void)bytes;
+#endif
+}
+
 void *gr_malloc(size_t n, size_t size)
 {
     if (size && n > SIZE_MAX / size) oom(n, size);
     size_t bytes = n * size;
     void *p = malloc(bytes ? bytes : 1);
     if (!p) oom(n, size);
+    populate(p, bytes);
     return p;
 }
 
@@ -132,6 +150,7 @@ void *gr_calloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p) oom(n, size);
+    populate(p, n * size);
     return p;
 }
 
