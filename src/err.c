@@ -122,15 +122,19 @@ static void oom(size_t n, size_t size)
     exit(1);
 }
 
-/* Fault in the whole pages of a block of at least 1 MiB in one call (MADV_POPULATE_WRITE, Linux 5.14)
- * instead of one page fault per 4 KiB page at first touch. Best effort: an older kernel refuses it and
- * the pages fault in as before. */
+/* Fault in the whole pages of a fresh block of at least 1 MiB in one call (MADV_POPULATE_WRITE, Linux
+ * 5.14) instead of one page fault per 4 KiB page at first touch. A block whose last page is already
+ * backed (memory the allocator reused) is left alone: walking its present pages costs more than it saves
+ * (8.6% of the 150-specification grid when every block was populated). Best effort: an older kernel
+ * refuses it and the pages fault in as before. */
 static void populate(void *p, size_t bytes)
 {
 #ifdef MADV_POPULATE_WRITE
     if (bytes < ((size_t)1 << 20) || getenv("GRAVRD_NO_POPULATE")) return;
     uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, e = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
-    if (e > a) (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+    unsigned char resident = 0;
+    if (e <= a || (mincore((void *)(e - 4096), 4096, &resident) == 0 && (resident & 1))) return;
+    (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
 #else
     (void)p; (void)bytes;
 #endif
