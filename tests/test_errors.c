@@ -1,8 +1,11 @@
 /* test_errors.c: the error record (gr.h): checked int counts, GR_CALL / GR_TRY locations and their
- * GRAVRD_DEBUG trace, gr_clear_error, and gr_agree on a sub-communicator. Runs on any number of ranks:
+ * GRAVRD_DEBUG trace, gr_clear_error, gr_agree on a sub-communicator, and the checked allocation's
+ * faulting-in of fresh large blocks. Runs on any number of ranks:
  * directly (1 rank) and under mpirun -n 3 (tests/it_check.sh). Every test calls the same collectives on
  * every rank before it asserts anything, so a failed check cannot leave the other ranks waiting. */
+#define _DEFAULT_SOURCE /* mincore, MADV_POPULATE_WRITE */
 #include <limits.h>
+#include <sys/mman.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -351,6 +354,45 @@ static void test_checked_parsing(void **state)
     free(f);
 }
 
+/* Pages of [p, p + bytes) that are backed (mincore), or -1 when mincore fails. */
+static long resident_pages(void *p, size_t bytes)
+{
+    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, e = ((uintptr_t)p + bytes) & ~(uintptr_t)4095;
+    size_t np = (e - a) / 4096;
+    unsigned char *v = malloc(np);
+    long r = mincore((void *)a, e - a, v) == 0 ? 0 : -1;
+    for (size_t i = 0; r >= 0 && i < np; i++) r += v[i] & 1;
+    free(v);
+    return r;
+}
+
+/* gr_malloc / gr_calloc fault in a fresh block of 1 MiB or more at once (err.c: populate): every whole page
+ * is backed before anything touches it, and gr_calloc's is still zero. Skipped where the kernel lacks
+ * MADV_POPULATE_WRITE (Linux < 5.14). A small block is left to fault in on first touch. */
+static void test_populate(void **state)
+{
+    (void)state;
+#ifdef MADV_POPULATE_WRITE
+    size_t bytes = (size_t)8 << 20;
+    void *probe = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(probe != MAP_FAILED);
+    int supported = madvise(probe, 4096, MADV_POPULATE_WRITE) == 0;
+    munmap(probe, 4096);
+    if (!supported) skip();
+    unsetenv("GRAVRD_NO_POPULATE");
+    char *m = gr_malloc(bytes, 1);
+    double *c = gr_calloc(bytes / sizeof(double), sizeof(double));
+    long pages = (long)(bytes / 4096);
+    assert_true(resident_pages(m, bytes) >= pages - 1);
+    assert_true(resident_pages(c, bytes) >= pages - 1);
+    for (size_t i = 0; i < bytes / sizeof(double); i += 4096 / sizeof(double)) assert_true(c[i] == 0.0);
+    free(m);
+    free(c);
+#else
+    skip();
+#endif
+}
+
 int main(int argc, char **argv)
 {
     gr_test_mpi_init(&argc, &argv, &rank, &nranks);
@@ -359,6 +401,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup(test_report_trace, setup), cmocka_unit_test_setup(test_agree_sub, setup),
         cmocka_unit_test_setup(test_agree_worst, setup), cmocka_unit_test_setup(test_crossprod_count, setup),
         cmocka_unit_test_setup(test_vcov_count, setup),   cmocka_unit_test_setup(test_checked_parsing, setup),
+        cmocka_unit_test_setup(test_populate, setup),
     };
     return gr_test_mpi_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
