@@ -87,7 +87,8 @@ def main():
     md.append("# gravrd benchmark suite (bench/suite.sh, `make bench`)\n")
     md.append(f"{m.get('version', '')} (git {m.get('git', '')}), {m.get('date', '')}; {m.get('cpu', '')}, "
               f"{m.get('cores', '')} cores, {m.get('memory_gib', '')} GiB, Linux {m.get('kernel', '')}, "
-              f"{m.get('mpi', '')}. Triad bandwidth (bench/membw.c, 1 thread): {m.get('triad_gbs', '')} GB/s. "
+              f"{m.get('mpi', '')}. Triad bandwidth (bench/membw.c, 1 thread): {m.get('triad_gbs', '')} GB/s; "
+              f"fresh memory (first touch of a new mapping, bench/membw.c): {m.get('fresh_gbs', '-')} GB/s. "
               f"Load average at start {m.get('load_start', '')}, at end {m.get('load_end', '')} "
               "(the machine is shared; each figure lists the 1-minute load before and after its runs). "
               f"Medians of {m.get('reps', '')} runs ({m.get('reps_big', '')} for the difficult, 30M and 100M cases).\n")

@@ -36,7 +36,9 @@ load1() { cut -d' ' -f1 /proc/loadavg; }
 # ---- limits measured in this run
 cc -O2 -march=x86-64-v2 -o build/membw bench/membw.c
 mpicc -O2 -o build/mpi_init bench/mpi_init.c
-triad=$(./build/membw | sed -n 's/triad_gbs //p')
+./build/membw >"$OUT/membw"
+triad=$(sed -n 's/triad_gbs //p' "$OUT/membw")
+fresh=$(sed -n 's/fresh_gbs //p' "$OUT/membw")
 # seconds to read a file's bytes from the page cache (warmed first), median of 5
 cache_s() { local f=$1; cat "$f" >/dev/null; for i in 1 2 3 4 5; do local t0; t0=$(now); cat "$f" >/dev/null; echo "$(now) - $t0" | bc -l; done | median; }
 rows_of() { "$GR" check "$1" | sed -n 's/.*rows: \([0-9]*\).*/\1/p'; }
@@ -101,7 +103,7 @@ echo "bench/suite.sh: $($GR --version | head -1), $(nproc) cores, load $(cut -d'
 { echo "version	$($GR --version | head -1)"; echo "git	$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "date	$(date -u +%Y-%m-%dT%H:%MZ)"; echo "cpu	$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "cores	$(nproc)"; echo "memory_gib	$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)"
-  echo "kernel	$(uname -r)"; echo "mpi	$(mpirun --version 2>&1 | head -1)"; echo "triad_gbs	$triad"
+  echo "kernel	$(uname -r)"; echo "mpi	$(mpirun --version 2>&1 | head -1)"; echo "triad_gbs	$triad"; echo "fresh_gbs	$fresh"
   echo "load_start	$(cut -d' ' -f1-3 /proc/loadavg)"; echo "reps	$REPS"; echo "reps_big	$REPS_BIG"; } >"$OUT/machine.tsv"
 
 # ---- start-up (docs/scale.md): MPI_Init as a singleton and under mpirun, with and without ob1
