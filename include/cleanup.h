@@ -12,7 +12,8 @@
 
 #define GR_CLEANUP_MAX 32   /* temporaries registered at once */
 #define GR_TMP_PATH_MAX 4240 /* a temporary's name: a target path shorter than 4096 bytes always fits, with
-                              * MPI-IO's ".locktest.<rank>" after it (panel.c, writer_init) */
+                              * ".locktest.<rank>" after it (panel.c, lock_test_name: the name OMPIO's
+                              * lockedfile component would use, itself limited to 255 bytes: main.c) */
 
 /* Local. Install the handlers of SIGTERM, SIGINT and SIGHUP (a signal ignored when the program started,
  * as nohup or a background job arranges, stays ignored). On such a signal the handler unlinks every

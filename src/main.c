@@ -84,9 +84,21 @@ static void lean_singleton_topology(void)
         setenv("HWLOC_COMPONENTS", "-pci,-linuxio,-gl,-opencl", 0);
 }
 
+/* Open MPI's MPI-IO (OMPIO) tries its sharedfp/lockedfile component at every file open: it creates and
+ * removes <file>.locktest.<rank> beside the file, naming it in a 256-byte buffer (a longer name aborts the
+ * process with a buffer overflow, the temporary left behind), and a signal between the two left that file.
+ * Shared file pointers are never used here (nor by HDF5), and OMPIO opens a file without a sharedfp module
+ * as long as no shared-pointer call follows, so that component is excluded. An OMPI_MCA_sharedfp of the
+ * user's wins; the panel writer then registers the lock-test file for removal too (panel.c). */
+static void no_lockedfile_probe(void)
+{
+    setenv("OMPI_MCA_sharedfp", "^lockedfile", 0);
+}
+
 int main(int argc, char **argv)
 {
     lean_singleton_topology();
+    no_lockedfile_probe();
     /* keep freed memory for reuse instead of returning it to the kernel: the estimator allocates and
      * frees row-sized arrays in turn, and fresh pages cost a zeroing page fault each */
     mallopt(M_MMAP_THRESHOLD, 32 << 20);  /* glibc's largest accepted value */

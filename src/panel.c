@@ -1096,8 +1096,9 @@ static int writer_precreate(gr_writer *w)
     return reserve_space(w, 0);
 }
 
-/* Local. The file ROMIO (Open MPI's MPI-IO here) creates and unlinks beside a file it opens, on each rank,
- * to test file locking: <temporary>.locktest.<rank>. A signal between the two would leave it, so it is
+/* Local. The file Open MPI's MPI-IO (OMPIO's sharedfp/lockedfile component) creates and unlinks beside a
+ * file it opens, on each rank: <temporary>.locktest.<rank>. main.c excludes that component unless the user
+ * asks for it (OMPI_MCA_sharedfp); if it runs, a signal between the two would leave the file, so it is
  * registered for removal with the temporary (it matches <path>.tmp.*, and the stale sweep knows it too). */
 static int lock_test_name(const gr_writer *w, char *buf, size_t len)
 {
