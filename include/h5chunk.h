@@ -13,8 +13,9 @@
 /* Local. Read elements [off, off + n) of the open 1-D dataset d into buf as memtype, directly from the
  * chunks. Returns 1 when done, 0 when the caller must use H5Dread instead (buf may have been partly
  * written): the dataset does not take the direct path (not chunked, other filters than shuffle then
- * deflate, a file type that needs a conversion to memtype, a chunk never written) or a chunk cannot be
- * read or inflated (H5Dread then reports the damage in HDF5's words). */
+ * deflate, partial chunks stored unfiltered, a file type that needs a conversion to memtype, rows past
+ * its end, a chunk never written) or a chunk cannot be read or inflated (H5Dread then reports the damage
+ * in HDF5's words). */
 int gr_h5chunk_read(hid_t d, hid_t memtype, int64_t off, int64_t n, void *buf);
 
 /* Local. The unshuffle of HDF5's shuffle filter: in holds size planes of nelem bytes (byte b of every

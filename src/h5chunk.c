@@ -57,31 +57,40 @@ void gr_unshuffle(const unsigned char *in, int64_t nelem, int size, int64_t lo, 
 
 /* ---------------- the direct read ---------------- */
 
-/* 1 if dcpl is a 1-D chunked layout with exactly HDF5's shuffle then deflate filters; *chunk its length. */
-static int shuffle_deflate_chunks(hid_t dcpl, hsize_t *chunk)
+/* 1 if dcpl is a 1-D chunked layout with exactly HDF5's shuffle (of elements of `size` bytes) then deflate
+ * filters, every chunk filtered (not H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS); *chunk its length. */
+static int shuffle_deflate_chunks(hid_t dcpl, size_t size, hsize_t *chunk)
 {
+    unsigned opts = 0;
     if (H5Pget_layout(dcpl) != H5D_CHUNKED || H5Pget_chunk(dcpl, 1, chunk) != 1 || *chunk == 0) return 0;
+    if (H5Pget_chunk_opts(dcpl, &opts) < 0 || (opts & H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS)) return 0;
     if (H5Pget_nfilters(dcpl) != 2) return 0;
     for (unsigned f = 0; f < 2; f++) {
-        unsigned flags, config;
-        size_t ncd = 0;
-        H5Z_filter_t id = H5Pget_filter2(dcpl, f, &flags, &ncd, NULL, 0, NULL, &config);
+        unsigned flags, config, cd[8] = {0};
+        size_t ncd = 8;
+        H5Z_filter_t id = H5Pget_filter2(dcpl, f, &flags, &ncd, cd, 0, NULL, &config);
         if (id != (f == 0 ? H5Z_FILTER_SHUFFLE : H5Z_FILTER_DEFLATE)) return 0;
+        if (f == 0 && (ncd < 1 || cd[0] != size)) return 0;  /* the element size HDF5 shuffled by */
     }
     return 1;
 }
 
-/* 1 if d takes the direct path into memtype; *chunk its chunk length, *size its element size. */
-static int direct_ok(hid_t d, hid_t memtype, hsize_t *chunk, size_t *size)
+/* 1 if elements [off, off + n) of d take the direct path into memtype; *chunk its chunk length, *size its
+ * element size. */
+static int direct_ok(hid_t d, hid_t memtype, int64_t off, int64_t n, hsize_t *chunk, size_t *size)
 {
-    hid_t dcpl = H5Dget_create_plist(d), ft = H5Dget_type(d);
-    int ok = dcpl >= 0 && ft >= 0 && shuffle_deflate_chunks(dcpl, chunk) && H5Tequal(ft, memtype) > 0;
+    hid_t dcpl = H5Dget_create_plist(d), ft = H5Dget_type(d), fs = H5Dget_space(d);
+    hsize_t dim = 0;
+    int ok = dcpl >= 0 && ft >= 0 && fs >= 0 && H5Sget_simple_extent_ndims(fs) == 1 &&
+             H5Sget_simple_extent_dims(fs, &dim, NULL) == 1 && off >= 0 && (hsize_t)(off + n) <= dim &&
+             H5Tequal(ft, memtype) > 0;
     if (ok) {
         *size = H5Tget_size(ft);
-        ok = *size >= 1 && *size <= 16;
+        ok = *size >= 1 && *size <= 16 && shuffle_deflate_chunks(dcpl, *size, chunk);
     }
     if (dcpl >= 0) H5Pclose(dcpl);
     if (ft >= 0) H5Tclose(ft);
+    if (fs >= 0) H5Sclose(fs);
     return ok;
 }
 
@@ -124,7 +133,7 @@ int gr_h5chunk_read(hid_t d, hid_t memtype, int64_t off, int64_t n, void *buf)
 {
     if (n <= 0) return 1;
     chunk_reader r = { .d = d };
-    if (!direct_ok(d, memtype, &r.chunk, &r.size)) return 0;
+    if (!direct_ok(d, memtype, off, n, &r.chunk, &r.size)) return 0;
     r.plain = malloc(r.chunk * r.size);
     r.dec = libdeflate_alloc_decompressor();
     int ok = r.plain && r.dec;

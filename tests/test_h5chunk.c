@@ -1,6 +1,8 @@
 /* test_h5chunk.c: the direct chunk reader (h5chunk.h) against HDF5's own H5Dread: the same bytes for any
- * range of rows (whole chunks, parts, the short last chunk), doubles and 32-bit integers; the cases it
- * must hand back to H5Dread (other layouts, filters and types, a damaged chunk); and the SSE2 unshuffle
+ * range of rows (whole chunks, parts, the short last chunk), doubles and 32-bit integers, a chunk written
+ * with its deflate filter skipped; the cases it must hand back to H5Dread (other layouts, filters, types
+ * and byte orders, unfiltered partial chunks, a chunk never written, rows past the end, a damaged chunk);
+ * and the SSE2 unshuffle
  * against the byte loop for every element size and range. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +37,39 @@ static void write_dataset(hid_t f, const char *name, hid_t ftype, hid_t mtype, c
     H5Dclose(d); H5Pclose(dcpl); H5Sclose(s);
 }
 
+/* Datasets of N doubles, shuffled and deflated in chunks of CHUNK, each unusual in one way: "partial_raw"
+ * stores its short last chunk unfiltered (H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS); "sparse" has only its first
+ * chunk written (allocated when written); "mask2" has its first chunk written raw through H5Dwrite_chunk
+ * with the deflate filter marked skipped (filter mask bit 1), its others through H5Dwrite. */
+static void write_special(hid_t f, const double *x)
+{
+    static const char *names[] = { "partial_raw", "sparse", "mask2" };
+    hsize_t n = N, c = CHUNK;
+    for (int k = 0; k < 3; k++) {
+        hid_t s = H5Screate_simple(1, &n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        assert_true(H5Pset_chunk(dcpl, 1, &c) >= 0 && H5Pset_shuffle(dcpl) >= 0 && H5Pset_deflate(dcpl, 1) >= 0);
+        if (k == 0) assert_true(H5Pset_chunk_opts(dcpl, H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS) >= 0);
+        if (k == 1) assert_true(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_INCR) >= 0);
+        hid_t d = H5Dcreate2(f, names[k], H5T_IEEE_F64LE, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        assert_true(d >= 0);
+        hsize_t start = k == 0 ? 0 : CHUNK, count = k == 1 ? CHUNK : (k == 0 ? N : N - CHUNK);
+        if (k == 1) start = 0;
+        hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &count, NULL);
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
+        assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, x + start) >= 0);
+        H5Sclose(ms); H5Sclose(fs);
+        if (k == 2) {  /* chunk 0: shuffled by hand, not deflated */
+            unsigned char raw[CHUNK * 8];
+            const unsigned char *b = (const unsigned char *)x;
+            for (int i = 0; i < CHUNK; i++)
+                for (int j = 0; j < 8; j++) raw[j * CHUNK + i] = b[i * 8 + j];
+            hsize_t first = 0;
+            assert_true(H5Dwrite_chunk(d, H5P_DEFAULT, 2u, &first, sizeof raw, raw) >= 0);
+        }
+        H5Dclose(d); H5Pclose(dcpl); H5Sclose(s);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -54,6 +89,8 @@ static int setup(void **state)
     write_dataset(f, "deflate_only", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, x, 1, 0, 1);
     write_dataset(f, "k64", H5T_STD_I64LE, H5T_NATIVE_INT32, k, 1, 1, 1);
     write_dataset(f, "damaged", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, x, 1, 1, 1);
+    write_dataset(f, "big_endian", H5T_IEEE_F64BE, H5T_NATIVE_DOUBLE, x, 1, 1, 1);
+    write_special(f, x);
     H5Fclose(f);
     return 0;
 }
@@ -99,6 +136,8 @@ static void check_ranges(const char *name, hid_t mtype, size_t size)
 }
 
 static void test_doubles(void **state) { (void)state; check_ranges("x", H5T_NATIVE_DOUBLE, 8); }
+/* a chunk stored with its deflate filter skipped (mask bit 1): read directly, the same bytes */
+static void test_filter_mask(void **state) { (void)state; check_ranges("mask2", H5T_NATIVE_DOUBLE, 8); }
 static void test_int32(void **state) { (void)state; check_ranges("k", H5T_NATIVE_INT32, 4); }
 
 /* Layouts, filters and types the direct path does not take: 0, and H5Dread still reads them. */
@@ -106,15 +145,25 @@ static void test_hands_back(void **state)
 {
     (void)state;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    static const char *names[] = { "contiguous", "deflate_only", "k64" };
-    double buf[N];
-    for (int i = 0; i < 3; i++) {
+    static const char *names[] = { "contiguous", "deflate_only", "k64", "big_endian", "partial_raw", "sparse" };
+    double buf[N], ref[N];
+    for (int i = 0; i < 6; i++) {
         hid_t d = H5Dopen2(f, names[i], H5P_DEFAULT);
         hid_t mt = i == 2 ? H5T_NATIVE_INT32 : H5T_NATIVE_DOUBLE;
         if (gr_h5chunk_read(d, mt, 0, N, buf) != 0) fail_msg("%s took the direct path", names[i]);
         assert_true(reference_read(d, mt, 0, N, buf) >= 0);
         H5Dclose(d);
     }
+    /* the written chunk of "sparse" still reads directly; rows past the end of "x" are refused */
+    hid_t d = H5Dopen2(f, "sparse", H5P_DEFAULT);
+    assert_int_equal(gr_h5chunk_read(d, H5T_NATIVE_DOUBLE, 10, CHUNK - 10, buf), 1);
+    assert_true(reference_read(d, H5T_NATIVE_DOUBLE, 10, CHUNK - 10, ref) >= 0);
+    assert_memory_equal(buf, ref, (CHUNK - 10) * sizeof(double));
+    H5Dclose(d);
+    d = H5Dopen2(f, "x", H5P_DEFAULT);
+    assert_int_equal(gr_h5chunk_read(d, H5T_NATIVE_DOUBLE, N - 100, 101, buf), 0);
+    assert_int_equal(gr_h5chunk_read(d, H5T_NATIVE_DOUBLE, -1, 10, buf), 0);
+    H5Dclose(d);
     H5Fclose(f);
 }
 
@@ -174,7 +223,8 @@ int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_doubles),    cmocka_unit_test(test_int32),     cmocka_unit_test(test_hands_back),
+        cmocka_unit_test(test_doubles),    cmocka_unit_test(test_int32),     cmocka_unit_test(test_filter_mask),
+        cmocka_unit_test(test_hands_back),
         cmocka_unit_test(test_damaged_chunk), cmocka_unit_test(test_unshuffle),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
