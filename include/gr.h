@@ -64,6 +64,9 @@ extern int gr_quiet;  /* set by --quiet: suppresses warnings and progress lines 
 
 /* Checked allocation: abort with a one-line message on overflow or out-of-memory. */
 void *gr_malloc(size_t n, size_t size);
+/* Local. gr_malloc for a buffer sized as an upper bound (only part of it will be written): its pages are
+ * not faulted in ahead, as gr_malloc's and gr_calloc's of 1 MiB or more are (err.c, populate). */
+void *gr_malloc_bound(size_t n, size_t size);
 void *gr_calloc(size_t n, size_t size);
 void *gr_realloc(void *p, size_t n, size_t size);
 char *gr_strdup(const char *s);

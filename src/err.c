@@ -150,6 +150,15 @@ void *gr_malloc(size_t n, size_t size)
     return p;
 }
 
+void *gr_malloc_bound(size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size) oom(n, size);
+    size_t bytes = n * size;
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) oom(n, size);
+    return p;
+}
+
 void *gr_calloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);

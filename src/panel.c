@@ -603,7 +603,7 @@ static int64_t table_rows(hid_t file, const char *group)
 static void local_pair_slots(gr_panel *p)
 {
     int64_t first = 0, nslots = 0;
-    p->pair_ids = gr_malloc((size_t)(p->nrows > 0 ? p->nrows : 1), sizeof *p->pair_ids);
+    p->pair_ids = gr_malloc_bound((size_t)(p->nrows > 0 ? p->nrows : 1), sizeof *p->pair_ids);  /* shrunk below */
     for (int b = 0; b < p->nblocks; first += p->blk_rows[b++]) {
         int32_t *id = p->pair + first, lo = INT32_MAX, hi = -1;
         int64_t n = p->blk_rows[b];
