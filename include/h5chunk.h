@@ -18,6 +18,15 @@
  * in HDF5's words). */
 int gr_h5chunk_read(hid_t d, hid_t memtype, int64_t off, int64_t n, void *buf);
 
+/* The same as a reader kept over several reads of one dataset (a rank's blocks of rows): set up once, and
+ * the chunk last inflated is kept, so that a chunk two consecutive reads share is inflated once.
+ * gr_h5chunk_open: NULL when d does not take the direct path into memtype (H5Dread must read it).
+ * gr_h5chunk_get: gr_h5chunk_read's contract. gr_h5chunk_close accepts NULL. All local. */
+typedef struct gr_h5chunk gr_h5chunk;
+gr_h5chunk *gr_h5chunk_open(hid_t d, hid_t memtype);
+int gr_h5chunk_get(gr_h5chunk *r, int64_t off, int64_t n, void *buf);
+void gr_h5chunk_close(gr_h5chunk *r);
+
 /* Local. The unshuffle of HDF5's shuffle filter: in holds size planes of nelem bytes (byte b of every
  * element, then byte b + 1, ...); write elements [lo, hi) of the chunk, size bytes each, to out. */
 void gr_unshuffle(const unsigned char *in, int64_t nelem, int size, int64_t lo, int64_t hi, unsigned char *out);

@@ -75,15 +75,13 @@ static int shuffle_deflate_chunks(hid_t dcpl, size_t size, hsize_t *chunk)
     return 1;
 }
 
-/* 1 if elements [off, off + n) of d take the direct path into memtype; *chunk its chunk length, *size its
- * element size. */
-static int direct_ok(hid_t d, hid_t memtype, int64_t off, int64_t n, hsize_t *chunk, size_t *size)
+/* 1 if d takes the direct path into memtype; *chunk its chunk length, *size its element size, *dim its
+ * length. */
+static int direct_ok(hid_t d, hid_t memtype, hsize_t *chunk, size_t *size, hsize_t *dim)
 {
     hid_t dcpl = H5Dget_create_plist(d), ft = H5Dget_type(d), fs = H5Dget_space(d);
-    hsize_t dim = 0;
     int ok = dcpl >= 0 && ft >= 0 && fs >= 0 && H5Sget_simple_extent_ndims(fs) == 1 &&
-             H5Sget_simple_extent_dims(fs, &dim, NULL) == 1 && off >= 0 && (hsize_t)(off + n) <= dim &&
-             H5Tequal(ft, memtype) > 0;
+             H5Sget_simple_extent_dims(fs, dim, NULL) == 1 && H5Tequal(ft, memtype) > 0;
     if (ok) {
         *size = H5Tget_size(ft);
         ok = *size >= 1 && *size <= 16 && shuffle_deflate_chunks(dcpl, *size, chunk);
@@ -94,56 +92,90 @@ static int direct_ok(hid_t d, hid_t memtype, int64_t off, int64_t n, hsize_t *ch
     return ok;
 }
 
-typedef struct {
+struct gr_h5chunk {
     hid_t d;
-    hsize_t chunk;        /* elements per chunk */
+    hsize_t chunk, dim;   /* elements per chunk, in the dataset */
     size_t size;          /* bytes per element */
     unsigned char *packed, *plain;
     size_t packed_cap;
     struct libdeflate_decompressor *dec;
-} chunk_reader;
+    int64_t held;         /* first element of the chunk whose planes are held (planes, mask), -1: none */
+    const unsigned char *planes;
+    uint32_t mask;
+};
 
-/* Elements [lo, hi) of the chunk starting at element `first` into out. 1 done, 0 hand back to H5Dread. */
-static int read_chunk(chunk_reader *r, hsize_t first, int64_t lo, int64_t hi, unsigned char *out)
+/* Load the chunk starting at element `first` (its planes: inflated into r->plain, or as stored when its
+ * deflate was skipped). 1 done, 0 hand back to H5Dread. */
+static int load_chunk(gr_h5chunk *r, hsize_t first)
 {
     hsize_t nbytes = 0, plain_bytes = r->chunk * r->size;
+    r->held = -1;
     if (H5Dget_chunk_storage_size(r->d, &first, &nbytes) < 0 || nbytes == 0) return 0;
     if (nbytes > r->packed_cap) {
         free(r->packed);
         r->packed_cap = nbytes;
-        if (!(r->packed = malloc(nbytes))) return 0;
+        if (!(r->packed = malloc(nbytes))) { r->packed_cap = 0; return 0; }
     }
     uint32_t mask = 0;
     if (H5Dread_chunk(r->d, H5P_DEFAULT, &first, &mask, r->packed) < 0) return 0;
-    const unsigned char *planes = r->packed;
+    r->planes = r->packed;
     if (!(mask & 2u)) {  /* deflate applied (bit 1: the second filter skipped) */
         size_t got = 0;
         if (libdeflate_zlib_decompress(r->dec, r->packed, nbytes, r->plain, plain_bytes, &got) != LIBDEFLATE_SUCCESS
             || got != plain_bytes) return 0;
-        planes = r->plain;
+        r->planes = r->plain;
     } else if (nbytes != plain_bytes) {
         return 0;
     }
-    if (mask & 1u) memcpy(out, planes + lo * r->size, (size_t)(hi - lo) * r->size);
-    else gr_unshuffle(planes, (int64_t)r->chunk, (int)r->size, lo, hi, out);
+    r->mask = mask;
+    r->held = (int64_t)first;
     return 1;
+}
+
+gr_h5chunk *gr_h5chunk_open(hid_t d, hid_t memtype)
+{
+    gr_h5chunk *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->d = d;
+    r->held = -1;
+    if (direct_ok(d, memtype, &r->chunk, &r->size, &r->dim)) {
+        r->plain = malloc(r->chunk * r->size);
+        r->dec = libdeflate_alloc_decompressor();
+        if (r->plain && r->dec) return r;
+    }
+    gr_h5chunk_close(r);
+    return NULL;
+}
+
+int gr_h5chunk_get(gr_h5chunk *r, int64_t off, int64_t n, void *buf)
+{
+    if (n <= 0) return 1;
+    if (off < 0 || (hsize_t)(off + n) > r->dim) return 0;
+    int64_t c = (int64_t)r->chunk;
+    for (int64_t first = off / c * c; first < off + n; first += c) {
+        int64_t lo = off > first ? off - first : 0, hi = off + n - first < c ? off + n - first : c;
+        if (r->held != first && !load_chunk(r, (hsize_t)first)) return 0;
+        unsigned char *out = (unsigned char *)buf + (first + lo - off) * (int64_t)r->size;
+        if (r->mask & 1u) memcpy(out, r->planes + lo * r->size, (size_t)(hi - lo) * r->size);
+        else gr_unshuffle(r->planes, c, (int)r->size, lo, hi, out);
+    }
+    return 1;
+}
+
+void gr_h5chunk_close(gr_h5chunk *r)
+{
+    if (!r) return;
+    if (r->dec) libdeflate_free_decompressor(r->dec);
+    free(r->plain);
+    free(r->packed);
+    free(r);
 }
 
 int gr_h5chunk_read(hid_t d, hid_t memtype, int64_t off, int64_t n, void *buf)
 {
     if (n <= 0) return 1;
-    chunk_reader r = { .d = d };
-    if (!direct_ok(d, memtype, off, n, &r.chunk, &r.size)) return 0;
-    r.plain = malloc(r.chunk * r.size);
-    r.dec = libdeflate_alloc_decompressor();
-    int ok = r.plain && r.dec;
-    int64_t c = (int64_t)r.chunk;
-    for (int64_t first = off / c * c; ok && first < off + n; first += c) {
-        int64_t lo = off > first ? off - first : 0, hi = off + n - first < c ? off + n - first : c;
-        ok = read_chunk(&r, (hsize_t)first, lo, hi, (unsigned char *)buf + (first + lo - off) * (int64_t)r.size);
-    }
-    if (r.dec) libdeflate_free_decompressor(r.dec);
-    free(r.plain);
-    free(r.packed);
+    gr_h5chunk *r = gr_h5chunk_open(d, memtype);
+    int ok = r && gr_h5chunk_get(r, off, n, buf);
+    gr_h5chunk_close(r);
     return ok;
 }

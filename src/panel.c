@@ -153,14 +153,16 @@ static hid_t select_rows(hid_t fs, const gr_panel *p)
 static int direct_rows(const gr_panel *p, hid_t d, hid_t memtype, void *buf)
 {
     if (collective_file(p->file)) return 0;
+    gr_h5chunk *r = gr_h5chunk_open(d, memtype);
     size_t size = H5Tget_size(memtype);
     int64_t at = 0;
-    for (int b = 0; b < p->nblocks; b++) {
-        if (!gr_h5chunk_read(d, memtype, p->blk_begin[b], p->blk_rows[b], (char *)buf + at * (int64_t)size))
-            return 0;
+    int ok = r != NULL;
+    for (int b = 0; b < p->nblocks && ok; b++) {
+        ok = gr_h5chunk_get(r, p->blk_begin[b], p->blk_rows[b], (char *)buf + at * (int64_t)size);
         at += p->blk_rows[b];
     }
-    return 1;
+    gr_h5chunk_close(r);
+    return ok;
 }
 
 /* Collective. Read this rank's rows of the 1-D /panel dataset `path` into buf as memtype. */
