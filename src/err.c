@@ -140,22 +140,19 @@ static void populate(void *p, size_t bytes)
 #endif
 }
 
-void *gr_malloc(size_t n, size_t size)
-{
-    if (size && n > SIZE_MAX / size) oom(n, size);
-    size_t bytes = n * size;
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) oom(n, size);
-    populate(p, bytes);
-    return p;
-}
-
 void *gr_malloc_bound(size_t n, size_t size)
 {
     if (size && n > SIZE_MAX / size) oom(n, size);
     size_t bytes = n * size;
     void *p = malloc(bytes ? bytes : 1);
     if (!p) oom(n, size);
+    return p;
+}
+
+void *gr_malloc(size_t n, size_t size)
+{
+    void *p = gr_malloc_bound(n, size);
+    populate(p, n * size);  /* no overflow: gr_malloc_bound checked it */
     return p;
 }
 

@@ -71,16 +71,6 @@ void gr_table_free(gr_table *t)
 
 /* ---------------- HDF5 helpers ---------------- */
 
-/* Transfer properties for a read or write of `file`: collective where the file is open through MPI-IO
- * (every rank takes part), HDF5's defaults where it is open with the POSIX driver (panel_open on 1 rank). */
-static hid_t collective_dxpl(hid_t file)
-{
-    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER), fapl = H5Fget_access_plist(file);
-    if (dxpl >= 0 && fapl >= 0 && H5Pget_driver(fapl) == H5FD_MPIO) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
-    if (fapl >= 0) H5Pclose(fapl);
-    return dxpl;
-}
-
 /* 1 if `file` is open through MPI-IO (its transfers are collective: every rank must call H5Dread). */
 static int collective_file(hid_t file)
 {
@@ -88,6 +78,15 @@ static int collective_file(hid_t file)
     int mpio = fapl >= 0 && H5Pget_driver(fapl) == H5FD_MPIO;
     if (fapl >= 0) H5Pclose(fapl);
     return mpio;
+}
+
+/* Transfer properties for a read or write of `file`: collective where the file is open through MPI-IO
+ * (every rank takes part), HDF5's defaults where it is open with the POSIX driver (panel_open on 1 rank). */
+static hid_t collective_dxpl(hid_t file)
+{
+    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+    if (dxpl >= 0 && collective_file(file)) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+    return dxpl;
 }
 
 static int link_exists(hid_t loc, const char *path)
