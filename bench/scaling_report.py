@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""bench/scaling_report.py DIR... > REPORT.md: the Markdown table of bench/scaling.sh output directories
+(node.tsv, membw.tsv, runs.tsv, json/): per case and rank count, the median whole process and estimation
+(prepare + index + demean + solve + vcov, as bench/suite.sh's `est`), the demeaning alone, the speed-up
+over the fewest ranks measured, peak memory per rank, and the largest relative difference of any
+coefficient or standard error from the fewest ranks' run (rank invariance)."""
+import collections, json, os, statistics as st, sys
+
+EST = ('prepare', 'index', 'demean', 'solve', 'vcov')
+runs = collections.defaultdict(list)
+node, membw = {}, []
+for d in sys.argv[1:]:
+    for line in open(os.path.join(d, 'node.tsv')):
+        k, _, v = line.rstrip('\n').partition('\t')
+        node.setdefault(k, v) if not k.startswith('simulate_') else node.__setitem__(k, v)
+    if os.path.exists(os.path.join(d, 'membw.tsv')) and not membw:
+        membw = [l.split('\t') for l in open(os.path.join(d, 'membw.tsv')).read().split('\n')[1:] if l]
+    for line in open(os.path.join(d, 'runs.tsv')).read().split('\n')[1:]:
+        if not line:
+            continue
+        case, np_, rep, rows, whole, rc = line.split('\t')
+        if rc != '0':
+            continue
+        j = json.load(open(os.path.join(d, 'json', f'{case}-{np_}r-{rep}.json')))
+        rs = j.get('results', [j])
+        est = sum(sum(set(r['timings'][k] for r in rs)) for k in EST)
+        dem = sum(set(r['timings']['demean'] for r in rs))
+        coef = [(c['estimate'], c['std_error']) for r in rs for c in r['coefficients']]
+        runs[(case, int(np_))].append(dict(whole=float(whole), est=est, dem=dem, rows=int(rows or 0), coef=coef,
+                                           iters=rs[0].get('iterations'),
+                                           peak=j.get('memory', {}).get('peak_rss_above_start_bytes_max_rank')))
+
+print(f"Node: {node.get('cpu')}, {node.get('cores')} cores, {node.get('memory_gib')} GiB, kernel {node.get('kernel')}, "
+      f"{node.get('mpi')}, {node.get('gravrd')}, {node.get('date')}.\n")
+if membw:
+    print('Memory bandwidth, concurrent single-threaded copies of bench/membw (triad, summed): ' +
+          ', '.join(f'{c} -> {t} GB/s' for c, t, _ in membw) + '.\n')
+sims = [(k[9:], v) for k, v in node.items() if k.startswith('simulate_')]
+if sims:
+    print('Simulated on all cores: ' + '; '.join(f"{k}: {v.replace(chr(9), ', ')}" for k, v in sims) + '.\n')
+print('| case | rows | ranks | runs | whole (s) | est (s) | demean (s) | speed-up whole / est | iterations | '
+      'peak per rank (GiB) | max rel. diff vs fewest ranks |')
+print('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+for case in sorted({c for c, _ in runs}, key=lambda c: (len(c), c)):
+    nps = sorted(n for c, n in runs if c == case)
+    base = runs[(case, nps[0])]
+    bw, be = st.median(r['whole'] for r in base), st.median(r['est'] for r in base)
+    for n in nps:
+        v = runs[(case, n)]
+        w, e, dm = (st.median(r[k] for r in v) for k in ('whole', 'est', 'dem'))
+        diff = max(abs(a - b) / abs(b) for r in v for x, y in zip(r['coef'], base[0]['coef'])
+                   for a, b in zip(x, y))
+        peak = st.median(r['peak'] or 0 for r in v) / 2**30
+        print(f"| {case} | {v[0]['rows']:,} | {n} | {len(v)} | {w:.3f} | {e:.3f} | {dm:.3f} | "
+              f"{bw / w:.2f} / {be / e:.2f} | {v[0]['iters']} | {peak:.2f} | {diff:.1e} |")
