@@ -31,7 +31,8 @@ chain() {
   done
   echo "$f"
 }
-while read -r f; do chain "$f"; done <"$list" | sort -u >"$list.all"
+while read -r f; do [ -e "$f" ] || [ -L "$f" ] || { echo "bench/rootfs.sh: skipped $f (not here)" >&2; continue; }
+  chain "$f"; done <"$list" | sort -u >"$list.all"
 mv "$list.all" "$list"
 sort -u -o "$list" "$list"
 stage=$(mktemp -d); trap 'rm -rf "$stage" "$list" "$list.elf"' EXIT
@@ -39,7 +40,7 @@ stage=$(mktemp -d); trap 'rm -rf "$stage" "$list" "$list.elf"' EXIT
 for d in lib lib64 bin sbin; do
   if [ -L "/$d" ]; then mkdir -p "$stage/$(readlink -m "/$d")"; ln -sfn "$(readlink "/$d")" "$stage/$d"; fi
 done
-tar -cf - --files-from="$list" 2>/dev/null | tar -xf - --keep-directory-symlink -C "$stage"
+tar -cf - --files-from="$list" 2> >(grep -v 'Removing leading' >&2) | tar -xf - --keep-directory-symlink -C "$stage"
 mkdir -p "$stage/work/bin" "$stage/work/build" "$stage/work/bench" "$stage/tmp" "$stage/proc" "$stage/sys" \
          "$stage/dev" "$stage/root"
 cp bin/gravrd "$stage/work/bin/"

@@ -29,8 +29,9 @@ pows() { local k=1; while [ $k -le "$NP" ]; do echo $k; k=$((k * 2)); done; [ $(
 
 { echo "cpu	$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"; echo "cores	$NP"
   echo "memory_gib	$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)"
-  echo "kernel	$(uname -r)"; echo "gravrd	$($GR --version | head -1)"; echo "mpi	$(mpirun --version 2>&1 | head -1)"
-  echo "load	$(cut -d' ' -f1-3 /proc/loadavg)"; echo "date	$(date -u +%Y-%m-%dT%H:%MZ)"; } >"$OUT/node.tsv"
+  echo "kernel	$(uname -r)"; echo "gravrd	$("$GR" --version | head -1)"; echo "mpi	$(mpirun --version 2>&1 | head -1)"
+  echo "load	$(cut -d' ' -f1-3 /proc/loadavg)"; echo "date	$(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "settings	SIZES=$SIZES NPS=${NPS:-all} REPS=$REPS DEFAULT=${DEFAULT:-1}"; } >"$OUT/node.tsv"
 cat "$OUT/node.tsv" >&2
 
 # memory bandwidth: k concurrent single-threaded copies, summed triad (GB/s)
@@ -61,7 +62,9 @@ simulate() {  # simulate NAME PATH ARGS...: on all cores, timed
   t0=$(now); mpirun -n "$NP" --bind-to core "$GR" simulate --out "$path" "$@" >"$DIR/sim.log" 2>&1 || {
     echo "simulate $name failed: $(tail -2 "$DIR/sim.log")" >&2; return 1; }
   t1=$(now)
+  sync  # the file's writeback must not overlap the timed runs
   ROWS[$path]=$("$GR" check "$path" | sed -n 's/.*rows: \([0-9]*\).*/\1/p')
+  [ -n "${ROWS[$path]}" ] || { echo "simulate $name: gravrd check $path gave no row count" >&2; return 1; }
   printf 'simulate_%s	%s ranks	%s rows	%s s	%s bytes\n' "$name" "$NP" "${ROWS[$path]}" "$(sec "$t0" "$t1")" \
     "$(stat -c %s "$path")" | tee -a "$OUT/node.tsv" >&2
 }
@@ -79,8 +82,11 @@ for s in $SIZES; do
   IFS=: read -r east west name <<<"$s"
   p="$DIR/sim-$name.h5"
   simulate "$name" "$p" --east "$east" --west "$west" || continue
+  # the rank counts interleaved within each repetition: a slow spell of the machine hits them all
+  for rep in $(seq "$REPS"); do
+    for np in ${NPS:-$(pows)}; do run "scale$name" "$np" "$rep" "$p" --formula "$FORM" --cluster pair; done
+  done
   for np in ${NPS:-$(pows)}; do
-    for rep in $(seq "$REPS"); do run "scale$name" "$np" "$rep" "$p" --formula "$FORM" --cluster pair; done
     echo "  scale$name ${np}r: $(awk -v c="scale$name" -v n="$np" '$1 == c && $2 == n { printf "%s ", $5 }' "$OUT/runs.tsv")" >&2
   done
   [ "${KEEP:-0}" = 1 ] || rm -f "$p"

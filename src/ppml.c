@@ -634,6 +634,10 @@ static int vexp_avx2(void)
 static double irls_update_v(const sample *s, irls *st, int *bad) { UPDATE_BODY(vexp_v2) }
 __attribute__((target("avx2"))) static double irls_update_x(const sample *s, irls *st, int *bad) { UPDATE_BODY(vexp_x4) }
 
+#undef UPDATE_BODY
+#undef LD4
+#undef ST4
+
 static double irls_update(const sample *s, irls *st, int *bad)
 {
     return vexp_avx2() ? irls_update_x(s, st, bad) : irls_update_v(s, st, bad);
