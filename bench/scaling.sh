@@ -8,8 +8,12 @@
 # 1, 2, 4, ... concurrent copies of bench/membw (OUTDIR/membw.tsv), the bound that strong scaling meets.
 # SIZES: "east:west:name" panels (default "430:581:30m 870:958:100m": 30M and 100M rows), plus the default
 # panel's main model and --split dir on 1 and 2 ranks.
-# Env: NPS (rank counts for the SIZES panels; default 1 2 4 ... up to the cores), REPS (default 3),
-# GR (default ./bin/gravrd), MEMBW (default build/membw), KEEP=1 keeps the panels.
+# Env: NPS (rank counts for the SIZES panels; default 1 2 4 ... up to SCALING_NP), REPS (default 3),
+# GR (default ./bin/gravrd), MEMBW (default build/membw), KEEP=1 keeps the panels, SCALING_TMP (where the
+# panels go, default /tmp/gravrd-scaling), SCALING_NP (the most ranks, default the cores: nproc),
+# SCALING_LAUNCH (the launcher, {n} standing for the rank count, e.g. "srun --mpi=pmix --ntasks={n}":
+# jobs/scaling.sbatch sets it; default: 1 rank as a singleton, more through mpirun --bind-to core).
+# Exits 1 if a simulation or a run failed (each failed run is recorded with its status in runs.tsv).
 set -uo pipefail
 OUT=${1:?usage: bench/scaling.sh OUTDIR [SIZES]}
 SIZES=${2:-"430:581:30m 870:958:100m"}
@@ -18,13 +22,20 @@ GR=${GR:-./bin/gravrd}
 MEMBW=${MEMBW:-build/membw}
 DIR=${SCALING_TMP:-/tmp/gravrd-scaling}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-export OMPI_MCA_pml=ob1 OMPI_MCA_ess_singleton_isolated=1
+export OMPI_MCA_pml=${OMPI_MCA_pml:-ob1} OMPI_MCA_ess_singleton_isolated=1
 mkdir -p "$OUT/json" "$DIR"
-NP=$(nproc)
+NP=${SCALING_NP:-$(nproc)}
+FAILED=0
 FORM='log(trade) ~ partner + log(distance_km) | exporter^month + importer^month + exp_province^imp_province'
 now() { date +%s.%N; }
 sec() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", b - a }'; }
-launch() { local np=$1; shift; if [ "$np" = 1 ]; then "$@"; else mpirun -n "$np" --bind-to core "$@"; fi; }
+launch() {
+  local np=$1; shift
+  if [ -n "${SCALING_LAUNCH:-}" ]; then
+    local l; read -r -a l <<<"${SCALING_LAUNCH//\{n\}/$np}"; "${l[@]}" "$@"
+  elif [ "$np" = 1 ]; then "$@"
+  else mpirun -n "$np" --bind-to core "$@"; fi
+}
 pows() { local k=1; while [ $k -le "$NP" ]; do echo $k; k=$((k * 2)); done; [ $((k / 2)) -lt "$NP" ] && echo "$NP"; }
 
 { echo "cpu	$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"; echo "cores	$NP"
@@ -53,18 +64,18 @@ run() {
   local j="$OUT/json/$name-${np}r-$rep.json" t0 t1 rc
   t0=$(now); launch "$np" "$GR" estimate --quiet --data "$panel" "$@" --json "$j" >/dev/null 2>"$DIR/err"; rc=$?
   t1=$(now)
-  [ $rc = 0 ] || { echo "  $name ${np}r: exit $rc: $(tail -1 "$DIR/err")" >&2; }
+  [ $rc = 0 ] || { echo "  $name ${np}r: exit $rc: $(tail -1 "$DIR/err")" >&2; FAILED=1; }
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$np" "$rep" "${ROWS[$panel]:-}" "$(sec "$t0" "$t1")" "$rc" >>"$OUT/runs.tsv"
 }
 declare -A ROWS
 simulate() {  # simulate NAME PATH ARGS...: on all cores, timed
   local name=$1 path=$2 t0 t1; shift 2
-  t0=$(now); mpirun -n "$NP" --bind-to core "$GR" simulate --out "$path" "$@" >"$DIR/sim.log" 2>&1 || {
-    echo "simulate $name failed: $(tail -2 "$DIR/sim.log")" >&2; return 1; }
+  t0=$(now); launch "$NP" "$GR" simulate --out "$path" "$@" >"$DIR/sim.log" 2>&1 || {
+    echo "simulate $name failed: $(tail -2 "$DIR/sim.log")" >&2; FAILED=1; return 1; }
   t1=$(now)
   sync  # the file's writeback must not overlap the timed runs
   ROWS[$path]=$("$GR" check "$path" | sed -n 's/.*rows: \([0-9]*\).*/\1/p')
-  [ -n "${ROWS[$path]}" ] || { echo "simulate $name: gravrd check $path gave no row count" >&2; return 1; }
+  [ -n "${ROWS[$path]}" ] || { echo "simulate $name: gravrd check $path gave no row count" >&2; FAILED=1; return 1; }
   printf 'simulate_%s	%s ranks	%s rows	%s s	%s bytes\n' "$name" "$NP" "${ROWS[$path]}" "$(sec "$t0" "$t1")" \
     "$(stat -c %s "$path")" | tee -a "$OUT/node.tsv" >&2
 }
@@ -92,3 +103,4 @@ for s in $SIZES; do
   [ "${KEEP:-0}" = 1 ] || rm -f "$p"
 done
 echo "load_end	$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/node.tsv"
+exit "$FAILED"

@@ -95,6 +95,8 @@ submit array --array=0-2 --ntasks=1 --overcommit "$J/grid-array.sbatch" "$C/grid
 submit merge --dependency=afterok:"$ID_array" --overcommit "$J/grid-merge.sbatch" "$C/grid-150.yaml" "$SMALL" out/arr
 # ---- the estimate job = a direct estimate ----
 submit estimate --ntasks=2 --overcommit "$J/estimate.sbatch" "$SMALL" "$C/table2.args"
+# ---- the scaling job: bench/scaling.sh through the allocation's launcher, a tiny panel, 1 and 2 ranks ----
+submit scaling --ntasks=2 --overcommit --export=ALL,REPS=1,DEFAULT=0 "$J/scaling.sbatch" "20:24:tiny"
 # ---- bad inputs: FAILED, one line, nothing simulated ----
 submit badpanel --ntasks=1 --overcommit "$J/grid.sbatch" "$C/table2.yaml" data/defualt.h5
 submit badconfig --ntasks=1 --overcommit "$J/grid.sbatch" configs/tabel2.yaml "$SMALL"
@@ -204,6 +206,36 @@ grep -qF -f <(grep '^partner ' "$TMP/direct/est.out") "$L" && grep -q '^partner 
   && ok "estimate job: the log has the table" || fail "estimate job: the log has the table"
 expect_job "estimate job from a copy outside the repository (GRAVRD_HOME)" "$ID_elsewhere" COMPLETED 0:0
 [ -s "$SUB/est-elsewhere.json" ] && ok "GRAVRD_HOME job: --json honoured" || fail "GRAVRD_HOME job: --json honoured"
+
+# ---- the scaling job ----
+expect_job "scaling job" "$ID_scaling" COMPLETED 0:0
+L=$(logof "$ID_scaling")
+header_has "scaling job: header" "$L" '^# ranks: 2, launcher: srun --mpi=pmix' \
+  '^# launcher: srun --mpi=pmix --ntasks=\{n\} --kill-on-bad-exit=0 \(\{n\}: 1, 2, 4, \.\.\. 2\)$' \
+  "^# results: $SUB/gravrd-scaling-$ID_scaling\$" '^# sizes: 20:24:tiny$'
+python3 - "$SUB/gravrd-scaling-$ID_scaling" <<'PY' && ok "scaling job: 1 and 2 ranks ran, coefficients equal to 1e-10, report.md" \
+  || fail "scaling job: runs, coefficients, report" "$(grep -v '^#' "${L:-/dev/null}" | tail -n 3 | tr '\n' ' ')"
+import json, os, sys
+d = sys.argv[1]
+rows = [l.split('\t') for l in open(os.path.join(d, 'runs.tsv')).read().split('\n')[1:] if l]
+got = sorted((r[0], r[1], r[3], r[5]) for r in rows)
+if got != [('scaletiny', '1', '57600', '0'), ('scaletiny', '2', '57600', '0')]:
+    sys.exit(f'# runs.tsv: {got}')
+co = {}
+for n in ('1', '2'):
+    j = json.load(open(os.path.join(d, 'json', f'scaletiny-{n}r-1.json')))
+    co[n] = [(c['term'], c['estimate'], c['std_error']) for c in j.get('results', [j])[0]['coefficients']]
+if not co['1'] or [x[0] for x in co['1']] != [x[0] for x in co['2']]:
+    sys.exit(f'# terms: {co}')
+for a, b in zip(co['1'], co['2']):
+    for p, q in zip(a[1:], b[1:]):
+        if abs(p - q) > 1e-10 * abs(q):
+            sys.exit(f'# 1 vs 2 ranks: {a} {b}')
+if '| scaletiny | 57,600 | 2 | 1 (0) |' not in open(os.path.join(d, 'report.md')).read():
+    sys.exit('# report.md lacks the 2-rank row')
+PY
+panels=$(sed -n 's/^# panels: //p' "${L:-/dev/null}")
+[ -n "$panels" ] && [ ! -e "$panels" ] && ok "scaling job: its panels removed" || fail "scaling job: its panels removed" "'$panels'"
 
 # ---- bad inputs ----
 # bad NAME ID ERE: FAILED 1:0, and the log's non-header lines: the one error line (matching), plus at most
