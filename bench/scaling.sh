@@ -21,7 +21,7 @@ REPS=${REPS:-3}
 GR=${GR:-./bin/gravrd}
 MEMBW=${MEMBW:-build/membw}
 DIR=${SCALING_TMP:-/tmp/gravrd-scaling}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 export OMPI_MCA_pml=${OMPI_MCA_pml:-ob1} OMPI_MCA_ess_singleton_isolated=1
 mkdir -p "$OUT/json" "$DIR"
 NP=${SCALING_NP:-$(nproc)}
@@ -29,12 +29,13 @@ FAILED=0
 FORM='log(trade) ~ partner + log(distance_km) | exporter^month + importer^month + exp_province^imp_province'
 now() { date +%s.%N; }
 sec() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", b - a }'; }
+# launch NP CMD...: CMD on NP ranks; LAUNCHED gets the launcher's words as run (runs.tsv records them)
 launch() {
-  local np=$1; shift
-  if [ -n "${SCALING_LAUNCH:-}" ]; then
-    local l; read -r -a l <<<"${SCALING_LAUNCH//\{n\}/$np}"; "${l[@]}" "$@"
-  elif [ "$np" = 1 ]; then "$@"
-  else mpirun -n "$np" --bind-to core "$@"; fi
+  local np=$1 l=(); shift
+  if [ -n "${SCALING_LAUNCH:-}" ]; then read -r -a l <<<"${SCALING_LAUNCH//\{n\}/$np}"
+  elif [ "$np" != 1 ]; then l=(mpirun -n "$np" --bind-to core); fi
+  LAUNCHED=${l[*]:-singleton}
+  "${l[@]}" "$@"
 }
 pows() { local k=1; while [ $k -le "$NP" ]; do echo $k; k=$((k * 2)); done; [ $((k / 2)) -lt "$NP" ] && echo "$NP"; }
 
@@ -42,7 +43,8 @@ pows() { local k=1; while [ $k -le "$NP" ]; do echo $k; k=$((k * 2)); done; [ $(
   echo "memory_gib	$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)"
   echo "kernel	$(uname -r)"; echo "gravrd	$("$GR" --version | head -1)"; echo "mpi	$(mpirun --version 2>&1 | head -1)"
   echo "load	$(cut -d' ' -f1-3 /proc/loadavg)"; echo "date	$(date -u +%Y-%m-%dT%H:%MZ)"
-  echo "settings	SIZES=$SIZES NPS=${NPS:-all} REPS=$REPS DEFAULT=${DEFAULT:-1}"; } >"$OUT/node.tsv"
+  echo "settings	SIZES=$SIZES NPS=${NPS:-all} REPS=$REPS DEFAULT=${DEFAULT:-1}"
+  echo "launch	${SCALING_LAUNCH:-1 rank a singleton, more: mpirun -n {n} --bind-to core}"; } >"$OUT/node.tsv"
 cat "$OUT/node.tsv" >&2
 
 # memory bandwidth: k concurrent single-threaded copies, summed triad (GB/s)
@@ -57,7 +59,10 @@ if [ -x "$MEMBW" ]; then
   cat "$OUT/membw.tsv" >&2
 fi
 
-echo "case	np	rep	rows	whole_s	rc" >"$OUT/runs.tsv"
+for np in ${NPS:-}; do
+  [ "$np" -ge 1 ] 2>/dev/null && [ "$np" -le "$NP" ] || { echo "bench/scaling.sh: NPS: $np is not a rank count in 1..$NP" >&2; exit 1; }
+done
+echo "case	np	rep	rows	whole_s	rc	launch" >"$OUT/runs.tsv"
 # run CASE NP REP PANEL ARGS...: one estimate, whole process timed, JSON kept
 run() {
   local name=$1 np=$2 rep=$3 panel=$4; shift 4
@@ -65,7 +70,8 @@ run() {
   t0=$(now); launch "$np" "$GR" estimate --quiet --data "$panel" "$@" --json "$j" >/dev/null 2>"$DIR/err"; rc=$?
   t1=$(now)
   [ $rc = 0 ] || { echo "  $name ${np}r: exit $rc: $(tail -1 "$DIR/err")" >&2; FAILED=1; }
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$np" "$rep" "${ROWS[$panel]:-}" "$(sec "$t0" "$t1")" "$rc" >>"$OUT/runs.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$np" "$rep" "${ROWS[$panel]:-}" "$(sec "$t0" "$t1")" "$rc" "$LAUNCHED" \
+    >>"$OUT/runs.tsv"
 }
 declare -A ROWS
 simulate() {  # simulate NAME PATH ARGS...: on all cores, timed
@@ -83,6 +89,7 @@ simulate() {  # simulate NAME PATH ARGS...: on all cores, timed
 # the default panel: main model and --split dir, 1 and 2 ranks (DEFAULT=0 skips it)
 if [ "${DEFAULT:-1}" = 1 ] && simulate default "$DIR/default.h5"; then
   for np in 1 2; do
+    [ "$np" -le "$NP" ] || continue
     for rep in $(seq 7); do
       run main "$np" "$rep" "$DIR/default.h5" --formula "$FORM" --cluster pair
       run splitdir "$np" "$rep" "$DIR/default.h5" --formula "$FORM" --cluster pair --split dir

@@ -20,7 +20,7 @@ for d in sys.argv[1:]:
     for line in open(os.path.join(d, 'runs.tsv')).read().split('\n')[1:]:
         if not line:
             continue
-        case, np_, rep, rows, whole, rc = line.split('\t')
+        case, np_, rep, rows, whole, rc = line.split('\t')[:6]  # then the launcher, in newer runs
         if rc != '0':
             failed[(case, int(np_))] += 1
             continue

@@ -118,9 +118,11 @@ gr_wait() {
   local pid=$!
   trap 'echo "gravrd job: SIGTERM received: waiting for the ranks to stop" >&2' TERM
   trap 'echo "gravrd job: SIGINT received: waiting for the ranks to stop" >&2' INT
-  while kill -0 "$pid" 2>/dev/null; do wait "$pid" || true; done
-  wait "$pid"
-  local rc=$?
+  # a wait cut short by a trapped signal returns 128+signal while the process runs on: wait again; the status
+  # kept is that of the wait that reaped it (waiting once more for a reaped process may not return it)
+  local rc=0
+  wait "$pid" || rc=$?
+  while kill -0 "$pid" 2>/dev/null; do rc=0; wait "$pid" || rc=$?; done
   trap - TERM INT
   return "$rc"
 }

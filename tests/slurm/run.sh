@@ -7,7 +7,8 @@
 #   grid job = direct run; array (3 shards) + merge (--dependency=afterok) = the single run; estimate job
 #   = direct estimate; main job = jobs/main.sh run directly; scancel, then the job again (--resume) = one
 #   uninterrupted run; bad inputs FAILED with their one line; a short time limit: stopped in order, no
-#   temporary file left; more ranks than the allocation: FAILED.
+#   temporary file left; more ranks than the allocation: FAILED; the scaling job (jobs/scaling.sbatch) on a tiny
+#   panel: 1 and 2 ranks through srun, equal coefficients, its report; one whose panel cannot be made: FAILED.
 # Panels: tests/lib.sh's sim_cached (--months 6: 114,840 rows; the default panel for the time-limit job).
 . "$(dirname "$0")/../lib.sh"
 T0=$(date +%s.%N)
@@ -97,6 +98,7 @@ submit merge --dependency=afterok:"$ID_array" --overcommit "$J/grid-merge.sbatch
 submit estimate --ntasks=2 --overcommit "$J/estimate.sbatch" "$SMALL" "$C/table2.args"
 # ---- the scaling job: bench/scaling.sh through the allocation's launcher, a tiny panel, 1 and 2 ranks ----
 submit scaling --ntasks=2 --overcommit --export=ALL,REPS=1,DEFAULT=0 "$J/scaling.sbatch" "20:24:tiny"
+submit scalingbad --ntasks=1 --overcommit --export=ALL,REPS=1,DEFAULT=0 "$J/scaling.sbatch" "0:0:bad"
 # ---- bad inputs: FAILED, one line, nothing simulated ----
 submit badpanel --ntasks=1 --overcommit "$J/grid.sbatch" "$C/table2.yaml" data/defualt.h5
 submit badconfig --ntasks=1 --overcommit "$J/grid.sbatch" configs/tabel2.yaml "$SMALL"
@@ -218,8 +220,9 @@ python3 - "$SUB/gravrd-scaling-$ID_scaling" <<'PY' && ok "scaling job: 1 and 2 r
 import json, os, sys
 d = sys.argv[1]
 rows = [l.split('\t') for l in open(os.path.join(d, 'runs.tsv')).read().split('\n')[1:] if l]
-got = sorted((r[0], r[1], r[3], r[5]) for r in rows)
-if got != [('scaletiny', '1', '57600', '0'), ('scaletiny', '2', '57600', '0')]:
+got = sorted((r[0], r[1], r[3], r[5], r[6]) for r in rows)
+want = [('scaletiny', n, '57600', '0', f'srun --mpi=pmix --ntasks={n} --kill-on-bad-exit=0') for n in ('1', '2')]
+if got != want:
     sys.exit(f'# runs.tsv: {got}')
 co = {}
 for n in ('1', '2'):
@@ -236,6 +239,9 @@ if '| scaletiny | 57,600 | 2 | 1 (0) |' not in open(os.path.join(d, 'report.md')
 PY
 panels=$(sed -n 's/^# panels: //p' "${L:-/dev/null}")
 [ -n "$panels" ] && [ ! -e "$panels" ] && ok "scaling job: its panels removed" || fail "scaling job: its panels removed" "'$panels'"
+expect_job "scaling job, a panel that cannot be simulated" "$ID_scalingbad" FAILED 1:0
+grep -qE '^gravrd: error: bench/scaling.sh exited 1: a simulation or a run failed' "$(logof "$ID_scalingbad")" \
+  && ok "scaling job: the failure's one line" || fail "scaling job: the failure's one line" "$(tail -n 3 "$(logof "$ID_scalingbad")" | tr '\n' ' ')"
 
 # ---- bad inputs ----
 # bad NAME ID ERE: FAILED 1:0, and the log's non-header lines: the one error line (matching), plus at most
