@@ -1,6 +1,6 @@
-/* grid_cmd.c: `gravrd grid CONFIG --dry-run [--only IDS] [--shard K/N] [--data FILE.h5]`: load and check a
- * grid configuration (grid.h, docs/grid.md) and list its specifications. Running them is not implemented
- * yet: without --dry-run the command refuses with one line. */
+/* grid_cmd.c: `gravrd grid CONFIG [--out DIR] [--resume] [--dry-run] [--only IDS] [--shard K/N] [--data FILE.h5]`:
+ * load and check a grid configuration (grid.h, docs/grid.md), select its specifications (--only, --shard),
+ * and list them (--dry-run) or run them (grid_run.c). */
 #include "commands.h"
 #include "cleanup.h"
 #include "grid.h"

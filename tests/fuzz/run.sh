@@ -48,6 +48,10 @@ for t in "${targets[@]}"; do
     status=1
     art=$(sed -n 's/.*Test unit written to \(.*\)/\1/p' "$log" | tail -1)
     why=$(grep -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|property failed' "$log" | head -1)
+    # 126/127: the shell could not run the binary (seen once in CI, cause unknown): its own words and the file
+    if [ $rc -eq 126 ] || [ $rc -eq 127 ]; then
+      why="could not run $bin: $(head -n 2 "$log" | tr '\n' ' ') [$(ls -l "$bin" 2>&1)]"
+    fi
     if [ $tap = 1 ]; then echo "not ok - fuzz $t: rc=$rc ${why:0:200} input ${art:-none} (log $log)"
     else echo "fuzz $summary: FAILED rc=$rc: $why; input ${art:-none}; log $log"; fi
     grep -E 'runtime error|property failed|^    #[0-9] ' "$log" | head -12 | sed 's/^/# /'
