@@ -9,7 +9,8 @@
 #   gr_abspath PATH        PATH made absolute against the current (the job's) directory, printed
 #   gr_repopath PATH       PATH relative to GRAVRD_HOME when inside it, else absolute
 #   gr_input FILE WHAT     exit 1 with one line unless FILE is a readable regular file (no simulation)
-#   gr_ranks [N]           the ranks and the launcher: GR_NP, GR_LAUNCH (array), GR_LAUNCHER (words).
+#   gr_ranks [N]           the ranks and the launcher: GR_NP, GR_LAUNCH (array), GR_LAUNCHER (words), GR_HOW
+#                          (srun or mpirun); gr_launch_for M: GR_LAUNCH for M ranks instead
 #                          N (else GRAVRD_RANKS, else the allocation's tasks, else 1) more than the
 #                          allocation's tasks is an error, never oversubscription
 #   gr_header CMD...       the provenance header (version, git, command line, ranks, groups, panel, job)
@@ -75,17 +76,26 @@ gr_ranks() {
   case $how in
     srun)
       [ -n "${SLURM_JOB_ID:-}" ] || gr_die "GRAVRD_LAUNCHER=srun outside a Slurm allocation"
-      # Slurm 22.05's srun no longer reads SLURM_CPUS_PER_TASK: pass it on
-      GR_LAUNCH=(srun --mpi=pmix --ntasks="$n" --kill-on-bad-exit=0 ${SLURM_CPUS_PER_TASK:+--cpus-per-task=$SLURM_CPUS_PER_TASK})
       GR_LAUNCHER="srun --mpi=pmix (PMIx)";;
     mpirun)
-      # --quiet: no Open MPI banner after an ordinary error (the program's one line says it all)
-      GR_LAUNCH=(mpirun --quiet -n "$n")
       if [ -n "${SLURM_JOB_ID:-}" ]; then GR_LAUNCHER="mpirun (fallback: srun has no pmix plugin here, or GRAVRD_LAUNCHER=mpirun)"
       else GR_LAUNCHER="mpirun (not inside a Slurm allocation)"; fi;;
     *) gr_die "GRAVRD_LAUNCHER '$how': expected srun or mpirun";;
   esac
+  GR_HOW=$how
+  gr_launch_for "$n"
   return 0
+}
+
+# gr_launch_for N: GR_LAUNCH := the launcher gr_ranks chose (GR_HOW), for N ranks (N may be a placeholder
+# word, as jobs/scaling.sbatch's {n})
+gr_launch_for() {
+  case $GR_HOW in
+    # Slurm 22.05's srun no longer reads SLURM_CPUS_PER_TASK: pass it on
+    srun) GR_LAUNCH=(srun --mpi=pmix --ntasks="$1" --kill-on-bad-exit=0 ${SLURM_CPUS_PER_TASK:+--cpus-per-task=$SLURM_CPUS_PER_TASK});;
+    # --quiet: no Open MPI banner after an ordinary error (the program's one line says it all)
+    mpirun) GR_LAUNCH=(mpirun --quiet -n "$1");;
+  esac
 }
 
 gr_panel_line() {
