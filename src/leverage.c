@@ -448,6 +448,59 @@ typedef struct probe_rule {
     int all;                    /* no early stop */
 } probe_rule;
 
+/* Local. cols[c][i] = wc[i] z[cl[i] * b + c] for the batch's m probes: one pass over the rows, a run of rows
+ * of one cluster at a time (a pair's months form one run in the panel's order), so that the inner loop is a
+ * plain scaled copy. */
+static void probe_cols(int64_t n, const int32_t *cl, const signed char *z, int b, int m, const double *wc,
+                       double **cols)
+{
+    for (int64_t i = 0; i < n;) {
+        int64_t e = i + 1;
+        while (e < n && cl[e] == cl[i]) e++;
+        const signed char *zi = z + (int64_t)cl[i] * b;
+        for (int c = 0; c < m; c++) {
+            double zc = zi[c], *col = cols[c];
+            for (int64_t r = i; r < e; r++) col[r] = wc[r] * zc;
+        }
+        i = e;
+    }
+}
+
+/* Local. out[c] = sum_i (wc[i] z[cl[i] * b + c] - cols[c][i])^2, the squared norm of each probe's projection
+ * P_D v = v - (its residual), summed in row order for every c (the same bits however the loop runs); a full
+ * batch keeps its four sums in registers. */
+static void probe_sums(int64_t n, const int32_t *cl, const signed char *z, int b, int m, const double *wc,
+                       double *const *cols, double *out)
+{
+    if (m == 4) {
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        const double *c0 = cols[0], *c1 = cols[1], *c2 = cols[2], *c3 = cols[3];
+        for (int64_t i = 0; i < n;) {
+            int64_t e = i + 1;
+            while (e < n && cl[e] == cl[i]) e++;
+            const signed char *zi = z + (int64_t)cl[i] * b;
+            double z0 = zi[0], z1 = zi[1], z2 = zi[2], z3 = zi[3];
+            for (int64_t r = i; r < e; r++) {
+                double p0 = wc[r] * z0 - c0[r], p1 = wc[r] * z1 - c1[r];
+                double p2 = wc[r] * z2 - c2[r], p3 = wc[r] * z3 - c3[r];
+                a0 += p0 * p0; a1 += p1 * p1; a2 += p2 * p2; a3 += p3 * p3;
+            }
+            i = e;
+        }
+        out[0] = a0; out[1] = a1; out[2] = a2; out[3] = a3;
+        return;
+    }
+    for (int c = 0; c < m; c++) {
+        double a = 0;
+        const double *col = cols[c];
+        for (int64_t i = 0; i < n; i++) {
+            double pv = wc[i] * z[(int64_t)cl[i] * b + c] - col[i];
+            a += pv * pv;
+        }
+        out[c] = a;
+    }
+}
+
 /* Collective. sum_g w_g' P_D,gg w_g estimated by probes v = w o zeta_g(i): E||P_D v||^2 is it exactly. Probes
  * are added in batches of GR_LEV_PROBE_BATCH (probe p's signs depend on (cluster, p) only) until R is clearly
  * on one side of the threshold (|R - threshold| >= t_{P-1, 1 - GR_LEV_PROBE_ALPHA} s.e.) or `probes` are used.
@@ -468,22 +521,9 @@ static int fe_term_probes(MPI_Comm comm, fe_proj *pj, const int32_t *cl, int64_t
         int m = probes - used < b ? probes - used : b;
         for (int64_t g = 0; g < G; g++)
             for (int c = 0; c < m; c++) z[g * b + c] = (signed char)probe_sign(g, used + c);
-        for (int64_t i = 0; i < n; i++) {  /* one pass over the rows for the batch */
-            const signed char *zi = z + (int64_t)cl[i] * b;
-            for (int c = 0; c < m; c++) cols[c][i] = wc[i] * zi[c];
-        }
+        probe_cols(n, cl, z, b, m, wc, cols);
         rc = proj_resid(pj, m, cols);
-        if (!rc) {
-            double acc[GR_LEV_PROBE_BATCH] = {0};
-            for (int64_t i = 0; i < n; i++) {
-                const signed char *zi = z + (int64_t)cl[i] * b;
-                for (int c = 0; c < m; c++) {
-                    double pv = wc[i] * zi[c] - cols[c][i];
-                    acc[c] += pv * pv;
-                }
-            }
-            for (int c = 0; c < m; c++) s[used + c] = acc[c];
-        }
+        if (!rc) probe_sums(n, cl, z, b, m, wc, cols, s + used);
         if (rc) break;
         MPI_Allreduce(MPI_IN_PLACE, s + used, m, MPI_DOUBLE, MPI_SUM, comm);
         used += m;

@@ -3,9 +3,13 @@
 #include "commands.h"
 #include "opts.h"
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 /* weak so that a tree in the middle of development still links; every command exists in a release */
 #pragma weak cmd_simulate
@@ -95,6 +99,28 @@ static void no_lockedfile_probe(void)
     setenv("OMPI_MCA_sharedfp", "^lockedfile", 0);
 }
 
+/* Under mpirun each rank talks to its local PMIx server (inside mpirun or orted) over TCP on the loopback,
+ * and PMIx sets no TCP_NODELAY: in MPI_Finalize the rank sends a few small messages in a row, Nagle holds
+ * the second until the first is acknowledged and the server delays that acknowledgement 40 ms (Linux's
+ * minimum), so every multi-rank process spent about 45 ms in MPI_Finalize (2-3 ms with this; docs/scale.md
+ * "Start-up"). The sockets are the runtime's; the option only stops small writes waiting, it changes no
+ * byte. Every TCP stream socket the process holds after MPI_Init gets it; none in an isolated singleton. */
+static void runtime_sockets_nodelay(void)
+{
+    struct rlimit lim;
+    int top = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 4096 ? (int)lim.rlim_cur : 4096;
+    for (int fd = 3; fd < top; fd++) {
+        int type = 0, one = 1;
+        socklen_t len = sizeof type;
+        struct sockaddr_storage a;
+        socklen_t alen = sizeof a;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_STREAM) continue;
+        if (getsockname(fd, (struct sockaddr *)&a, &alen) || (a.ss_family != AF_INET && a.ss_family != AF_INET6))
+            continue;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  /* a refusal only keeps the wait */
+    }
+}
+
 int main(int argc, char **argv)
 {
     lean_singleton_topology();
@@ -107,6 +133,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "gravrd: error: MPI_Init failed\n");
         return 1;
     }
+    runtime_sockets_nodelay();
     gr_opts_set_command_line(argc, argv);
     int rank, rc = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -14,16 +14,47 @@ static int cmp_d(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The sorted distinct finite values of v[0..n) into a fresh *out, their number returned, when there are at
+ * most FEW_MAX of them (a split's usual case: two directions, a handful of categories): one pass with a
+ * binary search in the short list, instead of sorting every row. -1 (nothing allocated) when there are more. */
+enum { FEW_MAX = 64 };
+static int64_t few_distinct(int64_t n, const double *v, double **out)
+{
+    double d[FEW_MAX], last = NAN;
+    int u = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double x = v[i];
+        if (x == last || !isfinite(x)) continue;  /* runs of one value are the rule in a panel's order */
+        int lo = 0, hi = u;
+        while (lo < hi) { int mid = (lo + hi) / 2; if (d[mid] < x) lo = mid + 1; else hi = mid; }
+        if (lo == u || d[lo] != x) {
+            if (u == FEW_MAX) return -1;
+            memmove(d + lo + 1, d + lo, (size_t)(u - lo) * sizeof *d);
+            d[lo] = x;
+            u++;
+        }
+        last = x;
+    }
+    *out = gr_malloc((size_t)(u ? u : 1), sizeof **out);
+    memcpy(*out, d, (size_t)u * sizeof *d);
+    return u;
+}
+
 /* Collective: the sorted distinct finite values of v over all ranks into *out (*nout of them). */
 static int distinct_values(MPI_Comm comm, int64_t n, const double *v, double **out, int *nout)
 {
     int P;
     MPI_Comm_size(comm, &P);
-    double *loc = gr_malloc((size_t)(n ? n : 1), sizeof *loc);
-    int64_t m = 0, u = 0;
-    for (int64_t i = 0; i < n; i++) if (isfinite(v[i])) loc[m++] = v[i];
-    qsort(loc, (size_t)m, sizeof *loc, cmp_d);
-    for (int64_t i = 0; i < m; i++) if (u == 0 || loc[i] != loc[u - 1]) loc[u++] = loc[i];
+    double *loc = NULL;
+    int64_t u = few_distinct(n, v, &loc);
+    if (u < 0) {  /* many values: sort them all */
+        loc = gr_malloc((size_t)(n ? n : 1), sizeof *loc);
+        int64_t m = 0;
+        u = 0;
+        for (int64_t i = 0; i < n; i++) if (isfinite(v[i])) loc[m++] = v[i];
+        qsort(loc, (size_t)m, sizeof *loc, cmp_d);
+        for (int64_t i = 0; i < m; i++) if (u == 0 || loc[i] != loc[u - 1]) loc[u++] = loc[i];
+    }
     int ui = 0, toti = 0, rc = gr_agree(comm, gr_int_count(u, "--split: distinct values on a rank", &ui));
     int *cnt = gr_malloc((size_t)P, sizeof *cnt), *dis = gr_malloc((size_t)P, sizeof *dis);
     if (!rc) MPI_Allgather(&ui, 1, MPI_INT, cnt, 1, MPI_INT, comm);

@@ -39,6 +39,13 @@ for solver in cholesky qr; do
     --json "$TMP/rank.$solver.{P}.json"
 done
 
+# --split with few values (at most 64: one pass over a short sorted list) and with many (210 pairs: every row
+# sorted): the same samples either way, in the same order, the same numbers on 1-3 ranks
+case_add "$C" 1,2,3 ok "split by pair, 60 values P={P}" estimate --quiet --data "$h5" --formula 'y ~ x1 + x2' \
+  --split pair --where 'x4 < 1.35' --json "$TMP/split60.{P}.json"
+case_add "$C" 1,2,3 ok "split by pair, 210 values P={P}" estimate --quiet --data "$h5" --formula 'y ~ x1 + x2' \
+  --split pair --json "$TMP/split210.{P}.json"
+
 # ---- bad input: each a clear one-line error or a named warning, never a crash, hang or NaN table ----
 C1="$TMP/case1.h5"
 E=(estimate --data "$C1")
@@ -76,6 +83,33 @@ for solver in cholesky qr; do
     check_close "$solver: 1 and $P ranks agree to 1e-10" "$TMP/rank.$solver.1.json" "$TMP/rank.$solver.$P.json" 1e-10
   done
 done
+for P in 2 3; do
+  for n in 60 210; do check_close "split by pair, $n values: 1 and $P ranks agree to 1e-10" "$TMP/split$n.1.json" "$TMP/split$n.$P.json" 1e-10; done
+done
+# the pairs of the CSV (with x4 < 1.35 for the short list) in sorted order, and each of the 60 samples equal to
+# the same pair's sample among the 210
+if python3 - "$ROOT/tests/fixtures/ref/case1.csv" "$TMP/split60.1.json" "$TMP/split210.1.json" >"$TMP/split.out" 2>&1 <<'PY'
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+few = json.load(open(sys.argv[2]))["results"]
+many = json.load(open(sys.argv[3]))["results"]
+want_many = sorted({r["pair"] for r in rows})
+want_few = sorted({r["pair"] for r in rows if float(r["x4"]) < 1.35})
+got_many = [r["sample"] for r in many]
+got_few = [r["sample"].split(";")[0] for r in few]
+assert got_many == want_many, ("210 samples", got_many[:3], want_many[:3], len(got_many))
+assert got_few == want_few, ("60 samples", got_few[:3], want_few[:3], len(got_few))
+by = {r["sample"]: r for r in many}
+for r in few:
+    o = by[r["sample"].split(";")[0]]
+    assert r["nobs"] == o["nobs"], (r["sample"], r["nobs"], o["nobs"])
+    for a, b in zip(r["coefficients"], o["coefficients"]):
+        for k in ("estimate", "std_error"):
+            assert abs(a[k] - b[k]) <= 1e-10 * max(1.0, abs(b[k])), (r["sample"], a["term"], k, a[k], b[k])
+print(len(few), len(many))
+PY
+then ok "split: 60 and 210 samples are the CSV's pairs in order, the 60 equal to their runs among the 210 ($(cat "$TMP/split.out"))"
+else fail "split: short list and sorted paths give the same samples" "$(tail -n 2 "$TMP/split.out" | tr '\n' ' ')"; fi
 check_close "cholesky and qr solvers agree to 1e-10" "$TMP/rank.cholesky.1.json" "$TMP/rank.qr.1.json" 1e-10 --ignore solver
 printf 'results[0].solver scalapack-qr\nresults[1].solver scalapack-qr\n' >"$TMP/qr.expected"
 if "$JCMP" "$TMP/rank.qr.2.json" "$TMP/qr.expected" >"$TMP/qr.out" 2>&1; then ok "json reports the qr solver"
