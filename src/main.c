@@ -1,4 +1,5 @@
 /* main.c: MPI start-up and dispatch to the subcommands (commands.h). */
+#define _DEFAULT_SOURCE /* SO_PROTOCOL */
 #include "cleanup.h"
 #include "commands.h"
 #include "opts.h"
@@ -114,7 +115,10 @@ static void runtime_sockets_nodelay(void)
         socklen_t len = sizeof type;
         struct sockaddr_storage a;
         socklen_t alen = sizeof a;
+        int proto = 0;
+        socklen_t plen = sizeof proto;
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_STREAM) continue;
+        if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) || proto != IPPROTO_TCP) continue;
         if (getsockname(fd, (struct sockaddr *)&a, &alen) || (a.ss_family != AF_INET && a.ss_family != AF_INET6))
             continue;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  /* a refusal only keeps the wait */

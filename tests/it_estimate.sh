@@ -42,9 +42,28 @@ done
 # --split with few values (at most 64: one pass over a short sorted list) and with many (210 pairs: every row
 # sorted): the same samples either way, in the same order, the same numbers on 1-3 ranks
 case_add "$C" 1,2,3 ok "split by pair, 60 values P={P}" estimate --quiet --data "$h5" --formula 'y ~ x1 + x2' \
-  --split pair --where 'x4 < 1.35' --json "$TMP/split60.{P}.json"
+  --split pair --where 'x4 < 1.3' --json "$TMP/split60.{P}.json"
 case_add "$C" 1,2,3 ok "split by pair, 210 values P={P}" estimate --quiet --data "$h5" --formula 'y ~ x1 + x2' \
   --split pair --json "$TMP/split210.{P}.json"
+
+# at the short list's limit: a column of exactly 64 values (the short list) and one of 65 (sorted), met in a
+# scrambled order, negative ones among them, every 97th row missing
+for K in 64 65; do
+  python3 - "$ROOT/tests/fixtures/ref/case1.csv" "$TMP/g$K.csv" "$K" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+K = int(sys.argv[3])
+with open(sys.argv[2], "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=list(rows[0]) + ["g"])
+    w.writeheader()
+    for i, r in enumerate(rows):
+        r["g"] = "" if i % 97 == 0 else str((i * 7) % K - 3)
+        w.writerow(r)
+PY
+  "$GR" import "$TMP/g$K.csv" "$TMP/g$K.h5" >"$TMP/imp.log" 2>&1 || fail "import g$K.csv" "$(tail -1 "$TMP/imp.log")"
+  case_add "$C" 1,2 ok "split by a column of $K values P={P}" estimate --quiet --data "$TMP/g$K.h5" --formula 'y ~ x1 + x2' \
+    --split g --json "$TMP/g$K.{P}.json"
+done
 
 # ---- bad input: each a clear one-line error or a named warning, never a crash, hang or NaN table ----
 C1="$TMP/case1.h5"
@@ -86,7 +105,7 @@ done
 for P in 2 3; do
   for n in 60 210; do check_close "split by pair, $n values: 1 and $P ranks agree to 1e-10" "$TMP/split$n.1.json" "$TMP/split$n.$P.json" 1e-10; done
 done
-# the pairs of the CSV (with x4 < 1.35 for the short list) in sorted order, and each of the 60 samples equal to
+# the pairs of the CSV (with x4 < 1.3 for the short list) in sorted order, and each of the 60 samples equal to
 # the same pair's sample among the 210
 if python3 - "$ROOT/tests/fixtures/ref/case1.csv" "$TMP/split60.1.json" "$TMP/split210.1.json" >"$TMP/split.out" 2>&1 <<'PY'
 import csv, json, sys
@@ -110,6 +129,27 @@ print(len(few), len(many))
 PY
 then ok "split: 60 and 210 samples are the CSV's pairs in order, the 60 equal to their runs among the 210 ($(cat "$TMP/split.out"))"
 else fail "split: short list and sorted paths give the same samples" "$(tail -n 2 "$TMP/split.out" | tr '\n' ' ')"; fi
+for K in 64 65; do
+  check_close "split by a column of $K values: 1 and 2 ranks agree to 1e-10" "$TMP/g$K.1.json" "$TMP/g$K.2.json" 1e-10
+  if python3 - "$TMP/g$K.csv" "$TMP/g$K.1.json" >"$TMP/gk.out" 2>&1 <<'PY'
+import csv, json, math, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+res = json.load(open(sys.argv[2]))["results"]
+def num(v):
+    try: return float(v)
+    except ValueError: return math.nan
+use = [r for r in rows if all(math.isfinite(num(r[c])) for c in ("y", "x1", "x2", "g"))]
+want = sorted({int(r["g"]) for r in use})
+got = [int(r["sample"].split("= ")[1]) for r in res]
+assert got == want, (got[:5], want[:5], len(got), len(want))
+for r in res:
+    v = int(r["sample"].split("= ")[1])
+    assert r["nobs"] == sum(int(u["g"]) == v for u in use), (v, r["nobs"])
+print(len(got))
+PY
+  then ok "split by a column of $K values: $(cat "$TMP/gk.out") samples, each value's rows, in order"
+  else fail "split by a column of $K values: samples and their rows" "$(tail -n 2 "$TMP/gk.out" | tr '\n' ' ')"; fi
+done
 check_close "cholesky and qr solvers agree to 1e-10" "$TMP/rank.cholesky.1.json" "$TMP/rank.qr.1.json" 1e-10 --ignore solver
 printf 'results[0].solver scalapack-qr\nresults[1].solver scalapack-qr\n' >"$TMP/qr.expected"
 if "$JCMP" "$TMP/rank.qr.2.json" "$TMP/qr.expected" >"$TMP/qr.out" 2>&1; then ok "json reports the qr solver"
