@@ -130,8 +130,12 @@ int main(int argc, char **argv)
     lean_singleton_topology();
     no_lockedfile_probe();
     /* keep freed memory for reuse instead of returning it to the kernel: the estimator allocates and
-     * frees row-sized arrays in turn, and fresh pages cost a zeroing page fault each */
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);  /* glibc's largest accepted value */
+     * frees row-sized arrays in turn, and fresh pages cost a zeroing page fault each (2.8 GB/s on the
+     * project's VMs: docs/scale.md). glibc serves a block above its mmap threshold (at most 32 MiB) with a
+     * mapping of its own and unmaps it when freed, so every row-sized array of a large panel was fresh
+     * memory again; with no such mappings all blocks come from the heap, whose freed space is reused
+     * (the heap still falls back to mappings if it cannot grow). */
+    mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
     if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
         fprintf(stderr, "gravrd: error: MPI_Init failed\n");
