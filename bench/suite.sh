@@ -124,7 +124,8 @@ startup "singleton, pml=ob1 + ess_singleton_isolated=1 (local runs)" 0 OMPI_MCA_
 startup "mpirun -n 1, Open MPI defaults" 1 -u OMPI_MCA_pml -u OMPI_MCA_ess_singleton_isolated
 startup "mpirun -n 1, pml=ob1" 1 OMPI_MCA_pml=ob1
 startup "mpirun -n 2, Open MPI defaults" 2 -u OMPI_MCA_pml -u OMPI_MCA_ess_singleton_isolated
-startup "mpirun -n 2, pml=ob1 (local runs)" 2 OMPI_MCA_pml=ob1
+startup "mpirun -n 2, pml=ob1" 2 OMPI_MCA_pml=ob1
+startup "mpirun -n 2, pml=ob1 + TCP_NODELAY as gravrd sets it (local runs)" 2 OMPI_MCA_pml=ob1 GR_NODELAY=1
 
 FORM='log(trade) ~ partner + log(distance_km) | exporter^month + importer^month + exp_province^imp_province'
 FORM4='c(log(trade), log(deals), search_index, buyer_cr) ~ partner + log(distance_km) | exporter^month + importer^month + exp_province^imp_province'
