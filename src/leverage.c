@@ -448,6 +448,14 @@ typedef struct probe_rule {
     int all;                    /* no early stop */
 } probe_rule;
 
+/* Local. The end of the run of rows of cluster cl[i] that starts at row i. */
+static inline int64_t cluster_run_end(const int32_t *cl, int64_t i, int64_t n)
+{
+    int64_t e = i + 1;
+    while (e < n && cl[e] == cl[i]) e++;
+    return e;
+}
+
 /* Local. cols[c][i] = wc[i] z[cl[i] * b + c] for the batch's m probes: one pass over the rows, a run of rows
  * of one cluster at a time (a pair's months form one run in the panel's order), so that the inner loop is a
  * plain scaled copy. */
@@ -455,8 +463,7 @@ static void probe_cols(int64_t n, const int32_t *cl, const signed char *z, int b
                        double **cols)
 {
     for (int64_t i = 0; i < n;) {
-        int64_t e = i + 1;
-        while (e < n && cl[e] == cl[i]) e++;
+        int64_t e = cluster_run_end(cl, i, n);
         const signed char *zi = z + (int64_t)cl[i] * b;
         for (int c = 0; c < m; c++) {
             double zc = zi[c], *col = cols[c];
@@ -476,8 +483,7 @@ static void probe_sums(int64_t n, const int32_t *cl, const signed char *z, int b
         double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         const double *c0 = cols[0], *c1 = cols[1], *c2 = cols[2], *c3 = cols[3];
         for (int64_t i = 0; i < n;) {
-            int64_t e = i + 1;
-            while (e < n && cl[e] == cl[i]) e++;
+            int64_t e = cluster_run_end(cl, i, n);
             const signed char *zi = z + (int64_t)cl[i] * b;
             double z0 = zi[0], z1 = zi[1], z2 = zi[2], z3 = zi[3];
             for (int64_t r = i; r < e; r++) {

@@ -111,16 +111,10 @@ static void runtime_sockets_nodelay(void)
     struct rlimit lim;
     int top = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 4096 ? (int)lim.rlim_cur : 4096;
     for (int fd = 3; fd < top; fd++) {
-        int type = 0, one = 1;
-        socklen_t len = sizeof type;
-        struct sockaddr_storage a;
-        socklen_t alen = sizeof a;
-        int proto = 0;
-        socklen_t plen = sizeof proto;
+        int type = 0, proto = 0, one = 1;
+        socklen_t len = sizeof type, plen = sizeof proto;
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) || type != SOCK_STREAM) continue;
         if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) || proto != IPPROTO_TCP) continue;
-        if (getsockname(fd, (struct sockaddr *)&a, &alen) || (a.ss_family != AF_INET && a.ss_family != AF_INET6))
-            continue;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  /* a refusal only keeps the wait */
     }
 }
