@@ -31,6 +31,7 @@ static void sum_doubles(MPI_Comm comm, double *buf, int64_t m)
 }
 
 static int seg_level_sums(const gr_fe *fe, int k, double *cnt);
+static int seg_level_sums_all(const gr_fe *fe, double *const *cnt);
 
 /* Rows (weight sums if fe->w is set) of each level of dimension k over the rows with keep[i] (all
  * if keep is NULL); summed across ranks if allreduce (then collective). */
@@ -64,6 +65,13 @@ int gr_fe_set_weights(gr_fe *fe, const double *w)
 void gr_fe_set_weights_trusted(gr_fe *fe, const double *w)
 {
     fe->w = w;
+    if (fe->nfe <= 4) {  /* one pass along the segments for every dimension */
+        for (int k = 0; k < fe->nfe; k++) memset(fe->count[k], 0, (size_t)fe->nlevels[k] * sizeof *fe->count[k]);
+        if (seg_level_sums_all(fe, fe->count)) {
+            for (int k = 0; k < fe->nfe; k++) sum_doubles(fe->comm, fe->count[k], fe->nlevels[k]);
+            return;
+        }
+    }
     for (int k = 0; k < fe->nfe; k++) level_counts(fe, k, NULL, fe->count[k], 1);
 }
 
@@ -659,6 +667,42 @@ static int seg_sums(const gr_fe *fe, int k, const double *v, double *cnt)
 }
 
 static int seg_level_sums(const gr_fe *fe, int k, double *cnt) { return seg_sums(fe, k, fe->w, cnt); }
+
+/* Local. seg_sums of the weights (fe->w; NULL: 1) for every dimension at once, in one pass along the cached
+ * segments: cnt[k][g] gets level g's rows in row order, as K calls of seg_sums add them (the same bits).
+ * Returns 0 (nothing done) without cached segments. */
+static int seg_level_sums_all(const gr_fe *fe, double *const *cnt)
+{
+    if (!fe->cache || !fe->cache->seg) return 0;
+    const double *restrict w = fe->w;
+    const int K = fe->nfe;
+    const int64_t nseg = fe->cache->nseg;
+    int64_t i = 0;
+    for (const cg_seg *sg = fe->cache->seg; sg < fe->cache->seg + nseg; i += sg->len, sg++) {
+        double *mv[4], *st[4], acc[4];
+        int nm = 0, ns = 0;
+        for (int k = 0; k < K; k++) {
+            if (sg->moving >> k & 1) mv[nm++] = cnt[k] + sg->s[k];
+            else { st[ns] = cnt[k] + sg->s[k]; acc[ns] = st[ns][0]; ns++; }
+        }
+        if (!w) {  /* counts: exact integers, so adding len at once gives the bits of adding 1 len times */
+            for (int m = 0; m < nm; m++) for (int32_t j = 0; j < sg->len; j++) mv[m][j] += 1.0;
+            for (int f = 0; f < ns; f++) st[f][0] = acc[f] + (double)sg->len;
+            continue;
+        }
+        const double *restrict wr = w + i;  /* one segment's weights: read from memory once, then from cache */
+        for (int m = 0; m < nm; m++) {
+            double *restrict c = mv[m];
+            for (int32_t j = 0; j < sg->len; j++) c[j] += wr[j];
+        }
+        for (int f = 0; f < ns; f++) {
+            double a = acc[f];
+            for (int32_t j = 0; j < sg->len; j++) a += wr[j];
+            st[f][0] = a;
+        }
+    }
+    return 1;
+}
 
 void gr_fe_level_sums(const gr_fe *fe, int k, const double *v, double *sum)
 {
