@@ -33,6 +33,12 @@ typedef struct gr_vcov_spec {
     const struct gr_lev_blocks *lev_blocks;  /* CR2/CR3: the diagnostic's exact blocks for cl[0], or NULL */
 } gr_vcov_spec;
 
+/* Collective. With spec->cl[0..ncluster) dense global ids of spec->G[] clusters on the absorber's rows: for
+ * two-way clustering their intersection as cl[2] (allocated here, freed with the others), local_only for each,
+ * and nested[k] |= 1 for each of the absorber's nfe fixed effects nested in a clustering (fixest's rule for
+ * the fixed effects' degrees of freedom, docs/vcov.md). */
+int gr_vcov_clusters_finish(MPI_Comm comm, const struct gr_absorber *ab, int nfe, gr_vcov_spec *spec, int *nested);
+
 /* Collective. V (k*k) for demeaned regressors X (n*k local rows, column-major), residuals e (n),
  * B = (X'X)^-1 (replicated), nobs observations in all, K estimated parameters for the (n-1)/(n-K)
  * adjustment (the caller applies fixest's nested rule). *df_t gets the degrees of freedom of the t

@@ -196,13 +196,6 @@ static int cluster_ids(MPI_Comm comm, const gr_model_data *d, const gr_model_opt
         g->cl[c] = NULL;
         GR_CALL(gr_agree(comm, gr_codes_dense(comm, n, cl[c], d->clncode[c], cl[c], &vs->G[c])));
     }
-    if (ncl == 2) {
-        cl[2] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
-        memcpy(cl[2], cl[0], (size_t)n * sizeof(int32_t));
-        vs->G[2] = vs->G[0];
-        GR_CALL(gr_agree(comm, gr_codes_combine(comm, n, cl[2], &vs->G[2], cl[1], vs->G[1])));
-        GR_CALL(gr_agree(comm, gr_codes_dense(comm, n, cl[2], vs->G[2], cl[2], &vs->G[2])));
-    }
     for (int c = 0; c < ncl; c++) {
         if (vs->G[c] >= 2) continue;
         if (o->cluster_on_fe)  /* no --cluster was given: the default variance clusters by the first fixed effect */
@@ -212,14 +205,7 @@ static int cluster_ids(MPI_Comm comm, const gr_model_data *d, const gr_model_opt
         return gr_fail(GR_EINPUT, "--cluster", "'%s' has a single cluster in %s: clustered standard errors need "
                        "at least 2", d->clname[c], d->label ? d->label : "the sample");
     }
-    for (int c = 0; c < ncl; c++) {
-        int *nk = gr_calloc((size_t)(d->nfe + 1), sizeof *nk);
-        GR_CALL(gr_absorber_nested_in(ab, cl[c], vs->G[c], nk));
-        for (int k = 0; k < d->nfe; k++) nested[k] |= nk[k];
-        free(nk);
-    }
-    for (int c = 0; c < 3; c++) vs->local_only[c] = cl[c] ? gr_ids_local_only(comm, n, cl[c], vs->G[c]) : 1;
-    return GR_OK;
+    return gr_vcov_clusters_finish(comm, ab, d->nfe, vs, nested);
 }
 
 /* Repack columns compacted in place at stride `from` to stride `to` <= from (after singleton removal). */

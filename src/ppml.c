@@ -449,25 +449,11 @@ static int cluster_ids(MPI_Comm comm, const gr_model_data *d, const gr_model_opt
         s->cl[c] = gr_malloc(1, sizeof(int32_t));
         GR_CALL(gr_agree(comm, gr_codes_dense(comm, n, cl[c], d->clncode[c], cl[c], &vs->G[c])));
     }
-    if (ncl == 2) {
-        cl[2] = gr_malloc(nn, sizeof(int32_t));
-        memcpy(cl[2], cl[0], (size_t)n * sizeof(int32_t));
-        vs->G[2] = vs->G[0];
-        GR_CALL(gr_agree(comm, gr_codes_combine(comm, n, cl[2], &vs->G[2], cl[1], vs->G[1])));
-        GR_CALL(gr_agree(comm, gr_codes_dense(comm, n, cl[2], vs->G[2], cl[2], &vs->G[2])));
-    }
     for (int c = 0; c < ncl; c++)
         if (vs->G[c] < 2)
             return gr_fail(GR_EINPUT, where_of(d), "'%s' has a single cluster in the PPML sample: clustered standard "
                            "errors need at least 2", o->cluster_on_fe ? d->fename[0] : d->clname[c]);
-    for (int c = 0; c < ncl; c++) {
-        int *nk = gr_calloc((size_t)(d->nfe + 1), sizeof *nk);
-        GR_CALL(gr_absorber_nested_in(ab, cl[c], vs->G[c], nk));
-        for (int k = 0; k < d->nfe; k++) nested[k] |= nk[k];
-        free(nk);
-    }
-    for (int c = 0; c < 3; c++) vs->local_only[c] = cl[c] ? gr_ids_local_only(comm, n, cl[c], vs->G[c]) : 1;
-    return GR_OK;
+    return gr_vcov_clusters_finish(comm, ab, d->nfe, vs, nested);
 }
 
 /* Collective. tss[j]: weighted centred sum of squares of regressor j of s (j < kx) and of v (j = kx), over

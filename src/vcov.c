@@ -7,6 +7,9 @@
  * where B = (X'X)^-1 of the demeaned regressors. */
 #include "vcov.h"
 #include "leverage.h"
+#include "absorber.h"
+#include "fe.h"
+#include "levels.h"
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
@@ -191,4 +194,26 @@ fail:
     free(Vt);
     free(M);
     return rc;
+}
+
+int gr_vcov_clusters_finish(MPI_Comm comm, const struct gr_absorber *ab, int nfe, gr_vcov_spec *spec, int *nested)
+{
+    int32_t **cl = (int32_t **)spec->cl;
+    int64_t n = ab->n;
+    if (spec->ncluster == 2) {
+        cl[2] = gr_malloc((size_t)(n ? n : 1), sizeof(int32_t));
+        memcpy(cl[2], cl[0], (size_t)n * sizeof(int32_t));
+        spec->G[2] = spec->G[0];
+        GR_CALL(gr_agree(comm, gr_codes_combine(comm, n, cl[2], &spec->G[2], cl[1], spec->G[1])));
+        GR_CALL(gr_agree(comm, gr_codes_dense(comm, n, cl[2], spec->G[2], cl[2], &spec->G[2])));
+    }
+    for (int c = 0; c < spec->ncluster; c++) {
+        int *nk = gr_calloc((size_t)(nfe + 1), sizeof *nk);
+        int rc = gr_absorber_nested_in(ab, cl[c], spec->G[c], nk);
+        for (int k = 0; k < nfe && !rc; k++) nested[k] |= nk[k];
+        free(nk);
+        GR_CALL(rc);
+    }
+    for (int c = 0; c < 3; c++) spec->local_only[c] = cl[c] ? gr_ids_local_only(comm, n, cl[c], spec->G[c]) : 1;
+    return GR_OK;
 }
