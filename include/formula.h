@@ -52,6 +52,11 @@ int gr_formula_parse(const char *text, gr_formula *f);
 /* Release everything f owns and zero it. Safe on a zeroed formula. */
 void gr_formula_free(gr_formula *f);
 
+/* 1 if `name`, as a user wrote it (an option such as --boot-term, a table's terms), names the regressor term
+ * labelled `label`: the same text, or the same term once parsed ("I(x/100)" and "I(x / 1e2)" both name the
+ * term labelled "I(x/100)"). Local; leaves no error behind. */
+int gr_formula_term_is(const char *name, const char *label);
+
 /* All distinct column names the formula needs (outcomes, then regressors, then fixed effects), in order
  * of first appearance. *names is a new array of *n new strings; the caller frees each and the array.
  * Returns GR_OK. */

@@ -100,8 +100,10 @@ double gr_lev_t_quantile(double p, int df);
 int gr_lev_vcov(MPI_Comm comm, struct gr_absorber *ab, gr_vcov_type type, int64_t n, int k, const double *X,
                 const double *e, const double *B, const int32_t *cl, int64_t G, const gr_lev_blocks *pre, double *V);
 
-/* Local. One warning line on rank 0 (the caller's) when d->ratio < GR_LEV_RATIO_WARN. */
-void gr_lev_warn(const gr_lev_diag *d, const char *sample);
+/* Local. One warning line on rank 0 (the caller's) when d->ratio < GR_LEV_RATIO_WARN and the variance in use,
+ * vcov, is CR1: CR2 and CR3 correct the leverage the ratio measures, so under them there is nothing to warn of
+ * (the diagnostic is still in the record). */
+void gr_lev_warn(const gr_lev_diag *d, const char *sample, gr_vcov_type vcov);
 /* Local. The JSON object of d. */
 cJSON *gr_lev_json(const gr_lev_diag *d);
 /* Local. A deep copy of d into out. */

@@ -42,7 +42,7 @@ static const gr_opt balance_table[] = {
      .help = "keep pairs where EXPR is true (pairs columns, e.g. 'dir == 1')"},
     {.name = "json", .kind = GR_OPT_STRING, GR_OPT_AT(bal_opts, json), .metavar = "FILE|-",
      .help = "the table as JSON ('-': stdout, then no table)"},
-    {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(bal_opts, quiet), .help = "no table"},
+    {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(bal_opts, quiet), .help = "no table, no warnings (errors still printed)"},
     {0}};
 
 static const gr_opts_cmd balance_cmd = {

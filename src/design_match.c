@@ -409,7 +409,7 @@ static const gr_opt rdgrid_table[] = {
      .help = "binned RD plot at the first bandwidth"},
     {.name = "json", .kind = GR_OPT_STRING, GR_OPT_AT(rdg_opts, json), .metavar = "FILE|-",
      .help = "results as JSON ('-': stdout, then no table)"},
-    {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(rdg_opts, quiet), .help = "no table"},
+    {.name = "quiet", .kind = GR_OPT_FLAG, GR_OPT_AT(rdg_opts, quiet), .help = "no table, no warnings (errors still printed)"},
     {0}};
 
 static const gr_opts_cmd rdgrid_cmd = {

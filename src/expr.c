@@ -557,10 +557,12 @@ static int prec(const node *n)
     }
 }
 
+/* The shortest %g spelling of v from 6 digits on that reads back exactly (100, 62.5, 1e-06, 1234567), as the
+ * grid's settings spell numbers: %.1g would write 100 as 1e+02. */
 static void fmt_num(sbuf *b, double v)
 {
     char buf[40];
-    for (int p = 1; p <= 17; p++) {
+    for (int p = 6; p <= 17; p++) {
         snprintf(buf, sizeof buf, "%.*g", p, v);
         if (strtod(buf, NULL) == v) break;
     }

@@ -569,3 +569,19 @@ int gr_formula_columns(const gr_formula *f, char ***names, int *n)
         for (int j = 0; j < f->fe[i].nvars; j++) add_name(names, n, f->fe[i].vars[j]);
     return GR_OK;
 }
+
+int gr_formula_term_is(const char *name, const char *label)
+{
+    if (!strcmp(name, label)) return 1;
+    size_t len = strlen(name) + 8;
+    char *text = gr_malloc(len, 1);
+    snprintf(text, len, "y ~ %s", name);
+    gr_formula f;
+    int same = 0;
+    if (gr_formula_parse(text, &f) == GR_OK) {
+        same = f.nx == 1 && !strcmp(f.x[0].label, label);
+        gr_formula_free(&f);
+    } else gr_clear_error();  /* not a term: simply no match */
+    free(text);
+    return same;
+}

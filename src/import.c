@@ -1198,8 +1198,8 @@ static int parse_opts(int argc, char **argv, import_opts *o, gr_opts *s, int ran
         return gr_fail(GR_EUSAGE, "import", "--exporter and --importer go together");
     if (o->exp_col && !strcmp(o->exp_col, o->imp_col))
         return gr_fail(GR_EUSAGE, "--importer", "must differ from --exporter");
-    if (!o->exp_col && (o->pair_col || o->key.n))
-        return gr_fail(GR_EUSAGE, o->pair_col ? "--pair" : "--key", "needs --exporter and --importer");
+    if (!o->exp_col && (o->pair_col || o->key.n || o->time_col))  /* each orders or keys the rows of a pair */
+        return gr_fail(GR_EUSAGE, o->pair_col ? "--pair" : o->key.n ? "--key" : "--time", "needs --exporter and --importer");
     if (!o->cities != !o->city_key)
         return gr_fail(GR_EUSAGE, "import", "--cities and --city-key go together");
     if (o->city_force.n && !o->cities)

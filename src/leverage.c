@@ -851,9 +851,9 @@ int gr_lev_vcov(MPI_Comm comm, struct gr_absorber *ab, gr_vcov_type type, int64_
 
 /* ---- reporting ---- */
 
-void gr_lev_warn(const gr_lev_diag *d, const char *sample)
+void gr_lev_warn(const gr_lev_diag *d, const char *sample, gr_vcov_type vcov)
 {
-    if (!(d->ratio < d->threshold)) return;
+    if (!(d->ratio < d->threshold) || vcov != GR_VCOV_CLUSTER) return;
     char fes[256] = "";
     size_t at = 0;
     for (int q = 0; q < d->nfe && at < sizeof fes - 1; q++) {
@@ -864,7 +864,7 @@ void gr_lev_warn(const gr_lev_diag *d, const char *sample)
     }
     gr_warn("%s: clustered by '%s', the fixed-effect leverage makes the cluster-robust variance of '%s' expected to "
             "be %.2f of the true variance under independent errors (below %.2f)%s%s; cluster by a variable the "
-            "fixed effects nest in (e.g. --cluster segpair_<d>), or on small samples --vcov cr2 (docs/vcov.md, "
+            "fixed effects nest in (e.g. --cluster segpair_<d>), or on small samples CR2 (--vcov cr2 of estimate and grid; docs/vcov.md, "
             "\"Fixed-effect leverage\")", sample ? sample : "sample", d->cluster, d->term, d->ratio,
             d->threshold, at ? ": not nested: " : "", fes);
 }

@@ -285,8 +285,11 @@ int gr_mediation_terms(const char *formula, const char *options, char ***terms, 
     if (!rc) {
         *terms = gr_calloc((size_t)(f1.nx - f0.nx > 0 ? f1.nx - f0.nx : 0) + 1, sizeof **terms);
         for (int j = f0.nx; j < f1.nx; j++) (*terms)[(*n)++] = gr_strdup(f1.x[j].label);
-        char d[GR_NAME_MAX + 16];
-        snprintf(d, sizeof d, "delta(%.*s)", tv ? (int)lt : 7, tv ? tv : "partner");
+        char d[GR_NAME_MAX + 16], given[GR_NAME_MAX];
+        snprintf(given, sizeof given, "%.*s", tv ? (int)lt : 7, tv ? tv : "partner");
+        const char *label = given;  /* as the formula labels it, which the records' delta row uses */
+        for (int j = 0; j < f0.nx; j++) if (gr_formula_term_is(given, f0.x[j].label)) { label = f0.x[j].label; break; }
+        snprintf(d, sizeof d, "delta(%s)", label);
         (*terms)[(*n)++] = gr_strdup(d);
     }
     gr_formula_free(&f0);
@@ -344,11 +347,12 @@ static int parse_options(int argc, char **argv, med_cmd *o, int rank)
             if (!strcmp(o->with.f.x[j].label, o->without.f.x[q].label))
                 return gr_fail(GR_EUSAGE, "--mediator", "'%s' is already a regressor of the main model, or given twice",
                                o->with.f.x[j].label);
-    int has_term = 0;
-    for (int q = 0; q < o->without.f.nx; q++) has_term |= !strcmp(o->without.f.x[q].label, o->cli.term);
-    if (!has_term)
+    const char *term = NULL;  /* the formula's label of the term given */
+    for (int q = 0; q < o->without.f.nx && !term; q++)
+        if (gr_formula_term_is(o->cli.term, o->without.f.x[q].label)) term = o->without.f.x[q].label;
+    if (!term)
         return gr_fail(GR_EUSAGE, "--term", "'%s' is no term of the formula '%s'", o->cli.term, o->cli.formula);
-    o->sc1.term = o->sc2.term = o->cli.term;
+    o->sc1.term = o->sc2.term = o->cli.term = term;  /* the formula's spelling from here on (records, output) */
     o->without.scores = &o->sc1;
     o->with.scores = &o->sc2;
     return GR_OK;

@@ -320,7 +320,7 @@ static int leverage_diagnostics(MPI_Comm comm, const gr_model_data *d, const gr_
                                                    GR_LEV_AUTO, 0, c == 0 ? blocks : NULL, &lev[c]));
         if (rc) { gr_lev_free(&lev[c]); break; }
         (*nlev)++;
-        if (rank == 0) gr_lev_warn(&lev[c], d->label ? d->label : "sample");
+        if (rank == 0) gr_lev_warn(&lev[c], d->label ? d->label : "sample", vs->type);
     }
     return rc;
 }

@@ -8,6 +8,7 @@
  * Every rank loads the config and opens the panel (collective); rank 0 reads the results, checks and draws.
  * Marks carry <title> tooltips with their numbers ("point: ...", "curve: ...", "treated: ...") so that
  * a reader, or a test, can match every mark to its record. */
+#include "formula.h"
 #include "cleanup.h"
 #include "commands.h"
 #include "derived.h"
@@ -338,7 +339,7 @@ static void spec_points(results *r, int i, const char *term)
         const cJSON *m = cJSON_GetArrayItem(res, k), *c, *smp = cJSON_GetObjectItemCaseSensitive(m, "sample");
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(m, "coefficients")) {
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(c, "term");
-            if (!cJSON_IsString(t) || strcmp(t->valuestring, term)) continue;
+            if (!cJSON_IsString(t) || !gr_formula_term_is(term, t->valuestring)) continue;
             found = 1;
             point p = {i, cJSON_IsString(smp) ? smp->valuestring : "", nres, num(c, "estimate"), num(c, "conf_low"),
                        num(c, "conf_high"), num(c, "p_value")};
@@ -351,7 +352,7 @@ static void spec_points(results *r, int i, const char *term)
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(
                               cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "dropped"), "collinear"))
-        collinear |= cJSON_IsString(c) && !strcmp(c->valuestring, term);
+        collinear |= cJSON_IsString(c) && gr_formula_term_is(term, c->valuestring);
     if (collinear) r->ncollinear++;
     else r->nno_term++;
 }
@@ -1106,6 +1107,8 @@ int cmd_plot(int argc, char **argv, MPI_Comm comm)
     int rc = gr_opts_parse(&s, &plot_cmd_def, &o, argc, argv, rank);
     if (rc == GR_OPTS_EXIT) { gr_opts_free(&s); return 0; }
     if (!rc && o.highlight && o.kind != KIND_CURVE) rc = gr_fail(GR_EUSAGE, "--highlight", "only with --kind curve");
+    if (!rc && o.data && o.kind != KIND_BANDWIDTH)  /* the curve reads no panel: a path here would go unread */
+        rc = gr_fail(GR_EUSAGE, "--data", "only with --kind bandwidth (the panel of the treated-pair counts)");
     if (rc) { gr_opts_free(&s); return gr_report(gr_agree(comm, rc)); }
     if (s.echo && rank == 0) gr_opts_echo(&s, stderr);
     gr_grid g;

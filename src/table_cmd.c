@@ -57,6 +57,7 @@ typedef struct {           /* a set of values of every axis: allow[a][v] */
 typedef struct {
     char *label;           /* NULL: no panel title (a single panel) */
     int line;              /* config line that defined it (0: default) */
+    int lettered;          /* one of an axis product: titled "Panel A: label" by its place among the kept ones */
     valset vs;
 } panel_def;
 
@@ -245,10 +246,8 @@ static void panels_from_axes(layout *L, const gr_grid *g, const int *pidx, int n
             while (!p->vs.allow[a][v]) v++;
             n += (size_t)snprintf(label + n, sizeof label - n, "%s%s", j ? ", " : "", g->axes[a].value_label[v]);
         }
-        char title[1100];
-        if (c < 26) snprintf(title, sizeof title, "Panel %c: %s", 'A' + c, label);
-        else snprintf(title, sizeof title, "Panel %d: %s", c + 1, label);
-        p->label = np ? gr_strdup(title) : NULL;
+        p->label = np ? gr_strdup(label) : NULL;
+        p->lettered = np > 0;
     }
 }
 
@@ -688,6 +687,7 @@ static tcol *panel_columns(const results *R, const int *s, int n, int *ncol)
 
 typedef struct {           /* one panel, resolved */
     const panel_def *def;
+    char *title;           /* its title, or NULL */
     int nspecs, ncols;
     int *specs;
     tcol *cols;
@@ -727,7 +727,11 @@ static int resolve_terms(const gr_grid *g, layout *L, const tpanel *P, int np)
     int rc = GR_OK;
     for (int i = 0; rc == GR_OK && i < L->nterms; i++) {
         int found = 0;
-        for (int j = 0; j < n && !found; j++) found = !strcmp(all[j], L->terms[i]);
+        for (int j = 0; j < n && !found; j++)
+            if ((found = gr_formula_term_is(L->terms[i], all[j])) && strcmp(L->terms[i], all[j])) {
+                free(L->terms[i]);  /* the formula's spelling, which the records use */
+                L->terms[i] = gr_strdup(all[j]);
+            }
         if (!found) {
             char list[1024] = "";
             size_t k = 0;
@@ -911,7 +915,7 @@ static void stat_rows(table *T, const layout *L, const results *R, const tpanel 
 /* Columns of a failed or missing specification: "failed" in the first body row, a note each. */
 static void mark_columns(table *T, const gr_grid *g, const results *R, const tpanel *P, int first_body)
 {
-    const char *pl = P->def->label;
+    const char *pl = P->title;
     for (int c = 0; c < P->ncols; c++) {
         const gr_grid_spec *s = &g->specs[P->cols[c].spec];
         const cJSON *r = R->rec[P->cols[c].spec];
@@ -930,11 +934,11 @@ static void mark_columns(table *T, const gr_grid *g, const results *R, const tpa
 static void panel_rows(table *T, const gr_grid *g, const layout *L, const results *R, const tpanel *P, int own_head,
                        const char **fe, int nfe, int se_row)
 {
-    if (P->def->label) add_row(T, ROW_PANEL, P->def->label)->rule = 1;
+    if (P->title) add_row(T, ROW_PANEL, P->title)->rule = 1;
     if (own_head) head_rows(T, g, L, R, P);
     int first = T->nrows;
     coef_rows(T, L, R, P);
-    if (first < T->nrows) T->rows[first].rule = own_head || !P->def->label;
+    if (first < T->nrows) T->rows[first].rule = own_head || !P->title;
     fe_rows(T, g, L, R, P, fe, nfe);
     stat_rows(T, L, R, P, se_row, g);
     mark_columns(T, g, R, P, first);
@@ -971,7 +975,7 @@ static int se_uniform(const gr_grid *g, const tpanel *P, int np, char *buf, size
 
 static void resolved_free(tpanel *P, int np)
 {
-    for (int p = 0; p < np; p++) { free(P[p].specs); free(P[p].cols); }
+    for (int p = 0; p < np; p++) { free(P[p].specs); free(P[p].cols); free(P[p].title); }
     free(P);
 }
 
@@ -993,6 +997,12 @@ static int resolve_panels(const gr_grid *g, const layout *L, const results *R, t
             return gr_cfg_fail(L->cfg, d->line, "table: panels: panel '%s' has no specification (with select:)", d->label);
         }
         t->cols = panel_columns(R, t->specs, t->nspecs, &t->ncols);
+        if (t->def->lettered) {  /* lettered among the panels kept, so that select: leaves no gap */
+            char title[1100];
+            if (*np < 26) snprintf(title, sizeof title, "Panel %c: %s", 'A' + *np, t->def->label);
+            else snprintf(title, sizeof title, "Panel %d: %s", *np + 1, t->def->label);
+            t->title = gr_strdup(title);
+        } else if (t->def->label) t->title = gr_strdup(t->def->label);
         (*np)++;
     }
     if (*np == 0) { resolved_free(P, 0); return gr_cfg_fail(L->cfg, L->line, "table: select: keeps no specification"); }
@@ -1161,7 +1171,7 @@ static int summary_table(table *T, const gr_grid *g, layout *L, const results *R
     for (int c = 0; c < NSUM; c++) set_cell(head, c, sum_heads[c]);
     int pair_level = 0;
     for (int p = 0; p < np; p++) {
-        const char *pl = P[p].def->label;
+        const char *pl = P[p].title;
         if (pl) add_row(T, ROW_PANEL, pl)->rule = 1;
         for (int k = 0; k < P[p].nspecs; k++) {
             const gr_grid_spec *s = &g->specs[P[p].specs[k]];

@@ -9,6 +9,7 @@
  * so each draw keeps five numbers (the numerator's two coefficients and the three sums of squares of the
  * quadratic in delta) and p(b) costs O(1) per draw: the interval's root finding never touches the rows. */
 #include "wildboot.h"
+#include "formula.h"
 #include "simulate.h"
 #include "cleanup.h"
 #include <limits.h>
@@ -250,7 +251,7 @@ static int pick_terms(const gr_boot_opts *o, const gr_result *r, int *test)
 {
     int found = 0;
     for (int j = 0; j < r->k; j++) {
-        test[j] = !o->term || !strcmp(o->term, r->terms[j]);
+        test[j] = !o->term || gr_formula_term_is(o->term, r->terms[j]);
         found += test[j];
     }
     if (!found)

@@ -39,6 +39,11 @@ case_add "$C" 1 ok "estimate on search_index > 20" estimate --quiet --data "$P" 
 # the grid's mediate runs with the default tolerance: the same command, for the comparison below
 case_add "$C" 1 ok "mediate both, default tolerance" mediate --quiet --data "$P" --formula "$F" --cluster pair --where "$W" \
   --mediator "migration + log(search_index)" --json "$TMP/bothd.json"
+# --term as the formula labels it, and spelled otherwise (spaces): the same test of the same term
+case_add "$C" 1 ok "mediate --term log(distance_km)" mediate --quiet --data "$P" --formula "$F" --cluster pair --where "$W" \
+  --mediator migration --term 'log(distance_km)' --json "$TMP/tl.json"
+case_add "$C" 1 ok "mediate --term spelled with spaces" mediate --quiet --data "$P" --formula "$F" --cluster pair --where "$W" \
+  --mediator migration --term ' log( distance_km ) ' --json "$TMP/ts.json"
 
 # ---- bad input: one line each, on 1 and 2 ranks
 bad() { case_add "$C" 1,2 "fail1:$1" "$2 P={P}" mediate --data "$P" --formula "$F" --where "$W" "${@:3}"; }
@@ -53,6 +58,10 @@ bad "--cluster.*required|required.*--cluster" "no --cluster" --mediator migratio
 case_add "$C" 1 "fail1:--formula: .*one outcome" "two outcomes" mediate --data "$P" --where "$W" --cluster pair --mediator migration \
   --formula "c(log(trade), log(deals)) ~ partner | exporter^month"
 cases_run "$C" 4
+if [ -s "$TMP/tl.json" ] && json_close "$TMP/tl.json" "$TMP/ts.json" 0 \
+   && python3 -c "import json,sys; sys.exit(json.load(open(sys.argv[1]))['mediation']['term'] != 'log(distance_km)')" "$TMP/ts.json"
+then ok "mediate: --term spelled with spaces names the formula's term (same record, the formula's spelling)"
+else fail "mediate: --term spelled with spaces" "$(head -c 300 "$TMP/ts.json" 2>/dev/null)"; fi
 
 for k in migration search both; do
   for n in 1 2 3 4; do [ -f "$TMP/$k.$n.json" ] && "$JCMP" "$TMP/$k.$n.json" "$FX/mediate_$k.expected" | sed "s/^\(not \)\{0,1\}ok - /&[P=$n] /"; done

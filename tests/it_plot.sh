@@ -116,6 +116,8 @@ bad "--highlight: unknown id" 2 "--highlight: no specification of $C has the id 
   "$G" --config $C --kind curve --highlight 0123456789abcdef
 bad "--highlight with kind bandwidth" 2 "--highlight: only with --kind curve" "$G" --config $C --kind bandwidth --highlight "$other"
 bad "--data: not a panel" 1 "$TMP/nothere.h5: " "$G" --config $C --kind bandwidth --data "$TMP/nothere.h5"
+bad "--data with kind curve (the curve reads no panel)" 2 "--data: only with --kind bandwidth" \
+  "$G" --config $C --kind curve --data "$TMP/nothere.h5"
 
 # the output may not be an input; 2 ranks: still one line
 cp "$R" "$TMP/keep.jsonl"

@@ -585,6 +585,9 @@ static const bad_case cases[] = {
     /* import: a non-numeric value in the --time column */
     {"import: text in the time column", cmd_import, {"import", "badyear.csv", "out.h5", "--exporter", "origin", "--importer", "dest", "--time", "year"}, 1,
      "badyear\\.csv:3: column 'year': .*'x2002'", 0, NULL},
+    /* import: --time orders the rows of a pair: without pairs it would go unused */
+    {"import: --time without pairs", cmd_import, {"import", "badyear.csv", "out.h5", "--time", "year"}, 2,
+     "^gravrd: error: --time: needs --exporter and --importer$", 0, NULL},
     /* import: a column name twice in the header */
     {"import: duplicate header name", cmd_import, {"import", "duphdr.csv", "out.h5"}, 1, "duphdr\\.csv:1: column name 'value' appears twice", 0, NULL},
     /* import: two rows with the same pair and key */
@@ -754,6 +757,11 @@ static const bad_case cases[] = {
     /* simulate: no --out */
     {"simulate: --out missing", cmd_simulate, {"simulate", "--months", "2"}, 2, "simulate: --out FILE\\.h5 is required", 0, NULL},
     /* estimate: negative --fe-tol */
+    /* estimate: a clustering the variance would not use (not dropped in silence) */
+    {"estimate: --cluster with --vcov iid", cmd_estimate, {"estimate", "--data", P, "--formula", FORMULA, "--vcov", "iid", "--cluster", "pair"}, 2,
+     "^gravrd: error: --cluster: 'pair' has no effect with --vcov iid: give --vcov cluster \\(or cr2, cr3\\), or leave --cluster out$", 0, NULL},
+    {"estimate: --cluster with --vcov hc1", cmd_estimate, {"estimate", "--data", P, "--formula", FORMULA, "--vcov", "hc1", "--cluster", "pair"}, 2,
+     "--cluster: 'pair' has no effect with --vcov hc1", 0, NULL},
     {"estimate: --fe-tol -1", cmd_estimate, {"estimate", "--data", P, "--formula", FORMULA, "--fe-tol", "-1"}, 2, "--fe-tol: expected a positive number, got '-1'", 0, NULL},
     /* estimate: --fe-tol nan */
     {"estimate: --fe-tol nan", cmd_estimate, {"estimate", "--data", P, "--formula", FORMULA, "--fe-tol", "nan"}, 2, "--fe-tol: expected a positive number, got 'nan'", 0, NULL},

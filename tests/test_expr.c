@@ -156,6 +156,13 @@ static void test_canonical_text(void **state)
     assert_text("exp(a/b)*sqrt(abs(c))", "exp(a/b)*sqrt(abs(c))");
     assert_text("(a < b) == (c > 1)", "(a < b) == (c > 1)");
     assert_text("x.y_2 + 1", "x.y_2 + 1");
+    /* numbers as written where %g's 6 digits spell them exactly (not 1e+02 for 100), else the shortest exact */
+    assert_text("x/100", "x/100");
+    assert_text("month <= 10 && exporter <= 2e1", "month <= 10 && exporter <= 20");
+    assert_text("x - 300000", "x - 300000");
+    assert_text("x*1e6", "x*1e+06");
+    assert_text("x*1234567", "x*1234567");
+    assert_text("x + 0.30000000000000004", "x + 0.30000000000000004");
 }
 
 static void test_columns(void **state)

@@ -394,6 +394,27 @@ static void test_fuzz_regressions(void **state)
     gr_formula_free(&f);
 }
 
+/* gr_formula_term_is: a term named as a user wrote it matches the label the parser gives it, and nothing else;
+ * a name that is no term leaves no error behind */
+static void test_term_is(void **state)
+{
+    (void)state;
+    assert_true(gr_formula_term_is("partner", "partner"));
+    assert_true(gr_formula_term_is("I(distance_km/100)", "I(distance_km/100)"));
+    assert_true(gr_formula_term_is("I( distance_km / 1e2 )", "I(distance_km/100)"));
+    assert_true(gr_formula_term_is("I(x-300)", "I(x - 300)"));
+    assert_true(gr_formula_term_is("log( x )", "log(x)"));
+    assert_true(gr_formula_term_is("a : b", "a:b"));
+    assert_true(gr_formula_term_is(GR_INTERCEPT_LABEL, GR_INTERCEPT_LABEL));
+    assert_false(gr_formula_term_is("partnr", "partner"));
+    assert_false(gr_formula_term_is("I(distance_km/10)", "I(distance_km/100)"));
+    assert_false(gr_formula_term_is("b:a", "a:b"));  /* term order is part of the label */
+    assert_false(gr_formula_term_is("a + b", "a"));  /* two terms name none */
+    assert_false(gr_formula_term_is("log(", "log(x)"));
+    assert_int_equal(gr_errcode(), GR_OK);
+    assert_string_equal(gr_errmsg(), "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_random_garbage),
         cmocka_unit_test(test_fuzz_regressions),
+        cmocka_unit_test(test_term_is),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
