@@ -194,7 +194,7 @@ static int hblocks_project(MPI_Comm comm, fe_proj *pj, hblocks *h)
     gr_absorber *ab = pj->ab;
     int64_t n = ab->n;
     h->P = gr_calloc((size_t)(h->boff[h->G] ? h->boff[h->G] : 1), sizeof *h->P);
-    if (ab->fe.nfe == 0) return GR_OK;  /* no fixed effects: P_D = 0 */
+    if (ab->fe.nfe == 0) { h->converged = 1; return GR_OK; }  /* no fixed effects: P_D = 0, nothing to demean */
     int b = batch_size(comm, h->N, ab->n_in);
     double **cols = gr_malloc((size_t)b, sizeof *cols);
     for (int c = 0; c < b; c++) cols[c] = gr_malloc((size_t)(ab->n_in ? ab->n_in : 1), sizeof **cols);
@@ -862,10 +862,10 @@ void gr_lev_warn(const gr_lev_diag *d, const char *sample, gr_vcov_type vcov)
                          d->fe[q].name, (double)d->fe[q].pairs / (double)d->fe[q].levels);
         if (w > 0) at += (size_t)w;
     }
-    gr_warn("%s: clustered by '%s', the fixed-effect leverage makes the cluster-robust variance of '%s' expected to "
+    gr_warn("%s: clustered by '%s', the %sleverage makes the cluster-robust variance of '%s' expected to "
             "be %.2f of the true variance under independent errors (below %.2f)%s%s; cluster by a variable the "
             "fixed effects nest in (e.g. --cluster segpair_<d>), or on small samples CR2 (--vcov cr2 of estimate and grid; docs/vcov.md, "
-            "\"Fixed-effect leverage\")", sample ? sample : "sample", d->cluster, d->term, d->ratio,
+            "\"Fixed-effect leverage\")", sample ? sample : "sample", d->cluster, d->nfe ? "fixed-effect " : "", d->term, d->ratio,
             d->threshold, at ? ": not nested: " : "", fes);
 }
 

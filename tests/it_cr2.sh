@@ -54,6 +54,9 @@ run_case twofe_pair_nosingletons "$F2" pair CR2 "$R3" --drop-singletons
 run_case twofe_pair_nosingletons "$F2" pair CR3 "${R4%% *} ${R4##* }" --drop-singletons
 run_case twofe_exporter "$F2" exporter CR2 "$R3"
 run_case threefe_pair "$F3" pair CR2 "1 2"
+# no fixed effects: the leverage is the regressors' alone (once refused: "demeaning ... did not converge")
+run_case nofe_pair 'y ~ x1 + x2' pair CR2 "1 3"
+run_case nofe_pair 'y ~ x1 + x2' pair CR3 "1 2"
 
 # CR2 undoes the leverage that CR0 (CR1 without fixest's factor G/(G-1) (n-1)/(n-K), K = f_df1 + 1) misses
 s1=$("$GR" estimate --data "$H5" --formula "$F2" --cluster pair --quiet --json "$TMP/cr1.json" >/dev/null 2>&1 &&
