@@ -144,13 +144,19 @@ static void draw_stats(const term_sums *t, const double *S, const double *v, dou
         for (int l = 0; l < k; l++) { x += t->A[r + l * k] * E[l]; y += t->A[r + l * k] * F[l]; }
         dE[r] = x; dF[r] = y;
     }
-    double saa = 0, sab = 0, sbb = 0;
+    double saa = 0, sab = 0, sbb = 0, sbs = 0;  /* sbs: the scale of the terms whose differences make sbb */
     for (int64_t g = 0; g < G; g++) {
         double qe = 0, qf = 0;
         for (int r = 0; r < k; r++) { qe += t->q[g * k + r] * dE[r]; qf += t->q[g * k + r] * dF[r]; }
         double al = v[g] * t->pe[g] - qe, be = v[g] * t->ph[g] - qf;
         saa += al * al; sab += al * be; sbb += be * be;
+        sbs += v[g] * t->ph[g] * (v[g] * t->ph[g]) + qf * qf;
     }
+    /* A draw whose variance does not move with delta (all weights 1 or all -1: it reproduces the sample) has
+     * be = 0 in exact arithmetic; its rounding residue (sbb ~ 1e-32 of sbs) would bend t* far from the
+     * estimate, making an unbounded interval look bounded and its ends depend on the rank count. Such
+     * numerical zeros are made exact (a cancellation to within 1e-12 of the terms). */
+    if (sbb <= 1e-24 * sbs) sab = sbb = 0;
     out[0] = dE[t->j]; out[1] = dF[t->j]; out[2] = saa; out[3] = sab; out[4] = sbb;
 }
 
@@ -188,11 +194,26 @@ static double pvalue(const term_boot *tb, double delta, double *p_et)
     return (double)sym / (double)tb->D;
 }
 
+/* The p-value's limit as |delta| grows: the share of draws whose |t*| keeps up with |t| = |delta| / se, those
+ * whose variance does not move with delta (Sab = Sbb = 0) and whose |t*| / |t| tends to at least 1 - TIE_FUZZ
+ * (se |nF| against sqrt(f Saa); Saa = 0: infinite). Above alpha, that end of the interval is unbounded. */
+static double p_at_infinity(const term_boot *tb)
+{
+    int64_t c = 0;
+    for (int64_t d = 0; d < tb->D; d++) {
+        const double *s = tb->st + 5 * d;
+        if (s[3] != 0 || s[4] != 0 || s[1] == 0) continue;
+        c += !(s[2] > 0) || tb->se * fabs(s[1]) >= sqrt(tb->f * s[2]) * (1 - TIE_FUZZ);
+    }
+    return (double)c / (double)tb->D;
+}
+
 /* One end of the interval by test inversion: delta from 0 (p = 1) in direction dir (+1: lower bound of b,
  * -1: upper), doubling a step of one standard error until p <= alpha, then bisection to CI_TOL x se.
  * Returns the delta of the crossing, or NaN when p stays above alpha (an unbounded interval). */
 static double invert(const term_boot *tb, double alpha, int dir)
 {
+    if (p_at_infinity(tb) > alpha) return NAN;  /* no crossing however far: unbounded */
     double in = 0, out = tb->se * dir;
     int m = 0;
     while (pvalue(tb, out, NULL) > alpha) {
