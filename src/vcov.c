@@ -11,6 +11,7 @@
 #include "fe.h"
 #include "levels.h"
 #include <cblas.h>
+#include <lapacke.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -123,6 +124,34 @@ static void sandwich(int k, const double *B, const double *M, double *out)
     free(T);
 }
 
+/* Collective (V replicated). fixest's fix of a two-way variance with a negative diagonal entry (Cameron, Gelbach
+ * and Miller 2011; fixest's mat_posdef_fix): V = U diag(max(lambda, 1e-10)) U' from V's eigenvalues, with a
+ * warning on rank 0. A V whose diagonal is >= 0 is left as it is, as fixest leaves it. */
+static int posdef_fix(MPI_Comm comm, int k, double *V)
+{
+    int neg = 0;
+    for (int i = 0; i < k; i++) neg |= V[i + (size_t)i * k] < 0;
+    if (!neg) return GR_OK;
+    double *U = gr_malloc((size_t)k * k, sizeof *U), *ev = gr_malloc((size_t)k, sizeof *ev);
+    memcpy(U, V, (size_t)k * k * sizeof *U);
+    int rc = LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'U', k, U, k, ev) ? GR_ENUM : GR_OK;
+    if (rc) rc = gr_fail(GR_ENUM, "vcov", "the two-way clustered variance has a negative diagonal entry and its "
+                         "eigenvalues could not be computed to fix it");
+    for (int a = 0; a < k && !rc; a++)
+        for (int b = 0; b < k; b++) {
+            double v = 0;
+            for (int q = 0; q < k; q++) v += U[a + (size_t)q * k] * (ev[q] > 1e-10 ? ev[q] : 1e-10) * U[b + (size_t)q * k];
+            V[a + (size_t)b * k] = v;
+        }
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    if (!rc && rank == 0)
+        gr_warn("the two-way clustered variance had a negative diagonal entry: its eigenvalues below 1e-10 were set to "
+                "1e-10 (Cameron, Gelbach and Miller 2011, as fixest does)");
+    free(U); free(ev);
+    return rc;
+}
+
 int gr_vcov_compute(MPI_Comm comm, const gr_vcov_spec *spec, int64_t n, int64_t nobs, int k, const double *X,
                     const double *e, const double *B, double rss, int64_t K, double *V, double *df_t)
 {
@@ -167,6 +196,7 @@ int gr_vcov_compute(MPI_Comm comm, const gr_vcov_spec *spec, int64_t n, int64_t 
             for (int i = 0; i < kk; i++) V[i] += f * Vt[i];
         }
         *df_t = (double)(Gmin - 1);
+        if (spec->ncluster == 2) GR_TRY(posdef_fix(comm, k, V));
         break;
     }
     case GR_VCOV_CR2:
