@@ -54,7 +54,7 @@ void gr_formula_free(gr_formula *f);
 
 /* 1 if `name`, as a user wrote it (an option such as --boot-term, a table's terms), names the regressor term
  * labelled `label`: the same text, or the same term once parsed ("I(x/100)" and "I(x / 1e2)" both name the
- * term labelled "I(x/100)"). Local; leaves no error behind. */
+ * term labelled "I(x/100)"; "x - 1" or "x | fe" name no term). Local; leaves no error of its own behind. */
 int gr_formula_term_is(const char *name, const char *label);
 
 /* All distinct column names the formula needs (outcomes, then regressors, then fixed effects), in order

@@ -218,6 +218,9 @@ static int run(MPI_Comm comm, est_cmd *o)
     double rss_at_start = proc_status_bytes("VmRSS:");
     gr_spec *s = &o->spec;
     GR_CALL(gr_spec_resolve(s));
+    if (!gr_vcov_clustered(s->model.vcov) && s->ncl > 0)  /* not dropped in silence */
+        return gr_fail(GR_EUSAGE, "--cluster", "'%s' has no effect with --vcov %s: give --vcov cluster, or leave "
+                       "--cluster out", s->cluster_text, gr_vcov_word(s->model.vcov));
     o->cli.vcov = s->model.vcov;  /* the echo and the provenance show the variance in effect */
     GR_CALL(gr_boot_check(&s->model.boot, "--boot", s->model.vcov, s->ncl, s->model.cluster_on_fe,
                           s->family == GR_FAMILY_POISSON));

@@ -570,18 +570,35 @@ int gr_formula_columns(const gr_formula *f, char ***names, int *n)
     return GR_OK;
 }
 
+/* 1 if text has, outside parentheses and quotes, a character that joins or removes terms ('+', '-', '|', '~'):
+ * "x - 1" or "x | fe" would parse to the one term x, and is no name of it. */
+static int joins_terms(const char *text)
+{
+    int depth = 0;
+    char quote = 0;
+    for (const char *c = text; *c; c++) {
+        if (quote) { if (*c == quote) quote = 0; continue; }
+        if (*c == '"' || *c == '\'') quote = *c;
+        else if (*c == '(') depth++;
+        else if (*c == ')') depth--;
+        else if (depth <= 0 && strchr("+-|~", *c)) return 1;
+    }
+    return 0;
+}
+
 int gr_formula_term_is(const char *name, const char *label)
 {
     if (!strcmp(name, label)) return 1;
+    if (joins_terms(name)) return 0;
     size_t len = strlen(name) + 8;
     char *text = gr_malloc(len, 1);
     snprintf(text, len, "y ~ %s", name);
     gr_formula f;
-    int same = 0;
+    int same = 0, pending = gr_errcode() != GR_OK;  /* an error the caller has recorded stays */
     if (gr_formula_parse(text, &f) == GR_OK) {
-        same = f.nx == 1 && !strcmp(f.x[0].label, label);
+        same = f.nx == 1 && f.nfe == 0 && !strcmp(f.x[0].label, label);
         gr_formula_free(&f);
-    } else gr_clear_error();  /* not a term: simply no match */
+    } else if (!pending) gr_clear_error();  /* not a term: simply no match */
     free(text);
     return same;
 }

@@ -948,6 +948,10 @@ static int resolve_spec(const pctx *P, const int *pick, int idx, const char *dat
         return relocate(P->path, s->line[k] ? s->line[k] : P->base_line, R.ctx[k]);
     }
     const gr_spec *sp = &s->spec;
+    if (s->command == GR_GRID_CMD_ESTIMATE && !gr_vcov_clustered(sp->model.vcov) && sp->ncl > 0)  /* not dropped */
+        return gr_cfg_fail(P->path, s->line[GR_GRID_VCOV], "vcov: %s with cluster: %s (line %d), which it would not "
+                           "use: give cluster: ~ with it, or vcov: cluster%s", gr_vcov_word(sp->model.vcov),
+                           sp->cluster_text, s->line[GR_GRID_CLUSTER], R.spec_ctx);
     if (s->command == GR_GRID_CMD_ESTIMATE && gr_boot_check(&sp->model.boot, "boot", sp->model.vcov, sp->ncl,
                                                             sp->model.cluster_on_fe, sp->family == GR_FAMILY_POISSON))
         return relocate(P->path, s->line[GR_GRID_BOOT], R.ctx[GR_GRID_BOOT]);

@@ -310,6 +310,22 @@ static const char *first_term(const gr_grid *g, const results *r)
     return NULL;
 }
 
+/* The label the records give the term named `name` (as the user spelled it: formula.h gr_formula_term_is), or name
+ * itself when no record has it. */
+static const char *record_term(const gr_grid *g, const results *r, const char *name)
+{
+    for (int i = 0; i < g->nspecs; i++) {
+        int ok;
+        const cJSON *res = r->rec[i] ? results_of(r->rec[i], &ok) : NULL, *m, *c;
+        if (!res || !ok) continue;
+        cJSON_ArrayForEach(m, res) cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(m, "coefficients")) {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(c, "term");
+            if (cJSON_IsString(t) && gr_formula_term_is(name, t->valuestring)) return t->valuestring;
+        }
+    }
+    return name;
+}
+
 /* The terms of the first ok record, "partner, log(distance_km)", for an error message. */
 static void terms_list(const gr_grid *g, const results *r, char *buf, size_t len)
 {
@@ -339,7 +355,7 @@ static void spec_points(results *r, int i, const char *term)
         const cJSON *m = cJSON_GetArrayItem(res, k), *c, *smp = cJSON_GetObjectItemCaseSensitive(m, "sample");
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(m, "coefficients")) {
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(c, "term");
-            if (!cJSON_IsString(t) || !gr_formula_term_is(term, t->valuestring)) continue;
+            if (!cJSON_IsString(t) || strcmp(t->valuestring, term)) continue;
             found = 1;
             point p = {i, cJSON_IsString(smp) ? smp->valuestring : "", nres, num(c, "estimate"), num(c, "conf_low"),
                        num(c, "conf_high"), num(c, "p_value")};
@@ -352,7 +368,7 @@ static void spec_points(results *r, int i, const char *term)
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(
                               cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "dropped"), "collinear"))
-        collinear |= cJSON_IsString(c) && gr_formula_term_is(term, c->valuestring);
+        collinear |= cJSON_IsString(c) && !strcmp(c->valuestring, term);
     if (collinear) r->ncollinear++;
     else r->nno_term++;
 }
@@ -369,7 +385,7 @@ static int results_points(const gr_grid *g, results *r, const char *term, const 
             const cJSON *res = results_of(r->rec[i], &ok);
             cap += res ? cJSON_GetArraySize(res) : 0;
         }
-    if (!term) term = first_term(g, r);
+    term = term ? record_term(g, r, term) : first_term(g, r);
     if (!term) return gr_fail(GR_EINPUT, r->path, "no specification finished ok: nothing to plot");
     r->term = gr_strdup(term);
     r->pt = gr_malloc((size_t)(cap ? cap : 1), sizeof *r->pt);

@@ -48,9 +48,6 @@ int gr_spec_resolve(gr_spec *s)
     } else if (gr_vcov_clustered(m->vcov) && s->ncl == 0) {
         if (s->f.nfe == 0) return gr_fail(GR_EUSAGE, "--vcov", "cluster needs --cluster (or a fixed effect)");
         m->cluster_on_fe = 1;
-    } else if (!gr_vcov_clustered(m->vcov) && s->ncl > 0) {  /* not dropped in silence */
-        return gr_fail(GR_EUSAGE, "--cluster", "'%s' has no effect with --vcov %s: give --vcov cluster (or cr2, cr3), "
-                       "or leave --cluster out", s->cluster_text, gr_vcov_word(m->vcov));
     }
     return GR_OK;
 }

@@ -738,6 +738,9 @@ static int resolve_terms(const gr_grid *g, layout *L, const tpanel *P, int np)
             for (int j = 0; j < n && k < sizeof list; j++) k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", j ? ", " : "", all[j]);
             rc = gr_cfg_fail(L->cfg, L->term_line[i], "table: terms: '%s' is no term of the specifications shown (terms: %s)", L->terms[i], list);
         }
+        for (int q = 0; q < i && !rc; q++)  /* two spellings of one term */
+            if (!strcmp(L->terms[q], L->terms[i]))
+                rc = gr_cfg_fail(L->cfg, L->term_line[i], "table: terms: '%s' given twice (also at line %d)", L->terms[i], L->term_line[q]);
     }
     if (!rc && !L->terms_given) {
         L->terms = gr_malloc((size_t)n + 1, sizeof *L->terms);
@@ -771,11 +774,17 @@ static const char **fe_union(const gr_grid *g, const tpanel *P, int np, int *n)
 }
 
 /* Every key of a labels mapping must name one of the n names shown. */
-static int check_labels(const layout *L, const labelmap *m, const char *in, const char *what, const char *const *names, int n)
+static int check_labels(const layout *L, labelmap *m, const char *in, const char *what, const char *const *names, int n)
 {
+    int terms = !strcmp(what, "term");  /* a term's key may be spelled otherwise: it becomes the formula's label */
     for (int i = 0; i < m->n; i++) {
         int found = 0;
-        for (int j = 0; j < n && !found; j++) found = !strcmp(names[j], m->key[i]);
+        for (int j = 0; j < n && !found; j++)
+            if ((found = terms ? gr_formula_term_is(m->key[i], names[j]) : !strcmp(names[j], m->key[i])) &&
+                strcmp(names[j], m->key[i])) {
+                free(m->key[i]);
+                m->key[i] = gr_strdup(names[j]);
+            }
         if (!found) return gr_cfg_fail(L->cfg, m->line[i], "table: %s: '%s' is no %s of the specifications shown", in, m->key[i], what);
     }
     return GR_OK;

@@ -60,6 +60,11 @@ other=$(sed -n 7p "$R" | python3 -c 'import json,sys; print(json.loads(sys.stdin
 "$GR" plot "$G" --config configs/grid-150.yaml --kind curve --highlight "$other" --out "$TMP/hl.svg" >/dev/null 2>&1 &&
   $CHECK curve "$TMP/hl.svg" "$R" partner | grep -q "^main $other\$" && ok "curve: --highlight ID marks that spec" ||
   fail "curve: --highlight"
+# --term in another spelling than the records': the records' term, named as they name it
+"$GR" plot "$G" --config configs/grid-150.yaml --kind curve --term ' log( distance_km ) ' --out "$TMP/ld.svg" >/dev/null 2>&1 &&
+  $CHECK curve "$TMP/ld.svg" "$R" 'log(distance_km)' >"$TMP/ld.chk" && grep -q 'coefficient on log(distance_km)' "$TMP/ld.svg" &&
+  ! grep -q 'log( distance_km )' "$TMP/ld.svg" && ok "curve: --term ' log( distance_km ) ' plots log(distance_km), so labelled" ||
+  fail "curve: --term in another spelling" "$(tail -n 2 "$TMP/ld.chk" 2>/dev/null)"
 
 # kind curve on 2,100 made-up records (a record given twice: the last counts; a partial last line: ignored)
 "$GR" grid configs/sweep-large.yaml --data "$D" --dry-run >"$TMP/sweep.lst" 2>&1 &&

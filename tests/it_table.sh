@@ -156,11 +156,14 @@ bad "unknown axis in columns" "$C:16: table: columns: no axis 'dir' in the confi
 cfg 'table:' '  columns: [sample]' '  panels: [y]' '  terms: [partner, distance]'
 bad "unknown term" "$C:18: table: terms: 'distance' is no term of the specifications shown \(terms: partner, log\(distance_km\)\)" "$TMP/clean.jsonl" --config "$C"
 # a term spelled otherwise than the formula labels it; panels of an axis lettered among those select: keeps
-cfg 'table:' '  columns: [sample]' '  panels: [y]' '  select: {y: [log(deals)]}' '  terms: [" log( distance_km ) "]'
+cfg 'table:' '  columns: [sample]' '  panels: [y]' '  select: {y: [log(deals)]}' '  terms: [" log( distance_km ) "]' \
+  '  term-labels: {"log(distance_km )": "Distance (log)"}'
 "$GR" table "$TMP/clean.jsonl" --config "$C" >"$TMP/sel.md" 2>"$TMP/sel.err" && grep -q '^| \*\*Panel A: log(deals)\*\* |' "$TMP/sel.md" &&
-  ! grep -q 'Panel B' "$TMP/sel.md" && grep -q '^| log(distance_km) | -\?[0-9]' "$TMP/sel.md" && ! grep -q '^| partner' "$TMP/sel.md" &&
-  ok "terms: ' log( distance_km ) ' is the formula's log(distance_km); the one panel select: keeps is Panel A" ||
+  ! grep -q 'Panel B' "$TMP/sel.md" && grep -q '^| Distance (log) | -\?[0-9]' "$TMP/sel.md" && ! grep -q '^| partner' "$TMP/sel.md" &&
+  ok "terms and term-labels: ' log( distance_km ) ' is the formula's log(distance_km); the one panel select: keeps is Panel A" ||
   fail "term spelling, panel letters" "$(head -c 400 "$TMP/sel.md") $(cat "$TMP/sel.err")"
+cfg 'table:' '  columns: [sample]' '  panels: [y]' '  terms:' '    - log(distance_km)' '    - " log( distance_km ) "'
+bad "a term given twice in two spellings" "$C:20: table: terms: 'log\(distance_km\)' given twice \(also at line 19\)" "$TMP/clean.jsonl" --config "$C"
 cfg 'table:' '  columns: [sample]'
 bad "an axis in neither columns nor panels" "$C:15: table: specifications 1 \(y=log\(trade\), sample=all\) and 4 \(y=log\(deals\), sample=all\) fall in one column: axis y varies but is in neither columns nor panels .*" "$TMP/clean.jsonl" --config "$C"
 cfg 'table:' '  columns: [sample]' '  panels: [sample]'

@@ -413,6 +413,18 @@ static void test_term_is(void **state)
     assert_false(gr_formula_term_is("log(", "log(x)"));
     assert_int_equal(gr_errcode(), GR_OK);
     assert_string_equal(gr_errmsg(), "");
+    /* what parses to the one term x but is no name of it: intercept toggles, fixed effects */
+    const char *not_x[] = {"x - 1", "-1 + x", "x + 0", "0 + x", "1 + x", "x + 1", "x | exporter", "x | a^b", "y ~ x"};
+    for (size_t i = 0; i < sizeof not_x / sizeof *not_x; i++)
+        if (gr_formula_term_is(not_x[i], "x")) fail_msg("'%s' was taken for the term x", not_x[i]);
+    assert_true(gr_formula_term_is("I(x - 1)", "I(x - 1)"));
+    assert_true(gr_formula_term_is("I(x-1)", "I(x - 1)"));
+    /* an error the caller recorded before stays */
+    gr_fail(GR_EINPUT, "t", "earlier");
+    assert_false(gr_formula_term_is("log(", "log(x)"));
+    assert_int_equal(gr_errcode(), GR_EINPUT);
+    assert_non_null(strstr(gr_errmsg(), "earlier"));
+    gr_clear_error();
 }
 
 int main(void)

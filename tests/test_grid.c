@@ -119,6 +119,26 @@ static void test_zip(void **state)
     gr_grid_free(&g);
 }
 
+/* a match or mediate specification takes the base's vcov without using it: no error for its cluster (once refused) */
+static void test_vcov_unused_by_commands(void **state)
+{
+    (void)state;
+    gr_grid g;
+    const char *text =
+        "data: x.h5\n"
+        "base:\n"
+        "  formula: \"log(trade) ~ partner | exporter^month + importer^month\"\n"
+        "  vcov: hc1\n"
+        "axes:\n"
+        "  c:\n"
+        "    - {label: est}\n"
+        "    - {label: med, command: mediate, cluster: pair, options: {mediator: migration}}\n"
+        "    - {label: mat, command: match, cluster: pair, options: {bandwidth: 100}}\n";
+    assert_int_equal(load("vcov_commands.yaml", text, 0, &g), GR_OK);
+    assert_int_equal(g.nspecs, 3);
+    gr_grid_free(&g);
+}
+
 static void test_values_and_settings(void **state)
 {
     (void)state;
@@ -282,6 +302,9 @@ static const bad_case bad[] = {
     {"rdgrid without y", "data: x\nbase:\n  command: rdgrid\n  options: {bandwidth: 100}\n", 3,
      "command rdgrid needs options: y: and bandwidth:", 0},
     {"table not a mapping", "data: x\nbase:\n" F "table: [direction]\n", 4, "table: expected a mapping, got a list", 0},
+    {"vcov hc1 with a cluster", "data: x\nbase:\n" F "  cluster: pair\naxes:\n  v:\n    - {label: a, vcov: cluster}\n"
+     "    - {label: b, vcov: hc1}\n", 8, "vcov: hc1 with cluster: pair (line 4), which it would not use: give cluster: ~ "
+     "with it, or vcov: cluster (specification 2: v=b)", 0},
     {"unknown key in base", "data: x\nbase:\n" F "  fe_tol: 1e-8\n", 4,
      "unknown key 'fe_tol' in base (expected formula, where,", 0},
     {"unknown key suggests", "data: x\nbase:\n" F "  fe_tol: 1e-8\n", 4, "did you mean 'fe-tol'?", 0},
@@ -429,6 +452,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cross_order_given),
         cmocka_unit_test(test_zip),
         cmocka_unit_test(test_values_and_settings),
+        cmocka_unit_test(test_vcov_unused_by_commands),
         cmocka_unit_test(test_ids_stable_under_reordering),
         cmocka_unit_test(test_ids_change_with_settings),
         cmocka_unit_test(test_missing_file),
