@@ -39,27 +39,34 @@ static const char *hex_member(const cJSON *rec, const char *key)
     return cJSON_IsString(v) && strlen(v->valuestring) == 16 ? v->valuestring : NULL;
 }
 
-/* The ids and hashes of the whole lines of text (len bytes). */
-static void read_done(gr_grid_out *o, char *text, size_t len)
+/* The ids and hashes of the whole lines of text (len bytes). GR_EINPUT naming the first line that is not a
+ * record (a damaged file: resuming past it would keep it in results.jsonl for every later reader). */
+static int read_done(gr_grid_out *o, char *text, size_t len)
 {
     int cap = 0;
     for (size_t i = 0; i < len; i++) cap += text[i] == '\n';
     o->done_id = gr_calloc((size_t)cap + 1, sizeof *o->done_id);
     o->done_hash = gr_calloc((size_t)cap + 1, sizeof *o->done_hash);
     o->done_failed = gr_calloc((size_t)cap + 1, 1);
+    int lineno = 0;
     for (char *line = text, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
         *nl = 0;
+        lineno++;
         cJSON *rec = cJSON_Parse(line);
         const char *id = hex_member(rec, "spec_id"), *hash = hex_member(rec, "spec_hash");
-        if (id && hash) {
-            memcpy(o->done_id[o->ndone], id, 17);
-            memcpy(o->done_hash[o->ndone], hash, 17);
-            const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "status"));
-            o->done_failed[o->ndone] = st && !strcmp(st, "failed");
-            o->ndone++;
+        if (!id || !hash) {
+            cJSON_Delete(rec);
+            return gr_fail(GR_EINPUT, o->path, "line %d is not a record of gravrd grid (a damaged file?): repair or "
+                           "remove that line, then --resume", lineno);
         }
+        memcpy(o->done_id[o->ndone], id, 17);
+        memcpy(o->done_hash[o->ndone], hash, 17);
+        const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "status"));
+        o->done_failed[o->ndone] = st && !strcmp(st, "failed");
+        o->ndone++;
         cJSON_Delete(rec);
     }
+    return GR_OK;
 }
 
 int gr_grid_out_open(gr_grid_out *o, const char *dir, int resume)
@@ -80,8 +87,9 @@ int gr_grid_out_open(gr_grid_out *o, const char *dir, int resume)
     }
     size_t whole = len;
     while (whole > 0 && text[whole - 1] != '\n') whole--;  /* a partial last line, left by a killed writer */
-    read_done(o, text, whole);
+    int rc = read_done(o, text, whole);
     free(text);
+    if (rc) return rc;
     if (whole < len && truncate(o->path, (off_t)whole))
         return gr_fail(GR_EIO, o->path, "cannot cut the partial last line: %s", strerror(errno));
     o->fd = open(o->path, O_WRONLY | O_CREAT | O_APPEND, 0666);
@@ -284,6 +292,13 @@ static int summary_csv(gr_grid_out *o, const gr_grid *g, const rec_ref *refs, in
     return gr_outfile_close(&out, 1);
 }
 
+/* 1 if id is the id of one of g's specifications. */
+static int in_config(const gr_grid *g, const char *id)
+{
+    for (int i = 0; i < g->nspecs; i++) if (!strcmp(g->specs[i].id, id)) return 1;
+    return 0;
+}
+
 int gr_grid_out_csv(gr_grid_out *o, const gr_grid *g, int *nok, int *nfailed)
 {
     *nok = *nfailed = 0;
@@ -293,12 +308,13 @@ int gr_grid_out_csv(gr_grid_out *o, const gr_grid *g, int *nok, int *nfailed)
     int cap = 1;
     for (size_t i = 0; i < len; i++) cap += text[i] == '\n';
     rec_ref *refs = gr_calloc((size_t)cap, sizeof *refs);
-    int n = 0;
+    int n = 0, stale = 0;
     for (char *line = text, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
         *nl = 0;
         cJSON *rec = cJSON_Parse(line);
         const char *id = hex_member(rec, "spec_id");
         if (!id) { cJSON_Delete(rec); continue; }
+        if (!in_config(g, id)) { cJSON_Delete(rec); stale++; continue; }  /* a record of another config */
         int j = 0;
         while (j < n && strcmp(refs[j].id, id)) j++;  /* the last record of an id wins */
         if (j < n) cJSON_Delete(refs[j].rec);
@@ -306,6 +322,9 @@ int gr_grid_out_csv(gr_grid_out *o, const gr_grid *g, int *nok, int *nfailed)
         refs[j] = (rec_ref){id, rec};
     }
     qsort(refs, (size_t)n, sizeof *refs, cmp_ref);
+    if (stale)
+        gr_warn("%s: %d record(s) of specifications that are not in %s (an earlier config, resumed): kept in "
+                "results.jsonl, left out of results.csv", o->path, stale, g->path);
     int rc = summary_csv(o, g, refs, n);
     char path[4300];
     snprintf(path, sizeof path, "%s/results.csv", o->dir);

@@ -158,3 +158,24 @@ w=$($RES lines "$TMP/part/results.jsonl" --partial-ok)
 resume_check partial "$TMP/part" $((N - 3))
 w=$($RES lines "$TMP/part/results.jsonl") && [ "$w" = "whole $N partial 0" ] && ok "partial last line: cut, $N whole lines after --resume" ||
   fail "partial last line cut" "$w"
+
+# a damaged line in the middle: --resume refuses, naming the line, and changes nothing
+cp -a "$TMP/ref" "$TMP/dmg"
+sed -i '4s/.*/{"spec_id": broken/' "$TMP/dmg/results.jsonl"
+cp "$TMP/dmg/results.jsonl" "$TMP/dmg.before"
+mpi 2 "$GR" grid "$CFG" --data "$P" --out "$TMP/dmg" --resume >"$TMP/o" 2>"$TMP/e"; rc=$?
+[ $rc != 0 ] && [ "$(grep -c '^gravrd: error:' "$TMP/e")" = 1 ] && grep -q "results.jsonl: line 4 is not a record of gravrd grid" "$TMP/e" &&
+  cmp -s "$TMP/dmg/results.jsonl" "$TMP/dmg.before" && ok "a damaged middle line: --resume refuses (line 4 named), the file unchanged" ||
+  fail "damaged middle line" "rc=$rc $(one "$TMP/e")"
+
+# --resume with another config into the same directory: the other config's records stay in results.jsonl but
+# not in results.csv (one warning); the new config's specifications are all run
+cp -a "$TMP/ref" "$TMP/other"
+sed 's/bw: \[150, 200, 250, 300, 400\]/bw: [150, 200]/; s/^  y: \[log(trade), log(deals)\]/  y: [log(trade)]/; s/partner + log(distance_km)/partner/' \
+  "$CFG" >"$TMP/other.yaml"
+mpi 1 "$GR" grid "$TMP/other.yaml" --data "$P" --out "$TMP/other" --resume >"$TMP/o" 2>"$TMP/e"; rc=$?
+rows=$(python3 -c "import csv,sys; r=list(csv.DictReader(open(sys.argv[1]))); print(len({x['spec_id'] for x in r}))" "$TMP/other/results.csv" 2>/dev/null)
+[ $rc = 0 ] && [ "$rows" = 24 ] && [ "$(lines "$TMP/other/results.jsonl")" = $((N + 24)) ] &&
+  grep -q "results.jsonl: 120 record(s) of specifications that are not in $TMP/other.yaml" "$TMP/e" &&
+  ok "--resume with another config: its 24 specifications in results.csv, the 120 earlier records left out (warned)" ||
+  fail "--resume with another config" "rc=$rc rows=$rows $(lines "$TMP/other/results.jsonl") lines; $(one "$TMP/e")"
