@@ -106,7 +106,7 @@ static int check_panel_types(gr_panel *p, colinfo *info)
         int is_int = !strcmp(info[c].type, "int32");
         if (!is_int && strcmp(info[c].type, "float64"))
             return gr_fail(GR_EFORMAT, f, "%s: wrong type %s; expected int32 or float64", path, info[c].type);
-        if (!strcmp(p->colnames[c], "pair") && !is_int)
+        if (!strcmp(p->colnames[c], "pair") && !is_int && (p->pairs.nrows > 0 || p->pairs.ncols > 0))
             return gr_fail(GR_EFORMAT, f, "%s: wrong type %s; pair ids must be int32", path, info[c].type);
         snprintf(path, sizeof path, "/labels/panel/%s", p->colnames[c]);
         if (exists(p->file, path)) {
@@ -198,9 +198,7 @@ static int check_meta(gr_panel *p, colinfo *info)
         GR_CALL(check_pairs_table(p, has_index));
     } else if (has_index) {
         return gr_fail(GR_EFORMAT, f, "file has /index/exporter_offsets but no /pairs table");
-    } else if (exists(p->file, "/panel/pair")) {
-        return gr_fail(GR_EFORMAT, f, "file has /panel/pair but no /pairs table");
-    }
+    }  /* without /pairs, a /panel/pair column is an ordinary column (docs/format.md) */
     if (has_index && p->n_exporters != p->cities.nrows)
         return gr_fail(GR_EFORMAT, f, "/index/exporter_offsets has %d exporters, /cities has %lld rows",
                        p->n_exporters, (long long)p->cities.nrows);
