@@ -326,7 +326,9 @@ static int parse_options(int argc, char **argv, med_cmd *o, int rank)
     char why[512];
     if (gr_spec_resolve(&o->without)) {
         if (strncmp(gr_errmsg(), "--offset", 8)) return gr_errcode();
-        snprintf(why, sizeof why, "%s", gr_errmsg());  /* the mediators as expressions (the offset) */
+        const char *m = gr_errmsg(), *at = strstr(m, ": at character ");  /* positions in the offset mean nothing */
+        const char *colon = at ? strchr(at + 15, ':') : NULL;
+        snprintf(why, sizeof why, "%s", colon ? colon + 2 : m + (strncmp(m, "--offset: ", 10) ? 0 : 10));
         gr_clear_error();
         return gr_fail(GR_EUSAGE, "--mediator", "'%s': each mediator must be a column or an expression such as "
                        "log(x) (%s)", o->cli.mediator, why);
@@ -444,6 +446,21 @@ static int write_output(const med_cmd *o, gr_result *r, const gr_mediation *m, M
     return rc;
 }
 
+/* An error of the model without the mediators that names the offset standing for them (0 * (m1) + ...): said of
+ * --mediator instead, which is what the user gave. Returns rc. */
+static int offset_as_mediator(const med_cmd *o, int rc)
+{
+    const char *msg = gr_errmsg(), *pre = "--offset: '";
+    if (!rc || strncmp(msg, pre, strlen(pre))) return rc;
+    const char *rest = strstr(msg + strlen(pre), o->offset);
+    rest = rest ? rest + strlen(o->offset) : NULL;  /* after "--offset: '<offset>" */
+    if (!rest || *rest != '\'') return rc;
+    char tail[1024];
+    snprintf(tail, sizeof tail, "%s", rest + 1);
+    gr_clear_error();
+    return gr_fail(rc, "--mediator", "'%s'%s", o->cli.mediator, tail);
+}
+
 static int run(MPI_Comm comm, med_cmd *o)
 {
     int rank;
@@ -460,7 +477,7 @@ static int run(MPI_Comm comm, med_cmd *o)
     gr_specrun_label(&o->with, label, sizeof label);
     int rc = gr_specrun_check(&o->with, &p);
     if (!rc) rc = gr_agree(comm, gr_frame_open(comm, &p, o->with.where, label, &sample));
-    if (!rc) rc = gr_agree(comm, fit_one(&sample, &o->without, "model without the mediators", &r[0]));
+    if (!rc) rc = gr_agree(comm, offset_as_mediator(o, fit_one(&sample, &o->without, "model without the mediators", &r[0])));
     if (!rc) rc = gr_agree(comm, fit_one(&sample, &o->with, "model with the mediators", &r[1]));
     if (!rc)
         rc = gr_agree(comm, gr_mediation_test(&o->sc1, &o->sc2, coef_of(&r[0], o->cli.term), coef_of(&r[1], o->cli.term),

@@ -53,6 +53,11 @@ bad "--mediator: 'a:b': each mediator must be a column or an expression" "intera
 bad "--mediator: 'migration \+ \+ x': expected terms joined by '\+'" "empty mediator term" --mediator 'migration + + x' --cluster pair
 bad "--term: 'gdp' is no term of the formula" "--term not in the formula" --mediator migration --cluster pair --term gdp
 bad "unknown column 'nosuch'" "unknown mediator column" --mediator nosuch --cluster pair
+# the offset that stands for the mediators in the model without them is never named to the user
+bad "^gravrd: error: --mediator: 'log\(trade - trade\)' is not finite on any of the" "mediator not finite on any row" \
+  --mediator 'log(trade - trade)' --cluster pair
+bad "--mediator: 'I\(2\*migration\)': each mediator must be a column or an expression such as log\(x\) \(unknown function 'I'" \
+  "I() as a mediator" --mediator 'I(2*migration)' --cluster pair
 bad "the standard error of the change is 0" "mediator absorbed by the fixed effects" --mediator 'log(exp_gdp)' --cluster pair
 bad "--cluster.*required|required.*--cluster" "no --cluster" --mediator migration
 case_add "$C" 1 "fail1:--formula: .*one outcome" "two outcomes" mediate --data "$P" --where "$W" --cluster pair --mediator migration \
