@@ -214,10 +214,16 @@ static void stats_of(MPI_Comm comm, double *v, int64_t nloc, int64_t missing, su
     for (int64_t i = 0; i < nloc; i++) kadd(&d, v[i] - mean);
     s->mean = mean + ksum_all(comm, d) / (double)s->n;
     for (int64_t i = 0; i < nloc; i++) kadd(&q, (v[i] - s->mean) * (v[i] - s->mean));
-    double ss = ksum_all(comm, q);
-    if (s->n > 1) s->sd = sqrt(ss / (double)(s->n - 1));
+    double ss = ksum_all(comm, q), sc = 1;
     s->min = -ext[0];
     s->max = ext[1];
+    if ((!isfinite(ss) || ss < 1e-290) && s->max > s->min) {  /* squares beyond double's range: scaled by the */
+        sc = fmax(fabs(s->max - s->mean), fabs(s->min - s->mean));  /* largest deviation (the same on every rank) */
+        q = (ksum){0, 0};
+        for (int64_t i = 0; i < nloc; i++) kadd(&q, ((v[i] - s->mean) / sc) * ((v[i] - s->mean) / sc));
+        ss = ksum_all(comm, q);
+    }
+    if (s->n > 1) s->sd = sc * sqrt(ss / (double)(s->n - 1));
     static const double p[3] = {0.25, 0.5, 0.75};
     for (int j = 0; j < 3; j++) s->q[j] = quantile7(comm, v, nloc, s->n, p[j]);
 }

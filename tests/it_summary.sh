@@ -224,3 +224,15 @@ one_line "table: summary and regressions in one table" "run command: summary and
 printf 'data: x.h5\nbase: {command: summary, options: {vars: "trade, deals"}}\ntable: {columns: [], term-labels: {trad: T}}\n' >"$TMP/b4.yaml"
 "$GR" grid "$TMP/b4.yaml" --data "$S" --out "$TMP/b4" --quiet >/dev/null 2>&1
 one_line "table: a label for no variable shown" "b4.yaml:3: table: term-labels: 'trad' is no variable" "$GR" table "$TMP/b4" --config "$TMP/b4.yaml"
+
+# values whose squares leave double's range (1e300, 1e-300): the SD is scaled, not inf or 0 (once: null, and 0)
+PX=$(sim_cached --east 5 --west 6 --months 3 --seed 1)
+for n in 1 2; do
+  mpi "$n" "$GR" summary --data "$PX" --vars 'log(distance_km),log(distance_km)*1e300,log(distance_km)*1e-300' \
+    --json "$TMP/sdscale.$n.json" >/dev/null 2>"$TMP/sdscale.err"
+  if /usr/bin/python3 -c "import json,sys
+r=json.load(open(sys.argv[1]))['results']; sd=[x['sd'] for x in r]
+sys.exit(not (abs(sd[1] / 1e300 / sd[0] - 1) < 1e-12 and abs(sd[2] / 1e-300 / sd[0] - 1) < 1e-12))" "$TMP/sdscale.$n.json" 2>/dev/null
+  then ok "summary: SD of values near 1e300 and 1e-300 = the SD of the values times the scale (1e-12, $n rank(s))"
+  else fail "summary: SD of huge and tiny values ($n rank(s))" "$(head -c 400 "$TMP/sdscale.$n.json" 2>/dev/null) $(tail -n 1 "$TMP/sdscale.err")"; fi
+done
