@@ -147,14 +147,24 @@ typedef struct diag_run {
     int have_ridge, ntrace;
 } diag_run;
 
+/* Mean, SD (n - 1), min and max of v. Values whose sums or squares leave double's range (about 1e300 or
+ * 1e-300) are handled by scaling: the mean as the sum of v/n when the plain sum overflows, the squared
+ * deviations divided by the largest deviation when their sum overflows or underflows. */
 static void moments(int64_t n, const double *v, double *mean, double *sd, double *mn, double *mx)
 {
     double s = 0, ss = 0;
     *mn = *mx = v[0];
     for (int64_t i = 0; i < n; i++) { s += v[i]; *mn = fmin(*mn, v[i]); *mx = fmax(*mx, v[i]); }
     *mean = s / (double)n;
+    if (!isfinite(s)) { *mean = 0; for (int64_t i = 0; i < n; i++) *mean += v[i] / (double)n; }
     for (int64_t i = 0; i < n; i++) ss += (v[i] - *mean) * (v[i] - *mean);
-    *sd = n > 1 ? sqrt(ss / (double)(n - 1)) : 0;
+    double sc = 1;
+    if ((!isfinite(ss) || ss < 1e-290) && *mx > *mn) {
+        sc = fmax(fabs(*mx - *mean), fabs(*mn - *mean));
+        ss = 0;
+        for (int64_t i = 0; i < n; i++) ss += ((v[i] - *mean) / sc) * ((v[i] - *mean) / sc);
+    }
+    *sd = n > 1 ? sc * sqrt(ss / (double)(n - 1)) : 0;
 }
 
 static int is_reversed(const diag_opts *o, const char *name)
@@ -169,11 +179,19 @@ static int normalize(const diag_opts *o, diag_run *d, int c)
 {
     double *v = d->v[c];
     moments(d->n, v, &d->raw_mean[c], &d->raw_sd[c], &d->raw_min[c], &d->raw_max[c]);
+    double big = fmax(fabs(d->raw_min[c]), fabs(d->raw_max[c]));
+    if (o->normalize == NORM_NONE && (big > 1e150 || (d->raw_sd[c] > 0 && d->raw_sd[c] < 1e-150)))
+        return gr_fail(GR_EINPUT, d->names[c], "values of size %g: their products and squares leave double's range "
+                       "in the correlations and the regression; give --normalize zscore or minmax, or rescale the "
+                       "column", big > 1e150 ? big : d->raw_sd[c]);
     if (o->normalize == NORM_NONE) return GR_OK;
     if (!(d->raw_max[c] > d->raw_min[c]))
         return gr_fail(GR_EINPUT, d->names[c], "constant over the %lld rows (%g): cannot normalise", (long long)d->n,
                        d->raw_min[c]);
     int rev = is_reversed(o, d->names[c]);
+    if (!(d->raw_sd[c] > 0) || !isfinite(d->raw_sd[c]))  /* the moments above are scaled, so finite here */
+        return gr_fail(GR_EINPUT, d->names[c], "its standard deviation is not a positive number (%g): cannot normalise",
+                       d->raw_sd[c]);
     double lo = d->raw_min[c], hi = d->raw_max[c], mu = d->raw_mean[c], sd = d->raw_sd[c];
     for (int64_t i = 0; i < d->n; i++) {
         if (o->normalize == NORM_MINMAX) v[i] = rev ? (hi - v[i]) / (hi - lo) : (v[i] - lo) / (hi - lo);

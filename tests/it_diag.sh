@@ -144,3 +144,20 @@ if [ "$(md5sum <"$CSV")" = "$(git -C "$ROOT" show HEAD:tests/fixtures/companion/
    ! git -C "$ROOT" cat-file -e HEAD:tests/fixtures/companion/gansu_synthetic.csv 2>/dev/null; then ok "the input CSV is unchanged"
 else fail "the input CSV is unchanged" "differs from the committed fixture"; fi
 ls "$FX" "$TMP" | grep -q '\.tmp\.' && fail "no temporary files left" "$(ls "$FX" "$TMP" | grep '\.tmp\.')" || ok "no temporary files left"
+
+# values whose squares leave double's range: one error line (once: inf and -nan printed, exit 0), or fine
+# once normalised
+/usr/bin/python3 -c "
+import random
+random.seed(3)
+print('y,big,tiny,x2')
+for i in range(48):
+    y, x2, u = random.gauss(0, 1), random.gauss(0, 1), random.gauss(0, 1)
+    print('%r,%r,%r,%r' % (y, (0.5 * y + u) * 1e300, (0.5 * y - u) * 1e-300, x2))" >"$TMP/huge.csv"
+check_one_error "diag: values near 1e300 without normalisation" "big: values of size .*e\+300: their products and squares leave double's range" \
+  diag --csv "$TMP/huge.csv" --y y --x big,x2
+check_one_error "diag: values near 1e-300 without normalisation" "tiny: values of size .*e-30[01]: their products and squares leave double's range" \
+  diag --csv "$TMP/huge.csv" --y y --x tiny,x2
+if "$GR" diag --csv "$TMP/huge.csv" --y y --x big,x2 --normalize zscore --json "$TMP/huge.json" >"$TMP/huge.out" 2>&1 &&
+   ! grep -qiE 'nan|inf' "$TMP/huge.out"; then ok "diag: the same columns with --normalize zscore: finite numbers"
+else fail "diag: huge values normalised" "$(tail -n 3 "$TMP/huge.out")"; fi
