@@ -180,9 +180,14 @@ static int one_table(const gr_small *in, int yc, anova_tab *t)
     t->mean = gr_calloc((size_t)t->ng, sizeof *t->mean);
     t->sd = gr_calloc((size_t)t->ng, sizeof *t->sd);
     sums(t, t->n, v[0], v[1], val);
+    if (!isfinite(t->ssw) || !isfinite(t->sst)) {
+        rc = gr_fail(GR_EINPUT, t->y, "its sums of squares are not finite (values too large for double precision): "
+                     "rescale it");
+        goto done;
+    }
     if (!(t->ssw > 1e-28 * t->sst) || !(t->ssw > 0)) {
-        rc = gr_fail(GR_EINPUT, t->y, "no variation within the groups of '%s' (within-group sum of squares %g): F is "
-                     "not defined", in->col[0].name, t->ssw);
+        rc = gr_fail(GR_EINPUT, t->y, "no variation within the groups of '%s' (within-group sum of squares %g; or "
+                     "values too small to square in double precision): F is not defined", in->col[0].name, t->ssw);
         goto done;
     }
     double dfb = t->ng - 1, dfw = (double)(t->n - t->ng);

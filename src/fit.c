@@ -189,7 +189,8 @@ static int check_outcome(const gr_fit *fd, double ytss, double yty, double tol, 
         return gr_fail(GR_EINPUT, fd->label, "outcome '%s': its sum of squares is not finite (values too large for "
                        "a least-squares fit in double precision)", y);
     if (!(ytss > 0))
-        return gr_fail(GR_EINPUT, fd->label, "outcome '%s' is constant (total sum of squares 0): nothing to estimate", y);
+        return gr_fail(GR_EINPUT, fd->label, "outcome '%s' has a total sum of squares of 0 (constant, or values too "
+                       "small to square in double precision): nothing to estimate", y);
     if (fd->has_fe && yty <= tol * ytss)
         return gr_fail(GR_EINPUT, fd->label, "outcome '%s' is fully explained by the fixed effects (demeaned sum of "
                        "squares %.3g of %.3g): nothing left to estimate", y, yty, ytss);

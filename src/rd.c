@@ -266,10 +266,14 @@ static int variance(const rd_job *J, const double s1[P1_LEN], const double *s2, 
                     const double Ginv0[2][2], gr_rd_result *out)
 {
     const double *rss = s2 + len2 - 2;
+    if (!isfinite(s1[P1(0, S_WYY)]) || !isfinite(s1[P1(1, S_WYY)]) || !isfinite(rss[0]) || !isfinite(rss[1]))
+        return gr_fail(GR_EINPUT, J->where, "the outcome's sums of squares within bandwidth %g are not finite (values "
+                       "too large for double precision): rescale it", J->h);
     if (side_exact(s1, 0, rss[0]) && side_exact(s1, 1, rss[1]))
         return gr_fail(GR_EINPUT, J->where, "the outcome is an exact linear function of the running variable on both "
-                       "sides within bandwidth %g (e.g. constant, or the running variable itself): the standard error "
-                       "would be 0 and there is nothing to test", J->h);
+                       "sides within bandwidth %g (e.g. constant, or the running variable itself; or values too small "
+                       "to square in double precision): the standard error would be 0 and there is nothing to test",
+                       J->h);
     double M[2][3] = {{0}};
     if (J->clustered) {
         for (int64_t g = 0; g < J->n_clusters; g++)

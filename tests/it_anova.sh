@@ -90,3 +90,9 @@ check_one_error "anova: --json over the input is refused" "output would overwrit
 check_one_error "anova: a single group (3 ranks, panel)" "only one group \('west'\)" \
   mpi 3 "$GR" anova --data "$TMP/ur.h5" --y income --group region --where 'region == "west"'
 check_one_error "anova: unknown panel column (3 ranks)" "--y: unknown column 'wage'" mpi 3 "$GR" anova --data "$TMP/ur.h5" --y wage --group area
+# values too large to square: said so (once: "no variation within the groups ... (sum of squares inf)")
+/usr/bin/python3 -c "
+print('y,g')
+for i in range(12): print('%r,%d' % ((i % 5 + 1) * 1e300 + i * 1e299, i % 3))" >"$TMP/huge.csv"
+check_one_error "anova: values too large to square" "y: its sums of squares are not finite \(values too large for double precision\)" \
+  anova --csv "$TMP/huge.csv" --y y --group g
