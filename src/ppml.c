@@ -678,6 +678,13 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
         dev_prev = dev;
         if (eps < po->tol && itol <= o->absorb.tol) {
             weighted_tss(comm, s, st->z0, st->W, st->tss);
+            int rank;
+            MPI_Comm_rank(comm, &rank);
+            if (fabs(dev) < 0.1 && rank == 0)  /* the criterion's 0.1 then dominates: an absolute test */
+                gr_warn("%s: outcome '%s': IRLS stopped at a deviance of %.3g, below the 0.1 in the convergence "
+                        "criterion |change| / (0.1 + deviance) (fixest's), which is then not relative and may stop "
+                        "early: multiply the outcome by a power of 10 (the estimates other than the fixed effects and "
+                        "the intercept do not depend on its scale)", where_of(d), d->ylabel[j], dev);
             return GR_OK;
         }
         swap_ptr(&st->W, &st->Wn); swap_ptr(&st->z0, &st->z0n);

@@ -114,3 +114,15 @@ print(n)' "$TMP/gout/results.jsonl" 2>/dev/null)
     ok "grid: a bad family is one line naming the config line"
   else fail "grid: a bad family" "$(head -2 "$TMP/gb.out" | tr '\n' ' ')"; fi
 fi
+
+# an outcome so small that the deviance falls below the criterion's 0.1: the warning (fixest's criterion is kept);
+# at the panel's own scale, none
+SIMW=$(sim_cached --east 5 --west 6 --months 3 --seed 1)
+"$GR" estimate --data "$SIMW" --family poisson --formula 'trade*1e-12 ~ partner | exporter^month + importer^month' \
+  >/dev/null 2>"$TMP/small.err"
+"$GR" estimate --data "$SIMW" --family poisson --formula 'trade ~ partner | exporter^month + importer^month' \
+  >/dev/null 2>"$TMP/normal.err"
+grep -q "IRLS stopped at a deviance of .*, below the 0.1 in the convergence criterion" "$TMP/small.err" &&
+  ! grep -q "IRLS stopped at a deviance" "$TMP/normal.err" &&
+  ok "PPML: a deviance below the criterion's 0.1 is warned of (trade * 1e-12), not at the outcome's scale" ||
+  fail "PPML small deviance warning" "$(tail -n 2 "$TMP/small.err")"
