@@ -263,7 +263,10 @@ static int bal_fit_cell(MPI_Comm comm, const bal_opts *o, int col, char *var, ba
         return GR_OK;
     }
     if (st == GR_EMPI || st == GR_ENOMEM) return st;
-    snprintf(c->msg, sizeof c->msg, "%s", gr_errmsg()[0] ? gr_errmsg() : "not estimable (see another rank)");
+    const char *m = gr_errmsg()[0] ? gr_errmsg() : "not estimable (see another rank)";
+    size_t ll = strlen(label);  /* the message names the column, which the note names already */
+    if (!strncmp(m, label, ll) && !strncmp(m + ll, ": ", 2)) m += ll + 2;
+    snprintf(c->msg, sizeof c->msg, "%s", m);
     gr_clear_error();
     return GR_OK;
 }
