@@ -263,3 +263,9 @@ if [ -s "$TMP/g.json" ] && [ -s "$TMP/s.json" ] && [ -s "$TMP/s0.json" ] && [ -s
 else fail "default-panel estimates ran"; fi
 [ "$(md5 "$D")" = "$sumD" ] && ok "the default panel is byte-identical after design and the estimates" \
   || fail "the default panel is byte-identical after design and the estimates"
+
+# balance: a cell that cannot be estimated gets one note naming the variable and the column once
+PB=$(sim_cached --east 5 --west 6 --months 3 --seed 1)
+"$GR" balance --data "$PB" --bandwidth 100 >"$TMP/bnote.out" 2>&1
+grep -qE '^note: log\(distance_km\), 100: no observations left' "$TMP/bnote.out" && ! grep -q ', 100: 100:' "$TMP/bnote.out" &&
+  ok "balance: an empty cell's note names its column once" || fail "balance note" "$(grep -m 2 note "$TMP/bnote.out")"
