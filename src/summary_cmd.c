@@ -467,7 +467,17 @@ static int run(MPI_Comm comm, sum_cmd *o)
     memset(&f, 0, sizeof f);
     memset(&c, 0, sizeof c);
     cJSON *results = cJSON_CreateArray();
-    int rc = gr_agree(comm, gr_frame_open(comm, &p, o->where, NULL, &f));
+    int rc = GR_OK;
+    for (int j = 0; j < o->nvars && !rc; j++) {  /* a text column's values are the codes of its labels */
+        int nlab = 0;
+        const char *name = gr_expr_text(o->var[j]);
+        if (gr_expr_is_column(o->var[j]) && gr_panel_labels(&p, name, &nlab) && nlab > 0)
+            rc = gr_fail(GR_EINPUT, "--vars", "'%s' is a text column (%d labels, stored as their codes): it has no "
+                         "mean or quantiles; summarise a numeric column, or an expression of it such as "
+                         "%s == \"LABEL\"", name, nlab, name);
+    }
+    rc = gr_agree(comm, rc);
+    if (!rc) rc = gr_agree(comm, gr_frame_open(comm, &p, o->where, NULL, &f));
     if (!rc) rc = eval_columns(&f, o, &c);
     if (!rc) rc = run_samples(&f, o, &c, results);
     if (!rc && o->cli.json) rc = gr_agree(comm, rank == 0 ? write_json(o, results, comm) : GR_OK);

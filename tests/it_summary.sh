@@ -236,3 +236,9 @@ sys.exit(not (abs(sd[1] / 1e300 / sd[0] - 1) < 1e-12 and abs(sd[2] / 1e-300 / sd
   then ok "summary: SD of values near 1e300 and 1e-300 = the SD of the values times the scale (1e-12, $n rank(s))"
   else fail "summary: SD of huge and tiny values ($n rank(s))" "$(head -c 400 "$TMP/sdscale.$n.json" 2>/dev/null) $(tail -n 1 "$TMP/sdscale.err")"; fi
 done
+
+# a text column's codes are not summarised (once: the mean of the codes, silently); a comparison of it is
+check_one_error "summary: a text column is refused" "--vars: 'dir' is a text column \(2 labels, stored as their codes\)" \
+  summary --data "$S" --vars 'trade,dir'
+"$GR" summary --data "$S" --vars 'dir == "East to west"' >"$TMP/dirshare.out" 2>&1 &&
+  ok "summary: an expression of a text column (dir == \"East to west\") is summarised" || fail "summary of dir == label" "$(tail -n 1 "$TMP/dirshare.out")"
