@@ -127,37 +127,41 @@ static void term_prepare(const double *S, int k, int64_t G, const double *A, int
 
 static void term_free(term_sums *t) { free(t->pe); free(t->ph); free(t->q); free(t->hc); }
 
-/* The five numbers of draw v: nE, nF (t*'s numerator nE + delta nF), Saa, Sab, Sbb. */
+/* The five numbers of draw v: nE, nF (t*'s numerator nE + delta nF), Saa, Sab, Sbb. The draw is taken as
+ * m 1 + (v - m 1), m = v_0: the constant part's terms are worked out rather than summed, since their sums
+ * vanish or simplify in exact arithmetic (X'e = 0: A sum_g s_g = 0; A sum_g hc_g = A X'X c = c, with c_j = 1,
+ * and q_g'c = ph_g, so its share of be_g is 0). A draw of equal weights (all 1, all -1: it reproduces the
+ * sample) then gets nE = 0, nF = m, Sab = Sbb = 0 exactly, so t* = t however far delta goes; summed, the
+ * rounding of those cancellations (about eps times the condition number of X'X) bent t* away from t far from
+ * the estimate, made an unbounded interval look bounded, and moved ties in and out of the p-value with the
+ * number of ranks. */
 static void draw_stats(const term_sums *t, const double *S, const double *v, double *work, double *out)
 {
     int k = t->k;
     int64_t G = t->G, stride = k + (int64_t)k * k;
-    double *E = work, *F = work + k, *dE = work + 2 * k, *dF = work + 3 * k;
+    double *E = work, *F = work + k, *dE = work + 2 * k, *dF = work + 3 * k, m = G > 0 ? v[0] : 0;
     for (int r = 0; r < 2 * k; r++) E[r] = 0;
-    for (int64_t g = 0; g < G; g++)
+    for (int64_t g = 0; g < G; g++) {
+        double u = v[g] - m;
+        if (u == 0) continue;
         for (int r = 0; r < k; r++) {
-            E[r] += v[g] * S[g * stride + r];
-            F[r] += v[g] * t->hc[g * k + r];
+            E[r] += u * S[g * stride + r];
+            F[r] += u * t->hc[g * k + r];
         }
+    }
     for (int r = 0; r < k; r++) {
         double x = 0, y = 0;
         for (int l = 0; l < k; l++) { x += t->A[r + l * k] * E[l]; y += t->A[r + l * k] * F[l]; }
         dE[r] = x; dF[r] = y;
     }
-    double saa = 0, sab = 0, sbb = 0, sbs = 0;  /* sbs: the scale of the terms whose differences make sbb */
+    double saa = 0, sab = 0, sbb = 0;
     for (int64_t g = 0; g < G; g++) {
         double qe = 0, qf = 0;
         for (int r = 0; r < k; r++) { qe += t->q[g * k + r] * dE[r]; qf += t->q[g * k + r] * dF[r]; }
-        double al = v[g] * t->pe[g] - qe, be = v[g] * t->ph[g] - qf;
+        double al = v[g] * t->pe[g] - qe, be = (v[g] - m) * t->ph[g] - qf;
         saa += al * al; sab += al * be; sbb += be * be;
-        sbs += v[g] * t->ph[g] * (v[g] * t->ph[g]) + qf * qf;
     }
-    /* A draw whose variance does not move with delta (all weights 1 or all -1: it reproduces the sample) has
-     * be = 0 in exact arithmetic; its rounding residue (sbb ~ 1e-32 of sbs) would bend t* far from the
-     * estimate, making an unbounded interval look bounded and its ends depend on the rank count. Such
-     * numerical zeros are made exact (a cancellation to within 1e-12 of the terms). */
-    if (sbb <= 1e-24 * sbs) sab = sbb = 0;
-    out[0] = dE[t->j]; out[1] = dF[t->j]; out[2] = saa; out[3] = sab; out[4] = sbb;
+    out[0] = dE[t->j]; out[1] = dF[t->j] + m; out[2] = saa; out[3] = sab; out[4] = sbb;
 }
 
 /* t*(delta) of a draw's five numbers, with the CR1 factor f; a zero denominator gives 0 or +-inf. */
