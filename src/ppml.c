@@ -680,7 +680,8 @@ static int irls_run(MPI_Comm comm, gr_absorber *ab, const sample *s, const gr_mo
             weighted_tss(comm, s, st->z0, st->W, st->tss);
             int rank;
             MPI_Comm_rank(comm, &rank);
-            if (fabs(dev) < 0.1 && rank == 0)  /* the criterion's 0.1 then dominates: an absolute test */
+            /* below 0.1 the criterion's 0.1 dominates (an absolute test): warn when a relative test would go on */
+            if (fabs(dev) < 0.1 && eps * (0.1 + fabs(dev)) >= po->tol * fabs(dev) && rank == 0)
                 gr_warn("%s: outcome '%s': IRLS stopped at a deviance of %.3g, below the 0.1 in the convergence "
                         "criterion |change| / (0.1 + deviance) (fixest's), which is then not relative and may stop "
                         "early: multiply the outcome by a power of 10 (the estimates other than the fixed effects and "

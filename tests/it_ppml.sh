@@ -115,14 +115,15 @@ print(n)' "$TMP/gout/results.jsonl" 2>/dev/null)
   else fail "grid: a bad family" "$(head -2 "$TMP/gb.out" | tr '\n' ' ')"; fi
 fi
 
-# an outcome so small that the deviance falls below the criterion's 0.1: the warning (fixest's criterion is kept);
-# at the panel's own scale, none
+# an outcome so small that the deviance falls below the criterion's 0.1 and IRLS stops where a relative test would
+# go on (trade * 1e-100: partner 6e-31 against 0.159 at the outcome's scale): the warning (fixest's criterion is
+# kept); at the outcome's scale, and at 1e-9 where the relative change is below the tolerance too, none
 SIMW=$(sim_cached --east 5 --west 6 --months 3 --seed 1)
-"$GR" estimate --data "$SIMW" --family poisson --formula 'trade*1e-12 ~ partner | exporter^month + importer^month' \
-  >/dev/null 2>"$TMP/small.err"
-"$GR" estimate --data "$SIMW" --family poisson --formula 'trade ~ partner | exporter^month + importer^month' \
-  >/dev/null 2>"$TMP/normal.err"
-grep -q "IRLS stopped at a deviance of .*, below the 0.1 in the convergence criterion" "$TMP/small.err" &&
-  ! grep -q "IRLS stopped at a deviance" "$TMP/normal.err" &&
-  ok "PPML: a deviance below the criterion's 0.1 is warned of (trade * 1e-12), not at the outcome's scale" ||
-  fail "PPML small deviance warning" "$(tail -n 2 "$TMP/small.err")"
+for sc in 1e-100 1e-9 1; do
+  "$GR" estimate --data "$SIMW" --family poisson --formula "trade*$sc ~ partner | exporter^month + importer^month" \
+    >/dev/null 2>"$TMP/scale.$sc.err"
+done
+grep -q "IRLS stopped at a deviance of .*, below the 0.1 in the convergence criterion" "$TMP/scale.1e-100.err" &&
+  ! grep -q "IRLS stopped at a deviance" "$TMP/scale.1e-9.err" "$TMP/scale.1.err" &&
+  ok "PPML: an early stop below the criterion's 0.1 is warned of (trade * 1e-100), not at 1e-9 or the outcome's scale" ||
+  fail "PPML small deviance warning" "$(tail -n 2 "$TMP/scale.1e-100.err" "$TMP/scale.1e-9.err")"
