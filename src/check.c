@@ -198,7 +198,9 @@ static int check_meta(gr_panel *p, colinfo *info)
         GR_CALL(check_pairs_table(p, has_index));
     } else if (has_index) {
         return gr_fail(GR_EFORMAT, f, "file has /index/exporter_offsets but no /pairs table");
-    }  /* without /pairs, a /panel/pair column is an ordinary column (docs/format.md) */
+    } else if (exists(p->file, "/cities") && exists(p->file, "/panel/pair")) {  /* a structured file that lost it */
+        return gr_fail(GR_EFORMAT, f, "file has /cities and /panel/pair but no /pairs table");
+    }  /* else, without /pairs, a /panel/pair column is an ordinary column (docs/format.md) */
     if (has_index && p->n_exporters != p->cities.nrows)
         return gr_fail(GR_EFORMAT, f, "/index/exporter_offsets has %d exporters, /cities has %lld rows",
                        p->n_exporters, (long long)p->cities.nrows);

@@ -52,6 +52,7 @@ static int read_done(gr_grid_out *o, char *text, size_t len)
     for (char *line = text, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
         *nl = 0;
         lineno++;
+        if (!line[strspn(line, " \t\r")]) continue;  /* a blank line (one emptied by hand), as gravrd table skips it */
         cJSON *rec = cJSON_Parse(line);
         const char *id = hex_member(rec, "spec_id"), *hash = hex_member(rec, "spec_hash");
         if (!id || !hash) {
@@ -292,13 +293,6 @@ static int summary_csv(gr_grid_out *o, const gr_grid *g, const rec_ref *refs, in
     return gr_outfile_close(&out, 1);
 }
 
-/* 1 if id is the id of one of g's specifications. */
-static int in_config(const gr_grid *g, const char *id)
-{
-    for (int i = 0; i < g->nspecs; i++) if (!strcmp(g->specs[i].id, id)) return 1;
-    return 0;
-}
-
 int gr_grid_out_csv(gr_grid_out *o, const gr_grid *g, int *nok, int *nfailed)
 {
     *nok = *nfailed = 0;
@@ -314,7 +308,7 @@ int gr_grid_out_csv(gr_grid_out *o, const gr_grid *g, int *nok, int *nfailed)
         cJSON *rec = cJSON_Parse(line);
         const char *id = hex_member(rec, "spec_id");
         if (!id) { cJSON_Delete(rec); continue; }
-        if (!in_config(g, id)) { cJSON_Delete(rec); stale++; continue; }  /* a record of another config */
+        if (gr_grid_find(g, id) < 0) { cJSON_Delete(rec); stale++; continue; }  /* a record of another config */
         int j = 0;
         while (j < n && strcmp(refs[j].id, id)) j++;  /* the last record of an id wins */
         if (j < n) cJSON_Delete(refs[j].rec);

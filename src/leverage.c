@@ -862,11 +862,11 @@ void gr_lev_warn(const gr_lev_diag *d, const char *sample, gr_vcov_type vcov)
                          d->fe[q].name, (double)d->fe[q].pairs / (double)d->fe[q].levels);
         if (w > 0) at += (size_t)w;
     }
-    gr_warn("%s: clustered by '%s', the %sleverage makes the cluster-robust variance of '%s' expected to "
-            "be %.2f of the true variance under independent errors (below %.2f)%s%s; cluster by a variable the "
-            "fixed effects nest in (e.g. --cluster segpair_<d>), or on small samples CR2 (--vcov cr2 of estimate and grid; docs/vcov.md, "
-            "\"Fixed-effect leverage\")", sample ? sample : "sample", d->cluster, d->nfe ? "fixed-effect " : "", d->term, d->ratio,
-            d->threshold, at ? ": not nested: " : "", fes);
+    const char *nest = d->nfe ? "cluster by a variable the fixed effects nest in (e.g. --cluster segpair_<d>), or " : "";
+    gr_warn("%s: clustered by '%s', the %sleverage makes the cluster-robust variance of '%s' expected to be %.2f of "
+            "the true variance under independent errors (below %.2f)%s%s; %son small samples CR2 (--vcov cr2 of "
+            "estimate and grid; docs/vcov.md, \"Fixed-effect leverage\")", sample ? sample : "sample", d->cluster,
+            d->nfe ? "fixed-effect " : "", d->term, d->ratio, d->threshold, at ? ": not nested: " : "", fes, nest);
 }
 
 static cJSON *num(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }

@@ -275,9 +275,12 @@ static int results_read(const gr_grid *g, results *r)
     r->rec = f.rec;
     r->nrec = f.nrec;
     r->ignored_last = f.ignored_last;
-    if (!rc && f.unknown)
+    if (!rc && f.unknown && r->nrec == 0)  /* none of them: the wrong config */
         rc = gr_fail(GR_EINPUT, NULL, "%s:%d: spec_id %s is no specification of %s (results of another config, or of "
                      "an older version of it?)", r->path, f.unknown_line, f.unknown_id, g->path);
+    else if (!rc && f.unknown)  /* some: a directory resumed with another config (docs/grid.md), as gravrd table */
+        gr_warn("%s: %d record%s of specifications that %s does not have (another config, or a changed one?); ignored",
+                r->path, f.unknown, f.unknown > 1 ? "s" : "", g->path);
     if (!rc && r->nrec == 0) rc = gr_fail(GR_EINPUT, r->path, "no result records");
     return rc;
 }

@@ -124,10 +124,11 @@ static void sandwich(int k, const double *B, const double *M, double *out)
     free(T);
 }
 
-/* Collective (V replicated). fixest's fix of a two-way variance with a negative diagonal entry (Cameron, Gelbach
- * and Miller 2011; fixest's mat_posdef_fix): V = U diag(max(lambda, 1e-10)) U' from V's eigenvalues, with a
- * warning on rank 0. A V whose diagonal is >= 0 is left as it is, as fixest leaves it. */
-static int posdef_fix(MPI_Comm comm, int k, double *V)
+/* Collective (V replicated). fixest's fix of a variance with a negative diagonal entry, possible for two-way
+ * clustering and by rounding for a nearly collinear regressor (Cameron, Gelbach and Miller 2011; fixest's
+ * mat_posdef_fix, applied to every variance type): V = U diag(max(lambda, 1e-10)) U' from V's eigenvalues, with
+ * a warning on rank 0 naming the variance (what). A V whose diagonal is >= 0 is left as it is, as fixest leaves it. */
+static int posdef_fix(MPI_Comm comm, int k, double *V, const char *what)
 {
     int neg = 0;
     for (int i = 0; i < k; i++) neg |= V[i + (size_t)i * k] < 0;
@@ -135,8 +136,8 @@ static int posdef_fix(MPI_Comm comm, int k, double *V)
     double *U = gr_malloc((size_t)k * k, sizeof *U), *ev = gr_malloc((size_t)k, sizeof *ev);
     memcpy(U, V, (size_t)k * k * sizeof *U);
     int rc = LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'U', k, U, k, ev) ? GR_ENUM : GR_OK;
-    if (rc) rc = gr_fail(GR_ENUM, "vcov", "the two-way clustered variance has a negative diagonal entry and its "
-                         "eigenvalues could not be computed to fix it");
+    if (rc) rc = gr_fail(GR_ENUM, "vcov", "the %s variance has a negative diagonal entry and its eigenvalues could "
+                         "not be computed to fix it", what);
     for (int a = 0; a < k && !rc; a++)
         for (int b = 0; b < k; b++) {
             double v = 0;
@@ -146,8 +147,8 @@ static int posdef_fix(MPI_Comm comm, int k, double *V)
     int rank;
     MPI_Comm_rank(comm, &rank);
     if (!rc && rank == 0)
-        gr_warn("the two-way clustered variance had a negative diagonal entry: its eigenvalues below 1e-10 were set to "
-                "1e-10 (Cameron, Gelbach and Miller 2011, as fixest does)");
+        gr_warn("the %s variance had a negative diagonal entry: its eigenvalues below 1e-10 were set to 1e-10 "
+                "(Cameron, Gelbach and Miller 2011, as fixest does)", what);
     free(U); free(ev);
     return rc;
 }
@@ -196,7 +197,6 @@ int gr_vcov_compute(MPI_Comm comm, const gr_vcov_spec *spec, int64_t n, int64_t 
             for (int i = 0; i < kk; i++) V[i] += f * Vt[i];
         }
         *df_t = (double)(Gmin - 1);
-        if (spec->ncluster == 2) GR_TRY(posdef_fix(comm, k, V));
         break;
     }
     case GR_VCOV_CR2:
@@ -220,6 +220,9 @@ int gr_vcov_compute(MPI_Comm comm, const gr_vcov_spec *spec, int64_t n, int64_t 
         *df_t = (double)(spec->G[0] - 1);
         break;
     }
+    if (!rc && (spec->type == GR_VCOV_IID || spec->type == GR_VCOV_HC1 || spec->type == GR_VCOV_CLUSTER))
+        rc = posdef_fix(comm, k, V, spec->type == GR_VCOV_CLUSTER && spec->ncluster == 2 ? "two-way clustered"
+                                    : spec->type == GR_VCOV_CLUSTER ? "clustered" : gr_vcov_word(spec->type));
 fail:
     free(Vt);
     free(M);

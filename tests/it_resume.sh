@@ -179,3 +179,9 @@ rows=$(python3 -c "import csv,sys; r=list(csv.DictReader(open(sys.argv[1]))); pr
   grep -q "results.jsonl: 120 record(s) of specifications that are not in $TMP/other.yaml" "$TMP/e" &&
   ok "--resume with another config: its 24 specifications in results.csv, the 120 earlier records left out (warned)" ||
   fail "--resume with another config" "rc=$rc rows=$rows $(lines "$TMP/other/results.jsonl") lines; $(one "$TMP/e")"
+# the damaged line emptied by hand (as the error invites): --resume runs the missing specification
+sed -i '4s/.*//' "$TMP/dmg/results.jsonl"
+mpi 2 "$GR" grid "$CFG" --data "$P" --out "$TMP/dmg" --resume >"$TMP/o" 2>"$TMP/e"; rc=$?
+m=$($RES manifest "$TMP/dmg/manifest.json" resumed=$((N - 1)) done=1 not_done=0)
+[ $rc = 0 ] && [ "$m" = ok ] && ok "the damaged line emptied: --resume skips the blank line and runs that specification again" ||
+  fail "blank line on --resume" "rc=$rc $m $(one "$TMP/e")"
