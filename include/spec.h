@@ -18,6 +18,9 @@ typedef struct gr_spec {
     const char *weights_text;   /* expression giving observation weights (NULL: unweighted) */
     const char *offset_text;    /* expression giving an offset with coefficient 1 (NULL: none): OLS of y - offset
                                  * (fixest's feols), or in the Poisson linear predictor (fepois, glm) */
+    const char *offset_name;    /* messages name the offset as this option (NULL: "--offset") ... */
+    const char *offset_shown;   /* ... and quote this text (NULL: offset_text): mediate's offset stands for
+                                 * --mediator and its terms (mediation.h) */
     int vcov_set;               /* model.vcov was given (else fixest's default, set by gr_spec_resolve) */
     gr_model_opts model;        /* tolerances, singletons, solver, collinearity, variance */
     int family;                 /* GR_FAMILY_GAUSSIAN (least squares, default) or GR_FAMILY_POISSON (ppml.h) */
@@ -37,5 +40,9 @@ void gr_spec_defaults(gr_spec *s);
  * settle the variance: without one given, clustered by --cluster if any, else by the first fixed effect, else iid.
  * GR_EUSAGE or GR_EINPUT (one line) on a bad text. */
 int gr_spec_resolve(gr_spec *s);
+
+/* How messages name the offset: the option ("--offset" unless offset_name is set) and the text quoted. */
+static inline const char *gr_spec_offset_name(const gr_spec *s) { return s->offset_name ? s->offset_name : "--offset"; }
+static inline const char *gr_spec_offset_shown(const gr_spec *s) { return s->offset_shown ? s->offset_shown : s->offset_text; }
 void gr_spec_free(gr_spec *s);
 #endif

@@ -304,6 +304,7 @@ static void spec_from_cli(const med_cli *c, const char *formula, const char *off
     s->data = c->data;
     s->formula_text = formula;
     s->offset_text = offset;
+    if (offset) { s->offset_name = "--mediator"; s->offset_shown = c->mediator; }  /* what the user gave */
     s->cluster_text = c->cluster;
     s->where_text = c->where;
     s->model.vcov = GR_VCOV_CLUSTER;
@@ -325,10 +326,10 @@ static int parse_options(int argc, char **argv, med_cmd *o, int rank)
     spec_from_cli(&o->cli, o->formula_with, NULL, &o->with);
     char why[512];
     if (gr_spec_resolve(&o->without)) {
-        if (strncmp(gr_errmsg(), "--offset", 8)) return gr_errcode();
+        if (strncmp(gr_errmsg(), "--mediator: ", 12)) return gr_errcode();  /* the offset standing for them */
         const char *m = gr_errmsg(), *at = strstr(m, ": at character ");  /* positions in the offset mean nothing */
         const char *colon = at ? strchr(at + 15, ':') : NULL;
-        snprintf(why, sizeof why, "%s", colon ? colon + 2 : m + (strncmp(m, "--offset: ", 10) ? 0 : 10));
+        snprintf(why, sizeof why, "%s", colon ? colon + 2 : m + 12);
         gr_clear_error();
         return gr_fail(GR_EUSAGE, "--mediator", "'%s': each mediator must be a column or an expression such as "
                        "log(x) (%s)", o->cli.mediator, why);
@@ -446,21 +447,6 @@ static int write_output(const med_cmd *o, gr_result *r, const gr_mediation *m, M
     return rc;
 }
 
-/* An error of the model without the mediators that names the offset standing for them (0 * (m1) + ...): said of
- * --mediator instead, which is what the user gave. Returns rc. */
-static int offset_as_mediator(const med_cmd *o, int rc)
-{
-    const char *msg = gr_errmsg(), *pre = "--offset: '";
-    if (!rc || strncmp(msg, pre, strlen(pre))) return rc;
-    const char *rest = strstr(msg + strlen(pre), o->offset);
-    rest = rest ? rest + strlen(o->offset) : NULL;  /* after "--offset: '<offset>" */
-    if (!rest || *rest != '\'') return rc;
-    char tail[1024];
-    snprintf(tail, sizeof tail, "%s", rest + 1);
-    gr_clear_error();
-    return gr_fail(rc, "--mediator", "'%s'%s", o->cli.mediator, tail);
-}
-
 static int run(MPI_Comm comm, med_cmd *o)
 {
     int rank;
@@ -477,7 +463,7 @@ static int run(MPI_Comm comm, med_cmd *o)
     gr_specrun_label(&o->with, label, sizeof label);
     int rc = gr_specrun_check(&o->with, &p);
     if (!rc) rc = gr_agree(comm, gr_frame_open(comm, &p, o->with.where, label, &sample));
-    if (!rc) rc = gr_agree(comm, offset_as_mediator(o, fit_one(&sample, &o->without, "model without the mediators", &r[0])));
+    if (!rc) rc = gr_agree(comm, fit_one(&sample, &o->without, "model without the mediators", &r[0]));
     if (!rc) rc = gr_agree(comm, fit_one(&sample, &o->with, "model with the mediators", &r[1]));
     if (!rc)
         rc = gr_agree(comm, gr_mediation_test(&o->sc1, &o->sc2, coef_of(&r[0], o->cli.term), coef_of(&r[1], o->cli.term),

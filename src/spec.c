@@ -36,7 +36,7 @@ int gr_spec_resolve(gr_spec *s)
     GR_CALL(gr_formula_parse(s->formula_text, &s->f));
     if (s->where_text) GR_CALL(gr_expr_parse(s->where_text, "--where", &s->where));
     if (s->weights_text) GR_CALL(gr_expr_parse(s->weights_text, "--weights", &s->weights));
-    if (s->offset_text) GR_CALL(gr_expr_parse(s->offset_text, "--offset", &s->offset));
+    if (s->offset_text) GR_CALL(gr_expr_parse(s->offset_text, gr_spec_offset_name(s), &s->offset));
     if (s->split) GR_CALL(gr_expr_parse(s->split, "--split", &s->split_expr));
     if (s->split && !gr_expr_is_column(s->split_expr))
         return gr_fail(GR_EUSAGE, "--split", "expected a column name, got '%s'", s->split);

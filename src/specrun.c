@@ -121,7 +121,8 @@ static int plan_check(const plan *pl, const gr_spec *s, gr_panel *p)
     for (int i = 0; i < pl->n && !rc; i++)
         for (int q = 0; q < pl->it[i].nnames && !rc; q++)
             if (!gr_panel_has_column(p, pl->it[i].names[q]))
-                rc = gr_fail(GR_EINPUT, item_context[pl->it[i].kind], "unknown column '%s' in %s", pl->it[i].names[q], p->path);
+                rc = gr_fail(GR_EINPUT, pl->it[i].kind == IT_OFF ? gr_spec_offset_name(s) : item_context[pl->it[i].kind],
+                             "unknown column '%s' in %s", pl->it[i].names[q], p->path);
     for (int q = 0; s->where && q < gr_expr_ncolumns(s->where) && !rc; q++)
         if (!gr_panel_has_column(p, gr_expr_column(s->where, q)))
             rc = gr_fail(GR_EINPUT, "--where", "unknown column '%s' in %s", gr_expr_column(s->where, q), p->path);
@@ -222,7 +223,7 @@ static int frame_data(gr_frame *fr, gr_frame *root, const gr_spec *s, const plan
             break;
         case IT_OFF:
             *off = gr_malloc(nn, sizeof **off);
-            rc = gr_frame_eval(fr, s->offset, "--offset", *off);
+            rc = gr_frame_eval(fr, s->offset, gr_spec_offset_name(s), *off);
             break;
         default: break;  /* the split column: evaluated once on the root frame */
         }  /* every frame call above agrees on its status across ranks: no second agreement here */
@@ -289,8 +290,9 @@ static int offset_check(const gr_frame *fr, const gr_spec *s, const double *off)
     for (int64_t i = 0; i < fr->n; i++) m += isfinite(off[i]) != 0;
     MPI_Allreduce(MPI_IN_PLACE, &m, 1, MPI_INT64_T, MPI_SUM, fr->comm);
     if (m > 0) return GR_OK;
-    return gr_fail(GR_EINPUT, "--offset", "'%s' is not finite on any of the %lld rows of %s (NA, or e.g. log of 0): "
-                   "nothing to estimate", s->offset_text, (long long)fr->nobs, fr->label ? fr->label : "the sample");
+    return gr_fail(GR_EINPUT, gr_spec_offset_name(s), "'%s' is not finite on any of the %lld rows of %s (NA, or e.g. "
+                   "log of 0): nothing to estimate", gr_spec_offset_shown(s), (long long)fr->nobs,
+                   fr->label ? fr->label : "the sample");
 }
 
 /* Local. Least squares with an offset is least squares of y - offset (fixest's feols): every outcome column of

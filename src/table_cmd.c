@@ -773,10 +773,11 @@ static const char **fe_union(const gr_grid *g, const tpanel *P, int np, int *n)
     return fe;
 }
 
-/* Every key of a labels mapping must name one of the n names shown. */
-static int check_labels(const layout *L, labelmap *m, const char *in, const char *what, const char *const *names, int n)
+/* Every key of a labels mapping must name one of the n names shown (what: "term", "variable"...). With terms = 1
+ * (formula terms) a key in another spelling of a term is taken for it and becomes the formula's label. */
+static int check_labels(const layout *L, labelmap *m, const char *in, const char *what, int terms, const char *const *names,
+                        int n)
 {
-    int terms = !strcmp(what, "term");  /* a term's key may be spelled otherwise: it becomes the formula's label */
     for (int i = 0; i < m->n; i++) {
         int found = 0;
         for (int j = 0; j < n && !found; j++)
@@ -1036,8 +1037,8 @@ static int build_table(table *T, const gr_grid *g, layout *L, const results *R)
     }
     const char **fe = fe_union(g, P, np, &nfe);
     GR_TRY(resolve_terms(g, L, P, np));
-    GR_TRY(check_labels(L, &L->term_labels, "term-labels", "term", (const char *const *)L->terms, L->nterms));
-    GR_TRY(check_labels(L, &L->fe_labels, "fe-labels", "fixed effect", fe, nfe));
+    GR_TRY(check_labels(L, &L->term_labels, "term-labels", "term", 1, (const char *const *)L->terms, L->nterms));
+    GR_TRY(check_labels(L, &L->fe_labels, "fe-labels", "fixed effect", 0, fe, nfe));
     for (int p = 0; p < np; p++) if (P[p].ncols > T->ncols) T->ncols = P[p].ncols;
     trow *num = add_row(T, ROW_NUMBERS, "");
     for (int c = 0; c < T->ncols; c++) { char b[16]; snprintf(b, sizeof b, "(%d)", c + 1); set_cell(num, c, b); }
@@ -1130,7 +1131,7 @@ static int summary_check(const gr_grid *g, layout *L, const tpanel *P, int np)
         for (int j = 0; j < n && !found; j++) found = !strcmp(all[j], L->terms[i]);
         if (!found) rc = gr_cfg_fail(L->cfg, L->term_line[i], "table: terms: '%s' is no variable of the specifications shown", L->terms[i]);
     }
-    if (!rc) rc = check_labels(L, &L->term_labels, "term-labels", "variable", (const char *const *)all, n);
+    if (!rc) rc = check_labels(L, &L->term_labels, "term-labels", "variable", 0, (const char *const *)all, n);
     for (int i = 0; i < n; i++) free(all[i]);
     free(all);
     return rc;
